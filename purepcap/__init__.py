@@ -1,0 +1,54 @@
+# purepcap: packet captures as data, in pure Python with no runtime dependency.
+#
+# The public surface is small and lives here; the work is done in one module per
+# concern, and data flows one way through them:
+#   _sources (bytes in) -> format (pcap/pcapng containers) -> headers (decoding)
+#   -> filter (pcap-filter expressions) -> records / dataframe / cli (sinks).
+# Optional extras (pandas, intake, dask) are imported only when first used.
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import linktypes
+from ._open import open
+from .errors import (
+    CaptureError,
+    DamagedError,
+    FilterError,
+    NotACaptureError,
+    PcapError,
+    PcapWarning,
+    TruncatedError,
+    UnsupportedFormatError,
+)
+from .format import Capture, Interface, Packet, PcapngWriter, PcapWriter, Span, open_writer, split_capture
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "open", "records", "to_pandas", "Packet", "Interface", "Capture", "Span", "split_capture",
+    "PcapWriter", "PcapngWriter", "open_writer", "linktypes",
+    "PcapError", "NotACaptureError", "UnsupportedFormatError", "TruncatedError", "DamagedError",
+    "FilterError", "CaptureError", "PcapWarning",
+]
+
+# Names resolved on first use, so that `import purepcap` stays cheap and never pulls
+# in an optional dependency.
+_LAZY = {
+    "records": ("purepcap.records", "records"),
+    "to_pandas": ("purepcap.dataframe", "to_pandas"),
+}
+
+if TYPE_CHECKING:
+    from .dataframe import to_pandas
+    from .records import records
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'purepcap' has no attribute {name!r}")

@@ -1,0 +1,133 @@
+# Turns whatever the caller names as a capture (path, file object, "-", bytes,
+# fsspec URL) into one readable binary stream, and undoes compression recognised
+# by its magic bytes. Pipes cannot seek, so the magic is peeked by reading and
+# then replayed in front of the stream instead of seeking back.
+from __future__ import annotations
+
+import io
+import os
+import sys
+from typing import IO, Any, BinaryIO
+
+from .errors import missing_extra
+
+__all__ = ["Source", "open_source", "source_name"]
+
+Source = str | os.PathLike | BinaryIO | bytes | bytearray | memoryview
+
+_GZIP = b"\x1f\x8b"
+_BZ2 = b"BZh"
+_XZ = b"\xfd7zXZ\x00"
+_ZSTD = b"\x28\xb5\x2f\xfd"
+
+
+class _Replay(io.RawIOBase):
+    """A read-only stream that gives ``head`` first and then the rest of ``raw``."""
+
+    def __init__(self, head: bytes, raw: IO[bytes]) -> None:
+        self._head = head
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._raw.read(len(b))
+        if not data:
+            return 0
+        n = len(data)
+        b[:n] = data
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            data = self._head + self._raw.read()
+            self._head = b""
+            return data
+        if self._head:
+            data = self._head[:size]
+            self._head = self._head[size:]
+            if len(data) < size:
+                data += self._raw.read(size - len(data)) or b""
+            return data
+        return self._raw.read(size) or b""
+
+
+def is_url(source: object) -> bool:
+    return isinstance(source, str) and "://" in source and not source.startswith("file://")
+
+
+def source_name(source: object) -> str:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    if source == "-":
+        return "<stdin>"
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return getattr(source, "name", None) or "<stream>"
+
+
+def _open_raw(source: Source, storage_options: dict | None) -> tuple[IO[bytes], bool]:
+    """The undecoded stream, and whether we opened it (and so must close it)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return io.BytesIO(bytes(source)), True
+    if isinstance(source, str) and source == "-":
+        return sys.stdin.buffer, False
+    if is_url(source):
+        try:
+            import fsspec
+        except ImportError:
+            raise missing_extra("fsspec", "fsspec") from None
+        return fsspec.open(source, "rb", **(storage_options or {})).open(), True
+    if isinstance(source, str) and source.startswith("file://"):
+        source = source[len("file://"):]
+    if isinstance(source, (str, os.PathLike)):
+        # buffering=0: we read in large chunks ourselves, a second buffer only copies
+        return open(source, "rb", buffering=0), True
+    if hasattr(source, "read"):
+        return source, False
+    raise TypeError(f"cannot read a capture from {type(source).__name__}")
+
+
+def _read_exactly(stream: IO[bytes], n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        more = stream.read(n - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+def open_source(source: Source, storage_options: dict | None = None) -> tuple[IO[bytes], list[IO[bytes]], str]:
+    """Open ``source`` for reading; return (stream, things to close, compression)."""
+    raw, owned = _open_raw(source, storage_options)
+    closers = [raw] if owned else []
+    head = _read_exactly(raw, 6)
+    stream: IO[bytes] = _Replay(head, raw)
+    compression = "none"
+    if head.startswith(_GZIP):
+        import gzip
+        stream, compression = gzip.GzipFile(fileobj=stream, mode="rb"), "gzip"
+    elif head.startswith(_BZ2):
+        import bz2
+        stream, compression = bz2.BZ2File(stream, "rb"), "bzip2"
+    elif head.startswith(_XZ):
+        import lzma
+        stream, compression = lzma.LZMAFile(stream, "rb"), "xz"
+    elif head.startswith(_ZSTD):
+        try:
+            import zstandard
+        except ImportError:
+            for c in closers:
+                c.close()
+            raise missing_extra("zstd", "zstandard") from None
+        stream, compression = zstandard.ZstdDecompressor().stream_reader(stream, closefd=False), "zstd"
+    if compression != "none":
+        closers.insert(0, stream)
+    return stream, closers, compression

@@ -1,0 +1,87 @@
+# One exception hierarchy for everything that is wrong with *input*: files, bytes,
+# filter expressions, interfaces. Every error says what is wrong and where (byte
+# offset, last good frame), so a caller can report it in one line.
+from __future__ import annotations
+
+__all__ = [
+    "PcapError",
+    "NotACaptureError",
+    "UnsupportedFormatError",
+    "TruncatedError",
+    "DamagedError",
+    "FilterError",
+    "CaptureError",
+    "PcapWarning",
+    "missing_extra",
+]
+
+
+class PcapError(ValueError):
+    """Base of every purepcap input error.
+
+    ``offset`` is the byte offset in the (decompressed) capture where the problem
+    was found, ``frame`` the number of the last packet delivered before it (0 when
+    none was), both None where they do not apply.
+    """
+
+    def __init__(self, message: str, *, offset: int | None = None, frame: int | None = None,
+                 source: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+        self.frame = frame
+        self.source = source
+
+    def __str__(self) -> str:
+        if self.source:
+            return f"{self.source}: {self.message}"
+        return self.message
+
+
+class NotACaptureError(PcapError):
+    """The bytes do not start like any capture format purepcap knows."""
+
+
+class UnsupportedFormatError(PcapError):
+    """A capture format, version or feature purepcap recognises but does not read."""
+
+
+class TruncatedError(PcapError):
+    """The capture ends in the middle of a header, record or block."""
+
+
+class DamagedError(PcapError):
+    """A length or field in the capture is impossible (a lying length, a bad block)."""
+
+
+class FilterError(PcapError):
+    """A pcap-filter expression that cannot be parsed or compiled.
+
+    ``column`` is the 1-based column of the offending token where known.
+    """
+
+    def __init__(self, message: str, *, expression: str | None = None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.expression = expression
+        self.column = column
+
+    def __str__(self) -> str:
+        if self.expression is not None and self.column is not None:
+            caret = " " * (self.column - 1) + "^"
+            return f"{self.message}\n  {self.expression}\n  {caret}"
+        return self.message
+
+
+class CaptureError(PcapError):
+    """A live capture cannot start or continue (privilege, interface, kernel)."""
+
+
+class PcapWarning(UserWarning):
+    """Damage that ``strict=False`` reading stepped over or stopped at."""
+
+
+def missing_extra(extra: str, module: str) -> ImportError:
+    """The ImportError raised when an optional extra is not installed."""
+    return ImportError(
+        f"this needs the optional dependency {module!r}: pip install 'purepcap[{extra}]'"
+    )

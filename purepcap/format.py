@@ -1,0 +1,1020 @@
+# Capture-file containers: classic pcap (all six magics) and pcapng, read and written.
+#
+# Strategy: the stream is read in large chunks into one bytes buffer and records are
+# cut out of it with precompiled ``struct.Struct.unpack_from``; a record that straddles
+# two chunks is carried over into the next buffer. Memory is therefore bounded by the
+# chunk size plus the largest record the format allows, never by what a length field
+# claims. The only per-packet object is the ``Packet`` itself. Everything about the
+# file (versions, interfaces, resolutions) is decoded once, outside the hot loop.
+#
+# Errors are raised *after* every good packet before them has been delivered; with
+# ``strict=False`` they become a PcapWarning and a clean stop (or, in pcapng, a skip
+# over a damaged block whose length still leads to the next block).
+from __future__ import annotations
+
+import io
+import os
+import struct
+import sys
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from . import linktypes
+from ._sources import Source, open_source, source_name
+from .errors import (
+    DamagedError,
+    NotACaptureError,
+    PcapError,
+    PcapWarning,
+    TruncatedError,
+    UnsupportedFormatError,
+)
+
+__all__ = [
+    "Packet",
+    "Interface",
+    "Capture",
+    "Span",
+    "open_capture",
+    "split_capture",
+    "PcapWriter",
+    "PcapngWriter",
+    "open_writer",
+    "CHUNK_SIZE",
+]
+
+CHUNK_SIZE = 4 * 1024 * 1024
+NS = 1_000_000_000
+
+# pcap magics as read little-endian: (byte order, ticks per second, record header length)
+_PCAP_MAGICS = {
+    0xA1B2C3D4: ("<", 1_000_000, 16, False),
+    0xD4C3B2A1: (">", 1_000_000, 16, False),
+    0xA1B23C4D: ("<", NS, 16, False),
+    0x4D3CB2A1: (">", NS, 16, False),
+    0xA1B2CD34: ("<", 1_000_000, 24, True),  # Alexey Kuznetzov's "modified" pcap
+    0x34CDB2A1: (">", 1_000_000, 24, True),
+}
+_PCAPNG_SHB = 0x0A0D0D0A
+_BYTE_ORDER_MAGIC = 0x1A2B3C4D
+_PCAPNG_MAX_BLOCK = 32 * 1024 * 1024  # well above any honest block, far below a lie
+
+_BT_IDB = 1
+_BT_PB = 2  # obsolete Packet Block
+_BT_SPB = 3
+_BT_EPB = 6
+
+# if_tsresol default and options
+_OPT_ENDOFOPT = 0
+_IF_NAME = 2
+_IF_DESCRIPTION = 3
+_IF_TSRESOL = 9
+_IF_FILTER = 11
+_IF_OS = 12
+_IF_FCSLEN = 13
+_IF_TSOFFSET = 14
+_SHB_HARDWARE = 2
+_SHB_OS = 3
+_SHB_USERAPPL = 4
+
+
+class Packet:
+    """One captured packet, the same type for files and live captures.
+
+    ``time`` is integer nanoseconds since the epoch (UTC), None only for a pcapng
+    simple packet block. ``data`` holds exactly ``caplen`` bytes; ``length`` is the
+    packet's original length on the wire. ``interface`` indexes ``Capture.interfaces``.
+    """
+
+    __slots__ = ("frame", "time", "caplen", "length", "linktype", "interface", "data")
+
+    def __init__(self, frame: int, time: int | None, caplen: int, length: int, linktype: int,
+                 interface: int, data: bytes) -> None:
+        self.frame = frame
+        self.time = time
+        self.caplen = caplen
+        self.length = length
+        self.linktype = linktype
+        self.interface = interface
+        self.data = data
+
+    def __repr__(self) -> str:
+        return (f"Packet(frame={self.frame}, time={self.time}, caplen={self.caplen}, "
+                f"length={self.length}, linktype={self.linktype}, interface={self.interface}, "
+                f"data={self.data[:16]!r}{'...' if self.caplen > 16 else ''})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Packet):
+            return NotImplemented
+        return (self.frame, self.time, self.caplen, self.length, self.linktype, self.interface,
+                self.data) == (other.frame, other.time, other.caplen, other.length, other.linktype,
+                               other.interface, other.data)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple:
+        return (Packet, (self.frame, self.time, self.caplen, self.length, self.linktype,
+                         self.interface, self.data))
+
+
+@dataclass
+class Interface:
+    """A capture interface: the one of a pcap file, or a pcapng IDB."""
+
+    linktype: int
+    snaplen: int
+    tsresol: int = 1_000_000  # timestamp ticks per second
+    tsoffset: int = 0  # seconds added to every timestamp
+    name: str | None = None
+    description: str | None = None
+    os: str | None = None
+    filter: str | None = None
+    fcslen: int | None = None
+    section: int = 0
+    index: int = 0  # position in Capture.interfaces
+    options: dict[int, list[bytes]] = field(default_factory=dict, repr=False)
+
+    @property
+    def linktype_name(self) -> str:
+        return linktypes.name(self.linktype)
+
+    @property
+    def precision(self) -> str:
+        return _precision_name(self.tsresol)
+
+
+def _precision_name(tsresol: int) -> str:
+    return {1: "s", 1000: "ms", 1_000_000: "us", NS: "ns"}.get(tsresol, f"1/{tsresol} s")
+
+
+def _decode_tsresol(raw: int) -> int:
+    """Ticks per second from an if_tsresol byte: 10^-n, or 2^-n when the top bit is set."""
+    if raw & 0x80:
+        return 1 << (raw & 0x7F)
+    return 10 ** raw
+
+
+@dataclass(frozen=True)
+class Span:
+    """A byte range of a capture that can be read on its own (a Dask partition).
+
+    ``prefix`` holds the file header (pcap) or the section header and interface
+    blocks in force at ``start`` (pcapng), replayed before seeking to ``start``.
+    """
+
+    start: int
+    stop: int
+    first_frame: int
+    prefix: bytes
+    interface_base: int = 0
+    section: int = 0
+
+
+class Capture:
+    """An open capture file: an iterator of Packets plus what the file says of itself.
+
+    Use ``open_capture`` (or ``purepcap.open``) to make one. Attributes describe the
+    file: ``format`` ("pcap" or "pcapng"), ``version``, ``byte_order``, ``snaplen``,
+    ``precision``, ``linktype``, ``interfaces``, ``compression``. After iteration
+    ends, ``clean_end`` says whether the file ended on a record boundary and
+    ``error`` holds the damage ``strict=False`` stopped at.
+    """
+
+    format: str
+    version: tuple[int, int]
+    byte_order: str
+    snaplen: int
+    modified: bool = False
+    fcs_length: int | None = None
+
+    def __init__(self, source: Source, *, strict: bool = True, storage_options: dict | None = None,
+                 span: Span | None = None, chunk_size: int = CHUNK_SIZE) -> None:
+        self.name = source_name(source)
+        self.strict = strict
+        self.interfaces: list[Interface] = []
+        self.sections = 0
+        self.frames = 0
+        self.clean_end: bool | None = None
+        self.error: PcapError | None = None
+        self._chunk = chunk_size
+        self._span = span
+        self._stream, self._closers, self.compression = open_source(source, storage_options)
+        try:
+            if span is not None:
+                self._init_span(span)
+            else:
+                head = self._read(CHUNK_SIZE if chunk_size > CHUNK_SIZE else chunk_size)
+                self._start(head, 0)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- set-up -------------------------------------------------------------------------
+    def _read(self, n: int) -> bytes:
+        return self._stream.read(n) or b""
+
+    def _init_span(self, span: Span) -> None:
+        seek = getattr(self._stream, "seek", None)
+        if seek is None or not getattr(self._stream, "seekable", lambda: False)():
+            raise PcapError(f"{self.name}: reading a span needs a seekable file")
+        self._start(span.prefix, 0, span=span)
+        seek(span.start)
+
+    def _start(self, head: bytes, base: int, span: Span | None = None) -> None:
+        if len(head) < 4:
+            if not head:
+                raise NotACaptureError("empty file: not a capture", offset=0, frame=0, source=self.name)
+            raise TruncatedError(f"file is {len(head)} bytes, too short for a capture header",
+                                 offset=0, frame=0, source=self.name)
+        magic = struct.unpack_from("<I", head)[0]
+        if magic in _PCAP_MAGICS:
+            self._gen = self._start_pcap(head, magic, span)
+        elif magic == _PCAPNG_SHB:
+            self._gen = self._start_pcapng(head, span)
+        else:
+            raise NotACaptureError(
+                f"not a capture file (starts with {head[:4].hex(' ')})", offset=0, frame=0,
+                source=self.name)
+
+    def _fail(self, exc: PcapError) -> None:
+        """Damage found: raise it (strict) or record it, warn and stop."""
+        exc.source = self.name
+        exc.frame = self.frames
+        self.clean_end = False
+        self.error = exc
+        if self.strict:
+            raise exc
+        warnings.warn(str(exc), PcapWarning, stacklevel=3)
+
+    # -- classic pcap -------------------------------------------------------------------
+    def _start_pcap(self, head: bytes, magic: int, span: Span | None) -> Iterator[Packet]:
+        order, ticks, reclen, modified = _PCAP_MAGICS[magic]
+        while len(head) < 24:
+            more = self._read(24 - len(head))
+            if not more:
+                raise TruncatedError(f"pcap file header cut short at {len(head)} of 24 bytes",
+                                     offset=len(head), frame=0, source=self.name)
+            head += more
+        _, major, minor, _thiszone, _sigfigs, snaplen, ltfield = struct.unpack_from(order + "IHHiIII", head)
+        self.format = "pcap"
+        self.version = (major, minor)
+        self.byte_order = "little" if order == "<" else "big"
+        self.snaplen = snaplen
+        self.modified = modified
+        if major != 2:
+            raise UnsupportedFormatError(f"pcap major version {major} is not supported (only 2)",
+                                         offset=4, frame=0, source=self.name)
+        if ltfield & 0x03FF0000:
+            raise UnsupportedFormatError(
+                f"pcap link-type field 0x{ltfield:08x} has its reserved bits set", offset=20,
+                frame=0, source=self.name)
+        linktype = ltfield & 0xFFFF
+        if ltfield & 0x04000000:
+            self.fcs_length = (ltfield >> 28) * 2  # in 16-bit units in the file
+        self.linktype = linktype
+        self.precision = _precision_name(ticks)
+        self.interfaces = [Interface(linktype, snaplen, tsresol=ticks, fcslen=self.fcs_length)]
+        self.sections = 1
+        return self._iter_pcap(head[24:], 24, order, ticks, reclen, span)
+
+    def _iter_pcap(self, buf: bytes, base: int, order: str, ticks: int, reclen: int,
+                   span: Span | None) -> Iterator[Packet]:
+        unpack = struct.Struct(order + "IIII").unpack_from
+        read = self._stream.read
+        chunk = self._chunk
+        mult = NS // ticks
+        lt = self.linktype
+        limit = max(self.snaplen, linktypes.max_caplen(lt))
+        maybe_swapped = self.version < (2, 4)
+        frame = 0
+        stop = None
+        if span is not None:
+            frame = span.first_frame - 1
+            base = span.start
+            buf = b""
+            stop = span.stop
+        self.frames = frame
+        pos = 0
+        eof = False
+        while True:
+            if not eof:
+                want = chunk if stop is None else min(chunk, stop - base - len(buf))
+                data = read(want) if want > 0 else b""
+                if data:
+                    buf = buf[pos:] + data if pos < len(buf) else data
+                    base += pos
+                    pos = 0
+                else:
+                    eof = True
+            end = len(buf)
+            while pos + reclen <= end:
+                sec, frac, caplen, length = unpack(buf, pos)
+                if caplen > length and maybe_swapped:
+                    caplen, length = length, caplen
+                if caplen > limit:
+                    self.frames = frame
+                    self._fail(DamagedError(
+                        f"record at offset {base + pos} (after frame {frame}) claims {caplen} bytes, "
+                        f"more than the snaplen {self.snaplen}" if self.snaplen >= limit else
+                        f"record at offset {base + pos} (after frame {frame}) claims {caplen} bytes, "
+                        f"more than the largest possible {limit} (snaplen {self.snaplen})",
+                        offset=base + pos))
+                    return
+                nxt = pos + reclen + caplen
+                if nxt > end:
+                    break
+                frame += 1
+                yield Packet(frame, sec * NS + frac * mult if frac < ticks else _wrapped_time(sec, frac, mult),
+                             caplen, length, lt, 0, buf[nxt - caplen:nxt])
+                pos = nxt
+            if eof:
+                self.frames = frame
+                if pos < end:
+                    what = "record header" if end - pos < reclen else "record data"
+                    self._fail(TruncatedError(
+                        f"capture cut short in a {what} at offset {base + pos} (after frame {frame})",
+                        offset=base + pos))
+                else:
+                    self.clean_end = True
+                return
+
+    # -- pcapng -------------------------------------------------------------------------
+    def _start_pcapng(self, head: bytes, span: Span | None) -> Iterator[Packet]:
+        self.format = "pcapng"
+        # The first SHB and the IDBs right behind it are decoded on open, so that what
+        # the file says of itself is known before the first packet is asked for.
+        buf = head
+        if not self._fill(buf, 12):
+            raise TruncatedError(f"pcapng section header cut short at {len(buf)} bytes",
+                                 offset=len(buf), frame=0, source=self.name)
+        buf = self._buf
+        order = self._shb_order(buf, 0, 0)
+        blen = struct.unpack_from(order + "I", buf, 4)[0]
+        self._check_block_length(_PCAPNG_SHB, blen, 0, 0)
+        if not self._fill(buf, blen):
+            raise TruncatedError(f"pcapng section header at offset 0 claims {blen} bytes, "
+                                 f"the file has {len(self._buf)}", offset=0, frame=0, source=self.name)
+        buf = self._buf
+        self._pcapng_order = order
+        self._parse_shb(buf, 0, blen, order, 0)
+        if span is not None:
+            self._iface_base = span.interface_base
+            self.sections = span.section
+        pos = blen
+        while self._fill(buf, pos + 8):
+            buf = self._buf
+            btype, ilen = struct.unpack_from(order + "II", buf, pos)
+            if btype != _BT_IDB or not 20 <= ilen <= _PCAPNG_MAX_BLOCK or ilen % 4:
+                break
+            if not self._fill(buf, pos + ilen):
+                break
+            buf = self._buf
+            if struct.unpack_from(order + "I", buf, pos + ilen - 4)[0] != ilen:
+                break
+            try:
+                self._parse_idb(buf, pos, ilen, order, pos)
+            except PcapError:
+                break  # the packet loop meets it again and reports it in order
+            pos += ilen
+        buf = self._buf
+        if span is not None:
+            return self._iter_pcapng(b"", span.start, 0, span)
+        return self._iter_pcapng(buf, 0, pos, None)
+
+    def _fill(self, buf: bytes, n: int) -> bool:
+        """Make self._buf = buf plus more of the stream until it holds n bytes."""
+        while len(buf) < n:
+            more = b"" if self._span is not None else self._read(max(n - len(buf), 65536))
+            if not more:
+                self._buf = buf
+                return False
+            buf += more
+        self._buf = buf
+        return True
+
+    def _shb_order(self, buf: bytes, pos: int, base: int) -> str:
+        if len(buf) < pos + 12:
+            raise TruncatedError(f"pcapng section header at offset {base + pos} cut short",
+                                 offset=base + pos)
+        bom = struct.unpack_from("<I", buf, pos + 8)[0]
+        if bom == _BYTE_ORDER_MAGIC:
+            return "<"
+        if bom == 0x4D3C2B1A:
+            return ">"
+        raise DamagedError(f"pcapng section header at offset {base + pos} has a bad byte-order magic "
+                           f"{buf[pos + 8:pos + 12].hex(' ')}", offset=base + pos + 8)
+
+    def _check_block_length(self, btype: int, blen: int, offset: int, frame: int) -> None:
+        if blen < 12 or (blen % 4 and btype != _BT_PB) or blen > _PCAPNG_MAX_BLOCK:
+            raise DamagedError(f"pcapng block at offset {offset} has length {blen}",
+                               offset=offset, frame=frame, source=self.name)
+
+    def _parse_options(self, buf: bytes, pos: int, end: int, order: str, where: str,
+                       offset: int) -> dict[int, list[bytes]]:
+        """Options from pos to end; every length is checked against the block."""
+        opts: dict[int, list[bytes]] = {}
+        unpack = struct.Struct(order + "HH").unpack_from
+        while pos + 4 <= end:
+            code, olen = unpack(buf, pos)
+            if code == _OPT_ENDOFOPT:
+                break
+            vend = pos + 4 + olen
+            if vend > end:
+                raise DamagedError(f"{where} at offset {offset} has option {code} of length {olen}, "
+                                   f"past the end of its block", offset=offset)
+            opts.setdefault(code, []).append(buf[pos + 4:vend])
+            pos = vend + (-olen % 4)
+        return opts
+
+    def _parse_shb(self, buf: bytes, pos: int, blen: int, order: str, offset: int) -> None:
+        if blen < 28:
+            raise DamagedError(f"pcapng section header at offset {offset} has length {blen}", offset=offset)
+        major, minor = struct.unpack_from(order + "HH", buf, pos + 12)
+        if major != 1 or minor not in (0, 2):
+            raise UnsupportedFormatError(
+                f"pcapng section at offset {offset} has unknown version {major}.{minor}", offset=offset + 12)
+        tail = struct.unpack_from(order + "I", buf, pos + blen - 4)[0]
+        if tail != blen:
+            raise DamagedError(f"pcapng section header at offset {offset} has length {blen} at its start "
+                               f"and {tail} at its end", offset=offset)
+        opts = self._parse_options(buf, pos + 24, pos + blen - 4, order, "pcapng section header", offset)
+        self.sections += 1
+        if self.sections == 1:
+            self.version = (major, minor)
+            self.byte_order = "little" if order == "<" else "big"
+            self.hardware = _opt_str(opts, _SHB_HARDWARE)
+            self.os = _opt_str(opts, _SHB_OS)
+            self.application = _opt_str(opts, _SHB_USERAPPL)
+        self._section_ifaces: list[tuple] = []
+
+    def _parse_idb(self, buf: bytes, pos: int, blen: int, order: str, offset: int) -> None:
+        if blen < 20:
+            raise DamagedError(f"pcapng interface block at offset {offset} has length {blen}", offset=offset)
+        lt, _reserved, snaplen = struct.unpack_from(order + "HHI", buf, pos + 8)
+        opts = self._parse_options(buf, pos + 16, pos + blen - 4, order, "pcapng interface block", offset)
+        tsresol = 1_000_000
+        if _IF_TSRESOL in opts and opts[_IF_TSRESOL][0]:
+            raw = opts[_IF_TSRESOL][0][0]
+            if (raw & 0x7F) > (63 if raw & 0x80 else 18):
+                raise DamagedError(f"pcapng interface block at offset {offset} has if_tsresol 0x{raw:02x}",
+                                   offset=offset)
+            tsresol = _decode_tsresol(raw)
+        tsoffset = 0
+        if _IF_TSOFFSET in opts and len(opts[_IF_TSOFFSET][0]) == 8:
+            tsoffset = struct.unpack(order + "q", opts[_IF_TSOFFSET][0])[0]
+        fcslen = opts[_IF_FCSLEN][0][0] if _IF_FCSLEN in opts and opts[_IF_FCSLEN][0] else None
+        filt = opts.get(_IF_FILTER, [b""])[0]
+        iface = Interface(
+            linktype=lt, snaplen=snaplen, tsresol=tsresol, tsoffset=tsoffset,
+            name=_opt_str(opts, _IF_NAME), description=_opt_str(opts, _IF_DESCRIPTION),
+            os=_opt_str(opts, _IF_OS), filter=filt[1:].decode("utf-8", "replace") if filt else None,
+            fcslen=fcslen, section=self.sections - 1, index=len(self.interfaces) + self._iface_base,
+            options=opts)
+        self.interfaces.append(iface)
+        if len(self.interfaces) == 1:
+            self.linktype = lt
+            self.snaplen = snaplen
+            self.precision = iface.precision
+        if tsresol <= NS and NS % tsresol == 0:
+            mult, div = NS // tsresol, 1
+        else:
+            mult, div = NS, tsresol
+        self._section_ifaces.append((iface.index, lt, mult, div, tsoffset * NS, snaplen))
+
+    _iface_base = 0
+    linktype = linktypes.EN10MB
+    snaplen = 0
+    precision = "us"
+    hardware = os = application = None
+
+    def _iter_pcapng(self, buf: bytes, base: int, pos: int, span: Span | None) -> Iterator[Packet]:
+        read = self._stream.read
+        chunk = self._chunk
+        order = self._pcapng_order
+        hdr = struct.Struct(order + "II").unpack_from
+        u32 = struct.Struct(order + "I").unpack_from
+        epb = struct.Struct(order + "IIIII").unpack_from
+        frame = 0
+        ifaces = self._section_ifaces
+        stop = None
+        if span is not None:
+            frame = span.first_frame - 1
+            stop = span.stop
+        self.frames = frame
+        eof = False
+        while True:
+            if not eof:
+                want = chunk if stop is None else min(chunk, stop - base - len(buf))
+                data = read(want) if want > 0 else b""
+                if data:
+                    buf = buf[pos:] + data if pos < len(buf) else data
+                    base += pos
+                    pos = 0
+                else:
+                    eof = True
+            end = len(buf)
+            while pos + 12 <= end:
+                btype, blen = hdr(buf, pos)
+                if btype == _BT_EPB and 32 <= blen <= _PCAPNG_MAX_BLOCK and not blen & 3:
+                    nxt = pos + blen
+                    if nxt > end:
+                        break
+                    iid, hi, lo, caplen, length = epb(buf, pos + 8)
+                    if iid < len(ifaces) and caplen <= blen - 32:
+                        gidx, lt, mult, div, off, _ = ifaces[iid]
+                        if div == 1:
+                            t = ((hi << 32) | lo) * mult + off
+                        else:
+                            t = ((hi << 32) | lo) * NS // div + off
+                        frame += 1
+                        yield Packet(frame, t, caplen, length, lt, gidx, buf[pos + 28:pos + 28 + caplen])
+                        pos = nxt
+                        continue
+                # everything else, and every damaged block, takes the careful path
+                if btype == _PCAPNG_SHB:
+                    try:
+                        new_order = self._shb_order(buf, pos, base)
+                    except DamagedError as exc:
+                        self.frames = frame
+                        exc.offset = base + pos
+                        self._fail(exc)
+                        return
+                    if new_order != order:
+                        order = new_order
+                        hdr = struct.Struct(order + "II").unpack_from
+                        u32 = struct.Struct(order + "I").unpack_from
+                        epb = struct.Struct(order + "IIIII").unpack_from
+                        btype, blen = hdr(buf, pos)
+                    self._pcapng_order = order
+                try:
+                    self._check_block_length(btype, blen, base + pos, frame)
+                except DamagedError as exc:
+                    self.frames = frame
+                    self._fail(exc)
+                    return
+                nxt = pos + blen
+                if nxt > end:
+                    break
+                try:
+                    tail = u32(buf, nxt - 4)[0] if btype != _BT_PB or not blen & 3 else blen
+                    if tail != blen:
+                        raise DamagedError(f"pcapng block at offset {base + pos} has length {blen} at "
+                                           f"its start and {tail} at its end", offset=base + pos)
+                    if btype == _PCAPNG_SHB:
+                        self._parse_shb(buf, pos, blen, order, base + pos)
+                        ifaces = self._section_ifaces
+                        self._iface_base = len(self.interfaces)
+                    elif btype == _BT_IDB:
+                        self._parse_idb(buf, pos, blen, order, base + pos)
+                    elif btype == _BT_EPB:
+                        iid, hi, lo, caplen, length = epb(buf, pos + 8)
+                        if iid >= len(ifaces):
+                            raise DamagedError(
+                                f"pcapng packet block at offset {base + pos} names interface {iid}, "
+                                f"the section has {len(ifaces)}", offset=base + pos)
+                        raise DamagedError(
+                            f"pcapng packet block at offset {base + pos} claims {caplen} bytes in a "
+                            f"block of {blen}", offset=base + pos)
+                    elif btype == _BT_SPB:
+                        if not ifaces:
+                            raise DamagedError(f"pcapng simple packet block at offset {base + pos} "
+                                               f"comes before any interface", offset=base + pos)
+                        if blen < 16:
+                            raise DamagedError(f"pcapng block at offset {base + pos} has length {blen}",
+                                               offset=base + pos)
+                        gidx, lt, _, _, _, snap = ifaces[0]
+                        length = u32(buf, pos + 8)[0]
+                        caplen = min(length, blen - 16)
+                        if snap:
+                            caplen = min(caplen, snap)
+                        frame += 1
+                        yield Packet(frame, None, caplen, length, lt, gidx, buf[pos + 12:pos + 12 + caplen])
+                    elif btype == _BT_PB:
+                        if blen < 32:
+                            raise DamagedError(f"pcapng block at offset {base + pos} has length {blen}",
+                                               offset=base + pos)
+                        iid, _drops, hi, lo, caplen, length = struct.unpack_from(order + "HHIIII", buf, pos + 8)
+                        if iid >= len(ifaces):
+                            raise DamagedError(
+                                f"pcapng packet block at offset {base + pos} names interface {iid}, "
+                                f"the section has {len(ifaces)}", offset=base + pos)
+                        if caplen > blen - 32:
+                            raise DamagedError(
+                                f"pcapng packet block at offset {base + pos} claims {caplen} bytes in a "
+                                f"block of {blen}", offset=base + pos)
+                        gidx, lt, mult, div, off, _ = ifaces[iid]
+                        ts = (hi << 32) | lo
+                        t = ts * mult + off if div == 1 else ts * NS // div + off
+                        frame += 1
+                        yield Packet(frame, t, caplen, length, lt, gidx, buf[pos + 28:pos + 28 + caplen])
+                    # NRB, ISB, DSB, custom and unknown blocks carry no packets: skipped
+                except PcapError as exc:
+                    self.frames = frame
+                    if exc.offset is None:
+                        exc.offset = base + pos
+                    if self.strict or not self._next_block_plausible(buf, nxt, end, order, eof):
+                        self._fail(exc)
+                        return
+                    exc.source = self.name
+                    exc.frame = frame
+                    warnings.warn(f"{exc}; skipped that block", PcapWarning, stacklevel=2)
+                pos = nxt
+            if eof:
+                self.frames = frame
+                if pos < end:
+                    self._fail(TruncatedError(
+                        f"pcapng block at offset {base + pos} cut short (after frame {frame})",
+                        offset=base + pos))
+                else:
+                    self.clean_end = self.error is None
+                return
+
+    @staticmethod
+    def _next_block_plausible(buf: bytes, nxt: int, end: int, order: str, eof: bool) -> bool:
+        if nxt == end:
+            return True
+        if nxt + 8 > end:
+            return False
+        btype, blen = struct.unpack_from(order + "II", buf, nxt)
+        return (btype in (1, 2, 3, 4, 5, 6, 10, _PCAPNG_SHB, 0xBAD, 0x40000BAD)
+                and 12 <= blen <= _PCAPNG_MAX_BLOCK)
+
+    # -- public surface -----------------------------------------------------------------
+    def __iter__(self) -> Iterator[Packet]:
+        return self._gen
+
+    def __next__(self) -> Packet:
+        return next(self._gen)
+
+    def __enter__(self) -> Capture:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        gen = getattr(self, "_gen", None)
+        if gen is not None:
+            gen.close()
+        for c in self._closers:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001 - closing must not mask the real error
+                pass
+        self._closers = []
+
+    def describe(self) -> dict[str, Any]:
+        """What the file says of itself, as plain data."""
+        return {
+            "name": self.name,
+            "format": self.format,
+            "version": f"{self.version[0]}.{self.version[1]}",
+            "byte_order": self.byte_order,
+            "compression": self.compression,
+            "snaplen": self.snaplen,
+            "precision": self.precision,
+            "linktype": self.linktype,
+            "modified": self.modified,
+            "fcs_length": self.fcs_length,
+            "interfaces": [
+                {"index": i.index, "linktype": i.linktype, "linktype_name": i.linktype_name,
+                 "snaplen": i.snaplen, "name": i.name, "precision": i.precision, "section": i.section}
+                for i in self.interfaces
+            ],
+        }
+
+
+def _wrapped_time(sec: int, frac: int, mult: int) -> int:
+    """Time of a record whose fraction is invalid (one second or more).
+
+    libpcap and Wireshark scale the fraction to nanoseconds in a signed 32-bit
+    integer; doing the same keeps purepcap's times equal to theirs on such files.
+    """
+    ns = (frac * mult) & 0xFFFFFFFF
+    if ns >= 0x80000000:
+        ns -= 0x100000000
+    return sec * NS + ns
+
+
+def _opt_str(opts: dict[int, list[bytes]], code: int) -> str | None:
+    if code not in opts:
+        return None
+    return opts[code][0].rstrip(b"\x00").decode("utf-8", "replace")
+
+
+def open_capture(source: Source, *, strict: bool = True, storage_options: dict | None = None,
+                 span: Span | None = None) -> Capture:
+    """Open a pcap or pcapng capture (possibly compressed) for reading Packets."""
+    return Capture(source, strict=strict, storage_options=storage_options, span=span)
+
+
+# -- splitting a capture into independently readable byte ranges ---------------------------
+def split_capture(path: str | os.PathLike, part_bytes: int = 64 * 1024 * 1024) -> list[Span]:
+    """Cut an uncompressed capture file into spans of about ``part_bytes`` each.
+
+    One pass reads only record (block) headers and seeks over the data, so it costs
+    one small read per record. Spans begin on record boundaries and, for pcapng,
+    carry the section and interface blocks needed to decode them.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(24)
+        if len(head) >= 4 and struct.unpack_from("<I", head)[0] == _PCAPNG_SHB:
+            return _split_pcapng(f, size, part_bytes)
+        if len(head) < 24 or struct.unpack_from("<I", head)[0] not in _PCAP_MAGICS:
+            raise NotACaptureError(f"{os.fspath(path)}: not an uncompressed capture file; cannot split",
+                                   offset=0, frame=0)
+        order, _, reclen, _ = _PCAP_MAGICS[struct.unpack_from("<I", head)[0]]
+        unpack = struct.Struct(order + "IIII").unpack_from
+        spans, start, first, frame, pos = [], 24, 1, 0, 24
+        while True:
+            if pos - start >= part_bytes:
+                spans.append(Span(start, pos, first, head))
+                start, first = pos, frame + 1
+            f.seek(pos)
+            rec = f.read(reclen)
+            if len(rec) < reclen:
+                break
+            caplen = unpack(rec, 0)[2]
+            if caplen > _PCAPNG_MAX_BLOCK:
+                break  # damage: the reader of the last span will report it
+            pos += reclen + caplen
+            frame += 1
+        spans.append(Span(start, size, first, head))
+        return spans
+
+
+def _split_pcapng(f: IO[bytes], size: int, part_bytes: int) -> list[Span]:
+    spans: list[Span] = []
+    order = "<"
+    pos = frame = 0
+    n_ifaces = 0  # interfaces in all sections so far: the global index base
+    section = 0
+    section_prefix = b""  # SHB + IDBs of the current section
+    span_start, span_first, span_prefix, span_base = 0, 1, b"", 0
+    while pos + 12 <= size:
+        f.seek(pos)
+        hdr = f.read(12)
+        if len(hdr) < 12:
+            break
+        btype = struct.unpack_from("<I", hdr)[0]
+        if btype == _PCAPNG_SHB:
+            order = "<" if struct.unpack_from("<I", hdr, 8)[0] == _BYTE_ORDER_MAGIC else ">"
+        blen = struct.unpack_from(order + "I", hdr, 4)[0]
+        if blen < 12 or blen > _PCAPNG_MAX_BLOCK:
+            break  # damage: the reader of the last span will report it
+        if btype == _PCAPNG_SHB:
+            if frame + 1 > span_first:
+                spans.append(Span(span_start, pos, span_first, span_prefix, span_base, section))
+            f.seek(pos)
+            section_prefix = f.read(blen)
+            section += 1
+            span_start, span_first, span_prefix, span_base = pos + blen, frame + 1, section_prefix, n_ifaces
+        elif btype == _BT_IDB:
+            f.seek(pos)
+            section_prefix += f.read(blen)
+            n_ifaces += 1
+            if span_start == pos:  # no packet yet in this span: the IDB joins its prefix
+                span_start, span_prefix = pos + blen, section_prefix
+        elif btype in (_BT_EPB, _BT_SPB, _BT_PB):
+            if pos - span_start >= part_bytes:
+                spans.append(Span(span_start, pos, span_first, span_prefix, span_base, section))
+                span_start, span_first, span_prefix = pos, frame + 1, section_prefix
+            frame += 1
+        pos += blen
+    spans.append(Span(span_start, size, span_first, span_prefix, span_base, section))
+    return spans
+
+
+# -- writing ------------------------------------------------------------------------------
+def _open_dest(dest: str | os.PathLike | IO[bytes]) -> tuple[IO[bytes], bool]:
+    if isinstance(dest, str) and dest == "-":
+        return sys.stdout.buffer, False
+    if isinstance(dest, (str, os.PathLike)):
+        return open(dest, "wb"), True
+    return dest, False
+
+
+def _pair(item: Packet | tuple) -> tuple[int | None, bytes, int | None]:
+    if isinstance(item, Packet):
+        return item.time, item.data, item.length
+    if len(item) == 2:
+        return item[0], item[1], None
+    return item[0], item[1], item[2]
+
+
+class _Writer:
+    def __init__(self, dest: str | os.PathLike | IO[bytes]) -> None:
+        self._f, self._owned = _open_dest(dest)
+        self.packets = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def flush(self) -> None:
+        self._f.flush()
+
+    def close(self) -> None:
+        if self._f is None:
+            return
+        try:
+            self._f.flush()
+        finally:
+            if self._owned:
+                self._f.close()
+            self._f = None
+
+    def write(self, item: Packet | tuple, **kw: Any) -> None:
+        """Write a Packet, or a ``(time_ns, data)`` / ``(time_ns, data, length)`` tuple."""
+        t, data, length = _pair(item)
+        self.write_packet(t, data, length=length, **kw)
+
+    def write_all(self, items: Iterable[Packet | tuple]) -> int:
+        n = 0
+        for item in items:
+            self.write(item)
+            n += 1
+        return n
+
+    def write_packet(self, time: int | None, data: bytes, *, length: int | None = None) -> None:
+        raise NotImplementedError
+
+
+class PcapWriter(_Writer):
+    """Writes classic pcap, with micro- or nanosecond timestamps, in either byte order."""
+
+    def __init__(self, dest: str | os.PathLike | IO[bytes], *, linktype: int = linktypes.EN10MB,
+                 snaplen: int = linktypes.MAX_SNAPLEN, nanosecond: bool = False,
+                 byte_order: str = "little", version: tuple[int, int] = (2, 4), fcs_length: int | None = None,
+                 modified: bool = False) -> None:
+        super().__init__(dest)
+        order = {"little": "<", "big": ">"}[byte_order]
+        if modified and nanosecond:
+            raise ValueError("the modified pcap format has no nanosecond variant")
+        magic = 0xA1B2CD34 if modified else (0xA1B23C4D if nanosecond else 0xA1B2C3D4)
+        self._div = 1 if nanosecond else 1000
+        self._ticks = NS // self._div
+        self._rec = struct.Struct(order + "IIII")
+        self._modified_tail = b"\x00" * 8 if modified else b""
+        self.linktype = linktype
+        self.snaplen = snaplen
+        ltfield = linktype
+        if fcs_length is not None:
+            ltfield |= 0x04000000 | ((fcs_length // 2) << 28)
+        self._f.write(struct.pack(order + "IHHiIII", magic, version[0], version[1], 0, 0, snaplen, ltfield))
+
+    def write_packet(self, time: int | None, data: bytes, *, length: int | None = None) -> None:
+        if time is None:
+            time = 0
+        sec, frac = divmod(time // self._div, self._ticks)
+        if not 0 <= sec <= 0xFFFFFFFF:
+            raise ValueError(f"time {time} ns does not fit a pcap timestamp")
+        caplen = len(data)
+        self._f.write(self._rec.pack(sec, frac, caplen, caplen if length is None else length))
+        if self._modified_tail:
+            self._f.write(self._modified_tail)
+        self._f.write(data)
+        self.packets += 1
+
+
+def _opt(order: str, code: int, value: bytes) -> bytes:
+    return struct.pack(order + "HH", code, len(value)) + value + b"\x00" * (-len(value) % 4)
+
+
+def _block(order: str, btype: int, body: bytes) -> bytes:
+    body += b"\x00" * (-len(body) % 4)
+    n = len(body) + 12
+    return struct.pack(order + "II", btype, n) + body + struct.pack(order + "I", n)
+
+
+class PcapngWriter(_Writer):
+    """Writes pcapng: one or several sections and interfaces, either byte order.
+
+    ``tsresol`` is the raw if_tsresol value: n for 10^-n seconds, 0x80|n for 2^-n.
+    """
+
+    def __init__(self, dest: str | os.PathLike | IO[bytes], *, linktype: int | None = linktypes.EN10MB,
+                 snaplen: int = linktypes.MAX_SNAPLEN, tsresol: int = 9, byte_order: str = "little",
+                 name: str | None = None, application: str | None = "purepcap") -> None:
+        super().__init__(dest)
+        self._application = application
+        self.new_section(byte_order)
+        if linktype is not None:
+            self.add_interface(linktype, snaplen=snaplen, tsresol=tsresol, name=name)
+
+    def new_section(self, byte_order: str | None = None) -> None:
+        """Start a new section; its interfaces are numbered from 0 again."""
+        if byte_order is not None:
+            self._order = {"little": "<", "big": ">"}[byte_order]
+        o = self._order
+        opts = b""
+        if self._application:
+            opts = _opt(o, _SHB_USERAPPL, self._application.encode()) + _opt(o, 0, b"")
+        body = struct.pack(o + "IHHq", _BYTE_ORDER_MAGIC, 1, 0, -1) + opts
+        self._f.write(_block(o, _PCAPNG_SHB, body))
+        self._ifaces: list[tuple[int, int, int]] = []  # (ticks per second, tsoffset, snaplen)
+
+    def add_interface(self, linktype: int, *, snaplen: int = linktypes.MAX_SNAPLEN, tsresol: int = 9,
+                      tsoffset: int = 0, name: str | None = None, description: str | None = None,
+                      fcslen: int | None = None) -> int:
+        """Add an interface to the current section; returns its number there."""
+        o = self._order
+        opts = b""
+        if name is not None:
+            opts += _opt(o, _IF_NAME, name.encode())
+        if description is not None:
+            opts += _opt(o, _IF_DESCRIPTION, description.encode())
+        if tsresol != 6:
+            opts += _opt(o, _IF_TSRESOL, bytes([tsresol]))
+        if tsoffset:
+            opts += _opt(o, _IF_TSOFFSET, struct.pack(o + "q", tsoffset))
+        if fcslen is not None:
+            opts += _opt(o, _IF_FCSLEN, bytes([fcslen]))
+        if opts:
+            opts += _opt(o, 0, b"")
+        self._f.write(_block(o, _BT_IDB, struct.pack(o + "HHI", linktype, 0, snaplen) + opts))
+        self._ifaces.append((_decode_tsresol(tsresol), tsoffset, snaplen))
+        return len(self._ifaces) - 1
+
+    def _ticks(self, time: int, interface: int) -> int:
+        if not 0 <= interface < len(self._ifaces):
+            raise ValueError(f"interface {interface} not defined in this section")
+        ticks_per_s, tsoffset, _ = self._ifaces[interface]
+        ns = time - tsoffset * NS
+        ticks = ns * ticks_per_s // NS
+        if not 0 <= ticks <= 0xFFFFFFFFFFFFFFFF:
+            raise ValueError(f"time {time} ns does not fit a pcapng timestamp")
+        return ticks
+
+    def write(self, item: Packet | tuple, *, interface: int | None = None) -> None:  # type: ignore[override]
+        t, data, length = _pair(item)
+        if interface is None:
+            interface = item.interface if isinstance(item, Packet) and item.interface < len(self._ifaces) else 0
+        if t is None:
+            self.write_simple(data, length=length)
+        else:
+            self.write_packet(t, data, length=length, interface=interface)
+
+    def write_packet(self, time: int | None, data: bytes, *, length: int | None = None,
+                     interface: int = 0) -> None:
+        o = self._order
+        ticks = self._ticks(time or 0, interface)
+        caplen = len(data)
+        body = struct.pack(o + "IIIII", interface, ticks >> 32, ticks & 0xFFFFFFFF, caplen,
+                           caplen if length is None else length) + data
+        self._f.write(_block(o, _BT_EPB, body))
+        self.packets += 1
+
+    def write_simple(self, data: bytes, *, length: int | None = None) -> None:
+        """A simple packet block: no timestamp, interface 0."""
+        if not self._ifaces:
+            raise ValueError("a simple packet block needs interface 0")
+        o = self._order
+        self._f.write(_block(o, _BT_SPB, struct.pack(o + "I", len(data) if length is None else length) + data))
+        self.packets += 1
+
+    def write_obsolete(self, time: int, data: bytes, *, length: int | None = None, interface: int = 0) -> None:
+        """The obsolete Packet Block (type 2), which old writers still produce."""
+        o = self._order
+        ticks = self._ticks(time, interface)
+        caplen = len(data)
+        body = struct.pack(o + "HHIIII", interface, 0, ticks >> 32, ticks & 0xFFFFFFFF, caplen,
+                           caplen if length is None else length) + data
+        self._f.write(_block(o, _BT_PB, body))
+        self.packets += 1
+
+    def write_block(self, btype: int, body: bytes) -> None:
+        """Any other block (name resolution, statistics, custom), written as given."""
+        self._f.write(_block(self._order, btype, body))
+
+
+def open_writer(dest: str | os.PathLike | IO[bytes], *, format: str | None = None,
+                linktype: int = linktypes.EN10MB, snaplen: int = linktypes.MAX_SNAPLEN,
+                nanosecond: bool = True, interfaces: list[Interface] | None = None) -> _Writer:
+    """A writer chosen by ``format`` or by the file name: ``.pcapng`` gives pcapng, else pcap."""
+    if format is None:
+        format = "pcapng" if isinstance(dest, (str, os.PathLike)) and os.fspath(dest).endswith(".pcapng") else "pcap"
+    if format == "pcapng":
+        if interfaces:
+            w = PcapngWriter(dest, linktype=None)
+            section = interfaces[0].section
+            for iface in interfaces:
+                if iface.section != section:
+                    break
+                w.add_interface(iface.linktype, snaplen=iface.snaplen, name=iface.name,
+                                tsresol=9 if nanosecond else 6)
+            return w
+        return PcapngWriter(dest, linktype=linktype, snaplen=snaplen, tsresol=9 if nanosecond else 6)
+    if format == "pcap":
+        if interfaces:
+            linktype, snaplen = interfaces[0].linktype, interfaces[0].snaplen
+        return PcapWriter(dest, linktype=linktype, snaplen=snaplen, nanosecond=nanosecond)
+    raise ValueError(f"unknown capture format {format!r} (pcap or pcapng)")
+
+
+del io
