@@ -9,7 +9,7 @@ import os
 import sys
 from typing import IO, Any, BinaryIO
 
-from .errors import missing_extra
+from .errors import DamagedError, TruncatedError, missing_extra
 
 __all__ = ["Source", "open_source", "source_name"]
 
@@ -56,6 +56,36 @@ class _Replay(io.RawIOBase):
                 data += self._raw.read(size - len(data)) or b""
             return data
         return self._raw.read(size) or b""
+
+
+class _Decompressed(io.RawIOBase):
+    """A decompressing stream whose damage surfaces as PcapError, not as codec errors."""
+
+    def __init__(self, inner: IO[bytes], compression: str) -> None:
+        self._inner = inner
+        self._compression = compression
+        self._delivered = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data = self._inner.read(size)
+        except EOFError as e:
+            raise TruncatedError(f"{self._compression} stream cut short after {self._delivered} "
+                                 f"decompressed bytes ({e})", offset=self._delivered) from None
+        except Exception as e:  # zlib.error, lzma.LZMAError, OSError, zstandard.ZstdError...
+            raise DamagedError(f"{self._compression} stream damaged after {self._delivered} "
+                               f"decompressed bytes ({e})", offset=self._delivered) from None
+        self._delivered += len(data)
+        return data
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            super().close()
 
 
 def is_url(source: object) -> bool:
@@ -109,7 +139,16 @@ def open_source(source: Source, storage_options: dict | None = None) -> tuple[IO
     raw, owned = _open_raw(source, storage_options)
     closers = [raw] if owned else []
     head = _read_exactly(raw, 6)
-    stream: IO[bytes] = _Replay(head, raw)
+    stream: IO[bytes]
+    try:
+        seekable = raw.seekable()
+    except (AttributeError, OSError, ValueError):
+        seekable = False
+    if seekable:
+        raw.seek(raw.tell() - len(head))  # a file object handed to us may not start at 0
+        stream = raw
+    else:
+        stream = _Replay(head, raw)
     compression = "none"
     if head.startswith(_GZIP):
         import gzip
@@ -129,5 +168,6 @@ def open_source(source: Source, storage_options: dict | None = None) -> tuple[IO
             raise missing_extra("zstd", "zstandard") from None
         stream, compression = zstandard.ZstdDecompressor().stream_reader(stream, closefd=False), "zstd"
     if compression != "none":
+        stream = _Decompressed(stream, compression)
         closers.insert(0, stream)
     return stream, closers, compression

@@ -207,6 +207,11 @@ class Capture:
             else:
                 head = self._read(CHUNK_SIZE if chunk_size > CHUNK_SIZE else chunk_size)
                 self._start(head, 0)
+        except PcapError as exc:
+            self.close()
+            exc.source = exc.source or self.name
+            exc.frame = 0 if exc.frame is None else exc.frame
+            raise
         except BaseException:
             self.close()
             raise
@@ -264,11 +269,11 @@ class Capture:
         self.snaplen = snaplen
         self.modified = modified
         if major != 2:
-            raise UnsupportedFormatError(f"pcap major version {major} is not supported (only 2)",
+            raise UnsupportedFormatError(f"pcap major version {major} at offset 4 is not supported (only 2)",
                                          offset=4, frame=0, source=self.name)
         if ltfield & 0x03FF0000:
             raise UnsupportedFormatError(
-                f"pcap link-type field 0x{ltfield:08x} has its reserved bits set", offset=20,
+                f"pcap link-type field 0x{ltfield:08x} at offset 20 has its reserved bits set", offset=20,
                 frame=0, source=self.name)
         linktype = ltfield & 0xFFFF
         if ltfield & 0x04000000:
@@ -301,7 +306,12 @@ class Capture:
         while True:
             if not eof:
                 want = chunk if stop is None else min(chunk, stop - base - len(buf))
-                data = read(want) if want > 0 else b""
+                try:
+                    data = read(want) if want > 0 else b""
+                except PcapError as exc:  # damaged compressed data
+                    self.frames = frame
+                    self._fail(exc)
+                    return
                 if data:
                     buf = buf[pos:] + data if pos < len(buf) else data
                     base += pos
@@ -317,9 +327,8 @@ class Capture:
                     self.frames = frame
                     self._fail(DamagedError(
                         f"record at offset {base + pos} (after frame {frame}) claims {caplen} bytes, "
-                        f"more than the snaplen {self.snaplen}" if self.snaplen >= limit else
-                        f"record at offset {base + pos} (after frame {frame}) claims {caplen} bytes, "
-                        f"more than the largest possible {limit} (snaplen {self.snaplen})",
+                        f"more than the snaplen {self.snaplen}"
+                        + (f" and the largest possible {limit}" if self.snaplen < limit else ""),
                         offset=base + pos))
                     return
                 nxt = pos + reclen + caplen
@@ -434,7 +443,7 @@ class Capture:
         major, minor = struct.unpack_from(order + "HH", buf, pos + 12)
         if major != 1 or minor not in (0, 2):
             raise UnsupportedFormatError(
-                f"pcapng section at offset {offset} has unknown version {major}.{minor}", offset=offset + 12)
+                f"pcapng section at offset {offset} has unknown version {major}.{minor}", offset=offset)
         tail = struct.unpack_from(order + "I", buf, pos + blen - 4)[0]
         if tail != blen:
             raise DamagedError(f"pcapng section header at offset {offset} has length {blen} at its start "
@@ -470,7 +479,7 @@ class Capture:
             linktype=lt, snaplen=snaplen, tsresol=tsresol, tsoffset=tsoffset,
             name=_opt_str(opts, _IF_NAME), description=_opt_str(opts, _IF_DESCRIPTION),
             os=_opt_str(opts, _IF_OS), filter=filt[1:].decode("utf-8", "replace") if filt else None,
-            fcslen=fcslen, section=self.sections - 1, index=len(self.interfaces) + self._iface_base,
+            fcslen=fcslen, section=self.sections - 1, index=self._iface_base + len(self._section_ifaces),
             options=opts)
         self.interfaces.append(iface)
         if len(self.interfaces) == 1:
@@ -507,7 +516,12 @@ class Capture:
         while True:
             if not eof:
                 want = chunk if stop is None else min(chunk, stop - base - len(buf))
-                data = read(want) if want > 0 else b""
+                try:
+                    data = read(want) if want > 0 else b""
+                except PcapError as exc:  # damaged compressed data
+                    self.frames = frame
+                    self._fail(exc)
+                    return
                 if data:
                     buf = buf[pos:] + data if pos < len(buf) else data
                     base += pos
