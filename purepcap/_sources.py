@@ -65,19 +65,39 @@ class _Decompressed(io.RawIOBase):
         self._inner = inner
         self._compression = compression
         self._delivered = 0
+        self._error: Exception | None = None
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
+        # One big read() that fails throws away everything it decompressed, so read in
+        # read1() steps and hold a failure back until what came before it is handed out:
+        # the packets before the damage are still delivered.
+        if self._error is not None:
+            raise self._error
+        parts: list[bytes] = []
+        got = 0
         try:
-            data = self._inner.read(size)
+            while size is None or size < 0 or got < size:
+                piece = self._inner.read1(1 << 20 if size is None or size < 0 else size - got)
+                if not piece:
+                    break
+                parts.append(piece)
+                got += len(piece)
+        except MemoryError:
+            raise
         except EOFError as e:
-            raise TruncatedError(f"{self._compression} stream cut short after {self._delivered} "
-                                 f"decompressed bytes ({e})", offset=self._delivered) from None
+            at = self._delivered + got
+            self._error = TruncatedError(f"{self._compression} stream cut short after {at} "
+                                         f"decompressed bytes ({e})", offset=at)
         except Exception as e:  # zlib.error, lzma.LZMAError, OSError, zstandard.ZstdError...
-            raise DamagedError(f"{self._compression} stream damaged after {self._delivered} "
-                               f"decompressed bytes ({e})", offset=self._delivered) from None
+            at = self._delivered + got
+            self._error = DamagedError(f"{self._compression} stream damaged after {at} "
+                                       f"decompressed bytes ({e})", offset=at)
+        if self._error is not None and not parts:
+            raise self._error
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
         self._delivered += len(data)
         return data
 

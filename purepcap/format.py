@@ -303,15 +303,15 @@ class Capture:
         self.frames = frame
         pos = 0
         eof = False
+        stream_error: PcapError | None = None
         while True:
             if not eof:
                 want = chunk if stop is None else min(chunk, stop - base - len(buf))
                 try:
                     data = read(want) if want > 0 else b""
-                except PcapError as exc:  # damaged compressed data
-                    self.frames = frame
-                    self._fail(exc)
-                    return
+                except PcapError as exc:  # damaged compressed data: deliver what came before it
+                    data = b""
+                    stream_error = exc
                 if data:
                     buf = buf[pos:] + data if pos < len(buf) else data
                     base += pos
@@ -340,7 +340,9 @@ class Capture:
                 pos = nxt
             if eof:
                 self.frames = frame
-                if pos < end:
+                if stream_error is not None:
+                    self._fail(stream_error)
+                elif pos < end:
                     what = "record header" if end - pos < reclen else "record data"
                     self._fail(TruncatedError(
                         f"capture cut short in a {what} at offset {base + pos} (after frame {frame})",
@@ -513,15 +515,15 @@ class Capture:
             stop = span.stop
         self.frames = frame
         eof = False
+        stream_error: PcapError | None = None
         while True:
             if not eof:
                 want = chunk if stop is None else min(chunk, stop - base - len(buf))
                 try:
                     data = read(want) if want > 0 else b""
-                except PcapError as exc:  # damaged compressed data
-                    self.frames = frame
-                    self._fail(exc)
-                    return
+                except PcapError as exc:  # damaged compressed data: deliver what came before it
+                    data = b""
+                    stream_error = exc
                 if data:
                     buf = buf[pos:] + data if pos < len(buf) else data
                     base += pos
@@ -637,7 +639,9 @@ class Capture:
                 pos = nxt
             if eof:
                 self.frames = frame
-                if pos < end:
+                if stream_error is not None:
+                    self._fail(stream_error)
+                elif pos < end:
                     self._fail(TruncatedError(
                         f"pcapng block at offset {base + pos} cut short (after frame {frame})",
                         offset=base + pos))
