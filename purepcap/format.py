@@ -291,7 +291,10 @@ class Capture:
         chunk = self._chunk
         mult = NS // ticks
         lt = self.linktype
-        limit = max(self.snaplen, linktypes.max_caplen(lt))
+        # A record may be as big as the snaplen says, but the snaplen is a length field
+        # too: past the pcapng block bound it is not believed, or one lying header would
+        # make us gather (and re-copy, chunk by chunk) gigabytes for a single record.
+        limit = max(min(self.snaplen, _PCAPNG_MAX_BLOCK), linktypes.max_caplen(lt))
         maybe_swapped = self.version < (2, 4)
         frame = 0
         stop = None
@@ -328,7 +331,7 @@ class Capture:
                     self._fail(DamagedError(
                         f"record at offset {base + pos} (after frame {frame}) claims {caplen} bytes, "
                         f"more than the snaplen {self.snaplen}"
-                        + (f" and the largest possible {limit}" if self.snaplen < limit else ""),
+                        + (f" and the largest possible {limit}" if self.snaplen != limit else ""),
                         offset=base + pos))
                     return
                 nxt = pos + reclen + caplen

@@ -12,13 +12,15 @@ import gzip
 import io
 import lzma
 import random
+import struct
+import tracemalloc
 import warnings
 
 import pytest
 
 import purepcap
 from purepcap import DamagedError, PcapError, PcapWarning, TruncatedError
-from purepcap.format import PcapWriter
+from purepcap.format import CHUNK_SIZE, PcapWriter
 
 T0 = 1_700_000_000_123_456_000
 
@@ -78,3 +80,36 @@ def test_damaged_gzip_crc_is_a_pcap_error_after_every_packet() -> None:
     got, err, _ = read_all(bytes(packed))
     assert len(got) == 300
     assert isinstance(err, DamagedError) and "CRC" in str(err)
+
+
+# -- bounded memory and time: length fields are not believed past the format's limits ----------
+def pcap_header(snaplen: int = 65535, linktype: int = 1) -> bytes:
+    return struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype)
+
+
+def test_huge_snaplen_does_not_license_a_huge_record(tmp_path) -> None:
+    # Regression: the record bound was max(snaplen, ...), so a header claiming a 4 GiB
+    # snaplen let one record be gathered chunk by chunk (quadratic copying, the whole
+    # file in memory). Records are now bounded by 32 MiB whatever the snaplen says.
+    path = tmp_path / "huge.pcap"
+    with open(path, "wb") as f:
+        f.write(pcap_header(snaplen=0xFFFFFFFF) + struct.pack("<IIII", 1, 0, 0xFFFFFFF0, 0xFFFFFFF0))
+        f.write(b"\x00" * (8 * CHUNK_SIZE))
+    tracemalloc.start()
+    try:
+        got, err, _ = read_all(str(path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got == [] and isinstance(err, DamagedError) and err.offset == 24
+    assert "claims 4294967280 bytes" in str(err) and "offset 24" in str(err)
+    assert peak < 5 * CHUNK_SIZE, peak  # not the 32 MiB that follow the lying header
+
+
+def test_big_snaplen_still_reads_big_records() -> None:
+    # an honest 1 MB record in a file whose snaplen allows it (above the 256 kB default)
+    out = io.BytesIO()
+    with PcapWriter(out, snaplen=4_000_000) as w:
+        w.write_packet(T0, b"\xab" * 1_000_000)
+    got, err, _ = read_all(out.getvalue())
+    assert err is None and [p.caplen for p in got] == [1_000_000]
