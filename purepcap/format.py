@@ -307,20 +307,27 @@ class Capture:
         pos = 0
         eof = False
         stream_error: PcapError | None = None
+        fresh = pos < len(buf)  # what the opening read left over is parsed before reading more
         while True:
-            if not eof:
+            if not eof and not fresh:
                 want = chunk if stop is None else min(chunk, stop - base - len(buf))
+                # Drop the parsed chunk before reading the next, so that only about one
+                # chunk is alive at a time (plus the unparsed rest of the last one).
+                rest = buf[pos:] if pos < len(buf) else b""
+                base += pos
+                pos = 0
+                buf = rest
                 try:
                     data = read(want) if want > 0 else b""
                 except PcapError as exc:  # damaged compressed data: deliver what came before it
                     data = b""
                     stream_error = exc
                 if data:
-                    buf = buf[pos:] + data if pos < len(buf) else data
-                    base += pos
-                    pos = 0
+                    buf = rest + data if rest else data
                 else:
                     eof = True
+                rest = data = b""
+            fresh = False
             end = len(buf)
             while pos + reclen <= end:
                 sec, frac, caplen, length = unpack(buf, pos)
@@ -393,6 +400,7 @@ class Capture:
                 break  # the packet loop meets it again and reports it in order
             pos += ilen
         buf = self._buf
+        self._buf = b""  # the generator owns the opening chunk now; do not pin it here
         if span is not None:
             return self._iter_pcapng(b"", span.start, 0, span)
         return self._iter_pcapng(buf, 0, pos, None)
@@ -519,20 +527,27 @@ class Capture:
         self.frames = frame
         eof = False
         stream_error: PcapError | None = None
+        fresh = pos < len(buf)  # what the opening read left over is parsed before reading more
         while True:
-            if not eof:
+            if not eof and not fresh:
                 want = chunk if stop is None else min(chunk, stop - base - len(buf))
+                # Drop the parsed chunk before reading the next, so that only about one
+                # chunk is alive at a time (plus the unparsed rest of the last one).
+                rest = buf[pos:] if pos < len(buf) else b""
+                base += pos
+                pos = 0
+                buf = rest
                 try:
                     data = read(want) if want > 0 else b""
                 except PcapError as exc:  # damaged compressed data: deliver what came before it
                     data = b""
                     stream_error = exc
                 if data:
-                    buf = buf[pos:] + data if pos < len(buf) else data
-                    base += pos
-                    pos = 0
+                    buf = rest + data if rest else data
                 else:
                     eof = True
+                rest = data = b""
+            fresh = False
             end = len(buf)
             while pos + 12 <= end:
                 btype, blen = hdr(buf, pos)
