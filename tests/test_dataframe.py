@@ -1,0 +1,444 @@
+# to_pandas: the seed's columns and types, and rows equal to records() row for row,
+# on our fixtures, on hand-made edge cases of the vectorised path, on random packets
+# (hypothesis) and, when ../shared is present, on the public corpus.
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import struct
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from conftest import FIXTURES, ROOT, corpus_path, have_corpus, manifest, needs_corpus
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import purepcap
+from purepcap import build
+from purepcap.dataframe import (
+    DEFAULT_COLUMNS,
+    EXTRA_COLUMNS,
+    columns_for,
+    concat_frames,
+    empty_frame,
+    to_pandas,
+)
+from purepcap.format import PcapngWriter, PcapWriter
+
+FIXTURE_FILES = sorted(str(p.relative_to(FIXTURES)) for p in FIXTURES.rglob("*.pcap*"))
+ALL_EXTRAS = list(EXTRA_COLUMNS)
+
+
+def _plain(value):
+    if value is pd.NA or value is None:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.value
+    if value is pd.NaT:
+        return None
+    return value
+
+
+def kinds(df: pd.DataFrame) -> list:
+    """Column types, with every categorical counted as the same type."""
+    return ["category" if isinstance(t, pd.CategoricalDtype) else t for t in df.dtypes]
+
+
+def assert_matches_records(df: pd.DataFrame, source, **kw) -> None:
+    """Every row and column of df equals what records() yields for the same arguments."""
+    columns = kw.pop("columns", None)
+    fields = [c for c in (columns or []) if c not in ("frame", "length", "caplen")]
+    recs = list(purepcap.records(source, fields=fields, **kw))
+    assert len(df) == len(recs)
+    for name in df.columns:
+        if name == "time":
+            got = [None if pd.isna(t) else int(t) for t in df[name].to_numpy().view(np.int64)]
+            got = [None if t == np.iinfo(np.int64).min else t for t in got]
+        else:
+            got = [_plain(v) for v in df[name].tolist()]
+        expected = [r[name] for r in recs]
+        if got != expected:
+            bad = [i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b][:3]
+            raise AssertionError(f"column {name}, rows {bad}: got {[got[i] for i in bad]}, "
+                                 f"records() says {[expected[i] for i in bad]}")
+
+
+def test_default_columns_and_types_are_the_seeds():
+    df = to_pandas(FIXTURES / "local.pcap")
+    assert list(df.columns) == ["time", "src_host", "src_port", "dst_host", "dst_port", "protocol"]
+    assert df["time"].dtype == np.dtype("datetime64[ns]")
+    assert df["time"].dt.tz is None  # naive UTC, as intake-pcap
+    for c in ("src_port", "dst_port"):
+        assert df[c].dtype == pd.UInt16Dtype()
+    for c in ("src_host", "dst_host", "protocol"):
+        assert isinstance(df[c].dtype, pd.CategoricalDtype)
+    assert len(df) > 0
+    assert df.index.equals(pd.RangeIndex(len(df)))
+
+
+def test_payload_column_is_arrow_binary():
+    df = to_pandas(FIXTURES / "http.pcap", payload=True)
+    assert list(df.columns) == [*DEFAULT_COLUMNS, "payload"]
+    assert df["payload"].dtype == pd.ArrowDtype(pa.binary())
+    assert any(p.startswith(b"GET ") or p.startswith(b"HTTP/") for p in df["payload"])
+
+
+def test_time_is_utc_nanoseconds(tmp_path):
+    path = tmp_path / "t.pcap"
+    t = 1_515_485_772_210_010_123
+    with PcapWriter(path, nanosecond=True) as w:
+        w.write((t, bytes(build.ether() / build.ipv4(src="10.0.0.1", dst="10.0.0.2") / build.udp(sport=1, dport=2))))
+    df = to_pandas(path)
+    assert df["time"][0] == pd.Timestamp("2018-01-09 08:16:12.210010123")
+    assert int(df["time"].to_numpy().view(np.int64)[0]) == t
+
+
+@pytest.mark.parametrize("name", FIXTURE_FILES)
+def test_fixture_rows_equal_records(name):
+    path = FIXTURES / name
+    assert_matches_records(to_pandas(path), path)
+    assert_matches_records(to_pandas(path, payload=True, columns=ALL_EXTRAS), path, payload=True,
+                           columns=ALL_EXTRAS)
+    for proto in ("tcp", "udp", ("icmp", "icmpv6"), "igmp"):
+        assert_matches_records(to_pandas(path, protocol=proto), path, protocol=proto)
+
+
+def test_columns_adds_extras_after_the_defaults():
+    assert columns_for(["ttl", "src_host", "vlan"]) == [*DEFAULT_COLUMNS, "ttl", "vlan"]
+    assert columns_for(None, payload=True) == [*DEFAULT_COLUMNS, "payload"]
+    df = to_pandas(FIXTURES / "vlan.pcap", columns=["vlan", "eth_src", "frame"])
+    assert list(df.columns) == [*DEFAULT_COLUMNS, "vlan", "eth_src", "frame"]
+    assert df["vlan"].notna().all()
+    assert df["vlan"].dtype == pd.UInt16Dtype()
+    assert isinstance(df["eth_src"].dtype, pd.CategoricalDtype)
+    with pytest.raises(ValueError, match="unknown column 'bogus'"):
+        to_pandas(FIXTURES / "local.pcap", columns=["bogus"])
+
+
+def test_unknown_protocol_is_a_clear_value_error():
+    with pytest.raises(ValueError, match="unknown protocol 'udpp'"):
+        to_pandas(FIXTURES / "local.pcap", protocol="udpp")
+
+
+def test_empty_results_keep_exact_types(tmp_path):
+    df = to_pandas(FIXTURES / "local.pcap", protocol="sctp", columns=ALL_EXTRAS, payload=True)
+    assert len(df) == 0
+    meta = empty_frame(ALL_EXTRAS, payload=True)
+    assert list(df.columns) == list(meta.columns)
+    assert kinds(df) == kinds(meta)
+    path = tmp_path / "empty.pcap"
+    PcapWriter(path).close()
+    assert kinds(to_pandas(path)) == kinds(empty_frame())
+
+
+def test_extras_types_match_the_empty_frame():
+    df = to_pandas(FIXTURES / "local.pcap", columns=ALL_EXTRAS, payload=True)
+    meta = empty_frame(ALL_EXTRAS, payload=True)
+    assert kinds(df) == kinds(meta)
+
+
+# -- every kind of source ---------------------------------------------------------------
+def _reference(path) -> pd.DataFrame:
+    return to_pandas(path, payload=True, columns=ALL_EXTRAS)
+
+
+@pytest.mark.parametrize("name", ["local.pcap", "local.pcapng", "truncated-be.pcap"])
+def test_sources_bytes_file_pipe_gzip_packets_all_agree(name, tmp_path):
+    path = FIXTURES / name
+    ref = _reference(path)
+    raw = path.read_bytes()
+    gz = tmp_path / (name + ".gz")
+    gz.write_bytes(gzip.compress(raw))
+
+    class Pipe(io.RawIOBase):  # not seekable, short reads
+        def __init__(self, data):
+            self._data = data
+
+        def readable(self):
+            return True
+
+        def read(self, n=-1):
+            n = 7 if n is None or n < 0 else min(n, 7)
+            out, self._data = self._data[:n], self._data[n:]
+            return out
+
+    with purepcap.open(path) as cap:
+        packets = list(cap)
+    for src in (str(path), raw, memoryview(raw), io.BytesIO(raw), Pipe(raw), gz, packets,
+                purepcap.open(path), [packets[:3], packets[3:]]):
+        got = to_pandas(src, payload=True, columns=ALL_EXTRAS)
+        pd.testing.assert_frame_equal(got, ref)
+
+
+def test_batches_of_every_size_give_the_same_frame(tmp_path):
+    from purepcap import _columns
+
+    path = FIXTURES / "local.pcap"
+    ref = _reference(path)
+    for chunk in (17, 64, 100, 1000, 1 << 20):
+        builder = _columns.ColumnBuilder(columns_for(ALL_EXTRAS, True))
+        for batch in _columns.pcap_batches(path, chunk_size=chunk):
+            builder.add(batch)
+        from purepcap.dataframe import _frame
+        pd.testing.assert_frame_equal(_frame(builder), ref)
+    with purepcap.open(path) as cap:
+        builder = _columns.ColumnBuilder(columns_for(ALL_EXTRAS, True))
+        for batch in _columns.packet_batches(cap, batch_bytes=50):
+            builder.add(batch)
+    pd.testing.assert_frame_equal(_frame(builder), ref)
+
+
+def test_spans_concatenate_to_the_whole(tmp_path):
+    for name in ("local.pcap", "local.pcapng", "http.pcap"):
+        path = FIXTURES / name
+        ref = _reference(path)
+        spans = purepcap.split_capture(path, 500)
+        assert len(spans) > 2
+        parts = [to_pandas(path, span=s, payload=True, columns=ALL_EXTRAS) for s in spans]
+        pd.testing.assert_frame_equal(concat_frames(parts), ref)
+
+
+def test_simple_packet_blocks_have_no_time(tmp_path):
+    path = tmp_path / "spb.pcapng"
+    pkt = bytes(build.ether() / build.ipv4(src="10.0.0.1", dst="10.0.0.2") / build.udp(sport=1, dport=2))
+    with PcapngWriter(path) as w:
+        w.write_simple(pkt)
+        w.write_packet(5, pkt)
+    df = to_pandas(path)
+    assert pd.isna(df["time"][0]) and df["time"][1] == pd.Timestamp(5, unit="ns")
+
+
+def test_filter_expressions(tmp_path):
+    pytest.importorskip("purepcap.filter")
+    if not hasattr(purepcap.filter, "offline_matcher"):
+        pytest.skip("the filter issue has not landed")
+    path = FIXTURES / "http.pcap"
+    try:
+        df = to_pandas(path, filter="udp")
+    except NotImplementedError:
+        pytest.skip("the filter issue has not landed")
+    assert_matches_records(df, path, filter="udp")
+    assert set(df["protocol"]) == {"udp"}
+    with purepcap.open(path) as cap:
+        assert_matches_records(to_pandas(list(cap), filter="tcp"), path, filter="tcp")
+
+
+# -- damage: the same error as the container reader, after the same packets ------------
+def _error_of(fn):
+    try:
+        fn()
+    except purepcap.PcapError as e:
+        return type(e), e.offset, e.frame, str(e)
+    return None
+
+
+@pytest.mark.parametrize("cut", [0, 3, 23, 24, 30, 40, 100, -1, -17])
+def test_truncated_file_raises_what_the_reader_raises(cut, tmp_path):
+    raw = (FIXTURES / "local.pcap").read_bytes()
+    data = raw[:cut] if cut >= 0 else raw[:len(raw) + cut]
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(data)
+    expected = _error_of(lambda: list(purepcap.open(path)))
+    got = _error_of(lambda: to_pandas(path))
+    assert got == expected
+    if expected is None:
+        assert_matches_records(to_pandas(path), path)
+
+
+def test_lying_length_raises_what_the_reader_raises(tmp_path):
+    raw = bytearray((FIXTURES / "local.pcap").read_bytes())
+    # the third record's caplen claims 3 GB
+    pos = 24
+    for _ in range(2):
+        pos += 16 + struct.unpack_from("<I", raw, pos + 8)[0]
+    struct.pack_into("<I", raw, pos + 8, 3_000_000_000)
+    path = tmp_path / "lie.pcap"
+    path.write_bytes(bytes(raw))
+    expected = _error_of(lambda: list(purepcap.open(path)))
+    assert expected is not None
+    assert _error_of(lambda: to_pandas(path)) == expected
+
+
+def test_not_a_capture(tmp_path):
+    path = tmp_path / "x.pcap"
+    path.write_bytes(b"<html>hello</html>")
+    with pytest.raises(purepcap.NotACaptureError):
+        to_pandas(path)
+
+
+# -- edge cases of the fixed-offset path ------------------------------------------------
+def _eth_ipv4(proto: int, l4: bytes, *, ihl: int = 5, total: int | None = None, frag: int = 0,
+              ethertype: int = 0x0800, version: int = 4, ttl: int = 64, ident: int = 7,
+              src: bytes = b"\x0a\x00\x00\x01", dst: bytes = b"\xc0\xa8\x01\x02", tail: bytes = b"") -> bytes:
+    opts = bytes((ihl - 5) * 4) if ihl > 5 else b""
+    if total is None:
+        total = ihl * 4 + len(l4)
+    ip = struct.pack("!BBHHHBBH4s4s", (version << 4) | ihl, 0, total & 0xFFFF, ident, frag, ttl, proto, 0,
+                     src, dst) + opts
+    return b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02" + struct.pack("!H", ethertype) + ip + l4 + tail
+
+
+def _tcp(doff: int = 5, flags: int = 0x18, payload: bytes = b"") -> bytes:
+    return struct.pack("!HHIIBBHHH", 1234, 80, 1, 2, (doff << 4) | (flags >> 8), flags & 0xFF, 512, 0, 0) \
+        + bytes(max(doff - 5, 0) * 4) + payload
+
+
+def _udp(payload: bytes = b"", ulen: int | None = None) -> bytes:
+    return struct.pack("!HHHH", 53, 4242, 8 + len(payload) if ulen is None else ulen, 0) + payload
+
+
+EDGE_PACKETS = [
+    _eth_ipv4(6, _tcp(payload=b"hello")),
+    _eth_ipv4(6, _tcp(doff=8, flags=0x1FF, payload=b"opts")),
+    _eth_ipv4(6, _tcp(doff=4, payload=b"bad doff")),
+    _eth_ipv4(6, _tcp(doff=15, payload=b"short")),
+    _eth_ipv4(6, _tcp(payload=b"x" * 10), tail=b"ethernet-padding"),
+    _eth_ipv4(6, _tcp(payload=b"tso"), total=0),
+    _eth_ipv4(6, _tcp(), ihl=7),
+    _eth_ipv4(6, _tcp(), ihl=4),
+    _eth_ipv4(6, _tcp(), total=10),
+    _eth_ipv4(6, _tcp(payload=b"abc"), total=30),
+    _eth_ipv4(6, _tcp(payload=b"frag"), frag=0x2000),
+    _eth_ipv4(6, b"later fragment", frag=0x0010),
+    _eth_ipv4(6, _tcp(payload=b"df"), frag=0x4000),
+    _eth_ipv4(17, _udp(b"dns")),
+    _eth_ipv4(17, _udp(b"dns and more", ulen=11)),
+    _eth_ipv4(17, _udp(b"short ulen", ulen=3)),
+    _eth_ipv4(17, _udp(b"long ulen", ulen=900)),
+    _eth_ipv4(17, _udp()[:6]),
+    _eth_ipv4(1, b"\x08\x00\x00\x00ping"),
+    _eth_ipv4(1, b"\x03"),
+    _eth_ipv4(2, b"\x11\x00igmp"),
+    _eth_ipv4(47, b"gre....."),
+    _eth_ipv4(132, b"\x00\x01\x00\x02sctp"),
+    _eth_ipv4(6, _tcp(), version=6),
+    _eth_ipv4(6, _tcp(), ethertype=0x86DD),
+    _eth_ipv4(6, _tcp(), ethertype=0x0806),
+    _eth_ipv4(6, _tcp())[:20],
+    _eth_ipv4(6, _tcp())[:36],
+    _eth_ipv4(6, _tcp())[:40],
+    _eth_ipv4(6, _tcp())[:50],
+    b"",
+    b"\x00" * 13,
+    bytes(build.ether(vlans=[5]) / build.ipv4(src="10.1.1.1", dst="10.1.1.2") / build.tcp(sport=1, dport=2)),
+    bytes(build.ether() / build.ipv6(src="2001:db8::1", dst="::1") / build.udp(sport=5, dport=6) / b"v6"),
+]
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_edge_packets_equal_records(fmt, tmp_path):
+    path = tmp_path / f"edge.{fmt}"
+    writer = PcapWriter(path) if fmt == "pcap" else PcapngWriter(path)
+    with writer as w:
+        for i, pkt in enumerate(EDGE_PACKETS):
+            w.write_packet(i * 1_000_000_007, pkt, length=len(pkt) + (i % 3) * 100)
+    assert_matches_records(to_pandas(path), path)
+    assert_matches_records(to_pandas(path, payload=True, columns=ALL_EXTRAS), path, payload=True,
+                           columns=ALL_EXTRAS)
+    assert_matches_records(to_pandas(path, protocol=("tcp", "sctp")), path, protocol=("tcp", "sctp"))
+
+
+_ip_fields = st.fixed_dictionaries({
+    "proto": st.sampled_from([1, 6, 17, 2, 47, 132, 6, 17]),
+    "ihl": st.sampled_from([5, 5, 5, 6, 15, 4, 0]),
+    "total": st.one_of(st.none(), st.integers(0, 120)),
+    "frag": st.sampled_from([0, 0, 0x4000, 0x2000, 0x0001, 0x3FFF]),
+    "ttl": st.integers(0, 255),
+    "ident": st.integers(0, 0xFFFF),
+    "src": st.binary(min_size=4, max_size=4),
+    "dst": st.sampled_from([b"\x0a\x00\x00\x01", b"\xff\xff\xff\xff", b"\x00\x00\x00\x00"]),
+    "ethertype": st.sampled_from([0x0800, 0x0800, 0x0800, 0x86DD, 0x8100]),
+    "version": st.sampled_from([4, 4, 4, 6]),
+})
+
+
+@st.composite
+def _random_packet(draw):
+    f = draw(_ip_fields)
+    proto = f.pop("proto")
+    if proto == 6:
+        l4 = _tcp(doff=draw(st.integers(0, 15)), flags=draw(st.integers(0, 0x1FF)),
+                  payload=draw(st.binary(max_size=40)))
+    elif proto == 17:
+        l4 = _udp(draw(st.binary(max_size=40)), ulen=draw(st.one_of(st.none(), st.integers(0, 80))))
+    else:
+        l4 = draw(st.binary(max_size=30))
+    pkt = _eth_ipv4(proto, l4, tail=draw(st.binary(max_size=6)), **f)
+    cut = draw(st.integers(0, len(pkt)))
+    return pkt[:cut] if draw(st.booleans()) else pkt
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_random_packet(), min_size=1, max_size=30), st.booleans())
+def test_random_packets_equal_records(packets, big_endian):
+    buf = io.BytesIO()
+    with PcapWriter(buf, byte_order="big" if big_endian else "little", nanosecond=big_endian) as w:
+        for i, pkt in enumerate(packets):
+            w.write_packet(1_600_000_000_000_000_000 + i * 1001, pkt, length=len(pkt) + i % 2)
+        raw = buf.getvalue()
+    assert_matches_records(to_pandas(raw, payload=True, columns=ALL_EXTRAS), raw, payload=True,
+                           columns=ALL_EXTRAS)
+    assert_matches_records(to_pandas(raw, protocol="udp"), raw, protocol="udp")
+
+
+# -- without pandas ---------------------------------------------------------------------
+def test_without_pandas_the_error_names_the_extra():
+    code = ("import sys; sys.modules['pandas'] = None\n"
+            "import purepcap\n"
+            "try:\n"
+            "    purepcap.to_pandas('fixtures/local.pcap')\n"
+            "except ImportError as e:\n"
+            "    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    assert "pip install 'purepcap[pandas]'" in out.stdout
+
+
+# -- the public corpus ------------------------------------------------------------------
+def _corpus_files() -> list[str]:
+    if not have_corpus():
+        return []
+    out = []
+    for rel in manifest():
+        p = corpus_path(rel)
+        if p.is_file() and p.stat().st_size < 4_000_000:
+            out.append(rel)
+    return sorted(out)
+
+
+@needs_corpus
+def test_corpus_rows_equal_records():
+    """Every corpus file purepcap reads: to_pandas equals records() in every column."""
+    compared = files = 0
+    for rel in _corpus_files():
+        path = corpus_path(rel)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                recs = list(purepcap.records(path))
+            except purepcap.PcapError:
+                recs = None
+        if recs is None:
+            with pytest.raises(purepcap.PcapError):
+                to_pandas(path)
+            continue
+        df = to_pandas(path, payload=True, columns=ALL_EXTRAS)
+        assert_matches_records(df, path, payload=True, columns=ALL_EXTRAS)
+        compared += len(df)
+        files += 1
+    print(f"to_pandas == records on {files} corpus files, {compared} rows")
+    assert files > 100 and compared > 10_000
+
+
+def test_repository_has_no_stray_captures():
+    # our tests write only into tmp_path
+    assert not list(Path(ROOT, "tests").rglob("*.pcap*"))
