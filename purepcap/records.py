@@ -1,0 +1,210 @@
+# records(): one plain dict per IP packet, the convenient API. Strategy: choose
+# everything once per call (which decoder, which keys, which protocols), then run a
+# tight loop whose common case -- Ethernet, IPv4 without options, not a later
+# fragment -- is one unpack_from of the fixed-offset fields, two cached address
+# strings and one dict display. Anything else goes through headers.decode (the
+# general path). Extra fields always use the general path, so asking for them
+# never slows the default rows.
+"""``purepcap.records``: one dict per IP packet of a capture.
+
+Each dict has, in this order:
+
+========  =================================================================
+frame     the packet's 1-based frame number in the capture
+time      int nanoseconds since the epoch, UTC
+length    original length on the wire
+caplen    captured length
+src_host  str: IPv4 dotted, IPv6 in RFC 5952 form
+src_port  int, or None unless TCP, UDP or SCTP directly follows the IP layer
+dst_host  str
+dst_port  int or None
+protocol  ``tcp``, ``udp``, ``icmp``, ``icmpv6``, ``igmp``, else the lower-case
+          IANA keyword (``gre``, ``esp``, ``ah``, ``sctp``, ``ospf``, ...),
+          else ``ip-proto-N``
+payload   bytes, only with ``payload=True`` (see :mod:`purepcap.headers`)
+========  =================================================================
+
+then each name in ``fields``, which may be any of :data:`EXTRA_FIELDS`:
+``ip_version, ttl, ip_id, tcp_flags, tcp_seq, tcp_ack, tcp_window, icmp_type,
+icmp_code, vlan, eth_src, eth_dst, interface, fragment, ip_proto, ip_length``
+(meanings in :mod:`purepcap.headers`; ``interface`` is the packet's interface
+index in the capture). Packets without IP (ARP, STP, ...) yield no dict.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from . import linktypes as _lt
+from ._protocols import NAMES as _PROTO_NAMES
+from ._protocols import number as _proto_number
+from .headers import EXTRA_FIELDS, PROTOCOLS, decode, ip4_str
+from .headers import _ip4_cache as _ip4
+
+__all__ = ["records", "EXTRA_FIELDS", "PROTOCOLS", "protocol_numbers"]
+
+# Ethernet + IPv4 fixed fields + the first 4 transport bytes, at fixed offsets when
+# IHL is 5: ethertype, version/IHL, total length, flags/fragment offset, protocol,
+# source, destination, source port, destination port.
+_FAST = struct.Struct("!12xHBxHxxHxBxxIIHH")
+_FAST_LEN = _FAST.size  # 38
+_PORTED = frozenset((6, 17, 132))
+# The same plus the UDP length (for TCP: the top of the sequence number, unused).
+_FAST_PAYLOAD = struct.Struct("!12xHBxHxxHxBxxIIHHH")
+
+
+def protocol_numbers(protocol: str | Iterable[str] | None) -> frozenset[int] | None:
+    """The IP protocol numbers named by ``protocol=``; ValueError for an unknown name."""
+    if protocol is None:
+        return None
+    names = [protocol] if isinstance(protocol, str) else list(protocol)
+    numbers = set()
+    for name in names:
+        if not isinstance(name, str):
+            raise ValueError(f"protocol must be a name or a sequence of names, not {name!r}")
+        try:
+            numbers.add(_proto_number(name))
+        except KeyError:
+            raise ValueError(
+                f"unknown protocol {name!r}; valid names are {', '.join(PROTOCOLS)}, "
+                f"or ip-proto-N for any IP protocol number N (0-255)") from None
+    return frozenset(numbers)
+
+
+def _check_fields(fields: Sequence[str] | str | None) -> tuple[str, ...]:
+    if fields is None:
+        return ()
+    names = (fields,) if isinstance(fields, str) else tuple(fields)
+    for f in names:
+        if f not in EXTRA_FIELDS:
+            raise ValueError(f"unknown field {f!r}; valid extra fields are {', '.join(EXTRA_FIELDS)}")
+    return names
+
+
+def _is_openable(source: Any) -> bool:
+    return isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(source, "read")
+
+
+def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
+            filter: str | None = None, fields: Sequence[str] | None = None, strict: bool = True,
+            storage_options: dict | None = None) -> Iterator[dict[str, Any]]:
+    """Yield one dict per IP packet of ``source``.
+
+    ``source`` is anything :func:`purepcap.open` accepts (path, file object, bytes,
+    fsspec URL, ``"-"``), or an iterable of :class:`purepcap.Packet` such as an open
+    Capture or a live capture. ``protocol`` keeps only the named protocols (one name
+    or several; ``ip-proto-N`` and the aliases ``icmp6``/``ipv6-icmp``/``ospfigp``
+    work too); an unknown name raises ValueError at once. ``payload=True`` adds the
+    payload bytes. ``filter`` is a pcap-filter expression applied through
+    ``purepcap.open``. ``fields`` adds extra keys (see the module docstring).
+    """
+    wanted = protocol_numbers(protocol)
+    extra = _check_fields(fields)
+    if _is_openable(source):
+        from ._open import open as _open
+        capture = _open(source, filter=filter, strict=strict, storage_options=storage_options)
+        return _rows(capture, wanted, payload, extra, capture)
+    if filter is not None:
+        from .filter import offline_matcher
+        match = offline_matcher(filter)
+        packets: Iterable = (p for p in source if match(p))
+    else:
+        packets = source
+    return _rows(packets, wanted, payload, extra, None)
+
+
+def _rows(packets: Iterable, wanted: frozenset[int] | None, payload: bool, extra: tuple[str, ...],
+          owned: Any) -> Iterator[dict[str, Any]]:
+    try:
+        if extra:
+            yield from _rows_general(packets, wanted, payload, extra)
+        elif payload:
+            yield from _rows_payload(packets, wanted)
+        else:
+            yield from _rows_default(packets, wanted)
+    finally:
+        if owned is not None:
+            owned.close()
+
+
+def _rows_default(packets: Iterable, wanted: frozenset[int] | None) -> Iterator[dict[str, Any]]:
+    unpack = _FAST.unpack_from
+    cache = _ip4
+    names = _PROTO_NAMES
+    ported = _PORTED
+    eth = _lt.EN10MB
+    for p in packets:
+        data = p.data
+        if p.linktype == eth and len(data) >= _FAST_LEN:
+            etype, vihl, total, frag, proto, src, dst, sport, dport = unpack(data, 0)
+            if etype == 0x0800 and vihl == 0x45 and total >= 20 and not frag & 0x1FFF:
+                if wanted is not None and proto not in wanted:
+                    continue
+                if proto not in ported or total < 24:
+                    sport = dport = None
+                s = cache.get(src) or ip4_str(src)
+                d = cache.get(dst) or ip4_str(dst)
+                yield {"frame": p.frame, "time": p.time, "length": p.length, "caplen": p.caplen,
+                       "src_host": s, "src_port": sport, "dst_host": d, "dst_port": dport,
+                       "protocol": names[proto]}
+                continue
+        r = decode(p.linktype, data, p.length)
+        if r is None or (wanted is not None and r["ip_proto"] not in wanted):
+            continue
+        yield {"frame": p.frame, "time": p.time, "length": p.length, "caplen": p.caplen,
+               "src_host": r["src_host"], "src_port": r["src_port"], "dst_host": r["dst_host"],
+               "dst_port": r["dst_port"], "protocol": r["protocol"]}
+
+
+def _rows_payload(packets: Iterable, wanted: frozenset[int] | None) -> Iterator[dict[str, Any]]:
+    unpack = _FAST_PAYLOAD.unpack_from
+    cache = _ip4
+    names = _PROTO_NAMES
+    eth = _lt.EN10MB
+    for p in packets:
+        data = p.data
+        if p.linktype == eth and len(data) >= 47:  # room for the TCP data offset byte
+            etype, vihl, total, frag, proto, src, dst, sport, dport, ulen = unpack(data, 0)
+            if (etype == 0x0800 and vihl == 0x45 and not frag & 0x1FFF
+                    and (proto == 17 and total >= 28 or proto == 6 and total >= 40)):
+                if wanted is not None and proto not in wanted:
+                    continue
+                end = 14 + total
+                if proto == 17:
+                    if 8 <= ulen and 34 + ulen < end:  # the UDP length ends the datagram early
+                        end = 34 + ulen
+                    body = data[42:end]
+                else:
+                    hlen = (data[46] >> 4) * 4
+                    body = data[34 + hlen:end] if hlen >= 20 else b""
+                s = cache.get(src) or ip4_str(src)
+                d = cache.get(dst) or ip4_str(dst)
+                yield {"frame": p.frame, "time": p.time, "length": p.length, "caplen": p.caplen,
+                       "src_host": s, "src_port": sport, "dst_host": d, "dst_port": dport,
+                       "protocol": names[proto], "payload": body}
+                continue
+        r = decode(p.linktype, data, p.length)
+        if r is None or (wanted is not None and r["ip_proto"] not in wanted):
+            continue
+        yield {"frame": p.frame, "time": p.time, "length": p.length, "caplen": p.caplen,
+               "src_host": r["src_host"], "src_port": r["src_port"], "dst_host": r["dst_host"],
+               "dst_port": r["dst_port"], "protocol": r["protocol"], "payload": r["payload"]}
+
+
+def _rows_general(packets: Iterable, wanted: frozenset[int] | None, payload: bool,
+                  extra: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    for p in packets:
+        r = decode(p.linktype, p.data, p.length)
+        if r is None or (wanted is not None and r["ip_proto"] not in wanted):
+            continue
+        r["interface"] = p.interface
+        row = {"frame": p.frame, "time": p.time, "length": p.length, "caplen": p.caplen,
+               "src_host": r["src_host"], "src_port": r["src_port"], "dst_host": r["dst_host"],
+               "dst_port": r["dst_port"], "protocol": r["protocol"]}
+        if payload:
+            row["payload"] = r["payload"]
+        for f in extra:
+            row[f] = r[f]
+        yield row
