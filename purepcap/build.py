@@ -761,7 +761,7 @@ class TCP(_HeaderLayer):
         off = (20 + len(opts)) // 4 if self.dataofs is None else self.dataofs
         flags = self.flags_value()
         seg = struct.pack("!HHIIBBHHH", self.sport, self.dport, self.seq, self.ack,
-                          (off & 0xF) << 4 | (self.reserved & 0xF) | (flags >> 8 & 1), flags & 0xFF,
+                          (off & 0xF) << 4 | (self.reserved & 0xE) | (flags >> 8 & 1), flags & 0xFF,
                           self.window, 0, self.urgptr) + opts + payload
         c = self.checksum
         if c is None:
@@ -929,18 +929,36 @@ def ipv4_fragments(packet: Stack, size: int) -> list[Stack]:
 _WRAPPERS = (Ether, Vlan, SLL, SLL2, Null, Raw, PPP, CHDLC, PPPoE, MPLS)
 
 
+def _protocol_name(proto: int) -> str:
+    """The records' name of an IP protocol: IANA's keyword, from the shared table."""
+    try:
+        from ._protocols import name
+    except ImportError:  # pragma: no cover - only while the table is not there yet
+        return PROTOCOL_NAMES.get(proto, f"ip-proto-{proto}")
+    return name(proto)
+
+
+def _ip_str(value: str | bytes | int, version: int) -> str:
+    return str(ipaddress.IPv4Address(_ip4(value)) if version == 4 else ipaddress.IPv6Address(_ip6(value)))
+
+
 def _expected_fields(stack: Stack, caplen: int | None) -> dict | None:
+    """The decoded fields, from the layer objects, where the captured bytes hold them.
+
+    Field values come from what the layers were built with; the bytes are consulted
+    only for computed lengths and to know what a short ``caplen`` cuts away, with
+    the bounds purepcap.headers documents (the IP length, then caplen).
+    """
     data, offsets = stack.encode()
     if caplen is not None:
         data = data[:caplen]
-    end = len(data)
+    n = len(data)
     layers = stack.layers
     out: dict[str, Any] = dict.fromkeys(DECODED_KEYS)
+    out["payload"] = b""
     i = 0
     while i < len(layers) and isinstance(layers[i], _WRAPPERS):
         layer = layers[i]
-        if offsets[i] + (layer.header_length(stack, i, data, offsets[i])) > end:
-            return None  # cut off before the IP header
         if isinstance(layer, Ether) and i == 0:
             out["eth_dst"], out["eth_src"] = mac_str(mac(layer.dst)), mac_str(mac(layer.src))
             if layer.vlans:
@@ -951,81 +969,59 @@ def _expected_fields(stack: Stack, caplen: int | None) -> dict | None:
     if i >= len(layers) or not isinstance(layers[i], (IPv4, IPv6)):
         return None
     ip = layers[i]
-    ip_off = offsets[i]
+    off = offsets[i]
     if isinstance(ip, IPv4):
-        hl = 20 + len(_pad(ip.options, 4))
-        if ip_off + 20 > end:
+        if off + 20 > n:
             return None
-        raw = data[ip_off:ip_off + 20]
-        out["ip_version"] = 4
-        out["src_host"] = str(ipaddress.IPv4Address(raw[12:16]))
-        out["dst_host"] = str(ipaddress.IPv4Address(raw[16:20]))
-        out["ttl"] = raw[8]
-        out["ip_id"] = _u16.unpack_from(raw, 4)[0]
-        out["ip_length"] = total = _u16.unpack_from(raw, 2)[0]
-        proto = raw[9]
-        flags = _u16.unpack_from(raw, 6)[0]
-        mf, frag_off = bool(flags & 0x2000), (flags & 0x1FFF) * 8
-        if mf or frag_off:
-            out["fragment"] = (mf, frag_off)
-        chain_end = ip_off + hl
+        total = _u16.unpack_from(data, off + 2)[0]
+        limit = min(n, off + total)
+        out.update(ip_version=4, src_host=_ip_str(ip.src, 4), dst_host=_ip_str(ip.dst, 4), ttl=ip.ttl,
+                   ip_id=ip.id, ip_length=total)
+        proto = ip.proto_value(stack, i)
+        if ip.mf or ip.offset:
+            out["fragment"] = (ip.mf, ip.offset)
+        later = ip.offset != 0
+        p = off + 20 + len(_pad(ip.options, 4))
         j = i + 1
     else:
-        if ip_off + 40 > end:
+        if off + 40 > n:
             return None
-        raw = data[ip_off:ip_off + 40]
-        out["ip_version"] = 6
-        out["src_host"] = str(ipaddress.IPv6Address(raw[8:24]))
-        out["dst_host"] = str(ipaddress.IPv6Address(raw[24:40]))
-        out["ttl"] = raw[7]
-        out["ip_length"] = _u16.unpack_from(raw, 4)[0] + 40
-        total = out["ip_length"]
-        proto = raw[6]
-        frag_off = 0
+        plen = _u16.unpack_from(data, off + 4)[0]
+        limit = min(n, off + 40 + plen)
+        out.update(ip_version=6, src_host=_ip_str(ip.src, 6), dst_host=_ip_str(ip.dst, 6), ttl=ip.hlim,
+                   ip_length=plen + 40)
+        proto = ip.nh_value(stack, i)
+        later = False
+        p = off + 40
         j = i + 1
-        chain_end = ip_off + 40
-        while j < len(layers) and isinstance(layers[j], _EXT_HEADERS):
+        while j < len(layers) and isinstance(layers[j], _EXT_HEADERS) and p + 8 <= limit:
             ext = layers[j]
-            if offsets[j] + 8 > end:
-                chain_end = None
-                break
-            proto = data[offsets[j]]
             if isinstance(ext, Fragment):
-                word = _u16.unpack_from(data, offsets[j] + 2)[0]
-                frag_off = word & 0xFFF8
-                out["fragment"] = (bool(word & 1), frag_off)
-            chain_end = offsets[j] + ext.header_length(stack, j, data, offsets[j])
+                out["fragment"] = (ext.m, ext.offset)
+                out["ip_id"] = ext.id
+                later = later or ext.offset != 0
+            proto = ext.nh_value(stack, j)
+            p += ext.header_length(stack, j, data, p)
             j += 1
-        if chain_end is not None and chain_end > end:
-            chain_end = None
-        if chain_end is None:
-            # the extension chain is cut short: the transport is unknown
-            out["ip_proto"] = None
-            out["protocol"] = None
-            out["payload"] = b""
-            return out
     out["ip_proto"] = proto
-    out["protocol"] = PROTOCOL_NAMES.get(proto, f"ip-proto-{proto}")
-    bound = min(end, ip_off + total)
+    out["protocol"] = _protocol_name(proto)
     transport = layers[j] if j < len(layers) else None
-    first = frag_off == 0
-    t_off = chain_end
-    if first and isinstance(transport, (TCP, UDP, SCTP)) and transport.ipproto == proto:
-        if t_off + 4 <= end:
-            out["src_port"], out["dst_port"] = struct.unpack_from("!HH", data, t_off)
-        if isinstance(transport, TCP):
-            if t_off + 20 <= end:
-                seq, ack, _off, fl, win = struct.unpack_from("!IIBBH", data, t_off + 4)
-                out["tcp_seq"], out["tcp_ack"], out["tcp_window"] = seq, ack, win
-                out["tcp_flags"] = fl
-            hl = (data[t_off + 12] >> 4) * 4 if t_off + 12 < end else 20
-        else:
-            hl = 8 if isinstance(transport, UDP) else 12
-        out["payload"] = data[t_off + hl:bound] if t_off + hl <= bound else b""
-    else:
-        if first and isinstance(transport, ICMP) and transport.ipproto == proto and t_off + 2 <= end:
-            out["icmp_type"], out["icmp_code"] = data[t_off], data[t_off + 1]
-        out["payload"] = data[t_off:bound] if t_off <= bound else b""
+    if not later and isinstance(transport, Layer) and transport.ipproto == proto:
+        if isinstance(transport, (TCP, UDP, SCTP)):
+            if p + 4 <= limit:
+                out["src_port"], out["dst_port"] = transport.sport & 0xFFFF, transport.dport & 0xFFFF
+            if isinstance(transport, TCP):
+                if p + 20 <= limit:
+                    out.update(tcp_seq=transport.seq, tcp_ack=transport.ack, tcp_window=transport.window,
+                               tcp_flags=transport.flags_value() & 0x1FF)
+                    out["payload"] = data[p + transport.header_length(stack, j, data, p):limit]
+                return out
+            if isinstance(transport, UDP):
+                out["payload"] = data[p + 8:limit]
+                return out
+        elif isinstance(transport, ICMP) and p + 2 <= limit:
+            out["icmp_type"], out["icmp_code"] = transport.type, transport.code
+    out["payload"] = data[p:limit]
     return out
 
 
@@ -1127,13 +1123,22 @@ class CaptureBuilder:
         return resolution
 
     # -- packets -------------------------------------------------------------------------
-    def add(self, packet: Stack | Layer | bytes, time: int, *, interface: int | None = None,
+    def add(self, packet: Stack | Layer | bytes, time: int | None, *, interface: int | None = None,
             snaplen: int | None = None, length: int | None = None) -> CaptureBuilder:
         """Add one packet at ``time`` ns. It is cut to the interface's snaplen (or the
-        one given) as a capture would; ``length`` overrides the original length."""
+        one given) as a capture would; ``length`` overrides the original length.
+        ``time=None`` writes a pcapng simple packet block (interface 0, no time)."""
         if isinstance(packet, Layer):
             packet = Stack([packet])
         data = bytes(packet)
+        simple = time is None
+        if simple:  # a pcapng simple packet block: no time, always interface 0
+            if self.format != "pcapng":
+                raise ValueError("only pcapng has packets without a time (simple packet blocks)")
+            if not self._sections[-1]:
+                self.interface(self.linktype if self.linktype is not None else (
+                    packet.linktype if isinstance(packet, Stack) else linktypes.EN10MB))
+            interface = 0
         if self.format == "pcap":
             if self.linktype is None:
                 self.linktype = packet.linktype if isinstance(packet, Stack) else linktypes.EN10MB
@@ -1157,12 +1162,14 @@ class CaptureBuilder:
             iface_index = self._iface_base + interface
         if snaplen is not None:
             snap = snaplen
-        cut = data[:snap]
+        cut = data[:snap] if snap else data
         orig = len(data) if length is None else length
         self._events.append(("packet", time, cut, orig, interface))
-        # what a reader gives back: the time at the file's resolution
-        t = (time - tsoffset * NS) * ticks // NS
-        t = t * NS // ticks + tsoffset * NS
+        if simple:
+            t = None
+        else:  # what a reader gives back: the time at the file's resolution
+            t = (time - tsoffset * NS) * ticks // NS
+            t = t * NS // ticks + tsoffset * NS
         frame = len(self._expected) + 1
         self._expected.append((Packet(frame, t, len(cut), orig, lt, iface_index, cut), packet))
         return self
@@ -1187,16 +1194,27 @@ class CaptureBuilder:
         else:
             self._write(dest)
 
-    def _write(self, f: Any) -> None:
+    def _write(self, f: Any, layout: list[tuple[str, int, int]] | None = None) -> None:
+        """Write the file; with ``layout`` (f must tell()), note each part's byte range."""
+        def mark(kind: str, start: int) -> int:
+            if layout is not None:
+                end = f.tell()
+                layout.append((kind, start, end))
+                return end
+            return 0
+
         if self.format == "pcap":
             w = PcapWriter(f, linktype=self.linktype if self.linktype is not None else linktypes.EN10MB,
                            snaplen=self.snaplen, nanosecond=self.resolution == "ns",
                            byte_order=self.byte_order, version=self.version)
+            pos = mark("header", 0)
             for ev in self._events:
                 w.write_packet(ev[1], ev[2], length=ev[3])
+                pos = mark("packet", pos)
             w.flush()
             return
         w = PcapngWriter(f, linktype=None, byte_order=self.byte_order)
+        pos = mark("section", 0)
         for ev in self._events:
             kind = ev[0]
             if kind == "section":
@@ -1206,8 +1224,19 @@ class CaptureBuilder:
                 w.add_interface(lt, snaplen=snap, tsresol=res, tsoffset=tsoffset, name=name)
             else:
                 _, t, cut, orig, interface = ev
-                w.write_packet(t, cut, length=orig, interface=interface)
+                if t is None:
+                    w.write_simple(cut, length=orig)
+                else:
+                    w.write_packet(t, cut, length=orig, interface=interface)
+            pos = mark(kind, pos)
         w.flush()
+
+    def layout(self) -> list[tuple[str, int, int]]:
+        """``(kind, start, end)`` byte ranges of the file's parts in order: kind is
+        "header" (pcap), "section", "interface" (pcapng) or "packet"."""
+        parts: list[tuple[str, int, int]] = []
+        self._write(io.BytesIO(), parts)
+        return parts
 
     def packets(self) -> list[Packet]:
         """The Packets a correct reader returns for this file, in order."""
