@@ -426,7 +426,7 @@ class Capture:
         if bom == 0x4D3C2B1A:
             return ">"
         raise DamagedError(f"pcapng section header at offset {base + pos} has a bad byte-order magic "
-                           f"{buf[pos + 8:pos + 12].hex(' ')}", offset=base + pos + 8)
+                           f"{buf[pos + 8:pos + 12].hex(' ')}", offset=base + pos)
 
     def _check_block_length(self, btype: int, blen: int, offset: int, frame: int) -> None:
         if blen < 12 or (blen % 4 and btype != _BT_PB) or blen > _PCAPNG_MAX_BLOCK:

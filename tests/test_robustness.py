@@ -140,3 +140,24 @@ def test_streaming_holds_about_one_chunk(tmp_path, fmt: str) -> None:
         tracemalloc.stop()
     assert count == n
     assert peak < 2.5 * CHUNK_SIZE, f"peak {peak / CHUNK_SIZE:.2f} chunks"
+
+
+@pytest.mark.parametrize("section", [0, 1])
+def test_bad_byte_order_magic_offset_is_the_one_in_the_message(section: int) -> None:
+    # Regression (found by test_robustness_properties): the error said "section header
+    # at offset 0" but carried offset 8, the magic's own offset, for the first section.
+    out = io.BytesIO()
+    with PcapngWriter(out) as w:
+        w.write_packet(T0, b"first")
+        w.flush()
+        second = len(out.getvalue())
+        w.new_section()
+        w.add_interface(1)
+        w.write_packet(T0, b"second")
+    raw = bytearray(out.getvalue())
+    at = 0 if section == 0 else second
+    raw[at + 8] ^= 0x01
+    got, err, _ = read_all(bytes(raw))
+    assert len(got) == section
+    assert isinstance(err, DamagedError) and err.offset == at
+    assert f"offset {at} " in str(err)
