@@ -1,0 +1,709 @@
+# The `purepcap` command line: read, info, convert, compile, capture, interfaces.
+#
+# Strategy: argparse verbs, each a small function over the public API; this module
+# is a sink and only joins pieces (format, _lines, records/dataframe, filter, live).
+# Every failure the user can cause ends in ONE line on stderr and exit code 1 (bad
+# input) or 2 (usage, from argparse); no traceback reaches the terminal. A closed
+# stdout (`| head`) ends the run quietly. Optional pieces are imported per verb so
+# `purepcap read` starts fast and needs nothing outside the standard library.
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from typing import IO, Any
+
+from . import __version__, linktypes
+from ._lines import LineFormatter, format_time, hexdump, network_offset
+from ._progress import make_progress
+from .errors import FilterError, PcapError, PcapWarning
+
+__all__ = ["main"]
+
+PROG = "purepcap"
+
+
+class UserError(Exception):
+    """Bad input found by the command line itself: printed as one line, exit 1."""
+
+
+# -- argument parsing ------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(
+        prog=PROG, formatter_class=fmt,
+        description="Packet captures in pure Python: read, summarise, convert, filter and capture.",
+        epilog="examples:\n"
+               "  purepcap read fixtures/local.pcap udp\n"
+               "  purepcap info fixtures/local.pcap\n"
+               "  purepcap convert fixtures/local.pcap flows.parquet\n"
+               "  purepcap compile 'tcp port 80' -d\n\n"
+               "exit codes: 0 ok, 1 bad input (one line on stderr), 2 usage error",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="verb", metavar="VERB")
+    sub.required = True
+
+    r = sub.add_parser(
+        "read", formatter_class=fmt, help="print one line per packet, like tcpdump -tttt -n -q",
+        description="Print one line per packet in the style of `TZ=UTC tcpdump -tttt -n -q -r FILE`,\n"
+                    "or with -w write the matching packets to a new capture file.",
+        epilog="examples:\n"
+               "  purepcap read fixtures/local.pcap\n"
+               "  purepcap read fixtures/local.pcap -c 5 'tcp port 443'\n"
+               "  purepcap read fixtures/local.pcap -w dns.pcapng udp port 53\n"
+               "  tcpdump -w - -i eth0 | purepcap read -")
+    r.add_argument("file", metavar="FILE", help="capture file (pcap or pcapng, maybe compressed), or - for stdin")
+    r.add_argument("-c", dest="count", type=_positive, metavar="N", help="stop after N matching packets")
+    r.add_argument("-w", dest="write", metavar="OUT",
+                   help="write matching packets to OUT (pcapng if it ends in .pcapng, else pcap; - for stdout)")
+    r.add_argument("--payload", action="store_true", help="add a hex and ASCII dump of each packet (like tcpdump -X)")
+    r.add_argument("--local-time", action="store_true", help="print local time instead of UTC")
+    r.add_argument("expression", nargs="*", metavar="EXPR", help="pcap-filter expression (tcpdump syntax)")
+    r.set_defaults(func=cmd_read)
+
+    i = sub.add_parser(
+        "info", formatter_class=fmt, help="summarise capture files, like capinfos",
+        description="Summarise capture files like capinfos: format, byte order, interfaces, packets,\n"
+                    "sizes, times, rates, truncated packets and whether the file ends cleanly.",
+        epilog="examples:\n  purepcap info fixtures/local.pcap\n  purepcap info fixtures/multi/*.pcap --json")
+    i.add_argument("files", nargs="+", metavar="FILE")
+    i.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
+    i.set_defaults(func=cmd_info)
+
+    c = sub.add_parser(
+        "convert", formatter_class=fmt, help="write the records table as CSV, JSON Lines or Parquet",
+        description="Write one row per IP packet (time, src_host, src_port, dst_host, dst_port,\n"
+                    "protocol) as CSV, JSON Lines or Parquet, chosen by OUT's extension. The file\n"
+                    "is written under a temporary name and renamed at the end, so a failed run\n"
+                    "leaves no half-written file. Times are UTC with nanoseconds; payload is hex\n"
+                    "in CSV and JSON Lines, binary in Parquet.",
+        epilog="examples:\n"
+               "  purepcap convert fixtures/local.pcap local.csv\n"
+               "  purepcap convert fixtures/local.pcap local.parquet --payload udp\n"
+               "  purepcap convert fixtures/local.pcap local.jsonl --columns ttl,tcp_flags")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("out", metavar="OUT", help="output file: .csv, .jsonl (or .ndjson) or .parquet")
+    c.add_argument("--payload", action="store_true", help="add the payload column")
+    c.add_argument("--columns", metavar="COLS", default="",
+                   help="extra columns, comma separated (ttl, ip_version, tcp_flags, vlan, ...)")
+    c.add_argument("expression", nargs="*", metavar="EXPR", help="pcap-filter expression")
+    c.set_defaults(func=cmd_convert)
+
+    k = sub.add_parser(
+        "compile", formatter_class=fmt, help="compile a filter to classic BPF, like tcpdump -d",
+        description="Compile a pcap-filter expression to classic BPF and print it as tcpdump -d,\n"
+                    "-dd or -ddd would.",
+        epilog="examples:\n  purepcap compile 'tcp port 80'\n  purepcap compile -dd --linktype 113 'udp'")
+    k.add_argument("expression", nargs="+", metavar="EXPR")
+    k.add_argument("--linktype", type=_linktype, default=linktypes.EN10MB, metavar="N",
+                   help="link type number or name (default 1, EN10MB)")
+    k.add_argument("-s", dest="snaplen", type=_positive, default=262144, metavar="SNAPLEN")
+    style = k.add_mutually_exclusive_group()
+    style.add_argument("-d", dest="style", action="store_const", const="-d", help="readable (default)")
+    style.add_argument("-dd", dest="style", action="store_const", const="-dd", help="as a C array")
+    style.add_argument("-ddd", dest="style", action="store_const", const="-ddd", help="as decimal numbers")
+    k.set_defaults(func=cmd_compile, style="-d")
+
+    cap = sub.add_parser(
+        "capture", formatter_class=fmt, help="capture live packets from an interface",
+        description="Capture packets from a network interface (needs CAP_NET_RAW or root). Prints\n"
+                    "lines as `read` does, or with -w writes them to a capture file that stays\n"
+                    "readable if the run is stopped. Ctrl-C or SIGTERM stop cleanly and print\n"
+                    "tcpdump's three counts on stderr.",
+        epilog="examples:\n"
+               "  purepcap capture -i eth0 -c 10 tcp port 443\n"
+               "  purepcap capture -i lo --timeout 30 -w lo.pcapng")
+    cap.add_argument("-i", dest="interface", required=True, metavar="IFACE")
+    cap.add_argument("-c", dest="count", type=_positive, metavar="N", help="stop after N packets")
+    cap.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds")
+    cap.add_argument("-s", dest="snaplen", type=_positive, default=262144, metavar="SNAPLEN")
+    cap.add_argument("-w", dest="write", metavar="OUT", help="write to OUT (.pcap or .pcapng)")
+    cap.add_argument("--no-promisc", action="store_true", help="do not put the interface in promiscuous mode")
+    cap.add_argument("--payload", action="store_true", help="add a hex and ASCII dump of each packet")
+    cap.add_argument("--local-time", action="store_true", help="print local time instead of UTC")
+    cap.add_argument("expression", nargs="*", metavar="EXPR")
+    cap.set_defaults(func=cmd_capture)
+
+    ifs = sub.add_parser("interfaces", formatter_class=fmt, help="list the interfaces capture can use",
+                         description="List the network interfaces `purepcap capture -i` can use.",
+                         epilog="example:\n  purepcap interfaces")
+    ifs.set_defaults(func=cmd_interfaces)
+    return p
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be positive")
+    return n
+
+
+def _linktype(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        pass
+    value = getattr(linktypes, text.upper(), None)
+    if isinstance(value, int):
+        return value
+    raise argparse.ArgumentTypeError(f"unknown link type {text!r}")
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # Expression words may come after options (`read f.pcap tcp -c 5 port 80`); argparse
+    # leaves those over, so they are put back in order. Anything else is a usage error.
+    unknown = [w for w in extra if w.startswith("-") and len(w) > 1]
+    if unknown or (extra and not hasattr(args, "expression")):
+        parser.parse_args(argv)  # reports the error and exits 2
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.expression = list(args.expression) + extra
+    return args
+
+
+def _expression(args: argparse.Namespace) -> str | None:
+    words = getattr(args, "expression", None) or []
+    text = " ".join(words).strip()
+    return text or None
+
+
+# -- error reporting -------------------------------------------------------------------------
+def _one_line(exc: BaseException, where: str | None) -> str:
+    if isinstance(exc, FilterError):
+        msg = exc.message
+        if exc.column is not None:
+            msg += f" (column {exc.column})"
+        expr = exc.expression if exc.expression is not None else where
+        text = f"bad filter expression {expr!r}: {msg}" if expr else f"bad filter expression: {msg}"
+    elif isinstance(exc, PcapError):
+        text = str(exc)
+        if where and not text.startswith(where):
+            text = f"{where}: {text}"
+    elif isinstance(exc, OSError):
+        name = exc.filename if exc.filename is not None else where
+        reason = exc.strerror or str(exc)
+        text = f"{name}: {reason}" if name else reason
+    elif isinstance(exc, NotImplementedError):
+        text = str(exc) or "not implemented yet"
+        if where:
+            text = f"{where}: {text}"
+    else:
+        text = str(exc) or type(exc).__name__
+        if where and not text.startswith(str(where)):
+            text = f"{where}: {text}"
+    return " ".join(text.split())
+
+
+def _error(verb: str, message: str) -> None:
+    sys.stderr.write(f"{PROG} {verb}: {message}\n")
+    sys.stderr.flush()
+
+
+def _quiet_broken_pipe() -> None:
+    # Python flushes stdout at exit and would complain a second time; point it at devnull.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 bad input, 2 usage)."""
+    args = _parse(list(sys.argv[1:] if argv is None else argv))
+    args.where = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PcapWarning)
+            rc = args.func(args)
+        sys.stdout.flush()
+        return rc
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        return 0
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        return 130
+    except (PcapError, OSError, ImportError, NotImplementedError, UserError, ValueError) as exc:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+            return 0
+        except OSError:
+            pass
+        _error(args.verb, _one_line(exc, args.where))
+        return 1
+
+
+# -- read ------------------------------------------------------------------------------------
+def _digits_of(cap: Any) -> Callable[[Any], int]:
+    """6 fraction digits for µs (or coarser) interfaces, 9 for finer ones."""
+    cache: dict[int, int] = {}
+
+    def digits(p: Any) -> int:
+        d = cache.get(p.interface)
+        if d is None:
+            ifaces = cap.interfaces
+            tsresol = ifaces[p.interface].tsresol if p.interface < len(ifaces) else 1_000_000
+            d = cache[p.interface] = 9 if tsresol > 1_000_000 else 6
+        return d
+
+    return digits
+
+
+class CaptureSink:
+    """Writes packets to a pcap or pcapng file as `tcpdump -w` does.
+
+    The writer is made on the first packet so it can copy that packet's interface
+    (link type, snaplen, resolution). pcapng output gets one interface per input
+    interface seen; pcap output can hold only one link type, which is checked.
+    """
+
+    def __init__(self, dest: str, capture: Any) -> None:
+        self.dest = dest
+        self.capture = capture
+        self.pcapng = dest.endswith(".pcapng")
+        self.writer: Any = None
+        self._map: dict[int, int] = {}
+        self.packets = 0
+
+    def _iface(self, index: int) -> Any:
+        ifaces = self.capture.interfaces
+        return ifaces[index] if index < len(ifaces) else None
+
+    def _open(self, iface: Any) -> None:
+        from .format import PcapngWriter, PcapWriter
+
+        if self.pcapng:
+            self.writer = PcapngWriter(self.dest, linktype=None)
+        else:
+            linktype = iface.linktype if iface else linktypes.EN10MB
+            snaplen = iface.snaplen if iface and iface.snaplen else linktypes.MAX_SNAPLEN
+            nano = bool(iface) and iface.tsresol > 1_000_000
+            self.writer = PcapWriter(self.dest, linktype=linktype, snaplen=snaplen, nanosecond=nano)
+
+    def write(self, p: Any) -> None:
+        iface = self._iface(p.interface)
+        if self.writer is None:
+            self._open(iface)
+        w = self.writer
+        if self.pcapng:
+            out = self._map.get(p.interface)
+            if out is None:
+                out = self._map[p.interface] = w.add_interface(
+                    p.linktype, snaplen=(iface.snaplen if iface and iface.snaplen else linktypes.MAX_SNAPLEN),
+                    tsresol=9 if iface is None or iface.tsresol > 1_000_000 else 6,
+                    name=iface.name if iface else None)
+            if p.time is None:
+                w.write_simple(p.data, length=p.length)
+            else:
+                w.write_packet(p.time, p.data, length=p.length, interface=out)
+        else:
+            if p.linktype != w.linktype:
+                raise UserError(f"{self.dest}: packet {p.frame} has link type {linktypes.name(p.linktype)} but "
+                                f"the pcap file holds {linktypes.name(w.linktype)}; write .pcapng instead")
+            w.write_packet(p.time, p.data, length=p.length)
+        self.packets += 1
+
+    def flush(self) -> None:
+        if self.writer is not None:
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is None:  # no packet matched: still write a valid, empty capture
+            self._open(self._iface(0))
+        self.writer.close()
+
+
+def _file_size(name: str) -> int | None:
+    try:
+        return os.path.getsize(name) if name != "-" else None
+    except OSError:
+        return None
+
+
+def _open_capture(name: str, expression: str | None, *, strict: bool = True) -> Any:
+    import purepcap
+
+    source: Any = name
+    if name == "-":
+        source = sys.stdin.buffer
+    return purepcap.open(source, filter=expression, strict=strict)
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    args.where = args.file
+    expression = _expression(args)
+    cap = _open_capture(args.file, expression)
+    sink = None
+    with contextlib.ExitStack() as stack:
+        stack.callback(cap.close)
+        count = args.count
+        if args.write:
+            sink = CaptureSink(args.write, cap)
+            show = make_progress(_file_size(args.file))
+            stack.callback(show.close)
+            try:
+                for p in cap:
+                    sink.write(p)
+                    show.tick(p.caplen + 16)
+                    if count is not None and sink.packets >= count:
+                        break
+            finally:
+                args.where = args.write
+                sink.close()
+            return 0
+        out = sys.stdout
+        write = out.write
+        lines = LineFormatter(_digits_of(cap), local=args.local_time)
+        show = make_progress(_file_size(args.file), enabled=None if not _isatty(out) else False)
+        stack.callback(show.close)
+        n = 0
+        payload = args.payload
+        for p in cap:
+            write(lines.line(p) + "\n")
+            if payload:
+                write(hexdump(p.data, network_offset(p.linktype, p.data)) + "\n")
+            show.tick(p.caplen + 16)
+            n += 1
+            if count is not None and n >= count:
+                break
+    return 0
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+# -- info ------------------------------------------------------------------------------------
+def summarise(name: str) -> dict[str, Any]:
+    """Everything `purepcap info` reports for one file, as plain data."""
+    import purepcap
+
+    packets = captured = wire = truncated = 0
+    first = last = None
+    seen_ifaces: set[int] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PcapWarning)
+        with purepcap.open(sys.stdin.buffer if name == "-" else name, strict=False) as cap:
+            for p in cap:
+                packets += 1
+                captured += p.caplen
+                wire += p.length
+                if p.caplen < p.length:
+                    truncated += 1
+                seen_ifaces.add(p.interface)
+                t = p.time
+                if t is not None:
+                    if first is None or t < first:
+                        first = t
+                    if last is None or t > last:
+                        last = t
+            desc = cap.describe()
+            error = cap.error
+            clean = cap.clean_end if cap.clean_end is not None else error is None
+    fine = any(i.tsresol > 1_000_000 for i in cap.interfaces)
+    digits = 9 if fine else 6
+    duration = (last - first) if first is not None and last is not None else None
+    info: dict[str, Any] = {
+        "file": name,
+        "format": desc["format"],
+        "version": desc["version"],
+        "byte_order": desc["byte_order"],
+        "compression": desc["compression"],
+        "precision": desc["precision"],
+        "interfaces": [
+            {"index": i["index"], "linktype": i["linktype"], "linktype_name": i["linktype_name"],
+             "snaplen": i["snaplen"], "name": i["name"], "precision": i["precision"]}
+            for i in desc["interfaces"]
+        ],
+        "linktypes": sorted({i["linktype"] for i in desc["interfaces"]}),
+        "packets": packets,
+        "bytes_captured": captured,
+        "bytes_on_wire": wire,
+        "first_time": first,
+        "last_time": last,
+        "first": format_time(first, digits) + " UTC" if first is not None else None,
+        "last": format_time(last, digits) + " UTC" if last is not None else None,
+        "duration_ns": duration,
+        "packets_per_second": (packets * 1e9 / duration) if duration else None,
+        "bytes_per_second": (captured * 1e9 / duration) if duration else None,
+        "truncated_packets": truncated,
+        "clean_end": bool(clean),
+        "error": str(error) if error is not None else None,
+    }
+    if desc.get("modified"):
+        info["modified"] = True
+    if desc.get("fcs_length"):
+        info["fcs_length"] = desc["fcs_length"]
+    return info
+
+
+def _render_info(i: dict[str, Any]) -> str:
+    order = {"<": "little", ">": "big"}.get(i["byte_order"], i["byte_order"]) + "-endian"
+    kind = f"{i['format']} {i['version']}" + (" (modified)" if i.get("modified") else "")
+    precision = {"s": "second", "ms": "millisecond", "us": "microsecond", "ns": "nanosecond"}.get(
+        i["precision"], i["precision"])
+    rows = [
+        ("File name", i["file"]),
+        ("File format", f"{kind}, {order}, {precision} timestamps"),
+        ("Compression", i["compression"] or "none"),
+    ]
+    for f in i["interfaces"]:
+        label = f"Interface {f['index']}" + (f" ({f['name']})" if f["name"] else "")
+        rows.append((label, f"{f['linktype_name']} (link type {f['linktype']}), snaplen {f['snaplen']}"))
+    rows += [
+        ("Packets", f"{i['packets']:,}"),
+        ("Data size", f"{i['bytes_captured']:,} bytes captured, {i['bytes_on_wire']:,} bytes on the wire"),
+        ("First packet", i["first"] or "n/a"),
+        ("Last packet", i["last"] or "n/a"),
+        ("Duration", f"{i['duration_ns'] / 1e9:.6f} s" if i["duration_ns"] is not None else "n/a"),
+        ("Packet rate", f"{i['packets_per_second']:,.2f} packets/s" if i["packets_per_second"] else "n/a"),
+        ("Data rate", f"{i['bytes_per_second']:,.2f} bytes/s" if i["bytes_per_second"] else "n/a"),
+        ("Truncated packets", f"{i['truncated_packets']:,} (captured length < original length)"),
+        ("Ends cleanly", "yes" if i["clean_end"] else f"no: {i['error']}"),
+    ]
+    return "\n".join(f"{k + ':':<20} {v}" for k, v in rows)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    results = []
+    rc = 0
+    for n, name in enumerate(args.files):
+        try:
+            info = summarise(name)
+        except (PcapError, OSError) as exc:
+            _error("info", _one_line(exc, name))
+            rc = 1
+            continue
+        if args.json:
+            results.append(info)
+        else:
+            if n:
+                sys.stdout.write("\n")
+            sys.stdout.write(_render_info(info) + "\n")
+    if args.json:
+        sys.stdout.write(json.dumps(results, indent=2) + "\n")
+    return rc
+
+
+# -- convert ---------------------------------------------------------------------------------
+BASE_COLUMNS = ["time", "src_host", "src_port", "dst_host", "dst_port", "protocol"]
+
+
+def _out_kind(out: str) -> str:
+    low = out.lower()
+    for ext, kind in ((".csv", "csv"), (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".parquet", "parquet"),
+                      (".pq", "parquet")):
+        if low.endswith(ext):
+            return kind
+    raise UserError(f"{out}: unknown output type (use .csv, .jsonl or .parquet)")
+
+
+def _time_text(ns: int | None) -> str | None:
+    if ns is None:
+        return None
+    return format_time(ns, 9)
+
+
+def _cell(key: str, value: Any) -> Any:
+    if key == "time":
+        return _time_text(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+@contextlib.contextmanager
+def atomic_output(path: str, mode: str = "w"):
+    """A temporary file next to ``path``, renamed onto it only when the block succeeds."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part", dir=directory)
+    try:
+        if mode == "wb":
+            f = os.fdopen(fd, "wb")
+        else:
+            f = os.fdopen(fd, "w", newline="", encoding="utf-8")
+        with f:
+            yield f, tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _records(args: argparse.Namespace, columns: list[str]) -> Iterable[dict]:
+    from .records import records
+
+    extra = [c for c in columns if c not in BASE_COLUMNS and c != "payload"]
+    kw: dict[str, Any] = {"payload": args.payload, "filter": _expression(args)}
+    if extra:
+        kw["fields"] = extra
+    source: Any = sys.stdin.buffer if args.file == "-" else args.file
+    return records(source, **kw)
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    args.where = args.file
+    kind = _out_kind(args.out)
+    extra = [c.strip() for c in args.columns.split(",") if c.strip()]
+    columns = BASE_COLUMNS + [c for c in extra if c not in BASE_COLUMNS] + (["payload"] if args.payload else [])
+    if kind == "parquet":
+        return _convert_parquet(args, columns)
+    show = make_progress(_file_size(args.file))
+    with show, atomic_output(args.out) as (f, _tmp):
+        rows = _records(args, columns)
+        if kind == "csv":
+            import csv
+
+            w = csv.writer(f)
+            w.writerow(columns)
+            for r in rows:
+                w.writerow(["" if (v := _cell(c, r.get(c))) is None else v for c in columns])
+                show.tick(r.get("caplen", 0) + 16)
+        else:
+            dumps = json.JSONEncoder(separators=(",", ":")).encode
+            for r in rows:
+                f.write(dumps({c: _cell(c, r.get(c)) for c in columns}) + "\n")
+                show.tick(r.get("caplen", 0) + 16)
+    return 0
+
+
+def _convert_parquet(args: argparse.Namespace, columns: list[str]) -> int:
+    from .errors import missing_extra
+
+    try:
+        import pyarrow  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise missing_extra("parquet", "pyarrow") from None
+    expression = _expression(args)
+    extra = [c for c in columns if c not in BASE_COLUMNS and c != "payload"]
+    try:
+        import pandas  # noqa: F401
+
+        from .dataframe import to_pandas
+    except ImportError:
+        to_pandas = None
+    with atomic_output(args.out, "wb") as (f, _tmp):
+        if to_pandas is not None:
+            source: Any = sys.stdin.buffer if args.file == "-" else args.file
+            df = to_pandas(source, payload=args.payload, filter=expression, columns=extra or None)
+            df.to_parquet(f, engine="pyarrow", index=False)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            rows = list(_records(args, columns))
+            data = {c: [r.get(c) for r in rows] for c in columns}
+            table = pa.table({c: (pa.array(v, pa.timestamp("ns")) if c == "time" else pa.array(v))
+                              for c, v in data.items()})
+            pq.write_table(table, f)
+    return 0
+
+
+# -- compile ---------------------------------------------------------------------------------
+def cmd_compile(args: argparse.Namespace) -> int:
+    from .filter import compile_bpf, dump_bpf
+
+    expression = _expression(args) or ""
+    args.where = repr(expression)
+    program = compile_bpf(expression, args.linktype, args.snaplen)
+    sys.stdout.write(dump_bpf(program, args.style).rstrip("\n") + "\n")
+    return 0
+
+
+# -- capture ---------------------------------------------------------------------------------
+def cmd_capture(args: argparse.Namespace) -> int:
+    from . import live
+
+    args.where = args.interface
+    expression = _expression(args)
+    stats: dict[str, Any] = {}
+    captured = 0
+    sink = None
+    session = live.capture(args.interface, count=args.count, timeout=args.timeout, filter=expression,
+                           snaplen=args.snaplen, promisc=not args.no_promisc, immediate=args.write is None)
+
+    def _stop(signum: int, frame: Any) -> None:
+        session.stop()
+
+    old = signal.signal(signal.SIGTERM, _stop)
+    try:
+        with session:
+            if args.write:
+                sink = CaptureSink(args.write, _LiveInterfaces(session))
+            lines = LineFormatter(lambda p: 9, local=args.local_time)
+            out = sys.stdout
+            try:
+                for p in session:
+                    captured += 1
+                    if sink is not None:
+                        sink.write(p)
+                        sink.flush()  # a killed capture still leaves every packet so far on disk
+                    else:
+                        out.write(lines.line(p) + "\n")
+                        if args.payload:
+                            out.write(hexdump(p.data, network_offset(p.linktype, p.data)) + "\n")
+                        out.flush()
+                    if args.count is not None and captured >= args.count:
+                        break
+            except KeyboardInterrupt:
+                pass
+            finally:
+                if sink is not None:
+                    sink.close()
+                stats = dict(getattr(session, "stats", {}) or {})
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    received = stats.get("received", captured)
+    dropped = stats.get("dropped", 0)
+    sys.stderr.write(f"{captured} packet{'s' if captured != 1 else ''} captured\n"
+                     f"{received} packet{'s' if received != 1 else ''} received by filter\n"
+                     f"{dropped} packet{'s' if dropped != 1 else ''} dropped by kernel\n")
+    return 0
+
+
+class _LiveInterfaces:
+    """What CaptureSink needs from a live capture: one interface, nanosecond stamps."""
+
+    def __init__(self, session: Any) -> None:
+        from .format import Interface
+
+        linktype = getattr(session, "linktype", linktypes.EN10MB)
+        self.interfaces = [Interface(linktype=linktype, snaplen=getattr(session, "snaplen", 262144),
+                                     tsresol=1_000_000_000, name=getattr(session, "interface", None))]
+
+
+def cmd_interfaces(args: argparse.Namespace) -> int:
+    from . import live
+
+    for item in live.interfaces():
+        sys.stdout.write(f"{getattr(item, 'name', item)}\n")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

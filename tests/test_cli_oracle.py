@@ -1,0 +1,187 @@
+# purepcap's command line against outside tools: `purepcap read` lines against the
+# stored `TZ=UTC tcpdump -tttt -n -q` output of every Ethernet capture in the corpus,
+# and `purepcap info` against the corpus manifest (an independent header walk and
+# capinfos). Both run in-process through cli.main so the whole corpus takes seconds.
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import sys
+
+from conftest import corpus_path, manifest, needs_corpus, tcpdump_lines
+
+from purepcap import PcapError
+from purepcap.cli import main, summarise
+
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6,9} ")
+
+# A TCP or UDP line over IPv4/IPv6, in either of tcpdump's forms: `a.p > b.q: tok`, or
+# after IPv6 extension headers `a > b: HBH frag (0|n) p > q: tok`.
+_HEAD = re.compile(r"^(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6})\d* "
+                   r"(?P<pre>(?:PPPoE  \[ses 0x[0-9a-f]+\] |MPLS \(.*?\) )*)"
+                   r"(?P<fam>IP6?) (?:truncated-ip6? - \d+ bytes missing! ?)?(?P<rest>.*)$")
+_TOKEN = r"(?P<tok>tcp \d+(?: \[bad hdr length \d+ - too (?:long|short), [<>] \d+\])?|UDP, (?:bad )?length \d+(?: > \d+)?)"
+_PLAIN = re.compile(r"^(?P<s>\S+)\.(?P<sp>\d+) > (?P<d>\S+)\.(?P<dp>\d+): +" + _TOKEN + r"\s*$")
+_EXT = re.compile(r"^(?P<s>\S+) > (?P<d>\S+): (?:(?:HBH|DSTOPT|frag \(\d+\|\d+\)) )+(?P<sp>\d+) > (?P<dp>\d+): "
+                  + _TOKEN + r"\s*$")
+
+
+def tcp_udp_key(line: str) -> tuple[str, str, str, str] | None:
+    """(time to the µs, IP or IP6, 'src.port > dst.port:', token) of a TCP/UDP line, else None."""
+    m = _HEAD.match(line)
+    if not m:
+        return None
+    rest = m.group("rest")
+    r = _PLAIN.match(rest) or _EXT.match(rest)
+    if not r:
+        return None
+    ends = f"{r.group('s')}.{r.group('sp')} > {r.group('d')}.{r.group('dp')}:"
+    return m.group("time"), m.group("fam"), ends, r.group("tok")
+
+
+def packet_lines(lines: list[str]) -> list[str]:
+    """One line per packet: tcpdump's continuation lines (hex dumps, wrapped text) dropped.
+
+    tcpdump also gives a packet a line without a timestamp when its record header is
+    odd ("[Invalid header: caplen==0]") or its time beyond its time_t
+    ("[Error converting time] IP ..."); those keep the numbering aligned.
+    """
+    return [line for line in lines
+            if TIMESTAMP.match(line) or line.startswith(("[Invalid header", "[Error converting time]"))]
+
+
+def run_read(path: str) -> tuple[int, list[str]]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["read", path])
+    return rc, out.getvalue().splitlines()
+
+
+def ethernet_files() -> list[str]:
+    return [p for p, m in manifest().items()
+            if m["linktypes"] and set(m["linktypes"].split(",")) == {"1"}]
+
+
+# Packets where tcpdump prints no comparable line, each for a named reason that the
+# test checks (explained() below) rather than takes on trust.
+_TIME_ERROR = "[Error converting time] "  # tcpdump 4.99 here cannot format times after 2038-01-19
+
+
+def explained(mine: str, theirs: str) -> bool:
+    if theirs.startswith(_TIME_ERROR):
+        # the rest of tcpdump's line must still agree, and our year must really be past 2038
+        return (mine.split(" ", 2)[2] == theirs[len(_TIME_ERROR):].rstrip()
+                and int(mine[:4]) >= 2038 and mine[:19] > "2038-01-19 03:14:07")
+    if theirs.startswith("[Invalid header: len(") and "> 262144]" in theirs:
+        # tcpdump refuses a record whose original length exceeds its 256 KiB limit; the
+        # record is well-formed (caplen fits the file) so purepcap shows it
+        return True
+    return False
+
+
+EXPLAINED: list[tuple[str, int]] = []
+
+
+def compare(paths: list[str]) -> tuple[int, int, list[tuple[str, int, str, str]]]:
+    agree = compared = 0
+    diffs = []
+    stored = tcpdump_lines()
+    for path in paths:
+        if path not in stored:
+            continue
+        theirs = packet_lines(stored[path][1])
+        _rc, mine = run_read(str(corpus_path(path)))
+        for n, (a, b) in enumerate(zip(mine, theirs, strict=False), 1):
+            key = tcp_udp_key(a)
+            if key is None:
+                continue
+            compared += 1
+            if key == tcp_udp_key(b):
+                agree += 1
+            elif explained(a, b):
+                agree += 1
+                EXPLAINED.append((path, n))
+            else:
+                diffs.append((path, n, a, b))
+    return agree, compared, diffs
+
+
+@needs_corpus
+def test_read_lines_match_tcpdump_on_ethernet_corpus():
+    agree, compared, diffs = compare(ethernet_files())
+    print(f"\npurepcap read vs tcpdump -q, TCP/UDP lines on Ethernet: {agree} agree / {compared} compared"
+          f" ({len(EXPLAINED)} of them by a named tcpdump limitation: {EXPLAINED})")
+    assert len(EXPLAINED) <= 5
+    for path, n, a, b in diffs[:20]:
+        print(f"  {path} #{n}\n    purepcap: {a}\n    tcpdump:  {b}")
+    assert compared > 20000  # the corpus has ~29k such packets: a parser bug must not hide them
+    assert agree == compared, f"{compared - agree} lines differ from tcpdump"
+
+
+@needs_corpus
+def test_read_prints_one_line_per_packet_like_tcpdump():
+    """Every packet shows, ARP, LLDP and the rest included, as in tcpdump."""
+    stored = tcpdump_lines()
+    compared = 0
+    diffs = []
+    for path in ethernet_files():
+        rc, theirs = stored.get(path, (1, []))
+        if rc != 0:
+            continue
+        compared += 1
+        _rc, mine = run_read(str(corpus_path(path)))
+        if len(mine) != len(packet_lines(theirs)):
+            diffs.append((path, len(mine), len(packet_lines(theirs))))
+    print(f"\npackets shown, purepcap vs tcpdump: {compared - len(diffs)} files agree / {compared}")
+    assert compared > 800
+    assert not diffs, diffs
+
+
+@needs_corpus
+def test_key_parser_sees_both_tcpdump_forms():
+    # The comparison above is only as good as its parser: check it on tcpdump's own text.
+    assert tcp_udp_key("2018-01-09 08:16:12.210010000 IP 192.168.0.39.54703 > 172.16.4.5.443: UDP, length 1350") == (
+        "2018-01-09 08:16:12.210010", "IP", "192.168.0.39.54703 > 172.16.4.5.443:", "UDP, length 1350")
+    assert tcp_udp_key("2019-05-27 14:40:10.234445000 IP6 2001:470:765b::a25:53 > 2a00:1450:4013:c03::10a: "
+                       "frag (0|1448) 53 > 46433: UDP, length 1501")[2] == \
+        "2001:470:765b::a25:53.53 > 2a00:1450:4013:c03::10a.46433:"
+    assert tcp_udp_key("2016-11-17 09:46:15.354415000 IP 40.0.0.2 > 30.0.0.1: ICMP echo request, id 1, seq 1, length 64") is None
+    stored = tcpdump_lines()
+    n = sum(tcp_udp_key(line) is not None for p in ethernet_files() if p in stored
+            for line in packet_lines(stored[p][1]))
+    assert n > 20000
+
+
+@needs_corpus
+def test_info_agrees_with_manifest():
+    agree = compared = 0
+    diffs = []
+    for path, m in manifest().items():
+        try:
+            info = summarise(str(corpus_path(path)))
+        except PcapError as exc:
+            # only files capinfos could not read either may be refused outright
+            assert m["capinfos_error"] != "-", f"{path}: {exc}"
+            continue
+        compared += 1
+        want_packets = {int(m["packets_walk"])}
+        if m["walk_note"] != "-" and m["capinfos_packets"]:
+            want_packets.add(int(m["capinfos_packets"]))  # damage: the walk and capinfos may differ by one
+        want_links = sorted({int(x) for x in m["linktypes"].split(",") if x})
+        got_links = sorted({i["linktype"] for i in info["interfaces"]})
+        if info["packets"] in want_packets and info["format"] == m["format"] and got_links == want_links:
+            agree += 1
+        else:
+            diffs.append((path, info["packets"], info["format"], got_links, m["packets_walk"], m["format"], want_links))
+    print(f"\npurepcap info vs manifest: {agree} agree / {compared} compared")
+    assert compared > 1250
+    assert not diffs, diffs[:10]
+
+
+if __name__ == "__main__":  # a quick report: python tests/test_cli_oracle.py
+    a, c, d = compare(ethernet_files())
+    print(a, c)
+    for x in d[:40]:
+        print(x)
+    sys.exit(0)
