@@ -428,8 +428,16 @@ def _ipv6(data: bytes, off: int, n: int, reported: int) -> dict | None:
     p = off + 40
     later_fragment = False
     for _ in range(MAX_IPV6_EXTENSIONS):
-        if nxt not in _V6_EXT or p + 8 > limit:
+        if nxt not in _V6_EXT:
             break
+        if p + 8 > limit:
+            # cut short: its next-header byte still names what follows (as tshark
+            # reads it), except for a fragment header, which is only meaningful whole
+            if nxt != 44 and p < limit:
+                nxt = data[p]
+            rec["ip_proto"] = nxt
+            rec["protocol"] = _PROTO_NAMES[nxt]
+            return rec  # nothing after the chain was captured
         if nxt == 44:
             word = _U16(data, p + 2)[0]
             rec["fragment"] = (bool(word & 1), word & 0xFFF8)

@@ -399,8 +399,13 @@ def test_ipv6_long_chain_is_walked_and_bounded():
 
 def test_ipv6_truncated_chain_and_header():
     pkt = ipv6(0, ext(0, 17) + udp(1, 2))
-    r = decode(lt.RAW, pkt[:44])
+    r = decode(lt.RAW, pkt[:44])  # a cut header still names the next one (as tshark reads it)
+    assert r["protocol"] == "udp" and r["src_port"] is None and r["payload"] == b""
+    r = decode(lt.RAW, pkt[:40])
     assert r["protocol"] == "hopopt" and r["src_port"] is None
+    cut_fragment = ipv6(44, frag6(17, 0, True) + udp(1, 2))[:46]
+    r = decode(lt.RAW, cut_fragment)  # a fragment header is only read whole
+    assert r["protocol"] == "ipv6-frag" and r["fragment"] is None
     assert decode(lt.RAW, pkt[:39]) is None
 
 
