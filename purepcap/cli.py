@@ -295,6 +295,11 @@ class CaptureSink:
             nano = bool(iface) and iface.tsresol > 1_000_000
             self.writer = PcapWriter(self.dest, linktype=linktype, snaplen=snaplen, nanosecond=nano)
 
+    def start(self) -> None:
+        """Write the file header now (a live capture's file exists from the start, as tcpdump's)."""
+        if self.writer is None:
+            self._open(self._iface(0))
+
     def write(self, p: Any) -> None:
         iface = self._iface(p.interface)
         if self.writer is None:
@@ -648,13 +653,18 @@ def cmd_capture(args: argparse.Namespace) -> int:
                            snaplen=args.snaplen, promisc=not args.no_promisc, immediate=args.write is None)
 
     def _stop(signum: int, frame: Any) -> None:
+        # Ask the capture to end after the packet in hand, so a packet is never cut in
+        # half in the output file; a second Ctrl-C interrupts at once.
         session.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    old = signal.signal(signal.SIGTERM, _stop)
+    old = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with session:
             if args.write:
                 sink = CaptureSink(args.write, _LiveInterfaces(session))
+                sink.start()
+                sink.flush()
             lines = LineFormatter(lambda p: 9, local=args.local_time)
             out = sys.stdout
             try:
@@ -668,16 +678,16 @@ def cmd_capture(args: argparse.Namespace) -> int:
                         if args.payload:
                             out.write(hexdump(p.data, network_offset(p.linktype, p.data)) + "\n")
                         out.flush()
-                    if args.count is not None and captured >= args.count:
-                        break
             except KeyboardInterrupt:
                 pass
             finally:
                 if sink is not None:
+                    args.where = args.write
                     sink.close()
                 stats = dict(getattr(session, "stats", {}) or {})
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
     received = stats.get("received", captured)
     dropped = stats.get("dropped", 0)
     sys.stderr.write(f"{captured} packet{'s' if captured != 1 else ''} captured\n"
@@ -695,6 +705,7 @@ class _LiveInterfaces:
         linktype = getattr(session, "linktype", linktypes.EN10MB)
         self.interfaces = [Interface(linktype=linktype, snaplen=getattr(session, "snaplen", 262144),
                                      tsresol=1_000_000_000, name=getattr(session, "interface", None))]
+        self.precision = "ns"
 
 
 def cmd_interfaces(args: argparse.Namespace) -> int:

@@ -547,3 +547,108 @@ def test_builtin_progress_line():
 def test_no_progress_when_stderr_is_a_pipe(sample: Path, tmp_path: Path):
     r = run_cli("read", str(sample), "-w", str(tmp_path / "o.pcap"))
     assert r.returncode == 0 and r.stderr == b""
+
+
+# -- capture (root only; traffic only on loopback, to a port this test binds) -------------------
+def _live_ok() -> bool:
+    if os.geteuid() != 0 or not sys.platform.startswith("linux"):
+        return False
+    try:
+        import purepcap.live  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_live = pytest.mark.skipif(not _live_ok(), reason="live capture needs root on Linux and purepcap.live")
+
+
+def _sender():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))  # bound, so no ICMP port-unreachable comes back
+    return s, s.getsockname()[1]
+
+
+def _popen(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "purepcap", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def _count_lines(err: bytes) -> list[str]:
+    return [line for line in err.decode().splitlines() if line.split(" ", 1)[-1] in (
+        "packets captured", "packet captured", "packets received by filter", "packet received by filter",
+        "packets dropped by kernel", "packet dropped by kernel")]
+
+
+@needs_live
+def test_capture_sigterm_leaves_a_complete_file(tmp_path: Path):
+    import signal
+    import time
+
+    out = tmp_path / "live.pcapng"
+    sock, port = _sender()
+    marker = os.urandom(8).hex().encode()
+    proc = _popen("capture", "-i", "lo", "-w", str(out), "--timeout", "60")
+    try:
+        deadline = time.monotonic() + 30
+        seen = 0
+        while time.monotonic() < deadline and seen < 3:
+            sock.sendto(marker, ("127.0.0.1", port))
+            time.sleep(0.1)
+            if out.exists():
+                # the file is readable while the capture runs: every packet is flushed
+                with contextlib.suppress(purepcap.PcapError):
+                    with purepcap.open(out) as cap:
+                        seen = sum(marker in p.data for p in cap)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        sock.close()
+    assert seen >= 3
+    assert proc.returncode == 0, err
+    assert len(_count_lines(err)) == 3, err
+    with purepcap.open(out) as cap:  # strict: a clean, complete file
+        packets = list(cap)
+        assert cap.format == "pcapng" and cap.interfaces[0].name == "lo"
+    assert sum(marker in p.data for p in packets) >= 3
+    captured = int(_count_lines(err)[0].split()[0])
+    assert captured == len(packets)
+
+
+@needs_live
+def test_capture_prints_lines_and_counts(tmp_path: Path):
+    import time
+
+    import purepcap.filter
+
+    if not hasattr(purepcap.filter, "compile_bpf"):
+        pytest.skip("the filter compiler is not built yet")
+
+    sock, port = _sender()
+    proc = _popen("capture", "-i", "lo", "-c", "2", "--timeout", "30", "udp", "port", str(port))
+    try:
+        time.sleep(1.0)
+        for _ in range(40):
+            if proc.poll() is not None:
+                break
+            sock.sendto(b"hello", ("127.0.0.1", port))
+            time.sleep(0.1)
+        out, err = proc.communicate(timeout=40)
+    finally:
+        proc.kill()
+        sock.close()
+    assert proc.returncode == 0, err
+    lines = out.decode().splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        assert line.endswith(f"IP 127.0.0.1.{port} > 127.0.0.1.{port}: UDP, length 5")
+        assert len(line.split(" ")[1]) == len("00:00:00.000000000")  # live stamps are ns
+    counts = _count_lines(err)
+    assert counts[0] == "2 packets captured" and len(counts) == 3
+
+
+def test_capture_unknown_interface_is_one_line():
+    if not _live_ok():
+        pytest.skip("needs root on Linux")
+    assert_one_line_error(run_cli("capture", "-i", "nosuch0", "-c", "1"), "nosuch0", "lo")
