@@ -1021,6 +1021,24 @@ def _expected_fields(stack: Stack, caplen: int | None) -> dict | None:
                 return out
         elif isinstance(transport, ICMP) and p + 2 <= limit:
             out["icmp_type"], out["icmp_code"] = transport.type, transport.code
+    elif not later and proto in (1, 6, 17, 58, 132):
+        # raw bytes (a fragment's piece, or an explicit proto=): read as the protocol says
+        if proto in (1, 58):
+            if p + 2 <= limit:
+                out["icmp_type"], out["icmp_code"] = data[p], data[p + 1]
+        else:
+            if p + 4 <= limit:
+                out["src_port"], out["dst_port"] = struct.unpack_from("!HH", data, p)
+            if proto == 17:
+                out["payload"] = data[p + 8:limit]
+                return out
+            if proto == 6:
+                if p + 20 <= limit:
+                    seq, ack, off_ns, fl, win = struct.unpack_from("!IIBBH", data, p + 4)
+                    out.update(tcp_seq=seq, tcp_ack=ack, tcp_window=win, tcp_flags=fl | (off_ns & 1) << 8)
+                    if off_ns >> 4 >= 5:
+                        out["payload"] = data[p + (off_ns >> 4) * 4:limit]
+                return out
     out["payload"] = data[p:limit]
     return out
 
