@@ -183,8 +183,8 @@ def _expression(args: argparse.Namespace) -> str | None:
 def _one_line(exc: BaseException, where: str | None) -> str:
     if isinstance(exc, FilterError):
         msg = exc.message
-        if exc.column is not None:
-            msg += f" (column {exc.column})"
+        if exc.column is not None and "column" not in msg:
+            msg += f" at column {exc.column}"
         expr = exc.expression if exc.expression is not None else where
         text = f"bad filter expression {expr!r}: {msg}" if expr else f"bad filter expression: {msg}"
     elif isinstance(exc, PcapError):

@@ -654,3 +654,22 @@ def test_capture_unknown_interface_is_one_line():
     if not _live_ok():
         pytest.skip("needs root on Linux")
     assert_one_line_error(run_cli("capture", "-i", "nosuch0", "-c", "1"), "nosuch0", "lo")
+
+
+# -- compile ------------------------------------------------------------------------------------
+def test_compile_prints_the_filter_compilers_program():
+    import purepcap.filter as flt
+
+    if not hasattr(flt, "compile_bpf"):
+        pytest.skip("the filter compiler is not built yet")
+    for style in ("-d", "-dd", "-ddd"):
+        rc, out, err = run_main("compile", style, "--linktype", "LINUX_SLL", "-s", "96", "udp", "port", "53")
+        assert rc == 0, err
+        program = flt.compile_bpf("udp port 53", linktypes.LINUX_SLL, 96)
+        assert out == flt.dump_bpf(program, style).rstrip("\n") + "\n"
+    rc, out, _ = run_main("compile", "-ddd", "tcp")
+    lines = out.splitlines()
+    assert int(lines[0]) == len(lines) - 1  # tcpdump -ddd: the count, then one instruction a line
+    assert all(len(line.split()) == 4 for line in lines[1:])
+    err = assert_one_line_error(run_cli("compile", "tcp", "port"), "port")
+    assert "filter" in err
