@@ -1,0 +1,469 @@
+# Linux live capture through an AF_PACKET socket, with the standard library only.
+#
+# Strategy, following what libpcap does on Linux (see packet(7)):
+# - The socket is created with protocol 0, so the kernel hooks it to no traffic until
+#   bind(); the cBPF program (which also carries the snaplen as its return value) is
+#   attached before bind(), so no packet that the filter would reject is ever queued.
+# - Packets are read from a PACKET_RX_RING shared through mmap: TPACKET_V3 (variable
+#   sized frames in blocks, one poll per block) by default, TPACKET_V2 (one frame per
+#   packet, released at once) in immediate mode so a lone packet is seen within
+#   milliseconds. When the ring cannot be set up, recvmsg() with PACKET_AUXDATA and
+#   SO_TIMESTAMPNS is the fallback.
+# - Link type from the device's ARPHRD: Ethernet and loopback give EN10MB on a raw
+#   socket; everything else uses a cooked (SOCK_DGRAM) socket and we build the 16-byte
+#   LINUX_SLL header ourselves from the sockaddr_ll the kernel reports.
+# - VLAN tags that the kernel stripped into metadata are put back into the bytes, as
+#   libpcap does, so a capture shows what was on the wire.
+# - Device facts come from ioctls on a socket (not /sys, which shows the namespace
+#   that mounted it, not the caller's).
+# The block/frame decoders are plain functions over a buffer so that tests can feed
+# them synthetic rings.
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import mmap
+import os
+import select
+import socket
+import struct
+from collections.abc import Sequence
+
+from .format import Packet
+from .linktypes import EN10MB, LINUX_SLL
+
+# <linux/if_ether.h>, <linux/if_packet.h>, <asm-generic/socket.h>, <linux/if_arp.h>
+ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_ADD_MEMBERSHIP = 1
+PACKET_DROP_MEMBERSHIP = 2
+PACKET_RX_RING = 5
+PACKET_STATISTICS = 6
+PACKET_AUXDATA = 8
+PACKET_VERSION = 10
+PACKET_IGNORE_OUTGOING = 23
+PACKET_MR_PROMISC = 1
+PACKET_OUTGOING = 4
+TPACKET_V2 = 1
+TPACKET_V3 = 2
+TP_STATUS_KERNEL = 0
+TP_STATUS_USER = 1
+TP_STATUS_VLAN_VALID = 1 << 4
+TP_STATUS_VLAN_TPID_VALID = 1 << 6
+SO_ATTACH_FILTER = 26
+SO_TIMESTAMPNS = 35
+SO_RCVBUFFORCE = 33
+ARPHRD_ETHER = 1
+ARPHRD_LOOPBACK = 772
+SIOCGIFFLAGS = 0x8913
+SIOCGIFADDR = 0x8915
+SIOCGIFMTU = 0x8921
+SIOCGIFHWADDR = 0x8927
+SIOCGIFINDEX = 0x8933
+IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
+IFF_RUNNING = 0x40
+IFF_PROMISC = 0x100
+
+BPF_RET_K = 0x06
+SLL_HDR_LEN = 16
+PAGE = mmap.PAGESIZE
+
+_IFREQ = struct.Struct("16s24s")
+_INSN = struct.Struct("=HBBI")  # struct sock_filter
+_FPROG = struct.Struct("@HP")  # struct sock_fprog {unsigned short len; sock_filter *filter}
+_MREQ = struct.Struct("=iHH8s")  # struct packet_mreq
+_REQ = struct.Struct("=7I")  # struct tpacket_req3 (a tpacket_req is its first 4 fields)
+_STATS = struct.Struct("=II")  # tp_packets, tp_drops (the V3 struct adds tp_freeze_q_cnt)
+_AUXDATA = struct.Struct("=IIIHHHH")  # status, len, snaplen, mac, net, vlan_tci, vlan_tpid
+_TIMESPEC = struct.Struct("=qq")
+# tpacket_block_desc: version, offset_to_priv, then tpacket_hdr_v1: block_status,
+# num_pkts, offset_to_first_pkt, blk_len, ...
+_BLOCK = struct.Struct("=8xIII")
+# tpacket3_hdr: next_offset, sec, nsec, snaplen, len, status, mac, (net, rxhash),
+# vlan_tci (u32 in hv1), vlan_tpid
+_V3 = struct.Struct("=IIIIIIH6xIH")
+V3_HDR_SIZE = 48  # sizeof(struct tpacket3_hdr), already TPACKET_ALIGNed
+# tpacket2_hdr: status, len, snaplen, mac, net, sec, nsec, vlan_tci, vlan_tpid
+_V2 = struct.Struct("=IIIHHIIHH")
+V2_HDR_SIZE = 32
+# sockaddr_ll as it follows the frame header: family, protocol (network order),
+# ifindex, hatype, pkttype, halen, addr[8]
+_SLL_ADDR = struct.Struct("=H2siHBB8s")
+_SLL_HDR = struct.Struct(">HHH8s2s")
+_VLAN = struct.Struct(">HH")
+
+
+def tpacket_align(n: int) -> int:
+    return (n + 15) & ~15
+
+
+# --- device facts, through ioctls in the caller's network namespace --------------------
+
+def _ifreq_ioctl(sock: socket.socket, request: int, name: str) -> bytes:
+    req = _IFREQ.pack(name.encode(), b"")
+    return fcntl.ioctl(sock.fileno(), request, req)[16:]
+
+
+def device_info(name: str, sock: socket.socket | None = None) -> dict | None:
+    """ifindex, flags, ARPHRD type, hardware address, MTU and IPv4 address of a device,
+    or None when there is no such device in this network namespace."""
+    own = sock is None
+    if own:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    try:
+        if len(name.encode()) >= 16 or "\0" in name or not name:
+            return None
+        try:
+            index = struct.unpack_from("=i", _ifreq_ioctl(sock, SIOCGIFINDEX, name))[0]
+        except OSError as exc:
+            if exc.errno in (errno.ENODEV, errno.ENXIO, errno.EINVAL):
+                return None
+            raise
+        flags = struct.unpack_from("=H", _ifreq_ioctl(sock, SIOCGIFFLAGS, name))[0]
+        hw = _ifreq_ioctl(sock, SIOCGIFHWADDR, name)
+        arphrd = struct.unpack_from("=H", hw)[0]
+        mtu = struct.unpack_from("=i", _ifreq_ioctl(sock, SIOCGIFMTU, name))[0]
+        try:
+            addr = socket.inet_ntoa(_ifreq_ioctl(sock, SIOCGIFADDR, name)[4:8])
+        except OSError:
+            addr = None
+        return {"name": name, "index": index, "flags": flags, "arphrd": arphrd,
+                "hwaddr": hw[2:8], "mtu": mtu, "ipv4": addr}
+    finally:
+        if own:
+            sock.close()
+
+
+def device_names() -> list[str]:
+    return [name for _, name in sorted(socket.if_nameindex())]
+
+
+def linktype_for(arphrd: int) -> tuple[int, bool]:
+    """(link type, cooked) for a device type, as libpcap chooses them here."""
+    if arphrd in (ARPHRD_ETHER, ARPHRD_LOOPBACK):
+        return EN10MB, False
+    return LINUX_SLL, True
+
+
+# --- pure decoders over ring memory ---------------------------------------------------
+
+def _sll_header(buf, addr_off: int) -> bytes:
+    _, proto, _, hatype, pkttype, halen, addr = _SLL_ADDR.unpack_from(buf, addr_off)
+    return _SLL_HDR.pack(pkttype, hatype, halen, addr, proto)
+
+
+def _finish(data: bytes, length: int, status: int, tci: int, tpid: int, cooked: bool,
+            snaplen: int) -> tuple[bytes, int]:
+    """Re-insert an offloaded VLAN tag (after the MAC addresses, or in the SLL protocol
+    field) and cut to snaplen. Returns (data, original length)."""
+    if status & TP_STATUS_VLAN_VALID or tci:
+        at = 14 if cooked else 12
+        if len(data) >= at:
+            tag = _VLAN.pack(tpid if status & TP_STATUS_VLAN_TPID_VALID and tpid else 0x8100, tci)
+            data = data[:at] + tag + data[at:]
+            length += 4
+    if len(data) > snaplen:
+        data = data[:snaplen]
+    return data, length
+
+
+def decode_block_v3(buf, block: int, frame: int, linktype: int, snaplen: int, cooked: bool = False,
+                    skip_outgoing: bool = False) -> list[Packet]:
+    """The Packets of one TPACKET_V3 block that starts at offset ``block`` of ``buf``;
+    frame numbers continue after ``frame``."""
+    _, count, first = _BLOCK.unpack_from(buf, block)
+    out: list[Packet] = []
+    append = out.append
+    unpack = _V3.unpack_from
+    off = block + first
+    slow = cooked or skip_outgoing
+    for _ in range(count):
+        nxt, sec, nsec, caplen, length, status, mac, tci, tpid = unpack(buf, off)
+        start = off + mac
+        if slow or status & TP_STATUS_VLAN_VALID or tci:
+            if skip_outgoing and buf[off + V3_HDR_SIZE + 10] == PACKET_OUTGOING:
+                off += nxt
+                continue
+            data = buf[start:start + caplen]
+            if cooked:
+                data = _sll_header(buf, off + V3_HDR_SIZE) + data
+                length += SLL_HDR_LEN
+            data, length = _finish(data, length, status, tci, tpid, cooked, snaplen)
+            frame += 1
+            append(Packet(frame, sec * 1_000_000_000 + nsec, len(data), length, linktype, 0, data))
+        else:
+            if caplen > snaplen:
+                caplen = snaplen
+            frame += 1
+            append(Packet(frame, sec * 1_000_000_000 + nsec, caplen, length, linktype, 0,
+                          buf[start:start + caplen]))
+        if not nxt:
+            break
+        off += nxt
+    return out
+
+
+def decode_frame_v2(buf, off: int, frame: int, linktype: int, snaplen: int, cooked: bool = False,
+                    skip_outgoing: bool = False) -> Packet | None:
+    """The Packet in the TPACKET_V2 frame at ``off`` (None for a skipped outgoing one)."""
+    status, length, caplen, mac, _, sec, nsec, tci, tpid = _V2.unpack_from(buf, off)
+    addr_off = off + V2_HDR_SIZE
+    if skip_outgoing and buf[addr_off + 10] == PACKET_OUTGOING:
+        return None
+    data = buf[off + mac:off + mac + caplen]
+    if cooked:
+        data = _sll_header(buf, addr_off) + data
+        length += SLL_HDR_LEN
+    data, length = _finish(data, length, status, tci, tpid, cooked, snaplen)
+    return Packet(frame + 1, sec * 1_000_000_000 + nsec, len(data), length, linktype, 0, data)
+
+
+# --- the socket -------------------------------------------------------------------------
+
+def _pow2_at_least(n: int) -> int:
+    p = PAGE
+    while p < n:
+        p <<= 1
+    return p
+
+
+class LinuxSource:
+    """An open AF_PACKET capture on one device. Not thread-safe except wakeup()."""
+
+    def __init__(self, interface: str, info: dict, *, snaplen: int, promisc: bool, immediate: bool,
+                 program: Sequence[tuple[int, int, int, int]], buffer_size: int, method: str) -> None:
+        self.interface = interface
+        self.ifindex = info["index"]
+        self.linktype, self.cooked = linktype_for(info["arphrd"])
+        self.loopback = info["arphrd"] == ARPHRD_LOOPBACK
+        self.snaplen = snaplen
+        self.skip_outgoing = False
+        self.method = "recvmsg"
+        self._mm: mmap.mmap | None = None
+        self._promisc = False
+        self._ring_pos = 0
+        self.sock: socket.socket | None = None
+        self._wake_fd = -1
+        kind = socket.SOCK_DGRAM if self.cooked else socket.SOCK_RAW
+        # Protocol 0: not attached to any traffic until bind().
+        self.sock = socket.socket(socket.AF_PACKET, kind | socket.SOCK_CLOEXEC, 0)
+        try:
+            self._setup(info, promisc, immediate, program, buffer_size, method)
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self, info: dict, promisc: bool, immediate: bool, program, buffer_size: int,
+               method: str) -> None:
+        sock = self.sock
+        assert sock is not None
+        attach_filter(sock, program)
+        if self.loopback:
+            # Each packet crosses lo twice (out, then in); keep only the incoming copy.
+            try:
+                sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+            except OSError:
+                self.skip_outgoing = True
+        if method in ("auto", "ring"):
+            try:
+                self._setup_ring(info, immediate, buffer_size)
+            except OSError:
+                if method == "ring":
+                    raise
+        if self._mm is None:
+            sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, buffer_size)
+            except OSError:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer_size)
+            self._buf = bytearray(max(self.snaplen, 2048) + 64)
+            self._anc = socket.CMSG_SPACE(_AUXDATA.size) + socket.CMSG_SPACE(_TIMESPEC.size) + 64
+        sock.setblocking(False)
+        sock.bind((self.interface, ETH_P_ALL))
+        if promisc:
+            sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP,
+                            _MREQ.pack(self.ifindex, PACKET_MR_PROMISC, 0, b""))
+            self._promisc = True
+        self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._poll = select.poll()
+        self._poll.register(sock.fileno(), select.POLLIN | select.POLLERR)
+        self._poll.register(self._wake_fd, select.POLLIN)
+        self.kernel_stats()  # start the counters from zero
+
+    def _setup_ring(self, info: dict, immediate: bool, buffer_size: int) -> None:
+        sock = self.sock
+        assert sock is not None
+        if immediate:
+            sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V2)
+            # Frames big enough for the device's largest packet (or snaplen if smaller);
+            # a bigger packet is cut, as libpcap does.
+            link = 0 if self.cooked else 14 + 8
+            payload = min(self.snaplen, max(info["mtu"], 1500) + link)
+            frame_size = tpacket_align(tpacket_align(V2_HDR_SIZE + 20) + 16 + payload)
+            block_size = _pow2_at_least(frame_size)
+            block_nr = max(2, buffer_size // block_size)
+            per_block = block_size // frame_size
+            req = _REQ.pack(block_size, block_nr, frame_size, per_block * block_nr, 0, 0, 0)[:16]
+            sock.setsockopt(SOL_PACKET, PACKET_RX_RING, req)
+            self._frame_size = frame_size
+            self._frames_per_block = per_block
+            self._block_size = block_size
+            self._nframes = per_block * block_nr
+            self.method = "tpacket_v2"
+            size = block_size * block_nr
+        else:
+            sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
+            block_size = max(1 << 20, _pow2_at_least(self.snaplen + 1024))
+            block_nr = max(2, buffer_size // block_size)
+            # Frames are not used by V3 but must be consistent: one per block. A block is
+            # handed over when full or after 8 ms.
+            req = _REQ.pack(block_size, block_nr, block_size, block_nr, 8, 0, 0)
+            sock.setsockopt(SOL_PACKET, PACKET_RX_RING, req)
+            self._block_size = block_size
+            self._nblocks = block_nr
+            self.method = "tpacket_v3"
+            size = block_size * block_nr
+        try:
+            self._mm = mmap.mmap(sock.fileno(), size, mmap.MAP_SHARED,
+                                 mmap.PROT_READ | mmap.PROT_WRITE)
+        except OSError:
+            self.method = "recvmsg"
+            raise
+
+    # -- reading --
+
+    def wait(self, timeout_ms: int | None) -> bool:
+        """Block until the socket may have data (True) or a wakeup/timeout (False)."""
+        events = self._poll.poll(timeout_ms)
+        woke = False
+        for fd, ev in events:
+            if fd == self._wake_fd:
+                try:
+                    os.eventfd_read(self._wake_fd)
+                except BlockingIOError:
+                    pass
+                woke = True
+            elif ev & select.POLLERR:
+                self._raise_socket_error()
+        return bool(events) and not woke
+
+    def _raise_socket_error(self) -> None:
+        from .live import CaptureError
+        assert self.sock is not None
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err == errno.ENETDOWN:
+            raise CaptureError(f"interface {self.interface} went down during the capture")
+        if err:
+            raise CaptureError(f"capture on {self.interface} failed: {os.strerror(err)}")
+
+    def read_batch(self, frame: int) -> list[Packet]:
+        """Whatever is ready now, without blocking (possibly nothing)."""
+        if self.method == "tpacket_v3":
+            mm = self._mm
+            off = self._ring_pos * self._block_size
+            if not mm[off + 8] & TP_STATUS_USER:  # block_status (little-endian low byte)
+                return []
+            out = decode_block_v3(mm, off, frame, self.linktype, self.snaplen, self.cooked,
+                                  self.skip_outgoing)
+            mm[off + 8:off + 12] = b"\0\0\0\0"  # give the block back to the kernel
+            self._ring_pos = (self._ring_pos + 1) % self._nblocks
+            return out
+        if self.method == "tpacket_v2":
+            return self._read_v2(frame)
+        return self._read_recvmsg(frame)
+
+    def _read_v2(self, frame: int) -> list[Packet]:
+        mm = self._mm
+        out: list[Packet] = []
+        for _ in range(self._nframes):
+            pos = self._ring_pos
+            off = (pos // self._frames_per_block) * self._block_size + (pos % self._frames_per_block) * self._frame_size
+            if not mm[off] & TP_STATUS_USER:
+                break
+            pkt = decode_frame_v2(mm, off, frame, self.linktype, self.snaplen, self.cooked,
+                                  self.skip_outgoing)
+            mm[off:off + 4] = b"\0\0\0\0"
+            self._ring_pos = (pos + 1) % self._nframes
+            if pkt is not None:
+                frame += 1
+                out.append(pkt)
+        return out
+
+    def _read_recvmsg(self, frame: int) -> list[Packet]:
+        sock = self.sock
+        assert sock is not None
+        buf = self._buf
+        out: list[Packet] = []
+        for _ in range(256):
+            try:
+                n, anc, _flags, addr = sock.recvmsg_into([buf], self._anc, socket.MSG_TRUNC)
+            except BlockingIOError:
+                break
+            if self.skip_outgoing and addr[2] == PACKET_OUTGOING:
+                continue
+            time_ns = None
+            length = n
+            status = tci = tpid = 0
+            for level, kind, payload in anc:
+                if level == SOL_PACKET and kind == PACKET_AUXDATA:
+                    status, length, _, _, _, tci, tpid = _AUXDATA.unpack_from(payload)
+                elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    sec, nsec = _TIMESPEC.unpack_from(payload)
+                    time_ns = sec * 1_000_000_000 + nsec
+            data = bytes(buf[:min(n, len(buf))])
+            if self.cooked:
+                data = _SLL_HDR.pack(addr[2], addr[3], len(addr[4]), addr[4].ljust(8, b"\0"),
+                                     struct.pack(">H", addr[1])) + data
+                length += SLL_HDR_LEN
+            data, length = _finish(data, length, status, tci, tpid, self.cooked, self.snaplen)
+            frame += 1
+            out.append(Packet(frame, time_ns, len(data), length, self.linktype, 0, data))
+        return out
+
+    # -- control --
+
+    def wakeup(self) -> None:
+        """Make a blocked wait() return; safe from another thread or a signal handler."""
+        fd = self._wake_fd
+        if fd >= 0:
+            try:
+                os.eventfd_write(fd, 1)
+            except OSError:
+                pass
+
+    def kernel_stats(self) -> tuple[int, int]:
+        """(packets that passed the filter, packets dropped) since the last call: the
+        kernel resets its counters on every read."""
+        if self.sock is None:
+            return 0, 0
+        raw = self.sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 12)
+        return _STATS.unpack_from(raw)
+
+    def close(self) -> None:
+        if self._mm is not None:
+            self._mm.close()  # closes mmap's duplicate of the socket fd too
+            self._mm = None
+        if self.sock is not None:
+            if self._promisc:
+                try:
+                    self.sock.setsockopt(SOL_PACKET, PACKET_DROP_MEMBERSHIP,
+                                         _MREQ.pack(self.ifindex, PACKET_MR_PROMISC, 0, b""))
+                except OSError:
+                    pass  # the kernel drops it with the socket anyway
+                self._promisc = False
+            self.sock.close()
+            self.sock = None
+        if self._wake_fd >= 0:
+            fd, self._wake_fd = self._wake_fd, -1
+            os.close(fd)
+
+
+def attach_filter(sock: socket.socket, program: Sequence[tuple[int, int, int, int]]) -> None:
+    """SO_ATTACH_FILTER with a classic BPF program given as (code, jt, jf, k) tuples."""
+    code = b"".join(_INSN.pack(c, jt, jf, k & 0xFFFFFFFF) for c, jt, jf, k in program)
+    insns = ctypes.create_string_buffer(code, len(code))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER,
+                    _FPROG.pack(len(program), ctypes.addressof(insns)))
