@@ -521,15 +521,12 @@ def _out_kind(out: str) -> str:
     raise UserError(f"{out}: unknown output type (use .csv, .jsonl or .parquet)")
 
 
-def _time_text(ns: int | None) -> str | None:
-    if ns is None:
-        return None
-    return format_time(ns, 9)
+_TIMES = LineFormatter()  # caches the date part per second: convert formats a time per row
 
 
 def _cell(key: str, value: Any) -> Any:
     if key == "time":
-        return _time_text(value)
+        return None if value is None else _TIMES.time(value, 9)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).hex()
     if isinstance(value, tuple):

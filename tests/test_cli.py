@@ -673,3 +673,38 @@ def test_compile_prints_the_filter_compilers_program():
     assert all(len(line.split()) == 4 for line in lines[1:])
     err = assert_one_line_error(run_cli("compile", "tcp", "port"), "port")
     assert "filter" in err
+
+
+def test_progress_shown_when_stderr_is_a_terminal(tmp_path: Path):
+    import pty
+
+    frames = [ether(ipv4("10.0.0.1", "10.0.0.2", 17, udp(i % 65536, 53, b"q"))) for i in range(5000)]
+    src = write_capture(tmp_path / "p.pcap", frames)
+    leader, follower = pty.openpty()
+    try:
+        r = subprocess.run([sys.executable, "-m", "purepcap", "read", str(src), "-w", str(tmp_path / "o.pcap")],
+                           stderr=follower, stdout=subprocess.PIPE, timeout=60,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's other end is closed and drained
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if follower >= 0:
+            os.close(follower)
+        os.close(leader)
+    shown = b"".join(chunks).decode()
+    assert r.returncode == 0
+    import importlib.util
+
+    if any(importlib.util.find_spec(m) for m in ("tqdm", "rich")):
+        assert "packets" in shown  # their own layout
+    else:
+        assert "5,000 packets" in shown and "packets/s" in shown and "ETA" in shown
