@@ -708,8 +708,20 @@ class _LiveInterfaces:
 def cmd_interfaces(args: argparse.Namespace) -> int:
     from . import live
 
-    for item in live.interfaces():
-        sys.stdout.write(f"{getattr(item, 'name', item)}\n")
+    # tcpdump -D's layout: "1.eth0 [Up, Running]", then what else is cheap to know
+    for n, item in enumerate(live.interfaces(), 1):
+        name = getattr(item, "name", str(item))
+        flags = [label for attr, label in (("up", "Up"), ("running", "Running"), ("loopback", "Loopback"),
+                                           ("promisc", "Promiscuous")) if getattr(item, attr, False)]
+        extra = []
+        linktype = getattr(item, "linktype", None)
+        if linktype is not None:
+            extra.append(f"link type {linktypes.name(linktype)}")
+        if getattr(item, "mtu", None):
+            extra.append(f"mtu {item.mtu}")
+        extra += list(getattr(item, "addresses", ()) or ())
+        line = f"{getattr(item, 'index', n)}.{name}" + (f" [{', '.join(flags)}]" if flags else "")
+        sys.stdout.write(line + (f"  {', '.join(extra)}" if extra else "") + "\n")
     return 0
 
 

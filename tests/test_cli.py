@@ -708,3 +708,30 @@ def test_progress_shown_when_stderr_is_a_terminal(tmp_path: Path):
         assert "packets" in shown  # their own layout
     else:
         assert "5,000 packets" in shown and "packets/s" in shown and "ETA" in shown
+
+
+def test_write_from_multi_interface_pcapng(tmp_path: Path):
+    src = tmp_path / "two.pcapng"
+    raw = ipv4("10.9.9.9", "10.8.8.8", 17, udp(5, 6, b"raw"))
+    with PcapngWriter(src, linktype=None) as w:
+        eth = w.add_interface(linktypes.EN10MB, name="eth0")
+        rawif = w.add_interface(linktypes.RAW, name="tun0", tsresol=6)
+        w.write_packet(T0, sample_frames()[0], interface=eth)
+        w.write_packet(T0 + 1000, raw, interface=rawif)
+    _rc, text, _ = run_main("read", str(src))
+    assert text.splitlines()[1] == "2018-01-09 08:16:12.210011 IP 10.9.9.9.5 > 10.8.8.8.6: UDP, length 3"
+    out = tmp_path / "copy.pcapng"
+    assert run_main("read", str(src), "-w", str(out))[0] == 0
+    with purepcap.open(out) as cap:
+        got = [(p.linktype, p.time, p.data) for p in cap]
+        assert [i.name for i in cap.interfaces] == ["eth0", "tun0"]
+    assert got == [(1, T0, sample_frames()[0]), (linktypes.RAW, T0 + 1000, raw)]
+    # one pcap file holds one link type: say so, in one line, and suggest pcapng
+    assert_one_line_error(run_cli("read", str(src), "-w", str(tmp_path / "x.pcap")), "x.pcap", ".pcapng")
+
+
+@needs_live
+def test_interfaces_lists_loopback():
+    r = run_cli("interfaces")
+    assert r.returncode == 0
+    assert any(line.split(" ")[0].endswith(".lo") for line in r.stdout.decode().splitlines())
