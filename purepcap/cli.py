@@ -538,7 +538,10 @@ def _cell(key: str, value: Any) -> Any:
 def atomic_output(path: str, mode: str = "w"):
     """A temporary file next to ``path``, renamed onto it only when the block succeeds."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part", dir=directory)
+    except OSError as exc:  # name the file the user asked for, not our temporary one
+        raise OSError(exc.errno, exc.strerror, path) from None
     try:
         if mode == "wb":
             f = os.fdopen(fd, "wb")

@@ -735,3 +735,14 @@ def test_interfaces_lists_loopback():
     r = run_cli("interfaces")
     assert r.returncode == 0
     assert any(line.split(" ")[0].endswith(".lo") for line in r.stdout.decode().splitlines())
+
+
+def test_more_bad_inputs_are_one_line(tmp_path: Path, sample: Path):
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(b"")
+    assert_one_line_error(run_cli("read", str(empty)), "empty.pcap")
+    assert_one_line_error(run_cli("read", str(tmp_path)), str(tmp_path))  # a directory
+    assert_one_line_error(run_cli("convert", str(sample), str(tmp_path / "no" / "o.csv")), "no/o.csv")
+    assert_one_line_error(run_cli("read", str(sample), "-w", str(tmp_path / "no" / "o.pcap")), "no/o.pcap")
+    assert_one_line_error(run_cli("convert", str(sample), str(tmp_path / "o.csv"), "--columns", "bogus"), "bogus")
+    assert not (tmp_path / "o.csv").exists()
