@@ -222,7 +222,10 @@ def _quiet_broken_pipe() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 bad input, 2 usage)."""
-    args = _parse(list(sys.argv[1:] if argv is None else argv))
+    try:
+        args = _parse(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # argparse: --help, --version (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else 2
     args.where = None
     try:
         with warnings.catch_warnings():

@@ -746,3 +746,11 @@ def test_more_bad_inputs_are_one_line(tmp_path: Path, sample: Path):
     assert_one_line_error(run_cli("read", str(sample), "-w", str(tmp_path / "no" / "o.pcap")), "no/o.pcap")
     assert_one_line_error(run_cli("convert", str(sample), str(tmp_path / "o.csv"), "--columns", "bogus"), "bogus")
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_main_returns_codes_in_process(sample: Path):
+    assert run_main("read", str(sample), "-c", "1")[0] == 0
+    assert run_main("bogus")[0] == 2
+    assert run_main("read", "--help")[0] == 0
+    rc, _, err = run_main("read", str(sample.parent / "missing.pcap"))
+    assert rc == 1 and err.count("\n") == 1
