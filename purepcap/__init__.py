@@ -23,6 +23,11 @@ from .errors import (
 )
 from .format import Capture, Interface, Packet, PcapngWriter, PcapWriter, Span, open_writer, split_capture
 
+# Imported eagerly (stdlib only, cheap): the submodule purepcap.records shares the
+# function's name, and a lazy import would leave `purepcap.records` bound to the
+# module once anything imports purepcap.records directly.
+from .records import records
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -35,13 +40,11 @@ __all__ = [
 # Names resolved on first use, so that `import purepcap` stays cheap and never pulls
 # in an optional dependency.
 _LAZY = {
-    "records": ("purepcap.records", "records"),
     "to_pandas": ("purepcap.dataframe", "to_pandas"),
 }
 
 if TYPE_CHECKING:
     from .dataframe import to_pandas
-    from .records import records
 
 
 def __getattr__(name: str) -> Any:

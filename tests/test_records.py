@@ -229,3 +229,10 @@ def test_rows_are_plain_dicts_of_builtin_types():
     for r in records(capture_bytes(), payload=True):
         assert type(r) is dict
         assert all(type(v) in (int, str, bytes, type(None)) for v in r.values())
+
+
+def test_package_attribute_is_the_function_even_after_importing_the_module():
+    import importlib
+
+    importlib.import_module("purepcap.records")
+    assert callable(purepcap.records) and purepcap.records is records
