@@ -108,28 +108,38 @@ _TCP = struct.Struct("!HHIIBBH").unpack_from  # sport, dport, seq, ack, offset, 
 # Address strings, cached. Bounded: a capture of random addresses clears the cache
 # instead of growing it without limit.
 _CACHE_LIMIT = 1 << 16
-_ip4_cache: dict[int, str] = {}
-_ip6_cache: dict[bytes, str] = {}
+class _IPv4Names(dict):
+    """32-bit address -> dotted quad; ``cache[value]`` formats and stores on a miss."""
+
+    def __missing__(self, value: int) -> str:
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        s = self[value] = f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+        return s
+
+
+class _IPv6Names(dict):
+    """16 address bytes -> RFC 5952 text; ``cache[raw]`` formats and stores on a miss."""
+
+    def __missing__(self, raw: bytes) -> str:
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        s = self[raw] = str(ipaddress.IPv6Address(raw))
+        return s
+
+
+_ip4_cache: dict[int, str] = _IPv4Names()
+_ip6_cache: dict[bytes, str] = _IPv6Names()
 
 
 def ip4_str(value: int) -> str:
     """Dotted quad for a 32-bit IPv4 address (cached)."""
-    s = _ip4_cache.get(value)
-    if s is None:
-        if len(_ip4_cache) >= _CACHE_LIMIT:
-            _ip4_cache.clear()
-        s = _ip4_cache[value] = f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
-    return s
+    return _ip4_cache[value]
 
 
 def ip6_str(raw: bytes) -> str:
     """RFC 5952 text for 16 address bytes (cached)."""
-    s = _ip6_cache.get(raw)
-    if s is None:
-        if len(_ip6_cache) >= _CACHE_LIMIT:
-            _ip6_cache.clear()
-        s = _ip6_cache[raw] = str(ipaddress.IPv6Address(raw))
-    return s
+    return _ip6_cache[raw]
 
 
 # ---------------------------------------------------------------------------------------
@@ -393,8 +403,8 @@ def _ipv4(data: bytes, off: int, n: int, reported: int) -> dict | None:
     else:
         end = off + total
     rec = _blank()
-    rec["src_host"] = ip4_str(src)
-    rec["dst_host"] = ip4_str(dst)
+    rec["src_host"] = _ip4_cache[src]
+    rec["dst_host"] = _ip4_cache[dst]
     rec["ip_version"] = 4
     rec["ttl"] = ttl
     rec["ip_id"] = ident
@@ -420,8 +430,8 @@ def _ipv6(data: bytes, off: int, n: int, reported: int) -> dict | None:
     end = off + 40 + plen if plen or nxt != 0 else reported
     limit = end if end < n else n
     rec = _blank()
-    rec["src_host"] = ip6_str(data[off + 8:off + 24])
-    rec["dst_host"] = ip6_str(data[off + 24:off + 40])
+    rec["src_host"] = _ip6_cache[data[off + 8:off + 24]]
+    rec["dst_host"] = _ip6_cache[data[off + 24:off + 40]]
     rec["ip_version"] = 6
     rec["ttl"] = hlim
     rec["ip_length"] = plen + 40

@@ -40,7 +40,7 @@ from typing import Any
 from . import linktypes as _lt
 from ._protocols import NAMES as _PROTO_NAMES
 from ._protocols import number as _proto_number
-from .headers import EXTRA_FIELDS, PROTOCOLS, decode, ip4_str
+from .headers import EXTRA_FIELDS, PROTOCOLS, decode
 from .headers import _ip4_cache as _ip4
 
 __all__ = ["records", "EXTRA_FIELDS", "PROTOCOLS", "protocol_numbers"]
@@ -132,18 +132,19 @@ def _rows_default(packets: Iterable, wanted: frozenset[int] | None, owned: Any) 
     names = _PROTO_NAMES
     ported = _PORTED
     eth = _lt.EN10MB
+    fast_len = _FAST_LEN
     try:
         for p in packets:
             data = p.data
-            if p.linktype == eth and len(data) >= _FAST_LEN:
+            if p.linktype == eth and len(data) >= fast_len:
                 etype, vihl, total, frag, proto, src, dst, sport, dport = unpack(data, 0)
                 if etype == 0x0800 and vihl == 0x45 and total >= 20 and not frag & 0x1FFF:
                     if wanted is not None and proto not in wanted:
                         continue
                     if proto not in ported or total < 24:
                         sport = dport = None
-                    s = cache.get(src) or ip4_str(src)
-                    d = cache.get(dst) or ip4_str(dst)
+                    s = cache[src]
+                    d = cache[dst]
                     yield {"frame": p.frame, "time": p.time, "length": p.length, "caplen": p.caplen,
                            "src_host": s, "src_port": sport, "dst_host": d, "dst_port": dport,
                            "protocol": names[proto]}
@@ -181,8 +182,8 @@ def _rows_payload(packets: Iterable, wanted: frozenset[int] | None, owned: Any) 
                     else:
                         hlen = (data[46] >> 4) * 4
                         body = data[34 + hlen:end] if hlen >= 20 else b""
-                    s = cache.get(src) or ip4_str(src)
-                    d = cache.get(dst) or ip4_str(dst)
+                    s = cache[src]
+                    d = cache[dst]
                     yield {"frame": p.frame, "time": p.time, "length": p.length, "caplen": p.caplen,
                            "src_host": s, "src_port": sport, "dst_host": d, "dst_port": dport,
                            "protocol": names[proto], "payload": body}
