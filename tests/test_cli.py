@@ -616,6 +616,8 @@ def test_capture_sigterm_leaves_a_complete_file(tmp_path: Path):
     assert sum(marker in p.data for p in packets) >= 3
     captured = int(_count_lines(err)[0].split()[0])
     assert captured == len(packets)
+    if shutil.which("tcpdump"):  # and tcpdump reads it too, packet for packet
+        assert len(_tcpdump(out)) == len(packets)
 
 
 @needs_live
