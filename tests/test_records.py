@@ -12,6 +12,7 @@ from test_headers import V4_TCP, V6_UDP, ether, icmp, ipv4, sll, tcp, udp
 
 import purepcap
 from purepcap import linktypes as lt
+from purepcap import strategies as pst
 from purepcap.format import Packet, PcapngWriter, PcapWriter
 from purepcap.records import EXTRA_FIELDS, protocol_numbers, records
 
@@ -236,3 +237,19 @@ def test_package_attribute_is_the_function_even_after_importing_the_module():
 
     importlib.import_module("purepcap.records")
     assert callable(purepcap.records) and purepcap.records is records
+
+
+# --- purepcap.strategies (the build engineer's independent builder) ---------------------------
+@given(st.lists(pst.packets(max_payload=100), min_size=1, max_size=6), st.booleans())
+def test_records_of_built_packets_give_the_built_fields(stacks, payload):
+    packets = [Packet(i + 1, T0 + i, len(bytes(s)), len(bytes(s)), s.linktype, 0, bytes(s))
+               for i, s in enumerate(stacks)]
+    rows = list(records(packets, payload=payload, fields=["ttl", "vlan"]))
+    fast = list(records(packets, payload=payload))
+    expected = [(i + 1, s.fields()) for i, s in enumerate(stacks) if s.fields() is not None]
+    assert [r["frame"] for r in rows] == [f for f, _ in expected]
+    for row, quick, (_, want) in zip(rows, fast, expected, strict=True):
+        for key in ("src_host", "src_port", "dst_host", "dst_port", "protocol", "ttl", "vlan") + (
+                ("payload",) if payload else ()):
+            assert row[key] == want[key], key
+        assert quick == {k: row[k] for k in quick}
