@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain
 from typing import Any
 
 from . import linktypes as _lt
@@ -94,7 +95,7 @@ def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload
 
     ``source`` is anything :func:`purepcap.open` accepts (path, file object, bytes,
     fsspec URL, ``"-"``), or an iterable of :class:`purepcap.Packet` such as an open
-    Capture or a live capture. ``protocol`` keeps only the named protocols (one name
+    Capture or a live capture (one opened with ``chunksize`` is flattened). ``protocol`` keeps only the named protocols (one name
     or several; ``ip-proto-N`` and the aliases ``icmp6``/``ipv6-icmp``/``ospfigp``
     work too); an unknown name raises ValueError at once. ``payload=True`` adds the
     payload bytes. ``filter`` is a pcap-filter expression applied through
@@ -106,12 +107,13 @@ def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload
         from ._open import open as _open
         capture = _open(source, filter=filter, strict=strict, storage_options=storage_options)
         return _rows(capture, wanted, payload, extra, capture)
+    packets: Iterable = source
+    if getattr(source, "chunksize", None):  # a live capture yielding lists of Packets
+        packets = chain.from_iterable(source)
     if filter is not None:
         from .filter import offline_matcher
         match = offline_matcher(filter)
-        packets: Iterable = (p for p in source if match(p))
-    else:
-        packets = source
+        packets = (p for p in packets if match(p))
     return _rows(packets, wanted, payload, extra, None)
 
 

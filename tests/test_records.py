@@ -253,3 +253,17 @@ def test_records_of_built_packets_give_the_built_fields(stacks, payload):
                 ("payload",) if payload else ()):
             assert row[key] == want[key], key
         assert quick == {k: row[k] for k in quick}
+
+
+def test_chunked_live_style_source_is_flattened():
+    class Chunked:  # what purepcap.live.capture(..., chunksize=N) iterates: lists of Packets
+        chunksize = 2
+
+        def __init__(self, packets):
+            self.packets = packets
+
+        def __iter__(self):
+            return (self.packets[i:i + 2] for i in range(0, len(self.packets), 2))
+
+    packets = list(purepcap.open(capture_bytes()))
+    assert list(records(Chunked(packets))) == list(records(packets))
