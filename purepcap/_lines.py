@@ -573,7 +573,7 @@ def _icmp6(data: bytes, t: int, n: int, plen: int) -> str:
 
 
 # -- payload dump ----------------------------------------------------------------------------
-_PRINTABLE = bytes(b if 0x20 <= b < 0x7F else 0x2E for b in range(256))
+_PRINTABLE = bytes(b if 0x21 <= b < 0x7F else 0x2E for b in range(256))  # tcpdump shows space as "."
 
 
 def hexdump(data: bytes, start: int = 0) -> str:
@@ -582,7 +582,7 @@ def hexdump(data: bytes, start: int = 0) -> str:
     for i in range(start, len(data), 16):
         chunk = data[i:i + 16]
         hexpart = " ".join(chunk[j:j + 2].hex() for j in range(0, len(chunk), 2))
-        out.append(f"\t0x{i - start:04x}:  {hexpart:<40}  {chunk.translate(_PRINTABLE).decode('ascii')}")
+        out.append(f"\t0x{i - start:04x}:  {hexpart:<39}  {chunk.translate(_PRINTABLE).decode('ascii')}")
     return "\n".join(out)
 
 

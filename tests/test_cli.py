@@ -226,16 +226,16 @@ def test_payload_dump(sample: Path):
     assert lines[0].endswith("UDP, length 1350")
     assert lines[1].startswith("\t0x0000:  4500 0562")  # the dump starts at the IP header, like tcpdump -X
     tcp_line = next(i for i, line in enumerate(lines) if "tcp 18" in line)
-    assert "P.......GET / HT" in lines[tcp_line + 3]
-    assert hexdump(b"AB\x00") == "\t0x0000:  4142 00" + " " * 33 + "  AB."
+    assert "P.......GET./.HT" in lines[tcp_line + 3]  # tcpdump -X shows a space as "."
+    assert hexdump(b"A B\x00") == "\t0x0000:  4120 4200" + " " * 30 + "  A.B."
 
 
 # -- real fixtures, against tcpdump itself ------------------------------------------------------
 needs_tcpdump = pytest.mark.skipif(shutil.which("tcpdump") is None, reason="tcpdump not installed")
 
 
-def _tcpdump(path: Path) -> list[str]:
-    r = subprocess.run(["tcpdump", "-tttt", "-n", "-q", "-r", str(path)], capture_output=True,
+def _tcpdump(path: Path, *extra: str) -> list[str]:
+    r = subprocess.run(["tcpdump", "-tttt", "-n", "-q", *extra, "-r", str(path)], capture_output=True,
                        env={**os.environ, "TZ": "UTC"}, timeout=60)
     return r.stdout.decode().splitlines()
 
@@ -267,6 +267,8 @@ def test_random_packets_match_tcpdump_line_for_line(tmp_path: Path):
     path = write_capture(tmp_path / "random.pcap", frames, step=1)
     _rc, out, _ = run_main("read", str(path))
     assert out.splitlines() == _tcpdump(path)
+    _rc, out, _ = run_main("read", "--payload", str(path))
+    assert out.splitlines() == _tcpdump(path, "-X")
 
 
 @needs_tcpdump
@@ -275,13 +277,14 @@ def test_fixtures_match_tcpdump(name: str):
     path = ROOT / "fixtures" / name
     if not path.exists():
         pytest.skip(f"fixtures/{name} not generated")
-    _rc, out, _ = run_main("read", str(path))
-    theirs = _tcpdump(path)
-    mine = out.splitlines()
-    assert len(mine) == len(theirs)
-    if name.endswith(".pcapng"):  # tcpdump prints µs unless asked; we print the file's ns
-        mine = [m[:26] + m[29:] for m in mine]
-    assert mine == theirs
+    for extra in ([], ["-X"]):
+        _rc, out, _ = run_main("read", *(["--payload"] if extra else []), str(path))
+        theirs = _tcpdump(path, *extra)
+        mine = out.splitlines()
+        assert len(mine) == len(theirs)
+        if name.endswith(".pcapng"):  # tcpdump prints µs unless asked; we print the file's ns
+            mine = [m[:26] + m[29:] if m[:1].isdigit() else m for m in mine]
+        assert mine == theirs
 
 
 # -- exit codes and one-line errors ---------------------------------------------------------------
