@@ -47,21 +47,26 @@ payload        bytes: for TCP and UDP the bytes after the transport header, for
                Ethernet padding and trailers are excluded) and cut short at caplen
 =============  ===========================================================================
 
-Link types: EN10MB (802.1Q/802.1ad/0x9100 tags to any depth up to a limit of 32
-wrappers, LLC/SNAP, PPPoE session, MPLS label stacks with IPv4/IPv6 guessed from the
-first nibble after the stack or chosen by an explicit-null label), LINUX_SLL,
-LINUX_SLL2, NULL (either byte order, BSD AF_INET6 values 24/28/30), LOOP, RAW (101,
-12, 14), IPV4, IPV6, PPP (with or without ff 03, with protocol-field compression),
-PPP_HDLC and C_HDLC.
+Link types: EN10MB, LINUX_SLL, LINUX_SLL2, NULL (either byte order, BSD AF_INET6
+values 24/28/30), LOOP, RAW (101, 12, 14), IPV4, IPV6, PPP (with or without ff 03,
+with protocol-field compression, and Cisco HDLC frames on PPP links as tshark
+recognises them), PPP_HDLC and C_HDLC. Looked through on the way to the IP header,
+up to MAX_LINK_DEPTH wrappers: 802.1Q/802.1ad/0x9100 tags (``vlan`` is the outermost
+id), 802.2 LLC/SNAP, PPPoE session, MPLS label stacks (IPv4/IPv6 chosen by an
+explicit-null label, else guessed from the first nibble after the stack, as tshark
+does), integrity-only MACsec, Cisco FabricPath, Arista timestamp headers and NSH.
 
-Conventions (the ones tshark uses, checked against it on the shared corpus):
-the outermost IP header is the record, so tunnels (GRE, IP-in-IP, 6in4, ...) give
-the outer hosts and the outer protocol, and ICMP errors give ``icmp`` without ports.
+Conventions (the ones tshark uses, checked against it on the shared corpus): the
+outermost IP header is the record, so tunnels (GRE, IP-in-IP, 6in4, ...) give the
+outer hosts and the outer protocol, and ICMP errors give ``icmp`` without ports.
 An IPv4 header with IHL < 5, or a total length shorter than its header (other than
-0), is not decoded (tshark does not report its addresses either). An IPv4 total
-length of 0 (TCP segmentation offload), or an IPv6 payload length of 0 before a
-hop-by-hop header (a jumbogram), means "up to the end of the packet". An IPv4 link/ethertype carrying a version-6 header is decoded as IPv6,
-as tshark does.
+0), is not decoded (tshark does not report its addresses either), nor is an IPv6
+header cut short by caplen. An IPv4 total length of 0 (TCP segmentation offload),
+or an IPv6 payload length of 0 before a hop-by-hop header (a jumbogram), means "up
+to the end of the packet". A UDP length shorter than the IP payload ends the UDP
+payload. An IPv4 link/ethertype carrying a version-6 header is decoded as IPv6, as
+tshark does. An IPv6 extension header cut short still names the header after it
+(except a fragment header, read only whole); nothing after it is decoded.
 
 ``decode`` never raises on any bytes: a truncated or malformed packet is decoded
 as far as its captured bytes allow.

@@ -198,6 +198,19 @@ def test_macsec_integrity_only_and_encrypted():
     assert decode(lt.EN10MB, ether(0x88E5, encrypted + b"\x08\x00" + V4_TCP)) is None
 
 
+def test_fabricpath_arista_and_nsh():
+    inner = MAC_A + MAC_B + b"\x08\x00" + V4_TCP
+    check_v4_tcp(decode(lt.EN10MB, ether(0x8903, b"\x40\x20" + inner)))
+    for version, size in ((0x0010, 8), (0x0120, 6)):
+        head = struct.pack("!HH", 1, version) + bytes(size)
+        check_v4_tcp(decode(lt.EN10MB, ether(0xD28B, head + b"\x08\x00" + V4_TCP)))
+    assert decode(lt.EN10MB, ether(0xD28B, struct.pack("!HH", 1, 0x11) + bytes(8) + b"\x08\x00" + V4_TCP)) is None
+    nsh = bytes([0x0F, 0x06, 0x01, 0x01]) + bytes(20)  # length 6 words, MD type 1, next: IPv4
+    check_v4_tcp(decode(lt.EN10MB, ether(0x894F, nsh + V4_TCP)))
+    nsh_eth = bytes([0x0F, 0x02, 0x02, 0x03]) + bytes(4)  # length 2 words, next: Ethernet
+    check_v6_udp(decode(lt.EN10MB, ether(0x894F, nsh_eth + MAC_A + MAC_B + b"\x86\xdd" + V6_UDP)))
+
+
 def test_non_ip_ethernet():
     arp = ether(0x0806, bytes(28))
     assert decode(lt.EN10MB, arp) is None
