@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import gc
 import mmap
 import os
 import select
@@ -80,7 +81,7 @@ _AUXDATA = struct.Struct("=IIIHHHH")  # status, len, snaplen, mac, net, vlan_tci
 _TIMESPEC = struct.Struct("=qq")
 # tpacket_block_desc: version, offset_to_priv, then tpacket_hdr_v1: block_status,
 # num_pkts, offset_to_first_pkt, blk_len, ...
-_BLOCK = struct.Struct("=8xIII")
+_BLOCK = struct.Struct("=8xIIII")
 # tpacket3_hdr: next_offset, sec, nsec, snaplen, len, status, mac, (net, rxhash),
 # vlan_tci (u32 in hv1), vlan_tpid
 _V3 = struct.Struct("=IIIIIIH6xIH")
@@ -173,34 +174,53 @@ def decode_block_v3(buf, block: int, frame: int, linktype: int, snaplen: int, co
                     skip_outgoing: bool = False) -> list[Packet]:
     """The Packets of one TPACKET_V3 block that starts at offset ``block`` of ``buf``;
     frame numbers continue after ``frame``."""
-    _, count, first = _BLOCK.unpack_from(buf, block)
+    _, count, first, blk_len = _BLOCK.unpack_from(buf, block)
+    if cooked or skip_outgoing:
+        return _decode_block_v3_general(buf, block + first, count, frame, linktype, snaplen, cooked,
+                                        skip_outgoing)
+    # One copy of the block, then slices of bytes: cheaper than slicing the mmap.
+    data = buf[block:block + blk_len]
     out: list[Packet] = []
     append = out.append
     unpack = _V3.unpack_from
-    off = block + first
-    slow = cooked or skip_outgoing
+    off = first
+    # No cycles are made here; pausing the collector over a block of thousands of new
+    # Packets halves the cost (one young-generation pass per block instead of one per
+    # 700 objects).
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        for number in range(frame + 1, frame + 1 + count):
+            nxt, sec, nsec, caplen, length, status, mac, tci, tpid = unpack(data, off)
+            start = off + mac
+            if status & TP_STATUS_VLAN_VALID or tci or caplen > snaplen:
+                pkt, length = _finish(data[start:start + caplen], length, status, tci, tpid, False, snaplen)
+                append(Packet(number, sec * 1_000_000_000 + nsec, len(pkt), length, linktype, 0, pkt))
+            else:
+                append(Packet(number, sec * 1_000_000_000 + nsec, caplen, length, linktype, 0,
+                              data[start:start + caplen]))
+            off += nxt
+    finally:
+        if paused:
+            gc.enable()
+    return out
+
+
+def _decode_block_v3_general(buf, off: int, count: int, frame: int, linktype: int, snaplen: int,
+                             cooked: bool, skip_outgoing: bool) -> list[Packet]:
+    out: list[Packet] = []
     for _ in range(count):
-        nxt, sec, nsec, caplen, length, status, mac, tci, tpid = unpack(buf, off)
-        start = off + mac
-        if slow or status & TP_STATUS_VLAN_VALID or tci:
-            if skip_outgoing and buf[off + V3_HDR_SIZE + 10] == PACKET_OUTGOING:
-                off += nxt
-                continue
+        nxt, sec, nsec, caplen, length, status, mac, tci, tpid = _V3.unpack_from(buf, off)
+        if not (skip_outgoing and buf[off + V3_HDR_SIZE + 10] == PACKET_OUTGOING):
+            start = off + mac
             data = buf[start:start + caplen]
             if cooked:
                 data = _sll_header(buf, off + V3_HDR_SIZE) + data
                 length += SLL_HDR_LEN
             data, length = _finish(data, length, status, tci, tpid, cooked, snaplen)
             frame += 1
-            append(Packet(frame, sec * 1_000_000_000 + nsec, len(data), length, linktype, 0, data))
-        else:
-            if caplen > snaplen:
-                caplen = snaplen
-            frame += 1
-            append(Packet(frame, sec * 1_000_000_000 + nsec, caplen, length, linktype, 0,
-                          buf[start:start + caplen]))
-        if not nxt:
-            break
+            out.append(Packet(frame, sec * 1_000_000_000 + nsec, len(data), length, linktype, 0, data))
         off += nxt
     return out
 
