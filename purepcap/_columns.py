@@ -14,6 +14,7 @@
 # call, so an address string is made once per distinct address, not per packet.
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
@@ -22,10 +23,10 @@ import numpy as np
 
 from . import linktypes
 from ._sources import open_source, source_name
-from .errors import DamagedError, TruncatedError
 from .format import CHUNK_SIZE, NS, Packet, Span
 
-__all__ = ["DEFAULT_COLUMNS", "EXTRA_COLUMNS", "Batch", "ColumnBuilder", "pcap_batches", "packet_batches"]
+__all__ = ["DEFAULT_COLUMNS", "EXTRA_COLUMNS", "Batch", "Column", "ColumnBuilder", "pcap_batches",
+           "packet_batches"]
 
 DEFAULT_COLUMNS = ("time", "src_host", "src_port", "dst_host", "dst_port", "protocol")
 EXTRA_COLUMNS = ("ip_version", "ttl", "ip_id", "tcp_flags", "tcp_seq", "tcp_ack", "tcp_window",
@@ -53,6 +54,19 @@ BATCH_BYTES = CHUNK_SIZE  # generic batches: about this much packet data each
 _ETHERTYPE_IPV4 = 0x0800
 _TCP, _UDP, _ICMP = 6, 17, 1
 _FAST_NAMES = {_TCP: "tcp", _UDP: "udp", _ICMP: "icmp"}
+# The first 54 bytes of an Ethernet + IPv4 (no options) + TCP packet, as one record
+# type: fields of UDP and ICMP are read from the same bytes (UDP length = top of
+# "seq", ICMP type/code = the bytes of "sport").
+_WINDOW = np.dtype({
+    "names": ["eth_dst_hi", "eth_dst_lo", "eth_src_hi", "eth_src_lo", "ethertype", "vihl", "ip_len",
+              "ip_id", "frag", "ttl", "proto", "src", "dst", "sport", "dport", "seq", "ack", "doff",
+              "flags", "win"],
+    "formats": [">u4", ">u2", ">u4", ">u2", ">u2", "u1", ">u2", ">u2", ">u2", "u1", "u1", ">u4", ">u4",
+                ">u2", ">u2", ">u4", ">u4", "u1", "u1", ">u2"],
+    "offsets": [0, 4, 6, 10, 12, 14, 16, 18, 20, 22, 23, 26, 30, 34, 36, 38, 42, 46, 47, 48],
+    "itemsize": 54,
+})
+_NATIVE = np.dtype([(name, _WINDOW.fields[name][0].newbyteorder("=")) for name in _WINDOW.names])
 
 
 class Batch:
@@ -163,10 +177,10 @@ def pcap_batches(source: Any, *, storage_options: dict | None = None, span: Span
     """Batches read straight from a classic pcap (version 2.4, any magic, any compression).
 
     Raises NotFastPcap before the first batch when the source is anything else; the
-    exception carries the opened stream and the bytes already read from it. Damage is
-    reported as purepcap.format's reader reports it, after the packets before it.
+    exception carries the opened stream and the bytes already read from it. Anything
+    irregular (a lying length, a cut-short end) is handed to purepcap.format's reader
+    from that record on, so damage is reported exactly as it reports it.
     """
-    name = source_name(source)
     stream, closers, _ = open_source(source, storage_options)
     try:
         if span is not None:
@@ -191,78 +205,146 @@ def pcap_batches(source: Any, *, storage_options: dict | None = None, span: Span
         for c in closers:
             c.close()
         raise
-    return _pcap_batches(stream, closers, name, order, ticks, reclen, snaplen, ltfield & 0xFFFF,
-                         span, chunk_size)
+    return _pcap_batches(source, stream, closers, head, order, ticks, reclen, snaplen,
+                         ltfield & 0xFFFF, span, chunk_size)
 
 
-def _pcap_batches(stream: IO[bytes], closers: list, name: str, order: str, ticks: int, reclen: int,
-                  snaplen: int, linktype: int, span: Span | None, chunk_size: int) -> Iterator[Batch]:
+def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes,
+                  order: str, ticks: int, reclen: int, snaplen: int, linktype: int, span: Span | None,
+                  chunk_size: int) -> Iterator[Batch]:
     caplen_at = struct.Struct(order + "I").unpack_from
-    limit = max(snaplen, linktypes.max_caplen(linktype))
+    # the container reader's bound on a record; anything above it is its business
+    limit = max(min(snaplen, 32 * 1024 * 1024), linktypes.max_caplen(linktype))
     mult = NS // ticks
-    u32 = np.dtype(order + "u4")
+    rec_dtype = np.dtype([("sec", order + "u4"), ("frac", order + "u4"), ("caplen", order + "u4"),
+                          ("length", order + "u4")])
+    readinto = getattr(stream, "readinto", None)
     try:
         if span is not None:
             stream.seek(span.start)
             base, frame, stop = span.start, span.first_frame - 1, span.stop
         else:
             base, frame, stop = 24, 0, None
-        rest = b""
+        # one reused buffer: [carried-over part of the last chunk | new chunk | PAD zeros]
+        buf = bytearray(chunk_size + PAD)
+        view = memoryview(buf)
+        have = 0  # bytes of buf holding data
         eof = False
         while not eof:
-            want = chunk_size if stop is None else min(chunk_size, stop - base - len(rest))
-            data = stream.read(want) if want > 0 else b""
-            if not data:
+            want = chunk_size if stop is None else min(chunk_size, stop - base - have)
+            if have + max(want, 0) + PAD > len(buf):  # a record bigger than a chunk
+                bigger = bytearray(have + want + PAD)
+                bigger[:have] = buf[:have]
+                buf, view = bigger, memoryview(bigger)
+            got = 0
+            if want > 0:
+                if readinto is not None:
+                    try:
+                        got = readinto(view[have:have + want]) or 0
+                    except (NotImplementedError, io.UnsupportedOperation):
+                        readinto = None
+                if readinto is None:
+                    data = stream.read(want) or b""
+                    got = len(data)
+                    view[have:have + got] = data
+            if not got:
                 eof = True
-                if not rest:
-                    break
-            buf = rest + data if rest else data
-            end = len(buf)
+            end = have + got
+            buf[end:end + PAD] = bytes(PAD)
             starts: list[int] = []
             append = starts.append
             pos = 0
-            damage = None
-            while pos + reclen <= end:
-                caplen = caplen_at(buf, pos + 8)[0]
-                if caplen > limit:
-                    damage = DamagedError(
-                        f"record at offset {base + pos} (after frame {frame + len(starts)}) claims {caplen} "
-                        f"bytes, more than the snaplen {snaplen}" if snaplen >= limit else
-                        f"record at offset {base + pos} (after frame {frame + len(starts)}) claims {caplen} "
-                        f"bytes, more than the largest possible {limit} (snaplen {snaplen})",
-                        offset=base + pos, frame=frame + len(starts), source=name)
-                    break
-                nxt = pos + reclen + caplen
+            last = end - reclen
+            while pos <= last:
+                nxt = pos + reclen + caplen_at(buf, pos + 8)[0]
                 if nxt > end:
                     break
                 append(pos)
                 pos = nxt
+            irregular = pos <= last and caplen_at(buf, pos + 8)[0] > limit
             if starts:
-                padded = buf + bytes(PAD)
                 rec = np.array(starts, dtype=np.int64)
-                view = np.ndarray((len(padded) - 3,), dtype=u32, buffer=padded, strides=(1,))
-                sec = view[rec].astype(np.int64)
-                frac = view[rec + 4].astype(np.int64) * mult
-                # libpcap's rule for fractions of a second or more: a signed 32-bit product
-                frac &= 0xFFFFFFFF
-                frac[frac >= 0x80000000] -= 0x100000000
+                hdr = np.lib.stride_tricks.sliding_window_view(np.frombuffer(buf, dtype=np.uint8), reclen)
+                hdr = hdr[rec][:, :16].copy().view(rec_dtype).reshape(-1)
+                caplen = hdr["caplen"].astype(np.int64)
+                bad = np.flatnonzero(caplen > limit)
+                if len(bad):  # a lying length the walk stepped over: stop before it
+                    k = int(bad[0])
+                    rec, hdr, caplen = rec[:k], hdr[:k], caplen[:k]
+                    pos, irregular = int(starts[k]), True
                 n = len(rec)
-                yield Batch(padded, rec + reclen, view[rec + 8].astype(np.int64),
-                            view[rec + 12].astype(np.int64), sec * NS + frac,
-                            np.arange(frame + 1, frame + 1 + n, dtype=np.int64), linktype, 0)
-                frame += n
-            if damage is not None:
-                raise damage
-            rest = buf[pos:]
+                if n:
+                    frac = hdr["frac"].astype(np.int64) * mult
+                    # libpcap's rule for fractions of a second or more: a signed 32-bit product
+                    frac &= 0xFFFFFFFF
+                    frac[frac >= 0x80000000] -= 0x100000000
+                    yield Batch(buf, rec + reclen, caplen, hdr["length"].astype(np.int64),
+                                hdr["sec"].astype(np.int64) * NS + frac,
+                                np.arange(frame + 1, frame + 1 + n, dtype=np.int64), linktype, 0)
+                    frame += n
+            if irregular or (eof and pos < end):
+                yield from _irregular(source, stream, bytes(buf[pos:end]), head, base + pos, frame, stop, span)
+                return
+            # carry the unfinished record to the front of the buffer
+            buf[0:end - pos] = buf[pos:end]
+            have = end - pos
             base += pos
-            if eof and rest:
-                what = "record header" if len(rest) < reclen else "record data"
-                raise TruncatedError(
-                    f"capture cut short in a {what} at offset {base} (after frame {frame})",
-                    offset=base, frame=frame, source=name)
     finally:
         for c in closers:
             c.close()
+
+
+def _irregular(source: Any, stream: IO[bytes], held: bytes, head: bytes, at: int, frame: int,
+               stop: int | None, span: Span | None) -> Iterator[Batch]:
+    """Continue from the record at byte ``at`` with purepcap.format's reader, which
+    delivers what it can and raises exactly its own error for the damage.
+
+    The reader is given a span starting at ``at`` over a stream that replays the
+    bytes already held and then goes on reading where we stopped, so this works on
+    pipes and decompressed streams too, with the reader's own offsets and frames.
+    """
+    from ._open import open as open_capture
+
+    rest = Span(at, stop if stop is not None else 1 << 62, frame + 1, head,
+                span.interface_base if span else 0, span.section if span else 0)
+    with open_capture(_Resume(held, stream, at, source_name(source)), span=rest) as cap:
+        yield from packet_batches(cap)
+
+
+class _Resume(io.RawIOBase):
+    """The rest of a stream from absolute offset ``origin``: ``held`` (bytes already
+    read) and then the stream. It can seek only within ``held``, which is all a span
+    reader needs (it peeks a few bytes, seeks back, and seeks to ``origin``)."""
+
+    def __init__(self, held: bytes, stream: IO[bytes], origin: int, name: str) -> None:
+        super().__init__()
+        self._held, self._stream, self._origin, self._pos, self.name = held, stream, origin, 0, name
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._origin + self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        rel = offset - self._origin if whence == 0 else self._pos + offset if whence == 1 else -1
+        if not (0 <= rel <= len(self._held) and self._pos <= len(self._held)):
+            raise OSError("cannot seek outside the replayed bytes")
+        self._pos = rel
+        return self._origin + rel
+
+    def readinto(self, b: Any) -> int:
+        n = len(b)
+        if self._pos < len(self._held):
+            chunk = self._held[self._pos:self._pos + n]
+        else:
+            chunk = self._stream.read(n) or b""
+        b[:len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
 
 
 # -- decoding batches into columns ------------------------------------------------------
@@ -293,6 +375,75 @@ def _mac_str(v: int) -> str:
     return ":".join(f"{(v >> s) & 255:02x}" for s in (40, 32, 24, 16, 8, 0))
 
 
+def _storage(name: str) -> Any:
+    if name in NULLABLE_INT:
+        return NULLABLE_INT[name]
+    # category codes start small and widen when their table outgrows them
+    return np.int8 if name in CATEGORY_TABLE else np.int64
+
+
+def _code_type(n_names: int) -> Any:
+    """The code type pandas itself picks for n categories (so it keeps our array)."""
+    return np.int8 if n_names < 127 else np.int16 if n_names < 32767 else np.int32
+
+
+class Column:
+    """A growing numpy column. It grows in place with ``ndarray.resize`` (realloc,
+    which moves large blocks by remapping pages), so building a column of n rows
+    never holds a second copy of it, unlike joining per-batch parts at the end."""
+
+    __slots__ = ("arr", "n")
+
+    def __init__(self, dtype: Any) -> None:
+        self.arr = np.empty(0, dtype=dtype)
+        self.n = 0
+
+    def append(self, values: np.ndarray) -> None:
+        need = self.n + len(values)
+        if need > len(self.arr):
+            self.arr.resize(max(need, len(self.arr) + (len(self.arr) >> 3) + 4096), refcheck=False)
+        self.arr[self.n:need] = values
+        self.n = need
+
+    def widen(self, dtype: Any) -> None:
+        if np.dtype(dtype).itemsize > self.arr.dtype.itemsize:
+            self.arr = self.arr.astype(dtype)
+
+    def finish(self) -> np.ndarray:
+        """The column, trimmed to its rows; the Column must not be used afterwards."""
+        arr, self.arr = self.arr, np.empty(0, dtype=self.arr.dtype)
+        arr.resize(self.n, refcheck=False)
+        return arr
+
+
+class _Coder:
+    """Integer keys (IPv4 addresses, MACs) to category codes, vectorised: a sorted
+    array of the keys seen so far is searched; only new keys are made into strings."""
+
+    def __init__(self, table: _Table, fmt: Any, dtype: Any) -> None:
+        self.table, self.fmt = table, fmt
+        self.keys = np.zeros(0, dtype=dtype)
+        self.vals = np.zeros(0, dtype=np.int32)
+
+    def codes(self, keys: np.ndarray) -> np.ndarray:
+        # sorting a batch's keys is cheaper than searching each of them
+        uniq, inv = np.unique(keys, return_inverse=True)
+        idx = np.searchsorted(self.keys, uniq)
+        if len(self.keys):
+            np.minimum(idx, len(self.keys) - 1, out=idx)
+            new = uniq[self.keys[idx] != uniq]
+        else:
+            new = uniq
+        if len(new):
+            fmt, table = self.fmt, self.table
+            codes = np.array([table.code(fmt(v)) for v in new.tolist()], dtype=np.int32)
+            allkeys = np.concatenate([self.keys, new])
+            order = np.argsort(allkeys, kind="stable")
+            self.keys, self.vals = allkeys[order], np.concatenate([self.vals, codes])[order]
+            idx = np.searchsorted(self.keys, uniq)
+        return self.vals[idx][inv.reshape(-1)]
+
+
 class ColumnBuilder:
     """Accumulates the columns of the kept packets of many batches.
 
@@ -305,10 +456,11 @@ class ColumnBuilder:
         self.want = set(self.columns)
         self.protocols = None if protocols is None else set(protocols)
         self.tables = {"host": _Table(), "proto": _Table(), "mac": _Table()}
-        self._v4cache: dict[int, int] = {}  # IPv4 as int -> host code
-        self._maccache: dict[int, int] = {}
-        self.parts: dict[str, list] = {c: [] for c in self.columns}
-        self.masks: dict[str, list] = {c: [] for c in self.columns if c in NULLABLE_INT}
+        self._v4 = _Coder(self.tables["host"], _ipv4_str, np.uint32)
+        self._mac = _Coder(self.tables["mac"], _mac_str, np.uint64)
+        self.parts: dict[str, Any] = {c: [] if c in ("payload", "fragment") else Column(_storage(c))
+                                      for c in self.columns}
+        self.masks: dict[str, Column] = {c: Column(np.bool_) for c in self.columns if c in NULLABLE_INT}
         self.rows = 0
         self._fast_proto = np.full(256, -1, dtype=np.int32)
         for num, pname in _FAST_NAMES.items():
@@ -320,25 +472,23 @@ class ColumnBuilder:
         n = len(b)
         if n == 0:
             return
-        buf, off, cap = b.buf, b.off, b.caplen
-        u8 = np.frombuffer(buf, dtype=np.uint8)
-        be16 = np.ndarray((len(buf) - 1,), dtype=">u2", buffer=buf, strides=(1,))
-        be32 = np.ndarray((len(buf) - 3,), dtype=">u4", buffer=buf, strides=(1,))
+        off, cap = b.off, b.caplen
+        # one gather: the first 54 bytes of every packet (a fixed-size bytes type copies
+        # fastest), then read through a structured type and byte-swapped once
+        size = _WINDOW.itemsize
+        heads = np.ndarray((len(b.buf) - size + 1,), dtype=f"S{size}", buffer=b.buf, strides=(1,))
+        w = heads[off].view(_WINDOW).astype(_NATIVE)
+        del heads
 
-        # which packets take the fixed-offset path
-        fast = (np.asarray(b.linktype) == linktypes.EN10MB) & (cap >= 38)
-        fast &= be16[off + 12] == _ETHERTYPE_IPV4
-        vihl = u8[off + 14]
-        ihl = (vihl & 15).astype(np.int64) * 4
-        fast &= ((vihl >> 4) == 4) & (ihl >= 20)
-        fast &= (be16[off + 20] & 0x3FFF) == 0  # neither more-fragments nor an offset
-        proto = u8[off + 23]
+        # which packets take the fixed-offset path: Ethernet, IPv4 without options or
+        # fragmentation, TCP/UDP/ICMP whose whole header was captured and fits the IP length
+        proto = w["proto"]
         is_tcp, is_udp = proto == _TCP, proto == _UDP
+        hdr = np.where(is_tcp, (w["doff"] >> 4).astype(np.int64) * 4, np.where(is_udp, 8, 4))
+        fast = (w["ethertype"] == _ETHERTYPE_IPV4) & (w["vihl"] == 0x45) & ((w["frag"] & 0x3FFF) == 0)
         fast &= is_tcp | is_udp | (proto == _ICMP)
-        tot = be16[off + 16].astype(np.int64)
-        l4 = off + 14 + ihl
-        hdr = np.where(is_tcp, (u8[l4 + 12] >> 4).astype(np.int64) * 4, np.where(is_udp, 8, 4))
-        fast &= (hdr >= np.where(is_tcp, 20, 0)) & (14 + ihl + hdr <= cap) & (ihl + hdr <= tot)
+        fast &= (np.asarray(b.linktype) == linktypes.EN10MB) & (cap >= 38)
+        fast &= (hdr >= np.where(is_tcp, 20, 0)) & (34 + hdr <= cap) & (20 + hdr <= w["ip_len"])
 
         fi = np.flatnonzero(fast)
         si = np.flatnonzero(~fast)
@@ -348,9 +498,9 @@ class ColumnBuilder:
         want = self.want
 
         # fast rows, vectorised
-        foff, fl4, fproto = off[fi], l4[fi], proto[fi]
-        ports = (fproto == _TCP) | (fproto == _UDP)
-        ftcp, ficmp = fproto == _TCP, fproto == _ICMP
+        wf = w if len(fi) == n else w[fi]
+        fproto = wf["proto"]
+        ftcp, fudp, ficmp = fproto == _TCP, fproto == _UDP, fproto == _ICMP
 
         def put(name: str, values: np.ndarray, missing: np.ndarray | None = None) -> None:
             col = out.get(name)
@@ -363,61 +513,42 @@ class ColumnBuilder:
                 miss[name][fi] = False if missing is None else missing
 
         if "src_host" in want or "dst_host" in want:
-            src = be32[foff + 26]
-            dst = be32[foff + 30]
-            both = np.concatenate([src, dst])
-            uniq, inv = np.unique(both, return_inverse=True)
-            cache, table = self._v4cache, self.tables["host"]
-            ucodes = np.empty(len(uniq), dtype=np.int32)
-            for k, v in enumerate(uniq.tolist()):
-                c = cache.get(v)
-                if c is None:
-                    c = cache[v] = table.code(_ipv4_str(v))
-                ucodes[k] = c
-            codes = ucodes[inv.reshape(-1)]
+            codes = self._v4.codes(np.concatenate([wf["src"], wf["dst"]]))
             put("src_host", codes[:len(fi)])
             put("dst_host", codes[len(fi):])
         put("protocol", self._fast_proto[fproto])
-        if "src_port" in want:
-            put("src_port", be16[fl4], ~ports)
-        if "dst_port" in want:
-            put("dst_port", be16[fl4 + 2], ~ports)
+        if "src_port" in want or "dst_port" in want:
+            noports = ~(ftcp | fudp)
+            put("src_port", wf["sport"], noports)
+            put("dst_port", wf["dport"], noports)
         if "ip_proto" in want:
             put("ip_proto", fproto)
         if "ip_length" in want:
-            put("ip_length", tot[fi])
+            put("ip_length", wf["ip_len"])
         if "ip_version" in want:
             put("ip_version", np.full(len(fi), 4, dtype=np.uint8))
         if "ttl" in want:
-            put("ttl", u8[foff + 22])
+            put("ttl", wf["ttl"])
         if "ip_id" in want:
-            put("ip_id", be16[foff + 18])
+            put("ip_id", wf["ip_id"])
         if "tcp_flags" in want:
-            put("tcp_flags", be16[fl4 + 12] & 0x01FF, ~ftcp)
+            put("tcp_flags", ((wf["doff"] & 1).astype(np.uint16) << 8) | wf["flags"], ~ftcp)
         if "tcp_seq" in want:
-            put("tcp_seq", be32[fl4 + 4], ~ftcp)
+            put("tcp_seq", wf["seq"], ~ftcp)
         if "tcp_ack" in want:
-            put("tcp_ack", be32[fl4 + 8], ~ftcp)
+            put("tcp_ack", wf["ack"], ~ftcp)
         if "tcp_window" in want:
-            put("tcp_window", be16[fl4 + 14], ~ftcp)
+            put("tcp_window", wf["win"], ~ftcp)
         if "icmp_type" in want:
-            put("icmp_type", u8[fl4], ~ficmp)
+            put("icmp_type", wf["sport"] >> 8, ~ficmp)
         if "icmp_code" in want:
-            put("icmp_code", u8[fl4 + 1], ~ficmp)
+            put("icmp_code", wf["sport"] & 0xFF, ~ficmp)
         if "vlan" in want:
             put("vlan", np.zeros(len(fi), dtype=np.uint16), np.ones(len(fi), dtype=bool))
-        for name, at in (("eth_dst", 0), ("eth_src", 6)):
+        for name in ("eth_dst", "eth_src"):
             if name in want:
-                mac = (be32[foff + at].astype(np.int64) << 16) | be16[foff + at + 4]
-                uniq, inv = np.unique(mac, return_inverse=True)
-                cache, table = self._maccache, self.tables["mac"]
-                ucodes = np.empty(len(uniq), dtype=np.int32)
-                for k, v in enumerate(uniq.tolist()):
-                    c = cache.get(v)
-                    if c is None:
-                        c = cache[v] = table.code(_mac_str(v))
-                    ucodes[k] = c
-                put(name, ucodes[inv.reshape(-1)])
+                mac = (wf[name + "_hi"].astype(np.uint64) << np.uint64(16)) | wf[name + "_lo"]
+                put(name, self._mac.codes(mac))
         fragments = [None] * n if "fragment" in want else None
         pay_start = pay_stop = None
         if "payload" in want:
@@ -425,10 +556,11 @@ class ColumnBuilder:
             pay_stop = np.zeros(n, dtype=np.int64)
             # as headers.decode: after the TCP/UDP header, from the ICMP header on; up to
             # the IP length or caplen, and for UDP also up to a shorter UDP length
+            foff, fl4 = off[fi], off[fi] + 34
             start = fl4 + np.where(ficmp, 0, hdr[fi])
-            stop = np.minimum(foff + 14 + tot[fi], foff + cap[fi])
-            ulen = be16[fl4 + 4].astype(np.int64)
-            stop = np.where((fproto == _UDP) & (ulen >= 8), np.minimum(stop, fl4 + ulen), stop)
+            stop = np.minimum(foff + 14 + wf["ip_len"], foff + cap[fi])
+            ulen = (wf["seq"] >> 16).astype(np.int64)  # UDP length sits where TCP's sequence does
+            stop = np.where(fudp & (ulen >= 8), np.minimum(stop, fl4 + ulen), stop)
             pay_start[fi] = start
             pay_stop[fi] = np.maximum(stop, start)
 
@@ -442,6 +574,9 @@ class ColumnBuilder:
         if len(kept) == 0:
             return
         self.rows += len(kept)
+        for name, table in CATEGORY_TABLE.items():
+            if name in self.parts:
+                self.parts[name].widen(_code_type(len(self.tables[table].names)))
         for name in self.columns:
             if name == "time":
                 self.parts[name].append(b.time[kept])
@@ -503,15 +638,13 @@ class ColumnBuilder:
 
 
 def _payload(b: Batch, extra: bytes, kept: np.ndarray, start: np.ndarray, stop: np.ndarray) -> Any:
-    """The kept packets' payloads as one Arrow binary array, gathered without a loop."""
+    """The kept packets' payloads as one Arrow binary array (one buffer, no object per row)."""
     import pyarrow as pa
 
-    src = np.frombuffer(b.buf[:len(b.buf) - PAD] + extra if extra else b.buf, dtype=np.uint8)
+    src = memoryview(bytes(b.buf[:len(b.buf) - PAD]) + extra if extra else b.buf)
     s, e = start[kept], stop[kept]
-    lens = e - s
     offsets = np.zeros(len(kept) + 1, dtype=np.int64)
-    np.cumsum(lens, out=offsets[1:])
-    total = int(offsets[-1])
-    data = src[np.repeat(s - offsets[:-1], lens) + np.arange(total, dtype=np.int64)]
+    np.cumsum(e - s, out=offsets[1:])
+    data = b"".join([src[i:j] for i, j in zip(s.tolist(), e.tolist(), strict=True)])
     return pa.Array.from_buffers(pa.binary(), len(kept), [None, pa.py_buffer(offsets.astype(np.int32)),
                                                          pa.py_buffer(data)])

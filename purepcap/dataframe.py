@@ -163,6 +163,9 @@ def _flatten(source: Iterable) -> Iterable:
 
 
 def _frame(builder: Any) -> pd.DataFrame:
+    """Wrap the builder's columns in pandas types. Each column's parts are released
+    as soon as the column is joined, so memory peaks near parts + one column, not
+    parts + whole frame."""
     import numpy as np
     import pandas as pd
 
@@ -170,7 +173,7 @@ def _frame(builder: Any) -> pd.DataFrame:
 
     cols: dict[str, Any] = {}
     for name in builder.columns:
-        parts = builder.parts[name]
+        parts = builder.parts.pop(name)
         if name == "payload":
             import pyarrow as pa
 
@@ -183,38 +186,47 @@ def _frame(builder: Any) -> pd.DataFrame:
             cols[name] = _concat(parts, np.int64).view("M8[ns]")
         elif name in CATEGORY_TABLE:
             table = builder.tables[CATEGORY_TABLE[name]]
-            cols[name] = _categorical(_concat(parts, np.int32), table.names)
+            cols[name] = _categorical(parts.finish(), table.names)
         elif name in NULLABLE_INT:
-            dtype = NULLABLE_INT[name]
-            cols[name] = pd.arrays.IntegerArray(_concat(parts, dtype), _concat(builder.masks[name], bool))
+            values = _concat(parts, NULLABLE_INT[name])
+            cols[name] = pd.arrays.IntegerArray(values, _concat(builder.masks.pop(name), bool))
         else:
             cols[name] = _concat(parts, np.int64)
+        del parts
     return pd.DataFrame(cols, columns=builder.columns, copy=False)
 
 
-def _concat(parts: list, dtype: Any) -> Any:
-    import numpy as np
-
-    if not parts:
-        return np.zeros(0, dtype=dtype)
-    return np.concatenate(parts).astype(dtype, copy=False)
+def _concat(parts: Any, dtype: Any) -> Any:
+    """One array from a builder Column (taken over, not copied)."""
+    arr = parts.finish()
+    return arr if arr.dtype == dtype else arr.astype(dtype)
 
 
 def _categorical(codes: Any, names: list[str]) -> Any:
     """A Categorical of only the used names, sorted, so that any split of a capture
-    concatenates (with sorted unions) to the same column as reading it whole."""
+    concatenates (with sorted unions) to the same column as reading it whole. The
+    codes are renumbered in place, a slice at a time, so no second copy is made."""
     import numpy as np
     import pandas as pd
 
-    used = np.zeros(len(names) + 1, dtype=bool)
-    used[codes + 1] = True
-    used = used[1:]
-    kept = [names[i] for i in np.flatnonzero(used).tolist()]
+    from ._columns import _code_type
+
+    step = 1 << 16
+    used = np.zeros(len(names) + 1, dtype=bool)  # index 0 is "missing"
+    for i in range(0, len(codes), step):
+        used[codes[i:i + step].astype(np.intp) + 1] = True
+    used_at = np.flatnonzero(used[1:])
+    kept = [names[i] for i in used_at.tolist()]
     order = sorted(range(len(kept)), key=kept.__getitem__)
-    remap = np.full(len(names) + 1, -1, dtype=np.int32)  # index 0 is "missing"
-    remap[np.flatnonzero(used)[order] + 1] = np.arange(len(kept), dtype=np.int32)
-    cats = _string_index([kept[i] for i in order])
-    return pd.Categorical.from_codes(remap[codes + 1], categories=cats, validate=False)
+    ctype = _code_type(len(kept))
+    remap = np.full(len(names) + 1, -1, dtype=codes.dtype)
+    remap[used_at[order] + 1] = np.arange(len(kept), dtype=codes.dtype)
+    for i in range(0, len(codes), step):
+        codes[i:i + step] = remap[codes[i:i + step].astype(np.intp) + 1]
+    if codes.dtype != ctype:
+        codes = codes.astype(ctype)
+    return pd.Categorical.from_codes(codes, categories=_string_index([kept[i] for i in order]),
+                                     validate=False)
 
 
 def _string_index(names: list[str]) -> Any:
