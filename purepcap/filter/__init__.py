@@ -1,10 +1,58 @@
-# pcap-filter (tcpdump syntax) compiler. Placeholder until the filter issue lands.
+# pcap-filter (tcpdump syntax) in pure Python: one compiler, two back ends that agree.
+#
+#   parse(expr)             -> AST (_parser.py; tokens from _lexer.py)
+#   compile_bpf(expr, lt)   -> classic BPF [(code, jt, jf, k)] for the kernel (_codegen.py)
+#   run_bpf(prog, data, n)  -> the cBPF verdict, interpreted in Python (_bpf.py)
+#   dump_bpf(prog, style)   -> tcpdump -d / -dd / -ddd text (_bpf.py)
+#   offline_matcher(expr)   -> Packet -> bool, generated Python per link type (_match.py)
+#
+# Both back ends come from the same boolean IR (_codegen.lower), so they agree packet
+# by packet; tests check that, and check both against tcpdump.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ..format import Packet
+from ..errors import FilterError
+from ._bpf import dump_bpf, run_bpf, validate
+from ._codegen import SUPPORTED_LINKTYPES, emit_bpf, linux_cooked_fixup, lower
+from ._match import build_matcher
+from ._parser import MAX_DEPTH, Node, parse
+
+if TYPE_CHECKING:
+    from ..format import Packet
+
+__all__ = ["offline_matcher", "compile_bpf", "run_bpf", "dump_bpf", "parse", "FilterError",
+           "SUPPORTED_LINKTYPES", "MAX_DEPTH", "Node"]
 
 
 def offline_matcher(expression: str) -> Callable[[Packet], bool]:
-    raise NotImplementedError("filter= needs the pcap-filter compiler (the filter issue), not yet built")
+    """A function Packet -> bool that says whether a packet matches ``expression``.
+
+    The expression is parsed now (syntax errors raise FilterError at once); code is
+    generated per link type when the first packet of that link type arrives. ``len``,
+    ``less`` and ``greater`` use the packet's original length (Packet.length).
+    """
+    return build_matcher(expression, parse(expression))
+
+
+def compile_bpf(expression: str, linktype: int = 1, snaplen: int = 262144, *,
+                linux_cooked: bool = False) -> list[tuple[int, int, int, int]]:
+    """Compile ``expression`` to a classic BPF program for ``linktype``.
+
+    Accepted packets return ``snaplen``, others 0. With ``linux_cooked=True`` (only for
+    LINUX_SLL or LINUX_SLL2) the program is rewritten for a Linux SOCK_DGRAM packet
+    socket, where the kernel filter sees no SLL header (see
+    _codegen.linux_cooked_fixup for the exact rules). ``inbound``/``outbound`` on other
+    link types compile to Linux's ancillary packet-type load, as tcpdump -d does.
+    """
+    if not 0 <= snaplen <= 0xFFFFFFFF:
+        raise FilterError(f"snaplen {snaplen} is out of range", expression=expression)
+    tree = parse(expression)
+    ir = lower(tree, expression, linktype, offline=False)
+    program = emit_bpf(ir, snaplen, expression)
+    if linux_cooked:
+        program = linux_cooked_fixup(program, linktype, expression)
+    validate(program)
+    return program
+

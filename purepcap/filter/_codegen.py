@@ -1,0 +1,872 @@
+# From the AST to a boolean IR, and from the IR to classic BPF.
+#
+# Strategy: lower() walks the AST left to right with a mutable link-layer state
+# (where the link header, the ethertype and the network layer start), so `vlan`,
+# `mpls` and `pppoes` shift the offsets of everything written after them, exactly as
+# libpcap's gencode does. Each primitive becomes the same tests libpcap 1.10 emits
+# (checked against `tcpdump -d`). The IR is tiny and shared by both back ends:
+#
+#   values: ("k", n) ("len",) ("ld", size, off) ("ldi", size, off, index_value)
+#           ("msh", off) = 4*(pkt[off]&0xf)   ("alu", op, a, b)
+#   tests:  ("cmp", jop, a, b) with jop in jeq/jgt/jge/jset, ("and", [..]), ("or", [..]),
+#           ("not", t), ("true",), ("false",)
+#
+# emit_bpf() produces jumping code backwards (so every jump target is already known
+# and long jumps get a `ja` trampoline); _match.py turns the same IR into Python.
+# Both evaluate tests in the same order with short-circuits, and a load past the
+# captured bytes rejects the whole packet in both, so the back ends agree.
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+
+from .. import linktypes as LT
+from ..errors import FilterError
+from . import _bpf as bpf
+from ._parser import (
+    And,
+    BinOp,
+    Empty,
+    Encap,
+    LenCmp,
+    Load,
+    Node,
+    Not,
+    Num,
+    Or,
+    PktLen,
+    Prim,
+    ProtoName,
+    Relation,
+    Special,
+    Value,
+)
+
+__all__ = ["lower", "fold", "emit_bpf", "linux_cooked_fixup", "SUPPORTED_LINKTYPES"]
+
+ETHERTYPE = {"ip": 0x0800, "ip6": 0x86DD, "arp": 0x0806, "rarp": 0x8035, "atalk": 0x809B,
+             "aarp": 0x80F3, "decnet": 0x6003, "lat": 0x6004, "sca": 0x6007, "moprc": 0x6002,
+             "mopdl": 0x6001, "ipx": 0x8137, "vlan": 0x8100, "mpls": 0x8847, "pppoed": 0x8863,
+             "pppoes": 0x8864, "lldp": 0x88CC}
+IPPROTO = {"icmp": 1, "igmp": 2, "ggp": 3, "ipencap": 4, "ipip": 4, "st": 5, "tcp": 6, "egp": 8,
+           "igp": 9, "igrp": 9, "pup": 12, "udp": 17, "hmp": 20, "xns-idp": 22, "rdp": 27,
+           "iso-tp4": 29, "dccp": 33, "xtp": 36, "ddp": 37, "idpr-cmtp": 38, "ipv6": 41,
+           "ipv6-route": 43, "ipv6-frag": 44, "idrp": 45, "rsvp": 46, "gre": 47, "esp": 50,
+           "ah": 51, "skip": 57, "ipv6-icmp": 58, "icmp6": 58, "icmpv6": 58, "ipv6-nonxt": 59,
+           "ipv6-opts": 60, "rspf": 73, "vmtp": 81, "eigrp": 88, "ospf": 89, "ospfigp": 89,
+           "ax.25": 93, "etherip": 97, "encap": 98, "pim": 103, "ipcomp": 108, "vrrp": 112,
+           "carp": 112, "l2tp": 115, "isis": 124, "sctp": 132, "fc": 133,
+           "mobility-header": 135, "udplite": 136, "mpls-in-ip": 137, "manet": 138, "hip": 139,
+           "shim6": 140, "wesp": 141, "rohc": 142}
+# A few service names, so `port http` works without /etc/services; others are looked
+# up with socket.getservbyname (a local file lookup, never DNS).
+SERVICES = {"ftp-data": 20, "ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25, "domain": 53,
+            "bootps": 67, "bootpc": 68, "tftp": 69, "http": 80, "www": 80, "pop3": 110,
+            "sunrpc": 111, "ntp": 123, "netbios-ns": 137, "netbios-dgm": 138,
+            "netbios-ssn": 139, "imap": 143, "snmp": 161, "snmp-trap": 162, "bgp": 179,
+            "ldap": 389, "https": 443, "microsoft-ds": 445, "isakmp": 500, "syslog": 514,
+            "rip": 520, "ipp": 631, "ldaps": 636, "openvpn": 1194, "radius": 1812,
+            "nfs": 2049, "mysql": 3306, "rdp": 3389, "sip": 5060, "postgresql": 5432,
+            "x11": 6000, "http-alt": 8080, "mdns": 5353, "llmnr": 5355}
+
+# Where each supported link type keeps its ethertype and network layer.
+_LINKS = {
+    LT.EN10MB: ("ether", 12, 14), LT.LINUX_SLL: ("sll", 14, 16), LT.LINUX_SLL2: ("sll2", 0, 20),
+    LT.NULL: ("null", None, 4), LT.LOOP: ("loop", None, 4), LT.RAW: ("raw", None, 0),
+    LT.RAW_OPENBSD: ("raw", None, 0), LT.RAW_LINUX: ("raw", None, 0),
+    LT.IPV4: ("ipv4", None, 0), LT.IPV6: ("ipv6", None, 0),
+    LT.PPP: ("ppp", 2, 4), LT.C_HDLC: ("chdlc", 2, 4),
+}
+SUPPORTED_LINKTYPES = tuple(sorted(_LINKS))
+_KIND_DESC = {"ether": "Ethernet", "sll": "Linux cooked v1", "sll2": "Linux cooked v2",
+              "null": "BSD loopback", "loop": "OpenBSD loopback", "raw": "Raw IP",
+              "ipv4": "Raw IPv4", "ipv6": "Raw IPv6", "ppp": "PPP", "chdlc": "Cisco HDLC"}
+_PPP_TYPES = {0x0800: 0x0021, 0x86DD: 0x0057, 0x6003: 0x0027, 0x809B: 0x0029, 0x8137: 0x002B,
+              0x8847: 0x0281}
+# BSD address families for IPv6 over NULL/LOOP (NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30).
+_AF_INET6_BSD = (24, 28, 30)
+
+TRUE: tuple = ("true",)
+FALSE: tuple = ("false",)
+_SIZES = {1: 1, 2: 2, 4: 4}
+
+
+def linktype_name(linktype: int) -> str:
+    return f"{LT.NAMES.get(linktype, 'unknown')} ({linktype})"
+
+
+def _and(*items):
+    return ("and", list(items))
+
+
+def _or(*items):
+    return ("or", list(items))
+
+
+def _not(item):
+    return ("not", item)
+
+
+def _cmp(size: int, off: int, value: int, jop: str = "jeq"):
+    return ("cmp", jop, ("ld", size, off), ("k", value))
+
+
+def _mcmp(size: int, off: int, value: int, mask: int):
+    full = (1 << (8 * size)) - 1
+    v = ("ld", size, off)
+    if mask != full:
+        v = ("alu", "&", v, ("k", mask))
+    return ("cmp", "jeq", v, ("k", value))
+
+
+@dataclass
+class _State:
+    kind: str
+    off_linktype: int | None
+    off_nl: int
+    mpls_depth: int = 0
+
+
+class _Lower:
+    def __init__(self, expression: str, linktype: int, offline: bool) -> None:
+        if linktype not in _LINKS:
+            supported = ", ".join(linktype_name(t) for t in SUPPORTED_LINKTYPES)
+            raise FilterError(f"filters are not supported on link type {linktype_name(linktype)}; "
+                              f"supported: {supported}", expression=expression)
+        kind, off_lt, off_nl = _LINKS[linktype]
+        self.expression = expression
+        self.linktype = linktype
+        self.offline = offline
+        self.st = _State(kind, off_lt, off_nl)
+
+    def error(self, message: str, column: int | None) -> FilterError:
+        if column is not None:
+            message = f"{message} at column {column}"
+        return FilterError(message, expression=self.expression, column=column)
+
+    # ---- link layer
+    def link_desc(self) -> str:
+        if self.st.kind in ("ppp",) and self.linktype != LT.PPP:
+            return "PPP (inside PPPoE)"
+        return _KIND_DESC[self.st.kind]
+
+    def linktype_test(self, ethertype: int, column: int | None = None):
+        st = self.st
+        nl = st.off_nl
+        if st.mpls_depth > 0:
+            # Inside MPLS there is no type field: bottom-of-stack, then the IP version.
+            if ethertype == 0x0800:
+                return _and(_mcmp(1, nl - 2, 1, 1), _mcmp(1, nl, 0x40, 0xF0))
+            if ethertype == 0x86DD:
+                return _and(_mcmp(1, nl - 2, 1, 1), _mcmp(1, nl, 0x60, 0xF0))
+            raise self.error("only ip and ip6 can be tested inside MPLS", column)
+        k = st.kind
+        if k == "ether":
+            if ethertype <= 1500:
+                # An 802.3 length, not a type: match 802.2 LLC frames by their DSAP.
+                return _and(_not(_cmp(2, st.off_linktype, 1500, "jgt")),
+                            _cmp(1, st.off_linktype + 2, ethertype))
+            return _cmp(2, st.off_linktype, ethertype)
+        if k in ("sll", "sll2", "chdlc"):
+            if ethertype <= 1500:
+                raise self.error(f"ether proto values up to 1500 (LLC SAPs) are not supported on "
+                                 f"{self.link_desc()}", column)
+            return _cmp(2, st.off_linktype, ethertype)
+        if k == "ppp":
+            return _cmp(2, st.off_linktype, _PPP_TYPES.get(ethertype, ethertype))
+        if k in ("null", "loop"):
+            if ethertype == 0x0800:
+                afs = (2,)
+            elif ethertype == 0x86DD:
+                afs = _AF_INET6_BSD
+            else:
+                return FALSE
+            if k == "loop":
+                return _or(*(_cmp(4, 0, af) for af in afs))
+            # DLT_NULL holds the family in the capturing host's byte order; accept both.
+            return _or(*(t for af in afs for t in (_cmp(4, 0, af << 24), _cmp(4, 0, af))))
+        if k == "raw":
+            if ethertype == 0x0800:
+                return _mcmp(1, 0, 0x40, 0xF0)
+            if ethertype == 0x86DD:
+                return _mcmp(1, 0, 0x60, 0xF0)
+            return FALSE
+        if k == "ipv4":
+            return TRUE if ethertype == 0x0800 else FALSE
+        if k == "ipv6":
+            return TRUE if ethertype == 0x86DD else FALSE
+        raise AssertionError(k)
+
+    # ---- network layer helpers
+    def ip_proto(self, n: int):
+        return _and(self.linktype_test(0x0800), _cmp(1, self.st.off_nl + 9, n))
+
+    def ip6_proto(self, n: int):
+        nl = self.st.off_nl
+        return _and(self.linktype_test(0x86DD),
+                    _or(_cmp(1, nl + 6, n), _and(_cmp(1, nl + 6, 44), _cmp(1, nl + 40, n))))
+
+    def any_proto(self, n: int):
+        return _or(self.ip_proto(n), self.ip6_proto(n))
+
+    def not_fragment(self):
+        return _not(("cmp", "jset", ("ld", 2, self.st.off_nl + 6), ("k", 0x1FFF)))
+
+    def proto_abbrev(self, name: str, column: int | None):
+        if name in ("ip", "ip6", "arp", "rarp", "atalk", "aarp", "decnet", "lat", "sca",
+                    "moprc", "mopdl", "ipx"):
+            return self.linktype_test(ETHERTYPE[name], column)
+        if name in ("tcp", "udp", "sctp", "ah", "esp", "pim"):
+            return self.any_proto(IPPROTO[name])
+        if name in ("icmp", "igmp", "vrrp", "carp", "igrp"):
+            return self.ip_proto(IPPROTO[name])
+        if name == "icmp6":
+            return self.ip6_proto(58)
+        if name in ("ether", "link"):
+            raise self.error(f"'{name}' needs something to test (host, proto, broadcast, [..])",
+                             column)
+        raise self.error(f"the protocol '{name}' is not supported by purepcap's filter", column)
+
+    # ---- the walk
+    def lower(self, node: Node):
+        if isinstance(node, And):
+            return ("and", [self.lower(n) for n in node.items])
+        if isinstance(node, Or):
+            return ("or", [self.lower(n) for n in node.items])
+        if isinstance(node, Not):
+            return ("not", self.lower(node.item))
+        if isinstance(node, Empty):
+            return TRUE
+        if isinstance(node, ProtoName):
+            return self.proto_abbrev(node.name, node.column)
+        if isinstance(node, Prim):
+            return self.primitive(node)
+        if isinstance(node, Relation):
+            return self.relation(node)
+        if isinstance(node, LenCmp):
+            if node.value > 0xFFFFFFFF:
+                raise self.error(f"length {node.value} does not fit in 32 bits", node.column)
+            if node.op == "less":
+                return _not(("cmp", "jgt", ("len",), ("k", node.value)))
+            return ("cmp", "jge", ("len",), ("k", node.value))
+        if isinstance(node, Special):
+            return self.special(node)
+        if isinstance(node, Encap):
+            return self.encap(node)
+        raise AssertionError(node)
+
+    def special(self, node: Special):
+        st = self.st
+        if node.name in ("inbound", "outbound"):
+            if st.kind == "sll" and self.linktype == LT.LINUX_SLL:
+                test = _cmp(2, 0, 4)  # sll_pkttype == PACKET_OUTGOING
+            elif st.kind == "sll2":
+                test = _cmp(1, 10, 4)
+            elif self.offline:
+                raise self.error(f"{node.name} is not supported on {self.link_desc()} when "
+                                 "reading files (only Linux cooked captures record the direction)",
+                                 node.column)
+            else:
+                test = ("cmp", "jeq", ("ld", 2, bpf.SKF_AD_PKTTYPE), ("k", 4))
+            return test if node.name == "outbound" else _not(test)
+        proto = node.proto
+        if proto in (None, "ether", "link"):
+            if st.kind != "ether":
+                raise self.error(f"{node.name} needs an Ethernet link layer, not "
+                                 f"{self.link_desc()}", node.column)
+            if node.name == "broadcast":
+                return _and(_cmp(4, 2, 0xFFFFFFFF), _cmp(2, 0, 0xFFFF))
+            return ("cmp", "jset", ("ld", 1, 0), ("k", 1))
+        nl = st.off_nl
+        if proto == "ip":
+            if node.name == "broadcast":
+                # The netmask of a file is unknown (0), as in `tcpdump -r`.
+                return _and(self.linktype_test(0x0800),
+                            _or(_cmp(4, nl + 16, 0), _cmp(4, nl + 16, 0xFFFFFFFF)))
+            return _and(self.linktype_test(0x0800), _cmp(1, nl + 16, 224, "jge"))
+        if proto == "ip6" and node.name == "multicast":
+            return _and(self.linktype_test(0x86DD), _cmp(1, nl + 24, 255))
+        raise self.error(f"'{proto} {node.name}' is not supported (use ether, ip or ip6 "
+                         f"{'multicast' if proto == 'ip6' else node.name})", node.column)
+
+    def encap(self, node: Encap):
+        st = self.st
+        v = node.value
+        if node.name == "pppoed":
+            return self.linktype_test(0x8863, node.column)
+        if node.name == "vlan":
+            if st.kind != "ether" or st.mpls_depth:
+                raise self.error(f"no VLAN support for {self.link_desc()}", node.column)
+            if v is not None and v > 4095:
+                raise self.error(f"VLAN id {v} greater than maximum 4095", node.column)
+            o = st.off_linktype
+            test = _or(_cmp(2, o, 0x8100), _cmp(2, o, 0x88A8), _cmp(2, o, 0x9100))
+            if v is not None:
+                test = _and(test, _mcmp(2, o + 2, v, 0x0FFF))
+            st.off_linktype += 4
+            st.off_nl += 4
+            return test
+        if node.name == "mpls":
+            if v is not None and v > 0xFFFFF:
+                raise self.error(f"MPLS label {v} greater than maximum 1048575", node.column)
+            nl = st.off_nl
+            if st.mpls_depth:
+                test = _mcmp(1, nl - 2, 0, 1)  # the previous label is not bottom-of-stack
+            elif st.kind in ("ether", "ppp", "chdlc"):
+                test = self.linktype_test(0x8847, node.column)
+            else:
+                raise self.error(f"no MPLS support for {self.link_desc()}", node.column)
+            if v is not None:
+                test = _and(test, _mcmp(4, nl, v << 12, 0xFFFFF000))
+            st.off_nl += 4
+            st.mpls_depth += 1
+            return test
+        if node.name == "pppoes":
+            if v is not None and v > 0xFFFF:
+                raise self.error(f"PPPoE session id {v} greater than maximum 65535", node.column)
+            if st.kind not in ("ether", "sll", "sll2") or st.mpls_depth:
+                raise self.error(f"no PPPoE support for {self.link_desc()}", node.column)
+            test = self.linktype_test(0x8864, node.column)
+            nl = st.off_nl
+            if v is not None:
+                test = _and(test, _mcmp(4, nl, v, 0xFFFF))
+            # What follows is PPP: its protocol field after the 6-byte PPPoE header.
+            st.kind = "ppp"
+            st.off_linktype = nl + 6
+            st.off_nl = nl + 8
+            return test
+        raise AssertionError(node)
+
+    # ---- host / net / port / proto primitives
+    def primitive(self, node: Prim):
+        q, val = node.qual, node.value
+        addr = q.addr
+        if addr in ("port", "portrange"):
+            return self.port(node)
+        if addr == "proto":
+            return self.proto_qualified(node)
+        # host, net, or no address qualifier (host by default)
+        if val.kind == "eid":
+            if q.proto not in ("ether", "link"):
+                raise self.error("a MAC address needs the 'ether' qualifier", val.column)
+            if addr == "net":
+                raise self.error("'ether net' is not valid: use ether host", node.column)
+            return self.ether_host(val, q.dir)
+        if q.proto in ("ether", "link"):
+            if val.kind == "id":
+                raise self.error(f"Ethernet host names are not resolved (no /etc/ethers): "
+                                 f"'{val.text}'; use a MAC address", val.column)
+            raise self.error(f"'ether {addr or 'host'}' needs a MAC address, not '{val.text}'",
+                             val.column)
+        if val.kind == "id":
+            raise self.error(f"host names are not resolved (no DNS lookups): '{val.text}'; "
+                             "use a numeric address", val.column)
+        if val.kind in ("hid6", "cidr6"):
+            return self.host6(node)
+        return self.host4(node)
+
+    def dirop(self, d: str | None, src, dst):
+        if d == "src":
+            return src()
+        if d == "dst":
+            return dst()
+        if d == "src and dst":
+            return _and(src(), dst())
+        return _or(src(), dst())
+
+    def ether_host(self, val: Value, d: str | None):
+        if self.st.kind != "ether":
+            raise self.error(f"Ethernet addresses need an Ethernet link layer, not "
+                             f"{self.link_desc()}", val.column)
+        text = val.text.replace("-", ":")
+        if "." in text:
+            h = text.replace(".", "")
+        else:
+            h = "".join(p.zfill(2) for p in text.split(":"))
+        mac = bytes.fromhex(h)
+
+        def at(off: int):
+            return _and(_cmp(4, off + 2, int.from_bytes(mac[2:], "big")),
+                        _cmp(2, off, int.from_bytes(mac[:2], "big")))
+
+        return self.dirop(d, lambda: at(6), lambda: at(0))
+
+    def parse_ipv4(self, text: str, column: int) -> tuple[int, int]:
+        """Dotted (possibly short) IPv4 -> (value, number of bits given)."""
+        parts = text.split(".")
+        v = 0
+        for p in parts:
+            n = int(p, 10)
+            if n > 255:
+                raise self.error(f"'{text}' is not a valid IPv4 address", column)
+            v = (v << 8) | n
+        return v, 8 * len(parts)
+
+    def host4(self, node: Prim):
+        q, val = node.qual, node.value
+        addr = q.addr or "host"
+        col = val.column
+        if val.kind == "num":
+            if val.number > 0xFFFFFFFF:
+                raise self.error(f"address {val.text} does not fit in 32 bits", col)
+            v, mask = val.number, 0xFFFFFFFF
+            if addr == "net":
+                while v and v & 0xFF000000 == 0:
+                    v = (v << 8) & 0xFFFFFFFF
+                    mask = (mask << 8) & 0xFFFFFFFF
+        elif val.kind == "hid":
+            v, bits = self.parse_ipv4(val.text, col)
+            v = (v << (32 - bits)) & 0xFFFFFFFF
+            mask = (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF
+        elif val.kind in ("cidr4", "mask4"):
+            if addr != "net":
+                raise self.error(f"mask syntax ('{val.text}') is for networks only: use net",
+                                 col)
+            a, bits = self.parse_ipv4(val.text.split("/")[0].split(" ")[0], col)
+            v = (a << (32 - bits)) & 0xFFFFFFFF
+            if val.kind == "cidr4":
+                if val.bits > 32:
+                    raise self.error(f"mask length {val.bits} is more than 32", col)
+                mask = (0xFFFFFFFF << (32 - val.bits)) & 0xFFFFFFFF
+            else:
+                m, mbits = self.parse_ipv4(val.mask, col)
+                if mbits != 32:
+                    raise self.error(f"netmask '{val.mask}' must have four parts", col)
+                mask = m
+            if v & ~mask & 0xFFFFFFFF:
+                raise self.error(f'non-network bits set in "{val.text}"', col)
+        else:
+            raise self.error(f"'{val.text}' is not an IPv4 address", col)
+        proto = q.proto
+        if self.st.mpls_depth and proto is None:
+            proto = "ip"
+        nl = self.st.off_nl
+
+        def hostop(ethertype: int, src_off: int, dst_off: int):
+            return _and(self.linktype_test(ethertype),
+                        self.dirop(q.dir, lambda: _mcmp(4, nl + src_off, v, mask),
+                                   lambda: _mcmp(4, nl + dst_off, v, mask)))
+
+        if proto is None:
+            return _or(hostop(0x0800, 12, 16), hostop(0x0806, 14, 24), hostop(0x8035, 14, 24))
+        if proto == "ip":
+            return hostop(0x0800, 12, 16)
+        if proto in ("arp", "rarp"):
+            return hostop(ETHERTYPE[proto], 14, 24)
+        if proto == "ip6":
+            raise self.error(f"'ip6' qualifier with the IPv4 address '{val.text}'", col)
+        raise self.error(f"'{proto}' modifier applied to {addr}", node.column)
+
+    def host6(self, node: Prim):
+        q, val = node.qual, node.value
+        addr = q.addr or "host"
+        col = val.column
+        text = val.text.split("/")[0]
+        a = int(ipaddress.IPv6Address(text))
+        if val.kind == "cidr6":
+            if addr != "net":
+                raise self.error(f"mask syntax ('{val.text}') is for networks only: use net",
+                                 col)
+            if val.bits > 128:
+                raise self.error(f"mask length {val.bits} is more than 128", col)
+            mask = ((1 << 128) - 1) ^ ((1 << (128 - val.bits)) - 1)
+            if a & ~mask:
+                raise self.error(f'non-network bits set in "{val.text}"', col)
+        else:
+            mask = (1 << 128) - 1
+        if q.proto not in (None, "ip6"):
+            raise self.error(f"'{q.proto}' qualifier with the IPv6 address '{text}'", col)
+        nl = self.st.off_nl
+
+        def words(off: int):
+            return _and(*(_mcmp(4, off + 4 * i, (a >> (96 - 32 * i)) & 0xFFFFFFFF,
+                                (mask >> (96 - 32 * i)) & 0xFFFFFFFF) for i in range(4)))
+
+        return _and(self.linktype_test(0x86DD),
+                    self.dirop(q.dir, lambda: words(nl + 8), lambda: words(nl + 24)))
+
+    def port_number(self, text: str, number: int | None, column: int) -> int:
+        if number is not None:
+            if number > 65535:
+                raise self.error(f"illegal port number {number} > 65535", column)
+            return number
+        if text.isdigit():
+            return self.port_number(text, int(text), column)
+        if text in SERVICES:
+            return SERVICES[text]
+        for proto in ("tcp", "udp"):
+            try:
+                return socket.getservbyname(text, proto)
+            except (OSError, UnicodeError):
+                pass
+        raise self.error(f"unknown port name '{text}'", column)
+
+    def port(self, node: Prim):
+        q, val = node.qual, node.value
+        col = val.column
+        if q.proto is None:
+            protos = (132, 6, 17)
+        elif q.proto in ("tcp", "udp", "sctp"):
+            protos = (IPPROTO[q.proto],)
+        else:
+            raise self.error(f"illegal qualifier of '{q.addr}': '{q.proto}' (use tcp, udp or "
+                             "sctp)", node.column)
+        if q.addr == "port":
+            if val.kind not in ("num", "id"):
+                raise self.error(f"'{val.text}' is not a port", col)
+            p = self.port_number(val.text, val.number, col)
+            lo = hi = p
+        else:
+            if val.kind == "num":
+                lo = hi = self.port_number(val.text, val.number, col)
+            elif val.kind == "id" and "-" in val.text:
+                a, _, b = val.text.rpartition("-") if val.text.count("-") == 1 else \
+                    self._split_range(val.text, col)
+                lo = self.port_number(a, None, col)
+                hi = self.port_number(b, None, col)
+            else:
+                raise self.error(f"'{val.text}' is not a port range (use LOW-HIGH)", col)
+            if lo > hi:
+                lo, hi = hi, lo
+        nl = self.st.off_nl
+
+        def test(v):
+            if lo == hi:
+                return ("cmp", "jeq", v, ("k", lo))
+            return _and(("cmp", "jge", v, ("k", lo)), _not(("cmp", "jgt", v, ("k", hi))))
+
+        def v4(p):
+            return _and(_cmp(1, nl + 9, p), self.not_fragment(),
+                        self.dirop(q.dir, lambda: test(("ldi", 2, nl, ("msh", nl))),
+                                   lambda: test(("ldi", 2, nl + 2, ("msh", nl)))))
+
+        def v6(p):
+            return _and(_cmp(1, nl + 6, p),
+                        self.dirop(q.dir, lambda: test(("ld", 2, nl + 40)),
+                                   lambda: test(("ld", 2, nl + 42))))
+
+        six = _and(self.linktype_test(0x86DD), _or(*(v6(p) for p in protos)))
+        four = _and(self.linktype_test(0x0800), _or(*(v4(p) for p in protos)))
+        return _or(six, four)
+
+    def _split_range(self, text: str, column: int) -> tuple[str, str, str]:
+        # names with hyphens (ftp-data-ssh): try each split point
+        for i, c in enumerate(text):
+            if c == "-":
+                a, b = text[:i], text[i + 1:]
+                try:
+                    self.port_number(a, None, column)
+                    self.port_number(b, None, column)
+                except FilterError:
+                    continue
+                return a, "-", b
+        raise self.error(f"'{text}' is not a port range (use LOW-HIGH)", column)
+
+    def proto_qualified(self, node: Prim):
+        q, val = node.qual, node.value
+        col = val.column
+        if val.kind not in ("num", "id"):
+            raise self.error(f"'{val.text}' is not a protocol number or name", col)
+        if q.proto in ("ether", "link"):
+            if val.kind == "num":
+                n = val.number
+            elif val.text in ETHERTYPE:
+                n = ETHERTYPE[val.text]
+            else:
+                raise self.error(f"unknown ether proto '{val.text}'", col)
+            if n > 0xFFFF:
+                raise self.error(f"ether proto {n} > 65535", col)
+            return self.linktype_test(n, col)
+        if val.kind == "num":
+            n = val.number
+        elif val.text in IPPROTO:
+            n = IPPROTO[val.text]
+        else:
+            raise self.error(f"unknown ip proto '{val.text}'", col)
+        if n > 255:
+            raise self.error(f"ip proto {n} > 255", col)
+        if q.proto is None:
+            return self.any_proto(n)
+        if q.proto == "ip":
+            return self.ip_proto(n)
+        if q.proto == "ip6":
+            return self.ip6_proto(n)
+        raise self.error(f"'{q.proto} proto' is not supported (use ip, ip6 or ether proto)",
+                         node.column)
+
+    # ---- packet data and arithmetic
+    def relation(self, node: Relation):
+        checks: list = []
+        a = self.arith(node.left, checks)
+        b = self.arith(node.right, checks)
+        op = node.op
+        if op == "==":
+            test = ("cmp", "jeq", a, b)
+        elif op == "!=":
+            test = _not(("cmp", "jeq", a, b))
+        elif op == ">":
+            test = ("cmp", "jgt", a, b)
+        elif op == ">=":
+            test = ("cmp", "jge", a, b)
+        elif op == "<":
+            test = _not(("cmp", "jge", a, b))
+        else:
+            test = _not(("cmp", "jgt", a, b))
+        if checks:
+            return _and(*checks, test)
+        return test
+
+    def arith(self, node, checks: list):
+        if isinstance(node, Num):
+            return ("k", node.value)
+        if isinstance(node, PktLen):
+            return ("len",)
+        if isinstance(node, BinOp):
+            a = self.arith(node.left, checks)
+            b = self.arith(node.right, checks)
+            if b[0] == "k":
+                if node.op in ("/", "%") and b[1] == 0:
+                    raise self.error("division by zero", node.column)
+                if node.op in ("<<", ">>") and b[1] > 31:
+                    raise self.error("shift by more than 31 bits", node.column)
+                if a[0] == "k":
+                    return ("k", _fold_alu(node.op, a[1], b[1]))
+            return ("alu", node.op, a, b)
+        if isinstance(node, Load):
+            return self.load(node, checks)
+        raise AssertionError(node)
+
+    def load(self, node: Load, checks: list):
+        idx = self.arith(node.index, checks)
+        p = node.proto
+        st = self.st
+        nl = st.off_nl
+        if p in ("ether", "link"):
+            base, x = 0, None
+        elif p in ("ip", "ip6", "arp", "rarp"):
+            checks.append(self.linktype_test(ETHERTYPE[p], node.column))
+            base, x = nl, None
+        elif p in ("tcp", "udp", "sctp", "icmp", "igmp", "pim", "vrrp", "carp", "igrp", "ah",
+                   "esp"):
+            # Transport headers are found through the IPv4 header length, as libpcap does.
+            checks.append(_and(self.linktype_test(0x0800, node.column),
+                               self.proto_abbrev(p, node.column), self.not_fragment()))
+            base, x = nl, ("msh", nl)
+        elif p == "icmp6":
+            checks.append(_and(self.linktype_test(0x86DD, node.column), _cmp(1, nl + 6, 58)))
+            base, x = nl + 40, None
+        else:
+            raise self.error(f"'{p}[...]' is not supported (use ether, ip, ip6, arp, rarp, tcp, "
+                             "udp, sctp, icmp, icmp6, igmp)", node.column)
+        size = node.size
+        if idx[0] == "k":
+            off = base + idx[1]
+            if off > 0xFFFFFFFF:
+                raise self.error("packet offset does not fit in 32 bits", node.column)
+            return ("ld", size, off) if x is None else ("ldi", size, off, x)
+        if x is not None:
+            idx = ("alu", "+", idx, x)
+        return ("ldi", size, base, idx)
+
+
+def _fold_alu(op: str, a: int, b: int) -> int:
+    m = 0xFFFFFFFF
+    return {"+": lambda: (a + b) & m, "-": lambda: (a - b) & m, "*": lambda: (a * b) & m,
+            "/": lambda: a // b, "%": lambda: a % b, "&": lambda: a & b, "|": lambda: a | b,
+            "^": lambda: a ^ b, "<<": lambda: (a << b) & m, ">>": lambda: a >> b}[op]()
+
+
+def lower(tree: Node, expression: str, linktype: int, *, offline: bool):
+    """The boolean IR of a parsed expression for one link type."""
+    return fold(_Lower(expression, linktype, offline).lower(tree))
+
+
+def fold(t):
+    """Simplify constants without changing which loads run (a load past the captured
+    bytes rejects the packet, so a test before a constant must stay)."""
+    kind = t[0]
+    if kind == "not":
+        inner = fold(t[1])
+        if inner == TRUE:
+            return FALSE
+        if inner == FALSE:
+            return TRUE
+        if inner[0] == "not":
+            return inner[1]
+        return ("not", inner)
+    if kind in ("and", "or"):
+        stop, skip = (FALSE, TRUE) if kind == "and" else (TRUE, FALSE)
+        out: list = []
+        for item in t[1]:
+            item = fold(item)
+            if item == skip:
+                continue
+            if item[0] == kind:
+                out.extend(item[1])
+                continue
+            out.append(item)
+            if item == stop:
+                break
+        if not out:
+            return skip
+        if out[-1] == stop and kind == "and":
+            return FALSE  # every path ends in reject, and a failed load rejects too
+        if out[0] == stop:
+            return stop
+        if len(out) == 1:
+            return out[0]
+        return (kind, out)
+    return t
+
+
+# ---- BPF emission -------------------------------------------------------------------
+
+_JOPS = {"jeq": bpf.JEQ, "jgt": bpf.JGT, "jge": bpf.JGE, "jset": bpf.JSET}
+_ALUOPS = {"+": bpf.ADD, "-": bpf.SUB, "*": bpf.MUL, "/": bpf.DIV, "%": bpf.MOD, "&": bpf.AND,
+           "|": bpf.OR, "^": bpf.XOR, "<<": bpf.LSH, ">>": bpf.RSH}
+_SZ = {1: bpf.B, 2: bpf.H, 4: bpf.W}
+
+
+class _Emitter:
+    """Emits jumping code backwards: self.rev[0] is the last instruction."""
+
+    def __init__(self, expression: str) -> None:
+        self.rev: list[tuple[int, int, int, int]] = []
+        self.expression = expression
+
+    def value(self, v, slot: int) -> list:
+        kind = v[0]
+        if kind == "k":
+            return [(bpf.LD | bpf.IMM, 0, 0, v[1])]
+        if kind == "len":
+            return [(bpf.LD | bpf.W | bpf.LEN, 0, 0, 0)]
+        if kind == "ld":
+            return [(bpf.LD | _SZ[v[1]] | bpf.ABS, 0, 0, v[2])]
+        if kind == "ldi":
+            idx = v[3]
+            if idx[0] == "msh":
+                code = [(bpf.LDX | bpf.B | bpf.MSH, 0, 0, idx[1])]
+            else:
+                code = self.value(idx, slot) + [(bpf.MISC | bpf.TAX, 0, 0, 0)]
+            return code + [(bpf.LD | _SZ[v[1]] | bpf.IND, 0, 0, v[2])]
+        if kind == "msh":
+            return [(bpf.LDX | bpf.B | bpf.MSH, 0, 0, v[1]), (bpf.MISC | bpf.TXA, 0, 0, 0)]
+        if kind == "alu":
+            op = _ALUOPS[v[1]]
+            if v[3][0] == "k":
+                return self.value(v[2], slot) + [(bpf.ALU | op | bpf.K, 0, 0, v[3][1])]
+            return self.binary(v[2], v[3], slot) + [(bpf.ALU | op | bpf.SX, 0, 0, 0)]
+        raise AssertionError(v)
+
+    def binary(self, a, b, slot: int) -> list:
+        """A in A, B in X, using scratch slot `slot` to hold A while B is computed."""
+        if slot >= bpf.MEMWORDS:
+            raise FilterError("expression too complex: it needs more than 16 BPF scratch "
+                              "memory slots", expression=self.expression)
+        return (self.value(a, slot) + [(bpf.ST, 0, 0, slot)] + self.value(b, slot + 1)
+                + [(bpf.MISC | bpf.TAX, 0, 0, 0), (bpf.LD | bpf.MEM, 0, 0, slot)])
+
+    def _target(self, target: int, extra: int) -> int:
+        """Offset from the jump about to be appended (after `extra` more instructions)."""
+        return len(self.rev) + extra - target - 1
+
+    def jump(self, code: int, k: int, t: int, f: int) -> None:
+        # Conditional offsets are 8 bits: route far targets through a `ja`.
+        if self._target(t, 0) > 255:
+            self.rev.append((bpf.JMP | bpf.JA, 0, 0, self._target(t, 0)))
+            t = len(self.rev) - 1
+        if self._target(f, 0) > 255:
+            self.rev.append((bpf.JMP | bpf.JA, 0, 0, self._target(f, 0)))
+            f = len(self.rev) - 1
+        self.rev.append((code, self._target(t, 0), self._target(f, 0), k))
+
+    def test(self, t, on_true: int, on_false: int) -> int:
+        kind = t[0]
+        if kind == "true":
+            return on_true
+        if kind == "false":
+            return on_false
+        if kind == "not":
+            return self.test(t[1], on_false, on_true)
+        if kind == "and":
+            entry = on_true
+            for item in reversed(t[1]):
+                entry = self.test(item, entry, on_false)
+            return entry
+        if kind == "or":
+            entry = on_false
+            for item in reversed(t[1]):
+                entry = self.test(item, on_true, entry)
+            return entry
+        if kind == "cmp":
+            jop = _JOPS[t[1]]
+            a, b = t[2], t[3]
+            if b[0] == "k":
+                pre = self.value(a, 0)
+                self.jump(bpf.JMP | jop | bpf.K, b[1], on_true, on_false)
+            else:
+                pre = self.binary(a, b, 0)
+                self.jump(bpf.JMP | jop | bpf.SX, 0, on_true, on_false)
+            self.rev.extend(reversed(pre))
+            return len(self.rev) - 1
+        raise AssertionError(t)
+
+
+def emit_bpf(ir, snaplen: int, expression: str) -> list[tuple[int, int, int, int]]:
+    if ir == TRUE:
+        return [(bpf.RET | bpf.K, 0, 0, snaplen)]
+    if ir == FALSE:
+        return [(bpf.RET | bpf.K, 0, 0, 0)]
+    e = _Emitter(expression)
+    e.rev.append((bpf.RET | bpf.K, 0, 0, 0))
+    e.rev.append((bpf.RET | bpf.K, 0, 0, snaplen))
+    entry = e.test(ir, 1, 0)
+    if entry != len(e.rev) - 1:
+        e.rev.append((bpf.JMP | bpf.JA, 0, 0, len(e.rev) - entry - 1))
+    if len(e.rev) > bpf.BPF_MAXINSNS:
+        raise FilterError(f"expression too long: its BPF program has {len(e.rev)} instructions, "
+                          f"more than the kernel's {bpf.BPF_MAXINSNS}", expression=expression)
+    return e.rev[::-1]
+
+
+def linux_cooked_fixup(program: list, linktype: int, expression: str) -> list:
+    """Rewrite a LINUX_SLL/LINUX_SLL2 program for a Linux SOCK_DGRAM packet socket.
+
+    On a cooked socket the kernel runs the filter on the packet *without* the SLL
+    header (libpcap builds that header in user space), so, exactly as libpcap's
+    pcap-linux.c fix_offset() does, every absolute/indexed load and every
+    `ldxb 4*([k]&0xf)`:
+      - at k >= header length (16 for SLL, 20 for SLL2): k -= header length;
+      - reading the packet type (SLL offset 0, SLL2 offset 10) becomes the ancillary
+        load SKF_AD_OFF + SKF_AD_PKTTYPE;
+      - reading the protocol (SLL offset 14, SLL2 offset 0) becomes SKF_AD_PROTOCOL;
+      - SLL2's interface index (offset 4) becomes SKF_AD_IFINDEX;
+      - any other read inside the SLL header cannot run in the kernel: FilterError
+        (the caller should then filter in user space with offline_matcher).
+    Return values are left alone (libpcap only rewrites them for non-mmapped sockets).
+    """
+    if linktype == LT.LINUX_SLL:
+        hdr, special = 16, {0: bpf.SKF_AD_PKTTYPE, 14: bpf.SKF_AD_PROTOCOL}
+    elif linktype == LT.LINUX_SLL2:
+        hdr, special = 20, {10: bpf.SKF_AD_PKTTYPE, 0: bpf.SKF_AD_PROTOCOL,
+                            4: bpf.SKF_AD_IFINDEX}
+    else:
+        raise FilterError(f"linux_cooked=True needs link type LINUX_SLL or LINUX_SLL2, not "
+                          f"{linktype_name(linktype)}", expression=expression)
+    out = []
+    for code, jt, jf, k in program:
+        cls, mode = code & 7, code & 0xE0
+        if (cls == bpf.LD and mode in (bpf.ABS, bpf.IND)) or code == bpf.LDX | bpf.B | bpf.MSH:
+            if k >= bpf.SKF_AD_OFF:
+                pass
+            elif k >= hdr:
+                k -= hdr
+            elif k in special:
+                k = special[k]
+            else:
+                raise FilterError(f"this filter reads byte {k} of the Linux cooked header, which "
+                                  "the kernel cannot see on a cooked socket; filter in user "
+                                  "space instead", expression=expression)
+        out.append((code, jt, jf, k))
+    return out

@@ -1,0 +1,132 @@
+# Tokeniser for pcap-filter(7) expressions. Strategy: one pass with a few regexes,
+# classifying each word the way libpcap's flex scanner does (longest match wins, so
+# "10-20" and "tcp-syn" are single words, "len-1" is one unknown word). Every token
+# keeps its 1-based column so errors can point a caret at it.
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from ..errors import FilterError
+
+__all__ = ["Token", "tokenize", "KEYWORDS"]
+
+# Words that are reserved in libpcap's scanner. Anything else is an ID (a name).
+KEYWORDS = frozenset("""
+    dst src host gateway net mask port portrange less greater proto protochain
+    link ether ppp slip fddi tr wlan arp rarp ip ip6 sctp tcp udp icmp icmp6 igmp
+    igrp pim vrrp carp ah esp atalk aarp decnet lat sca moprc mopdl iso esis isis
+    stp ipx netbeui broadcast multicast and or not len inbound outbound vlan mpls
+    pppoed pppoes geneve vxlan
+""".split())
+
+_MAC = re.compile(
+    r"(?:[0-9A-Fa-f]{1,2}:){5}[0-9A-Fa-f]{1,2}(?![0-9A-Za-z_.:\-])"
+    r"|(?:[0-9A-Fa-f]{1,2}-){5}[0-9A-Fa-f]{1,2}(?![0-9A-Za-z_.:\-])"
+    r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?![0-9A-Za-z_.:\-])")
+_V6 = re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
+_WORD = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*[A-Za-z0-9_.])?")
+_ESCAPED = re.compile(r"\\[^ \t\n!()]+")
+_NUM = re.compile(r"0[xX][0-9A-Fa-f]+|[0-9]+")
+_DOTTED = re.compile(r"[0-9]+(?:\.[0-9]+){1,3}")
+_OPS = ("&&", "||", "==", "!=", "<=", ">=", "<<", ">>",
+        "(", ")", "[", "]", ":", "!", "=", "<", ">", "+", "-", "*", "/", "%", "&", "|", "^")
+_WS = " \t\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: str  # "kw", "id", "num", "hid", "hid6", "eid", "op", "end"
+    text: str
+    column: int  # 1-based
+    value: int | None = None  # numbers only
+
+    def __repr__(self) -> str:
+        return f"{self.kind}:{self.text}@{self.column}"
+
+
+def _number(text: str) -> int:
+    if text[:2] in ("0x", "0X"):
+        return int(text, 16)
+    if len(text) > 1 and text[0] == "0":
+        return int(text, 8)  # libpcap reads a leading 0 as octal
+    return int(text)
+
+
+def _longest_ipv6(s: str, i: int, text: str) -> int:
+    """Length of the longest valid IPv6 address starting at s[i], or 0."""
+    for end in range(len(text), 1, -1):
+        cand = text[:end]
+        if ":" not in cand:
+            return 0
+        nxt = s[i + end: i + end + 1]
+        if nxt and (nxt.isalnum() or nxt in "_-"):
+            continue
+        try:
+            ipaddress.IPv6Address(cand)
+        except ValueError:
+            continue
+        return end
+    return 0
+
+
+def tokenize(expression: str) -> list[Token]:
+    """Split an expression into Tokens, ending with an "end" token."""
+    tokens: list[Token] = []
+    s = expression
+    i, n = 0, len(s)
+    while i < n:
+        c = s[i]
+        if c in _WS:
+            i += 1
+            continue
+        col = i + 1
+        if c == "\\":
+            m = _ESCAPED.match(s, i)
+            if not m:
+                raise FilterError(f"a backslash must be followed by a name at column {col}",
+                                  expression=expression, column=col)
+            tokens.append(Token("id", m.group()[1:], col))
+            i = m.end()
+            continue
+        if c in "0123456789abcdefABCDEF:":
+            m = _MAC.match(s, i)
+            if m:
+                tokens.append(Token("eid", m.group(), col))
+                i = m.end()
+                continue
+            m = _V6.match(s, i)
+            end = _longest_ipv6(s, i, m.group()) if m else 0
+            if end:
+                tokens.append(Token("hid6", s[i:i + end], col))
+                i += end
+                continue
+        m = _WORD.match(s, i)
+        if m:
+            text = m.group()
+            i = m.end()
+            if _NUM.fullmatch(text):
+                try:
+                    value = _number(text)
+                except ValueError:
+                    raise FilterError(f"bad number '{text}' at column {col}",
+                                      expression=expression, column=col) from None
+                tokens.append(Token("num", text, col, value))
+            elif _DOTTED.fullmatch(text):
+                tokens.append(Token("hid", text, col))
+            elif text in KEYWORDS:
+                tokens.append(Token("kw", text, col))
+            else:
+                tokens.append(Token("id", text, col))
+            continue
+        for op in _OPS:
+            if s.startswith(op, i):
+                tokens.append(Token("op", op, col))
+                i += len(op)
+                break
+        else:
+            raise FilterError(f"unexpected character {c!r} at column {col}",
+                              expression=expression, column=col)
+    tokens.append(Token("end", "", n + 1))
+    return tokens
