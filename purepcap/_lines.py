@@ -187,8 +187,50 @@ def _tunnel(et: int, data: bytes, off: int) -> tuple[int, int, str]:
     return et, off, prefix
 
 
+# The common case, Ethernet + IPv4 without options or fragmentation + TCP/UDP, in one
+# unpack: ethertype, version/IHL, total length, flags/offset, protocol, addresses, ports.
+_FAST = struct.Struct("!12xHBxH2xHxB2x4s4sHH")
+_FAST_LEN = _FAST.size  # 38
+_addr_cache: dict[bytes, str] = {}
+
+
+def _addr4(raw: bytes) -> str:
+    text = _addr_cache.get(raw)
+    if text is None:
+        if len(_addr_cache) > 65536:
+            _addr_cache.clear()
+        text = _addr_cache[raw] = _ntoa(raw)
+    return text
+
+
+def _fast(data: bytes, length: int) -> str | None:
+    et, vihl, total, frag, proto, s, d, sport, dport = _FAST.unpack_from(data)
+    if et != 0x0800 or vihl != 0x45 or frag & 0x3FFF or total > length - 14:
+        return None
+    end = min(len(data), 14 + total)
+    if proto == 6:
+        if end < 54:
+            return None
+        hl = (data[46] >> 4) * 4
+        if hl < 20 or hl > total - 20:
+            return None
+        return f"IP {_addr4(s)}.{sport} > {_addr4(d)}.{dport}: tcp {total - 20 - hl}"
+    if proto == 17:
+        if end < 42:
+            return None
+        ulen = (data[38] << 8 | data[39]) - 8
+        if ulen < 0 or ulen > total - 28:
+            return None
+        return f"IP {_addr4(s)}.{sport} > {_addr4(d)}.{dport}: UDP, length {ulen}"
+    return None
+
+
 def describe(linktype: int, data: bytes, length: int) -> str:
     """tcpdump -q's text for one packet (everything after the timestamp)."""
+    if linktype == 1 and len(data) >= _FAST_LEN:
+        text = _fast(data, length)
+        if text is not None:
+            return text
     try:
         et, off, prefix = _link(linktype, data)
         if et in (0x8864, 0x8847, 0x8848):
