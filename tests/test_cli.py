@@ -759,3 +759,26 @@ def test_main_returns_codes_in_process(sample: Path):
     assert run_main("read", "--help")[0] == 0
     rc, _, err = run_main("read", str(sample.parent / "missing.pcap"))
     assert rc == 1 and err.count("\n") == 1
+
+
+@given(st.integers(0, 65535), st.integers(0, 65535), st.binary(max_size=64), st.sampled_from([6, 17]),
+       st.integers(0, 80), st.integers(0, 0xFFFF), st.integers(-40, 40), st.integers(0, 15))
+def test_fast_path_agrees_with_general_path(sport, dport, data, proto, cut, frag, total_delta, doff):
+    from purepcap import _lines
+
+    transport = tcp(sport, dport, data) if proto == 6 else udp(sport, dport, data)
+    if proto == 6:
+        transport = transport[:12] + bytes([doff << 4]) + transport[13:]
+    ip = ipv4("10.0.0.1", "10.0.0.2", proto, transport, frag=frag & 0x3FFF if frag % 3 == 0 else 0,
+              total=max(0, 20 + len(transport) + total_delta))
+    frame = ether(ip)
+    frame = frame[:len(frame) - cut] if cut < len(frame) else frame
+    fast = _lines._fast(frame, len(frame)) if len(frame) >= _lines._FAST_LEN else None
+    saved = _lines._fast
+    _lines._fast = lambda d, n: None
+    try:
+        general = describe(1, frame, len(frame))
+    finally:
+        _lines._fast = saved
+    assert fast is None or fast == general
+    assert describe(1, frame, len(frame)) == general
