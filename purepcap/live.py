@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import math
+import re
 import sys
 import threading
 import time
@@ -26,6 +27,7 @@ __all__ = [
 MAX_SNAPLEN = 262144
 DEFAULT_BUFFER = 8 << 20
 _LINUX = sys.platform.startswith("linux")
+_VLAN_WORD = re.compile(r"\bvlan\b")
 
 Program = Sequence[tuple[int, int, int, int]]
 
@@ -171,6 +173,8 @@ class LiveCapture:
         self._lock = threading.Lock()
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._src: Any = None
+        self._userland_match: Any = None
+        self._rejected = 0
         if _LINUX:
             self._src = self._open_linux(buffer_size, method)
         else:
@@ -186,7 +190,15 @@ class LiveCapture:
         if not info["flags"] & L.IFF_UP:
             raise _down(self.interface)
         linktype, cooked = L.linktype_for(info["arphrd"])
-        program = _program(self.filter, linktype, self.snaplen, cooked)
+        if isinstance(self.filter, str) and not cooked and _VLAN_WORD.search(self.filter):
+            # The kernel takes the outer VLAN tag off before socket filters run, so a
+            # program that looks for tags in the bytes would miss it. Keep only the
+            # snaplen in the kernel and match in Python on the bytes with the tag back.
+            program = _program(None, linktype, self.snaplen, cooked)
+            from .filter import offline_matcher
+            self._userland_match = offline_matcher(self.filter)
+        else:
+            program = _program(self.filter, linktype, self.snaplen, cooked)
         try:
             return L.LinuxSource(self.interface, info, snaplen=self.snaplen, promisc=self.promisc,
                                  immediate=self.immediate, program=program,
@@ -239,6 +251,8 @@ class LiveCapture:
         src = self._src
         while not self._stopped and not self._done and src is not None:
             batch = src.read_batch(self._frame)
+            if batch and self._userland_match is not None:
+                batch = self._match(batch)
             if not batch:
                 if self._deadline is None:
                     wait_ms = None
@@ -260,6 +274,14 @@ class LiveCapture:
             if self._deadline is not None and time.monotonic() >= self._deadline:
                 break
         self._finish()
+
+    def _match(self, batch: list[Packet]) -> list[Packet]:
+        match = self._userland_match
+        kept = [p for p in batch if match(p)]
+        self._rejected += len(batch) - len(kept)
+        for number, pkt in enumerate(kept, self._frame + 1):
+            pkt.frame = number
+        return kept
 
     def _finish(self) -> None:
         self._done = True
@@ -344,13 +366,15 @@ class LiveCapture:
     def stats(self) -> dict[str, int]:
         """Counts so far: ``captured`` (Packets delivered), ``received`` (packets the
         kernel accepted through the filter, dropped ones included: tcpdump's "received
-        by filter"), ``filter_passed`` (the same on Linux), ``dropped`` (lost because the
-        buffer was full: tcpdump's "dropped by kernel")."""
+        by filter"), ``filter_passed`` (the same, less packets a filter that has to run in
+        Python rejected: expressions with ``vlan``, since the kernel strips the tag before
+        its filter runs), ``dropped`` (lost because the buffer was full: tcpdump's
+        "dropped by kernel")."""
         with self._lock:
             if self._src is not None:
                 self._add_kernel_stats(self._src)
             return {"captured": self._captured, "received": self._received,
-                    "filter_passed": self._received, "dropped": self._dropped}
+                    "filter_passed": self._received - self._rejected, "dropped": self._dropped}
 
     def __repr__(self) -> str:
         state = "closed" if self._src is None else "open"

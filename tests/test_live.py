@@ -301,6 +301,29 @@ def test_kernel_filter_expression(pair, opts):
     assert [p.data[42:] for p in pkts] == [b"a%d" % i for i in range(1, 60, 2)]
 
 
+def test_vlan_expressions_see_the_tag_the_kernel_took_off(pair):
+    # The kernel strips the outer tag before socket filters run; an expression about
+    # VLANs is matched on the bytes with the tag put back, as tcpdump reads a file.
+    if not _have_compiler():
+        pytest.skip("the pcap-filter compiler (purepcap.filter.compile_bpf) is not built yet")
+    rx = pair.udp_receiver(5001)
+    frames = [udp_frame(b"plain"), udp_frame(b"v5", tags=((0x8100, 5),)),
+              udp_frame(b"v7", tags=((0x8100, 7),)), udp_frame(b"ad", tags=((0x88A8, 5), (0x8100, 9)))]
+    raw = pair.raw_sender()
+    with rx, raw:
+        for expr, want in (("vlan 5", [1, 3]), ("not vlan", [0]), ("vlan and udp port 5001", [1, 2])):
+            for opts in METHODS:
+                with pair.capture(filter=expr, timeout=0.5, **opts.values[0]) as cap:
+                    with pinned():
+                        for f in frames:
+                            raw.send(f)
+                    pkts = list(cap)
+                    stats = cap.stats
+                assert [p.data for p in pkts] == [frames[i] for i in want], (expr, opts.id)
+                assert [p.frame for p in pkts] == list(range(1, len(want) + 1))
+                assert stats["received"] == 4 and stats["filter_passed"] == len(want)
+
+
 def test_chunks(pair):
     rx = pair.udp_receiver(5001)
     with rx, pair.capture(count=30, chunksize=7, timeout=10) as cap:
@@ -403,6 +426,16 @@ def test_cooked_capture_on_a_tun_device(pair):
             sll = bytes.fromhex("0000" "fffe" "0000" "0000000000000000" "0800")
             assert [p.data for p in pkts] == [sll + ip for ip in ips], kw
             assert [p.length for p in pkts] == [16 + len(ip) for ip in ips]
+        if _have_compiler():  # the cooked-socket offset fix-ups, in the kernel
+            for kw in ({"method": "ring"}, {"method": "recvmsg"}):
+                with rx.dup() as _, netns(pair.a), live.capture("pptun0", filter="udp and ip[5] & 1 = 1",
+                                                                 timeout=0.5, **kw) as cap:
+                    for ip in ips:
+                        os.write(tun, ip)
+                    pkts = list(cap)
+                    stats = cap.stats
+                assert [p.data for p in pkts] == [sll + ips[1], sll + ips[3]], kw
+                assert stats["received"] == 2
         rx.close()
     finally:
         os.close(tun)
