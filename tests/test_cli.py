@@ -782,3 +782,36 @@ def test_fast_path_agrees_with_general_path(sport, dport, data, proto, cut, frag
         _lines._fast = saved
     assert fast is None or fast == general
     assert describe(1, frame, len(frame)) == general
+
+
+def _read_back(pd, path: Path, kind: str):
+    if kind == "csv":
+        return pd.read_csv(path, parse_dates=["time"], dtype={"src_port": "UInt16", "dst_port": "UInt16",
+                                                              "src_host": str, "dst_host": str})
+    if kind == "jsonl":
+        got = pd.DataFrame([json.loads(line) for line in path.read_text().splitlines()],
+                           columns=["time", "src_host", "src_port", "dst_host", "dst_port", "protocol"])
+        got["time"] = pd.to_datetime(got["time"])
+        for c in ("src_port", "dst_port"):
+            got[c] = got[c].astype("UInt16")
+        return got
+    return pd.read_parquet(path)
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet"])
+@pytest.mark.parametrize("name,expr", [("local.pcap", ""), ("http.pcap", "tcp port 80"),
+                                       ("vlan.pcap", "vlan and ip6"), ("truncated-be.pcap", "tcp"),
+                                       ("local.pcapng", "icmp or icmp6")])
+def test_convert_fixtures_with_filters_equal_to_pandas(tmp_path: Path, kind: str, name: str, expr: str):
+    pytest.importorskip("pyarrow")
+    src = ROOT / "fixtures" / name
+    if not src.exists():
+        pytest.skip(f"fixtures/{name} not generated")
+    pd, want = _expected(src, filter=expr or None)
+    out = tmp_path / f"o.{kind}"
+    rc, _, err = run_main("convert", str(src), str(out), *expr.split())
+    assert rc == 0, err
+    got = _read_back(pd, out, kind)
+    pd.testing.assert_frame_equal(got, want.reset_index(drop=True), check_dtype=False, check_categorical=False)
+    if expr:
+        assert len(want) < len(_expected(src)[1])  # the filter did select
