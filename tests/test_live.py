@@ -488,6 +488,21 @@ def test_stop_from_a_signal_handler_mid_stream(pair):
     assert cap.stats["captured"] == 10
 
 
+def test_stop_from_a_signal_handler_while_waiting(pair):
+    # The signal arrives while the capture sleeps in poll(); the handler's stop() must
+    # wake it (poll is retried after the handler, and then sees the wake-up fd).
+    with pair.capture() as cap:
+        old = signal.signal(signal.SIGALRM, lambda *_: cap.stop())
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            t0 = time.monotonic()
+            assert list(cap) == []
+            assert time.monotonic() - t0 < 3
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+
+
 def test_timeout_ends_an_idle_capture(pair):
     with pair.capture(timeout=0.3) as cap:
         t0 = time.monotonic()
