@@ -14,7 +14,8 @@
 #              them means any drop is a real loss; the rate is the consumer's.
 #   paced:     the sender holds a fixed rate with the default 8 MiB ring; the highest
 #              rate that still gives zero drops is reported.
-# Namespaces are removed at the end, whatever happens.
+# Namespaces are removed at the end, whatever happens. BENCH_LIVE_PIN=1 pins the sender
+# to CPU 0 and the capture to the other CPUs.
 from __future__ import annotations
 
 import argparse
@@ -37,6 +38,7 @@ MAC_B = bytes.fromhex("020000000b02")
 IP_A, IP_B = "10.77.0.1", "10.77.0.2"
 PORT = 5001
 CLONE_NEWNET = 0x40000000
+PIN = os.environ.get("BENCH_LIVE_PIN") == "1"  # pin sender to CPU 0, capture to the others
 
 
 def sh(*args: str) -> None:
@@ -74,6 +76,8 @@ def frame(size: int, seq: int) -> bytes:
 def sender(ns: str, dev: str, packets: int, size: int, rate: float) -> None:
     """Send ``packets`` frames through a TX ring, at ``rate`` packets/s (0: flat out)."""
     setns(ns)
+    if PIN and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {0})  # the sender (and the softirq work it triggers) on CPU 0
     SOL_PACKET, PACKET_VERSION, PACKET_TX_RING, PACKET_QDISC_BYPASS = 263, 10, 13, 20
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     s.setsockopt(SOL_PACKET, PACKET_VERSION, 1)  # TPACKET_V2
@@ -129,6 +133,8 @@ def sender(ns: str, dev: str, packets: int, size: int, rate: float) -> None:
 def run(ns_a: str, ns_b: str, va: str, vb: str, packets: int, size: int, rate: float,
         buffer_size: int, prefill: bool = False) -> dict:
     from purepcap import live
+    if PIN and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, set(range(1, os.cpu_count() or 2)))  # the capture off the sender's CPU
     here = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     setns(ns_a)
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -107,6 +107,13 @@ class Pair:
                              capture_output=True, text=True, timeout=30).stdout
         return json.loads(out)[0]["promiscuity"]
 
+    def iff_promisc(self) -> bool:
+        """IFF_PROMISC in the device's own flags (sysfs, as `ip netns exec` mounts it for
+        the namespace; SIOCGIFFLAGS would show only the user-requested flag)."""
+        out = subprocess.run(["ip", "netns", "exec", self.a, "cat", f"/sys/class/net/{self.va}/flags"],
+                             check=True, capture_output=True, text=True, timeout=30).stdout
+        return bool(int(out, 16) & 0x100)
+
 
 def _make_ns(name: str) -> None:
     sh("ip", "netns", "add", name)
@@ -368,13 +375,14 @@ def test_statistics_count_kernel_drops_and_accumulate(pair):
 
 @pytest.mark.parametrize("promisc", [False, True])
 def test_promiscuous_mode_only_when_asked_and_released(pair, promisc):
-    assert pair.promiscuity() == 0
+    assert pair.promiscuity() == 0 and not pair.iff_promisc()
     with pair.capture(promisc=promisc, timeout=0):
         assert pair.promiscuity() == (1 if promisc else 0)
+        assert pair.iff_promisc() == promisc
         with pair.capture(promisc=promisc, timeout=0):
             assert pair.promiscuity() == (2 if promisc else 0)
         assert pair.promiscuity() == (1 if promisc else 0)
-    assert pair.promiscuity() == 0
+    assert pair.promiscuity() == 0 and not pair.iff_promisc()
 
 
 def test_loopback_shows_each_packet_once(pair):
