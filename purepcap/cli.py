@@ -406,7 +406,7 @@ def summarise(name: str) -> dict[str, Any]:
 
     packets = captured = wire = truncated = 0
     first = last = None
-    seen_ifaces: set[int] = set()
+    per_iface: dict[int, int] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PcapWarning)
         with purepcap.open(sys.stdin.buffer if name == "-" else name, strict=False) as cap:
@@ -416,7 +416,7 @@ def summarise(name: str) -> dict[str, Any]:
                 wire += p.length
                 if p.caplen < p.length:
                     truncated += 1
-                seen_ifaces.add(p.interface)
+                per_iface[p.interface] = per_iface.get(p.interface, 0) + 1
                 t = p.time
                 if t is not None:
                     if first is None or t < first:
@@ -424,6 +424,7 @@ def summarise(name: str) -> dict[str, Any]:
                     if last is None or t > last:
                         last = t
             desc = cap.describe()
+            written_by = {k: getattr(cap, k, None) for k in ("application", "os", "hardware")}
             error = cap.error
             clean = cap.clean_end if cap.clean_end is not None else error is None
     fine = any(i.tsresol > 1_000_000 for i in cap.interfaces)
@@ -438,13 +439,15 @@ def summarise(name: str) -> dict[str, Any]:
         "precision": desc["precision"],
         "interfaces": [
             {"index": i["index"], "linktype": i["linktype"], "linktype_name": i["linktype_name"],
-             "snaplen": i["snaplen"], "name": i["name"], "precision": i["precision"]}
+             "snaplen": i["snaplen"], "name": i["name"], "precision": i["precision"],
+             "packets": per_iface.get(i["index"], 0)}
             for i in desc["interfaces"]
         ],
         "linktypes": sorted({i["linktype"] for i in desc["interfaces"]}),
         "packets": packets,
         "bytes_captured": captured,
         "bytes_on_wire": wire,
+        "average_packet_size": (captured / packets) if packets else None,
         "first_time": first,
         "last_time": last,
         "first": format_time(first, digits) + " UTC" if first is not None else None,
@@ -456,6 +459,9 @@ def summarise(name: str) -> dict[str, Any]:
         "clean_end": bool(clean),
         "error": str(error) if error is not None else None,
     }
+    for key, value in written_by.items():
+        if isinstance(value, str) and value:
+            info[key] = value
     if desc.get("modified"):
         info["modified"] = True
     if desc.get("fcs_length"):
@@ -473,12 +479,18 @@ def _render_info(i: dict[str, Any]) -> str:
         ("File format", f"{kind}, {order}, {precision} timestamps"),
         ("Compression", i["compression"] or "none"),
     ]
+    for key, label in (("application", "Written by"), ("os", "Operating system"), ("hardware", "Hardware")):
+        if i.get(key):
+            rows.append((label, i[key]))
     for f in i["interfaces"]:
         label = f"Interface {f['index']}" + (f" ({f['name']})" if f["name"] else "")
-        rows.append((label, f"{f['linktype_name']} (link type {f['linktype']}), snaplen {f['snaplen']}"))
+        rows.append((label, f"{f['linktype_name']} (link type {f['linktype']}), snaplen {f['snaplen']}"
+                            + (f", {f['packets']:,} packet{'s' if f['packets'] != 1 else ''}"
+                               if len(i["interfaces"]) > 1 else "")))
     rows += [
         ("Packets", f"{i['packets']:,}"),
         ("Data size", f"{i['bytes_captured']:,} bytes captured, {i['bytes_on_wire']:,} bytes on the wire"),
+        ("Average size", f"{i['average_packet_size']:,.2f} bytes" if i["average_packet_size"] else "n/a"),
         ("First packet", i["first"] or "n/a"),
         ("Last packet", i["last"] or "n/a"),
         ("Duration", f"{i['duration_ns'] / 1e9:.6f} s" if i["duration_ns"] is not None else "n/a"),

@@ -725,6 +725,11 @@ def test_write_from_multi_interface_pcapng(tmp_path: Path):
         w.write_packet(T0 + 1000, raw, interface=rawif)
     _rc, text, _ = run_main("read", str(src))
     assert text.splitlines()[1] == "2018-01-09 08:16:12.210011 IP 10.9.9.9.5 > 10.8.8.8.6: UDP, length 3"
+    doc = json.loads(run_main("info", "--json", str(src))[1])[0]
+    assert [(i["name"], i["linktype"], i["packets"]) for i in doc["interfaces"]] == [
+        ("eth0", 1, 1), ("tun0", linktypes.RAW, 1)]
+    assert doc["application"] == "purepcap" and doc["linktypes"] == [1, linktypes.RAW]
+    assert run_main("info", str(src))[1].count("snaplen 262144, 1 packet\n") == 2
     out = tmp_path / "copy.pcapng"
     assert run_main("read", str(src), "-w", str(out))[0] == 0
     with purepcap.open(out) as cap:
