@@ -199,6 +199,8 @@ def test_time_formatting():
     assert format_time(T0 + 123, 9) == "2018-01-09 08:16:12.210010123"
     assert format_time(-1, 9) == "1969-12-31 23:59:59.999999999"
     assert format_time(None) == "(no time)"
+    assert format_time(0xFFFFFFFF * 10**9, 6) == "2106-02-07 06:28:15.000000"  # past 2038, unlike tcpdump here
+    assert format_time(10**30, 9).startswith("@")  # beyond the calendar: seconds since the epoch, no error
     lf = LineFormatter(lambda p: 6)
     assert lf.time(T0 + 999, 6) == lf.time(T0, 6) == "2018-01-09 08:16:12.210010"  # truncated like tcpdump
 
