@@ -588,7 +588,8 @@ def _count_lines(err: bytes) -> list[str]:
 
 
 @needs_live
-def test_capture_sigterm_leaves_a_complete_file(tmp_path: Path):
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_capture_signal_leaves_a_complete_file(tmp_path: Path, signame: str):
     import signal
     import time
 
@@ -607,7 +608,7 @@ def test_capture_sigterm_leaves_a_complete_file(tmp_path: Path):
                 with contextlib.suppress(purepcap.PcapError):
                     with purepcap.open(out) as cap:
                         seen = sum(marker in p.data for p in cap)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(getattr(signal, signame))
         _, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
