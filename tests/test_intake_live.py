@@ -1,0 +1,127 @@
+# The seed's live example, intake.open_pcap(None, interface=..., chunksize=10).read(),
+# on a real kernel: inside two private network namespaces joined by a veth pair that
+# this test makes and removes (IPv6 off, static neighbours, the destination port
+# bound, so only our datagrams appear). Traffic goes only to the peer's address, in a
+# bounded loop. Needs root; skips cleanly otherwise.
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="AF_PACKET is Linux only"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="live capture needs root"),
+    pytest.mark.skipif(shutil.which("ip") is None, reason="needs iproute2 (ip)"),
+]
+
+intake = pytest.importorskip("intake")
+
+MAC_A, MAC_B = "02:00:00:00:0c:01", "02:00:00:00:0c:02"
+IP_A, IP_B = "10.78.0.1", "10.78.0.2"
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def sh(*args: str) -> None:
+    subprocess.run(args, check=True, capture_output=True, timeout=30)
+
+
+@contextlib.contextmanager
+def netns(name: str):
+    """Run the current thread in network namespace ``name`` for the block."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if _libc.setns(target, 0x40000000) != 0:
+            raise OSError(ctypes.get_errno(), "setns")
+        yield
+    finally:
+        _libc.setns(home, 0x40000000)
+        os.close(target)
+        os.close(home)
+
+
+@pytest.fixture
+def veth():
+    tag = f"{os.getpid() % 100000}"
+    a, b, va, vb = f"ppik{tag}a", f"ppik{tag}b", f"vik{tag}a", f"vik{tag}b"
+    made = []
+    try:
+        try:
+            for ns in (a, b):
+                sh("ip", "netns", "add", ns)
+                made.append(ns)
+                if os.path.exists("/proc/sys/net/ipv6"):
+                    sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                       "net.ipv6.conf.default.disable_ipv6=1")
+        except (subprocess.CalledProcessError, OSError) as exc:
+            pytest.skip(f"cannot make network namespaces here: {exc}")
+        sh("ip", "link", "add", va, "netns", a, "address", MAC_A, "type", "veth",
+           "peer", "name", vb, "netns", b, "address", MAC_B)
+        for ns, dev, mine, peer, peer_mac in ((a, va, IP_A, IP_B, MAC_B), (b, vb, IP_B, IP_A, MAC_A)):
+            sh("ip", "-n", ns, "addr", "add", f"{mine}/24", "dev", dev)
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+            sh("ip", "-n", ns, "neigh", "replace", peer, "lladdr", peer_mac, "dev", dev, "nud", "permanent")
+        yield a, b, va
+    finally:
+        for ns in made:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+
+
+def _read_in(ns: str, ds, n_reads: int, out: list) -> None:
+    try:
+        with netns(ns):  # the capture socket is made (in this namespace) by the first read
+            out.append(ds.read())
+        for _ in range(n_reads - 1):
+            out.append(ds.read())
+    except BaseException as exc:  # reported by the test thread
+        out.append(exc)
+
+
+@pytest.mark.parametrize("protocol", [None, "udp"])
+def test_open_pcap_live_reads_chunksize_packets_per_read(veth, protocol):
+    a, b, va = veth
+    with netns(a):
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # no ICMP unreachable
+        sink.bind((IP_A, 5555))
+    with netns(b):
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.bind((IP_B, 40000))
+    ds = intake.open_pcap(None, interface=va, chunksize=10, protocol=protocol, payload=True)
+    frames: list = []
+    reader = threading.Thread(target=_read_in, args=(a, ds, 2, frames), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 10
+        while ds._capture is None and reader.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ds._capture is not None, frames
+        for i in range(20):  # bounded: exactly two chunks' worth
+            sender.sendto(f"datagram {i:02d}".encode(), (IP_A, 5555))
+        reader.join(15)
+        assert not reader.is_alive(), "the live reads did not finish"
+    finally:
+        if ds._capture is not None:
+            ds._capture.stop()
+        ds.close()
+        sender.close()
+        sink.close()
+    assert not any(isinstance(f, BaseException) for f in frames), frames
+    first, second = frames
+    assert len(first) == len(second) == 10
+    both = [*first.itertuples(), *second.itertuples()]
+    assert [r.payload for r in both] == [f"datagram {i:02d}".encode() for i in range(20)]
+    assert {(r.src_host, r.src_port, r.dst_host, r.dst_port, r.protocol) for r in both} == {
+        (IP_B, 40000, IP_A, 5555, "udp")}
+    assert list(first.columns) == ["time", "src_host", "src_port", "dst_host", "dst_port", "protocol",
+                                   "payload"]
+    assert first["time"].is_monotonic_increasing and first["time"].dtype == "datetime64[ns]"
+    assert ds._capture is None  # closed by close(); a new read would open a new capture
