@@ -188,7 +188,7 @@ class PcapSource(DataSource):
 
             # the kernel runs the filter; protocol= is applied to the decoded rows
             self._capture = capture(self.interface, chunksize=self.chunksize, filter=self.filter)
-        return self._capture.read()
+        return self._capture.next_chunk()
 
     def _live_frame(self, packets: list) -> Any:
         from .dataframe import to_pandas

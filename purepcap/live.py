@@ -321,10 +321,12 @@ class LiveCapture:
             self._it = iter(self)
         return next(self._it)
 
-    def read(self) -> list[Packet]:
+    # Deliberately no read(): records() and to_pandas() take anything with a read()
+    # method for a binary file.
+    def next_chunk(self) -> list[Packet]:
         """The next chunk (``chunksize`` packets, fewer at the end), or [] when finished."""
         if self.chunksize is None:
-            raise ValueError("read() needs a capture opened with chunksize=N")
+            raise ValueError("next_chunk() needs a capture opened with chunksize=N")
         try:
             return next(self)
         except StopIteration:

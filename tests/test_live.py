@@ -331,6 +331,56 @@ def test_vlan_expressions_see_the_tag_the_kernel_took_off(pair):
                 assert stats["received"] == 4 and stats["filter_passed"] == len(want)
 
 
+def test_records_and_dataframes_from_a_live_capture(pair):
+    import purepcap
+    rx = pair.udp_receiver(5001)
+    with rx, pair.capture(count=5, timeout=10) as cap:
+        send_udp(pair, [b"rec%d" % i for i in range(5)])
+        rows = list(purepcap.records(cap, payload=True))
+    assert [(r["frame"], r["src_host"], r["src_port"], r["dst_host"], r["dst_port"], r["protocol"],
+             r["payload"]) for r in rows] == [
+        (i + 1, IP_B, 40000, IP_A, 5001, "udp", b"rec%d" % i) for i in range(5)]
+    pd = pytest.importorskip("pandas")
+    rx = pair.udp_receiver(5001)
+    with rx, pair.capture(chunksize=4, timeout=10) as cap:
+        send_udp(pair, [b"df%d" % i for i in range(8)])
+        frames = [purepcap.to_pandas(cap.next_chunk()) for _ in range(2)]
+    df = pd.concat(frames, ignore_index=True)
+    assert list(df["dst_port"]) == [5001] * 8 and list(df["src_host"].astype(str)) == [IP_B] * 8
+
+
+def test_intake_live_source_reads_the_next_chunk(pair):
+    # The seed's intake.open_pcap(None, interface=..., chunksize=N).read(): each read()
+    # gives the next N packets as a DataFrame.
+    intake = pytest.importorskip("intake")
+    pytest.importorskip("pandas")
+    if not hasattr(intake, "open_pcap"):
+        pytest.skip("purepcap's intake driver is not registered (package not installed)")
+    rx = pair.udp_receiver(5001)
+    tx = pair.udp_sender()
+    ds = intake.open_pcap(None, interface=pair.va, chunksize=3)
+
+    def send_later():
+        time.sleep(0.3)
+        for i in range(6):
+            tx.sendto(b"in%d" % i, (IP_A, 5001))
+
+    sender = threading.Thread(target=send_later)
+    sender.start()
+    try:
+        with netns(pair.a):  # the capture opens at the first read()
+            first = ds.read()
+        second = ds.read()
+    finally:
+        sender.join()
+        ds.close()
+        tx.close()
+        rx.close()
+    assert len(first) == 3 and len(second) == 3
+    assert list(first["dst_port"]) + list(second["dst_port"]) == [5001] * 6
+    assert list(first["src_port"]) == [40000] * 3
+
+
 def test_chunks(pair):
     rx = pair.udp_receiver(5001)
     with rx, pair.capture(count=30, chunksize=7, timeout=10) as cap:
@@ -342,13 +392,13 @@ def test_chunks(pair):
     assert [p.data[42:] for p in flat] == [b"c%d" % i for i in range(30)]
 
 
-def test_read_returns_the_next_chunk(pair):
+def test_next_chunk_returns_the_next_chunk(pair):
     rx = pair.udp_receiver(5001)
     with rx, pair.capture(chunksize=10, timeout=5) as cap:
         send_udp(pair, [b"r%d" % i for i in range(25)])
-        first, second = cap.read(), cap.read()
+        first, second = cap.next_chunk(), cap.next_chunk()
         cap.stop()
-        rest = cap.read()
+        rest = cap.next_chunk()
     assert [p.data[42:] for p in first + second] == [b"r%d" % i for i in range(20)]
     assert [p.frame for p in second] == list(range(11, 21))
     assert len(rest) <= 5
