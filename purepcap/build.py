@@ -832,6 +832,7 @@ class IGMP(_HeaderLayer):
     """IGMP (v2 membership report by default): type, max response time, checksum, group."""
 
     ipproto = 2
+    _EIGHT_BYTE_TYPES = frozenset((0x12, 0x16, 0x17))
 
     def __init__(self, type: int = 0x16, max_resp: int = 0, group: str | bytes = "224.0.0.251", *,
                  checksum: int | None = None) -> None:
@@ -839,7 +840,10 @@ class IGMP(_HeaderLayer):
 
     def encode(self, payload: bytes, stack: Stack, index: int) -> bytes:
         msg = struct.pack("!BBH4s", self.type, self.max_resp, 0, _ip4(self.group)) + payload
-        c = checksum(msg) if self.checksum is None else self.checksum
+        # IGMPv1/v2 messages are 8 bytes and their checksum covers only those (RFC 2236,
+        # as Wireshark checks it); v3 queries and reports are checksummed whole (RFC 3376)
+        covered = msg[:8] if self.type in self._EIGHT_BYTE_TYPES else msg
+        c = checksum(covered) if self.checksum is None else self.checksum
         return msg[:2] + _u16.pack(c) + msg[4:]
 
     def _hlen(self, stack, index, data, offset):
@@ -1003,6 +1007,14 @@ def _expected_fields(stack: Stack, caplen: int | None) -> dict | None:
             proto = ext.nh_value(stack, j)
             p += ext.header_length(stack, j, data, p)
             j += 1
+        if j < len(layers) and isinstance(layers[j], _EXT_HEADERS) and p + 8 > limit:
+            # the chain is cut short: a partly captured header still names what follows
+            # (as tshark reads it), except a fragment header, meaningful only whole
+            if p < limit and not isinstance(layers[j], Fragment):
+                proto = layers[j].nh_value(stack, j)
+            out["ip_proto"] = proto
+            out["protocol"] = _protocol_name(proto)
+            return out
     out["ip_proto"] = proto
     out["protocol"] = _protocol_name(proto)
     transport = layers[j] if j < len(layers) else None

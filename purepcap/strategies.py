@@ -52,8 +52,8 @@ Example: property-testing a third-party decoder, a toy counter of DNS datagrams:
         assert got == sum(r["protocol"] == "udp" and 53 in (r["src_port"], r["dst_port"]) for r in records)
 
 Drop the fragment check from ``count_dns`` and hypothesis finds the bug, then
-shrinks it to a capture of one small packet: a later IPv4 fragment of a UDP
-datagram whose bytes happen to hold 53 where the ports would be.
+shrinks it to a capture of a few small packets (usually one): a later IPv4
+fragment of a UDP datagram whose bytes happen to hold 53 where the ports would be.
 """
 from __future__ import annotations
 

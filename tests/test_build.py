@@ -263,6 +263,10 @@ def test_icmp_icmpv6_igmp_sctp_checksums():
     assert not verifies(icmp6)  # without the pseudo-header it would not verify
     ig = bytes(build.ipv4(ttl=1) / build.igmp(0x16, 0, "239.1.2.3"))
     assert ig[9] == 2 and ig[20:22] == b"\x16\x00" and ig[24:28] == bytes([239, 1, 2, 3]) and verifies(ig[20:])
+    v2 = bytes(build.ipv4() / build.igmp(0x16) / b"trailer")
+    assert verifies(v2[20:28]) and not verifies(v2[20:])
+    v3 = bytes(build.ipv4() / build.igmp(0x22, 0, "0.0.0.0") / bytes.fromhex("0001 0400 00000000 ef000001"))
+    assert verifies(v3[20:])
     assert build.crc32c(b"123456789") == 0xE3069283  # the RFC 3720 check value
     sc = bytes(build.ipv4() / build.sctp(1, 2, vtag=3) / b"chunk!!!")
     stored = int.from_bytes(sc[28:32], "little")
@@ -444,8 +448,10 @@ def test_every_built_checksum_verifies(pkt):
     ph = pseudo(data[off:off + 40], proto, len(body))
     if proto in (6, 17, 58):
         assert verifies(body, ph), f"checksum of protocol {proto}"
-    elif proto in (1, 2):
+    elif proto == 1:
         assert verifies(body)
+    elif proto == 2:  # IGMPv1/v2 checksums cover their 8 bytes, v3 the whole message
+        assert verifies(body[:8] if body[0] in (0x12, 0x16, 0x17) else body)
     elif proto == 132:
         assert int.from_bytes(body[8:12], "little") == build.crc32c(body[:8] + bytes(4) + body[12:])
     if proto == 17:
