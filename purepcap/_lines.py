@@ -330,7 +330,7 @@ def _ipv4(data: bytes, off: int, wire: int) -> str:
         return f"IP{vihl >> 4} (invalid)"
     if len(data) < off + 20:
         return "IP  [|ip]"
-    vihl, _tos, total, _id, frag, _ttl, proto, _sum, s, d = _IP4.unpack_from(data, off)
+    vihl, _tos, total, _id, frag, ttl, proto, _sum, s, d = _IP4.unpack_from(data, off)
     hlen = (vihl & 0xF) * 4
     if hlen < 20:
         return f"IP bad-hlen {hlen}"
@@ -343,14 +343,14 @@ def _ipv4(data: bytes, off: int, wire: int) -> str:
     if frag & 0x1FFF:  # not the first fragment: no transport header here
         return f"{head}{src} > {dst}: ip-proto-{proto}"
     end = min(len(data), off + total)
-    return head + _transport(proto, data, off + hlen, end, total - hlen, src, dst, bool(frag & 0x2000))
+    return head + _transport(proto, data, off + hlen, end, total - hlen, src, dst, bool(frag & 0x2000), ttl)
 
 
 # -- IPv6 ------------------------------------------------------------------------------------
 def _ipv6(data: bytes, off: int, wire: int) -> str:
     if len(data) < off + 40:
         return "IP6  [|ip6]"
-    _vtf, plen, nh, _hlim, s, d = _IP6.unpack_from(data, off)
+    _vtf, plen, nh, hlim, s, d = _IP6.unpack_from(data, off)
     src, dst = _ntop6(s), _ntop6(d)
     head = "IP6 "
     total = plen + 40
@@ -392,8 +392,8 @@ def _ipv6(data: bytes, off: int, wire: int) -> str:
     if exts:
         # after extension headers tcpdump prints the transport's ports without addresses
         return f"{head}{src} > {dst}: {' '.join(exts)} " + _transport(nh, data, t, end, left, None, None,
-                                                                       fragmented)
-    return head + _transport(nh, data, t, end, left, src, dst, False)
+                                                                       fragmented, hlim)
+    return head + _transport(nh, data, t, end, left, src, dst, False, hlim)
 
 
 def _ah(data: bytes, t: int, elen: int, end: int) -> str:
@@ -421,7 +421,7 @@ def _short(src: str | None, dst: str | None, what: str) -> str:
 
 
 def _transport(proto: int, data: bytes, t: int, end: int, plen: int, src: str | None, dst: str | None,
-               fragmented: bool) -> str:
+               fragmented: bool, ttl: int = 255) -> str:
     if proto == 6:
         if end < t + 4:
             return _short(src, dst, "tcp")
@@ -479,6 +479,8 @@ def _transport(proto: int, data: bytes, t: int, end: int, plen: int, src: str | 
         return hosts + _gre(data, t, end, plen)
     if proto in (4, 41):
         return hosts + (_ipv4(data, t, plen) if proto == 4 else _ipv6(data, t, plen))
+    if proto == 112:
+        return hosts + _vrrp(data, t, end, plen, ttl)
     if proto in _NAMED and end > t + 1:
         return hosts + _NAMED[proto](data, t, plen)
     return f"{hosts[:-1]}  ip-proto-{proto} {plen}" if hosts else f"ip-proto-{proto} {plen}"
@@ -530,19 +532,36 @@ def _pim(data: bytes, t: int, plen: int) -> str:
 
 
 def _ospf(data: bytes, t: int, plen: int) -> str:
-    return f"OSPFv{data[t]}, {_OSPF_TYPES.get(data[t + 1], f'unknown packet type ({data[t + 1]})')}, length {plen}"
+    kind = _OSPF_TYPES.get(data[t + 1], f"unknown packet type ({data[t + 1]})")
+    if data[t] == 2 and len(data) >= t + 20 and _U16.unpack_from(data, t + 14)[0] == 2:
+        plen -= data[t + 19]  # tcpdump leaves out the cryptographic-authentication trailer
+    return f"OSPFv{data[t]}, {kind}, length {plen}"
 
 
 def _eigrp(data: bytes, t: int, plen: int) -> str:
     return f"EIGRP {_EIGRP_OPS.get(data[t + 1], f'unknown ({data[t + 1]})')}, length: {plen}"
 
 
-def _vrrp(data: bytes, t: int, plen: int) -> str:
-    return f"VRRPv{data[t] >> 4}, length {plen}"
+def _vrrp(data: bytes, t: int, end: int, plen: int, ttl: int) -> str:
+    if end < t + 1:
+        return " [|vrrp]"
+    version, kind = data[t] >> 4, data[t] & 0xF
+    text = f"VRRPv{version}, " + ("Advertisement" if kind == 1 else f"unknown type ({kind})")
+    if ttl != 255:
+        text += f", (ttl {ttl})"
+    if kind != 1:
+        return text
+    if end < t + 6:
+        return text + " [|vrrp]"
+    text += f", vrid {data[t + 1]}, prio {data[t + 2]}"
+    if version == 2:
+        auth = {0: "none", 1: "simple", 2: "ah"}.get(data[t + 4], str(data[t + 4]))
+        return text + f", authtype {auth}, intvl {data[t + 5]}s, length {plen}"
+    return text + f", intvl {_U16.unpack_from(data, t + 4)[0] & 0xFFF}cs, length {plen}"
 
 
 _NAMED: dict[int, Callable[[bytes, int, int], str]] = {
-    103: _pim, 89: _ospf, 88: _eigrp, 112: _vrrp,
+    103: _pim, 89: _ospf, 88: _eigrp,
     46: lambda d, t, n: f"RSVPv{d[t] >> 4}, length: {n}",
 }
 
@@ -606,6 +625,9 @@ def _icmp6(data: bytes, t: int, n: int, plen: int) -> str:
         return f"ICMP6, {what}, id {ident}, seq {seq}, length {plen}"
     if typ == 135 and n >= t + 24:
         return f"ICMP6, neighbor solicitation, who has {_ntop6(data[t + 8:t + 24])}, length {plen}"
+    if typ == 143 and n >= t + 8:
+        nrec = _U16.unpack_from(data, t + 6)[0]
+        return f"ICMP6, multicast listener report v2, {nrec} group record(s), length {plen}"
     if typ == 136 and n >= t + 24:
         return f"ICMP6, neighbor advertisement, tgt is {_ntop6(data[t + 8:t + 24])}, length {plen}"
     name = _ICMP6_NAMES.get(typ)

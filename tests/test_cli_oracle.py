@@ -148,6 +148,34 @@ def test_read_lines_match_tcpdump_on_other_link_types():
 
 
 @needs_corpus
+def test_whole_ip_lines_match_tcpdump():
+    """Beyond TCP/UDP: ICMP, IGMP, fragments, GRE, ESP/AH, OSPF, PIM, VRRP, IPv6 extension
+    headers... purepcap prints tcpdump's short forms; the whole line (time to the µs) must be
+    tcpdump's for nearly every IP packet. The rest are protocols tcpdump dissects at length
+    (PGM, DCCP, SCTP chunks, mobility headers), listed by the print below."""
+    stored = tcpdump_lines()
+    exact = compared = 0
+    kinds: dict[str, int] = {}
+    for path in ethernet_files():
+        if path not in stored:
+            continue
+        _rc, mine = run_read(str(corpus_path(path)))
+        for a, b in zip(mine, packet_lines(stored[path][1]), strict=False):
+            if not (a[27:].startswith(("IP ", "IP6 ")) or b[30:].startswith(("IP ", "IP6 "))) or not b[:4].isdigit():
+                continue
+            compared += 1
+            if a[:26] + a[26:].lstrip("0123456789") == b[:26] + b[29:].rstrip():
+                exact += 1
+            else:
+                word = b[30:].split(": ", 1)[-1].split(" ")[0]
+                kinds[word] = kinds.get(word, 0) + 1
+    print(f"\nwhole IP lines equal to tcpdump's: {exact} / {compared}; others by first word: "
+          f"{sorted(kinds.items(), key=lambda kv: -kv[1])[:12]}")
+    assert compared > 27000
+    assert exact / compared > 0.985  # a floor against regressions; measured 99.0%
+
+
+@needs_corpus
 def test_read_prints_one_line_per_packet_like_tcpdump():
     """Every packet shows, ARP, LLDP and the rest included, as in tcpdump."""
     stored = tcpdump_lines()
