@@ -673,7 +673,15 @@ class Capture:
             return True
         if nxt + 8 > end:
             return False
-        btype, blen = struct.unpack_from(order + "II", buf, nxt)
+        btype = struct.unpack_from(order + "I", buf, nxt)[0]
+        if btype == _PCAPNG_SHB:  # a new section's length is in its own byte order
+            if nxt + 12 > end:
+                return False
+            bom = struct.unpack_from("<I", buf, nxt + 8)[0]
+            if bom not in (_BYTE_ORDER_MAGIC, 0x4D3C2B1A):
+                return False
+            order = "<" if bom == _BYTE_ORDER_MAGIC else ">"
+        blen = struct.unpack_from(order + "I", buf, nxt + 4)[0]
         return (btype in (1, 2, 3, 4, 5, 6, 10, _PCAPNG_SHB, 0xBAD, 0x40000BAD)
                 and 12 <= blen <= _PCAPNG_MAX_BLOCK)
 

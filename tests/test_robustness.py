@@ -50,7 +50,7 @@ def small_pcap(n: int = 300, size: int = 200) -> bytes:
 
 
 # -- compressed input -------------------------------------------------------------------------
-@pytest.mark.parametrize("compress", [gzip.compress, lambda b: bz2.compress(b, 1), lzma.compress],
+@pytest.mark.parametrize("compress", [gzip.compress, lambda b: bz2.compress(b, 1), lambda b: lzma.compress(b, preset=0)],
                          ids=["gzip", "bz2", "xz"])
 def test_cut_compressed_stream_delivers_the_packets_before_the_cut(compress) -> None:
     # Regression: one failing read() of the decompressor threw away every byte it had
@@ -121,10 +121,10 @@ def test_streaming_holds_about_one_chunk(tmp_path, fmt: str) -> None:
     # kept the parsed chunk alive while reading, so 4-5 chunks were alive at once.
     # Now: the unparsed rest of one chunk plus the next one, never the file.
     rnd = random.Random(7)
-    payloads = [rnd.randbytes(rnd.randrange(40, 1500)) for _ in range(64)]
+    payloads = [rnd.randbytes(rnd.randrange(3000, 5000)) for _ in range(64)]
     path = tmp_path / f"big.{fmt}"
     writer = PcapWriter if fmt == "pcap" else PcapngWriter
-    n = 32_000  # about 25 MB: six chunks
+    n = 6_000  # about 25 MB: six chunks
     with writer(path) as w:
         for i in range(n):
             w.write_packet(T0 + i, payloads[i % 64])
@@ -161,3 +161,94 @@ def test_bad_byte_order_magic_offset_is_the_one_in_the_message(section: int) -> 
     assert len(got) == section
     assert isinstance(err, DamagedError) and err.offset == at
     assert f"offset {at} " in str(err)
+
+
+# -- strict=False reads past a damaged pcapng block found again by its length --------------------
+def two_section_capture() -> tuple[bytes, dict[str, int]]:
+    """A little-endian section then a big-endian one; returns the bytes and the offsets
+    of the blocks the tests damage."""
+    out = io.BytesIO()
+    at: dict[str, int] = {}
+    with PcapngWriter(out) as w:
+        w.write_packet(T0, b"le-1")
+        w.flush()
+        at["le-2"] = len(out.getvalue())
+        w.write_packet(T0 + 1, b"le-2")
+        w.write_packet(T0 + 2, b"le-3")
+        w.flush()
+        at["nrb"] = len(out.getvalue())
+        w.write_block(4, struct.pack("<HH", 1, 8) + b"\x0a\x00\x00\x01ab\x00\x00" + struct.pack("<HH", 0, 0))
+        w.new_section("big")
+        w.add_interface(1)
+        w.flush()
+        at["idb-2"] = len(out.getvalue())
+        w.add_interface(101, name="tun0")
+        w.write_packet(T0 + 3, b"be-1")
+        w.flush()
+        at["be-on-idb-2"] = len(out.getvalue())
+        w.write_packet(T0 + 4, b"be-2", interface=1)
+        w.write_simple(b"be-3")
+        w.flush()
+        at["pb"] = len(out.getvalue())
+        w.write_obsolete(T0 + 5, b"be-4")
+        w.write_packet(T0 + 6, b"be-5")
+    return out.getvalue(), at
+
+
+def datas(packets) -> list[bytes]:
+    return [p.data for p in packets]
+
+
+def test_strict_false_skips_a_damaged_packet_block_in_a_big_endian_section() -> None:
+    raw, at = two_section_capture()
+    bad = bytearray(raw)
+    bad[at["pb"] + 8:at["pb"] + 10] = struct.pack(">H", 9)  # obsolete PB names interface 9
+    got, err, _ = read_all(bytes(bad))
+    assert datas(got) == [b"le-1", b"le-2", b"le-3", b"be-1", b"be-2", b"be-3"]
+    assert isinstance(err, DamagedError) and err.offset == at["pb"] and f"offset {at['pb']}" in str(err)
+    got, err, warned = read_all(bytes(bad), strict=False)
+    assert err is None and len(warned) == 1 and f"offset {at['pb']}" in str(warned[0].message)
+    assert datas(got) == [b"le-1", b"le-2", b"le-3", b"be-1", b"be-2", b"be-3", b"be-5"]
+
+
+def test_strict_false_skips_a_damaged_interface_and_the_packets_that_name_it() -> None:
+    raw, at = two_section_capture()
+    bad = bytearray(raw)
+    # the second IDB's if_name option claims more bytes than its block holds
+    opt = at["idb-2"] + 16
+    assert struct.unpack_from(">H", bad, opt)[0] == 2  # if_name
+    bad[opt + 2:opt + 4] = struct.pack(">H", 400)
+    got, err, warned = read_all(bytes(bad), strict=False)
+    assert err is None
+    assert datas(got) == [b"le-1", b"le-2", b"le-3", b"be-1", b"be-3", b"be-4", b"be-5"]
+    messages = [str(w.message) for w in warned]
+    assert len(messages) == 2, messages  # the interface, then the one packet naming it
+    assert f"offset {at['idb-2']}" in messages[0] and "option 2 of length 400" in messages[0]
+    assert f"offset {at['be-on-idb-2']}" in messages[1] and "names interface 1" in messages[1]
+
+
+def test_strict_false_skips_a_block_whose_trailing_length_disagrees() -> None:
+    # Regression: the block after the damaged one was checked in the damaged section's
+    # byte order, so a following big-endian section header looked implausible and
+    # strict=False stopped instead of reading the next section.
+    raw, at = two_section_capture()
+    bad = bytearray(raw)
+    nrb_len = struct.unpack_from("<I", bad, at["nrb"] + 4)[0]
+    bad[at["nrb"] + nrb_len - 4:at["nrb"] + nrb_len] = struct.pack("<I", 12345)
+    got, err, _ = read_all(bytes(bad))
+    assert len(got) == 3 and isinstance(err, DamagedError) and err.offset == at["nrb"]
+    got, err, warned = read_all(bytes(bad), strict=False)
+    assert err is None and len(warned) == 1 and len(got) == 8
+
+
+def test_strict_false_stops_cleanly_when_the_length_leads_nowhere() -> None:
+    raw, at = two_section_capture()
+    bad = bytearray(raw)
+    bad[at["le-2"] + 8:at["le-2"] + 12] = struct.pack("<I", 7)  # EPB names interface 7 ...
+    bad[at["le-2"] + 4:at["le-2"] + 8] = struct.pack("<I", 44)  # ... and its length lands mid-block
+    with purepcap.open(bytes(bad), strict=False) as cap:
+        with pytest.warns(PcapWarning, match=f"offset {at['le-2']}"):
+            got = list(cap)
+        assert datas(got) == [b"le-1"]
+        assert cap.clean_end is False and isinstance(cap.error, DamagedError)
+        assert cap.error.offset == at["le-2"]
