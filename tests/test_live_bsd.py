@@ -3,6 +3,7 @@
 # synthetic buffers laid out as the kernels lay them out (bpf(4)).
 from __future__ import annotations
 
+import os
 import struct
 
 import pytest
@@ -168,3 +169,159 @@ def test_random_bytes_give_records_or_a_capture_error(data, layout):
         return
     for _, caplen, _, off in out:
         assert 0 <= off and off + caplen <= len(data)
+
+
+# --- BpfSource against a fake /dev/bpf ----------------------------------------------------
+# The device is a socketpair end (so poll and non-blocking reads behave like a real
+# descriptor); ioctls go to a fake that checks their order and arguments as bpf(4)
+# states them: BIOCSBLEN only before BIOCSETIF, and so on.
+
+class FakeBpf:
+    def __init__(self, dlt: int, blen: int = 4096) -> None:
+        import socket
+        self.dlt = dlt
+        self.blen = blen
+        self.calls: list[str] = []
+        self.program: list[tuple[int, int, int, int]] | None = None
+        self.attached = None
+        self.promisc = False
+        self.immediate = False
+        self.stats = (0, 0)
+        self.dev, self.wire = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.names = {v: k for k, v in bpf_ioctls().items()}
+
+    def ioctl(self, fd: int, request: int, arg: bytes = b"", *rest):
+        import ctypes
+        assert fd == self.dev.fileno()
+        name = self.names[request]
+        self.calls.append(name)
+        if name == "BIOCSBLEN":
+            assert self.attached is None, "BIOCSBLEN after BIOCSETIF has no effect"
+            (want,) = struct.unpack("=I", arg)
+            self.blen = min(want, 1 << 20)
+            return struct.pack("=I", self.blen)
+        if name == "BIOCSETIF":
+            self.attached = arg[:16].rstrip(b"\0").decode()
+            assert len(arg) == 32
+            return arg
+        assert self.attached is not None, f"{name} before BIOCSETIF"
+        if name == "BIOCIMMEDIATE":
+            self.immediate = struct.unpack("=I", arg)[0] == 1
+            return arg
+        if name == "BIOCGDLT":
+            return struct.pack("=I", self.dlt)
+        if name == "BIOCGBLEN":
+            return struct.pack("=I", self.blen)
+        if name == "BIOCSETF":
+            n, ptr = struct.unpack("@IP", arg)
+            raw = ctypes.string_at(ptr, 8 * n)
+            self.program = [struct.unpack_from("=HBBI", raw, 8 * i) for i in range(n)]
+            return arg
+        if name == "BIOCPROMISC":
+            self.promisc = True
+            return 0
+        if name == "BIOCGSTATS":
+            return struct.pack("=II", *self.stats)
+        raise AssertionError(f"unexpected ioctl {name}")
+
+
+@pytest.fixture
+def fake_bpf(monkeypatch):
+    from purepcap import _live_bsd as B
+    fakes = []
+
+    def make(dlt: int, layout: str = "timeval32"):
+        fake = FakeBpf(dlt)
+        fakes.append(fake)
+        monkeypatch.setattr(B, "_open_device", lambda: os.dup(fake.dev.fileno()))
+        monkeypatch.setattr(B.fcntl, "ioctl", lambda fd, req, arg=b"", *r: fake.ioctl(
+            fake.dev.fileno(), req, arg))
+        monkeypatch.setattr(B, "platform_layout", lambda *a: layout)
+        return fake
+
+    yield make
+    for fake in fakes:
+        fake.dev.close()
+        fake.wire.close()
+
+
+
+def test_bpf_source_configures_the_device_in_order(fake_bpf):
+    from purepcap import _live_bsd as B
+    fake = fake_bpf(dlt=0)  # lo0 on macOS: DLT_NULL
+    seen = []
+
+    def program_for(linktype):
+        seen.append(linktype)
+        return [(0x06, 0, 0, 96)]
+
+    src = B.BpfSource("lo0", snaplen=96, promisc=False, immediate=True, buffer_size=1 << 16,
+                      program_for=program_for)
+    try:
+        assert fake.calls == ["BIOCSBLEN", "BIOCSETIF", "BIOCIMMEDIATE", "BIOCGDLT", "BIOCSETF", "BIOCGBLEN"]
+        assert fake.attached == "lo0" and fake.immediate and not fake.promisc
+        assert seen == [linktypes.NULL] and src.linktype == linktypes.NULL
+        assert fake.program == [(0x06, 0, 0, 96)]
+        assert src.blen == 1 << 16
+        # one read returns a run of records; reads ask for exactly the buffer length
+        pkt = struct.pack("<I", 2) + bytes.fromhex("45000014") + bytes(16)
+        recs = make_buffer("timeval32", [(10, 20, pkt, 0), (11, 0, pkt[:8], 12)], 4)
+        fake.wire.send(recs)
+        assert src.wait(1000)
+        got = src.read_batch(0)
+        assert [(p.frame, p.time, p.caplen, p.length, p.linktype, p.data) for p in got] == [
+            (1, 10_000_020_000, len(pkt), len(pkt), linktypes.NULL, pkt),
+            (2, 11_000_000_000, 8, 20, linktypes.NULL, pkt[:8])]
+        assert src.read_batch(2) == []  # nothing more: no blocking
+        # BIOCGSTATS counts are cumulative; kernel_stats gives increments
+        fake.stats = (5, 1)
+        assert src.kernel_stats() == (5, 1)
+        fake.stats = (9, 1)
+        assert src.kernel_stats() == (4, 0)
+        # wakeup() makes wait() return False at once
+        src.wakeup()
+        assert src.wait(5000) is False
+    finally:
+        src.close()
+    assert src.fd == -1
+
+
+def test_bpf_source_promisc_and_ethernet(fake_bpf):
+    from purepcap import _live_bsd as B
+    fake = fake_bpf(dlt=1, layout="timeval64")
+    src = B.BpfSource("em0", snaplen=262144, promisc=True, immediate=False, buffer_size=1 << 22,
+                      program_for=lambda lt: [(0x06, 0, 0, 262144)])
+    try:
+        assert fake.calls == ["BIOCSBLEN", "BIOCSETIF", "BIOCGDLT", "BIOCSETF", "BIOCPROMISC", "BIOCGBLEN"]
+        assert fake.promisc and src.linktype == linktypes.EN10MB and src.blen == 1 << 20
+        frame = bytes(range(60))
+        fake.wire.send(make_buffer("timeval64", [(1, 2, frame, 0)] * 3, 14))
+        src.wait(1000)
+        assert [p.data for p in src.read_batch(0)] == [frame] * 3
+    finally:
+        src.close()
+
+
+def test_live_capture_on_the_bsd_path(fake_bpf, monkeypatch):
+    from purepcap import _live_bsd as B
+    from purepcap import live
+    fake = fake_bpf(dlt=1)
+    monkeypatch.setattr(live, "_LINUX", False)
+    monkeypatch.setattr(live, "_interface_names", lambda: ["lo0", "en0"])
+    monkeypatch.setattr(B, "interface_up", lambda name: name == "en0")
+    with pytest.raises(live.NoSuchInterfaceError, match="available interfaces are lo0, en0"):
+        live.capture("en9")
+    with pytest.raises(live.InterfaceDownError, match="interface lo0 is down"):
+        live.capture("lo0")
+    frame = bytes(range(42))
+    with live.capture("en0", count=3, timeout=5, snaplen=20, chunksize=2) as cap:
+        assert cap.linktype == linktypes.EN10MB and cap.method == "bpf"
+        assert fake.program == [(0x06, 0, 0, 20)]
+        fake.wire.send(make_buffer("timeval32", [(1, i, frame, 0) for i in range(5)], 14))
+        fake.stats = (5, 0)
+        chunks = list(cap)  # ends at count=3, which closes the device
+        stats = cap.stats
+    assert cap.closed
+    assert [[p.frame for p in c] for c in chunks] == [[1, 2], [3]]
+    assert all(p.data == frame[:20] and p.length == 42 for c in chunks for p in c)
+    assert stats["captured"] == 3 and stats["received"] == 5
