@@ -560,9 +560,12 @@ def _vrrp(data: bytes, t: int, end: int, plen: int, ttl: int) -> str:
     return text + f", intvl {_U16.unpack_from(data, t + 4)[0] & 0xFFF}cs, length {plen}"
 
 
+_RSVP_MSGS = {1: "Path", 2: "Resv", 3: "PathErr", 4: "ResvErr", 5: "PathTear", 6: "ResvTear", 7: "ResvConf",
+              20: "Hello"}
+
 _NAMED: dict[int, Callable[[bytes, int, int], str]] = {
     103: _pim, 89: _ospf, 88: _eigrp,
-    46: lambda d, t, n: f"RSVPv{d[t] >> 4}, length: {n}",
+    46: lambda d, t, n: f"RSVPv{d[t] >> 4} {_RSVP_MSGS.get(d[t + 1], f'unknown ({d[t + 1]})')} Message, length: {n}",
 }
 
 
@@ -625,6 +628,16 @@ def _icmp6(data: bytes, t: int, n: int, plen: int) -> str:
         return f"ICMP6, {what}, id {ident}, seq {seq}, length {plen}"
     if typ == 135 and n >= t + 24:
         return f"ICMP6, neighbor solicitation, who has {_ntop6(data[t + 8:t + 24])}, length {plen}"
+    if typ == 1 and n >= t + 8 + 40:
+        code = data[t + 1]
+        inner = t + 8
+        idst = _ntop6(data[inner + 24:inner + 40])
+        if code == 4 and data[inner + 6] in (6, 17) and n >= inner + 44:
+            dport = _U16.unpack_from(data, inner + 42)[0]
+            return (f"ICMP6, destination unreachable, unreachable port, {idst} "
+                    f"{'udp' if data[inner + 6] == 17 else 'tcp'} port {dport}, length {plen}")
+        if code == 3:
+            return f"ICMP6, destination unreachable, unreachable address {idst}, length {plen}"
     if typ == 143 and n >= t + 8:
         nrec = _U16.unpack_from(data, t + 6)[0]
         return f"ICMP6, multicast listener report v2, {nrec} group record(s), length {plen}"

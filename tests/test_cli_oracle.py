@@ -172,7 +172,7 @@ def test_whole_ip_lines_match_tcpdump():
     print(f"\nwhole IP lines equal to tcpdump's: {exact} / {compared}; others by first word: "
           f"{sorted(kinds.items(), key=lambda kv: -kv[1])[:12]}")
     assert compared > 27000
-    assert exact / compared > 0.985  # a floor against regressions; measured 99.0%
+    assert exact / compared > 0.99  # a floor against regressions; measured 99.4%
 
 
 @needs_corpus
