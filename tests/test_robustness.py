@@ -252,3 +252,74 @@ def test_strict_false_stops_cleanly_when_the_length_leads_nowhere() -> None:
         assert datas(got) == [b"le-1"]
         assert cap.clean_end is False and isinstance(cap.error, DamagedError)
         assert cap.error.offset == at["le-2"]
+
+
+# -- truncation at every byte offset ----------------------------------------------------------------
+def block_ends(raw: bytes) -> set[int]:
+    """Every offset at which a pcapng file may end cleanly (each section in its order)."""
+    ends, pos, order = set(), 0, "<"
+    while pos + 12 <= len(raw):
+        if raw[pos:pos + 4] == b"\x0a\x0d\x0d\x0a":
+            order = "<" if raw[pos + 8:pos + 12] == b"\x4d\x3c\x2b\x1a" else ">"
+        pos += struct.unpack_from(order + "I", raw, pos + 4)[0]
+        ends.add(pos)
+    return ends
+
+
+def pcap_variants() -> dict[str, tuple[bytes, set[int]]]:
+    out = {}
+    for name, kw in {"be-ns": {"byte_order": "big", "nanosecond": True}, "modified": {"modified": True},
+                     "v2.2": {"version": (2, 2)}}.items():
+        f = io.BytesIO()
+        with PcapWriter(f, **kw) as w:
+            w.flush()
+            ends = {len(f.getvalue())}
+            for i in range(3):
+                w.write_packet(T0 + i, bytes([i]) * (5 + i), length=9 + i)
+                w.flush()
+                ends.add(len(f.getvalue()))
+        out[name] = (f.getvalue(), ends)
+    raw, _ = two_section_capture()
+    out["pcapng-two-sections"] = (raw, block_ends(raw))
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(pcap_variants()))
+def test_truncation_at_every_offset_gives_packets_then_a_pcap_error(name: str) -> None:
+    raw, clean_ends = pcap_variants()[name]
+    whole, err, _ = read_all(raw)
+    assert err is None
+    n_packets_at = {}
+    for cut in range(len(raw) + 1):
+        got, err, _ = read_all(raw[:cut])  # only a PcapError may end it: read_all lets others escape
+        assert got == whole[:len(got)], cut
+        if cut in clean_ends or cut == len(raw):
+            assert err is None, (cut, err)
+        else:
+            assert err is not None and err.frame == len(got) and err.offset is not None, cut
+            assert err.offset <= cut
+        n_packets_at[cut] = len(got)
+    counts = [n_packets_at[c] for c in sorted(n_packets_at)]
+    assert counts == sorted(counts) and counts[-1] == len(whole)  # never fewer for a longer prefix
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress], ids=["gzip", "bz2", "xz"])
+def test_compressed_truncation_at_every_offset_raises_only_pcap_errors(compress) -> None:
+    raw, _ = two_section_capture()
+    packed = compress(raw)
+    whole = read_all(raw)[0]
+    for cut in range(len(packed)):
+        got, err, _ = read_all(packed[:cut])
+        assert got == whole[:len(got)], cut
+        assert err is not None, cut  # any cut of a compressed stream is damage
+
+
+def test_records_over_every_truncation_raise_only_pcap_errors() -> None:
+    records = pytest.importorskip("purepcap.records").records
+    raw, _ = two_section_capture()
+    for cut in range(len(raw) + 1):
+        try:
+            for row in records(raw[:cut], payload=True):
+                assert isinstance(row, dict)
+        except PcapError:
+            pass
