@@ -79,7 +79,8 @@ def expressions_for(rel: str) -> list[str]:
 def corpus_files() -> list[str]:
     m = manifest()
     files = [p for p, r in m.items()
-             if r["linktypes"] in LINKTYPES and r["walk_note"] == "-" and r["capinfos_error"] == "-"
+             if set(r["linktypes"].split(",")) <= LINKTYPES and r["linktypes"]
+             and r["walk_note"] == "-" and r["capinfos_error"] == "-"
              and int(r["packets_walk"] or 0) > 0]
     files.sort(key=lambda p: hashlib.sha1(p.encode()).hexdigest())
     if FULL:
@@ -87,7 +88,7 @@ def corpus_files() -> list[str]:
     # every non-Ethernet file is rare enough to keep some of each; Ethernet is sampled
     by_lt: dict[str, list[str]] = {}
     for p in files:
-        by_lt.setdefault(m[p]["linktypes"], []).append(p)
+        by_lt.setdefault(m[p]["linktypes"].split(",")[0], []).append(p)
     picked = []
     for lt, ps in sorted(by_lt.items()):
         picked += ps[: (14 if lt == "1" else 4)]

@@ -83,8 +83,10 @@ class _Py:
             return "False"
         if kind == "not":
             return f"(not {self.test(t[1])})"
-        if kind in ("and", "or"):
-            return "(" + f" {kind} ".join(self.test(i) for i in t[1]) + ")"
+        if kind == "or":
+            return "(" + " or ".join(self.test(i) for i in _ipv4_first(t[1])) + ")"
+        if kind == "and":
+            return "(" + " and ".join(self.test(i) for i in t[1]) + ")"
         if kind == "cmp":
             jop, a, b = t[1], t[2], t[3]
             # 16-bit equality with a constant: compare the two bytes, the later one first
@@ -100,7 +102,8 @@ class _Py:
             if jop == "jset" and a[0] == "ld" and a[1] == 2 and b[0] == "k" \
                     and b[1] & 0xFF and b[1] & 0xFF00 and b[1] <= 0xFFFF:
                 off = a[2]
-                return f"((d[{off + 1}]&{b[1] & 0xFF} or d[{off}]&{b[1] >> 8})!=0)"
+                lo = f"d[{off + 1}]" if b[1] & 0xFF == 0xFF else f"d[{off + 1}]&{b[1] & 0xFF}"
+                return f"(({lo} or d[{off}]&{b[1] >> 8})!=0)"
             sa, sb = self.value(a), self.value(b)
             if jop == "jeq":
                 return f"({sa}=={sb})"
@@ -110,6 +113,29 @@ class _Py:
                 return f"({sa}>={sb})"
             return f"((({sa})&({sb}))!=0)"
         raise AssertionError(t)
+
+
+def _guard(t):
+    """(value, constant) of the equality test that must pass first for `t`, or None."""
+    while t[0] == "and":
+        t = t[1][0]
+    if t[0] == "cmp" and t[1] == "jeq" and t[2][0] == "ld" and t[3][0] == "k":
+        return t[2], t[3][1]
+    return None
+
+
+_IPV4_GUARDS = frozenset((0x0800, 0x40, 2, 0x02000000, 0x21))
+
+
+def _ipv4_first(items: list) -> list:
+    """Alternatives whose first tests read the same bytes and want different values
+    are mutually exclusive, so their order changes neither verdicts nor which loads
+    run; put IPv4 first, the common case (libpcap emits IPv6 first)."""
+    guards = [_guard(i) for i in items]
+    if len(items) < 2 or None in guards or len({g[0] for g in guards}) != 1 \
+            or len({g[1] for g in guards}) != len(guards):
+        return items
+    return sorted(items, key=lambda i: _guard(i)[1] not in _IPV4_GUARDS)
 
 
 def python_source(ir, linktype: int) -> str:
