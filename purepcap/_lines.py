@@ -300,23 +300,43 @@ def _macs(data: bytes) -> str:
     return f"{_mac(data[6:12])} > {_mac(data[0:6])}, "
 
 
+_ARP_OPS = {1: "Request", 2: "Reply", 3: "Reverse Request", 4: "Reverse Reply", 8: "Inverse Request",
+            9: "Inverse Reply", 10: "NACK Reply"}
+_ARP_HRD = {1: "Ethernet", 6: "IEEE 802", 7: "ARCNet", 15: "Frame Relay", 16: "ATM", 17: "HDLC",
+            18: "Fibre Channel", 19: "ATM", 20: "Serial Line", 24: "IEEE 1394"}
+
+
 def _arp(data: bytes, off: int, rest: int) -> str:
+    # tcpdump's arp_print: a header cut short is " [|arp]"; odd sizes or protocols get
+    # the hardware/protocol description; an unknown operation ends without a length.
     if len(data) < off + 8:
         return " [|arp]"
     hrd, pro, hln, pln, op = struct.unpack_from("!HHBBH", data, off)
-    if not (pro == 0x0800 and hln == 6 and pln == 4) or len(data) < off + 28:
-        kind = {1: "Request", 2: "Reply", 3: "Reverse Request", 4: "Reverse Reply"}.get(op, f"Unknown ({op})")
-        return f"ARP, {kind}, length {rest}"
-    sha = data[off + 8:off + 14]
-    spa = _ntoa(data[off + 14:off + 18])
-    tha = data[off + 18:off + 24]
-    tpa = _ntoa(data[off + 24:off + 28])
+    sha = off + 8
+    spa = sha + hln
+    tha = spa + pln
+    tpa = tha + hln
+    if len(data) < tpa + pln:
+        return " [|arp]"
+    if pro not in (0x0800, 0x1000) or pln != 4 or hln == 0:
+        hname = _ARP_HRD.get(hrd, f"Unknown Hardware ({hrd})")
+        pname = "IPv6" if pro == 0x86DD else f"Unknown Protocol (0x{pro:04x})"
+        return f"ARP, {hname} (len {hln}), {pname} (len {pln}), length {rest}"
+    text = f"ARP, {_ARP_OPS.get(op, f'Unknown ({op})')} "
+    s_ip, t_ip = _ntoa(data[spa:spa + 4]), _ntoa(data[tpa:tpa + 4])
+    s_hw, t_hw = data[sha:sha + hln], data[tha:tha + hln]
     if op == 1:
-        who = f" ({_mac(tha)})" if any(tha) else ""
-        return f"ARP, Request who-has {tpa}{who} tell {spa}, length {rest}"
-    if op == 2:
-        return f"ARP, Reply {spa} is-at {_mac(sha)}, length {rest}"
-    return f"ARP, Unknown ({op}), length {rest}"
+        who = f" ({_mac(t_hw)})" if any(t_hw) else ""
+        text += f"who-has {t_ip}{who} tell {s_ip}"
+    elif op == 2:
+        text += f"{s_ip} is-at {_mac(s_hw)}"
+    elif op in (3, 8):
+        text += f"who-is {_mac(t_hw)} tell {_mac(s_hw)}"
+    elif op in (4, 9):
+        text += f"{_mac(t_hw)} at {t_ip}"
+    else:
+        return text.rstrip()
+    return f"{text}, length {rest}"
 
 
 # -- IPv4 ------------------------------------------------------------------------------------
@@ -477,6 +497,8 @@ def _transport(proto: int, data: bytes, t: int, end: int, plen: int, src: str | 
         return f"{hosts}AH"
     if proto == 47:
         return hosts + _gre(data, t, end, plen)
+    if proto == 108:
+        return hosts + (f"IPComp(cpi=0x{_U16.unpack_from(data, t + 2)[0]:04x})" if end >= t + 4 else " [|ipcomp]")
     if proto in (4, 41):
         return hosts + (_ipv4(data, t, plen) if proto == 4 else _ipv6(data, t, plen))
     if proto == 112:

@@ -823,3 +823,18 @@ def test_convert_fixtures_with_filters_equal_to_pandas(tmp_path: Path, kind: str
     pd.testing.assert_frame_equal(got, want.reset_index(drop=True), check_dtype=False, check_categorical=False)
     if expr:
         assert len(want) < len(_expected(src)[1])  # the filter did select
+
+
+def test_arp_forms_like_tcpdump():
+    reply = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 2, bytes.fromhex("020000000001"),
+                        socket.inet_aton("10.0.0.1"), bytes.fromhex("020000000002"), socket.inet_aton("10.0.0.2"))
+    f = ether(reply, 0x0806)
+    assert describe(1, f, len(f)) == "ARP, Reply 10.0.0.1 is-at 02:00:00:00:00:01, length 46"
+    req = arp_request("10.0.0.1", "10.0.0.2")
+    req = req[:18] + bytes.fromhex("0a0b0c0d0e0f") + req[24:]  # a target MAC is shown when not zero
+    f = ether(req, 0x0806)
+    assert describe(1, f, len(f)) == "ARP, Request who-has 10.0.0.2 (0a:0b:0c:0d:0e:0f) tell 10.0.0.1, length 46"
+    odd = struct.pack("!HHBBH", 1, 0x1234, 6, 2, 1) + b"\0" * 16
+    f = ether(odd, 0x0806)
+    assert describe(1, f, len(f)) == "ARP, Ethernet (len 6), Unknown Protocol (0x1234) (len 2), length 46"
+    assert describe(1, ether(b"\0\1\x08\0\6\4", 0x0806)[:20], 60) == " [|arp]"
