@@ -838,3 +838,18 @@ def test_arp_forms_like_tcpdump():
     f = ether(odd, 0x0806)
     assert describe(1, f, len(f)) == "ARP, Ethernet (len 6), Unknown Protocol (0x1234) (len 2), length 46"
     assert describe(1, ether(b"\0\1\x08\0\6\4", 0x0806)[:20], 60) == " [|arp]"
+
+
+@needs_tcpdump
+def test_pipes_to_and_from_tcpdump(sample: Path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    py = f"{sys.executable} -m purepcap"
+    into = subprocess.run(["bash", "-o", "pipefail", "-c", f"tcpdump -r {sample} -w - 2>/dev/null | {py} read -"],
+                          capture_output=True, env=env, timeout=60)
+    assert into.returncode == 0, into.stderr
+    assert into.stdout.decode() == run_main("read", str(sample))[1]
+    out = subprocess.run(["bash", "-o", "pipefail", "-c",
+                          f"{py} read {sample} -w - | tcpdump -tttt -n -q -r - 2>/dev/null"],
+                         capture_output=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.decode().splitlines() == _tcpdump(sample)
