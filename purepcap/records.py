@@ -32,6 +32,7 @@ index in the capture). Packets without IP (ARP, STP, ...) yield no dict.
 """
 from __future__ import annotations
 
+import io
 import os
 import struct
 from collections.abc import Iterable, Iterator, Sequence
@@ -41,6 +42,8 @@ from typing import Any
 from . import linktypes as _lt
 from ._protocols import NAMES as _PROTO_NAMES
 from ._protocols import number as _proto_number
+from ._sources import is_url
+from .format import CHUNK_SIZE, NS, Span
 from .headers import EXTRA_FIELDS, PROTOCOLS, decode
 from .headers import _ip4_cache as _ip4
 
@@ -104,6 +107,10 @@ def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload
     wanted = protocol_numbers(protocol)
     extra = _check_fields(fields)
     if _is_openable(source):
+        if filter is None and not extra:
+            direct = _plain_pcap(source)
+            if direct is not None:
+                return _pcap_rows(source, direct[0], direct[1], wanted, payload, strict)
         from ._open import open as _open
         capture = _open(source, filter=filter, strict=strict, storage_options=storage_options)
         return _rows(capture, wanted, payload, extra, capture)
@@ -220,3 +227,140 @@ def _rows_general(packets: Iterable, wanted: frozenset[int] | None, payload: boo
     finally:
         if owned is not None:
             owned.close()
+
+
+# -- classic pcap read directly ------------------------------------------------------------
+# For an uncompressed pcap 2.4 file (a path or bytes, standard magic, no FCS bits) the
+# records are walked here, in the same loop that builds the rows: no Packet object, no
+# generator in between, and the fixed fields are unpacked straight out of the read
+# buffer. Anything irregular -- a record longer than the link type allows, a fraction
+# of a second out of range, a cut-short end -- is handed, from that record on, to
+# purepcap.format's reader (through a Span), which delivers what it can and raises
+# (or warns) exactly as it would have from the start.
+_PLAIN_PCAP_MAGICS = {0xA1B2C3D4: ("<", 1_000_000), 0xD4C3B2A1: (">", 1_000_000),
+                      0xA1B23C4D: ("<", NS), 0x4D3CB2A1: (">", NS)}
+
+
+def _plain_pcap(source: Any) -> tuple[Any, bytes] | None:
+    """(open stream, 24-byte file header) when ``source`` is a plain pcap 2.4; else None."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        stream: Any = io.BytesIO(bytes(source))
+    elif isinstance(source, (str, os.PathLike)) and not (
+            isinstance(source, str) and (source == "-" or source.startswith("file://") or is_url(source))):
+        try:
+            stream = open(source, "rb", buffering=0)  # noqa: SIM115 - closed by the row generator
+        except OSError:
+            return None  # purepcap.open reports it
+    else:
+        return None
+    try:
+        head = stream.read(24) or b""
+        if len(head) == 24:
+            magic, major, minor, ltfield = struct.unpack_from("<IHH12xI", head)
+            if magic in _PLAIN_PCAP_MAGICS:
+                order = _PLAIN_PCAP_MAGICS[magic][0]
+                major, minor, ltfield = struct.unpack_from(order + "4xHH12xI", head)
+                if (major, minor) == (2, 4) and not ltfield & 0xFFFF0000:
+                    return stream, head
+    except BaseException:
+        stream.close()
+        raise
+    stream.close()
+    return None
+
+
+def _pcap_rows(source: Any, stream: Any, head: bytes, wanted: frozenset[int] | None, payload: bool,
+               strict: bool) -> Iterator[dict[str, Any]]:
+    order, ticks = _PLAIN_PCAP_MAGICS[struct.unpack_from("<I", head)[0]]
+    linktype = struct.unpack_from(order + "20xI", head)[0]
+    record = struct.Struct(order + "IIII").unpack_from
+    fast = _FAST_PAYLOAD.unpack_from if payload else _FAST.unpack_from
+    cache = _ip4
+    names = _PROTO_NAMES
+    ported = _PORTED
+    mult = NS // ticks
+    # never more than format's reader accepts, nor more than a chunk (the reader
+    # gathers a record that big without re-copying it chunk by chunk)
+    limit = min(_lt.max_caplen(linktype), CHUNK_SIZE)
+    ethernet = linktype == _lt.EN10MB
+    fast_len = 47 if payload else _FAST_LEN
+    read = stream.read
+    buf = b""
+    base = 24  # file offset of buf[0]
+    pos = 0
+    frame = 0
+    irregular = False
+    try:
+        while True:
+            data = read(CHUNK_SIZE)
+            if not data:
+                irregular = pos < len(buf)  # a record cut short: the reader says how
+                break
+            buf = buf[pos:] + data if pos < len(buf) else data
+            base += pos
+            pos = 0
+            end = len(buf)
+            while pos + 16 <= end:
+                sec, frac, caplen, length = record(buf, pos)
+                start = pos + 16
+                nxt = start + caplen
+                if caplen > limit or frac >= ticks:
+                    irregular = True
+                    break
+                if nxt > end:
+                    break
+                frame += 1
+                pos = nxt
+                if ethernet and caplen >= fast_len:
+                    if payload:
+                        etype, vihl, total, frag, proto, src, dst, sport, dport, ulen = fast(buf, start)
+                        if (etype == 0x0800 and vihl == 0x45 and not frag & 0x1FFF
+                                and (proto == 17 and total >= 28 or proto == 6 and total >= 40)):
+                            if wanted is not None and proto not in wanted:
+                                continue
+                            stop = start + 14 + total
+                            if stop > nxt:
+                                stop = nxt
+                            if proto == 17:
+                                if 8 <= ulen and start + 34 + ulen < stop:
+                                    stop = start + 34 + ulen
+                                body = buf[start + 42:stop]
+                            else:
+                                hlen = (buf[start + 46] >> 4) * 4
+                                body = buf[start + 34 + hlen:stop] if hlen >= 20 else b""
+                            yield {"frame": frame, "time": sec * NS + frac * mult, "length": length,
+                                   "caplen": caplen, "src_host": cache[src], "src_port": sport,
+                                   "dst_host": cache[dst], "dst_port": dport, "protocol": names[proto],
+                                   "payload": body}
+                            continue
+                    else:
+                        etype, vihl, total, frag, proto, src, dst, sport, dport = fast(buf, start)
+                        if etype == 0x0800 and vihl == 0x45 and total >= 20 and not frag & 0x1FFF:
+                            if wanted is not None and proto not in wanted:
+                                continue
+                            if proto not in ported or total < 24:
+                                sport = dport = None
+                            yield {"frame": frame, "time": sec * NS + frac * mult, "length": length,
+                                   "caplen": caplen, "src_host": cache[src], "src_port": sport,
+                                   "dst_host": cache[dst], "dst_port": dport, "protocol": names[proto]}
+                            continue
+                r = decode(linktype, buf[start:nxt], length)
+                if r is None or (wanted is not None and r["ip_proto"] not in wanted):
+                    continue
+                row = {"frame": frame, "time": sec * NS + frac * mult, "length": length, "caplen": caplen,
+                       "src_host": r["src_host"], "src_port": r["src_port"], "dst_host": r["dst_host"],
+                       "dst_port": r["dst_port"], "protocol": r["protocol"]}
+                if payload:
+                    row["payload"] = r["payload"]
+                yield row
+            if irregular:
+                break
+    finally:
+        stream.close()
+    if irregular:
+        from ._open import open as _open
+        rest = _open(source, strict=strict, span=Span(base + pos, 1 << 62, frame + 1, head))
+        if payload:
+            yield from _rows_payload(rest, wanted, rest)
+        else:
+            yield from _rows_default(rest, wanted, rest)

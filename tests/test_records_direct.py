@@ -1,0 +1,165 @@
+# records() reads plain pcap files itself (records._pcap_rows) instead of going
+# through Packets. It must give exactly what the Packet path gives -- same rows, and
+# the same error (type, message, offset, frame) or warning at the same point -- on
+# every classic pcap of the shared corpus (damaged ones included) and on captures
+# damaged here on purpose at every kind of irregularity it hands over.
+from __future__ import annotations
+
+import importlib
+import io
+import struct
+import warnings
+
+import pytest
+from conftest import corpus_path, manifest, needs_corpus
+from hypothesis import given
+from hypothesis import strategies as st
+from test_headers import V4_TCP, V6_UDP, ether, ipv4, tcp, udp
+
+import purepcap
+from purepcap.format import PcapWriter
+from purepcap.records import records
+
+records_mod = importlib.import_module("purepcap.records")  # the module (purepcap.records is the function)
+
+T0 = 1_600_000_000_000_000_000
+
+
+def outcome(make_rows):
+    """(rows, error description or None, warnings) of consuming a records() iterator."""
+    rows, error = [], None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            for r in make_rows():
+                rows.append(r)
+        except purepcap.PcapError as exc:
+            error = (type(exc), str(exc), exc.offset, exc.frame)
+    return rows, error, [str(w.message) for w in caught if issubclass(w.category, purepcap.PcapWarning)]
+
+
+def both_paths(source, **kw):
+    direct = outcome(lambda: records(source, **kw))
+    via_packets = outcome(lambda: records(purepcap.open(source, strict=kw.get("strict", True)), **kw))
+    return direct, via_packets
+
+
+def is_direct(source) -> bool:
+    found = records_mod._plain_pcap(source)
+    if found is None:
+        return False
+    found[0].close()
+    return True
+
+
+def pcap(frames, *, linktype=1, nanosecond=False, order="little", snaplen=262144) -> bytes:
+    buf = io.BytesIO()
+    w = PcapWriter(buf, linktype=linktype, nanosecond=nanosecond, byte_order=order, snaplen=snaplen)
+    for i, f in enumerate(frames):
+        w.write_packet(T0 + i * 1_000_001, f)
+    w.flush()
+    return buf.getvalue()
+
+
+FRAMES = [ether(0x0800, V4_TCP), ether(0x0806, bytes(28)), ether(0x86DD, V6_UDP),
+          ether(0x0800, ipv4(17, udp(1, 2, b"x" * 30))), ether(0x0800, ipv4(6, tcp(5, 6, b"y" * 9)))]
+
+
+@pytest.mark.parametrize("payload", [False, True])
+@pytest.mark.parametrize("variant", [dict(), dict(nanosecond=True), dict(order="big"), dict(linktype=101)])
+def test_direct_equals_packet_path(variant, payload):
+    frames = FRAMES if variant.get("linktype", 1) == 1 else [V4_TCP, V6_UDP]
+    raw = pcap(frames, **variant)
+    assert is_direct(raw)
+    direct, via = both_paths(raw, payload=payload)
+    assert direct == via and len(direct[0]) >= 2 and direct[1] is None
+
+
+def test_not_direct_when_not_plain():
+    raw = pcap(FRAMES)
+    assert not is_direct(raw[:20])
+    assert not is_direct(b"\x0a\x0d\x0d\x0a" + raw[4:])  # pcapng magic
+    old = bytearray(raw)
+    old[6:8] = struct.pack("<H", 3)  # version 2.3
+    assert not is_direct(bytes(old))
+    fcs = bytearray(raw)
+    fcs[20:24] = struct.pack("<I", 1 | 0x14000000)  # FCS bits in the link-type field
+    assert not is_direct(bytes(fcs))
+    assert records(bytes(fcs)) is not None and list(records(bytes(old)))
+
+
+def damaged_cases():
+    raw = pcap(FRAMES)
+    offsets = []
+    pos = 24
+    while pos < len(raw):
+        offsets.append(pos)
+        pos += 16 + struct.unpack_from("<I", raw, pos + 8)[0]
+    lying = bytearray(raw)
+    lying[offsets[2] + 8:offsets[2] + 12] = struct.pack("<I", 0xFFFFFFF0)
+    big_fraction = bytearray(raw)
+    big_fraction[offsets[1] + 4:offsets[1] + 8] = struct.pack("<I", 1_500_000)
+    yield "cut-in-data", raw[:-5]
+    yield "cut-in-header", raw[:offsets[3] + 7]
+    yield "lying-length", bytes(lying)
+    yield "fraction-too-big", bytes(big_fraction)
+
+
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize("name,raw", list(damaged_cases()), ids=lambda x: x if isinstance(x, str) else "")
+def test_damage_is_handed_over(name, raw, strict):
+    direct, via = both_paths(raw, strict=strict)
+    assert direct == via
+    rows, error, warned = direct
+    if name == "fraction-too-big":
+        assert error is None and len(rows) == 4  # not damage: the reader takes it whole
+    elif strict:
+        assert error is not None and not warned
+    else:
+        assert error is None and len(warned) == 1
+
+
+def test_handover_continues_frame_numbers_and_rows(tmp_path):
+    raw = pcap(FRAMES)
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(raw[:-5])
+    rows, error, _ = outcome(lambda: records(path))
+    assert [r["frame"] for r in rows] == [1, 3, 4]
+    assert error[0] is purepcap.TruncatedError and error[3] == 4
+
+
+def test_bigger_than_a_chunk_and_many_chunks(monkeypatch):
+    monkeypatch.setattr(records_mod, "CHUNK_SIZE", 100)  # records straddle every chunk boundary
+    raw = pcap(FRAMES * 20)
+    direct, via = both_paths(raw, payload=True)
+    assert direct == via and len(direct[0]) == 80
+
+
+@given(st.lists(st.sampled_from(FRAMES + [V4_TCP[:30], bytes(60)]), max_size=12), st.integers(0, 3000),
+       st.booleans(), st.integers(20, 200))
+def test_random_captures_and_cuts(frames, cut, payload, chunk):
+    raw = pcap(frames)
+    raw = raw[:max(24, len(raw) - cut % (len(raw) - 23))]
+    old = records_mod.CHUNK_SIZE
+    records_mod.CHUNK_SIZE = chunk
+    try:
+        direct, via = both_paths(raw, payload=payload)
+    finally:
+        records_mod.CHUNK_SIZE = old
+    assert direct == via
+
+
+@needs_corpus
+def test_corpus_pcaps_direct_equals_packet_path():
+    checked = 0
+    for path, row in manifest().items():
+        if row.get("format") != "pcap":
+            continue
+        source = corpus_path(path)
+        if not source.is_file() or not is_direct(source):
+            continue
+        for payload in (False, True):
+            direct, via = both_paths(source, strict=False, payload=payload)
+            assert direct == via, path
+        checked += 1
+    assert checked > 500
