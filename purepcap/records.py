@@ -4,7 +4,9 @@
 # fragment -- is one unpack_from of the fixed-offset fields, two cached address
 # strings and one dict display. Anything else goes through headers.decode (the
 # general path). Extra fields always use the general path, so asking for them
-# never slows the default rows.
+# never slows the default rows. An uncompressed pcap 2.4 file (path or bytes) read
+# without a filter is walked here directly, with no Packet per record; everything
+# else iterates purepcap.open's Packets.
 """``purepcap.records``: one dict per IP packet of a capture.
 
 Each dict has, in this order:
