@@ -174,7 +174,8 @@ class _Prepend:
 
 def pcap_batches(source: Any, *, storage_options: dict | None = None, span: Span | None = None,
                  chunk_size: int = CHUNK_SIZE) -> Iterator[Batch]:
-    """Batches read straight from a classic pcap (version 2.4, any magic, any compression).
+    """Batches read straight from a classic pcap (version 2.4, any magic) or a pcapng
+    file's enhanced packet blocks, compressed or not.
 
     Raises NotFastPcap before the first batch when the source is anything else; the
     exception carries the opened stream and the bytes already read from it. Anything
@@ -193,6 +194,8 @@ def pcap_batches(source: Any, *, storage_options: dict | None = None, span: Span
                     break
                 head += more
         magic = struct.unpack_from("<I", head)[0] if len(head) >= 4 else None
+        if magic == _PCAPNG_SHB and len(head) >= 12:
+            return _pcapng_start(source, stream, closers, head, span, chunk_size)
         if magic not in _PCAP_MAGICS or len(head) < 24:
             raise NotFastPcap(stream, head, closers)
         order, ticks, reclen = _PCAP_MAGICS[magic]
@@ -294,20 +297,206 @@ def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes,
             c.close()
 
 
+# -- batches straight from a pcapng file ------------------------------------------------
+_PCAPNG_SHB = 0x0A0D0D0A
+_PCAPNG_BOM = 0x1A2B3C4D
+_IDB, _EPB = 1, 6
+_MAX_BLOCK = 32 * 1024 * 1024  # purepcap.format's bound on a pcapng block
+# blocks that carry no packet and that the container reader only steps over:
+# name resolution, interface statistics, decryption secrets, custom
+_SKIPPED_BLOCKS = frozenset((4, 5, 10, 0x00000BAD, 0x40000BAD))
+
+
+def _pcapng_start(source: Any, stream: IO[bytes], closers: list, head: bytes, span: Span | None,
+                  chunk_size: int) -> Iterator[Batch]:
+    """Read the section header and the interface blocks after it (or take them from the
+    span), and let purepcap.format parse them; the packets are then walked here."""
+    from .errors import PcapError
+    from .format import Capture
+
+    try:
+        if span is not None:
+            prefix, held, base = span.prefix, b"", span.start
+            stream.seek(span.start)
+        else:
+            held = head
+            order = "<" if struct.unpack_from("<I", held, 8)[0] == _PCAPNG_BOM else ">"
+            pos = 0
+            while True:  # the SHB, then every IDB right behind it
+                while len(held) < pos + 8:
+                    more = stream.read(max(65536, pos + 8 - len(held)))
+                    if not more:
+                        raise NotFastPcap(stream, held, closers)
+                    held += more
+                btype, blen = struct.unpack_from(order + "II", held, pos)
+                if pos and btype != _IDB:
+                    break
+                if not 12 <= blen <= _MAX_BLOCK:
+                    raise NotFastPcap(stream, held, closers)
+                while len(held) < pos + blen:
+                    more = stream.read(max(65536, pos + blen - len(held)))
+                    if not more:
+                        raise NotFastPcap(stream, held, closers)
+                    held += more
+                pos += blen
+            prefix, held, base = held[:pos], held[pos:], pos
+            head = prefix + held  # what NotFastPcap must replay from here on
+        try:
+            with Capture(prefix, span=None) as described:
+                interfaces = described.interfaces
+                order = "<" if described.byte_order == "little" else ">"
+        except PcapError:
+            raise NotFastPcap(stream, head, closers) from None
+    except NotFastPcap:
+        raise
+    except BaseException:
+        for c in closers:
+            c.close()
+        raise
+    return _pcapng_batches(source, stream, closers, prefix, held, base, order, interfaces, span, chunk_size)
+
+
+def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, prefix: bytes, held: bytes, base: int,
+                    order: str, interfaces: list, span: Span | None, chunk_size: int) -> Iterator[Batch]:
+    hdr = struct.Struct(order + "II").unpack_from
+    u32 = struct.Struct(order + "I").unpack_from
+    epb_dtype = np.dtype([("blen", order + "u4"), ("iid", order + "u4"), ("hi", order + "u4"),
+                          ("lo", order + "u4"), ("caplen", order + "u4"), ("length", order + "u4")])
+    iface_base = span.interface_base if span else 0
+    n_if = len(interfaces)
+    # per interface: link type, global index, and how its ticks become nanoseconds
+    lt_of = np.array([i.linktype for i in interfaces] or [0], dtype=np.int64)
+    gidx_of = np.arange(iface_base, iface_base + max(n_if, 1), dtype=np.int64)
+    mult_of = np.array([NS // i.tsresol if i.tsresol <= NS and NS % i.tsresol == 0 else 0
+                        for i in interfaces] or [0], dtype=np.int64)
+    # an offset beyond +-2**62 ns (146 years) sends that interface's times to Python integers
+    offsets = [i.tsoffset * NS for i in interfaces] or [0]
+    mult_of[[abs(o) >= 1 << 62 for o in offsets]] = 0
+    off_of = np.array([o if abs(o) < 1 << 62 else 0 for o in offsets], dtype=np.int64)
+    readinto = getattr(stream, "readinto", None)
+    try:
+        frame = span.first_frame - 1 if span else 0
+        stop = span.stop if span else None
+        buf = bytearray(max(chunk_size, len(held)) + PAD)
+        view = memoryview(buf)
+        view[:len(held)] = held
+        have = len(held)
+        eof = False
+        while True:
+            want = chunk_size if stop is None else min(chunk_size, stop - base - have)
+            if have + max(want, 0) + PAD > len(buf):
+                bigger = bytearray(have + max(want, 0) + PAD)
+                bigger[:have] = buf[:have]
+                buf, view = bigger, memoryview(bigger)
+            got = 0
+            if want > 0 and not eof:
+                if readinto is not None:
+                    try:
+                        got = readinto(view[have:have + want]) or 0
+                    except (NotImplementedError, io.UnsupportedOperation):
+                        readinto = None
+                if readinto is None:
+                    data = stream.read(want) or b""
+                    got = len(data)
+                    view[have:have + got] = data
+            if not got:
+                eof = True
+            end = have + got
+            buf[end:end + PAD] = bytes(PAD)
+            starts: list[int] = []
+            append = starts.append
+            pos = 0
+            irregular = False
+            while pos + 12 <= end:
+                btype, blen = hdr(buf, pos)
+                nxt = pos + blen
+                if btype == _EPB and 32 <= blen <= _MAX_BLOCK and not blen & 3:
+                    if nxt > end:
+                        break
+                    append(pos)
+                elif btype in _SKIPPED_BLOCKS and 12 <= blen <= _MAX_BLOCK and not blen & 3:
+                    if nxt > end:
+                        break
+                    if u32(buf, nxt - 4)[0] != blen:
+                        irregular = True
+                        break
+                else:  # a new section or interface, a simple or old packet block, damage
+                    irregular = True
+                    break
+                pos = nxt
+            if starts:
+                rec = np.array(starts, dtype=np.int64)
+                heads = np.ndarray((len(buf) - 27,), dtype="S24", buffer=buf, offset=4, strides=(1,))
+                e = heads[rec].view(epb_dtype)
+                iid = e["iid"].astype(np.int64)
+                caplen = e["caplen"].astype(np.int64)
+                bad = np.flatnonzero((iid >= n_if) | (caplen > e["blen"].astype(np.int64) - 32))
+                if len(bad):  # the container reader reports (or steps over) this block
+                    k = int(bad[0])
+                    rec, e, iid, caplen = rec[:k], e[:k], iid[:k], caplen[:k]
+                    pos, irregular = int(starts[k]), True
+                n = len(rec)
+                if n:
+                    yield Batch(buf, rec + 28, caplen, e["length"].astype(np.int64),
+                                _pcapng_times(e, iid, interfaces, mult_of, off_of),
+                                np.arange(frame + 1, frame + 1 + n, dtype=np.int64), lt_of[iid], gidx_of[iid])
+                    frame += n
+            if irregular or (eof and pos < end):
+                rest = Span(base + pos, stop if stop is not None else 1 << 62, frame + 1, prefix, iface_base,
+                            span.section if span else 0)
+                yield from _resume(source, stream, bytes(buf[pos:end]), rest)
+                return
+            if eof:
+                return
+            buf[0:end - pos] = buf[pos:end]
+            have = end - pos
+            base += pos
+    finally:
+        for c in closers:
+            c.close()
+
+
+def _pcapng_times(e: np.ndarray, iid: np.ndarray, interfaces: list, mult_of: np.ndarray,
+                  off_of: np.ndarray) -> np.ndarray:
+    """Nanoseconds from EPB ticks exactly as purepcap.format computes them; vectorised
+    where int64 cannot overflow, in Python integers (NaT past 2262) elsewhere."""
+    ticks = (e["hi"].astype(np.uint64) << np.uint64(32)) | e["lo"].astype(np.uint64)
+    mult = mult_of[iid]
+    offs = off_of[iid]
+    # |ticks * mult| < 2**62 and |offset| < 2**62 (checked per interface): no int64 overflow
+    safe = (mult > 0) & (ticks < np.uint64(1 << 62) // np.maximum(mult, 1).astype(np.uint64))
+    if safe.all():
+        return ticks.astype(np.int64) * mult + offs
+    out = np.empty(len(iid), dtype=np.int64)
+    out[safe] = ticks[safe].astype(np.int64) * mult[safe] + offs[safe]
+    lo, hi = NAT + 1, np.iinfo(np.int64).max
+    for i in np.flatnonzero(~safe).tolist():
+        iface = interfaces[int(iid[i])]
+        t_ticks = int(ticks[i])
+        m = int(mult[i])
+        t = t_ticks * m + iface.tsoffset * NS if m else t_ticks * NS // iface.tsresol + iface.tsoffset * NS
+        out[i] = t if lo <= t <= hi else NAT
+    return out
+
+
 def _irregular(source: Any, stream: IO[bytes], held: bytes, head: bytes, at: int, frame: int,
                stop: int | None, span: Span | None) -> Iterator[Batch]:
-    """Continue from the record at byte ``at`` with purepcap.format's reader, which
-    delivers what it can and raises exactly its own error for the damage.
+    rest = Span(at, stop if stop is not None else 1 << 62, frame + 1, head,
+                span.interface_base if span else 0, span.section if span else 0)
+    yield from _resume(source, stream, held, rest)
 
-    The reader is given a span starting at ``at`` over a stream that replays the
-    bytes already held and then goes on reading where we stopped, so this works on
-    pipes and decompressed streams too, with the reader's own offsets and frames.
+
+def _resume(source: Any, stream: IO[bytes], held: bytes, rest: Span) -> Iterator[Batch]:
+    """Continue from byte ``rest.start`` with purepcap.format's reader, which delivers
+    what it can and raises exactly its own error for the damage.
+
+    The reader is given a span starting there over a stream that replays the bytes
+    already held and then goes on reading where we stopped, so this works on pipes
+    and decompressed streams too, with the reader's own offsets and frames.
     """
     from ._open import open as open_capture
 
-    rest = Span(at, stop if stop is not None else 1 << 62, frame + 1, head,
-                span.interface_base if span else 0, span.section if span else 0)
-    with open_capture(_Resume(held, stream, at, source_name(source)), span=rest) as cap:
+    with open_capture(_Resume(held, stream, rest.start, source_name(source)), span=rest) as cap:
         yield from packet_batches(cap)
 
 
