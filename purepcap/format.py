@@ -60,6 +60,12 @@ _PCAP_MAGICS = {
 _PCAPNG_SHB = 0x0A0D0D0A
 _BYTE_ORDER_MAGIC = 0x1A2B3C4D
 _PCAPNG_MAX_BLOCK = 32 * 1024 * 1024  # well above any honest block, far below a lie
+# Interfaces are kept for the whole file, so their number and their options are what a
+# crafted file could grow without bound (millions of 20-byte IDBs cost 20 times their
+# size in objects). Together they get the bound of one block: an interface counts
+# _INTERFACE_COST plus 64 per option and the option's bytes.
+_INTERFACE_BUDGET = _PCAPNG_MAX_BLOCK
+_INTERFACE_COST = 1024
 
 _BT_IDB = 1
 _BT_PB = 2  # obsolete Packet Block
@@ -434,10 +440,12 @@ class Capture:
                                offset=offset, frame=frame, source=self.name)
 
     def _parse_options(self, buf: bytes, pos: int, end: int, order: str, where: str,
-                       offset: int) -> dict[int, list[bytes]]:
-        """Options from pos to end; every length is checked against the block."""
+                       offset: int, budget: int = _INTERFACE_BUDGET) -> dict[int, list[bytes]]:
+        """Options from pos to end; every length is checked against the block, and what
+        they cost to keep (64 + their length each) against ``budget``."""
         opts: dict[int, list[bytes]] = {}
         unpack = struct.Struct(order + "HH").unpack_from
+        cost = 0
         while pos + 4 <= end:
             code, olen = unpack(buf, pos)
             if code == _OPT_ENDOFOPT:
@@ -446,8 +454,14 @@ class Capture:
             if vend > end:
                 raise DamagedError(f"{where} at offset {offset} has option {code} of length {olen}, "
                                    f"past the end of its block", offset=offset)
+            cost += 64 + olen
+            if cost > budget:
+                raise UnsupportedFormatError(
+                    f"{where} at offset {offset}: its options and those before it exceed purepcap's "
+                    f"bound of {_INTERFACE_BUDGET} bytes for interface options", offset=offset)
             opts.setdefault(code, []).append(buf[pos + 4:vend])
             pos = vend + (-olen % 4)
+        self._options_cost = cost
         return opts
 
     def _parse_shb(self, buf: bytes, pos: int, blen: int, order: str, offset: int) -> None:
@@ -475,7 +489,15 @@ class Capture:
         if blen < 20:
             raise DamagedError(f"pcapng interface block at offset {offset} has length {blen}", offset=offset)
         lt, _reserved, snaplen = struct.unpack_from(order + "HHI", buf, pos + 8)
-        opts = self._parse_options(buf, pos + 16, pos + blen - 4, order, "pcapng interface block", offset)
+        budget = _INTERFACE_BUDGET - self._interfaces_cost - _INTERFACE_COST
+        if budget < 0:
+            raise UnsupportedFormatError(
+                f"pcapng interface block at offset {offset} would be interface {len(self.interfaces)}: "
+                f"more than purepcap keeps in one file (at most {_INTERFACE_BUDGET // _INTERFACE_COST}, "
+                f"fewer when they carry many options)", offset=offset)
+        opts = self._parse_options(buf, pos + 16, pos + blen - 4, order, "pcapng interface block", offset,
+                                   budget)
+        self._interfaces_cost += _INTERFACE_COST + self._options_cost
         tsresol = 1_000_000
         if _IF_TSRESOL in opts and opts[_IF_TSRESOL][0]:
             raw = opts[_IF_TSRESOL][0][0]
@@ -506,6 +528,8 @@ class Capture:
         self._section_ifaces.append((iface.index, lt, mult, div, tsoffset * NS, snaplen))
 
     _iface_base = 0
+    _interfaces_cost = 0  # what the interfaces read so far cost, against _INTERFACE_BUDGET
+    _options_cost = 0
     linktype = linktypes.EN10MB
     snaplen = 0
     precision = "us"

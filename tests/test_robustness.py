@@ -19,7 +19,7 @@ import warnings
 import pytest
 
 import purepcap
-from purepcap import DamagedError, PcapError, PcapWarning, TruncatedError
+from purepcap import DamagedError, PcapError, PcapWarning, TruncatedError, UnsupportedFormatError
 from purepcap.format import CHUNK_SIZE, PcapngWriter, PcapWriter
 
 T0 = 1_700_000_000_123_456_000
@@ -323,3 +323,53 @@ def test_records_over_every_truncation_raise_only_pcap_errors() -> None:
                 assert isinstance(row, dict)
         except PcapError:
             pass
+
+
+# -- interfaces are kept for the whole file: their number and options are bounded ------------------
+def idb(options: bytes = b"") -> bytes:
+    body = struct.pack("<HHI", 1, 0, 0) + options
+    return struct.pack("<II", 1, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+
+def test_millions_of_interfaces_are_refused_not_kept() -> None:
+    # Regression: every IDB was kept, at ~20 times its 20 bytes, so a file of IDBs
+    # grew memory without bound (a 100 MB file: 2 GB). At most ~32,000 are kept now;
+    # tests/test_robustness_resources.py reads a million under RLIMIT_AS.
+    head = pcapng_with_packet()
+    raw = head + idb() * 34_000 + epb_on_interface_0()
+    got, err, _ = read_all(raw)
+    assert len(got) == 1
+    assert isinstance(err, UnsupportedFormatError) and "more than purepcap keeps" in str(err)
+    assert err.offset is not None and f"offset {err.offset}" in str(err)
+    assert (err.offset - len(head)) % 20 == 0 and 30_000 < (err.offset - len(head)) // 20 < 33_000
+
+
+def test_a_block_of_a_million_options_is_refused_without_building_them() -> None:
+    # Regression: all options of a block were built before anything was checked: a
+    # 30 MiB interface block of empty options made 7.8 million list entries. Now what
+    # options cost to keep counts against the same bound as the interfaces.
+    head = pcapng_with_packet()
+    raw = head + idb(struct.pack("<HH", 99, 0) * (3 * 1024 * 1024 // 4)) + epb_on_interface_0()
+    got, err, _ = read_all(raw)
+    assert len(got) == 1 and isinstance(err, UnsupportedFormatError)
+    assert err.offset == len(head) and f"offset {len(head)}" in str(err)
+
+
+def test_an_honest_option_heavy_interface_is_kept_whole() -> None:
+    opts = b"".join(struct.pack("<HH", 2, 16) + b"interface-name-x" for _ in range(100))
+    raw = pcapng_with_packet() + idb(opts + struct.pack("<HH", 0, 0)) + epb_on_interface_0()
+    with purepcap.open(raw) as cap:
+        assert len(list(cap)) == 2
+        assert len(cap.interfaces[1].options[2]) == 100
+
+
+def pcapng_with_packet() -> bytes:
+    out = io.BytesIO()
+    with PcapngWriter(out) as w:
+        w.write_packet(T0, b"first")
+    return out.getvalue()
+
+
+def epb_on_interface_0() -> bytes:
+    body = struct.pack("<IIIII", 0, 0, 0, 4, 4) + b"last"
+    return struct.pack("<II", 6, len(body) + 12) + body + struct.pack("<I", len(body) + 12)

@@ -273,6 +273,10 @@ def crafted(workdir: Path) -> None:
         head + struct.pack("<IIHHI", 1, 32 << 20, 1, 0, 0))
     (workdir / "pcapng-option-claiming-64KiB").write_bytes(
         head + _blk(1, struct.pack("<HHI", 1, 0, 0) + struct.pack("<HH", 2, 0xFFFF)))
+    empty_idb = _blk(1, struct.pack("<HHI", 1, 0, 0))
+    (workdir / "pcapng-a-million-interfaces").write_bytes(head + empty_idb * 1_000_000)
+    (workdir / "pcapng-idb-30MiB-of-empty-options").write_bytes(
+        head + _blk(1, struct.pack("<HHI", 1, 0, 0) + struct.pack("<HH", 99, 0) * (30 * 1024 * 1024 // 4)))
     # a decompression bomb: 100 MiB of 256 kB records from a ~100 kB gzip file
     comp = zlib.compressobj(9, zlib.DEFLATED, 31)
     parts = [comp.compress(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))]
@@ -309,7 +313,9 @@ def test_crafted_captures_stay_under_a_small_address_space_limit(tmp_path: Path)
     assert report["limit_enforced"] and report["limit"] - report["baseline"] == HEADROOM
     assert report["failures"] == []
     crafted_results = report["crafted"]
-    assert len(crafted_results) == 8
+    assert len(crafted_results) == 10
+    assert crafted_results["pcapng-a-million-interfaces"] == "UnsupportedFormatError"
+    assert crafted_results["pcapng-idb-30MiB-of-empty-options"] == "UnsupportedFormatError"
     assert crafted_results["pcap-40-bytes-claiming-4GiB"] == "DamagedError"
     assert crafted_results["pcapng-shb-claiming-4GiB"] == "DamagedError"
     assert crafted_results["pcapng-epb-claiming-4GiB"] == "DamagedError"
