@@ -99,7 +99,7 @@ def sender(ns: str, dev: str, packets: int, size: int, rate: float) -> None:
         struct.pack_into("=II", mm, slot * frame_size, 0, len(f))
     request = struct.Struct("=I").pack_into
     sent = 0
-    burst = 256
+    burst = int(os.environ.get("BENCH_LIVE_BURST", "256"))
     start = time.perf_counter()
     slot = 0
     while sent < packets:
