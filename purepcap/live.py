@@ -366,12 +366,15 @@ class LiveCapture:
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counts so far: ``captured`` (Packets delivered), ``received`` (packets the
-        kernel accepted through the filter, dropped ones included: tcpdump's "received
-        by filter"), ``filter_passed`` (the same, less packets a filter that has to run in
-        Python rejected: expressions with ``vlan``, since the kernel strips the tag before
-        its filter runs), ``dropped`` (lost because the buffer was full: tcpdump's
-        "dropped by kernel")."""
+        """Counts so far, read from the kernel and accumulated (Linux resets its counters
+        on every read): ``captured``, the Packets delivered; ``received``, the packets the
+        kernel kept for this capture, dropped ones included (tcpdump's "received by
+        filter"; on Linux only packets that passed the kernel filter are counted, on the
+        BSDs ``bs_recv`` counts every packet the descriptor saw); ``filter_passed``, the
+        same less packets rejected by a filter that had to run in Python (expressions with
+        ``vlan`` on Linux, where the kernel strips the tag before socket filters run);
+        ``dropped``, packets lost because the buffer was full (tcpdump's "dropped by
+        kernel")."""
         with self._lock:
             if self._src is not None:
                 self._add_kernel_stats(self._src)

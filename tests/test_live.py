@@ -669,6 +669,16 @@ def test_no_fd_or_mmap_leak_over_1000_cycles(pair):
     rx.close()
 
 
+def test_a_program_the_kernel_rejects_is_a_capture_error_and_leaks_nothing(pair):
+    bad = [(0x15, 7, 7, 0x0800), (0x06, 0, 0, 0)]  # jumps past the end
+    with netns(pair.a):
+        before = _fds()
+        for _ in range(20):
+            with pytest.raises(live.CaptureError, match="the kernel rejected the filter program"):
+                live.capture(pair.va, filter=bad)
+        assert _fds() == before
+
+
 def test_closing_twice_and_stats_after_close(pair):
     rx = pair.udp_receiver(5001)
     cap = pair.capture(timeout=1)
