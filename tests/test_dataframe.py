@@ -535,3 +535,40 @@ def test_pcapng_damaged_block_raises_what_the_reader_raises(tmp_path):
         expected = _error_of(lambda: list(purepcap.open(damaged)))  # noqa: B023
         assert expected is not None
         assert _error_of(lambda: to_pandas(damaged)) == expected  # noqa: B023
+
+
+class _Pipe(io.RawIOBase):
+    """A non-seekable stream that hands out at most 1000 bytes a read."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = min(len(b), 1000, len(self._data))
+        b[:n] = self._data[:n]
+        self._data = self._data[n:]
+        return n
+
+
+@pytest.mark.parametrize("name", ["local.pcap", "local.pcapng"])
+@pytest.mark.parametrize("wrap", ["pipe", "gzip"])
+def test_damage_in_streams_is_reported_as_the_reader_reports_it(tmp_path, name, wrap):
+    raw = (FIXTURES / name).read_bytes()
+    lying = bytearray(raw)
+    if name.endswith(".pcap"):
+        struct.pack_into("<I", lying, 24 + 8, 3_000_000_000)  # the first record's caplen
+    else:
+        struct.pack_into("<I", lying, len(raw) - 40, 99)  # somewhere in the last block
+    errors = []
+    for data in (raw[:len(raw) - 5], raw[:len(raw) // 2], bytes(lying)):
+        def source(d=data):
+            return _Pipe(d) if wrap == "pipe" else gzip.compress(d)
+        expected = _error_of(lambda: list(purepcap.open(source())))  # noqa: B023
+        assert _error_of(lambda: to_pandas(source())) == expected  # noqa: B023
+        errors.append(expected)
+        if expected is None:
+            assert_matches_records(to_pandas(source()), source())
+    assert errors[0] is not None and errors[0][0] is purepcap.TruncatedError
