@@ -268,6 +268,7 @@ class LinuxSource:
         self._mm: mmap.mmap | None = None
         self._promisc = False
         self._ring_pos = 0
+        self._pending_error = 0
         self.sock: socket.socket | None = None
         self._wake_fd = -1
         kind = socket.SOCK_DGRAM if self.cooked else socket.SOCK_RAW
@@ -374,12 +375,13 @@ class LinuxSource:
                 self._raise_socket_error()
         return bool(events) and not woke
 
-    def _raise_socket_error(self) -> None:
-        from .live import CaptureError
+    def _raise_socket_error(self, err: int | None = None) -> None:
+        from .live import CaptureError, InterfaceDownError
         assert self.sock is not None
-        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err is None:
+            err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err == errno.ENETDOWN:
-            raise CaptureError(f"interface {self.interface} went down during the capture")
+            raise InterfaceDownError(f"interface {self.interface} went down during the capture")
         if err:
             raise CaptureError(f"capture on {self.interface} failed: {os.strerror(err)}")
 
@@ -419,6 +421,9 @@ class LinuxSource:
     def _read_recvmsg(self, frame: int) -> list[Packet]:
         sock = self.sock
         assert sock is not None
+        if self._pending_error:
+            err, self._pending_error = self._pending_error, 0
+            self._raise_socket_error(err)
         buf = self._buf
         out: list[Packet] = []
         for _ in range(256):
@@ -426,6 +431,11 @@ class LinuxSource:
                 n, anc, _flags, addr = sock.recvmsg_into([buf], self._anc, socket.MSG_TRUNC)
             except BlockingIOError:
                 break
+            except OSError as exc:
+                if out:  # deliver what came before; the error is raised on the next read
+                    self._pending_error = exc.errno
+                    break
+                self._raise_socket_error(exc.errno)
             if self.skip_outgoing and addr[2] == PACKET_OUTGOING:
                 continue
             time_ns = None

@@ -574,6 +574,20 @@ def test_interface_down_is_a_clear_error(pair):
             live.capture("lo")
 
 
+@pytest.mark.parametrize("opts", METHODS)
+def test_interface_going_down_during_a_capture(pair, opts):
+    rx = pair.udp_receiver(5001)
+    with rx, pair.capture(timeout=10, **opts) as cap:
+        send_udp(pair, [b"before%d" % i for i in range(3)])
+        got = []
+        with pytest.raises(live.InterfaceDownError, match=f"^interface {pair.va} went down during the capture$"):
+            for p in cap:
+                got.append(p.data[42:])
+                if len(got) == 3:
+                    sh("ip", "-n", pair.a, "link", "set", pair.va, "down")
+    assert got == [b"before%d" % i for i in range(3)]  # what came before is delivered
+
+
 def test_unknown_interface_in_a_namespace(pair):
     with netns(pair.a), pytest.raises(live.NoSuchInterfaceError) as err:
         live.capture("eth0")
