@@ -283,8 +283,13 @@ def _non_ip(linktype: int, et: int, data: bytes, off: int, length: int) -> str:
     if et == 0x0806:
         return _arp(data, off, rest)
     if et == _LLC:
+        if linktype == linktypes.EN10MB and off >= 2:
+            rest = min(rest, _U16.unpack_from(data, off - 2)[0])  # the 802.3 length field, padding left out
         if len(data) >= off + 3 and data[off] == 0x42 and data[off + 1] == 0x42:
-            return f"STP, length {rest}"
+            return _stp(data, off + 3, rest - 3)
+        if (len(data) >= off + 8 and data[off:off + 3] == b"\xaa\xaa\x03"
+                and data[off + 3:off + 8] == b"\x00\x00\x0c\x01\x0b"):  # Cisco PVST+ over SNAP
+            return _stp(data, off + 8, rest - 8)
         return f"{_macs(data)}802.3, length {rest}"
     if et == _UNKNOWN:
         return f"{linktypes.name(linktype)}, length {length}"
@@ -292,6 +297,34 @@ def _non_ip(linktype: int, et: int, data: bytes, off: int, length: int) -> str:
     if name is not None and et not in (0x0800, 0x86DD):
         return f"{name}, length {rest}"
     return f"{_macs(data) if linktype == linktypes.EN10MB else ''}ethertype 0x{et:04x}, length {length}"
+
+
+_STP_VERSIONS = {0: "802.1d", 2: "802.1w", 3: "802.1s", 4: "802.1aq"}
+_STP_FLAGS = ((0x01, "Topology change"), (0x02, "Proposal"), (0x10, "Learn"), (0x20, "Forward"),
+              (0x40, "Agreement"), (0x80, "Topology change ACK"))
+
+
+def _stp(data: bytes, b: int, length: int) -> str:
+    """tcpdump -q's spanning-tree line: version, BPDU type, flags, bridge and port id."""
+    if len(data) < b + 4:
+        return "STP [|stp]"
+    version, kind = data[b + 2], data[b + 3]
+    text = f"STP {_STP_VERSIONS.get(version, f'unknown version ({version})')}"
+    if kind == 0x80:
+        return text + ", Topology Change"
+    if kind not in (0x00, 0x02):
+        return text + f", unknown type ({kind})"
+    text += ", Config" if kind == 0x00 else ", Rapid STP"
+    if len(data) < b + 5:
+        return text + " [|stp]"
+    flags = ", ".join(name for bit, name in _STP_FLAGS if data[b + 4] & bit) or "none"
+    if version >= 3:
+        return f"{text}, CIST Flags [{flags}], length {length}"
+    if len(data) < b + 27:
+        return f"{text}, Flags [{flags}] [|stp]"
+    prio = _U16.unpack_from(data, b + 17)[0]
+    port = _U16.unpack_from(data, b + 25)[0]
+    return f"{text}, Flags [{flags}], bridge-id {prio:04x}.{_mac(data[b + 19:b + 25])}.{port:04x}, length {length}"
 
 
 def _macs(data: bytes) -> str:

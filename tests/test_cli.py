@@ -853,3 +853,16 @@ def test_pipes_to_and_from_tcpdump(sample: Path):
                          capture_output=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.decode().splitlines() == _tcpdump(sample)
+
+
+def test_stp_like_tcpdump():
+    bpdu = (b"\x00\x00\x00\x00\x00" + b"\x80\x01" + bytes.fromhex("001906eab880") + b"\0\0\0\0"
+            + b"\x80\x01" + bytes.fromhex("001906eab880") + b"\x80\x05" + b"\0" * 8)
+    llc = b"\x42\x42\x03" + bpdu
+    frame = bytes.fromhex("0180c2000000") + bytes.fromhex("001906eab881") + struct.pack("!H", len(llc)) + llc
+    frame += b"\0" * (60 - len(frame))
+    assert describe(1, frame, len(frame)) == \
+        "STP 802.1d, Config, Flags [none], bridge-id 8001.00:19:06:ea:b8:80.8005, length 35"
+    rstp = bytearray(frame)
+    rstp[14 + 3 + 2], rstp[14 + 3 + 3], rstp[14 + 3 + 4] = 2, 2, 0x32
+    assert describe(1, bytes(rstp), len(rstp)).startswith("STP 802.1w, Rapid STP, Flags [Proposal, Learn, Forward], ")
