@@ -50,9 +50,25 @@ def test_docstring_example_toy_dns_counter(case):
     _dns_check(case)
 
 
-def test_docstring_holds_the_example():
+def _docstring_example() -> str:
     doc = pst.__doc__
-    assert "def count_dns" in doc and "@given(pst.captures(" in doc and "def test_count_dns" in doc
+    start = doc.index("::\n") + 3
+    lines = []
+    for line in doc[start:].splitlines():
+        if line and not line.startswith("    "):
+            break
+        lines.append(line[4:])
+    return "\n".join(lines)
+
+
+def test_docstring_example_runs_verbatim():
+    code = _docstring_example()
+    assert "def count_dns" in code and "@given(pst.captures(" in code
+    namespace: dict = {}
+    exec(compile(code, "<purepcap.strategies docstring>", "exec"), namespace)
+    namespace["test_count_dns"]()  # runs the hypothesis test the docstring defines
+    frame = bytes(build.ether() / build.ipv4() / build.udp(53, 1000) / b"q")
+    assert namespace["count_dns"]([frame, frame]) == 2
 
 
 def test_a_buggy_decoder_is_caught_and_shrinks_to_one_small_packet():
