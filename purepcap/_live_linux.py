@@ -87,6 +87,7 @@ _BLOCK = struct.Struct("=8xIIII")
 _V3 = struct.Struct("=IIIIIIH6xIH")
 _V3_FAST = struct.Struct("=IIIIIIH6xI")  # the same without vlan_tpid (at offset 36)
 _U16 = struct.Struct("=H")
+_I32 = struct.Struct("=i")
 V3_HDR_SIZE = 48  # sizeof(struct tpacket3_hdr), already TPACKET_ALIGNed
 # tpacket2_hdr: status, len, snaplen, mac, net, sec, nsec, vlan_tci, vlan_tpid
 _V2 = struct.Struct("=IIIHHIIHH")
@@ -143,7 +144,7 @@ def device_names() -> list[str]:
     return [name for _, name in sorted(socket.if_nameindex())]
 
 
-def linktype_for(arphrd: int) -> tuple[int, bool]:
+def linktype_for(arphrd: int | None) -> tuple[int, bool]:
     """(link type, cooked) for a device type, as libpcap chooses them here."""
     if arphrd in (ARPHRD_ETHER, ARPHRD_LOOPBACK):
         return EN10MB, False
@@ -151,6 +152,10 @@ def linktype_for(arphrd: int) -> tuple[int, bool]:
 
 
 # --- pure decoders over ring memory ---------------------------------------------------
+
+def _is_outgoing_on(buf, addr_off: int, ifindex: int) -> bool:
+    return buf[addr_off + 10] == PACKET_OUTGOING and _I32.unpack_from(buf, addr_off + 4)[0] == ifindex
+
 
 def _sll_header(buf, addr_off: int) -> bytes:
     _, proto, _, hatype, pkttype, halen, addr = _SLL_ADDR.unpack_from(buf, addr_off)
@@ -173,9 +178,11 @@ def _finish(data: bytes, length: int, status: int, tci: int, tpid: int, cooked: 
 
 
 def decode_block_v3(buf, block: int, frame: int, linktype: int, snaplen: int, cooked: bool = False,
-                    skip_outgoing: bool = False) -> list[Packet]:
+                    skip_outgoing: int = 0) -> list[Packet]:
     """The Packets of one TPACKET_V3 block that starts at offset ``block`` of ``buf``;
-    frame numbers continue after ``frame``."""
+    frame numbers continue after ``frame``. Outgoing packets of the device with index
+    ``skip_outgoing`` (the loopback device, whose packets the kernel shows twice) are
+    left out."""
     _, count, first, blk_len = _BLOCK.unpack_from(buf, block)
     if cooked or skip_outgoing:
         return _decode_block_v3_general(buf, block + first, count, frame, linktype, snaplen, cooked,
@@ -212,11 +219,11 @@ def decode_block_v3(buf, block: int, frame: int, linktype: int, snaplen: int, co
 
 
 def _decode_block_v3_general(buf, off: int, count: int, frame: int, linktype: int, snaplen: int,
-                             cooked: bool, skip_outgoing: bool) -> list[Packet]:
+                             cooked: bool, skip_outgoing: int) -> list[Packet]:
     out: list[Packet] = []
     for _ in range(count):
         nxt, sec, nsec, caplen, length, status, mac, tci, tpid = _V3.unpack_from(buf, off)
-        if not (skip_outgoing and buf[off + V3_HDR_SIZE + 10] == PACKET_OUTGOING):
+        if not (skip_outgoing and _is_outgoing_on(buf, off + V3_HDR_SIZE, skip_outgoing)):
             start = off + mac
             data = buf[start:start + caplen]
             if cooked:
@@ -230,11 +237,11 @@ def _decode_block_v3_general(buf, off: int, count: int, frame: int, linktype: in
 
 
 def decode_frame_v2(buf, off: int, frame: int, linktype: int, snaplen: int, cooked: bool = False,
-                    skip_outgoing: bool = False) -> Packet | None:
+                    skip_outgoing: int = 0) -> Packet | None:
     """The Packet in the TPACKET_V2 frame at ``off`` (None for a skipped outgoing one)."""
     status, length, caplen, mac, _, sec, nsec, tci, tpid = _V2.unpack_from(buf, off)
     addr_off = off + V2_HDR_SIZE
-    if skip_outgoing and buf[addr_off + 10] == PACKET_OUTGOING:
+    if skip_outgoing and _is_outgoing_on(buf, addr_off, skip_outgoing):
         return None
     data = buf[off + mac:off + mac + caplen]
     if cooked:
@@ -263,7 +270,8 @@ class LinuxSource:
         self.linktype, self.cooked = linktype_for(info["arphrd"])
         self.loopback = info["arphrd"] == ARPHRD_LOOPBACK
         self.snaplen = snaplen
-        self.skip_outgoing = False
+        self.skip_outgoing = 0  # ifindex whose outgoing copies are left out
+        self.skip_outgoing_name = ""
         self.method = "recvmsg"
         self._mm: mmap.mmap | None = None
         self._promisc = False
@@ -290,7 +298,13 @@ class LinuxSource:
             try:
                 sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
             except OSError:
-                self.skip_outgoing = True
+                self.skip_outgoing = self.ifindex
+                self.skip_outgoing_name = self.interface
+        elif self.ifindex == 0 and info.get("lo_index"):
+            # "any": the loopback device's packets appear twice; leave out its outgoing
+            # copies only (those of other devices are the only copy).
+            self.skip_outgoing = info["lo_index"]
+            self.skip_outgoing_name = info["lo_name"]
         if method in ("auto", "ring"):
             try:
                 self._setup_ring(info, immediate, buffer_size)
@@ -307,8 +321,11 @@ class LinuxSource:
             self._buf = bytearray(max(self.snaplen, 2048) + 64)
             self._anc = socket.CMSG_SPACE(_AUXDATA.size) + socket.CMSG_SPACE(_TIMESPEC.size) + 64
         sock.setblocking(False)
-        sock.bind((self.interface, ETH_P_ALL))
-        if promisc:
+        if self.ifindex == 0:
+            _bind_all_devices(sock)
+        else:
+            sock.bind((self.interface, ETH_P_ALL))
+        if promisc and self.ifindex != 0:  # "any" has no promiscuous mode, as in libpcap
             sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP,
                             _MREQ.pack(self.ifindex, PACKET_MR_PROMISC, 0, b""))
             self._promisc = True
@@ -436,7 +453,7 @@ class LinuxSource:
                     self._pending_error = exc.errno
                     break
                 self._raise_socket_error(exc.errno)
-            if self.skip_outgoing and addr[2] == PACKET_OUTGOING:
+            if self.skip_outgoing and addr[2] == PACKET_OUTGOING and addr[0] == self.skip_outgoing_name:
                 continue
             time_ns = None
             length = n
@@ -493,6 +510,28 @@ class LinuxSource:
         if self._wake_fd >= 0:
             fd, self._wake_fd = self._wake_fd, -1
             os.close(fd)
+
+
+def _bind_all_devices(sock: socket.socket) -> None:
+    """bind() to ifindex 0, every device (Python's bind() for AF_PACKET wants a name)."""
+    addr = struct.pack("=HHiHBB8s", socket.AF_PACKET, socket.htons(ETH_P_ALL), 0, 0, 0, 0, b"")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.bind(sock.fileno(), ctypes.c_char_p(addr), len(addr)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def any_device_info() -> dict:
+    """What LinuxSource needs for the "any" pseudo-device (all devices, cooked)."""
+    lo_index, lo_name = 0, ""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+        for index, name in socket.if_nameindex():
+            info = device_info(name, s)
+            if info is not None and info["arphrd"] == ARPHRD_LOOPBACK:
+                lo_index, lo_name = index, name
+                break
+    return {"name": "any", "index": 0, "flags": IFF_UP | IFF_RUNNING, "arphrd": None, "hwaddr": b"",
+            "mtu": 65536, "ipv4": None, "lo_index": lo_index, "lo_name": lo_name}
 
 
 def attach_filter(sock: socket.socket, program: Sequence[tuple[int, int, int, int]]) -> None:

@@ -184,7 +184,7 @@ class LiveCapture:
 
     def _open_linux(self, buffer_size: int, method: str) -> Any:
         from . import _live_linux as L
-        info = L.device_info(self.interface)
+        info = L.any_device_info() if self.interface == "any" else L.device_info(self.interface)
         if info is None:
             raise _no_such_interface(self.interface)
         if not info["flags"] & L.IFF_UP:

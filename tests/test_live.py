@@ -452,6 +452,33 @@ def test_loopback_shows_each_packet_once(pair):
         rx.close()
 
 
+@pytest.mark.parametrize("opts", METHODS)
+def test_the_any_device(pair, opts):
+    # "any": every device of the namespace, cooked (LINUX_SLL), loopback packets once.
+    sh("ip", "-n", pair.a, "link", "set", "lo", "up")
+    rx = pair.udp_receiver(5001)
+    with netns(pair.a):
+        lo_rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        lo_rx.bind(("127.0.0.1", 5001))
+        lo_tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        cap = live.capture("any", count=4, timeout=5, **opts)
+    with rx, lo_rx, lo_tx, cap:
+        assert cap.linktype == linktypes.LINUX_SLL
+        raw = pair.raw_sender()
+        with raw, pinned():
+            raw.send(udp_frame(b"veth1"))
+            lo_tx.sendto(b"lo1", ("127.0.0.1", 5001))
+            raw.send(udp_frame(b"veth2", tags=((0x8100, 12),)))
+            lo_tx.sendto(b"lo2", ("127.0.0.1", 5001))
+        pkts = list(cap)
+    veth_sll = bytes.fromhex("0000" "0001" "0006") + MAC_B + b"\0\0" + b"\x08\x00"
+    lo_sll = bytes.fromhex("0000" "0304" "0006") + bytes(8) + b"\x08\x00"
+    assert [p.data[:16] for p in pkts] == [veth_sll, lo_sll, veth_sll[:14] + b"\x81\x00", lo_sll]
+    assert pkts[0].data[16:] == udp_frame(b"veth1")[14:]
+    assert pkts[2].data[16:] == b"\x00\x0c\x08\x00" + udp_frame(b"veth2")[14:]
+    assert pkts[1].data.endswith(b"lo1") and pkts[3].data.endswith(b"lo2")
+
+
 def test_cooked_capture_on_a_tun_device(pair):
     # A tun device (ARPHRD_NONE) has no link header: the capture is LINUX_SLL, with the
     # 16-byte header built from what the kernel reports. Packets are written into the

@@ -136,8 +136,9 @@ def test_v3_skips_outgoing_copies_when_asked():
               {"data": b"out" * 10, "sec": 2, "nsec": 0, "length": 30, "pkttype": L.PACKET_OUTGOING},
               {"data": b"in2" * 10, "sec": 3, "nsec": 0, "length": 30, "pkttype": 0}]
     block = make_block(frames)
-    got = L.decode_block_v3(block, 0, 0, 1, 1000, skip_outgoing=True)
+    got = L.decode_block_v3(block, 0, 0, 1, 1000, skip_outgoing=3)  # make_block's ifindex
     assert [(p.frame, p.data) for p in got] == [(1, b"in" * 10), (2, b"in2" * 10)]
+    assert len(L.decode_block_v3(block, 0, 0, 1, 1000, skip_outgoing=4)) == 3  # another device
     assert len(L.decode_block_v3(block, 0, 0, 1, 1000)) == 3
 
 
