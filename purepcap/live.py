@@ -391,7 +391,8 @@ def capture(interface: str, *, count: int | None = None, timeout: float | None =
             chunksize: int | None = None, filter: str | Program | None = None,
             snaplen: int = MAX_SNAPLEN, promisc: bool = True, immediate: bool = False,
             buffer_size: int = DEFAULT_BUFFER, method: str = "auto") -> LiveCapture:
-    """Capture packets from ``interface``.
+    """Capture packets from ``interface`` (on Linux also "any": every device, as
+    LINUX_SLL, without promiscuous mode, as libpcap does).
 
     A context manager iterating :class:`purepcap.format.Packet` (frames numbered from 1,
     interface 0), or lists of up to ``chunksize`` Packets. It ends after ``count``
@@ -401,6 +402,11 @@ def capture(interface: str, *, count: int | None = None, timeout: float | None =
     mode for the life of the capture; ``immediate`` delivers each packet at once rather
     than in blocks. ``buffer_size`` is the kernel ring size in bytes; ``method`` forces
     the ring ("ring") or plain recvmsg ("recvmsg") on Linux.
+
+    On Linux the kernel takes the outer VLAN tag off before the socket filter runs; the
+    tag is put back into the delivered bytes, and expressions that mention ``vlan`` are
+    matched on those bytes in Python. Other expressions run in the kernel and, as with
+    libpcap, also match tagged packets by their inner headers.
 
     Raises NoPrivilegeError, NoSuchInterfaceError, InterfaceDownError or another
     CaptureError.
