@@ -11,6 +11,33 @@
 # decoder must find (the keys of purepcap.headers.decode). ``CaptureBuilder`` lays
 # packets out in pcap or pcapng through purepcap.format's writers. Standard library
 # only: this module is part of the zero-dependency core.
+"""Build packets and capture files: correct by default, wrong on request.
+
+Packets are layers joined with ``/``; ``bytes()`` encodes them::
+
+    from purepcap import build
+
+    pkt = (build.ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02", vlans=[10])
+           / build.ipv4(src="10.0.0.1", dst="10.0.0.2", ttl=3) / build.udp(sport=53, dport=4242) / b"payload")
+    frame = bytes(pkt)      # lengths, IHL, checksums and Ethernet padding filled in
+    pkt.linktype            # 1 (EN10MB): the outermost layer decides
+    pkt.fields()            # what purepcap.headers.decode must return for it
+
+Layers: link ``ether`` (``vlans=`` tags of 0x8100/0x88a8/0x9100, or ``vlan`` layers),
+``sll``, ``sll2``, ``null``, ``loop``, ``raw``, ``ppp``, ``chdlc``, ``pppoe``,
+``mpls``, ``arp``; ``ipv4`` (options, ``mf``/``offset`` fragments,
+``ipv4_fragments()``), ``ipv6`` with ``hop_by_hop``, ``routing``, ``fragment``,
+``dest_opts``; ``tcp`` (flags, options), ``udp``, ``icmp``, ``icmpv6``, ``igmp``,
+``sctp``, ``gre``. Every computed field (``length``, ``ihl``, ``dataofs``,
+``checksum``, ``proto``, ``nh``, ``type``, ...) is a keyword defaulting to None;
+give a value and exactly that value is written.
+
+Capture files: ``CaptureBuilder("pcap" | "pcapng", byte_order=, resolution=,
+snaplen=)`` with ``add(packet, time_ns)``, pcapng ``interface()`` and
+``section()``; ``bytes(builder)`` is the file, ``builder.packets()`` the Packets a
+reader must return and ``builder.records()`` their decoded fields. ``capture()``
+does it in one call.
+"""
 from __future__ import annotations
 
 import io
@@ -107,8 +134,9 @@ def _pad(data: bytes, unit: int, fill: bytes = b"\x00") -> bytes:
 class Layer:
     """One protocol header. Combine with ``/``; ``bytes()`` encodes the whole stack.
 
-    Class attributes say how a lower layer names this one: ``ethertype`` (for link
-    layers, VLAN, MPLS-less wrappers), ``ipproto`` (for IP and IPv6 extension headers).
+    Class attributes say how the layer below names this one: ``ethertype`` (in an
+    Ethernet, VLAN, SLL, PPPoE or GRE type field), ``ipproto`` (in an IP protocol or
+    IPv6 next-header field) and ``family`` (in a NULL or LOOP header).
     """
 
     ethertype: int | None = None
@@ -172,9 +200,6 @@ class Stack:
 
     def __iter__(self):
         return iter(self.layers)
-
-    def __len__(self) -> int:
-        return len(self.layers)
 
     def __repr__(self) -> str:
         return " / ".join(repr(x) for x in self.layers)
@@ -914,10 +939,15 @@ def ipv4_fragments(packet: Stack, size: int) -> list[Stack]:
     (a multiple of 8; the last one less). Link layers before the IPv4 header are kept."""
     if size <= 0 or size % 8:
         raise ValueError(f"fragment size {size} must be a positive multiple of 8")
-    index = next(i for i, x in enumerate(packet.layers) if isinstance(x, IPv4))
+    index = next((i for i, x in enumerate(packet.layers) if isinstance(x, IPv4)), None)
+    if index is None:
+        raise ValueError("ipv4_fragments needs a packet with an IPv4 layer")
     ip: IPv4 = packet.layers[index]  # type: ignore[assignment]
+    # the datagram's payload, encoded behind the same addresses so that its transport
+    # checksum is the one of the whole datagram, as a fragmenting host sends it
     inner = bytes(Stack([IPv4(ip.src, ip.dst), *packet.layers[index + 1:]]))[20:]
-    # re-encode the transport with the real pseudo-header: ``inner`` above used ip.src/dst
+    if not inner:
+        return [packet]
     proto = ip.proto_value(packet, index)
     out = []
     for start in range(0, len(inner), size):
