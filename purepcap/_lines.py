@@ -280,7 +280,7 @@ _ETHERTYPE_NAMES = {
 
 def _non_ip(linktype: int, et: int, data: bytes, off: int, length: int) -> str:
     rest = length - off
-    if et == 0x0806:
+    if et in (0x0806, 0x8035):  # tcpdump's arp_print serves RARP too, under "ARP, "
         return _arp(data, off, rest)
     if et == _LLC:
         if linktype == linktypes.EN10MB and off >= 2:
@@ -293,6 +293,8 @@ def _non_ip(linktype: int, et: int, data: bytes, off: int, length: int) -> str:
         return f"{_macs(data)}802.3, length {rest}"
     if et == _UNKNOWN:
         return f"{linktypes.name(linktype)}, length {length}"
+    if et == 0x88CC:
+        return _lldp(data, off, rest)
     name = _ETHERTYPE_NAMES.get(et)
     if name is not None and et not in (0x0800, 0x86DD):
         return f"{name}, length {rest}"
@@ -306,10 +308,13 @@ _STP_FLAGS = ((0x01, "Topology change"), (0x02, "Proposal"), (0x10, "Learn"), (0
 
 def _stp(data: bytes, b: int, length: int) -> str:
     """tcpdump -q's spanning-tree line: version, BPDU type, flags, bridge and port id."""
-    if len(data) < b + 4:
+    if len(data) < b + 3:
         return "STP [|stp]"
-    version, kind = data[b + 2], data[b + 3]
+    version = data[b + 2]
     text = f"STP {_STP_VERSIONS.get(version, f'unknown version ({version})')}"
+    if len(data) < b + 4:
+        return text + " [|stp]"
+    kind = data[b + 3]
     if kind == 0x80:
         return text + ", Topology Change"
     if kind not in (0x00, 0x02):
@@ -319,12 +324,36 @@ def _stp(data: bytes, b: int, length: int) -> str:
         return text + " [|stp]"
     flags = ", ".join(name for bit, name in _STP_FLAGS if data[b + 4] & bit) or "none"
     if version >= 3:
+        if length < 102:  # shorter than an MSTP BPDU's fixed part
+            return f"{text} (invalid)"
         return f"{text}, CIST Flags [{flags}], length {length}"
     if len(data) < b + 27:
         return f"{text}, Flags [{flags}] [|stp]"
     prio = _U16.unpack_from(data, b + 17)[0]
     port = _U16.unpack_from(data, b + 25)[0]
     return f"{text}, Flags [{flags}], bridge-id {prio:04x}.{_mac(data[b + 19:b + 25])}.{port:04x}, length {length}"
+
+
+def _lldp(data: bytes, off: int, rest: int) -> str:
+    """tcpdump -q names the system (TLV 5) after the length, when the frame carries one."""
+    o = off
+    name = ""
+    cut = False
+    for _ in range(256):
+        if len(data) < o + 2:
+            cut = o < off + rest  # TLVs were promised but not captured
+            break
+        head = _U16.unpack_from(data, o)[0]
+        kind, size = head >> 9, head & 0x1FF
+        if kind == 0:
+            break
+        if len(data) < o + 2 + size:
+            cut = True
+            break
+        if kind == 5 and not name:
+            name = ": " + data[o + 2:o + 2 + size].decode("ascii", "replace")
+        o += 2 + size
+    return f"LLDP, length {rest}{name}{' [|lldp]' if cut else ''}"
 
 
 def _macs(data: bytes) -> str:
@@ -339,12 +368,24 @@ _ARP_HRD = {1: "Ethernet", 6: "IEEE 802", 7: "ARCNet", 15: "Frame Relay", 16: "A
             18: "Fibre Channel", 19: "ATM", 20: "Serial Line", 24: "IEEE 1394"}
 
 
+_ARP_PRO = {0x0800: "IPv4", 0x86DD: "IPv6", 0x0806: "ARP", 0x8100: "802.1Q", 0x88A8: "802.1Q-QinQ",
+            0x9100: "802.1Q-9100", 0x9200: "802.1Q-9200"}
+
+
 def _arp(data: bytes, off: int, rest: int) -> str:
     # tcpdump's arp_print: a header cut short is " [|arp]"; odd sizes or protocols get
     # the hardware/protocol description; an unknown operation ends without a length.
     if len(data) < off + 8:
         return " [|arp]"
     hrd, pro, hln, pln, op = struct.unpack_from("!HHBBH", data, off)
+    if hrd == 19:  # ATM ARP (RFC 2225) has its own layout; only its bounds are checked here
+        if len(data) < off + 12:
+            return " [|arp]"
+        shtl, sstl, _op, spln, thtl, tstl, tpln = struct.unpack_from("!BBHBBBB", data, off + 4)
+        need = (shtl & 0x3F) + (sstl & 0x3F) + spln + (thtl & 0x3F) + (tstl & 0x3F) + tpln
+        if len(data) < off + 12 + need:
+            return " [|arp]"
+        return f"ARP, ATM, {_ARP_OPS.get(_op, f'Unknown ({_op})')}, length {rest}"
     sha = off + 8
     spa = sha + hln
     tha = spa + pln
@@ -353,7 +394,7 @@ def _arp(data: bytes, off: int, rest: int) -> str:
         return " [|arp]"
     if pro not in (0x0800, 0x1000) or pln != 4 or hln == 0:
         hname = _ARP_HRD.get(hrd, f"Unknown Hardware ({hrd})")
-        pname = "IPv6" if pro == 0x86DD else f"Unknown Protocol (0x{pro:04x})"
+        pname = _ARP_PRO.get(pro, f"Unknown Protocol (0x{pro:04x})")
         return f"ARP, {hname} (len {hln}), {pname} (len {pln}), length {rest}"
     text = f"ARP, {_ARP_OPS.get(op, f'Unknown ({op})')} "
     s_ip, t_ip = _ntoa(data[spa:spa + 4]), _ntoa(data[tpa:tpa + 4])
@@ -365,8 +406,10 @@ def _arp(data: bytes, off: int, rest: int) -> str:
         text += f"{s_ip} is-at {_mac(s_hw)}"
     elif op in (3, 8):
         text += f"who-is {_mac(t_hw)} tell {_mac(s_hw)}"
-    elif op in (4, 9):
+    elif op == 4:
         text += f"{_mac(t_hw)} at {t_ip}"
+    elif op == 9:
+        text += f"{_mac(s_hw)} at {s_ip}"
     else:
         return text.rstrip()
     return f"{text}, length {rest}"

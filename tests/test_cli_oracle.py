@@ -176,6 +176,29 @@ def test_whole_ip_lines_match_tcpdump():
 
 
 @needs_corpus
+def test_arp_stp_lldp_lines_match_tcpdump():
+    """The common non-IP frames of a LAN, whole line for line."""
+    stored = tcpdump_lines()
+    agree = compared = 0
+    diffs = []
+    for path in ethernet_files():
+        if path not in stored:
+            continue
+        _rc, mine = run_read(str(corpus_path(path)))
+        for a, b in zip(mine, packet_lines(stored[path][1]), strict=False):
+            if not b[30:].startswith(("ARP, ", "STP ", "LLDP", " [|arp]")):
+                continue
+            compared += 1
+            if a[:26] + a[26:].lstrip("0123456789") == b[:26] + b[29:].rstrip():
+                agree += 1
+            else:
+                diffs.append((path, a, b))
+    print(f"\nARP, STP and LLDP lines equal to tcpdump's: {agree} / {compared}")
+    assert compared > 2500
+    assert not diffs, diffs[:5]
+
+
+@needs_corpus
 def test_read_prints_one_line_per_packet_like_tcpdump():
     """Every packet shows, ARP, LLDP and the rest included, as in tcpdump."""
     stored = tcpdump_lines()
