@@ -1,12 +1,12 @@
 # records(): one plain dict per IP packet, the convenient API. Strategy: choose
 # everything once per call (which decoder, which keys, which protocols), then run a
-# tight loop whose common case -- Ethernet, IPv4 without options, not a later
-# fragment -- is one unpack_from of the fixed-offset fields, two cached address
-# strings and one dict display. Anything else goes through headers.decode (the
-# general path). Extra fields always use the general path, so asking for them
-# never slows the default rows. An uncompressed pcap 2.4 file (path or bytes) read
-# without a filter is walked here directly, with no Packet per record; everything
-# else iterates purepcap.open's Packets.
+# tight loop whose common case -- Ethernet (untagged or one 802.1Q tag), IPv4
+# without options, not a later fragment -- is one unpack_from of the fixed-offset
+# fields, two cached address strings and one dict display. Anything else goes
+# through headers.decode (the general path). Extra fields always use the general
+# path, so asking for them never slows the default rows. An uncompressed pcap 2.4
+# file (path or bytes) read without a filter is walked here directly, with no Packet
+# per record; everything else iterates purepcap.open's Packets.
 """``purepcap.records``: one dict per IP packet of a capture.
 
 Each dict has, in this order:
@@ -149,6 +149,8 @@ def _rows_default(packets: Iterable, wanted: frozenset[int] | None, owned: Any) 
             data = p.data
             if p.linktype == eth and len(data) >= fast_len:
                 etype, vihl, total, frag, proto, src, dst, sport, dport = unpack(data, 0)
+                if etype == 0x8100 and len(data) >= fast_len + 4:  # one 802.1Q tag: same fields, 4 on
+                    etype, vihl, total, frag, proto, src, dst, sport, dport = unpack(data, 4)
                 if etype == 0x0800 and vihl == 0x45 and total >= 20 and not frag & 0x1FFF:
                     if wanted is not None and proto not in wanted:
                         continue
@@ -181,18 +183,22 @@ def _rows_payload(packets: Iterable, wanted: frozenset[int] | None, owned: Any) 
             data = p.data
             if p.linktype == eth and len(data) >= 47:  # room for the TCP data offset byte
                 etype, vihl, total, frag, proto, src, dst, sport, dport, ulen = unpack(data, 0)
+                o = 0
+                if etype == 0x8100 and len(data) >= 51:  # one 802.1Q tag: same fields, 4 on
+                    etype, vihl, total, frag, proto, src, dst, sport, dport, ulen = unpack(data, 4)
+                    o = 4
                 if (etype == 0x0800 and vihl == 0x45 and not frag & 0x1FFF
                         and (proto == 17 and total >= 28 or proto == 6 and total >= 40)):
                     if wanted is not None and proto not in wanted:
                         continue
-                    end = 14 + total
+                    end = o + 14 + total
                     if proto == 17:
-                        if 8 <= ulen and 34 + ulen < end:  # the UDP length ends the datagram early
-                            end = 34 + ulen
-                        body = data[42:end]
+                        if 8 <= ulen and o + 34 + ulen < end:  # the UDP length ends the datagram early
+                            end = o + 34 + ulen
+                        body = data[o + 42:end]
                     else:
-                        hlen = (data[46] >> 4) * 4
-                        body = data[34 + hlen:end] if hlen >= 20 else b""
+                        hlen = (data[o + 46] >> 4) * 4
+                        body = data[o + 34 + hlen:end] if hlen >= 20 else b""
                     s = cache[src]
                     d = cache[dst]
                     yield {"frame": p.frame, "time": p.time, "length": p.length, "caplen": p.caplen,
@@ -315,21 +321,25 @@ def _pcap_rows(source: Any, stream: Any, head: bytes, wanted: frozenset[int] | N
                 pos = nxt
                 if ethernet and caplen >= fast_len:
                     if payload:
-                        etype, vihl, total, frag, proto, src, dst, sport, dport, ulen = fast(buf, start)
+                        o = start
+                        etype, vihl, total, frag, proto, src, dst, sport, dport, ulen = fast(buf, o)
+                        if etype == 0x8100 and caplen >= fast_len + 4:  # one 802.1Q tag
+                            o = start + 4
+                            etype, vihl, total, frag, proto, src, dst, sport, dport, ulen = fast(buf, o)
                         if (etype == 0x0800 and vihl == 0x45 and not frag & 0x1FFF
                                 and (proto == 17 and total >= 28 or proto == 6 and total >= 40)):
                             if wanted is not None and proto not in wanted:
                                 continue
-                            stop = start + 14 + total
+                            stop = o + 14 + total
                             if stop > nxt:
                                 stop = nxt
                             if proto == 17:
-                                if 8 <= ulen and start + 34 + ulen < stop:
-                                    stop = start + 34 + ulen
-                                body = buf[start + 42:stop]
+                                if 8 <= ulen and o + 34 + ulen < stop:
+                                    stop = o + 34 + ulen
+                                body = buf[o + 42:stop]
                             else:
-                                hlen = (buf[start + 46] >> 4) * 4
-                                body = buf[start + 34 + hlen:stop] if hlen >= 20 else b""
+                                hlen = (buf[o + 46] >> 4) * 4
+                                body = buf[o + 34 + hlen:stop] if hlen >= 20 else b""
                             yield {"frame": frame, "time": sec * NS + frac * mult, "length": length,
                                    "caplen": caplen, "src_host": cache[src], "src_port": sport,
                                    "dst_host": cache[dst], "dst_port": dport, "protocol": names[proto],
@@ -337,6 +347,8 @@ def _pcap_rows(source: Any, stream: Any, head: bytes, wanted: frozenset[int] | N
                             continue
                     else:
                         etype, vihl, total, frag, proto, src, dst, sport, dport = fast(buf, start)
+                        if etype == 0x8100 and caplen >= fast_len + 4:  # one 802.1Q tag
+                            etype, vihl, total, frag, proto, src, dst, sport, dport = fast(buf, start + 4)
                         if etype == 0x0800 and vihl == 0x45 and total >= 20 and not frag & 0x1FFF:
                             if wanted is not None and proto not in wanted:
                                 continue

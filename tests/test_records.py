@@ -200,13 +200,14 @@ def ethernet_ipv4(draw):
     elif proto == 17:
         body = udp(draw(st.integers(0, 65535)), 53, body)
     frag = draw(st.sampled_from([(False, 0), (True, 0), (False, 8), (True, 16)]))
-    pkt = ether(0x0800, ipv4(proto, body, mf=frag[0], offset=frag[1]))
+    tags = draw(st.sampled_from([[], [], [(0x8100, 0x2005)], [(0x88A8, 7), (0x8100, 9)], [(0x8100, 1)] * 2]))
+    pkt = ether(0x0800, ipv4(proto, body, mf=frag[0], offset=frag[1]), tags=tags)
     pkt += bytes(draw(st.integers(0, 20)))  # padding or trailer
     return pkt
 
 
 @given(st.lists(st.tuples(ethernet_ipv4(), st.integers(0, 120),
-                          st.lists(st.tuples(st.integers(0, 80), st.integers(0, 255)), max_size=3)),
+                          st.lists(st.tuples(st.integers(0, 90), st.integers(0, 255)), max_size=3)),
                 min_size=1, max_size=8),
        st.booleans())
 def test_fast_path_equals_general_path(cases, payload):

@@ -62,7 +62,15 @@ def pcap(frames, *, linktype=1, nanosecond=False, order="little", snaplen=262144
 
 
 FRAMES = [ether(0x0800, V4_TCP), ether(0x0806, bytes(28)), ether(0x86DD, V6_UDP),
-          ether(0x0800, ipv4(17, udp(1, 2, b"x" * 30))), ether(0x0800, ipv4(6, tcp(5, 6, b"y" * 9)))]
+          ether(0x0800, ipv4(17, udp(1, 2, b"x" * 30))), ether(0x0800, ipv4(6, tcp(5, 6, b"y" * 9))),
+          ether(0x0800, ipv4(17, udp(3, 4, b"vlan"), total=40), tags=[(0x8100, 0x3007)]) + b"trailer"]
+
+
+def general(source, payload):
+    """The rows the general decoder gives (fields= forces it), without the extra field."""
+    keep = ("frame", "time", "length", "caplen", "src_host", "src_port", "dst_host", "dst_port", "protocol")
+    keep += ("payload",) if payload else ()
+    return [{k: r[k] for k in keep} for r in records(source, payload=payload, fields=["ttl"])]
 
 
 @pytest.mark.parametrize("payload", [False, True])
@@ -73,6 +81,7 @@ def test_direct_equals_packet_path(variant, payload):
     assert is_direct(raw)
     direct, via = both_paths(raw, payload=payload)
     assert direct == via and len(direct[0]) >= 2 and direct[1] is None
+    assert direct[0] == general(raw, payload)
 
 
 def test_not_direct_when_not_plain():
@@ -112,7 +121,7 @@ def test_damage_is_handed_over(name, raw, strict):
     assert direct == via
     rows, error, warned = direct
     if name == "fraction-too-big":
-        assert error is None and len(rows) == 4  # not damage: the reader takes it whole
+        assert error is None and len(rows) == 5  # not damage: the reader takes it whole
     elif strict:
         assert error is not None and not warned
     else:
@@ -124,15 +133,15 @@ def test_handover_continues_frame_numbers_and_rows(tmp_path):
     path = tmp_path / "cut.pcap"
     path.write_bytes(raw[:-5])
     rows, error, _ = outcome(lambda: records(path))
-    assert [r["frame"] for r in rows] == [1, 3, 4]
-    assert error[0] is purepcap.TruncatedError and error[3] == 4
+    assert [r["frame"] for r in rows] == [1, 3, 4, 5]
+    assert error[0] is purepcap.TruncatedError and error[3] == 5
 
 
 def test_bigger_than_a_chunk_and_many_chunks(monkeypatch):
     monkeypatch.setattr(records_mod, "CHUNK_SIZE", 100)  # records straddle every chunk boundary
     raw = pcap(FRAMES * 20)
     direct, via = both_paths(raw, payload=True)
-    assert direct == via and len(direct[0]) == 80
+    assert direct == via and len(direct[0]) == 100 and direct[0] == general(raw, True)
 
 
 @given(st.lists(st.sampled_from(FRAMES + [V4_TCP[:30], bytes(60)]), max_size=12), st.integers(0, 3000),
@@ -147,6 +156,8 @@ def test_random_captures_and_cuts(frames, cut, payload, chunk):
     finally:
         records_mod.CHUNK_SIZE = old
     assert direct == via
+    if direct[1] is None:
+        assert direct[0] == general(raw, payload)
 
 
 @needs_corpus
@@ -161,5 +172,7 @@ def test_corpus_pcaps_direct_equals_packet_path():
         for payload in (False, True):
             direct, via = both_paths(source, strict=False, payload=payload)
             assert direct == via, path
+            if direct[1] is None and not direct[2]:
+                assert direct[0] == general(source, payload), path
         checked += 1
     assert checked > 500
