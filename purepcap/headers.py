@@ -133,6 +133,17 @@ class _IPv6Names(dict):
         return s
 
 
+class _MacNames(dict):
+    """6 address bytes -> "aa:bb:cc:dd:ee:ff"; ``cache[raw]`` formats and stores on a miss."""
+
+    def __missing__(self, raw: bytes) -> str:
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        s = self[raw] = raw.hex(":")
+        return s
+
+
+_mac_cache: dict[bytes, str] = _MacNames()
 _ip4_cache: dict[int, str] = _IPv4Names()
 _ip6_cache: dict[bytes, str] = _IPv6Names()
 
@@ -358,12 +369,12 @@ _PORTED = frozenset((6, 17, 132))
 _V6_EXT = frozenset((0, 43, 44, 60, 51))
 
 
-def _blank() -> dict:
-    return {"src_host": None, "dst_host": None, "src_port": None, "dst_port": None, "protocol": None,
-            "ip_version": None, "ttl": None, "ip_id": None, "tcp_flags": None, "tcp_seq": None,
-            "tcp_ack": None, "tcp_window": None, "icmp_type": None, "icmp_code": None, "vlan": None,
-            "eth_src": None, "eth_dst": None, "fragment": None, "ip_proto": None, "ip_length": None,
-            "payload": b""}
+_BLANK = {"src_host": None, "dst_host": None, "src_port": None, "dst_port": None, "protocol": None,
+          "ip_version": None, "ttl": None, "ip_id": None, "tcp_flags": None, "tcp_seq": None,
+          "tcp_ack": None, "tcp_window": None, "icmp_type": None, "icmp_code": None, "vlan": None,
+          "eth_src": None, "eth_dst": None, "fragment": None, "ip_proto": None, "ip_length": None,
+          "payload": b""}
+_blank = _BLANK.copy  # a copy of a template is cheaper than a 21-key display
 
 
 def _transport(rec: dict, data: bytes, l4: int, limit: int, proto: int) -> None:
@@ -504,7 +515,7 @@ def decode(linktype: int, data: bytes, length: int | None = None) -> dict | None
     if rec is None:
         return None
     if linktype == _lt.EN10MB:
-        rec["eth_dst"] = data[0:6].hex(":")
-        rec["eth_src"] = data[6:12].hex(":")
+        rec["eth_dst"] = _mac_cache[data[0:6]]
+        rec["eth_src"] = _mac_cache[data[6:12]]
     rec["vlan"] = vlan
     return rec
