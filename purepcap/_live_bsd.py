@@ -19,6 +19,7 @@ import select
 import socket
 import struct
 import sys
+import threading
 from collections.abc import Callable
 
 from .errors import CaptureError
@@ -184,9 +185,11 @@ class BpfSource:
         self.layout = platform_layout()
         self._io = bpf_ioctls()
         self._last = (0, 0)
+        self._wake_lock = threading.Lock()
+        self._wake_r = self._wake_w = -1
         self.fd = _open_device()
-        self._wake_r, self._wake_w = os.pipe()
         try:
+            self._wake_r, self._wake_w = os.pipe()
             io = self._io
             fcntl.ioctl(self.fd, io["BIOCSBLEN"], struct.pack("=I", min(buffer_size, 1 << 21)))
             fcntl.ioctl(self.fd, io["BIOCSETIF"], struct.pack("16s16s", interface.encode(), b""))
@@ -230,10 +233,16 @@ class BpfSource:
         return decode_buffer(self._buf, n, self.layout, frame, self.linktype, self.snaplen)
 
     def wakeup(self) -> None:
+        # See LinuxSource.wakeup: never write to a descriptor number close() freed.
+        if not self._wake_lock.acquire(blocking=False):
+            return
         try:
-            os.write(self._wake_w, b"x")
+            if self._wake_w >= 0:
+                os.write(self._wake_w, b"x")
         except OSError:
             pass
+        finally:
+            self._wake_lock.release()
 
     def kernel_stats(self) -> tuple[int, int]:
         """Increments since the last call (BIOCGSTATS counts are cumulative)."""
@@ -243,9 +252,10 @@ class BpfSource:
         return recv - last_recv, drop - last_drop
 
     def close(self) -> None:
-        for name in ("fd", "_wake_r", "_wake_w"):
-            fd = getattr(self, name, -1)
-            if fd >= 0:
-                setattr(self, name, -1)
-                os.close(fd)
+        with self._wake_lock:
+            for name in ("fd", "_wake_r", "_wake_w"):
+                fd = getattr(self, name, -1)
+                if fd >= 0:
+                    setattr(self, name, -1)
+                    os.close(fd)
 

@@ -29,6 +29,7 @@ import os
 import select
 import socket
 import struct
+import threading
 from collections.abc import Sequence
 
 from .format import Packet
@@ -279,6 +280,7 @@ class LinuxSource:
         self._pending_error = 0
         self.sock: socket.socket | None = None
         self._wake_fd = -1
+        self._wake_lock = threading.Lock()
         kind = socket.SOCK_DGRAM if self.cooked else socket.SOCK_RAW
         # Protocol 0: not attached to any traffic until bind().
         self.sock = socket.socket(socket.AF_PACKET, kind | socket.SOCK_CLOEXEC, 0)
@@ -477,13 +479,19 @@ class LinuxSource:
     # -- control --
 
     def wakeup(self) -> None:
-        """Make a blocked wait() return; safe from another thread or a signal handler."""
-        fd = self._wake_fd
-        if fd >= 0:
-            try:
-                os.eventfd_write(fd, 1)
-            except OSError:
-                pass
+        """Make a blocked wait() return; safe from another thread or a signal handler.
+        The lock keeps close() from freeing the descriptor number under us (a reused
+        number would get our 8 bytes); never waited for, so a signal handler that
+        interrupts close() cannot deadlock: close() is ending the capture anyway."""
+        if not self._wake_lock.acquire(blocking=False):
+            return
+        try:
+            if self._wake_fd >= 0:
+                os.eventfd_write(self._wake_fd, 1)
+        except OSError:
+            pass
+        finally:
+            self._wake_lock.release()
 
     def kernel_stats(self) -> tuple[int, int]:
         """(packets that passed the filter, packets dropped) since the last call: the
@@ -507,9 +515,10 @@ class LinuxSource:
                 self._promisc = False
             self.sock.close()
             self.sock = None
-        if self._wake_fd >= 0:
-            fd, self._wake_fd = self._wake_fd, -1
-            os.close(fd)
+        with self._wake_lock:
+            if self._wake_fd >= 0:
+                fd, self._wake_fd = self._wake_fd, -1
+                os.close(fd)
 
 
 def _bind_all_devices(sock: socket.socket) -> None:
