@@ -1132,13 +1132,16 @@ class CaptureBuilder:
 
     def __init__(self, format: str = "pcap", *, linktype: int | None = None, byte_order: str = "little",
                  resolution: str | int = "us", snaplen: int = linktypes.MAX_SNAPLEN,
-                 version: tuple[int, int] = (2, 4)) -> None:
+                 version: tuple[int, int] = (2, 4), modified: bool = False) -> None:
         if format not in ("pcap", "pcapng"):
             raise ValueError(f"unknown capture format {format!r} (pcap or pcapng)")
         if byte_order not in ("little", "big"):
             raise ValueError(f"byte_order must be 'little' or 'big', not {byte_order!r}")
         if format == "pcap" and resolution not in ("us", "ns"):
             raise ValueError(f"pcap timestamps are 'us' or 'ns', not {resolution!r}")
+        if modified and (format != "pcap" or resolution != "us"):
+            raise ValueError("the modified (Kuznetzov) format is a microsecond pcap")
+        self.modified = modified
         self.format = format
         self.byte_order = byte_order
         self.resolution = resolution
@@ -1184,10 +1187,11 @@ class CaptureBuilder:
 
     # -- packets -------------------------------------------------------------------------
     def add(self, packet: Stack | Layer | bytes, time: int | None, *, interface: int | None = None,
-            snaplen: int | None = None, length: int | None = None) -> CaptureBuilder:
+            snaplen: int | None = None, length: int | None = None, obsolete: bool = False) -> CaptureBuilder:
         """Add one packet at ``time`` ns. It is cut to the interface's snaplen (or the
         one given) as a capture would; ``length`` overrides the original length.
-        ``time=None`` writes a pcapng simple packet block (interface 0, no time)."""
+        ``time=None`` writes a pcapng simple packet block (interface 0, no time),
+        ``obsolete=True`` the obsolete pcapng Packet Block (type 2)."""
         if isinstance(packet, Layer):
             packet = Stack([packet])
         data = bytes(packet)
@@ -1224,7 +1228,9 @@ class CaptureBuilder:
             snap = snaplen
         cut = data[:snap] if snap else data
         orig = len(data) if length is None else length
-        self._events.append(("packet", time, cut, orig, interface))
+        if obsolete and (simple or self.format != "pcapng"):
+            raise ValueError("an obsolete Packet Block is pcapng and has a time")
+        self._events.append(("packet", time, cut, orig, interface, obsolete))
         if simple:
             t = None
         else:  # what a reader gives back: the time at the file's resolution
@@ -1266,7 +1272,7 @@ class CaptureBuilder:
         if self.format == "pcap":
             w = PcapWriter(f, linktype=self.linktype if self.linktype is not None else linktypes.EN10MB,
                            snaplen=self.snaplen, nanosecond=self.resolution == "ns",
-                           byte_order=self.byte_order, version=self.version)
+                           byte_order=self.byte_order, version=self.version, modified=self.modified)
             pos = mark("header", 0)
             for ev in self._events:
                 w.write_packet(ev[1], ev[2], length=ev[3])
@@ -1283,9 +1289,11 @@ class CaptureBuilder:
                 _, lt, snap, res, tsoffset, name = ev
                 w.add_interface(lt, snaplen=snap, tsresol=res, tsoffset=tsoffset, name=name)
             else:
-                _, t, cut, orig, interface = ev
+                _, t, cut, orig, interface, obsolete = ev
                 if t is None:
                     w.write_simple(cut, length=orig)
+                elif obsolete:
+                    w.write_obsolete(t, cut, length=orig, interface=interface)
                 else:
                     w.write_packet(t, cut, length=orig, interface=interface)
             pos = mark(kind, pos)

@@ -336,8 +336,10 @@ def _capture(draw: Any, formats: tuple[str, ...], pkts: st.SearchStrategy[Stack]
         if stacks:
             lt = stacks[0].linktype
             stacks = [s for s in stacks if s.linktype == lt]
-        cb = CaptureBuilder("pcap", byte_order=order, resolution=draw(st.sampled_from(("us", "ns"))),
-                            snaplen=draw(snaplens), linktype=stacks[0].linktype if stacks else None)
+        resolution = draw(st.sampled_from(("us", "ns")))
+        cb = CaptureBuilder("pcap", byte_order=order, resolution=resolution, snaplen=draw(snaplens),
+                            linktype=stacks[0].linktype if stacks else None,
+                            modified=resolution == "us" and draw(st.booleans()) and draw(st.booleans()))
         for s in stacks:
             cb.add(s, time)
             time += draw(st.integers(0, 2 * NS))
@@ -356,7 +358,7 @@ def _capture(draw: Any, formats: tuple[str, ...], pkts: st.SearchStrategy[Stack]
             if simple_blocks and by_type[lt] == 0 and draw(st.booleans()) and draw(st.booleans()):
                 cb.add(s, None)
             else:
-                cb.add(s, time, interface=by_type[lt])
+                cb.add(s, time, interface=by_type[lt], obsolete=draw(st.booleans()) and draw(st.booleans()))
             time += draw(st.integers(0, 2 * NS))
     data = bytes(cb)
     expected = cb.packets()
@@ -372,9 +374,10 @@ def captures(format: str | Sequence[str] | None = None, *, packets: st.SearchStr
     """Whole capture files with the Packets and records a reader and decoder must give.
 
     ``format``: "pcap", "pcapng" or both (default). pcap files get one link type,
-    µs or ns times and either byte order; pcapng files get one interface per link
-    type with its own resolution (10^-n and 2^-n), snaplen and tsoffset, and maybe
-    several sections of either byte order and simple packet blocks. With
+    µs or ns times, either byte order, sometimes the "modified" record format;
+    pcapng files get one interface per link type with its own resolution (10^-n
+    and 2^-n), snaplen and tsoffset, and maybe several sections of either byte
+    order, simple packet blocks and obsolete Packet Blocks. With
     ``truncate`` small snaplens cut packets short as a capture would. ``packets``
     replaces the packet strategy (for pcap, packets of another link type than the
     first are dropped).

@@ -359,6 +359,26 @@ def test_capture_builder_sections_interfaces_and_simple_blocks(tmp_path):
         build.CaptureBuilder("pcap").add(build.ether(), None)
 
 
+def test_capture_builder_modified_pcap_and_obsolete_blocks():
+    pkts = [build.ether() / build.ipv4() / build.udp() / bytes(n) for n in (1, 2)]
+    mod = build.CaptureBuilder("pcap", modified=True).extend(pkts)
+    data = bytes(mod)
+    assert data[:4] == bytes.fromhex("34cdb2a1") and len(data) == 24 + 2 * (24 + 60)
+    with purepcap.open(data) as cap:
+        assert list(cap) == mod.packets() and cap.modified
+    ng = build.CaptureBuilder("pcapng")
+    ng.add(pkts[0], 10**18, obsolete=True)
+    ng.add(pkts[1], 10**18 + 1000)
+    kinds = [int.from_bytes(bytes(ng)[s:s + 4], "little") for k, s, _e in ng.layout() if k == "packet"]
+    assert kinds == [2, 6]
+    with purepcap.open(bytes(ng)) as cap:
+        assert list(cap) == ng.packets()
+    with pytest.raises(ValueError):
+        build.CaptureBuilder("pcap", modified=True, resolution="ns")
+    with pytest.raises(ValueError):
+        build.CaptureBuilder("pcap").add(pkts[0], 0, obsolete=True)
+
+
 def test_capture_function():
     data = build.capture([build.ether() / build.ipv4() / build.udp(), (5 * 10**18, build.ether() / build.arp())],
                          "pcapng", start=10**18)
