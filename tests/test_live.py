@@ -284,6 +284,38 @@ def test_kernel_filter_program(pair):
     assert stats["received"] == 25 and stats["captured"] == 25 and stats["dropped"] == 0
 
 
+def test_no_packet_slips_past_the_filter_while_opening(pair):
+    # Traffic the filter rejects flows the whole time the capture opens: the filter is
+    # on the socket before the socket is bound to the device, so none gets in.
+    only_5002 = [(0x28, 0, 0, 12), (0x15, 0, 5, 0x0800), (0x30, 0, 0, 23), (0x15, 0, 3, 17),
+                 (0x28, 0, 0, 36), (0x15, 0, 1, 5002), (0x06, 0, 0, 0xFFFFFFFF), (0x06, 0, 0, 0)]
+    rx1, rx2 = pair.udp_receiver(5001), pair.udp_receiver(5002)
+    noise, done = pair.udp_sender(), threading.Event()
+
+    def flood():
+        for _ in range(200_000):  # bounded
+            if done.is_set():
+                break
+            noise.sendto(b"noise", (IP_A, 5001))
+
+    t = threading.Thread(target=flood)
+    t.start()
+    try:
+        with netns(pair.b):
+            tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for opts in METHODS * 3:
+            with pair.capture(filter=only_5002, timeout=0.3, **opts.values[0]) as cap:
+                tx.sendto(b"wanted", (IP_A, 5002))
+                got = [p.data[42:] for p in cap]
+            assert got == [b"wanted"], opts.id
+    finally:
+        done.set()
+        t.join()
+        noise.close()
+        rx1.close()
+        rx2.close()
+
+
 def _have_compiler() -> bool:
     try:
         from purepcap.filter import compile_bpf  # noqa: F401
