@@ -203,7 +203,7 @@ def main() -> None:
         sys.exit("bench_live needs root (network namespaces and AF_PACKET)")
     print(f"# purepcap live capture benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"# {platform.node()} {platform.machine()} {os.cpu_count()} CPUs, Linux {platform.release()}, "
-          f"Python {platform.python_version()}")
+          f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f} at start")
     a, b, va, vb = make_pair()
     try:
         # A V3 block is handed over when full or after 8 ms, so at high rates blocks are
@@ -246,6 +246,8 @@ def main() -> None:
                 if ok:
                     best = max(best, r["rate"])
             print(f"highest sustained rate with zero drops: {best:,.0f} packets/s")
+        print(f"\n# load average {os.getloadavg()[0]:.1f} at the end (other work on the machine skews the "
+              f"burst and paced figures, which need the sender and the capture on the CPUs at once)")
     finally:
         for ns in (a, b):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
