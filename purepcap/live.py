@@ -177,8 +177,11 @@ class LiveCapture:
         self._rejected = 0
         if _LINUX:
             self._src = self._open_linux(buffer_size, method)
-        else:
+        elif sys.platform == "darwin" or "bsd" in sys.platform or sys.platform.startswith("dragonfly"):
             self._src = self._open_bsd(buffer_size)
+        else:
+            raise CaptureError(f"live capture is not supported on {sys.platform}: it needs Linux "
+                               f"(AF_PACKET) or macOS/BSD (/dev/bpf)")
         self.linktype: int = self._src.linktype
         self.method: str = self._src.method
 
@@ -396,7 +399,8 @@ def capture(interface: str, *, count: int | None = None, timeout: float | None =
 
     A context manager iterating :class:`purepcap.format.Packet` (frames numbered from 1,
     interface 0), or lists of up to ``chunksize`` Packets. It ends after ``count``
-    packets, after ``timeout`` seconds, or at :meth:`LiveCapture.stop`. ``filter`` is a
+    packets, ``timeout`` seconds after capture() was called, or at
+    :meth:`LiveCapture.stop`. ``filter`` is a
     pcap-filter expression (or a ready cBPF program as (code, jt, jf, k) tuples) run in
     the kernel; ``snaplen`` cuts each packet; ``promisc`` puts the device in promiscuous
     mode for the life of the capture; ``immediate`` delivers each packet at once rather

@@ -325,3 +325,11 @@ def test_live_capture_on_the_bsd_path(fake_bpf, monkeypatch):
     assert [[p.frame for p in c] for c in chunks] == [[1, 2], [3]]
     assert all(p.data == frame[:20] and p.length == 42 for c in chunks for p in c)
     assert stats["captured"] == 3 and stats["received"] == 5
+
+
+def test_other_platforms_get_a_clear_error(monkeypatch):
+    from purepcap import live
+    monkeypatch.setattr(live, "_LINUX", False)
+    monkeypatch.setattr(live.sys, "platform", "win32")
+    with pytest.raises(live.CaptureError, match="^live capture is not supported on win32"):
+        live.capture("eth0")
