@@ -307,6 +307,7 @@ def test_live_capture_on_the_bsd_path(fake_bpf, monkeypatch):
     from purepcap import live
     fake = fake_bpf(dlt=1)
     monkeypatch.setattr(live, "_LINUX", False)
+    monkeypatch.setattr(live.sys, "platform", "darwin")
     monkeypatch.setattr(live, "_interface_names", lambda: ["lo0", "en0"])
     monkeypatch.setattr(B, "interface_up", lambda name: name == "en0")
     with pytest.raises(live.NoSuchInterfaceError, match="available interfaces are lo0, en0"):
