@@ -1,12 +1,13 @@
 # records(): one plain dict per IP packet, the convenient API. Strategy: choose
 # everything once per call (which decoder, which keys, which protocols), then run a
 # tight loop whose common case -- Ethernet (untagged or one 802.1Q tag), IPv4
-# without options, not a later fragment -- is one unpack_from of the fixed-offset
-# fields, two cached address strings and one dict display. Anything else goes
-# through headers.decode (the general path). Extra fields always use the general
-# path, so asking for them never slows the default rows. An uncompressed pcap 2.4
-# file (path or bytes) read without a filter is walked here directly, with no Packet
-# per record; everything else iterates purepcap.open's Packets.
+# without options and not a later fragment, or (for the default rows) IPv6 without
+# extension headers -- is one unpack_from of the fixed-offset fields, two cached
+# address strings and one dict display. Anything else goes through headers.decode
+# (the general path). Extra fields always use the general path, so asking for them
+# never slows the default rows. An uncompressed pcap 2.4 file (path or bytes) read
+# without a filter is walked here directly, with no Packet per record; everything
+# else iterates purepcap.open's Packets.
 """``purepcap.records``: one dict per IP packet of a capture.
 
 Each dict has, in this order:
@@ -48,6 +49,7 @@ from ._sources import is_url
 from .format import CHUNK_SIZE, NS, Span
 from .headers import EXTRA_FIELDS, PROTOCOLS, decode
 from .headers import _ip4_cache as _ip4
+from .headers import _ip6_cache as _ip6
 
 __all__ = ["records", "EXTRA_FIELDS", "PROTOCOLS", "protocol_numbers"]
 
@@ -57,6 +59,10 @@ __all__ = ["records", "EXTRA_FIELDS", "PROTOCOLS", "protocol_numbers"]
 _FAST = struct.Struct("!12xHBxHxxHxBxxIIHH")
 _FAST_LEN = _FAST.size  # 38
 _PORTED = frozenset((6, 17, 132))
+# Ethernet + IPv6 fixed header + the first 4 transport bytes: version/traffic
+# class byte, payload length, next header, source, destination, ports.
+_FAST6 = struct.Struct("!14xB3xHBx16s16sHH")
+_V6_EXT = frozenset((0, 43, 44, 60, 51))  # headers.decode walks these; the fast path does not
 # The same plus the UDP length (for TCP: the top of the sequence number, unused).
 _FAST_PAYLOAD = struct.Struct("!12xHBxHxxHxBxxIIHHH")
 
@@ -144,13 +150,18 @@ def _rows_default(packets: Iterable, wanted: frozenset[int] | None, owned: Any) 
     ported = _PORTED
     eth = _lt.EN10MB
     fast_len = _FAST_LEN
+    unpack6 = _FAST6.unpack_from
+    cache6 = _ip6
+    v6ext = _V6_EXT
     try:
         for p in packets:
             data = p.data
             if p.linktype == eth and len(data) >= fast_len:
                 etype, vihl, total, frag, proto, src, dst, sport, dport = unpack(data, 0)
+                o = 0
                 if etype == 0x8100 and len(data) >= fast_len + 4:  # one 802.1Q tag: same fields, 4 on
                     etype, vihl, total, frag, proto, src, dst, sport, dport = unpack(data, 4)
+                    o = 4
                 if etype == 0x0800 and vihl == 0x45 and total >= 20 and not frag & 0x1FFF:
                     if wanted is not None and proto not in wanted:
                         continue
@@ -162,6 +173,17 @@ def _rows_default(packets: Iterable, wanted: frozenset[int] | None, owned: Any) 
                            "src_host": s, "src_port": sport, "dst_host": d, "dst_port": dport,
                            "protocol": names[proto]}
                     continue
+                if etype == 0x86DD and len(data) >= o + 58:
+                    vtc, plen, proto, src6, dst6, sport, dport = unpack6(data, o)
+                    if vtc >> 4 == 6 and proto not in v6ext:
+                        if wanted is not None and proto not in wanted:
+                            continue
+                        if proto not in ported or plen < 4:
+                            sport = dport = None
+                        yield {"frame": p.frame, "time": p.time, "length": p.length, "caplen": p.caplen,
+                               "src_host": cache6[src6], "src_port": sport, "dst_host": cache6[dst6],
+                               "dst_port": dport, "protocol": names[proto]}
+                        continue
             r = decode(p.linktype, data, p.length)
             if r is None or (wanted is not None and r["ip_proto"] not in wanted):
                 continue
@@ -282,6 +304,9 @@ def _pcap_rows(source: Any, stream: Any, head: bytes, wanted: frozenset[int] | N
     order, ticks = _PLAIN_PCAP_MAGICS[struct.unpack_from("<I", head)[0]]
     linktype = struct.unpack_from(order + "20xI", head)[0]
     record = struct.Struct(order + "IIII").unpack_from
+    unpack6 = _FAST6.unpack_from
+    cache6 = _ip6
+    v6ext = _V6_EXT
     fast = _FAST_PAYLOAD.unpack_from if payload else _FAST.unpack_from
     cache = _ip4
     names = _PROTO_NAMES
@@ -346,9 +371,11 @@ def _pcap_rows(source: Any, stream: Any, head: bytes, wanted: frozenset[int] | N
                                    "payload": body}
                             continue
                     else:
-                        etype, vihl, total, frag, proto, src, dst, sport, dport = fast(buf, start)
+                        o = start
+                        etype, vihl, total, frag, proto, src, dst, sport, dport = fast(buf, o)
                         if etype == 0x8100 and caplen >= fast_len + 4:  # one 802.1Q tag
-                            etype, vihl, total, frag, proto, src, dst, sport, dport = fast(buf, start + 4)
+                            o = start + 4
+                            etype, vihl, total, frag, proto, src, dst, sport, dport = fast(buf, o)
                         if etype == 0x0800 and vihl == 0x45 and total >= 20 and not frag & 0x1FFF:
                             if wanted is not None and proto not in wanted:
                                 continue
@@ -358,6 +385,17 @@ def _pcap_rows(source: Any, stream: Any, head: bytes, wanted: frozenset[int] | N
                                    "caplen": caplen, "src_host": cache[src], "src_port": sport,
                                    "dst_host": cache[dst], "dst_port": dport, "protocol": names[proto]}
                             continue
+                        if etype == 0x86DD and nxt >= o + 58:
+                            vtc, plen, proto, src6, dst6, sport, dport = unpack6(buf, o)
+                            if vtc >> 4 == 6 and proto not in v6ext:
+                                if wanted is not None and proto not in wanted:
+                                    continue
+                                if proto not in ported or plen < 4:
+                                    sport = dport = None
+                                yield {"frame": frame, "time": sec * NS + frac * mult, "length": length,
+                                       "caplen": caplen, "src_host": cache6[src6], "src_port": sport,
+                                       "dst_host": cache6[dst6], "dst_port": dport, "protocol": names[proto]}
+                                continue
                 r = decode(linktype, buf[start:nxt], length)
                 if r is None or (wanted is not None and r["ip_proto"] not in wanted):
                     continue

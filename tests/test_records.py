@@ -8,7 +8,7 @@ import io
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_headers import V4_TCP, V6_UDP, ether, icmp, ipv4, sll, tcp, udp
+from test_headers import V4_TCP, V6_UDP, ether, ext, frag6, icmp, ipv4, ipv6, sll, tcp, udp
 
 import purepcap
 from purepcap import linktypes as lt
@@ -192,7 +192,7 @@ def general_rows(packets, payload):
 
 
 @st.composite
-def ethernet_ipv4(draw):
+def ethernet_ip(draw):
     proto = draw(st.sampled_from([6, 17, 1, 132, 47]))
     body = draw(st.binary(max_size=40))
     if proto == 6:
@@ -201,12 +201,17 @@ def ethernet_ipv4(draw):
         body = udp(draw(st.integers(0, 65535)), 53, body)
     frag = draw(st.sampled_from([(False, 0), (True, 0), (False, 8), (True, 16)]))
     tags = draw(st.sampled_from([[], [], [(0x8100, 0x2005)], [(0x88A8, 7), (0x8100, 9)], [(0x8100, 1)] * 2]))
-    pkt = ether(0x0800, ipv4(proto, body, mf=frag[0], offset=frag[1]), tags=tags)
+    if draw(st.booleans()):
+        pkt = ether(0x0800, ipv4(proto, body, mf=frag[0], offset=frag[1]), tags=tags)
+    else:
+        nxt = draw(st.sampled_from([proto, 60, 44]))  # no extension header, destination options, fragment
+        head = {proto: b"", 60: ext(60, proto), 44: frag6(proto, frag[1], frag[0])}[nxt]
+        pkt = ether(0x86DD, ipv6(nxt, head + body, plen=draw(st.sampled_from([None, 0, 3, 500]))), tags=tags)
     pkt += bytes(draw(st.integers(0, 20)))  # padding or trailer
     return pkt
 
 
-@given(st.lists(st.tuples(ethernet_ipv4(), st.integers(0, 120),
+@given(st.lists(st.tuples(ethernet_ip(), st.integers(0, 120),
                           st.lists(st.tuples(st.integers(0, 90), st.integers(0, 255)), max_size=3)),
                 min_size=1, max_size=8),
        st.booleans())
