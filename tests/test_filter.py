@@ -376,6 +376,9 @@ def test_dump_formats() -> None:
     assert dump_bpf(prog, "-ddd") == "4\n128 0 0 0\n37 1 0 100\n6 0 0 262144\n6 0 0 0\n"
     with pytest.raises(ValueError):
         dump_bpf(prog, "-dddd")
+    # ALU constants: decimal for arithmetic, hex for the bitwise operators (bpf_image)
+    text = dump_bpf(compile_bpf("ip[2:2] >> 1 > 3 and ip[0] * 3 & 0xff = 9"))
+    assert "rsh      #1\n" in text and "mul      #3\n" in text and "and      #0xff\n" in text
 
 
 @pytest.mark.skipif(TCPDUMP is None, reason="tcpdump is not installed")

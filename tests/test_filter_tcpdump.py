@@ -1,6 +1,6 @@
 # The external oracle for the filter: for corpus captures on Ethernet, SLL, RAW, NULL
 # (and LOOP, IPV4, IPV6), the packets purepcap.open(path, filter=E) selects must be
-# exactly those `tcpdump -r FILE -w - E` selects, compared by (time in us, bytes) in
+# exactly those `tcpdump -r FILE -w - E` selects, compared by (length, bytes) in
 # order. Expressions use hosts, ports and nets taken from each file (through the
 # tshark oracle rows) plus a fixed list. When tcpdump rejects an expression for a
 # link type, purepcap must raise FilterError too.
@@ -96,7 +96,8 @@ def corpus_files() -> list[str]:
 
 
 def _key(p) -> tuple:
-    return (p.time // 1000 if p.time is not None else None, p.data)
+    # not the time: tcpdump -w normalises the fuzzed timestamps of some *-oobr files
+    return (p.length, p.data)
 
 
 def _libpcap_ipv6_null_quirk(linktype: int, data: bytes) -> bool:
@@ -172,6 +173,8 @@ def test_selection_equals_tcpdump() -> None:
         total += b
         failures += f
     print(f"filter vs tcpdump: {ok}/{total} (file, expression) pairs agree over {len(files)} files")
+    if FULL:
+        print("\n".join(failures))
     assert total > 500
     assert not failures, "\n".join(failures[:40])
 

@@ -226,7 +226,7 @@ def _image(ins: Insn, n: int) -> str:
     op, operand = "unimp", f"0x{code:x}"
     signed_k = k - (1 << 32) if k & 0x80000000 else k
     if cls == RET:
-        op, operand = "ret", (f"#{k}" if code == RET | K else "")
+        op, operand = "ret", (f"#{signed_k}" if code == RET | K else "")
     elif cls == LD:
         mode = code & 0xE0
         if mode == ABS and code & 0x18 in _SIZE_NAMES:
@@ -260,7 +260,12 @@ def _image(ins: Insn, n: int) -> str:
             op, operand = "neg", ""
         elif o in _ALU_NAMES:
             op = _ALU_NAMES[o]
-            operand = "x" if code & SX else f"#0x{k:x}"
+            if code & SX:
+                operand = "x"
+            elif o in (AND, OR, XOR):
+                operand = f"#0x{k:x}"
+            else:
+                operand = f"#{signed_k}"
     elif cls == JMP:
         o = code & 0xF0
         if o == JA:

@@ -89,7 +89,6 @@ _AF_INET6_BSD = (24, 28, 30)
 
 TRUE: tuple = ("true",)
 FALSE: tuple = ("false",)
-_SIZES = {1: 1, 2: 2, 4: 4}
 
 
 def linktype_name(linktype: int) -> str:
