@@ -374,7 +374,11 @@ class LinuxSource:
             self._mm = mmap.mmap(sock.fileno(), size, mmap.MAP_SHARED,
                                  mmap.PROT_READ | mmap.PROT_WRITE)
         except OSError:
+            # Take the ring down again, or packets would go to a ring nobody reads
+            # instead of the queue recvmsg() reads (the version must go back too).
             self.method = "recvmsg"
+            sock.setsockopt(SOL_PACKET, PACKET_RX_RING, _REQ.pack(0, 0, 0, 0, 0, 0, 0))
+            sock.setsockopt(SOL_PACKET, PACKET_VERSION, 0)
             raise
 
     # -- reading --

@@ -230,6 +230,41 @@ def test_udp_datagrams_arrive_complete_in_order(pair, opts, request):
     assert cap.closed
 
 
+@pytest.mark.parametrize("fail_at", ["ring", "mmap"])
+@pytest.mark.parametrize("immediate", [False, True])
+def test_falls_back_to_recvmsg_when_the_ring_cannot_be_set_up(pair, monkeypatch, fail_at, immediate):
+    from purepcap import _live_linux as L
+    if fail_at == "ring":
+        real_setsockopt = socket.socket.setsockopt
+
+        class NoRing(socket.socket):
+            def setsockopt(self, level, opt, value, *rest):
+                if level == L.SOL_PACKET and opt == L.PACKET_RX_RING:
+                    raise OSError(12, "Cannot allocate memory")
+                return real_setsockopt(self, level, opt, value, *rest)
+
+        monkeypatch.setattr(L.socket, "socket", NoRing)
+    else:
+        def no_mmap(*args, **kwargs):
+            raise OSError(12, "Cannot allocate memory")
+
+        monkeypatch.setattr(L.mmap, "mmap", no_mmap)
+    rx = pair.udp_receiver(5001)
+    with rx, pair.capture(count=5, timeout=5, immediate=immediate) as cap:
+        assert cap.method == "recvmsg"
+        send_udp(pair, [b"fb%d" % i for i in range(5)])
+        pkts = list(cap)
+    monkeypatch.undo()
+    for pkt, i in zip(pkts, range(5), strict=True):
+        check_udp_from_b(pkt, b"fb%d" % i)
+    def no_mmap_at_all(*args, **kwargs):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(L.mmap, "mmap", no_mmap_at_all)
+    with pytest.raises(live.CaptureError, match="^cannot capture on .*: Cannot allocate memory$"):
+        pair.capture(method="ring")  # insists on the ring
+
+
 @pytest.mark.parametrize("opts", METHODS)
 def test_exact_bytes_and_vlan_tags_put_back(pair, opts):
     # The kernel strips the outer 802.1Q/802.1ad tag into metadata before AF_PACKET sees
