@@ -51,22 +51,36 @@ NAT = np.iinfo(np.int64).min  # datetime64 NaT: a simple packet block has no tim
 PAD = 128  # zero bytes after every batch buffer: fixed-offset reads never run off its end
 BATCH_BYTES = CHUNK_SIZE  # generic batches: about this much packet data each
 
-_ETHERTYPE_IPV4 = 0x0800
 _TCP, _UDP, _ICMP = 6, 17, 1
-_FAST_NAMES = {_TCP: "tcp", _UDP: "udp", _ICMP: "icmp"}
-# The first 54 bytes of an Ethernet + IPv4 (no options) + TCP packet, as one record
-# type: fields of UDP and ICMP are read from the same bytes (UDP length = top of
-# "seq", ICMP type/code = the bytes of "sport").
-_WINDOW = np.dtype({
-    "names": ["eth_dst_hi", "eth_dst_lo", "eth_src_hi", "eth_src_lo", "ethertype", "vihl", "ip_len",
-              "ip_id", "frag", "ttl", "proto", "src", "dst", "sport", "dport", "seq", "ack", "doff",
-              "flags", "win"],
-    "formats": [">u4", ">u2", ">u4", ">u2", ">u2", "u1", ">u2", ">u2", ">u2", "u1", "u1", ">u4", ">u4",
-                ">u2", ">u2", ">u4", ">u4", "u1", "u1", ">u2"],
-    "offsets": [0, 4, 6, 10, 12, 14, 16, 18, 20, 22, 23, 26, 30, 34, 36, 38, 42, 46, 47, 48],
-    "itemsize": 54,
-})
-_NATIVE = np.dtype([(name, _WINDOW.fields[name][0].newbyteorder("=")) for name in _WINDOW.names])
+_ICMPV6 = 58
+_VLAN_TPIDS = (0x8100, 0x88A8, 0x9100, 0x9200, 0x9300)  # as purepcap.headers follows them
+_RAW_LINKTYPES = (linktypes.RAW, linktypes.RAW_OPENBSD, linktypes.RAW_LINUX, linktypes.IPV4)
+
+
+def _fields(spec: list[tuple[str, str, int]], size: int) -> tuple[np.dtype, np.dtype]:
+    """A big-endian record type over ``size`` bytes, and its native-order twin."""
+    wire = np.dtype({"names": [f[0] for f in spec], "formats": [f[1] for f in spec],
+                     "offsets": [f[2] for f in spec], "itemsize": size})
+    return wire, np.dtype([(name, wire.fields[name][0].newbyteorder("=")) for name in wire.names])
+
+
+# 60 bytes from the IP header on, read as IPv4 (no options) + the first 20 transport
+# bytes, and as IPv6 + the same. UDP's length sits where TCP's sequence number does,
+# ICMP's type and code in the bytes of the source port.
+_TRANSPORT = [("sport", ">u2", 0), ("dport", ">u2", 2), ("seq", ">u4", 4), ("ack", ">u4", 8),
+              ("doff", "u1", 12), ("flags", "u1", 13), ("win", ">u2", 14)]
+_W4, _W4N = _fields([("vihl", "u1", 0), ("ip_len", ">u2", 2), ("ip_id", ">u2", 4), ("frag", ">u2", 6),
+                     ("ttl", "u1", 8), ("proto", "u1", 9), ("src", ">u4", 12), ("dst", ">u4", 16)]
+                    + [(n, f, o + 20) for n, f, o in _TRANSPORT], 60)
+_W6, _W6N = _fields([("vtc", "u1", 0), ("plen", ">u2", 4), ("nh", "u1", 6), ("hlim", "u1", 7)]
+                    + [(n, f, o + 40) for n, f, o in _TRANSPORT], 60)
+
+
+def _gather(buf: Any, at: np.ndarray, size: int) -> np.ndarray:
+    """``size`` bytes at each offset, as one fixed-size bytes record per offset (the
+    fastest gather numpy has for this: one small copy per row)."""
+    heads = np.ndarray((len(buf) - size + 1,), dtype=f"S{size}", buffer=buf, strides=(1,))
+    return heads[at]
 
 
 class Batch:
@@ -556,10 +570,6 @@ class _Table:
         return c
 
 
-def _ipv4_str(v: int) -> str:
-    return f"{v >> 24}.{(v >> 16) & 255}.{(v >> 8) & 255}.{v & 255}"
-
-
 def _mac_str(v: int) -> str:
     return ":".join(f"{(v >> s) & 255:02x}" for s in (40, 32, 24, 16, 8, 0))
 
@@ -633,6 +643,27 @@ class _Coder:
         return self.vals[idx][inv.reshape(-1)]
 
 
+class _BytesCoder:
+    """Byte-string keys (IPv6 addresses) to category codes: one dict lookup per
+    distinct key of a batch."""
+
+    def __init__(self, table: _Table, fmt: Any) -> None:
+        self.table, self.fmt = table, fmt
+        self.known: dict[bytes, int] = {}
+
+    def codes(self, keys: np.ndarray) -> np.ndarray:
+        uniq, inv = np.unique(keys, return_inverse=True)
+        known, table, fmt = self.known, self.table, self.fmt
+        out = np.empty(len(uniq), dtype=np.int32)
+        # the void view keeps trailing zero bytes, which the bytes type would strip
+        for k, raw in enumerate(uniq.view(f"V{uniq.dtype.itemsize}").tolist()):
+            c = known.get(raw)
+            if c is None:
+                c = known[raw] = table.code(fmt(raw))
+            out[k] = c
+        return out[inv.reshape(-1)]
+
+
 class ColumnBuilder:
     """Accumulates the columns of the kept packets of many batches.
 
@@ -645,16 +676,28 @@ class ColumnBuilder:
         self.want = set(self.columns)
         self.protocols = None if protocols is None else set(protocols)
         self.tables = {"host": _Table(), "proto": _Table(), "mac": _Table()}
-        self._v4 = _Coder(self.tables["host"], _ipv4_str, np.uint32)
+        from .headers import ip4_str, ip6_str
+
+        # address strings made by purepcap.headers itself, so they equal records()'
+        self._v4 = _Coder(self.tables["host"], ip4_str, np.uint32)
+        self._v6 = _BytesCoder(self.tables["host"], ip6_str)
         self._mac = _Coder(self.tables["mac"], _mac_str, np.uint64)
         self.parts: dict[str, Any] = {c: [] if c in ("payload", "fragment") else Column(_storage(c))
                                       for c in self.columns}
         self.masks: dict[str, Column] = {c: Column(np.bool_) for c in self.columns if c in NULLABLE_INT}
         self.rows = 0
-        self._fast_proto = np.full(256, -1, dtype=np.int32)
-        for num, pname in _FAST_NAMES.items():
-            self._fast_proto[num] = self.tables["proto"].code(pname)
+        self._proto_code = np.full(256, -1, dtype=np.int32)  # IP protocol number -> code
         self._decode = None
+
+    def _proto_codes(self, numbers: np.ndarray) -> np.ndarray:
+        codes = self._proto_code[numbers]
+        if (codes < 0).any():
+            from ._protocols import NAMES
+
+            for num in np.unique(numbers[codes < 0]).tolist():
+                self._proto_code[num] = self.tables["proto"].code(NAMES[num])
+            codes = self._proto_code[numbers]
+        return codes
 
     # -- one batch ----------------------------------------------------------------------
     def add(self, b: Batch) -> None:
@@ -662,34 +705,79 @@ class ColumnBuilder:
         if n == 0:
             return
         off, cap = b.off, b.caplen
-        # one gather: the first 54 bytes of every packet (a fixed-size bytes type copies
-        # fastest), then read through a structured type and byte-swapped once
-        size = _WINDOW.itemsize
-        heads = np.ndarray((len(b.buf) - size + 1,), dtype=f"S{size}", buffer=b.buf, strides=(1,))
-        w = heads[off].view(_WINDOW).astype(_NATIVE)
-        del heads
+        lt = np.broadcast_to(np.asarray(b.linktype, dtype=np.int64), (n,))
+        want = self.want
 
-        # which packets take the fixed-offset path: Ethernet, IPv4 without options or
-        # fragmentation, TCP/UDP/ICMP whose whole header was captured and fits the IP length
-        proto = w["proto"]
-        is_tcp, is_udp = proto == _TCP, proto == _UDP
-        hdr = np.where(is_tcp, (w["doff"] >> 4).astype(np.int64) * 4, np.where(is_udp, 8, 4))
-        fast = (w["ethertype"] == _ETHERTYPE_IPV4) & (w["vihl"] == 0x45) & ((w["frag"] & 0x3FFF) == 0)
-        fast &= is_tcp | is_udp | (proto == _ICMP)
-        fast &= (np.asarray(b.linktype) == linktypes.EN10MB) & (cap >= 38)
-        fast &= (hdr >= np.where(is_tcp, 20, 0)) & (34 + hdr <= cap) & (20 + hdr <= w["ip_len"])
+        # link layer, from the first 20 bytes (as ten big-endian u16): where the IP header
+        # starts (l3, -1 when the packet needs the general decoder), which IP the link
+        # names (1: "IP", whose version nibble decides; 2: IPv6 only), the VLAN id
+        link = _gather(b.buf, off, 20).view(">u2").reshape(n, 10).astype(np.int32)
+        l3 = np.full(n, -1, dtype=np.int64)
+        ipk = np.zeros(n, dtype=np.int8)
+        vlan = np.full(n, -1, dtype=np.int32)
+        eth = lt == linktypes.EN10MB
+        if eth.any():
+            et, et2 = link[:, 6], link[:, 8]
+            plain = eth & ((et == 0x0800) | (et == 0x86DD))
+            tagged = eth & np.isin(et, _VLAN_TPIDS) & ((et2 == 0x0800) | (et2 == 0x86DD))
+            l3[plain], ipk[plain] = 14, np.where(et[plain] == 0x0800, 1, 2)
+            l3[tagged], ipk[tagged] = 18, np.where(et2[tagged] == 0x0800, 1, 2)
+            vlan[tagged] = link[tagged, 7] & 0x0FFF
+        raw = np.isin(lt, _RAW_LINKTYPES)
+        l3[raw], ipk[raw] = 0, 1
+        v6only = lt == linktypes.IPV6
+        l3[v6only], ipk[v6only] = 0, 2
+        for ltype, at, hatype_at, proto_at in ((linktypes.LINUX_SLL, 16, 1, 7), (linktypes.LINUX_SLL2, 20, 4, 0)):
+            sll = lt == ltype
+            if sll.any():
+                proto = link[:, proto_at]
+                sll &= (link[:, hatype_at] != 824) & ((proto == 0x0800) | (proto == 0x86DD))
+                l3[sll], ipk[sll] = at, np.where(proto[sll] == 0x0800, 1, 2)
 
+        # IP and transport, from 60 bytes at the IP header, read as IPv4 + 40 and as IPv6 + 20
+        at3 = off + np.maximum(l3, 0)
+        win = _gather(b.buf, at3, 60)
+        w4 = win.view(_W4).astype(_W4N)
+        w6 = win.view(_W6).astype(_W6N)
+        del win
+        known = l3 >= 0
+        # IPv4 without options or fragmentation, carrying TCP, UDP or ICMP
+        p4 = w4["proto"]
+        tcp4 = p4 == _TCP
+        hdr4 = np.where(tcp4, (w4["doff"] >> 4).astype(np.int64) * 4, np.where(p4 == _UDP, 8, 4))
+        f4 = known & (ipk == 1) & (w4["vihl"] == 0x45) & ((w4["frag"] & 0x3FFF) == 0)
+        f4 &= tcp4 | (p4 == _UDP) | (p4 == _ICMP)
+        f4 &= (hdr4 >= np.where(tcp4, 20, 0)) & (l3 + 20 + hdr4 <= cap) & (20 + hdr4 <= w4["ip_len"])
+        # IPv6 without extension headers, carrying TCP, UDP or ICMPv6
+        p6 = w6["nh"]
+        tcp6 = p6 == _TCP
+        hdr6 = np.where(tcp6, (w6["doff"] >> 4).astype(np.int64) * 4, np.where(p6 == _UDP, 8, 4))
+        f6 = known & ((w6["vtc"] >> 4) == 6) & (tcp6 | (p6 == _UDP) | (p6 == _ICMPV6))
+        f6 &= (hdr6 >= np.where(tcp6, 20, 0)) & (l3 + 40 + hdr6 <= cap) & (hdr6 <= w6["plen"])
+
+        fast = f4 | f6
         fi = np.flatnonzero(fast)
         si = np.flatnonzero(~fast)
         keep = fast.copy()
         out: dict[str, np.ndarray] = {}
         miss: dict[str, np.ndarray] = {}
-        want = self.want
 
-        # fast rows, vectorised
-        wf = w if len(fi) == n else w[fi]
-        fproto = wf["proto"]
-        ftcp, fudp, ficmp = fproto == _TCP, fproto == _UDP, fproto == _ICMP
+        # fast rows, vectorised: every field is the IPv6 one where the row is IPv6
+        every = len(fi) == n
+        v6 = f6 if every else f6[fi]
+        any6 = bool(v6.any())
+        a4 = w4 if every else w4[fi]
+        a6 = w6 if every else w6[fi]
+
+        def pick(f4_field: str, f6_field: str | None = None) -> np.ndarray:
+            if not any6:
+                return a4[f4_field]
+            return np.where(v6, a6[f6_field or f4_field], a4[f4_field])
+
+        fproto = pick("proto", "nh")
+        ftcp, fudp = fproto == _TCP, fproto == _UDP
+        ficmp = (fproto == _ICMP) | (fproto == _ICMPV6)
+        fhdr = hdr4[fi] if not any6 else np.where(v6, hdr6[fi], hdr4[fi])
 
         def put(name: str, values: np.ndarray, missing: np.ndarray | None = None) -> None:
             col = out.get(name)
@@ -702,42 +790,57 @@ class ColumnBuilder:
                 miss[name][fi] = False if missing is None else missing
 
         if "src_host" in want or "dst_host" in want:
-            codes = self._v4.codes(np.concatenate([wf["src"], wf["dst"]]))
+            codes = np.empty(2 * len(fi), dtype=np.int32)
+            four = np.flatnonzero(~v6)
+            codes[np.concatenate([four, four + len(fi)])] = self._v4.codes(
+                np.concatenate([a4["src"][four], a4["dst"][four]]))
+            if any6:
+                six = np.flatnonzero(v6)
+                raw6 = _gather(b.buf, at3[fi[six]] + 8, 32).view("S16").reshape(-1, 2)
+                codes[np.concatenate([six, six + len(fi)])] = self._v6.codes(
+                    np.concatenate([raw6[:, 0], raw6[:, 1]]))
             put("src_host", codes[:len(fi)])
             put("dst_host", codes[len(fi):])
-        put("protocol", self._fast_proto[fproto])
+        put("protocol", self._proto_codes(fproto))
         if "src_port" in want or "dst_port" in want:
             noports = ~(ftcp | fudp)
-            put("src_port", wf["sport"], noports)
-            put("dst_port", wf["dport"], noports)
+            put("src_port", pick("sport"), noports)
+            put("dst_port", pick("dport"), noports)
         if "ip_proto" in want:
             put("ip_proto", fproto)
         if "ip_length" in want:
-            put("ip_length", wf["ip_len"])
+            put("ip_length", np.where(v6, a6["plen"].astype(np.uint32) + 40, a4["ip_len"]) if any6
+                else a4["ip_len"])
         if "ip_version" in want:
-            put("ip_version", np.full(len(fi), 4, dtype=np.uint8))
+            put("ip_version", np.where(v6, 6, 4).astype(np.uint8))
         if "ttl" in want:
-            put("ttl", wf["ttl"])
+            put("ttl", pick("ttl", "hlim"))
         if "ip_id" in want:
-            put("ip_id", wf["ip_id"])
+            put("ip_id", a4["ip_id"], v6)
         if "tcp_flags" in want:
-            put("tcp_flags", ((wf["doff"] & 1).astype(np.uint16) << 8) | wf["flags"], ~ftcp)
+            put("tcp_flags", ((pick("doff") & 1).astype(np.uint16) << 8) | pick("flags"), ~ftcp)
         if "tcp_seq" in want:
-            put("tcp_seq", wf["seq"], ~ftcp)
+            put("tcp_seq", pick("seq"), ~ftcp)
         if "tcp_ack" in want:
-            put("tcp_ack", wf["ack"], ~ftcp)
+            put("tcp_ack", pick("ack"), ~ftcp)
         if "tcp_window" in want:
-            put("tcp_window", wf["win"], ~ftcp)
+            put("tcp_window", pick("win"), ~ftcp)
         if "icmp_type" in want:
-            put("icmp_type", wf["sport"] >> 8, ~ficmp)
+            put("icmp_type", pick("sport") >> 8, ~ficmp)
         if "icmp_code" in want:
-            put("icmp_code", wf["sport"] & 0xFF, ~ficmp)
+            put("icmp_code", pick("sport") & 0xFF, ~ficmp)
         if "vlan" in want:
-            put("vlan", np.zeros(len(fi), dtype=np.uint16), np.ones(len(fi), dtype=bool))
-        for name in ("eth_dst", "eth_src"):
-            if name in want:
-                mac = (wf[name + "_hi"].astype(np.uint64) << np.uint64(16)) | wf[name + "_lo"]
-                put(name, self._mac.codes(mac))
+            fv = vlan[fi]
+            put("vlan", np.maximum(fv, 0).astype(np.uint16), fv < 0)
+        if "eth_src" in want or "eth_dst" in want:
+            ethrows = np.flatnonzero(eth[fi])  # other link types have no MAC addresses
+            macs = _gather(b.buf, off[fi[ethrows]], 12).view(">u2").reshape(-1, 6).astype(np.uint64)
+            for name, k in (("eth_dst", 0), ("eth_src", 3)):
+                if name in want:
+                    mac = (macs[:, k] << np.uint64(32)) | (macs[:, k + 1] << np.uint64(16)) | macs[:, k + 2]
+                    codes = np.full(len(fi), -1, dtype=np.int32)
+                    codes[ethrows] = self._mac.codes(mac)
+                    put(name, codes)
         fragments = [None] * n if "fragment" in want else None
         pay_start = pay_stop = None
         if "payload" in want:
@@ -745,10 +848,13 @@ class ColumnBuilder:
             pay_stop = np.zeros(n, dtype=np.int64)
             # as headers.decode: after the TCP/UDP header, from the ICMP header on; up to
             # the IP length or caplen, and for UDP also up to a shorter UDP length
-            foff, fl4 = off[fi], off[fi] + 34
-            start = fl4 + np.where(ficmp, 0, hdr[fi])
-            stop = np.minimum(foff + 14 + wf["ip_len"], foff + cap[fi])
-            ulen = (wf["seq"] >> 16).astype(np.int64)  # UDP length sits where TCP's sequence does
+            f3 = at3[fi]
+            fl4 = f3 + np.where(v6, 40, 20)
+            start = fl4 + np.where(ficmp, 0, fhdr)
+            iplen = np.where(v6, a6["plen"].astype(np.int64) + 40, a4["ip_len"].astype(np.int64)) if any6 \
+                else a4["ip_len"].astype(np.int64)
+            stop = np.minimum(f3 + iplen, off[fi] + cap[fi])
+            ulen = (pick("seq") >> 16).astype(np.int64)  # UDP length sits where TCP's sequence does
             stop = np.where(fudp & (ulen >= 8), np.minimum(stop, fl4 + ulen), stop)
             pay_start[fi] = start
             pay_stop[fi] = np.maximum(stop, start)

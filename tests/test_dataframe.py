@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import purepcap
 from purepcap import build
+from purepcap import strategies as pst
 from purepcap.dataframe import (
     DEFAULT_COLUMNS,
     EXTRA_COLUMNS,
@@ -572,3 +573,64 @@ def test_damage_in_streams_is_reported_as_the_reader_reports_it(tmp_path, name, 
         if expected is None:
             assert_matches_records(to_pandas(source()), source())
     assert errors[0] is not None and errors[0][0] is purepcap.TruncatedError
+
+
+# -- every link type the vectorised path reads, against records() ---------------------
+def _v6(nh_payload: bytes, nh: int, plen: int | None = None, version: int = 6) -> bytes:
+    return struct.pack("!IHBB16s16s", version << 28, len(nh_payload) if plen is None else plen, nh, 63,
+                       bytes.fromhex("20010db8" + "00" * 11 + "01"), bytes(16)) + nh_payload
+
+
+LINK_EDGES = {
+    1: [  # Ethernet: IPv6, VLAN tags (one, 802.1ad, stacked), the nibble/ethertype mismatches
+        b"\x02" * 12 + b"\x86\xdd" + _v6(_tcp(payload=b"six"), 6),
+        b"\x02" * 12 + b"\x86\xdd" + _v6(_udp(b"v6 udp", ulen=9), 17),
+        b"\x02" * 12 + b"\x86\xdd" + _v6(b"\x80\x00\x00\x00echo", 58),
+        b"\x02" * 12 + b"\x86\xdd" + _v6(b"\x80\x00", 58),
+        b"\x02" * 12 + b"\x86\xdd" + _v6(_tcp(), 6, plen=0),
+        b"\x02" * 12 + b"\x86\xdd" + _v6(_tcp(), 6, plen=10),
+        b"\x02" * 12 + b"\x86\xdd" + _v6(b"\x06\x00" + bytes(6) + _tcp(), 0),  # hop-by-hop first
+        b"\x02" * 12 + b"\x86\xdd" + _v6(_tcp(), 6, version=4),
+        b"\x02" * 12 + b"\x08\x00" + _v6(_udp(b"v6 under 0800"), 17),
+        b"\x02" * 12 + b"\x81\x00\x20\x07\x86\xdd" + _v6(_udp(b"tagged v6"), 17),
+        b"\x02" * 12 + b"\x88\xa8\x00\x05\x08\x00" + _eth_ipv4(17, _udp(b"ad"))[14:],
+        b"\x02" * 12 + b"\x88\xa8\x00\x05\x81\x00\x00\x06\x08\x00" + _eth_ipv4(17, _udp(b"qinq"))[14:],
+        b"\x02" * 12 + b"\x81\x00\x00\x05\x08\x00" + _eth_ipv4(6, _tcp())[14:40],
+        b"\x02" * 12 + b"\x81\x00\x00\x05",
+    ],
+    101: [_eth_ipv4(6, _tcp(payload=b"raw"))[14:], _v6(_udp(b"raw6"), 17), b"\x45", b""],
+    228: [_eth_ipv4(17, _udp(b"ipv4 link"))[14:], _v6(_udp(b"v6 on ipv4 link"), 17)],
+    229: [_v6(_tcp(payload=b"v6 link"), 6), _eth_ipv4(17, _udp(b"v4 on v6 link"))[14:]],
+    113: [b"\x00\x00\x00\x01\x00\x06" + bytes(8) + b"\x08\x00" + _eth_ipv4(6, _tcp(payload=b"sll"))[14:],
+          b"\x00\x00\x00\x01\x00\x06" + bytes(8) + b"\x86\xdd" + _v6(_udp(b"sll6"), 17),
+          b"\x00\x00\x03\x38\x00\x06" + bytes(8) + b"\x08\x00" + _eth_ipv4(6, _tcp())[14:],  # netlink
+          b"\x00\x00\x00\x01\x00\x06" + bytes(8) + b"\x08\x06" + bytes(28)],
+    276: [b"\x08\x00\x00\x00" + b"\x00\x00\x00\x02\x00\x01\x00\x06" + bytes(8) + _eth_ipv4(17, _udp(b"sll2"))[14:],
+          b"\x86\xdd\x00\x00" + b"\x00\x00\x00\x02\x00\x01\x00\x06" + bytes(8) + _v6(_tcp(), 6)],
+    0: [b"\x02\x00\x00\x00" + _eth_ipv4(17, _udp(b"null"))[14:]],
+}
+
+
+def test_every_link_type_equals_records(tmp_path):
+    path = tmp_path / "links.pcapng"
+    with PcapngWriter(path, linktype=None) as w:
+        ifaces = {lt: w.add_interface(lt) for lt in LINK_EDGES}
+        for k in range(3):  # interleaved, and cut short on the third round
+            for lt, packets in LINK_EDGES.items():
+                for i, pkt in enumerate(packets):
+                    data = pkt if k < 2 else pkt[:max(len(pkt) - 1 - i, 0)]
+                    w.write_packet(1_000_000 * k + i, data, interface=ifaces[lt])
+    for kw in ({}, {"payload": True, "columns": ALL_EXTRAS}, {"protocol": ("udp", "icmpv6")}):
+        assert_matches_records(to_pandas(path, **kw), path, **kw)
+    df = to_pandas(path, columns=["ip_version", "vlan", "eth_src"])
+    assert set(df["ip_version"]) == {4, 6} and df["vlan"].notna().any() and df["eth_src"].isna().any()
+
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pst.captures(packets=pst.packets(link=("ether", "vlan", "sll", "sll2", "raw", "null", "mpls"),
+                                        ip=("ipv4", "ipv6", "arp")), max_packets=12))
+def test_generated_captures_equal_records(case):
+    data = case.data
+    assert_matches_records(to_pandas(data, payload=True, columns=ALL_EXTRAS), data, payload=True,
+                           columns=ALL_EXTRAS)

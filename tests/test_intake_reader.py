@@ -52,7 +52,7 @@ def test_recognised_by_magic_bytes_whatever_the_name(name, tmp_path):
 def test_reads_to_pandas_and_dask():
     data = PCAP(url=str(FIXTURES / "local.pcap"))
     readers = list(data.possible_outputs)
-    assert readers[:2] == [PcapToPandas, PcapToDask]
+    assert {PcapToPandas, PcapToDask} <= set(readers)
     df = data.to_reader("pandas").read()
     pd.testing.assert_frame_equal(df, to_pandas(FIXTURES / "local.pcap"))
     udp = data.to_reader("pandas", protocol="udp", payload=True).read()
