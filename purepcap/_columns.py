@@ -1,17 +1,21 @@
 # Columnar decoding for DataFrames: packets in, numpy columns out, no dict per packet.
 #
 # Strategy: packets arrive in *batches*, one bytes buffer plus numpy arrays of where
-# each packet's data starts and how long it is. A classic pcap file is batched
-# straight from its read chunks (one Python step per record finds the record
-# offsets; nothing else is done per packet); any other source (pcapng, filters,
-# live captures, lists of Packets) is batched by joining Packet.data. Each batch is
-# decoded at once: overlapping big-endian views of the buffer (element i = the u16
-# or u32 at byte i) let one fancy index read a field for every packet. The common
-# case, Ethernet + IPv4 (no fragment) + TCP/UDP/ICMP with whole headers, is decoded
-# that way; every other packet goes through purepcap.headers.decode, the reference
-# decoder, so the result equals purepcap.records() row for row.
-# Hosts, protocols and MAC addresses become category codes against one table per
-# call, so an address string is made once per distinct address, not per packet.
+# each packet's data starts and how long it is. Classic pcap files and pcapng
+# enhanced packet blocks are batched straight from reused read buffers (one Python
+# step per record finds the record offsets; nothing else is done per packet), and
+# anything irregular is handed to purepcap.format's reader from that record on, so
+# damage is reported exactly as it reports it. Other sources (filters, live captures,
+# lists of Packets) are batched by joining Packet.data.
+# Each batch is decoded at once: one fixed-size gather takes the first bytes of every
+# packet, and structured numpy types read the fields of all packets together. That
+# covers the common cases -- Ethernet (plain or one VLAN tag), Linux cooked and raw
+# links; IPv4 without options or fragmentation and IPv6 without extension headers;
+# TCP, UDP, ICMP and ICMPv6 with whole headers. Every other packet goes through
+# purepcap.headers.decode, the reference decoder, so the result equals
+# purepcap.records() row for row. Hosts, protocols and MAC addresses become
+# category codes against one table per call, so an address string is made once per
+# distinct address (by purepcap.headers' own formatters), not once per packet.
 from __future__ import annotations
 
 import io
