@@ -240,34 +240,27 @@ def describe(linktype: int, data: bytes, length: int) -> str:
             return prefix + _ipv4(data, off, wire)
         if et == 0x86DD:
             return prefix + _ipv6(data, off, wire)
-        if et == _UNKNOWN and linktype not in _WALKED:
-            text = _decoded(linktype, data, length)
+        if et not in (0x0806, 0x8035, 0x88CC) and not (et == _LLC and data[off:off + 2] == b"BB"):
+            text = _via_headers(linktype, data, length)
             if text is not None:
-                return text
+                return prefix + text
         return prefix + _non_ip(linktype, et, data, off, length)
     except (struct.error, IndexError, ValueError):  # a lying field we did not guard: never fatal
         return f"[|{linktypes.name(linktype)}], length {length}"
 
 
-_WALKED = {linktypes.EN10MB, linktypes.LINUX_SLL, linktypes.LINUX_SLL2, linktypes.NULL, linktypes.LOOP,
-           linktypes.RAW, 12, 14, linktypes.IPV4, linktypes.IPV6, linktypes.PPP, linktypes.C_HDLC}
-
-
-def _decoded(linktype: int, data: bytes, length: int) -> str | None:
-    """A line from purepcap.headers for link types this module does not walk."""
+def _via_headers(linktype: int, data: bytes, length: int) -> str | None:
+    """IP found by purepcap.headers behind a link layer or wrapper this module does not walk."""
     try:
-        from .headers import decode
-    except ImportError:
+        from .headers import link_info
+    except ImportError:  # pragma: no cover - headers is part of the package
         return None
-    d = decode(linktype, data, length)
-    if not d or d.get("src_host") is None:
+    kind, off, _vlan = link_info(linktype, data)
+    if not kind or off >= len(data):
         return None
-    fam = "IP6" if d.get("ip_version") == 6 else "IP"
-    src, dst = d["src_host"], d["dst_host"]
-    proto = d.get("protocol") or "ip"
-    if d.get("src_port") is not None:
-        return f"{fam} {src}.{d['src_port']} > {dst}.{d['dst_port']}: {proto}"
-    return f"{fam} {src} > {dst}: {proto}"
+    if data[off] >> 4 == 6 or kind == 6:
+        return _ipv6(data, off, length - off)
+    return _ipv4(data, off, length - off)
 
 
 # -- non-IP frames ---------------------------------------------------------------------------
