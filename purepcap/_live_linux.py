@@ -89,6 +89,7 @@ _V3 = struct.Struct("=IIIIIIH6xIH")
 _V3_FAST = struct.Struct("=IIIIIIH6xI")  # the same without vlan_tpid (at offset 36)
 _U16 = struct.Struct("=H")
 _I32 = struct.Struct("=i")
+_U32 = struct.Struct("=I")
 V3_HDR_SIZE = 48  # sizeof(struct tpacket3_hdr), already TPACKET_ALIGNed
 # tpacket2_hdr: status, len, snaplen, mac, net, sec, nsec, vlan_tci, vlan_tpid
 _V2 = struct.Struct("=IIIHHIIHH")
@@ -413,7 +414,7 @@ class LinuxSource:
         if self.method == "tpacket_v3":
             mm = self._mm
             off = self._ring_pos * self._block_size
-            if not mm[off + 8] & TP_STATUS_USER:  # block_status (little-endian low byte)
+            if not _U32.unpack_from(mm, off + 8)[0] & TP_STATUS_USER:  # block_status
                 return []
             out = decode_block_v3(mm, off, frame, self.linktype, self.snaplen, self.cooked,
                                   self.skip_outgoing)
@@ -430,7 +431,7 @@ class LinuxSource:
         for _ in range(self._nframes):
             pos = self._ring_pos
             off = (pos // self._frames_per_block) * self._block_size + (pos % self._frames_per_block) * self._frame_size
-            if not mm[off] & TP_STATUS_USER:
+            if not _U32.unpack_from(mm, off)[0] & TP_STATUS_USER:  # tp_status
                 break
             pkt = decode_frame_v2(mm, off, frame, self.linktype, self.snaplen, self.cooked,
                                   self.skip_outgoing)
