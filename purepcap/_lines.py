@@ -4,9 +4,10 @@
 # length, the UDP length field, the TCP data offset), not from what was captured, and
 # name IPv6 extension headers on the way. So this module walks the few bytes it needs
 # itself: the link layer down to the network header (also needed for ARP and other
-# non-IP frames), then the IP header and the first bytes of the transport. For link
-# types that walk does not know it asks purepcap.headers.decode, so every IP packet
-# still gets a line. Nothing here raises on any bytes: a short packet gets tcpdump's
+# non-IP frames), then the IP header and the first bytes of the transport. Where that
+# walk finds no IP (other link types, wrappers like MACsec or NSH) it asks
+# purepcap.headers.link_info where the IP header starts, so the lines show the same
+# packets as records() does. Ethernet + IPv4 + TCP/UDP has a one-unpack fast path. Nothing here raises on any bytes: a short packet gets tcpdump's
 # "[|proto]" marker. Timestamps are formatted from integer nanoseconds, with the
 # date part cached per second.
 from __future__ import annotations
