@@ -7,9 +7,10 @@
 # non-IP frames), then the IP header and the first bytes of the transport. Where that
 # walk finds no IP (other link types, wrappers like MACsec or NSH) it asks
 # purepcap.headers.link_info where the IP header starts, so the lines show the same
-# packets as records() does. Ethernet + IPv4 + TCP/UDP has a one-unpack fast path. Nothing here raises on any bytes: a short packet gets tcpdump's
-# "[|proto]" marker. Timestamps are formatted from integer nanoseconds, with the
-# date part cached per second.
+# packets as records() does. Ethernet + IPv4 + TCP/UDP has a one-unpack fast path.
+# Nothing here raises on any bytes: a short packet gets tcpdump's "[|proto]" marker.
+# Timestamps are formatted from integer nanoseconds, with the date part cached per
+# second.
 from __future__ import annotations
 
 import socket
