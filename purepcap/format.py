@@ -212,6 +212,11 @@ class Capture:
                 self._init_span(span)
             else:
                 head = self._read(CHUNK_SIZE if chunk_size > CHUNK_SIZE else chunk_size)
+                while 0 < len(head) < 4:  # a short first read is not a short file
+                    more = self._read(4 - len(head))
+                    if not more:
+                        break
+                    head += more
                 self._start(head, 0)
         except PcapError as exc:
             self.close()

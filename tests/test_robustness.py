@@ -373,3 +373,36 @@ def pcapng_with_packet() -> bytes:
 def epb_on_interface_0() -> bytes:
     body = struct.pack("<IIIII", 0, 0, 0, 4, 4) + b"last"
     return struct.pack("<II", 6, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+
+# -- chunk boundaries change nothing (found by test_robustness_properties' chunking property) -----
+class ShortReads(io.RawIOBase):
+    """A seekable stream that hands out at most ``step`` bytes per read."""
+
+    def __init__(self, raw: bytes, step: int) -> None:
+        self._f, self._step = io.BytesIO(raw), step
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._f.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def readinto(self, b) -> int:
+        data = self._f.read(min(len(b), self._step))
+        b[:len(data)] = data
+        return len(data)
+
+
+def test_a_short_first_read_is_not_a_short_file() -> None:
+    # Regression: a first read of fewer than 4 bytes was taken for the whole file
+    # ("file is 2 bytes, too short for a capture header").
+    raw = small_pcap(3)
+    with purepcap.open(ShortReads(raw, 2)) as cap:
+        assert len(list(cap)) == 3 and cap.clean_end
