@@ -866,3 +866,35 @@ def test_stp_like_tcpdump():
     rstp = bytearray(frame)
     rstp[14 + 3 + 2], rstp[14 + 3 + 3], rstp[14 + 3 + 4] = 2, 2, 0x32
     assert describe(1, bytes(rstp), len(rstp)).startswith("STP 802.1w, Rapid STP, Flags [Proposal, Learn, Forward], ")
+
+
+_SAMPLE_BYTES: list[bytes] = []
+
+
+def _sample_bytes() -> bytes:
+    if not _SAMPLE_BYTES:
+        buf = io.BytesIO()
+        with PcapWriter(buf) as w:
+            for i, f in enumerate(sample_frames()):
+                w.write_packet(T0 + i, f)
+            _SAMPLE_BYTES.append(buf.getvalue())
+    return _SAMPLE_BYTES[0]
+
+
+@given(st.data())
+def test_any_damage_gives_exit_0_or_1_and_at_most_one_line(tmp_path_factory, data):
+    raw = bytearray(_sample_bytes())
+    how = data.draw(st.sampled_from(["cut", "flip", "random"]))
+    if how == "cut":
+        raw = raw[:data.draw(st.integers(0, len(raw)))]
+    elif how == "flip":
+        for _ in range(data.draw(st.integers(1, 8))):
+            raw[data.draw(st.integers(0, len(raw) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+    else:
+        raw = bytearray(data.draw(st.binary(max_size=200)))
+    path = tmp_path_factory.mktemp("damage") / "d.pcap"
+    path.write_bytes(bytes(raw))
+    for verb in (["read", str(path)], ["read", "--payload", str(path)], ["info", str(path)]):
+        rc, out, err = run_main(*verb)
+        assert rc in (0, 1), (verb, rc, err)
+        assert (rc == 1) == (err.count("\n") == 1) and err.count("\n") <= 1, (verb, err)
