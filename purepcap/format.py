@@ -379,8 +379,8 @@ class Capture:
         # the file says of itself is known before the first packet is asked for.
         buf = head
         if not self._fill(buf, 12):
-            raise TruncatedError(f"pcapng section header cut short at {len(buf)} bytes",
-                                 offset=len(buf), frame=0, source=self.name)
+            raise TruncatedError(f"pcapng section header cut short at {len(self._buf)} bytes",
+                                 offset=len(self._buf), frame=0, source=self.name)
         buf = self._buf
         order = self._shb_order(buf, 0, 0)
         blen = struct.unpack_from(order + "I", buf, 4)[0]

@@ -406,3 +406,11 @@ def test_a_short_first_read_is_not_a_short_file() -> None:
     raw = small_pcap(3)
     with purepcap.open(ShortReads(raw, 2)) as cap:
         assert len(list(cap)) == 3 and cap.clean_end
+
+
+def test_a_cut_section_header_names_the_bytes_there_are() -> None:
+    # Regression: the message and offset counted only the first read, not the file.
+    raw, _ = two_section_capture()
+    with pytest.raises(TruncatedError) as info:
+        purepcap.format.Capture(raw[:10], chunk_size=4)
+    assert info.value.offset == 10 and "cut short at 10 bytes" in str(info.value)
