@@ -898,3 +898,7 @@ def test_any_damage_gives_exit_0_or_1_and_at_most_one_line(tmp_path_factory, dat
         rc, out, err = run_main(*verb)
         assert rc in (0, 1), (verb, rc, err)
         assert (rc == 1) == (err.count("\n") == 1) and err.count("\n") <= 1, (verb, err)
+    out = path.parent / "d.csv"
+    rc, _, err = run_main("convert", str(path), str(out))
+    assert rc in (0, 1) and err.count("\n") == rc
+    assert sorted(p.name for p in path.parent.iterdir()) == (["d.csv", "d.pcap"] if rc == 0 else ["d.pcap"])
