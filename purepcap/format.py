@@ -618,8 +618,8 @@ class Capture:
                     self._fail(exc)
                     return
                 nxt = pos + blen
-                if nxt > end:
-                    break
+                if nxt > end or (nxt + 12 > end and not eof and not self.strict):
+                    break  # strict=False may need the next block's header to judge this one
                 try:
                     tail = u32(buf, nxt - 4)[0] if btype != _BT_PB or not blen & 3 else blen
                     if tail != blen:

@@ -414,3 +414,21 @@ def test_a_cut_section_header_names_the_bytes_there_are() -> None:
     with pytest.raises(TruncatedError) as info:
         purepcap.format.Capture(raw[:10], chunk_size=4)
     assert info.value.offset == 10 and "cut short at 10 bytes" in str(info.value)
+
+
+def test_strict_false_skips_the_same_at_every_chunk_boundary() -> None:
+    # Regression: when a damaged block ended where the buffered data ended, the next
+    # block's header was not read yet, so strict=False stopped there instead of
+    # skipping: what a pipe delivered depended on how it delivered it.
+    raw, at = two_section_capture()
+    bad = bytearray(raw)
+    bad[at["pb"] + 8:at["pb"] + 10] = struct.pack(">H", 9)
+    bad = bytes(bad)
+    expected = datas(read_all(bad, strict=False)[0])
+    assert len(expected) == 7
+    for step in range(1, 80):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with purepcap.open(ShortReads(bad, step), strict=False) as cap:
+                assert datas(cap) == expected, step
+        assert len(caught) == 1, (step, [str(w.message) for w in caught])
