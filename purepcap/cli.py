@@ -400,8 +400,9 @@ def _isatty(stream: IO[str]) -> bool:
 
 
 # -- info ------------------------------------------------------------------------------------
-def summarise(name: str) -> dict[str, Any]:
+def summarise(name: str, progress: Any = None) -> dict[str, Any]:
     """Everything `purepcap info` reports for one file, as plain data."""
+    tick = progress.tick if progress is not None else None
     import purepcap
 
     packets = captured = wire = truncated = 0
@@ -413,6 +414,8 @@ def summarise(name: str) -> dict[str, Any]:
             for p in cap:
                 packets += 1
                 captured += p.caplen
+                if tick is not None:
+                    tick(p.caplen + 16)
                 wire += p.length
                 if p.caplen < p.length:
                     truncated += 1
@@ -507,7 +510,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     rc = 0
     for n, name in enumerate(args.files):
         try:
-            info = summarise(name)
+            with make_progress(_file_size(name)) as show:
+                info = summarise(name, show)
         except (PcapError, OSError) as exc:
             _error("info", _one_line(exc, name))
             rc = 1
