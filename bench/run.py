@@ -1,0 +1,453 @@
+#!/usr/bin/env python3
+"""purepcap benchmark (issue 8): one command, every figure in bench/RESULTS.md.
+
+    python3 bench/run.py             # full run: 1M-packet captures, 3 runs each (~10-20 min)
+    python3 bench/run.py --quick     # smoke version: 20k packets, writes bench/data/RESULTS-quick.md
+    python3 bench/run.py --strict    # exit 1 if any target is missed
+    python3 bench/run.py --profile   # also cProfile open(), records(), to_pandas() into bench/data/
+
+Captures are generated deterministically by bench/_gen.py with purepcap's own writers
+into bench/data/ (git-ignored). Every measurement is one fresh process (bench/_work.py,
+or the tool itself), timed whole from the parent, imports included; its peak RSS comes
+from wait4(). Runs are interleaved (run 1 of everything, then run 2, ...) so that a
+burst of load on this shared machine hits every row alike, and the median is reported.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import _gen  # noqa: E402
+
+PY = sys.executable
+START = "<!-- results:start (written by bench/run.py; edit outside these markers) -->"
+END = "<!-- results:end -->"
+
+
+@dataclass
+class Row:
+    key: str
+    label: str
+    file: str                 # key into the captures, or "" for none
+    argv: list[str]           # {F} is replaced by the capture path
+    packets: int = 0          # packets the rate is computed over (0: not a rate)
+    ref: str = ""             # key of the row the "x dpkt" ratio is taken against
+    runs: int | None = None   # None: args.runs
+    times: list[float] = field(default_factory=list)
+    rss: list[int] = field(default_factory=list)  # KiB
+    out: list[dict] = field(default_factory=list)
+    error: str = ""
+    skipped: str = ""
+
+    @property
+    def wall(self) -> float | None:
+        return statistics.median(self.times) if self.times else None
+
+    @property
+    def rate(self) -> float | None:
+        w = self.wall
+        return self.packets / w if w and self.packets else None
+
+    @property
+    def peak_mib(self) -> float | None:
+        return statistics.median(self.rss) / 1024 if self.rss else None
+
+
+def work(name: str) -> list[str]:
+    return [PY, str(HERE / "_work.py"), name, "{F}"]
+
+
+def make_rows(n: int, subset: int, ten: int | None) -> list[Row]:
+    rows = [
+        Row("cat", "`cat F > /dev/null` (I/O floor)", "mixed.pcap", ["cat", "{F}"], n),
+        Row("python", "python3 startup (nothing imported)", "", work("python")),
+        Row("pandas_base", "python3 + numpy + pandas + purepcap.dataframe imported", "", work("pandas_baseline")),
+        # 1M mixed pcap: the targets
+        Row("open", "purepcap.open() iterating Packets", "mixed.pcap", work("open"), n, "dpkt_rows"),
+        Row("open_filter", 'purepcap.open(filter="tcp port 80")', "mixed.pcap", work("open_filter"), n, "dpkt_rows"),
+        Row("records", "records()", "mixed.pcap", work("records"), n, "dpkt_rows"),
+        Row("records_filter", 'records(filter="tcp port 80")', "mixed.pcap", work("records_filter"), n, "dpkt_rows"),
+        Row("to_pandas", "to_pandas()", "mixed.pcap", work("to_pandas"), n, "dpkt_pandas"),
+        Row("dpkt_rows", "dpkt rows as tuples", "mixed.pcap", work("dpkt_rows"), n, "dpkt_rows"),
+        Row("dpkt_pandas", "dpkt rows -> DataFrame", "mixed.pcap", work("dpkt_pandas"), n, "dpkt_pandas"),
+        Row("tshark", "tshark fields -> CSV -> pandas", "mixed.pcap", work("tshark_pandas"), n, "dpkt_pandas"),
+        Row("scapy", f"scapy PcapReader ({subset:,}-packet subset)", "mixed-subset.pcap", work("scapy"), subset,
+            "dpkt_rows"),
+        Row("tcpdump", "`tcpdump -r F -w /dev/null` (C floor)", "mixed.pcap",
+            ["tcpdump", "-r", "{F}", "-w", "/dev/null"], n, "dpkt_rows"),
+        # the same as pcapng
+        Row("ng_open", "pcapng: purepcap.open()", "mixed.pcapng", work("open"), n, "ng_dpkt_rows"),
+        Row("ng_records", "pcapng: records()", "mixed.pcapng", work("records"), n, "ng_dpkt_rows"),
+        Row("ng_to_pandas", "pcapng: to_pandas()", "mixed.pcapng", work("to_pandas"), n, "ng_dpkt_pandas"),
+        Row("ng_dpkt_rows", "pcapng: dpkt rows as tuples", "mixed.pcapng", work("dpkt_rows"), n, "ng_dpkt_rows"),
+        Row("ng_dpkt_pandas", "pcapng: dpkt rows -> DataFrame", "mixed.pcapng", work("dpkt_pandas"), n,
+            "ng_dpkt_pandas"),
+        # 64-byte packets: per-packet cost with little I/O
+        Row("s_open", "64 B: purepcap.open()", "small64.pcap", work("open"), n, "s_dpkt_rows"),
+        Row("s_records", "64 B: records()", "small64.pcap", work("records"), n, "s_dpkt_rows"),
+        Row("s_to_pandas", "64 B: to_pandas()", "small64.pcap", work("to_pandas"), n, "s_dpkt_pandas"),
+        Row("s_dpkt_rows", "64 B: dpkt rows as tuples", "small64.pcap", work("dpkt_rows"), n, "s_dpkt_rows"),
+        Row("s_dpkt_pandas", "64 B: dpkt rows -> DataFrame", "small64.pcap", work("dpkt_pandas"), n,
+            "s_dpkt_pandas"),
+        Row("s_tcpdump", "64 B: tcpdump -r -w /dev/null", "small64.pcap",
+            ["tcpdump", "-r", "{F}", "-w", "/dev/null"], n, "s_dpkt_rows"),
+        Row("sng_open", "64 B pcapng: purepcap.open()", "small64.pcapng", work("open"), n, "s_dpkt_rows"),
+        Row("sng_records", "64 B pcapng: records()", "small64.pcapng", work("records"), n, "s_dpkt_rows"),
+        # VLANs, QinQ, IPv6 (+ extension header), IPv4 options and fragments, ARP
+        Row("v_open", "slow path: purepcap.open()", "slow.pcap", work("open"), n, "v_dpkt_rows"),
+        Row("v_records", "slow path: records()", "slow.pcap", work("records"), n, "v_dpkt_rows"),
+        Row("v_to_pandas", "slow path: to_pandas()", "slow.pcap", work("to_pandas"), n, "v_dpkt_pandas"),
+        Row("v_dpkt_rows", "slow path: dpkt rows as tuples", "slow.pcap", work("dpkt_rows"), n, "v_dpkt_rows"),
+        Row("v_dpkt_pandas", "slow path: dpkt rows -> DataFrame", "slow.pcap", work("dpkt_pandas"), n,
+            "v_dpkt_pandas"),
+    ]
+    if ten:
+        rows.append(Row("records_10x", f"records() over {ten:,} packets (mixed x10, streaming memory)",
+                        "mixed-x10.pcap", work("records"), ten, "dpkt_rows", runs=1))
+    return rows
+
+
+# A forked child starts with its parent's resident pages counted in its peak RSS (the
+# kernel keeps the pre-exec high-water mark), so a child of this process would report at
+# least this process's size. GNU time forks the measured command from its own small
+# process and reports that child's peak; without it, wait4() on our own child is used.
+TIME = os.access("/usr/bin/time", os.X_OK)
+
+
+def run_once(row: Row, files: dict[str, Path]) -> None:
+    path = str(files[row.file]) if row.file else "-"
+    argv = [path if a == "{F}" else a for a in row.argv]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as peak:
+        launch = ["/usr/bin/time", "-f", "%M", "-o", peak.name] + argv if TIME else argv
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(launch, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            row.error = f"exit {proc.returncode}: " + err.read().decode(errors="replace").strip()[-300:]
+            return
+        out.seek(0)
+        text = out.read().decode(errors="replace").strip()
+        rss = int(peak.read().split()[-1]) if TIME else usage.ru_maxrss  # KiB
+    row.times.append(wall)
+    row.rss.append(rss)
+    if argv[0] == PY:
+        row.out.append(json.loads(text.splitlines()[-1]))
+
+
+def live_rate(quick: bool, data: Path, runs: int) -> dict:
+    script = HERE / "bench_live.py"
+    if not script.exists():
+        return {"skipped": "bench/bench_live.py is not there"}
+    if os.geteuid() != 0:
+        return {"skipped": "needs root (network namespaces)"}
+    if not shutil.which("ip"):
+        return {"skipped": "iproute2 (ip) is not installed"}
+    argv = [PY, str(script), "--packets", "20000" if quick else "1000000", "--runs", "1" if quick else str(runs)]
+    if quick:
+        argv += ["--paced", ""]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return {"skipped": "bench_live.py took over 15 minutes"}
+    (data / "live.txt").write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        return {"skipped": f"bench_live.py failed (exit {proc.returncode}): "
+                           + (proc.stderr.strip().splitlines() or ["?"])[-1][:200]}
+    medians = [float(m.replace(",", "")) for m in re.findall(r"median with zero drops: ([\d,]+)", proc.stdout)]
+    best = re.findall(r"highest sustained rate with zero drops: ([\d,]+)", proc.stdout)
+    res: dict = {"log": str(data / "live.txt")}
+    if len(medians) >= 1:
+        res["burst"] = medians[0]
+    if len(medians) >= 2:
+        res["drain"] = medians[1]
+    if best:
+        res["paced"] = float(best[0].replace(",", ""))
+    if len(res) == 1:
+        res["skipped"] = "no run without drops (see the log)"
+    return res
+
+
+# -- machine and versions ------------------------------------------------------------------
+
+def _cmd(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=ROOT).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def machine() -> dict:
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": cpu, "ram": mem,
+            "os": f"{platform.system()} {platform.release()}"}
+
+
+def versions() -> dict:
+    def mod(name: str) -> str:
+        try:
+            m = __import__(name)
+            return getattr(m, "__version__", "?")
+        except ImportError:
+            return "not installed"
+    rev = _cmd(["git", "rev-parse", "--short", "HEAD"]) or "?"
+    if _cmd(["git", "status", "--porcelain", "--untracked-files=no", "purepcap"]):
+        rev += " + uncommitted changes in purepcap/"
+    tshark = (_cmd(["tshark", "--version"]).splitlines() or ["not installed"])[0]
+    tcpdump = (_cmd(["tcpdump", "--version"]).splitlines() or ["not installed"])[0]
+    return {"python": platform.python_version(), "purepcap": rev, "dpkt": mod("dpkt"), "pandas": mod("pandas"),
+            "numpy": mod("numpy"), "pyarrow": mod("pyarrow"), "scapy": mod("scapy"),
+            "tshark": tshark.replace("TShark (Wireshark) ", "").split(" (")[0].rstrip("."), "tcpdump": tcpdump.replace("tcpdump version ", "")}
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# -- targets -------------------------------------------------------------------------------
+
+def targets(rows: dict[str, Row], quick: bool) -> list[tuple[str, str, str, bool | None]]:
+    """(what, target, measured, passed) for each line of issue 8's target table."""
+    out: list[tuple[str, str, str, bool | None]] = []
+
+    def rate(k: str) -> float | None:
+        return rows[k].rate if k in rows else None
+
+    def wall(k: str) -> float | None:
+        return rows[k].wall if k in rows else None
+
+    r = rate("open")
+    out.append(("`open()` iteration", ">= 2M packets/s", f"{r / 1e6:.2f}M packets/s" if r else "n/a",
+                r >= 2e6 if r else None))
+    a, b = rate("records"), rate("dpkt_rows")
+    out.append(("`records()` (dicts)", ">= 6x dpkt's rows as tuples",
+                f"{a / b:.1f}x ({a / 1e6:.2f}M vs {b / 1e3:.0f}k packets/s)" if a and b else "n/a",
+                a / b >= 6 if a and b else None))
+    a, b = rate("to_pandas"), rate("dpkt_pandas")
+    out.append(("`to_pandas()`", ">= 12x dpkt's rows -> DataFrame and >= 1.3M packets/s",
+                f"{a / b:.1f}x, {a / 1e6:.2f}M packets/s" if a and b else "n/a",
+                (a / b >= 12 and a >= 1.3e6) if a and b else None))
+    tp, base = rows.get("to_pandas"), rows.get("pandas_base")
+    if tp and base and tp.rss and base.rss and tp.out:
+        df_mib = tp.out[-1]["df_bytes"] / 2**20
+        limit = 2 * df_mib + base.peak_mib
+        out.append(("`to_pandas()` peak RSS", "<= 2x the final DataFrame + the pandas import baseline",
+                    f"{tp.peak_mib:.0f} MiB vs limit {limit:.0f} MiB (DataFrame {df_mib:.0f} MiB, "
+                    f"baseline {base.peak_mib:.0f} MiB)", tp.peak_mib <= limit))
+    for what, p, g in (("open()", "open", "ng_open"), ("records()", "records", "ng_records"),
+                       ("to_pandas()", "to_pandas", "ng_to_pandas")):
+        a, b = wall(p), wall(g)
+        out.append((f"pcapng instead of pcap: `{what}`", "<= 15% slower",
+                    f"{(b / a - 1) * 100:+.0f}% ({b:.2f} s vs {a:.2f} s)" if a and b else "n/a",
+                    b <= 1.15 * a if a and b else None))
+    for what, p, f in (("open()", "open", "open_filter"), ("records()", "records", "records_filter")):
+        a, b = wall(p), wall(f)
+        out.append((f'filter "tcp port 80": `{what}`', "<= 30% over plain reading",
+                    f"{(b / a - 1) * 100:+.0f}% ({b:.2f} s vs {a:.2f} s)" if a and b else "n/a",
+                    b <= 1.3 * a if a and b else None))
+    one, ten = rows.get("records"), rows.get("records_10x")
+    if ten is None or not ten.rss:
+        out.append(("streaming `records()` memory", "flat for 1M or 10M packets",
+                    ten.error or ten.skipped if ten else "skipped (--no-10x)", None))
+    else:
+        out.append(("streaming `records()` memory", "flat for 1M or 10M packets (<= +10%)",
+                    f"{ten.peak_mib:.0f} MiB for {ten.packets:,} vs {one.peak_mib:.0f} MiB for {one.packets:,}",
+                    ten.peak_mib <= 1.10 * one.peak_mib))
+    return out
+
+
+# -- report --------------------------------------------------------------------------------
+
+def _fmt_rate(r: float | None) -> str:
+    if r is None:
+        return "-"
+    return f"{r / 1e6:.2f}M" if r >= 1e6 else f"{r / 1e3:.0f}k"
+
+
+def report(rows: list[Row], tgt: list, live: dict, info: dict) -> str:
+    by = {r.key: r for r in rows}
+    lines = [START, "",
+             f"Run: `{info['command']}` on {info['date']}, {info['runs']} interleaved runs per row "
+             f"(median; the streaming 10x row: one run), {info['packets']:,} packets per capture.", "",
+             f"Machine: {info['machine']['nproc']} CPUs ({info['machine']['cpu']}), {info['machine']['ram']} RAM, "
+             f"{info['machine']['os']}. Load average (1/5/15 min) at start {info['load_start']}, "
+             f"at end {info['load_end']}. The machine is shared: other work was running.", "",
+             "Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".", "",
+             "### Targets (issue 8; 1M mixed packets, whole process, dpkt measured side by side)", "",
+             "| what | target | measured | |", "|---|---|---|---|"]
+    for what, target, measured, ok in tgt:
+        lines.append(f"| {what} | {target} | {measured} | {'n/a' if ok is None else 'PASS' if ok else 'MISS'} |")
+    lines += ["", "### All rows", "",
+              "Whole-process wall time (imports and interpreter start included), median of the runs; "
+              "packets/s = packets in the capture / that time; `x dpkt` = this rate / the rate of dpkt "
+              "on the same capture (rows as tuples for iteration, rows -> DataFrame for DataFrames); "
+              "peak RSS of the measured process as GNU time reports it (for tshark -> pandas: the "
+              "larger of the two processes).", "",
+              "| what | capture | wall s (runs) | packets/s | x dpkt | peak RSS MiB | rows out |",
+              "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r.error or r.skipped:
+            lines.append(f"| {r.label} | {r.file or '-'} | {r.error or r.skipped} | | | | |")
+            continue
+        ref = by.get(r.ref)
+        ratio = f"{r.rate / ref.rate:.2f}" if ref and ref.rate and r.rate else "-"
+        runs = ", ".join(f"{t:.2f}" for t in r.times)
+        n = r.out[-1].get("n") if r.out else None
+        lines.append(f"| {r.label} | {r.file or '-'} | {r.wall:.3f} ({runs}) | {_fmt_rate(r.rate)} | {ratio} | "
+                     f"{r.peak_mib:.0f} | {'' if n is None else f'{n:,}'} |")
+    lines += ["", "### Live capture (bench/bench_live.py)", ""]
+    if "skipped" in live:
+        lines.append(f"Skipped: {live['skipped']}.")
+    else:
+        parts = []
+        if "burst" in live:
+            parts.append(f"burst (sender flat out, zero drops) {live['burst']:,.0f} packets/s")
+        if "drain" in live:
+            parts.append(f"drain (ring prefilled, consumer alone) {live['drain']:,.0f} packets/s")
+        if "paced" in live:
+            parts.append(f"highest paced rate with zero drops {live['paced']:,.0f} packets/s")
+        lines.append("; ".join(parts) + f". Full output: `{Path(live['log']).relative_to(ROOT)}`.")
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def write_results(path: Path, block: str) -> None:
+    if path.exists():
+        text = path.read_text()
+        if START in text and END in text:
+            head, rest = text.split(START, 1)
+            tail = rest.split(END, 1)[1]
+            path.write_text(head + block + tail)
+            return
+    path.write_text("# purepcap benchmark results\n\n" + block + "\n")
+
+
+def profile(files: dict[str, Path], data: Path) -> None:
+    for name in ("open", "records", "to_pandas"):
+        dest = data / f"profile-{name}.txt"
+        proc = subprocess.run([PY, "-m", "cProfile", "-s", "tottime", str(HERE / "_work.py"), name,
+                               str(files["mixed.pcap"])], capture_output=True, text=True, cwd=ROOT)
+        dest.write_text("\n".join(proc.stdout.splitlines()[:45]) + "\n")
+        print(f"  cProfile of {name}: {dest}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small captures (20k packets): a smoke test")
+    ap.add_argument("--packets", type=int, help="packets per capture (default 1,000,000; --quick 20,000)")
+    ap.add_argument("--subset", type=int, help="packets in the scapy subset (default 100,000; --quick 2,000)")
+    ap.add_argument("--runs", type=int, default=3, help="runs per row, median reported (default 3)")
+    ap.add_argument("--data", type=Path, default=HERE / "data", help="where captures go (default bench/data)")
+    ap.add_argument("--results", type=Path,
+                    help="results file (default bench/RESULTS.md; --quick: DATA/RESULTS-quick.md)")
+    ap.add_argument("--no-10x", dest="ten", action="store_false",
+                    help="skip the 10x capture (about 7 GB at 1M packets) for the streaming-memory target")
+    ap.add_argument("--keep-10x", action="store_true", help="keep the 10x capture afterwards (default: delete it)")
+    ap.add_argument("--no-live", dest="live", action="store_false", help="skip bench/bench_live.py")
+    ap.add_argument("--only", help="comma-separated row keys to run (default: all)")
+    ap.add_argument("--profile", action="store_true", help="also write cProfile top functions into DATA")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = ap.parse_args(argv)
+    n = args.packets or (20_000 if args.quick else 1_000_000)
+    subset = min(n, args.subset or (2_000 if args.quick else 100_000))
+    data = args.data
+    results = args.results or (data / "RESULTS-quick.md" if args.quick else HERE / "RESULTS.md")
+    info = {"command": "python3 bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "runs": args.runs, "packets": n, "machine": machine(), "versions": versions(),
+            "load_start": loadavg()}
+    print(f"purepcap bench: {n:,} packets per capture, {args.runs} runs, data in {data}")
+    t0 = time.perf_counter()
+    files = _gen.write_captures(data, n, subset)
+    print(f"  captures ready in {time.perf_counter() - t0:.1f} s")
+    ten = None
+    if args.ten:
+        x10 = data / "mixed-x10.pcap"
+        if not x10.exists() or x10.stat().st_size != 24 + 10 * (files["mixed.pcap"].stat().st_size - 24):
+            _gen.concat_records(files["mixed.pcap"], x10, 10)
+        files["mixed-x10.pcap"] = x10
+        ten = 10 * n
+    rows = make_rows(n, subset, ten)
+    if args.only:
+        keep = set(args.only.split(","))
+        rows = [r for r in rows if r.key in keep]
+    for r in rows:
+        tool = r.argv[0]
+        if tool != PY and not shutil.which(tool):
+            r.skipped = f"skipped: {tool} not installed"
+        elif r.key == "tshark" and not shutil.which("tshark"):
+            r.skipped = "skipped: tshark not installed"
+    for f in sorted({files[r.file] for r in rows if r.file}):  # warm the page cache
+        subprocess.run(["cat", str(f)], stdout=subprocess.DEVNULL)
+    for i in range(max(r.runs or args.runs for r in rows)):
+        for r in rows:
+            if r.skipped or r.error or i >= (r.runs or args.runs):
+                continue
+            run_once(r, files)
+            if r.times and len(r.times) == i + 1:
+                print(f"  run {i + 1} {r.key:15} {r.times[-1]:7.2f} s  {r.rss[-1] / 1024:6.0f} MiB"
+                      f"  {json.dumps(r.out[-1]) if r.out else ''}", flush=True)
+            else:
+                print(f"  run {i + 1} {r.key:15} FAILED {r.error}", flush=True)
+    if ten and not args.keep_10x:
+        files["mixed-x10.pcap"].unlink(missing_ok=True)
+    live = live_rate(args.quick, data, args.runs) if args.live else {"skipped": "--no-live"}
+    if args.profile:
+        profile(files, data)
+    info["load_end"] = loadavg()
+    by = {r.key: r for r in rows}
+    tgt = targets(by, args.quick)
+    block = report(rows, tgt, live, info)
+    write_results(results, block)
+    (data / ("results-quick.json" if args.quick else "results.json")).write_text(json.dumps(
+        {"info": info, "live": live, "targets": tgt,
+         "rows": [{"key": r.key, "label": r.label, "file": r.file, "times": r.times, "rss_kib": r.rss,
+                   "out": r.out, "packets": r.packets, "error": r.error, "skipped": r.skipped} for r in rows]},
+        indent=1))
+    print()
+    for what, target, measured, ok in tgt:
+        print(f"  {'n/a ' if ok is None else 'PASS' if ok else 'MISS'}  {what}: {measured}  (target {target})")
+    print(f"\nresults written to {results} ({time.perf_counter() - t0:.0f} s in all)")
+    missed = [t for t in tgt if t[3] is False]
+    failed = [r.key for r in rows if r.error]
+    if failed:
+        print(f"rows that failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if args.strict and (missed or failed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
