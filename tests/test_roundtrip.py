@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import shutil
 import subprocess
 import warnings
@@ -188,17 +189,35 @@ def _outer_only(pkt: build.Stack) -> bool:
     return icmp.type not in errors
 
 
-@needs_tshark
-def test_tshark_finds_every_built_checksum_correct(tmp_path):
+_FIELDS = ["ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "tcp.srcport", "tcp.dstport", "udp.srcport",
+           "udp.dstport", "sctp.srcport", "sctp.dstport", "frame.protocols"]
+
+
+def _tshark_fields(path: Path) -> list[list[str]]:
+    """Per frame, the outermost addresses and ports and the protocol stack, as tshark sees them."""
+    cmd = [TSHARK, "-r", str(path), "-n", "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
+           "-T", "fields", "-E", "separator=\t", "-E", "occurrence=f", *[x for f in _FIELDS for x in ("-e", f)]]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return [line.split("\t") for line in out.stdout.splitlines()]
+
+
+def _generated_packets(n: int) -> list[build.Stack]:
     # hypothesis only draws the packets (no shrinking: one tshark run judges them all)
     pkts: list[build.Stack] = []
 
-    @settings(max_examples=300, derandomize=True, database=None, phases=[Phase.generate], deadline=None)
+    @settings(max_examples=n, derandomize=True, database=None, phases=[Phase.generate], deadline=None)
     @given(pst.packets(max_payload=120).filter(_outer_only))
     def collect(pkt):
         pkts.append(pkt)
 
     collect()
+    return pkts
+
+
+@needs_tshark
+def test_tshark_finds_every_built_checksum_correct_and_agrees_on_fields(tmp_path):
+    pkts = _generated_packets(300)
     path = tmp_path / "built.pcapng"
     cb = build.CaptureBuilder("pcapng")
     for n, p in enumerate(pkts):
@@ -211,6 +230,28 @@ def test_tshark_finds_every_built_checksum_correct(tmp_path):
     assert not bad, bad[:3]
     checked = sum(statuses.count("1") for _f, statuses, _m in rows)
     assert checked >= len(pkts)  # tshark did verify (status 1 = Good) the headers
+    # the expected fields strategies promise are what tshark reads too
+    ip = ipaddress.ip_address
+    for n, cols in enumerate(_tshark_fields(path)):
+        f = pkts[n].fields()
+        src, dst = cols[0] or cols[2], cols[1] or cols[3]
+        sport, dport = cols[4] or cols[6] or cols[8], cols[5] or cols[7] or cols[9]
+        got = (ip(src), ip(dst), int(sport) if sport else None, int(dport) if dport else None)
+        assert got == (ip(f["src_host"]), ip(f["dst_host"]), f["src_port"], f["dst_port"]), (n + 1, pkts[n])
+        later = f["fragment"] is not None and f["fragment"][1] > 0
+        if f["protocol"] in ("tcp", "udp", "sctp", "icmp", "icmpv6", "igmp") and not later:
+            assert f["protocol"] in cols[10].split(":"), (n + 1, cols[10], pkts[n])
+
+
+@needs_tshark
+@pytest.mark.parametrize("name", ["local.pcap", "local.pcapng", "http.pcap", "vlan.pcap", "truncated-be.pcap",
+                                  "multi/part-1.pcap", "multi/part-2.pcap", "multi/part-3.pcap"])
+def test_tshark_reads_fixtures_without_complaint(name):
+    rows = _tshark(FIXTURES / name)
+    assert rows
+    for frame, statuses, messages in rows:
+        assert not _bad_checksum(statuses, messages), (frame, messages)
+        assert "malformed" not in messages.lower(), (frame, messages)
 
 
 @needs_tshark
