@@ -300,6 +300,43 @@ def test_snaplen_truncates(pair, opts):
         (min(60, len(f)), len(f), f[:60]) for f in frames]
 
 
+@pytest.mark.skipif(shutil.which("tcpdump") is None, reason="needs tcpdump")
+@pytest.mark.parametrize("opts", METHODS)
+def test_same_packets_as_tcpdump(pair, tmp_path, opts):
+    # tcpdump (libpcap) captures on the same device at the same time: both sockets get the
+    # same kernel buffers, so bytes, lengths and nanosecond stamps must all be equal,
+    # including the VLAN tags both put back.
+    import purepcap
+    out = tmp_path / "tcpdump.pcap"
+    rx = pair.udp_receiver(5001)
+    tcpdump = subprocess.Popen(["ip", "netns", "exec", pair.a, "tcpdump", "-Z", "root", "--immediate-mode", "-i", pair.va, "-n", "-U",
+                                "--time-stamp-precision=nano", "-s", "100", "-w", str(out)],
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        line = tcpdump.stderr.readline()  # "listening on ..." once its filter is in place
+        assert "listening on" in line, line
+        frames = [udp_frame(b"%d" % i * (i % 50), ident=i, tags=((0x8100, i),) if i % 3 == 0 else ())
+                  for i in range(60)]
+        raw = pair.raw_sender()
+        with rx, raw, pair.capture(count=60, timeout=10, snaplen=100, **opts) as cap:
+            with pinned():
+                for f in frames:
+                    raw.send(f)
+            ours = list(cap)
+        time.sleep(0.3)
+    finally:
+        tcpdump.send_signal(signal.SIGINT)
+        _, report = tcpdump.communicate(timeout=10)
+    assert "60 packets captured" in report, report
+    with purepcap.open(out) as theirs_cap:
+        theirs = list(theirs_cap)
+    assert len(theirs) == 60
+    assert [(p.time, p.caplen, p.length, p.data) for p in ours] == [
+        (p.time, p.caplen, p.length, p.data) for p in theirs]
+    assert [p.data for p in ours] == [f[:100] for f in frames]
+    assert sum(p.caplen < p.length for p in ours) > 10  # snaplen cut some
+
+
 def test_kernel_filter_program(pair):
     # A hand-written cBPF program for "udp dst port 5002" on Ethernet: only those
     # packets reach the socket, and the kernel counts only those.
