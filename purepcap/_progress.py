@@ -1,8 +1,9 @@
 # Progress on stderr for long command-line jobs: packets, bytes, rate and ETA.
 #
-# Strategy: shown only when the stream is a terminal, so pipes and logs stay clean.
-# tqdm or rich draw it when installed; otherwise a minimal one-line display redrawn
-# with "\r" at most five times a second. The per-packet cost is one call that adds
+# Strategy: shown only when the stream is a terminal, so pipes and logs stay clean,
+# and only for work that lasts (the first draw waits half a second), and it clears
+# itself at the end. tqdm or rich draw it when installed; otherwise a minimal
+# one-line display redrawn with "\r" at most five times a second. The per-packet cost is one call that adds
 # two integers; the clock is read only every 1024 packets.
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ __all__ = ["Progress", "make_progress", "human_bytes"]
 
 _EVERY = 1024  # packets between clock reads
 _REDRAW = 0.2  # seconds between redraws
+_DELAY = 0.5  # no display at all for work shorter than this
 
 
 def human_bytes(n: float) -> str:
@@ -67,9 +69,10 @@ class Progress:
 class LineProgress(Progress):
     """The built-in display: one line on the terminal, redrawn in place."""
 
-    def __init__(self, total_bytes: int | None = None, stream: IO[str] | None = None) -> None:
+    def __init__(self, total_bytes: int | None = None, stream: IO[str] | None = None,
+                 delay: float = _DELAY) -> None:
         super().__init__(total_bytes, stream)
-        self._last = 0.0
+        self._last = self.start + delay - _REDRAW
         self._width = 0
 
     def refresh(self, force: bool = False) -> None:
@@ -84,9 +87,8 @@ class LineProgress(Progress):
         self.stream.flush()
 
     def close(self) -> None:
-        if self.packets:
-            self.refresh(force=True)
-            self.stream.write("\n")
+        if self._width:  # something was drawn: wipe it, leaving the terminal as it was
+            self.stream.write("\r" + " " * self._width + "\r")
             self.stream.flush()
 
 
@@ -95,7 +97,8 @@ class TqdmProgress(Progress):
         super().__init__(total_bytes, stream)
         from tqdm import tqdm
 
-        self._bar = tqdm(total=total_bytes, unit="B", unit_scale=True, file=self.stream, leave=False)
+        self._bar = tqdm(total=total_bytes, unit="B", unit_scale=True, file=self.stream, leave=False,
+                         delay=_DELAY)
         self._shown = 0
 
     def refresh(self) -> None:
