@@ -97,8 +97,11 @@ class TqdmProgress(Progress):
         super().__init__(total_bytes, stream)
         from tqdm import tqdm
 
-        self._bar = tqdm(total=total_bytes, unit="B", unit_scale=True, file=self.stream, leave=False,
-                         delay=_DELAY)
+        options = {"total": total_bytes, "unit": "B", "unit_scale": True, "file": self.stream, "leave": False}
+        try:
+            self._bar = tqdm(delay=_DELAY, **options)
+        except TypeError:  # tqdm before 4.56 has no delay
+            self._bar = tqdm(**options)
         self._shown = 0
 
     def refresh(self) -> None:
