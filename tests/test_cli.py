@@ -916,3 +916,32 @@ def test_any_damage_gives_exit_0_or_1_and_at_most_one_line(tmp_path_factory, dat
     rc, _, err = run_main("convert", str(path), str(out))
     assert rc in (0, 1) and err.count("\n") == rc
     assert sorted(p.name for p in path.parent.iterdir()) == (["d.csv", "d.pcap"] if rc == 0 else ["d.pcap"])
+
+
+def test_tqdm_is_preferred_when_installed(monkeypatch):
+    """tqdm is not installed here: a stand-in module checks how it is driven."""
+    import types
+
+    calls: list[tuple] = []
+
+    class FakeBar:
+        def __init__(self, **kw):
+            calls.append(("init", kw))
+
+        def update(self, n):
+            calls.append(("update", n))
+
+        def set_postfix_str(self, text, refresh=True):
+            calls.append(("postfix", text))
+
+        def close(self):
+            calls.append(("close",))
+
+    monkeypatch.setitem(sys.modules, "tqdm", types.SimpleNamespace(tqdm=FakeBar))
+    with make_progress(5000, stream=FakeTTY()) as p:
+        for _ in range(2048):
+            p.tick(2)
+    assert type(p).__name__ == "TqdmProgress"
+    assert calls[0][0] == "init" and calls[0][1]["total"] == 5000 and calls[0][1]["leave"] is False
+    assert sum(n for kind, *rest in calls if kind == "update" for n in rest) == 4096
+    assert ("postfix", "2,048 packets") in calls and calls[-1] == ("close",)
