@@ -337,6 +337,48 @@ def test_same_packets_as_tcpdump(pair, tmp_path, opts):
     assert sum(p.caplen < p.length for p in ours) > 10  # snaplen cut some
 
 
+@pytest.mark.skipif(shutil.which("tcpdump") is None, reason="needs tcpdump")
+@pytest.mark.parametrize("opts", METHODS)
+def test_any_device_same_as_tcpdump(pair, tmp_path, opts):
+    # The cooked "any" capture against tcpdump -i any -y LINUX_SLL, at the same time:
+    # the SLL headers, the VLAN tags put back into them, and loopback shown once.
+    import purepcap
+    sh("ip", "-n", pair.a, "link", "set", "lo", "up")
+    out = tmp_path / "any.pcap"
+    rx = pair.udp_receiver(5001)
+    with netns(pair.a):
+        lo_rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        lo_rx.bind(("127.0.0.1", 5001))
+        lo_tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tcpdump = subprocess.Popen(["ip", "netns", "exec", pair.a, "tcpdump", "-Z", "root", "--immediate-mode",
+                                "-B", "32768", "-i", "any", "-y", "LINUX_SLL", "-n", "-U",
+                                "--time-stamp-precision=nano",
+                                "-w", str(out)], stderr=subprocess.PIPE, text=True)
+    try:
+        for line in tcpdump.stderr:
+            if "listening on" in line:
+                break
+        raw = pair.raw_sender()
+        with netns(pair.a):
+            cap = live.capture("any", count=30, timeout=10, **opts)
+        with rx, lo_rx, lo_tx, raw, cap:
+            with pinned():
+                for i in range(15):
+                    raw.send(udp_frame(b"v%d" % i, ident=i, tags=((0x8100, i),) if i % 2 else ()))
+                    lo_tx.sendto(b"lo%d" % i, ("127.0.0.1", 5001))
+            ours = list(cap)
+        time.sleep(0.3)
+    finally:
+        tcpdump.send_signal(signal.SIGINT)
+        _, report = tcpdump.communicate(timeout=10)
+    assert "30 packets captured" in report, report
+    with purepcap.open(out) as theirs_cap:
+        theirs = list(theirs_cap)
+    assert {p.linktype for p in theirs} == {linktypes.LINUX_SLL}
+    assert [(p.time, p.caplen, p.length, p.data) for p in ours] == [
+        (p.time, p.caplen, p.length, p.data) for p in theirs]
+
+
 def test_kernel_filter_program(pair):
     # A hand-written cBPF program for "udp dst port 5002" on Ethernet: only those
     # packets reach the socket, and the kernel counts only those.
