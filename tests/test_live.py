@@ -527,6 +527,47 @@ def test_intake_live_source_reads_the_next_chunk(pair):
     assert list(first["src_port"]) == [40000] * 3
 
 
+TCPDUMP_EXPRESSIONS = ["udp port 5002", "udp dst port 5001 and ip[5] & 2 = 2", "vlan", "vlan 3",
+                       "not vlan", "vlan and udp port 5002", "greater 90", "udp and less 70",
+                       "ether src 02:00:00:00:0b:02 and not udp port 5001"]
+
+
+@pytest.mark.skipif(shutil.which("tcpdump") is None, reason="needs tcpdump")
+def test_kernel_filters_select_what_tcpdump_selects(pair, tmp_path):
+    # For each expression, tcpdump and our capture run at the same time on the same
+    # device: the same packets must come through (VLAN-tagged ones included, where
+    # libpcap uses the kernel's VLAN metadata and we match on the restored bytes).
+    if not _have_compiler():
+        pytest.skip("the pcap-filter compiler (purepcap.filter.compile_bpf) is not built yet")
+    import purepcap
+    rx1, rx2 = pair.udp_receiver(5001), pair.udp_receiver(5002)
+    raw = pair.raw_sender()
+    frames = [udp_frame(b"x" * (i * 7 % 60), dport=5001 + i % 2, ident=i,
+                        tags=((0x8100, i % 5),) if i % 3 == 0 else ()) for i in range(40)]
+    with rx1, rx2, raw:
+        for n, expr in enumerate(TCPDUMP_EXPRESSIONS):
+            out = tmp_path / f"f{n}.pcap"
+            tcpdump = subprocess.Popen(["ip", "netns", "exec", pair.a, "tcpdump", "-Z", "root",
+                                        "--immediate-mode", "-i", pair.va, "-n", "-U", "-w", str(out), expr],
+                                       stderr=subprocess.PIPE, text=True)
+            try:
+                for line in tcpdump.stderr:
+                    if "listening on" in line:
+                        break
+                with pair.capture(filter=expr, timeout=0.5) as cap:
+                    with pinned():
+                        for f in frames:
+                            raw.send(f)
+                    ours = [p.data for p in cap]
+            finally:
+                tcpdump.send_signal(signal.SIGINT)
+                tcpdump.communicate(timeout=10)
+            with purepcap.open(out) as theirs:
+                want = [p.data for p in theirs]
+            assert ours == want, expr
+            assert 0 < len(ours) < len(frames), expr  # the expression really selects
+
+
 def test_chunks(pair):
     rx = pair.udp_receiver(5001)
     with rx, pair.capture(count=30, chunksize=7, timeout=10) as cap:
