@@ -93,7 +93,16 @@ def _protocols(protocol: str | Iterable[str] | None) -> set[str] | None:
 
 
 def _is_openable(source: Any) -> bool:
-    return isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(source, "read")
+    """A capture to open (path, bytes, file object, URL), as opposed to Packets to take."""
+    if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
+        return True
+    from ._open import FilteredCapture
+    from .format import Capture
+
+    # open and live captures iterate Packets; a live one also has a read() of its own
+    if isinstance(source, (Capture, FilteredCapture)) or type(source).__module__.startswith("purepcap.live"):
+        return False
+    return hasattr(source, "read")
 
 
 def to_pandas(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,

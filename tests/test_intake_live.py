@@ -125,3 +125,28 @@ def test_open_pcap_live_reads_chunksize_packets_per_read(veth, protocol):
                                    "payload"]
     assert first["time"].is_monotonic_increasing and first["time"].dtype == "datetime64[ns]"
     assert ds._capture is None  # closed by close(); a new read would open a new capture
+
+
+def test_to_pandas_takes_a_live_capture(veth):
+    from purepcap import live
+    from purepcap.dataframe import to_pandas
+
+    a, b, va = veth
+    with netns(a):
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind((IP_A, 5556))
+        cap = live.capture(va, count=6, timeout=10)
+    with netns(b):
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.bind((IP_B, 40001))
+    try:
+        for i in range(6):  # bounded
+            sender.sendto(b"live %d" % i, (IP_A, 5556))
+        with cap:
+            df = to_pandas(cap, payload=True, columns=["frame"])
+    finally:
+        sender.close()
+        sink.close()
+    assert list(df["frame"]) == [1, 2, 3, 4, 5, 6]
+    assert list(df["payload"]) == [b"live %d" % i for i in range(6)]
+    assert set(df["dst_port"]) == {5556}
