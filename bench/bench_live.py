@@ -131,7 +131,7 @@ def sender(ns: str, dev: str, packets: int, size: int, rate: float) -> None:
 # --- the capture side ---------------------------------------------------------------------
 
 def run(ns_a: str, ns_b: str, va: str, vb: str, packets: int, size: int, rate: float,
-        buffer_size: int, prefill: bool = False) -> dict:
+        buffer_size: int, prefill: bool = False, method: str = "auto") -> dict:
     from purepcap import live
     if PIN and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, set(range(1, os.cpu_count() or 2)))  # the capture off the sender's CPU
@@ -139,7 +139,8 @@ def run(ns_a: str, ns_b: str, va: str, vb: str, packets: int, size: int, rate: f
     setns(ns_a)
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind((IP_A, PORT))
-    cap = live.capture(va, count=packets, timeout=60, buffer_size=buffer_size, promisc=False)
+    cap = live.capture(va, count=packets, timeout=60, buffer_size=buffer_size, promisc=False,
+                       method=method)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.setns(here, CLONE_NEWNET)
     os.close(here)
@@ -234,6 +235,13 @@ def main() -> None:
                 rates.append(r["rate"])
         if rates:
             print(f"median with zero drops: {statistics.median(rates):,.0f} packets/s")
+        n = min(args.packets, 200_000)
+        print(f"\n## drain, ring against plain recvmsg ({n} frames; the socket queue must hold them all)")
+        for method in ("ring", "recvmsg"):
+            got = [run(a, b, va, vb, n, args.size, 0, big, prefill=True, method=method) for _ in range(args.runs)]
+            ok = [r["rate"] for r in got if r["dropped"] == 0 and r["captured"] == n]
+            print(f"{got[0]['method']}: median {statistics.median(ok) if ok else 0:,.0f} packets/s "
+                  f"({len(ok)}/{len(got)} runs without drops)")
         if args.paced:
             print(f"\n## paced: {args.packets} frames, default {8} MiB ring")
             best = 0.0
