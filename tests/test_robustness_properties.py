@@ -155,6 +155,14 @@ def check_prefix(built: Built, pos: int, damaged: bytes, strict: bool) -> None:
         assert err.frame == len(got) and names_where(err), str(err)
         if not strict:  # strict=False still refuses what is no capture at all, but only that
             assert got == [] and err.frame == 0
+    if not strict:
+        # against the strict reading of the same bytes: the same packets up to its error,
+        # and where it raised mid-file, a PcapWarning instead
+        strict_got, strict_err, _ = read(damaged)
+        assert got[:len(strict_got)] == strict_got
+        if strict_err is not None and err is None:
+            assert caught, "strict=False passed damage over in silence"
+            assert str(strict_err.offset) in str(caught[0].message)
 
 
 @given(captures, st.data(), st.booleans())
