@@ -106,9 +106,10 @@ def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload
 
     ``source`` is anything :func:`purepcap.open` accepts (path, file object, bytes,
     fsspec URL, ``"-"``), or an iterable of :class:`purepcap.Packet` such as an open
-    Capture or a live capture (one opened with ``chunksize`` is flattened). ``protocol`` keeps only the named protocols (one name
-    or several; ``ip-proto-N`` and the aliases ``icmp6``/``ipv6-icmp``/``ospfigp``
-    work too); an unknown name raises ValueError at once. ``payload=True`` adds the
+    Capture or a live capture (one opened with ``chunksize`` is flattened).
+    ``protocol`` keeps only the named protocols (one name or several;
+    ``ip-proto-N`` and the aliases ``icmp6``/``ipv6-icmp``/``ospfigp`` work too); an
+    unknown name raises ValueError at once. ``payload=True`` adds the
     payload bytes. ``filter`` is a pcap-filter expression applied through
     ``purepcap.open``. ``fields`` adds extra keys (see the module docstring).
     """
@@ -277,6 +278,8 @@ def _plain_pcap(source: Any) -> tuple[Any, bytes] | None:
         stream: Any = io.BytesIO(bytes(source))
     elif isinstance(source, (str, os.PathLike)) and not (
             isinstance(source, str) and (source == "-" or source.startswith("file://") or is_url(source))):
+        if not os.path.isfile(source):  # a pipe or device must not lose the bytes we peek at
+            return None
         try:
             stream = open(source, "rb", buffering=0)  # noqa: SIM115 - closed by the row generator
         except OSError:

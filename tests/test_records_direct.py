@@ -176,3 +176,23 @@ def test_corpus_pcaps_direct_equals_packet_path():
                 assert direct[0] == general(source, payload), path
         checked += 1
     assert checked > 500
+
+
+def test_named_pipe_is_read_through_the_reader(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    raw = pcap(FRAMES)
+    assert not is_direct(fifo)  # peeking would lose the bytes: left to purepcap.open
+
+    def feed():
+        with open(fifo, "wb") as f:
+            f.write(raw)
+
+    t = threading.Thread(target=feed)
+    t.start()
+    rows = list(records(str(fifo)))
+    t.join()
+    assert rows == list(records(raw))
