@@ -58,13 +58,15 @@ def _parser() -> argparse.ArgumentParser:
                "  purepcap read fixtures/local.pcap\n"
                "  purepcap read fixtures/local.pcap -c 5 'tcp port 443'\n"
                "  purepcap read fixtures/local.pcap -w dns.pcapng udp port 53\n"
-               "  tcpdump -w - -i eth0 | purepcap read -")
+               "  tcpdump -U -w - -i eth0 | purepcap read -l - | grep 443")
     r.add_argument("file", metavar="FILE", help="capture file (pcap or pcapng, maybe compressed), or - for stdin")
     r.add_argument("-c", dest="count", type=_positive, metavar="N", help="stop after N matching packets")
     r.add_argument("-w", dest="write", metavar="OUT",
                    help="write matching packets to OUT (pcapng if it ends in .pcapng, else pcap; - for stdout)")
     r.add_argument("--payload", action="store_true", help="add a hex and ASCII dump of each packet (like tcpdump -X)")
     r.add_argument("--local-time", action="store_true", help="print local time instead of UTC")
+    r.add_argument("-l", dest="line_buffered", action="store_true",
+                   help="flush each line at once, for a live pipe into another program (as tcpdump -l)")
     r.add_argument("expression", nargs="*", metavar="EXPR", help="pcap-filter expression (tcpdump syntax)")
     r.set_defaults(func=cmd_read)
 
@@ -343,17 +345,44 @@ def _file_size(name: str) -> int | None:
         return None
 
 
+class _Pipe:
+    """Standard input as a live pipe: each read returns what has arrived (at least one
+    byte, or b"" at the end) instead of waiting for a whole chunk, so packets from
+    `tcpdump -U -w - | purepcap read -` show as they come. The readers take short reads."""
+
+    name = "<stdin>"
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._read1 = getattr(raw, "read1", raw.read)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return self._raw.read()
+        return self._read1(size) if size else b""
+
+    def close(self) -> None:
+        pass
+
+
+def _stdin_or(name: str) -> Any:
+    return _Pipe(sys.stdin.buffer) if name == "-" else name
+
+
 def _open_capture(name: str, expression: str | None, *, strict: bool = True) -> Any:
     import purepcap
 
-    source: Any = name
-    if name == "-":
-        source = sys.stdin.buffer
-    return purepcap.open(source, filter=expression, strict=strict)
+    return purepcap.open(_stdin_or(name), filter=expression, strict=strict)
 
 
 def cmd_read(args: argparse.Namespace) -> int:
-    args.where = args.file
+    args.where = "<stdin>" if args.file == "-" else args.file
+    if args.line_buffered:
+        with contextlib.suppress(AttributeError, ValueError):
+            sys.stdout.reconfigure(line_buffering=True)
     expression = _expression(args)
     cap = _open_capture(args.file, expression)
     sink = None
@@ -410,7 +439,7 @@ def summarise(name: str, progress: Any = None) -> dict[str, Any]:
     per_iface: dict[int, int] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PcapWarning)
-        with purepcap.open(sys.stdin.buffer if name == "-" else name, strict=False) as cap:
+        with purepcap.open(_stdin_or(name), strict=False) as cap:
             for p in cap:
                 packets += 1
                 captured += p.caplen
@@ -585,8 +614,7 @@ def _records(args: argparse.Namespace, columns: list[str]) -> Iterable[dict]:
     kw: dict[str, Any] = {"payload": args.payload, "filter": _expression(args)}
     if extra:
         kw["fields"] = extra
-    source: Any = sys.stdin.buffer if args.file == "-" else args.file
-    return records(source, **kw)
+    return records(_stdin_or(args.file), **kw)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -633,8 +661,7 @@ def _convert_parquet(args: argparse.Namespace, columns: list[str]) -> int:
         to_pandas = None
     with atomic_output(args.out, "wb") as (f, _tmp):
         if to_pandas is not None:
-            source: Any = sys.stdin.buffer if args.file == "-" else args.file
-            df = to_pandas(source, payload=args.payload, filter=expression, columns=extra or None)
+            df = to_pandas(_stdin_or(args.file), payload=args.payload, filter=expression, columns=extra or None)
             df.to_parquet(f, engine="pyarrow", index=False)
         else:
             import pyarrow as pa

@@ -945,3 +945,50 @@ def test_tqdm_is_preferred_when_installed(monkeypatch):
     assert calls[0][0] == "init" and calls[0][1]["total"] == 5000 and calls[0][1]["leave"] is False
     assert sum(n for kind, *rest in calls if kind == "update" for n in rest) == 4096
     assert ("postfix", "2,048 packets") in calls and calls[-1] == ("close",)
+
+
+@pytest.mark.parametrize("pcapng", [False, True])
+def test_read_from_a_live_pipe_shows_packets_as_they_come(tmp_path: Path, pcapng: bool):
+    """`tcpdump -U -w - | purepcap read -l -`: a packet shows before the next one is written."""
+    import select
+
+    frames = sample_frames()[:3]
+    whole = write_capture(tmp_path / ("w.pcapng" if pcapng else "w.pcap"), frames, pcapng=pcapng).read_bytes()
+    size = len(whole)
+    # pieces: the file header with the first packet, then one packet each
+    if pcapng:  # blocks: SHB, IDB, then one EPB per packet
+        pos = 0
+        blocks = []
+        while pos < size:
+            blen = struct.unpack_from("<I", whole, pos + 4)[0]
+            blocks.append(whole[pos:pos + blen])
+            pos += blen
+        pieces = [b"".join(blocks[:3])] + blocks[3:]
+    else:
+        pos = 24
+        starts = [0]
+        for f in frames:
+            pos += 16 + len(f)
+            starts.append(pos)
+        pieces = [whole[:starts[1]], whole[starts[1]:starts[2]], whole[starts[2]:]]
+    assert b"".join(pieces) == whole and len(pieces) == 3
+    proc = subprocess.Popen([sys.executable, "-m", "purepcap", "read", "-l", "-"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        lines = []
+        for piece in pieces:
+            proc.stdin.write(piece)
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], 30)
+            assert ready, f"no line for packet {len(lines) + 1} before the next was written"
+            lines.append(proc.stdout.readline().decode())
+        proc.stdin.close()
+        rest = proc.stdout.read()
+        err = proc.stderr.read()
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert rest == b""
+    assert "".join(lines) == run_main("read", str(tmp_path / ("w.pcapng" if pcapng else "w.pcap")))[1]
