@@ -58,7 +58,7 @@ __all__ = [
     "IGMP", "GRE", "SCTP",
     "ether", "vlan", "sll", "sll2", "null", "loop", "raw", "ppp", "chdlc", "pppoe", "mpls", "arp",
     "ipv4", "ipv6", "hop_by_hop", "routing", "fragment", "dest_opts", "tcp", "udp", "icmp",
-    "icmpv6", "igmp", "gre", "sctp", "capture", "ipv4_fragments", "mac", "TCP_FLAGS",
+    "icmpv6", "igmp", "gre", "sctp", "capture", "ipv4_fragments", "mac", "mac_str", "crc32c", "TCP_FLAGS",
     "PROTOCOL_NAMES", "DECODED_KEYS",
 ]
 

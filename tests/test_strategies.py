@@ -137,12 +137,14 @@ def test_captures_unpack_and_read_back(case):
         assert {"frame", "time", "length", "caplen", "interface", "src_host", "protocol"} <= set(r)
 
 
+@settings(max_examples=40)
 @given(pst.captures(format="pcap", max_packets=5))
 def test_pcap_captures_have_one_link_type(case):
     assert len({p.linktype for p in case.packets}) <= 1
     assert len(case.packets) <= 5
 
 
+@settings(max_examples=40)
 @given(pst.damaged())
 def test_damaged_cases_are_consistent(case):
     assert case.kind in ("truncate", "length", "trailing", "bitflip")
