@@ -591,9 +591,13 @@ def _code_type(n_names: int) -> Any:
 
 
 class Column:
-    """A growing numpy column. It grows in place with ``ndarray.resize`` (realloc,
-    which moves large blocks by remapping pages), so building a column of n rows
-    never holds a second copy of it, unlike joining per-batch parts at the end."""
+    """A growing numpy column.
+
+    Room is taken with np.empty, whose pages cost no memory until rows are written
+    into them, so reserving for an estimated row count is nearly free and a good
+    estimate means the column is never copied; without one it grows by half each
+    time. At the end it is trimmed in place.
+    """
 
     __slots__ = ("arr", "n")
 
@@ -601,10 +605,16 @@ class Column:
         self.arr = np.empty(0, dtype=dtype)
         self.n = 0
 
+    def reserve(self, rows: int) -> None:
+        if rows > len(self.arr):
+            bigger = np.empty(rows, dtype=self.arr.dtype)
+            bigger[:self.n] = self.arr[:self.n]
+            self.arr = bigger
+
     def append(self, values: np.ndarray) -> None:
         need = self.n + len(values)
         if need > len(self.arr):
-            self.arr.resize(max(need, len(self.arr) + (len(self.arr) >> 3) + 4096), refcheck=False)
+            self.reserve(max(need, len(self.arr) + (len(self.arr) >> 1) + 4096))
         self.arr[self.n:need] = values
         self.n = need
 
@@ -615,7 +625,7 @@ class Column:
     def finish(self) -> np.ndarray:
         """The column, trimmed to its rows; the Column must not be used afterwards."""
         arr, self.arr = self.arr, np.empty(0, dtype=self.arr.dtype)
-        arr.resize(self.n, refcheck=False)
+        arr.resize(self.n, refcheck=False)  # shrinking: no copy, the tail is given back
         return arr
 
 
@@ -692,6 +702,14 @@ class ColumnBuilder:
         self.rows = 0
         self._proto_code = np.full(256, -1, dtype=np.int32)  # IP protocol number -> code
         self._decode = None
+
+    def reserve(self, rows: int) -> None:
+        """Make room for about ``rows`` rows in every column (an estimate is fine)."""
+        for col in self.parts.values():
+            if isinstance(col, Column):
+                col.reserve(rows)
+        for col in self.masks.values():
+            col.reserve(rows)
 
     def _proto_codes(self, numbers: np.ndarray) -> np.ndarray:
         codes = self._proto_code[numbers]
