@@ -76,6 +76,33 @@ def test_records_give_the_expected_records(case):
         assert g == {k: want[k] for k in g}, _diff(g, {k: want[k] for k in g})
 
 
+# -- filters select what the built fields say they should ------------------------------------------
+_FILTERED = {
+    "udp": lambda f: f["protocol"] == "udp",
+    "tcp": lambda f: f["protocol"] == "tcp",
+    "icmp": lambda f: f["protocol"] == "icmp",
+    "icmp6": lambda f: f["protocol"] == "icmpv6",
+    "ip": lambda f: f["ip_version"] == 4,
+    "ip6": lambda f: f["ip_version"] == 6,
+    "port 53": lambda f: 53 in (f["src_port"], f["dst_port"]),
+    "udp dst port 53": lambda f: f["protocol"] == "udp" and f["dst_port"] == 53,
+    "tcp or icmp": lambda f: f["protocol"] in ("tcp", "icmp"),
+    "src host 0.0.0.0": lambda f: f["src_host"] == "0.0.0.0",
+}
+# no VLAN/MPLS/PPPoE (tcpdump's offset-shifting keywords), no extension headers or
+# fragments (where pcap-filter's "ip6 proto" and "port" deliberately look less far)
+_PLAIN = pst.packets(link=("ether", "raw", "sll", "null"), ip=("ipv4", "ipv6"), fragments=False,
+                     extension_headers=False)
+
+
+@given(pst.captures(packets=_PLAIN, truncate=False), st.sampled_from(sorted(_FILTERED)))
+def test_filters_select_what_the_built_fields_say(case, expr):
+    with purepcap.open(case.data, filter=expr) as cap:
+        got = [p.frame for p in cap]
+    want = [p.frame for p, f in zip(case.packets, case.fields, strict=True) if f is not None and _FILTERED[expr](f)]
+    assert got == want, expr
+
+
 # -- damaged captures -----------------------------------------------------------------------------
 def _read_all(data: bytes, strict: bool) -> tuple[list, Exception | None, list]:
     got: list = []
