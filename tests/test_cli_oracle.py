@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import re
 import sys
@@ -53,7 +54,9 @@ def packet_lines(lines: list[str]) -> list[str]:
             if TIMESTAMP.match(line) or line.startswith(("[Invalid header", "[Error converting time]"))]
 
 
+@functools.cache
 def run_read(path: str) -> tuple[int, list[str]]:
+    """`purepcap read PATH` in-process (once per file for all the tests here)."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         rc = main(["read", path])
