@@ -1,7 +1,7 @@
 # The fuzz harness in fuzz/ (issue 9), kept working by the ordinary test run: its seed
 # corpus is made by our own writer and reads cleanly, every target accepts every seed,
-# and each target does fail when the promise it checks is broken. Inputs the fuzzers
-# found are replayed here as regression tests.
+# and each target does fail when the promise it checks is broken. An input a fuzzer
+# finds becomes a regression test here, its bytes inline (none so far).
 #
 # Fuzzing runs so far (atheris 2.3, one core each, seeds from fuzz/make_seeds.py):
 #   containers    908,788 inputs in 800 s, no finding
@@ -122,14 +122,3 @@ def test_filter_target_fails_on_anything_but_filter_error(monkeypatch) -> None:
     monkeypatch.setattr(purepcap.filter, "parse", broken)
     with pytest.raises(RecursionError):
         targets.filter_expression(b"((((tcp))))")
-
-
-# Inputs the fuzzers found, replayed: (target, input, what it found).
-FINDINGS: list[tuple[str, bytes, str]] = []
-
-
-@pytest.mark.parametrize("target,data,what", FINDINGS or [pytest.param("", b"", "", marks=pytest.mark.skip(
-    reason="no fuzz finding yet"))])
-def test_fuzz_findings_stay_fixed(target: str, data: bytes, what: str) -> None:
-    needs(target)
-    targets.TARGETS[target](data)
