@@ -992,3 +992,20 @@ def test_read_from_a_live_pipe_shows_packets_as_they_come(tmp_path: Path, pcapng
     assert proc.returncode == 0, err
     assert rest == b""
     assert "".join(lines) == run_main("read", str(tmp_path / ("w.pcapng" if pcapng else "w.pcap")))[1]
+
+
+def test_convert_parquet_without_pandas(sample: Path, tmp_path: Path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    out = tmp_path / "o.parquet"
+    # without the DataFrame layer (pandas missing): the table is built from records()
+    code = ("import sys; sys.modules['purepcap.dataframe'] = None; from purepcap.cli import main; "
+            f"sys.exit(main(['convert', '--payload', {str(sample)!r}, {str(out)!r}]))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    table = pq.read_table(out)
+    rows = list(purepcap.records(str(sample), payload=True))
+    assert table.column_names == ["time", "src_host", "src_port", "dst_host", "dst_port", "protocol", "payload"]
+    assert table.column("src_port").to_pylist() == [r["src_port"] for r in rows]
+    assert table.column("payload").to_pylist() == [r["payload"] for r in rows]
+    assert [t.value for t in table.column("time")] == [r["time"] for r in rows]
