@@ -310,3 +310,17 @@ def test_without_intake_the_error_names_the_extra():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
     assert "pip install 'purepcap[intake]'" in out.stdout
+
+
+def test_every_file_entry_of_the_catalog_reads_as_its_args_say():
+    cat = intake.open_catalog(str(CATALOG))
+    for name in cat:
+        entry = cat[name]
+        if entry.live:
+            continue  # needs a real interface: tests/test_intake_live.py
+        args = {k: v for k, v in entry._captured_init_kwargs.items() if k not in ("metadata", "urlpath")}
+        urlpath = entry.urlpath
+        assert "{{" not in str(urlpath) and str(FIXTURES) in str(urlpath)
+        expected = concat_frames([to_pandas(p, **args) for p in sorted(FIXTURES.glob(
+            os.path.relpath(urlpath, FIXTURES)))])
+        pd.testing.assert_frame_equal(entry.read(), expected)
