@@ -76,6 +76,23 @@ def test_records_give_the_expected_records(case):
         assert g == {k: want[k] for k in g}, _diff(g, {k: want[k] for k in g})
 
 
+@given(pst.captures())
+def test_to_pandas_gives_the_expected_records(case):
+    pd = pytest.importorskip("pandas")
+    df = purepcap.to_pandas(case.data, payload=True)
+    assert len(df) == len(case.records)
+
+    def opt(v):
+        return None if pd.isna(v) else v
+
+    for row, want in zip(df.itertuples(index=False), case.records, strict=True):
+        time = None if pd.isna(row.time) else int(row.time.value)
+        ports = tuple(None if opt(v) is None else int(v) for v in (row.src_port, row.dst_port))
+        assert (time, row.src_host, row.dst_host, *ports, row.protocol, bytes(row.payload)) == (
+            want["time"], want["src_host"], want["dst_host"], want["src_port"], want["dst_port"], want["protocol"],
+            want["payload"])
+
+
 # -- filters select what the built fields say they should ------------------------------------------
 _FILTERED = {
     "udp": lambda f: f["protocol"] == "udp",
