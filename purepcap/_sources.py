@@ -108,6 +108,58 @@ class _Decompressed(io.RawIOBase):
             super().close()
 
 
+class _Zstd:
+    """zstd frames decoded so that a cut-short stream is noticed.
+
+    zstandard's stream_reader ends a truncated frame as if it were whole, which would
+    make a cut .zst capture read "cleanly" with its tail silently gone. A decompressobj
+    says whether its frame ended; it is fed 1 KiB at a time, so that one call's output
+    stays bounded (a zstd block of 4 bytes can stand for 128 KiB: 32 MiB at most).
+    """
+
+    _FEED = 1024
+
+    def __init__(self, raw: IO[bytes], zstandard: Any) -> None:
+        self._raw = raw
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._d = self._new()
+        self._out = b""
+        self._started = False  # input given to the current frame
+        self._end = False
+
+    def read1(self, size: int = -1) -> bytes:
+        while not self._out and not self._end:
+            if self._d.eof:  # a frame ended: what follows may be another one
+                rest = self._d.unused_data
+                self._d = self._new()
+                self._started = False
+                if rest:
+                    self._started = True
+                    self._out = self._d.decompress(rest[:self._FEED])
+                    if len(rest) > self._FEED:
+                        self._raw = _Replay(rest[self._FEED:], self._raw)
+                    continue
+            data = self._raw.read(self._FEED)
+            if not data:
+                self._end = True
+                if self._started and not self._d.eof:
+                    raise EOFError("zstd frame cut short")
+                break
+            self._started = True
+            self._out = self._d.decompress(data)
+        if size is None or size < 0 or size >= len(self._out):
+            out, self._out = self._out, b""
+        else:
+            out, self._out = self._out[:size], self._out[size:]
+        return out
+
+    def read(self, size: int = -1) -> bytes:
+        return self.read1(size)
+
+    def close(self) -> None:
+        pass
+
+
 def is_url(source: object) -> bool:
     return isinstance(source, str) and "://" in source and not source.startswith("file://")
 
@@ -186,7 +238,7 @@ def open_source(source: Source, storage_options: dict | None = None) -> tuple[IO
             for c in closers:
                 c.close()
             raise missing_extra("zstd", "zstandard") from None
-        stream, compression = zstandard.ZstdDecompressor().stream_reader(stream, closefd=False), "zstd"
+        stream, compression = _Zstd(stream, zstandard), "zstd"  # type: ignore[assignment]
     if compression != "none":
         stream = _Decompressed(stream, compression)
         closers.insert(0, stream)

@@ -74,6 +74,25 @@ def test_cut_compressed_stream_delivers_the_packets_before_the_cut(compress) -> 
     assert len(got2) == whole_records and err2 is None and len(warned) == 1
 
 
+def test_zstd_frames_are_all_read_and_a_cut_one_is_noticed() -> None:
+    # Regression: zstandard's stream reader stopped after the first frame of a
+    # multi-frame .zst (pzstd writes those, and so does appending to a .zst) and ended
+    # a cut-short frame as if it were whole: packets were lost without a word.
+    zstandard = pytest.importorskip("zstandard")
+    raw = small_pcap(2000)
+    half = 24 + 1000 * 216  # the first frame ends on a record boundary
+    z = zstandard.ZstdCompressor()
+    two_frames = z.compress(raw[:half]) + z.compress(raw[half:])
+    got, err, _ = read_all(two_frames)
+    assert err is None and len(got) == 2000
+    cut = two_frames[: len(two_frames) - 5000]  # inside the second frame
+    avail = len(zstandard.ZstdDecompressor().decompressobj().decompress(z.compress(raw[half:])[:-5000]))
+    got, err, _ = read_all(cut)
+    assert isinstance(err, TruncatedError) and "zstd" in str(err)
+    assert len(got) == 1000 + avail // 216
+    assert str(err.offset) in str(err)
+
+
 def test_damaged_gzip_crc_is_a_pcap_error_after_every_packet() -> None:
     packed = bytearray(gzip.compress(small_pcap()))
     packed[-8] ^= 0xFF  # the CRC32 in the trailer
