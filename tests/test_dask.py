@@ -13,6 +13,11 @@ from purepcap.format import PcapWriter
 intake = pytest.importorskip("intake")
 distributed = pytest.importorskip("distributed")
 
+if "pcap" not in intake.registry:  # a checkout run without pip install: no entry points
+    from purepcap.intake_source import PcapSource
+
+    intake.register_driver("pcap", PcapSource)
+
 
 def normal(df: pd.DataFrame) -> pd.DataFrame:
     df = df.reset_index(drop=True)

@@ -25,6 +25,11 @@ pytestmark = [
 
 intake = pytest.importorskip("intake")
 
+if "pcap" not in intake.registry:  # a checkout run without pip install: no entry points
+    from purepcap.intake_source import PcapSource
+
+    intake.register_driver("pcap", PcapSource)
+
 MAC_A, MAC_B = "02:00:00:00:0c:01", "02:00:00:00:0c:02"
 IP_A, IP_B = "10.78.0.1", "10.78.0.2"
 _libc = ctypes.CDLL(None, use_errno=True)
