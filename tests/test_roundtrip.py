@@ -76,6 +76,7 @@ def test_records_give_the_expected_records(case):
         assert g == {k: want[k] for k in g}, _diff(g, {k: want[k] for k in g})
 
 
+@settings(max_examples=50)
 @given(pst.captures())
 def test_to_pandas_gives_the_expected_records(case):
     pd = pytest.importorskip("pandas")
