@@ -322,7 +322,12 @@ def test_truncation_at_every_offset_gives_packets_then_a_pcap_error(name: str) -
     assert counts == sorted(counts) and counts[-1] == len(whole)  # never fewer for a longer prefix
 
 
-@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress], ids=["gzip", "bz2", "xz"])
+def _zstd(data: bytes) -> bytes:
+    return pytest.importorskip("zstandard").ZstdCompressor().compress(data)
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress, _zstd],
+                         ids=["gzip", "bz2", "xz", "zstd"])
 def test_compressed_truncation_at_every_offset_raises_only_pcap_errors(compress) -> None:
     raw, _ = two_section_capture()
     packed = compress(raw)

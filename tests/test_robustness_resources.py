@@ -285,6 +285,19 @@ def crafted(workdir: Path) -> None:
         parts.append(comp.compress(record))
     parts.append(comp.flush())
     (workdir / "gzip-bomb-100MiB.pcap.gz").write_bytes(b"".join(parts))
+    try:  # zstd: tiny blocks that stand for 128 KiB each; six 30 MiB records
+        import zstandard
+    except ImportError:
+        return
+    z = zstandard.ZstdCompressor().compressobj()
+    parts = [z.compress(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 0xFFFFFFFF, 1))]
+    zeros = bytes(1 << 20)
+    for _ in range(6):
+        parts.append(z.compress(struct.pack("<IIII", 1, 0, 30 << 20, 30 << 20)))
+        for _ in range(30):
+            parts.append(z.compress(zeros))
+    parts.append(z.flush())
+    (workdir / "zstd-bomb-180MiB.pcap.zst").write_bytes(b"".join(parts))
 
 
 def small_corpus_files(limit: int = 150) -> list[str]:
@@ -313,7 +326,8 @@ def test_crafted_captures_stay_under_a_small_address_space_limit(tmp_path: Path)
     assert report["limit_enforced"] and report["limit"] - report["baseline"] == HEADROOM
     assert report["failures"] == []
     crafted_results = report["crafted"]
-    assert len(crafted_results) == 10
+    assert len(crafted_results) == 10 + ("zstd-bomb-180MiB.pcap.zst" in crafted_results)
+    assert crafted_results.get("zstd-bomb-180MiB.pcap.zst", "ok") == "ok"  # streamed, not held
     assert crafted_results["pcapng-a-million-interfaces"] == "UnsupportedFormatError"
     assert crafted_results["pcapng-idb-30MiB-of-empty-options"] == "UnsupportedFormatError"
     assert crafted_results["pcap-40-bytes-claiming-4GiB"] == "DamagedError"
