@@ -8,6 +8,21 @@
 #
 # Both back ends come from the same boolean IR (_codegen.lower), so they agree packet
 # by packet; tests check that, and check both against tcpdump.
+#
+# Semantics are libpcap 1.10's (what tcpdump 4.99 selects), with these decisions:
+# - Host names, /etc/ethers names and `gateway` are never resolved (no DNS): an error
+#   says so. Port names come from a built-in table, then getservbyname (a local file).
+# - `vlan`, `mpls`, `pppoes` shift the offsets of everything written after them.
+# - IPv6 over NULL/LOOP matches the BSD families 24, 28 and 30 (libpcap 1.10 on Linux
+#   compares with Linux's AF_INET6 = 10 and so never matches BSD captures); NULL's
+#   family is accepted in either byte order, since a Packet does not carry the file's.
+# - `inbound`/`outbound` read the packet type of LINUX_SLL/SLL2 captures; on other link
+#   types offline matching refuses them and compile_bpf emits Linux's ancillary
+#   packet-type load (as `tcpdump -d` does), which only the Linux kernel understands.
+# - A load past the captured bytes rejects the packet, also under `not` (cBPF rule).
+# - Programs are not optimised like libpcap's -O: they are longer but equivalent, and
+#   the kernel's optmem limit (net.core.optmem_max, ~2,500 instructions by default)
+#   bounds what SO_ATTACH_FILTER accepts.
 from __future__ import annotations
 
 from collections.abc import Callable
