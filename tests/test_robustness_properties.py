@@ -331,3 +331,30 @@ def test_damage_reads_the_same_whatever_the_chunking(built: Built, data, chunk: 
     expected = outcome(raw, strict=strict)
     assert outcome(raw, chunk_size=chunk, strict=strict) == expected
     assert outcome(Trickle(raw, chunk), strict=strict) == expected
+
+
+# -- damage inside compressed data -------------------------------------------------------------------
+def _compressors():
+    import bz2
+    import gzip
+    import lzma
+    out = [("gzip", lambda b: gzip.compress(b, mtime=0)), ("bz2", bz2.compress), ("xz", lzma.compress)]
+    try:
+        import zstandard
+        out.append(("zstd", zstandard.ZstdCompressor().compress))
+    except ImportError:
+        pass
+    return out
+
+
+@given(captures, st.sampled_from(_compressors()), st.data(), st.booleans())
+def test_damaged_compressed_captures_raise_only_pcap_errors(built: Built, codec, data, strict: bool) -> None:
+    _, compress = codec
+    packed = bytearray(compress(built.raw))
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(packed) - 1))
+        packed[at] ^= 1 << data.draw(st.integers(0, 7))
+    cut = data.draw(st.integers(0, len(packed)))
+    got, err, caught = read(bytes(packed[:cut]), strict=strict)
+    if err is not None:
+        assert err.frame == len(got) and names_where(err), str(err)
