@@ -629,3 +629,16 @@ def test_generated_captures_equal_records(case):
     data = case.data
     assert_matches_records(to_pandas(data, payload=True, columns=ALL_EXTRAS), data, payload=True,
                            columns=ALL_EXTRAS)
+
+
+@pytest.mark.parametrize("kw", [{"version": (2, 3)}, {"fcs_length": 4}, {"modified": True},
+                                {"byte_order": "big", "nanosecond": True}])
+def test_every_pcap_variant_equals_records(kw):
+    buf = io.BytesIO()
+    with PcapWriter(buf, **kw) as w:
+        for i, pkt in enumerate(EDGE_PACKETS):
+            w.write_packet(1_600_000_000_000_000_000 + i * 1000, pkt, length=len(pkt) + i % 3)
+        raw = buf.getvalue()
+    df = to_pandas(raw, payload=True, columns=ALL_EXTRAS)
+    assert len(df) > 20
+    assert_matches_records(df, raw, payload=True, columns=ALL_EXTRAS)
