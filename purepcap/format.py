@@ -862,7 +862,7 @@ def _split_pcapng(f: IO[bytes], size: int, part_bytes: int) -> list[Span]:
         hdr = f.read(12)
         if len(hdr) < 12:
             break
-        btype = struct.unpack_from("<I", hdr)[0]
+        btype = struct.unpack_from(order + "I", hdr)[0]  # the SHB type reads the same either way
         if btype == _PCAPNG_SHB:
             order = "<" if struct.unpack_from("<I", hdr, 8)[0] == _BYTE_ORDER_MAGIC else ">"
         blen = struct.unpack_from(order + "I", hdr, 4)[0]

@@ -481,12 +481,7 @@ def test_pcapng_variety_equals_records(tmp_path, byte_order, second_section):
     pd.testing.assert_frame_equal(to_pandas(gzip.compress(raw), payload=True, columns=ALL_EXTRAS), df)
 
 
-@pytest.mark.parametrize("byte_order", [
-    "little",
-    pytest.param("big", marks=pytest.mark.xfail(
-        strict=True, reason="purepcap.format.split_capture reads pcapng block types little-endian, "
-                            "so it drops a big-endian section's packets (reported to the lead)")),
-])
+@pytest.mark.parametrize("byte_order", ["little", "big"])
 def test_pcapng_spans_concatenate_to_the_whole(tmp_path, byte_order):
     path = tmp_path / "v.pcapng"
     _pcapng_variety(path, byte_order, True)
