@@ -866,8 +866,10 @@ class IGMP(_HeaderLayer):
     def encode(self, payload: bytes, stack: Stack, index: int) -> bytes:
         msg = struct.pack("!BBH4s", self.type, self.max_resp, 0, _ip4(self.group)) + payload
         # IGMPv1/v2 messages are 8 bytes and their checksum covers only those (RFC 2236,
-        # as Wireshark checks it); v3 queries and reports are checksummed whole (RFC 3376)
-        covered = msg[:8] if self.type in self._EIGHT_BYTE_TYPES else msg
+        # as Wireshark checks it); v3 queries (a query of 12 bytes or more) and v3
+        # reports are checksummed whole (RFC 3376)
+        v2 = self.type in self._EIGHT_BYTE_TYPES or (self.type == 0x11 and len(msg) < 12)
+        covered = msg[:8] if v2 else msg
         c = checksum(covered) if self.checksum is None else self.checksum
         return msg[:2] + _u16.pack(c) + msg[4:]
 

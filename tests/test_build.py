@@ -267,6 +267,10 @@ def test_icmp_icmpv6_igmp_sctp_checksums():
     assert verifies(v2[20:28]) and not verifies(v2[20:])
     v3 = bytes(build.ipv4() / build.igmp(0x22, 0, "0.0.0.0") / bytes.fromhex("0001 0400 00000000 ef000001"))
     assert verifies(v3[20:])
+    v3q = bytes(build.ipv4() / build.igmp(0x11, 100, "0.0.0.0") / bytes(4))
+    assert verifies(v3q[20:])
+    v2q = bytes(build.ipv4() / build.igmp(0x11, 100, "0.0.0.0") / b"xy")
+    assert verifies(v2q[20:28]) and not verifies(v2q[20:])
     assert build.crc32c(b"123456789") == 0xE3069283  # the RFC 3720 check value
     sc = bytes(build.ipv4() / build.sctp(1, 2, vtag=3) / b"chunk!!!")
     stored = int.from_bytes(sc[28:32], "little")
@@ -471,7 +475,8 @@ def test_every_built_checksum_verifies(pkt):
     elif proto == 1:
         assert verifies(body)
     elif proto == 2:  # IGMPv1/v2 checksums cover their 8 bytes, v3 the whole message
-        assert verifies(body[:8] if body[0] in (0x12, 0x16, 0x17) else body)
+        v2 = body[0] in (0x12, 0x16, 0x17) or (body[0] == 0x11 and len(body) < 12)
+        assert verifies(body[:8] if v2 else body)
     elif proto == 132:
         assert int.from_bytes(body[8:12], "little") == build.crc32c(body[:8] + bytes(4) + body[12:])
     if proto == 17:
