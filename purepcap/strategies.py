@@ -282,7 +282,9 @@ def records(link: str | Sequence[str] | None = None, ip: str | Sequence[str] | N
             transport: str | Sequence[str] | None = None, **kw: Any) -> st.SearchStrategy[dict]:
     """Decoded fields of valid IP packets: the keys of ``purepcap.headers.decode``,
     plus ``data`` (the frame) and ``linktype``. Takes the arguments of ``packets``."""
-    ips = tuple(x for x in _choices(ip, IPS, "ip", default=("ipv4", "ipv6")) if x != "arp") or ("ipv4", "ipv6")
+    ips = tuple(x for x in _choices(ip, IPS, "ip", default=("ipv4", "ipv6")) if x != "arp")
+    if not ips:
+        raise InvalidArgument("records() are of IP packets: ip must name ipv4 or ipv6")
 
     def record(p: Stack) -> dict:
         return {**p.fields(), "data": bytes(p), "linktype": p.linktype}

@@ -171,6 +171,8 @@ def test_argument_errors():
         pst.captures(format="erf")
     with pytest.raises(InvalidArgument, match="min_packets"):
         pst.captures(min_packets=3, max_packets=2)
+    with pytest.raises(InvalidArgument, match="ipv4 or ipv6"):
+        pst.records(ip="arp")
     with pytest.raises(InvalidArgument, match="kinds"):
         pst.damaged(kinds="melted")
 
