@@ -607,7 +607,7 @@ class Capture:
                     if nxt > end:
                         break
                     # nxt <= end and blen >= 32: head() above read the EPB's fields
-                    if iid < len(ifaces) and caplen <= blen - 32:
+                    if iid < len(ifaces) and caplen <= blen - 32 and u32(buf, nxt - 4)[0] == blen:
                         gidx, lt, mult, div, off, _ = ifaces[iid]
                         frame += 1
                         p = new(Packet)  # see _new_packet

@@ -546,3 +546,19 @@ def test_damaged_gzip_delivers_packets_then_a_pcap_error() -> None:
                 got.append(p)
     assert info.value.frame == len(got)
     assert "gzip" in str(info.value)
+
+
+def test_pcapng_packet_block_whose_trailing_length_disagrees() -> None:
+    out = io.BytesIO()
+    with PcapngWriter(out) as w:
+        w.write_packet(T0, b"a" * 8)
+        w.write_packet(T0, b"b" * 8)
+    raw = bytearray(out.getvalue())
+    first = raw.index(struct.pack("<I", 6))
+    blen = struct.unpack_from("<I", raw, first + 4)[0]
+    raw[first + 4:first + 8] = struct.pack("<I", blen + 4)  # the leading length lies by 4
+    got = []
+    with pytest.raises(DamagedError, match=f"pcapng block at offset {first} has length {blen + 4} at its start"):
+        for p in purepcap.open(bytes(raw)):
+            got.append(p)
+    assert got == []
