@@ -315,6 +315,18 @@ def test_link_type_errors(expr: str, linktype: int, message: str) -> None:
         compile_bpf(expr, linktype)
 
 
+def test_hostile_expressions_stay_cheap() -> None:
+    import time
+    for text in (":" * 100_000, "1:" * 50_000, "(" * 100_000, "a " * 100_000,
+                 "port 1 or " * 20_000 + "port 2"):
+        t0 = time.process_time()
+        try:
+            parse(text)
+        except FilterError:
+            pass
+        assert time.process_time() - t0 < 5  # linear work (quadratic took minutes)
+
+
 def test_parse_returns_an_ast_and_empty_matches_everything() -> None:
     tree = parse("tcp port 80")
     assert tree.qual.proto == "tcp" and tree.qual.addr == "port" and tree.value.number == 80
