@@ -213,8 +213,8 @@ class _Lower:
         return _not(("cmp", "jset", ("ld", 2, self.st.off_nl + 6), ("k", 0x1FFF)))
 
     def proto_abbrev(self, name: str, column: int | None):
-        if name in ("ip", "ip6", "arp", "rarp", "atalk", "aarp", "decnet", "lat", "sca",
-                    "moprc", "mopdl", "ipx"):
+        # (atalk, aarp and ipx also match LLC/SNAP encapsulations in libpcap: not supported)
+        if name in ("ip", "ip6", "arp", "rarp", "decnet", "lat", "sca", "moprc", "mopdl"):
             return self.linktype_test(ETHERTYPE[name], column)
         if name in ("tcp", "udp", "sctp", "ah", "esp", "pim"):
             return self.any_proto(IPPROTO[name])
