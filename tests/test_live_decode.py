@@ -122,6 +122,41 @@ def test_v3_cooked_frames_get_an_sll_header():
     assert [p.caplen for p in cut] == [20, 20] and cut[0].data == got[0].data[:20]
 
 
+cooked_st = st.lists(st.fixed_dictionaries({
+    "data": st.binary(max_size=80),
+    "sec": st.integers(0, 2**32 - 1),
+    "nsec": st.integers(0, 999_999_999),
+    "hatype": st.integers(0, 0xFFFF),
+    "pkttype": st.integers(0, 7),
+    "addr": st.binary(max_size=8),
+    "proto": st.integers(0, 0xFFFF),
+    "tci": st.none() | st.integers(0, 0xFFFF),
+}), max_size=10)
+
+
+@given(cooked_st, st.integers(1, 120))
+def test_v3_cooked_blocks(spec, snaplen):
+    frames = []
+    for f in spec:
+        d = dict(f, length=len(f["data"]))
+        tci = d.pop("tci")
+        if tci is not None:
+            d["status"], d["tci"] = 1 | L.TP_STATUS_VLAN_VALID, tci
+        frames.append(d)
+    got = L.decode_block_v3(make_block(frames), 0, 0, linktypes.LINUX_SLL, snaplen, cooked=True)
+    want = []
+    for f in spec:
+        sll = struct.pack(">HHH", f["pkttype"], f["hatype"], len(f["addr"])) + f["addr"].ljust(8, b"\0")
+        if f["tci"] is None:
+            data = sll + struct.pack(">H", f["proto"]) + f["data"]
+        else:
+            data = sll + struct.pack(">HHH", 0x8100, f["tci"], f["proto"]) + f["data"]
+        want.append((data[:snaplen], len(data)))
+    assert [(p.data, p.length) for p in got] == want
+    assert [p.caplen for p in got] == [len(d) for d, _ in want]
+    assert [p.time for p in got] == [f["sec"] * 10**9 + f["nsec"] for f in spec]
+
+
 def test_v3_cooked_vlan_goes_into_the_sll_protocol_field():
     ip = bytes(20)
     block = make_block([{"data": ip, "sec": 0, "nsec": 0, "length": 20, "hatype": 1,
