@@ -311,6 +311,17 @@ def test_snaplen_truncates(pair, opts):
         (min(60, len(f)), len(f), f[:60]) for f in frames]
 
 
+def wait_for_pcap(path, caplens, timeout: float = 15.0) -> None:
+    """Wait until tcpdump -U has written records of these captured lengths (a loaded
+    machine may run it late); the comparison after it says what is missing."""
+    want = 24 + sum(16 + n for n in caplens)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if os.path.exists(path) and os.path.getsize(path) >= want:
+            return
+        time.sleep(0.02)
+
+
 @pytest.mark.skipif(shutil.which("tcpdump") is None, reason="needs tcpdump")
 @pytest.mark.parametrize("opts", METHODS)
 def test_same_packets_as_tcpdump(pair, tmp_path, opts):
@@ -334,7 +345,7 @@ def test_same_packets_as_tcpdump(pair, tmp_path, opts):
                 for f in frames:
                     raw.send(f)
             ours = list(cap)
-        time.sleep(0.3)
+        wait_for_pcap(out, [p.caplen for p in ours])
     finally:
         tcpdump.send_signal(signal.SIGINT)
         _, report = tcpdump.communicate(timeout=10)
@@ -378,7 +389,7 @@ def test_any_device_same_as_tcpdump(pair, tmp_path, opts):
                     raw.send(udp_frame(b"v%d" % i, ident=i, tags=((0x8100, i),) if i % 2 else ()))
                     lo_tx.sendto(b"lo%d" % i, ("127.0.0.1", 5001))
             ours = list(cap)
-        time.sleep(0.3)
+        wait_for_pcap(out, [p.caplen for p in ours])
     finally:
         tcpdump.send_signal(signal.SIGINT)
         _, report = tcpdump.communicate(timeout=10)
@@ -570,6 +581,7 @@ def test_kernel_filters_select_what_tcpdump_selects(pair, tmp_path):
                         for f in frames:
                             raw.send(f)
                     ours = [p.data for p in cap]
+                wait_for_pcap(out, [len(d) for d in ours])
             finally:
                 tcpdump.send_signal(signal.SIGINT)
                 tcpdump.communicate(timeout=10)
