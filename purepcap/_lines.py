@@ -550,6 +550,14 @@ def _transport(proto: int, data: bytes, t: int, end: int, plen: int, src: str | 
         return hosts + _icmp6(data, t, end, plen)
     if proto == 2:
         return hosts + "igmp"
+    if proto == 33:  # DCCP: ports, then the data length after its header (data offset in words)
+        if end < t + 5:
+            return _short(src, dst, "dccp")
+        sport, dport = _PORTS.unpack_from(data, t)
+        hl = data[t + 4] * 4
+        if hl > plen:
+            return f"{_ends(src, dst, sport, dport)} DCCP [bad hdr length {hl} - too long, > {plen}]"
+        return f"{_ends(src, dst, sport, dport)} DCCP {plen - hl}"
     if proto == 132:
         if end >= t + 4:
             sport, dport = _PORTS.unpack_from(data, t)
