@@ -614,6 +614,17 @@ def test_next_chunk_returns_the_next_chunk(pair):
     assert len(rest) <= 5
 
 
+def settled_stats(cap, received: int, timeout: float = 10.0) -> dict:
+    """cap.stats once the kernel has counted ``received`` packets (on a loaded machine
+    the receive work may run a little after sendto() returns)."""
+    end = time.monotonic() + timeout
+    while True:
+        stats = cap.stats
+        if stats["received"] >= received or time.monotonic() > end:
+            return stats
+        time.sleep(0.01)
+
+
 def test_statistics_count_kernel_drops_and_accumulate(pair):
     # A tiny immediate-mode ring (8 frames) that nobody reads while 50 packets arrive:
     # 8 kept, 42 dropped, and PACKET_STATISTICS reads (which reset the kernel's
@@ -622,9 +633,9 @@ def test_statistics_count_kernel_drops_and_accumulate(pair):
     with rx, pair.capture(method="ring", immediate=True, buffer_size=16384, timeout=1) as cap:
         nframes = cap._src._nframes
         send_udp(pair, [b"s%d" % i for i in range(20)])
-        time.sleep(0.05)
-        mid = cap.stats
+        mid = settled_stats(cap, 20)  # several reads, each resetting the kernel's counters
         send_udp(pair, [b"s%d" % i for i in range(20, 50)])
+        settled_stats(cap, 50)
         pkts = list(cap)
         end = cap.stats
     assert nframes == 8
@@ -753,7 +764,7 @@ def test_immediate_mode_delivers_a_lone_packet_quickly(pair):
         tx.sendto(b"lone", (IP_A, 5001))
         t.join(5)
     assert len(got) == 1 and got[0][0].data[42:] == b"lone"
-    assert got[0][1] - sent < 0.5
+    assert got[0][1] - sent < 1.0  # ~0.1 ms here; generous for loaded machines
 
 
 def test_stop_from_another_thread(pair):
@@ -934,7 +945,7 @@ def test_closing_twice_and_stats_after_close(pair):
     rx = pair.udp_receiver(5001)
     cap = pair.capture(timeout=1)
     send_udp(pair, [b"z"] * 3)
-    time.sleep(0.05)
+    settled_stats(cap, 3)
     cap.close()
     cap.close()
     with rx:
