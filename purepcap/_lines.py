@@ -418,6 +418,8 @@ def _ipv4(data: bytes, off: int, wire: int) -> str:
         return "IP  [|ip]"
     vihl = data[off]
     if vihl >> 4 != 4:
+        if vihl >> 4 == 6:
+            return "IP6, wrong link-layer encapsulation (invalid)"
         return f"IP{vihl >> 4} (invalid)"
     if len(data) < off + 20:
         return "IP  [|ip]"
@@ -476,7 +478,7 @@ def _ipv6(data: bytes, off: int, wire: int) -> str:
             exts.append(_ah(data, t, elen, end))
         else:
             elen = (data[t + 1] + 1) * 8
-            exts.append({0: "HBH", 60: "DSTOPT", 43: "RT6"}[nh])
+            exts.append(_rt6(data, t, end) if nh == 43 else {0: "HBH", 60: "DSTOPT"}[nh])
         nh = data[t]
         t += elen
         left -= elen
@@ -485,6 +487,34 @@ def _ipv6(data: bytes, off: int, wire: int) -> str:
         return f"{head}{src} > {dst}: {' '.join(exts)} " + _transport(nh, data, t, end, left, None, None,
                                                                        fragmented, hlim)
     return head + _transport(nh, data, t, end, left, src, dst, False, hlim)
+
+
+def _rt6(data: bytes, t: int, end: int) -> str:
+    """A routing header as tcpdump -q shows it: type 0 (deprecated) and 4 (segment
+    routing) with their address lists, others by their numbers."""
+    hlen, rtype, segleft = data[t + 1], data[t + 2], data[t + 3]
+    head = f"RT6 (len={hlen}, type={rtype}"
+    if rtype == 0:
+        head += f" [Deprecated], segleft={segleft}"
+        first = t + 8
+        count = hlen // 2
+    elif rtype == 4:
+        if end < t + 8:
+            return head + ")"
+        head += f", segleft={segleft}, last-entry={data[t + 4]}, tag={_U16.unpack_from(data, t + 6)[0]}"
+        if hlen % 2:
+            return head + f" (invalid length {hlen})"
+        first = t + 8
+        count = hlen // 2
+    else:
+        return head + f", segleft={segleft})"
+    addrs = []
+    for i in range(count):
+        a = first + 16 * i
+        if end < a + 16:
+            break
+        addrs.append(f"[{i}]{_ntop6(data[a:a + 16])}")
+    return head + "".join(", " + x for x in addrs) + ")"
 
 
 def _ah(data: bytes, t: int, elen: int, end: int) -> str:
@@ -739,6 +769,8 @@ def _icmp6(data: bytes, t: int, n: int, plen: int) -> str:
                     f"{'udp' if data[inner + 6] == 17 else 'tcp'} port {dport}, length {plen}")
         if code == 3:
             return f"ICMP6, destination unreachable, unreachable address {idst}, length {plen}"
+    if typ == 2 and n >= t + 8:
+        return f"ICMP6, packet too big, mtu {_U32.unpack_from(data, t + 4)[0]}, length {plen}"
     if typ == 143 and n >= t + 8:
         nrec = _U16.unpack_from(data, t + 6)[0]
         return f"ICMP6, multicast listener report v2, {nrec} group record(s), length {plen}"
