@@ -400,8 +400,7 @@ def cmd_read(args: argparse.Namespace) -> int:
                     if count is not None and sink.packets >= count:
                         break
             finally:
-                args.where = args.write
-                sink.close()
+                sink.close()  # errors about the output name it themselves (OSError, UserError)
             return 0
         out = sys.stdout
         write = out.write
@@ -728,7 +727,6 @@ def cmd_capture(args: argparse.Namespace) -> int:
                 pass
             finally:
                 if sink is not None:
-                    args.where = args.write
                     sink.close()
                 stats = dict(getattr(session, "stats", {}) or {})
     finally:

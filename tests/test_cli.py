@@ -310,6 +310,12 @@ def test_truncated_file_prints_good_packets_then_one_line(sample: Path, tmp_path
     r = run_cli("read", str(cut))
     assert len(r.stdout.decode().splitlines()) == len(sample_frames()) - 1
     assert_one_line_error(r, "cut.pcap")
+    # with -w the good packets are written (as tcpdump does) and the error names the input
+    out = tmp_path / "good.pcap"
+    err = assert_one_line_error(run_cli("read", str(cut), "-w", str(out)), "cut.pcap")
+    assert "good.pcap" not in err
+    with purepcap.open(out) as cap:
+        assert len(list(cap)) == len(sample_frames()) - 1
     info = run_cli("info", "--json", str(cut))
     assert info.returncode == 0
     doc = json.loads(info.stdout)[0]
