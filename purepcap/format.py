@@ -66,6 +66,7 @@ _PCAPNG_MAX_BLOCK = 32 * 1024 * 1024  # well above any honest block, far below a
 # _INTERFACE_COST plus 64 per option and the option's bytes.
 _INTERFACE_BUDGET = _PCAPNG_MAX_BLOCK
 _INTERFACE_COST = 1024
+_MAX_SKIP_WARNINGS = 100  # strict=False warns for this many skipped blocks, then counts
 
 _BT_IDB = 1
 _BT_PB = 2  # obsolete Packet Block
@@ -191,8 +192,9 @@ class Capture:
     Use ``open_capture`` (or ``purepcap.open``) to make one. Attributes describe the
     file: ``format`` ("pcap" or "pcapng"), ``version``, ``byte_order``, ``snaplen``,
     ``precision``, ``linktype``, ``interfaces``, ``compression``. After iteration
-    ends, ``clean_end`` says whether the file ended on a record boundary and
-    ``error`` holds the damage ``strict=False`` stopped at.
+    ends, ``clean_end`` says whether the file ended on a record boundary,
+    ``error`` holds the damage ``strict=False`` stopped at, and ``skipped`` counts the
+    damaged pcapng blocks it stepped over (only the first 100 of them warn).
     """
 
     format: str
@@ -549,6 +551,7 @@ class Capture:
         self._section_ifaces.append((iface.index, lt, mult, div, tsoffset * NS, snaplen))
 
     _iface_base = 0
+    skipped = 0  # damaged pcapng blocks strict=False stepped over
     _interfaces_cost = 0  # what the interfaces read so far cost, against _INTERFACE_BUDGET
     _options_cost = 0
     linktype = linktypes.EN10MB
@@ -712,7 +715,14 @@ class Capture:
                         return
                     exc.source = self.name
                     exc.frame = frame
-                    warnings.warn(f"{exc}; skipped that block", PcapWarning, stacklevel=2)
+                    # Every distinct warning text stays in the caller's warnings registry
+                    # for good, so a file of a million damaged blocks would grow memory
+                    # without bound: past the first few, skips are only counted.
+                    self.skipped += 1
+                    if self.skipped <= _MAX_SKIP_WARNINGS:
+                        more = ("; further damaged blocks are skipped without a warning "
+                                "(Capture.skipped counts them)") if self.skipped == _MAX_SKIP_WARNINGS else ""
+                        warnings.warn(f"{exc}; skipped that block{more}", PcapWarning, stacklevel=2)
                 pos = nxt
             if eof:
                 self.frames = frame

@@ -456,3 +456,22 @@ def test_strict_false_skips_the_same_at_every_chunk_boundary() -> None:
             with purepcap.open(ShortReads(bad, step), strict=False) as cap:
                 assert datas(cap) == expected, step
         assert len(caught) == 1, (step, [str(w.message) for w in caught])
+
+
+def test_strict_false_warns_for_the_first_hundred_skips_then_counts() -> None:
+    # Regression: every skipped block warned with its own offset, and every distinct
+    # warning text stays in the caller's warnings registry: a 6 MiB file of damaged
+    # blocks left 51 MB behind after reading (a 1 GB file: gigabytes).
+    body = struct.pack("<IIIII", 77, 0, 0, 4, 4) + b"abcd"  # names interface 77
+    bad_epb = struct.pack("<II", 6, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+    raw = pcapng_with_packet() + bad_epb * 20_000 + epb_on_interface_0()
+    globals().pop("__warningregistry__", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # the filter that keeps a registry
+        with purepcap.open(raw, strict=False) as cap:
+            got = [p.data for p in cap]  # the warnings are attributed to this line
+        registry = dict(globals().get("__warningregistry__", {}))
+    assert got == [b"first", b"last"]
+    assert cap.skipped == 20_000 and cap.error is None
+    assert len(caught) == 100 and "Capture.skipped counts them" in str(caught[-1].message)
+    assert len(registry) <= 101, len(registry)
