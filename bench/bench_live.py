@@ -14,6 +14,13 @@
 #              them means any drop is a real loss; the rate is the consumer's.
 #   paced:     the sender holds a fixed rate with the default 8 MiB ring; the highest
 #              rate that still gives zero drops is reported.
+# Measured on the 2-vCPU build VM (2026-11-26, Linux 6.18, Python 3.11.7, shared with
+# other jobs, load average 5-6), 1M frames of 60 bytes, zero drops in every run:
+#   burst:  313k-473k packets/s (median 362k), equal to what the sender managed each time
+#   drain:  0.70M-1.05M packets/s (median 868k) into Packet objects
+#   ring vs recvmsg drain: 662k vs 132k packets/s (5x)
+#   paced:  up to 396k/s sustained with the default 8 MiB ring (at load 7; the sender
+#           could not go faster beside the capture on two CPUs)
 # Namespaces are removed at the end, whatever happens. BENCH_LIVE_PIN=1 pins the sender
 # to CPU 0 and the capture to the other CPUs.
 from __future__ import annotations
