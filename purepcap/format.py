@@ -46,6 +46,11 @@ __all__ = [
 ]
 
 CHUNK_SIZE = 4 * 1024 * 1024
+# What a Capture reads at a time. Smaller than CHUNK_SIZE on purpose: a read that stays
+# in the CPU's L2 cache while its packets are cut out of it made open() on 1M mixed
+# packets ~40% faster than 4 MiB reads (bench/RESULTS.md). A record bigger than this
+# is gathered in doubling reads.
+READ_SIZE = 256 * 1024
 NS = 1_000_000_000
 
 # pcap magics as read little-endian: (byte order, ticks per second, record header length)
@@ -205,7 +210,7 @@ class Capture:
     fcs_length: int | None = None
 
     def __init__(self, source: Source, *, strict: bool = True, storage_options: dict | None = None,
-                 span: Span | None = None, chunk_size: int = CHUNK_SIZE) -> None:
+                 span: Span | None = None, chunk_size: int = READ_SIZE) -> None:
         self.name = source_name(source)
         self.strict = strict
         self.interfaces: list[Interface] = []
@@ -331,7 +336,9 @@ class Capture:
         fresh = pos < len(buf)  # what the opening read left over is parsed before reading more
         while True:
             if not eof and not fresh:
-                want = chunk if stop is None else min(chunk, stop - base - len(buf))
+                # a record longer than a chunk is gathered in doubling reads, not re-copied per chunk
+                size = max(chunk, len(buf) - pos)
+                want = size if stop is None else min(size, stop - base - len(buf))
                 # Drop the parsed chunk before reading the next, so that only about one
                 # chunk is alive at a time (plus the unparsed rest of the last one).
                 rest = buf[pos:] if pos < len(buf) else b""
@@ -581,7 +588,9 @@ class Capture:
         fresh = pos < len(buf)  # what the opening read left over is parsed before reading more
         while True:
             if not eof and not fresh:
-                want = chunk if stop is None else min(chunk, stop - base - len(buf))
+                # a block longer than a chunk is gathered in doubling reads, not re-copied per chunk
+                size = max(chunk, len(buf) - pos)
+                want = size if stop is None else min(size, stop - base - len(buf))
                 # Drop the parsed chunk before reading the next, so that only about one
                 # chunk is alive at a time (plus the unparsed rest of the last one).
                 rest = buf[pos:] if pos < len(buf) else b""
