@@ -31,9 +31,17 @@ def _shl(a: int, b: int) -> int:
     return (a << b) & _M32 if b < 32 else 0
 
 
+def _msh_of(t) -> int | None:
+    """The IPv4-header offset whose length a test's transport load uses, or None."""
+    if t[0] == "cmp" and t[2][0] == "ldi" and t[2][3][0] == "msh" and t[3][0] == "k":
+        return t[2][3][1]
+    return None
+
+
 class _Py:
     def __init__(self) -> None:
         self.uses_len = False
+        self.x_bound: int | None = None  # msh offset whose value the local x holds
 
     def value(self, v) -> str:
         kind = v[0]
@@ -59,6 +67,8 @@ class _Py:
                 return f"_H(d,{pos})[0]"
             return f"_W(d,{pos})[0]"
         if kind == "msh":
+            if self.x_bound == v[1]:
+                return "x"
             return f"((d[{v[1]}]&15)<<2)"
         if kind == "alu":
             op, a, b = v[1], self.value(v[2]), self.value(v[3])
@@ -75,6 +85,18 @@ class _Py:
             return f"(({a}){op}({b}))"
         raise AssertionError(v)
 
+    @staticmethod
+    def _split_jset(t) -> str | None:
+        """`ldh [o]; jset #m` as two byte tests (the later byte first, so a short
+        packet still fails like the 2-byte load): truthy when the bits are set."""
+        a, b = t[2], t[3]
+        if a[0] == "ld" and a[1] == 2 and b[0] == "k" and b[1] & 0xFF and b[1] & 0xFF00 \
+                and b[1] <= 0xFFFF:
+            off = a[2]
+            lo = f"d[{off + 1}]" if b[1] & 0xFF == 0xFF else f"d[{off + 1}]&{b[1] & 0xFF}"
+            return f"{lo} or d[{off}]&{b[1] >> 8}"
+        return None
+
     def test(self, t) -> str:
         kind = t[0]
         if kind == "true":
@@ -82,11 +104,22 @@ class _Py:
         if kind == "false":
             return "False"
         if kind == "not":
-            return f"(not {self.test(t[1])})"
-        if kind == "or":
-            return "(" + " or ".join(self.test(i) for i in _ipv4_first(t[1])) + ")"
-        if kind == "and":
-            return "(" + " and ".join(self.test(i) for i in t[1]) + ")"
+            inner = t[1]
+            if inner[0] == "cmp" and inner[1] == "jset" and self._split_jset(inner):
+                return f"(not ({self._split_jset(inner)}))"
+            return f"(not {self.test(inner)})"
+        if kind in ("or", "and"):
+            items = _ipv4_first(t[1]) if kind == "or" else t[1]
+            mshs = {_msh_of(i) for i in items}
+            if len(mshs) == 1 and None not in mshs and self.x_bound is None:
+                # Ports: compute the transport offset once. The first test reads
+                # the same IHL byte, so no load runs that would not have run anyway.
+                o = mshs.pop()
+                self.x_bound = o
+                body = f" {kind} ".join(self.test(i) for i in items)
+                self.x_bound = None
+                return f"((x:=((d[{o}]&15)<<2))>=0 and ({body}))"
+            return "(" + f" {kind} ".join(self.test(i) for i in items) + ")"
         if kind == "cmp":
             jop, a, b = t[1], t[2], t[3]
             # 16-bit equality with a constant: compare the two bytes, the later one first
@@ -96,14 +129,13 @@ class _Py:
                 return f"(d[{off + 1}]=={b[1] & 0xFF} and d[{off}]=={b[1] >> 8})"
             if jop == "jeq" and a[0] == "ldi" and a[1] == 2 and a[3][0] == "msh" \
                     and b[0] == "k" and b[1] <= 0xFFFF:
+                if self.x_bound == a[3][1]:
+                    return (f"(d[x+{a[2] + 1}]=={b[1] & 0xFF} and d[x+{a[2]}]=={b[1] >> 8})")
                 # a port: one index computation, then the two bytes, later one first
                 return (f"(d[(x:=((d[{a[3][1]}]&15)<<2)+{a[2] + 1})]=={b[1] & 0xFF} "
                         f"and d[x-1]=={b[1] >> 8})")
-            if jop == "jset" and a[0] == "ld" and a[1] == 2 and b[0] == "k" \
-                    and b[1] & 0xFF and b[1] & 0xFF00 and b[1] <= 0xFFFF:
-                off = a[2]
-                lo = f"d[{off + 1}]" if b[1] & 0xFF == 0xFF else f"d[{off + 1}]&{b[1] & 0xFF}"
-                return f"(({lo} or d[{off}]&{b[1] >> 8})!=0)"
+            if jop == "jset" and self._split_jset(t):
+                return f"(({self._split_jset(t)})!=0)"
             sa, sb = self.value(a), self.value(b)
             if jop == "jeq":
                 return f"({sa}=={sb})"
@@ -157,6 +189,22 @@ def python_source(ir, linktype: int) -> str:
         "        return False\n"
         "\n"
         "def _select(packets):\n"
+        f"    if getattr(packets, 'format', None) == 'pcap' and getattr(packets, 'linktype', None) == {linktype}:\n"
+        "        return _select_one(packets)\n"
+        "    return _select_any(packets)\n"
+        "\n"
+        "def _select_one(packets):\n"
+        "    # a pcap file has one link type, so no packet needs the check\n"
+        "    for p in packets:\n"
+        "        d = p.data\n"
+        + length +
+        "        try:\n"
+        f"            if {body}:\n"
+        "                yield p\n"
+        "        except _ABORT:\n"
+        "            pass\n"
+        "\n"
+        "def _select_any(packets):\n"
         "    for p in packets:\n"
         f"        if p.linktype != {linktype}:\n"
         "            if _other(p):\n"
