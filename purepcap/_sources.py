@@ -124,18 +124,19 @@ class _Zstd:
         self._new = zstandard.ZstdDecompressor().decompressobj
         self._d = self._new()
         self._out = b""
+        self._at = 0  # how much of _out was handed out already
         self._started = False  # input given to the current frame
         self._end = False
 
     def read1(self, size: int = -1) -> bytes:
-        while not self._out and not self._end:
+        while len(self._out) == self._at and not self._end:
             if self._d.eof:  # a frame ended: what follows may be another one
                 rest = self._d.unused_data
                 self._d = self._new()
                 self._started = False
                 if rest:
                     self._started = True
-                    self._out = self._d.decompress(rest[:self._FEED])
+                    self._out, self._at = self._d.decompress(rest[:self._FEED]), 0
                     if len(rest) > self._FEED:
                         self._raw = _Replay(rest[self._FEED:], self._raw)
                     continue
@@ -146,11 +147,13 @@ class _Zstd:
                     raise EOFError("zstd frame cut short")
                 break
             self._started = True
-            self._out = self._d.decompress(data)
-        if size is None or size < 0 or size >= len(self._out):
-            out, self._out = self._out, b""
-        else:
-            out, self._out = self._out[:size], self._out[size:]
+            self._out, self._at = self._d.decompress(data), 0
+        if size is None or size < 0 or size >= len(self._out) - self._at:
+            out = self._out[self._at:] if self._at else self._out
+            self._out, self._at = b"", 0
+        else:  # hand out a piece without re-copying the rest each time
+            out = bytes(memoryview(self._out)[self._at:self._at + size])
+            self._at += size
         return out
 
     def read(self, size: int = -1) -> bytes:
