@@ -535,18 +535,16 @@ class _Lower:
                 return ("cmp", "jeq", v, ("k", lo))
             return _and(("cmp", "jge", v, ("k", lo)), _not(("cmp", "jgt", v, ("k", hi))))
 
-        def v4(p):
-            return _and(_cmp(1, nl + 9, p), self.not_fragment(),
-                        self.dirop(q.dir, lambda: test(("ldi", 2, nl, ("msh", nl))),
-                                   lambda: test(("ldi", 2, nl + 2, ("msh", nl)))))
-
-        def v6(p):
-            return _and(_cmp(1, nl + 6, p),
-                        self.dirop(q.dir, lambda: test(("ld", 2, nl + 40)),
-                                   lambda: test(("ld", 2, nl + 42))))
-
-        six = _and(self.linktype_test(0x86DD), _or(*(v6(p) for p in protos)))
-        four = _and(self.linktype_test(0x0800), _or(*(v4(p) for p in protos)))
+        # libpcap writes (proto sctp and ports) or (proto tcp and ports) or (...); the
+        # port tests are the same in each, so test "proto in (...)" once, then the ports:
+        # the same verdicts and the same loads, in half the instructions.
+        six = _and(self.linktype_test(0x86DD), _or(*(_cmp(1, nl + 6, p) for p in protos)),
+                   self.dirop(q.dir, lambda: test(("ld", 2, nl + 40)),
+                              lambda: test(("ld", 2, nl + 42))))
+        four = _and(self.linktype_test(0x0800), _or(*(_cmp(1, nl + 9, p) for p in protos)),
+                    self.not_fragment(),
+                    self.dirop(q.dir, lambda: test(("ldi", 2, nl, ("msh", nl))),
+                               lambda: test(("ldi", 2, nl + 2, ("msh", nl)))))
         return _or(six, four)
 
     def _split_range(self, text: str, column: int) -> tuple[str, str, str]:
