@@ -183,7 +183,7 @@ def child_main(argv: list[str]) -> None:
     limit = vm + HEADROOM
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     report: dict = {"baseline": vm, "limit": limit, "crafted": {}, "mutations": 0, "failures": [],
-                    "outcomes": {}, "packets": 0}
+                    "outcomes": {}, "packets": 0, "crafted_records": {}}
     try:  # the limit is real: more than the headroom cannot be had
         bytearray(HEADROOM + (64 << 20))
         report["limit_enforced"] = False
@@ -214,6 +214,9 @@ def child_main(argv: list[str]) -> None:
 
     for name in sorted(os.listdir(workdir)):
         report["crafted"][name] = attempt(name, os.path.join(workdir, name))
+        if records is not None:  # the same bounds hold through header decoding
+            report["crafted_records"][name] = attempt("records: " + name, os.path.join(workdir, name),
+                                                      via_records=True)
     files = [line for line in open(corpus_list).read().splitlines() if line]
     blobs = [open(p, "rb").read() for p in files]
     rnd = random.Random(20261126)
@@ -335,6 +338,8 @@ def test_crafted_captures_stay_under_a_small_address_space_limit(tmp_path: Path)
     assert crafted_results["pcapng-epb-claiming-4GiB"] == "DamagedError"
     assert crafted_results["gzip-bomb-100MiB.pcap.gz"] == "ok"  # streamed, not held
     assert all(v != "FAIL" for v in crafted_results.values())
+    for name, outcome in report["crafted_records"].items():  # records() refuses what open() refuses
+        assert outcome == crafted_results[name], name
 
 
 @pytest.mark.skipif(not have_corpus(), reason="../shared/corpus (the external oracle) is absent")
