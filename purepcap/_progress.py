@@ -7,6 +7,7 @@
 # two integers; the clock is read only every 1024 packets.
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import IO
@@ -15,7 +16,14 @@ __all__ = ["Progress", "make_progress", "human_bytes"]
 
 _EVERY = 1024  # packets between clock reads
 _REDRAW = 0.2  # seconds between redraws
-_DELAY = 0.5  # no display at all for work shorter than this
+_DELAY = 0.5  # no display at all for work shorter than this (PUREPCAP_PROGRESS_DELAY overrides)
+
+
+def _delay() -> float:
+    try:
+        return max(0.0, float(os.environ.get("PUREPCAP_PROGRESS_DELAY", _DELAY)))
+    except ValueError:
+        return _DELAY
 
 
 def human_bytes(n: float) -> str:
@@ -70,9 +78,9 @@ class LineProgress(Progress):
     """The built-in display: one line on the terminal, redrawn in place."""
 
     def __init__(self, total_bytes: int | None = None, stream: IO[str] | None = None,
-                 delay: float = _DELAY) -> None:
+                 delay: float | None = None) -> None:
         super().__init__(total_bytes, stream)
-        self._last = self.start + delay - _REDRAW
+        self._last = self.start + (_delay() if delay is None else delay) - _REDRAW
         self._width = 0
 
     def refresh(self, force: bool = False) -> None:
@@ -99,7 +107,7 @@ class TqdmProgress(Progress):
 
         options = {"total": total_bytes, "unit": "B", "unit_scale": True, "file": self.stream, "leave": False}
         try:
-            self._bar = tqdm(delay=_DELAY, **options)
+            self._bar = tqdm(delay=_delay(), **options)
         except TypeError:  # tqdm before 4.56 has no delay
             self._bar = tqdm(**options)
         self._shown = 0
