@@ -1,5 +1,5 @@
 # The external oracle for the filter: for corpus captures on Ethernet, SLL, RAW, NULL
-# (and LOOP, IPV4, IPV6), the packets purepcap.open(path, filter=E) selects must be
+# (and LOOP, IPV4, IPV6, PPP, C_HDLC), the packets purepcap.open(path, filter=E) selects must be
 # exactly those `tcpdump -r FILE -w - E` selects, compared by (length, bytes) in
 # order. Expressions use hosts, ports and nets taken from each file (through the
 # tshark oracle rows) plus a fixed list. When tcpdump rejects an expression for a
@@ -27,7 +27,7 @@ TCPDUMP = shutil.which("tcpdump")
 needs_tcpdump = pytest.mark.skipif(TCPDUMP is None, reason="tcpdump is not installed")
 FULL = os.environ.get("PUREPCAP_FILTER_FULL") == "1"
 
-LINKTYPES = {"1", "113", "101", "0", "108", "228", "229", "12", "14"}
+LINKTYPES = {"1", "113", "101", "0", "108", "228", "229", "12", "14", "9", "104"}
 
 FIXED = [
     "ip", "ip6", "arp", "tcp", "udp", "icmp", "icmp6", "igmp", "sctp",

@@ -324,7 +324,7 @@ class _Lower:
         if node.name == "pppoes":
             if v is not None and v > 0xFFFF:
                 raise self.error(f"PPPoE session id {v} greater than maximum 65535", node.column)
-            if st.kind not in ("ether", "sll", "sll2") or st.mpls_depth:
+            if st.kind not in ("ether", "sll", "sll2", "ppp", "chdlc") or st.mpls_depth:
                 raise self.error(f"no PPPoE support for {self.link_desc()}", node.column)
             test = self.linktype_test(0x8864, node.column)
             nl = st.off_nl
