@@ -42,7 +42,7 @@ def test_quick_run_writes_every_row_and_target(tmp_path: Path) -> None:
     text = results.read_text()
     table = text[text.index("### All rows"):]
     rows = _run_module().make_rows(600, 100, 6000)
-    assert len(rows) > 30
+    assert len(rows) >= 29
     for row in rows:
         line = next((ln for ln in table.splitlines() if ln.startswith(f"| {row.label} |")), None)
         assert line is not None, f"row {row.key} missing from the table"
