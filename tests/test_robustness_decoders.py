@@ -217,3 +217,34 @@ def test_a_filtered_damaged_capture_still_raises_only_pcap_error() -> None:
                 list(cap)
         except PcapError:
             pass
+
+
+# -- to_pandas reads damage as open() and records() do --------------------------------------------
+@pytest.mark.xfail(strict=True, reason="dataframe engineer: to_pandas' pcapng batch walker does not check "
+                   "a block's trailing length, so a damaged block is read as good and no error is raised "
+                   "(open() and records() raise DamagedError at the block)")
+def test_to_pandas_refuses_a_packet_block_whose_trailing_length_lies() -> None:
+    pytest.importorskip("pandas")
+    import io
+
+    from purepcap.dataframe import to_pandas
+    from purepcap.format import PcapngWriter
+    from purepcap.records import records
+    frame = ETH + b"\x08\x00" + IPV4[:9] + b"\x11" + IPV4[10:] + bytes.fromhex("0001003500090000") + b"q"
+    out = io.BytesIO()
+    starts = []
+    with PcapngWriter(out) as w:
+        for i in range(3):
+            w.flush()
+            starts.append(len(out.getvalue()))
+            w.write_packet(10**18 + i, frame)
+    raw = bytearray(out.getvalue())
+    start = starts[1]
+    blen = struct.unpack_from("<I", raw, start + 4)[0]
+    raw[start + blen - 4:start + blen] = struct.pack("<I", 12345)
+    with pytest.raises(purepcap.DamagedError) as by_records:
+        list(records(bytes(raw)))
+    assert by_records.value.offset == start
+    with pytest.raises(purepcap.DamagedError) as by_pandas:
+        to_pandas(bytes(raw))
+    assert by_pandas.value.offset == start
