@@ -431,6 +431,9 @@ def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, prefix: bytes
                 if btype == _EPB and 32 <= blen <= _MAX_BLOCK and not blen & 3:
                     if nxt > end:
                         break
+                    if u32(buf, nxt - 4)[0] != blen:  # the container reader names this damage
+                        irregular = True
+                        break
                     append(pos)
                 elif btype in _SKIPPED_BLOCKS and 12 <= blen <= _MAX_BLOCK and not blen & 3:
                     if nxt > end:

@@ -220,9 +220,6 @@ def test_a_filtered_damaged_capture_still_raises_only_pcap_error() -> None:
 
 
 # -- to_pandas reads damage as open() and records() do --------------------------------------------
-@pytest.mark.xfail(strict=True, reason="dataframe engineer: to_pandas' pcapng batch walker does not check "
-                   "a block's trailing length, so a damaged block is read as good and no error is raised "
-                   "(open() and records() raise DamagedError at the block)")
 def test_to_pandas_refuses_a_packet_block_whose_trailing_length_lies() -> None:
     pytest.importorskip("pandas")
     import io
