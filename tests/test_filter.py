@@ -509,6 +509,22 @@ def test_open_with_filter_end_to_end(tmp_path) -> None:
         assert [p.frame for p in m.select(cap)] == [1, 5]
 
 
+@pytest.mark.parametrize("linktype,head", [(113, struct.pack("!HHH8sH", 0, 1, 6, b"\0" * 8, 0x0800)),
+                                           (101, b""), (127, b"\0" * 8)])
+def test_open_with_filter_on_other_link_types(tmp_path, linktype: int, head: bytes) -> None:
+    path = tmp_path / "other.pcap"
+    with PcapWriter(str(path), linktype=linktype) as w:
+        for i, data in enumerate([TCP80[14:], UDP53[14:], TCP80[14:]]):
+            w.write_packet(i + 1, head + data)
+    if linktype == 127:
+        with pytest.raises(FilterError, match="IEEE802_11_RADIO"), \
+                purepcap.open(str(path), filter="tcp port 80") as cap:
+            list(cap)
+        return
+    with purepcap.open(str(path), filter="tcp port 80") as cap:
+        assert [p.frame for p in cap] == [1, 3]
+
+
 def test_matcher_handles_several_link_types_in_one_stream() -> None:
     m = offline_matcher("tcp port 80")
     stream = [pkt(TCP80), pkt(TCP80[14:], 101), pkt(struct.pack("<I", 2) + TCP80[14:], 0),

@@ -190,12 +190,16 @@ def python_source(ir, linktype: int) -> str:
         "        return False\n"
         "\n"
         "def _select(packets):\n"
-        f"    if getattr(packets, 'format', None) == 'pcap' and getattr(packets, 'linktype', None) == {linktype}:\n"
-        "        return _select_one(packets)\n"
+        "    # a pcap file has one link type: pick that link type's loop once\n"
+        "    if getattr(packets, 'format', None) == 'pcap':\n"
+        "        lt = getattr(packets, 'linktype', None)\n"
+        f"        if lt == {linktype}:\n"
+        "            return _select_one(packets)\n"
+        "        if lt is not None:\n"
+        "            return _select_for(lt)(packets)\n"
         "    return _select_any(packets)\n"
         "\n"
         "def _select_one(packets):\n"
-        "    # a pcap file has one link type, so no packet needs the check\n"
         "    for p in packets:\n"
         "        d = p.data\n"
         + length +
@@ -222,9 +226,14 @@ def python_source(ir, linktype: int) -> str:
 
 
 def compile_python(ir, linktype: int, other: Callable[[Any], bool], expression: str,
-                   snaplen: int = 262144) -> Callable[[Any], bool]:
+                   snaplen: int = 262144, select_for: Callable[[int], Any] | None = None
+                   ) -> Callable[[Any], bool]:
     src = python_source(ir, linktype)
-    env = {"_H": _H, "_W": _W, "_ABORT": _ABORT, "_shl": _shl, "_other": other}
+    if select_for is None:
+        def select_for(lt: int) -> Any:
+            return lambda packets: (p for p in packets if other(p))
+    env = {"_H": _H, "_W": _W, "_ABORT": _ABORT, "_shl": _shl, "_other": other,
+           "_select_for": select_for}
     try:
         code = compile(src, f"<filter {expression!r} linktype {linktype}>", "exec")
         exec(code, env)  # noqa: S102 - our own generated source, no user text in it
@@ -267,7 +276,8 @@ def build_matcher(expression: str, tree: Node) -> Callable[[Any], bool]:
 
                 fn.select = lambda packets: (p for p in packets if fn(p))
             else:
-                fn = compile_python(ir, linktype, other, expression)
+                fn = compile_python(ir, linktype, other, expression,
+                                    select_for=lambda lt: for_linktype(lt).select)
             cache[linktype] = fn
         return fn
 
