@@ -575,7 +575,12 @@ class Capture:
         epb = struct.Struct(order + "IIIII").unpack_from
         # block type and length plus an EPB's five fixed fields, in one call
         head = struct.Struct(order + "IIIIIII").unpack_from
+        # an EPB's trailing length plus the next block's fields, in one call
+        step = struct.Struct(order + "IIIIIIII").unpack_from
         new = _new_packet
+        # the interface of the last packet and its time base for the last top 32 bits
+        cur_iid = cur_hi = -1
+        gidx = lt = mult = div = off = hbase = 0
         frame = 0
         ifaces = self._section_ifaces
         stop = None
@@ -609,8 +614,11 @@ class Capture:
                 rest = data = b""
             fresh = False
             end = len(buf)
+            ahead = False  # btype .. length already hold the block at pos (read with the last trailer)
             while pos + 12 <= end:
-                if pos + 28 <= end:
+                if ahead:
+                    ahead = False
+                elif pos + 28 <= end:
                     btype, blen, iid, hi, lo, caplen, length = head(buf, pos)
                 else:
                     btype, blen = hdr(buf, pos)
@@ -618,24 +626,36 @@ class Capture:
                     nxt = pos + blen
                     if nxt > end:
                         break
-                    # nxt <= end and blen >= 32: head() above read the EPB's fields
-                    if iid < len(ifaces) and caplen <= blen - 32 and u32(buf, nxt - 4)[0] == blen:
-                        gidx, lt, mult, div, off, _ = ifaces[iid]
-                        frame += 1
-                        p = new(Packet)  # see _new_packet
-                        p.frame = frame
-                        if div == 1:
-                            p.time = ((hi << 32) | lo) * mult + off
+                    # nxt <= end and blen >= 32: the fields above are this EPB's
+                    if caplen <= blen - 32 and (iid == cur_iid or iid < len(ifaces)):
+                        if nxt + 28 <= end:  # this block's trailer and the next block's fields, at once
+                            tail, nbtype, nblen, niid, nhi, nlo, ncaplen, nlength = step(buf, nxt - 4)
+                            ahead = tail == blen
                         else:
-                            p.time = ((hi << 32) | lo) * NS // div + off
-                        p.caplen = caplen
-                        p.length = length
-                        p.linktype = lt
-                        p.interface = gidx
-                        p.data = buf[pos + 28:pos + 28 + caplen]
-                        yield p
-                        pos = nxt
-                        continue
+                            tail = u32(buf, nxt - 4)[0]
+                        if tail == blen:
+                            if iid != cur_iid or hi != cur_hi:
+                                cur_iid = iid
+                                cur_hi = hi
+                                gidx, lt, mult, div, off, _ = ifaces[iid]
+                                hbase = (hi << 32) * mult + off
+                            frame += 1
+                            p = new(Packet)  # see _new_packet
+                            p.frame = frame
+                            if div == 1:
+                                p.time = hbase + lo * mult  # = ((hi << 32) | lo) * mult + off
+                            else:
+                                p.time = ((hi << 32) | lo) * NS // div + off
+                            p.caplen = caplen
+                            p.length = length
+                            p.linktype = lt
+                            p.interface = gidx
+                            p.data = buf[pos + 28:pos + 28 + caplen]
+                            yield p
+                            pos = nxt
+                            if ahead:
+                                btype, blen, iid, hi, lo, caplen, length = nbtype, nblen, niid, nhi, nlo, ncaplen, nlength
+                            continue
                 # everything else, and every damaged block, takes the careful path
                 if btype == _PCAPNG_SHB:
                     try:
@@ -651,6 +671,7 @@ class Capture:
                         u32 = struct.Struct(order + "I").unpack_from
                         epb = struct.Struct(order + "IIIII").unpack_from
                         head = struct.Struct(order + "IIIIIII").unpack_from
+                        step = struct.Struct(order + "IIIIIIII").unpack_from
                         btype, blen = hdr(buf, pos)
                     self._pcapng_order = order
                 try:
@@ -670,6 +691,7 @@ class Capture:
                     if btype == _PCAPNG_SHB:
                         self._parse_shb(buf, pos, blen, order, base + pos)
                         ifaces = self._section_ifaces
+                        cur_iid = -1  # a new section numbers its interfaces from 0 again
                         self._iface_base = len(self.interfaces)
                     elif btype == _BT_IDB:
                         self._parse_idb(buf, pos, blen, order, base + pos)
