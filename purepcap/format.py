@@ -313,6 +313,8 @@ class Capture:
                    span: Span | None) -> Iterator[Packet]:
         unpack = struct.Struct(order + "IIII").unpack_from
         new = _new_packet
+        cur_sec = -1  # sec * NS is kept for the second the last packet was in
+        sbase = 0
         read = self._stream.read
         chunk = self._chunk
         mult = NS // ticks
@@ -376,7 +378,10 @@ class Capture:
                 frame += 1
                 p = new(Packet)  # see _new_packet
                 p.frame = frame
-                p.time = sec * NS + frac * mult if frac < ticks else _wrapped_time(sec, frac, mult)
+                if sec != cur_sec:
+                    cur_sec = sec
+                    sbase = sec * NS
+                p.time = sbase + frac * mult if frac < ticks else _wrapped_time(sec, frac, mult)
                 p.caplen = caplen
                 p.length = length
                 p.linktype = lt
