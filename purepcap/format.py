@@ -278,6 +278,22 @@ class Capture:
             raise exc
         warnings.warn(str(exc), PcapWarning, stacklevel=3)
 
+    def _read_more(self, rest: bytes, base: int, stop: int | None,
+                   chunk: int) -> tuple[bytes, bool, PcapError | None]:
+        """``rest`` (the unparsed end of the last read, which starts at file offset ``base``)
+        plus the next read: (buffer, whether the stream ended, damage the stream itself
+        reported). Damaged compressed data ends the stream after what came before it."""
+        # a record longer than a chunk is gathered in doubling reads, not re-copied per chunk
+        size = max(chunk, len(rest))
+        want = size if stop is None else min(size, stop - base - len(rest))
+        try:
+            data = self._stream.read(want) if want > 0 else b""
+        except PcapError as exc:
+            return rest, True, exc
+        if not data:
+            return rest, True, None
+        return (rest + data if rest else data), False, None
+
     # -- classic pcap -------------------------------------------------------------------
     def _start_pcap(self, head: bytes, magic: int, span: Span | None) -> Iterator[Packet]:
         order, ticks, reclen, modified = _PCAP_MAGICS[magic]
@@ -315,7 +331,6 @@ class Capture:
         new = _new_packet
         cur_sec = -1  # sec * NS is kept for the second the last packet was in
         sbase = 0
-        read = self._stream.read
         chunk = self._chunk
         mult = NS // ticks
         lt = self.linktype
@@ -338,25 +353,14 @@ class Capture:
         fresh = pos < len(buf)  # what the opening read left over is parsed before reading more
         while True:
             if not eof and not fresh:
-                # a record longer than a chunk is gathered in doubling reads, not re-copied per chunk
-                size = max(chunk, len(buf) - pos)
-                want = size if stop is None else min(size, stop - base - len(buf))
                 # Drop the parsed chunk before reading the next, so that only about one
                 # chunk is alive at a time (plus the unparsed rest of the last one).
                 rest = buf[pos:] if pos < len(buf) else b""
                 base += pos
                 pos = 0
-                buf = rest
-                try:
-                    data = read(want) if want > 0 else b""
-                except PcapError as exc:  # damaged compressed data: deliver what came before it
-                    data = b""
-                    stream_error = exc
-                if data:
-                    buf = rest + data if rest else data
-                else:
-                    eof = True
-                rest = data = b""
+                buf = b""
+                buf, eof, stream_error = self._read_more(rest, base, stop, chunk)
+                rest = b""
             fresh = False
             end = len(buf)
             last = end - reclen  # the last offset a record header fits at
@@ -572,7 +576,6 @@ class Capture:
     hardware = os = application = None
 
     def _iter_pcapng(self, buf: bytes, base: int, pos: int, span: Span | None) -> Iterator[Packet]:
-        read = self._stream.read
         chunk = self._chunk
         order = self._pcapng_order
         hdr = struct.Struct(order + "II").unpack_from
@@ -598,25 +601,14 @@ class Capture:
         fresh = pos < len(buf)  # what the opening read left over is parsed before reading more
         while True:
             if not eof and not fresh:
-                # a block longer than a chunk is gathered in doubling reads, not re-copied per chunk
-                size = max(chunk, len(buf) - pos)
-                want = size if stop is None else min(size, stop - base - len(buf))
                 # Drop the parsed chunk before reading the next, so that only about one
                 # chunk is alive at a time (plus the unparsed rest of the last one).
                 rest = buf[pos:] if pos < len(buf) else b""
                 base += pos
                 pos = 0
-                buf = rest
-                try:
-                    data = read(want) if want > 0 else b""
-                except PcapError as exc:  # damaged compressed data: deliver what came before it
-                    data = b""
-                    stream_error = exc
-                if data:
-                    buf = rest + data if rest else data
-                else:
-                    eof = True
-                rest = data = b""
+                buf = b""
+                buf, eof, stream_error = self._read_more(rest, base, stop, chunk)
+                rest = b""
             fresh = False
             end = len(buf)
             ahead = False  # btype .. length already hold the block at pos (read with the last trailer)
