@@ -47,11 +47,18 @@ if TYPE_CHECKING:
     from .dataframe import to_pandas
 
 
+# Submodules reachable as attributes (purepcap.live.capture, purepcap.build.ipv4, ...)
+# without an import of their own; `strategies` needs the hypothesis extra.
+_SUBMODULES = frozenset(("build", "filter", "headers", "live", "strategies", "format", "dataframe"))
+
+
 def __getattr__(name: str) -> Any:
+    import importlib
     if name in _LAZY:
-        import importlib
         module, attr = _LAZY[name]
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"purepcap.{name}")
     raise AttributeError(f"module 'purepcap' has no attribute {name!r}")

@@ -562,3 +562,14 @@ def test_pcapng_packet_block_whose_trailing_length_disagrees() -> None:
         for p in purepcap.open(bytes(raw)):
             got.append(p)
     assert got == []
+
+
+def test_public_submodules_are_attributes_of_the_package() -> None:
+    code = ("import purepcap\n"
+            "assert callable(purepcap.live.capture) and callable(purepcap.live.interfaces)\n"
+            "assert callable(purepcap.build.ipv4) and callable(purepcap.headers.decode)\n"
+            "assert callable(purepcap.filter.compile_bpf) and callable(purepcap.records)\n"
+            "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.stdout.strip() == "ok", out.stderr
