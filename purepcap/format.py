@@ -653,7 +653,9 @@ class Capture:
                             if ahead:
                                 btype, blen, iid, hi, lo, caplen, length = nbtype, nblen, niid, nhi, nlo, ncaplen, nlength
                             continue
-                # everything else, and every damaged block, takes the careful path
+                # everything else, and every damaged block, takes the careful path; it reuses
+                # the names of the cached interface fields, so the cache is dropped here
+                cur_iid = -1
                 if btype == _PCAPNG_SHB:
                     try:
                         new_order = self._shb_order(buf, pos, base)

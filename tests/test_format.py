@@ -573,3 +573,17 @@ def test_public_submodules_are_attributes_of_the_package() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=os.path.dirname(os.path.dirname(__file__)))
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_obsolete_and_simple_blocks_between_packets_keep_each_packets_interface() -> None:
+    out = io.BytesIO()
+    with PcapngWriter(out, linktype=None) as w:
+        w.add_interface(linktypes.EN10MB)
+        w.add_interface(linktypes.NULL)
+        w.write_packet(T0, b"n1", interface=1)
+        w.write_obsolete(T0, b"e1", interface=0)
+        w.write_packet(T0, b"n2", interface=1)
+        w.write_simple(b"e2")
+        w.write_packet(T0, b"n3", interface=1)
+    got = [(p.data, p.linktype, p.interface) for p in read_all(out.getvalue())]
+    assert got == [(b"n1", 0, 1), (b"e1", 1, 0), (b"n2", 0, 1), (b"e2", 1, 0), (b"n3", 0, 1)]
