@@ -230,6 +230,41 @@ def pcap_batches(source: Any, *, storage_options: dict | None = None, span: Span
                          ltfield & 0xFFFF, span, chunk_size)
 
 
+class _ChunkBuffer:
+    """One reused read buffer: [carried-over part of the last chunk | new chunk | PAD zeros].
+
+    Reads go straight into it (readinto) where the stream allows, so a chunk is copied
+    once; the zero padding lets fixed-size gathers run past a short last record."""
+
+    def __init__(self, stream: Any, size: int, held: bytes = b"") -> None:
+        self._stream = stream
+        self._readinto = getattr(stream, "readinto", None)
+        self.buf = bytearray(max(size, len(held)) + PAD)
+        self._view = memoryview(self.buf)
+        self._view[:len(held)] = held
+
+    def fill(self, have: int, want: int) -> int:
+        """Read up to ``want`` bytes after the first ``have``; how many came (0 at the end)."""
+        if have + max(want, 0) + PAD > len(self.buf):  # a record bigger than a chunk
+            bigger = bytearray(have + max(want, 0) + PAD)
+            bigger[:have] = self.buf[:have]
+            self.buf, self._view = bigger, memoryview(bigger)
+        got = 0
+        if want > 0:
+            if self._readinto is not None:
+                try:
+                    got = self._readinto(self._view[have:have + want]) or 0
+                except (NotImplementedError, io.UnsupportedOperation):
+                    self._readinto = None
+            if self._readinto is None:
+                data = self._stream.read(want) or b""
+                got = len(data)
+                self._view[have:have + got] = data
+        end = have + got
+        self.buf[end:end + PAD] = bytes(PAD)
+        return got
+
+
 def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes,
                   order: str, ticks: int, reclen: int, snaplen: int, linktype: int, span: Span | None,
                   chunk_size: int) -> Iterator[Batch]:
@@ -239,39 +274,22 @@ def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes,
     mult = NS // ticks
     rec_dtype = np.dtype([("sec", order + "u4"), ("frac", order + "u4"), ("caplen", order + "u4"),
                           ("length", order + "u4")])
-    readinto = getattr(stream, "readinto", None)
     try:
         if span is not None:
             stream.seek(span.start)
             base, frame, stop = span.start, span.first_frame - 1, span.stop
         else:
             base, frame, stop = 24, 0, None
-        # one reused buffer: [carried-over part of the last chunk | new chunk | PAD zeros]
-        buf = bytearray(chunk_size + PAD)
-        view = memoryview(buf)
-        have = 0  # bytes of buf holding data
+        chunks = _ChunkBuffer(stream, chunk_size)
+        have = 0  # bytes of the buffer holding data
         eof = False
         while not eof:
             want = chunk_size if stop is None else min(chunk_size, stop - base - have)
-            if have + max(want, 0) + PAD > len(buf):  # a record bigger than a chunk
-                bigger = bytearray(have + want + PAD)
-                bigger[:have] = buf[:have]
-                buf, view = bigger, memoryview(bigger)
-            got = 0
-            if want > 0:
-                if readinto is not None:
-                    try:
-                        got = readinto(view[have:have + want]) or 0
-                    except (NotImplementedError, io.UnsupportedOperation):
-                        readinto = None
-                if readinto is None:
-                    data = stream.read(want) or b""
-                    got = len(data)
-                    view[have:have + got] = data
+            got = chunks.fill(have, want)
+            buf = chunks.buf
             if not got:
                 eof = True
             end = have + got
-            buf[end:end + PAD] = bytes(PAD)
             starts: list[int] = []
             append = starts.append
             pos = 0
@@ -391,36 +409,19 @@ def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, prefix: bytes
     offsets = [i.tsoffset * NS for i in interfaces] or [0]
     mult_of[[abs(o) >= 1 << 62 for o in offsets]] = 0
     off_of = np.array([o if abs(o) < 1 << 62 else 0 for o in offsets], dtype=np.int64)
-    readinto = getattr(stream, "readinto", None)
     try:
         frame = span.first_frame - 1 if span else 0
         stop = span.stop if span else None
-        buf = bytearray(max(chunk_size, len(held)) + PAD)
-        view = memoryview(buf)
-        view[:len(held)] = held
+        chunks = _ChunkBuffer(stream, chunk_size, held)
         have = len(held)
         eof = False
         while True:
             want = chunk_size if stop is None else min(chunk_size, stop - base - have)
-            if have + max(want, 0) + PAD > len(buf):
-                bigger = bytearray(have + max(want, 0) + PAD)
-                bigger[:have] = buf[:have]
-                buf, view = bigger, memoryview(bigger)
-            got = 0
-            if want > 0 and not eof:
-                if readinto is not None:
-                    try:
-                        got = readinto(view[have:have + want]) or 0
-                    except (NotImplementedError, io.UnsupportedOperation):
-                        readinto = None
-                if readinto is None:
-                    data = stream.read(want) or b""
-                    got = len(data)
-                    view[have:have + got] = data
+            got = chunks.fill(have, 0 if eof else want)  # at the end it only pads
+            buf = chunks.buf
             if not got:
                 eof = True
             end = have + got
-            buf[end:end + PAD] = bytes(PAD)
             starts: list[int] = []
             append = starts.append
             pos = 0
