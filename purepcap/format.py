@@ -629,48 +629,42 @@ class Capture:
                 rest = b""
             fresh = False
             end = len(buf)
-            ahead = False  # btype .. length already hold the block at pos (read with the last trailer)
             while pos + 12 <= end:
-                if ahead:
-                    ahead = False
-                elif pos + 28 <= end:
+                if pos + 28 <= end:
                     btype, blen, iid, hi, lo, caplen, length = head(buf, pos)
                 else:
                     btype, blen = hdr(buf, pos)
-                if btype == _BT_EPB and 32 <= blen <= _PCAPNG_MAX_BLOCK and not blen & 3:
-                    nxt = pos + blen
-                    if nxt > end:
+                # A run of whole EPBs. Each turn reads this block's trailer together with
+                # the next block's fields (one unpack), so a block's fields are already
+                # in hand when its turn comes; a block the run does not take (another
+                # type, damage, the end of the buffer near) is left to the careful path.
+                while (btype == _BT_EPB and (nxt := pos + blen) + 28 <= end  # (caplen .. are read only then)
+                       and caplen + 32 <= blen <= _PCAPNG_MAX_BLOCK and not blen & 3):
+                    if iid != cur_iid or hi != cur_hi:
+                        # an interface whose tick is not a whole number of ns is left to the
+                        # careful path, so that the run needs no test for it per packet
+                        if iid >= len(ifaces) or ifaces[iid][3] != 1:
+                            break
+                        cur_iid = iid
+                        cur_hi = hi
+                        gidx, lt, mult, _, off, _ = ifaces[iid]
+                        hbase = (hi << 32) * mult + off
+                    p = new(Packet)  # see _new_packet
+                    p.time = hbase + lo * mult  # = ((hi << 32) | lo) * mult + off
+                    p.caplen = caplen
+                    p.length = length
+                    p.linktype = lt
+                    p.interface = gidx
+                    p.data = buf[pos + 28:pos + 28 + caplen]
+                    this_len = blen
+                    tail, btype, blen, iid, hi, lo, caplen, length = step(buf, nxt - 4)
+                    if tail != this_len:  # not delivered: the careful path reports the damage
+                        btype, blen = hdr(buf, pos)
                         break
-                    # nxt <= end and blen >= 32: the fields above are this EPB's
-                    if caplen <= blen - 32 and (iid == cur_iid or iid < len(ifaces)):
-                        if nxt + 28 <= end:  # this block's trailer and the next block's fields, at once
-                            tail, nbtype, nblen, niid, nhi, nlo, ncaplen, nlength = step(buf, nxt - 4)
-                            ahead = tail == blen
-                        else:
-                            tail = u32(buf, nxt - 4)[0]
-                        if tail == blen:
-                            if iid != cur_iid or hi != cur_hi:
-                                cur_iid = iid
-                                cur_hi = hi
-                                gidx, lt, mult, div, off, _ = ifaces[iid]
-                                hbase = (hi << 32) * mult + off
-                            frame += 1
-                            p = new(Packet)  # see _new_packet
-                            p.frame = frame
-                            if div == 1:
-                                p.time = hbase + lo * mult  # = ((hi << 32) | lo) * mult + off
-                            else:
-                                p.time = ((hi << 32) | lo) * NS // div + off
-                            p.caplen = caplen
-                            p.length = length
-                            p.linktype = lt
-                            p.interface = gidx
-                            p.data = buf[pos + 28:pos + 28 + caplen]
-                            yield p
-                            pos = nxt
-                            if ahead:
-                                btype, blen, iid, hi, lo, caplen, length = nbtype, nblen, niid, nhi, nlo, ncaplen, nlength
-                            continue
+                    frame += 1
+                    p.frame = frame
+                    yield p
+                    pos = nxt
                 # everything else, and every damaged block, takes the careful path; it reuses
                 # the names of the cached interface fields, so the cache is dropped here
                 cur_iid = -1
@@ -713,14 +707,23 @@ class Capture:
                     elif btype == _BT_IDB:
                         self._parse_idb(buf, pos, blen, order, base + pos)
                     elif btype == _BT_EPB:
+                        if blen < 32:
+                            raise DamagedError(f"pcapng block at offset {base + pos} has length {blen}",
+                                               offset=base + pos)
                         iid, hi, lo, caplen, length = epb(buf, pos + 8)
                         if iid >= len(ifaces):
                             raise DamagedError(
                                 f"pcapng packet block at offset {base + pos} names interface {iid}, "
                                 f"the section has {len(ifaces)}", offset=base + pos)
-                        raise DamagedError(
-                            f"pcapng packet block at offset {base + pos} claims {caplen} bytes in a "
-                            f"block of {blen}", offset=base + pos)
+                        if caplen > blen - 32:
+                            raise DamagedError(
+                                f"pcapng packet block at offset {base + pos} claims {caplen} bytes in a "
+                                f"block of {blen}", offset=base + pos)
+                        gidx, lt, mult, div, off, _ = ifaces[iid]
+                        ts = (hi << 32) | lo
+                        t = ts * mult + off if div == 1 else ts * NS // div + off
+                        frame += 1
+                        yield Packet(frame, t, caplen, length, lt, gidx, buf[pos + 28:pos + 28 + caplen])
                     elif btype == _BT_SPB:
                         if not ifaces:
                             raise DamagedError(f"pcapng simple packet block at offset {base + pos} "
