@@ -46,7 +46,7 @@ from . import linktypes as _lt
 from ._protocols import NAMES as _PROTO_NAMES
 from ._protocols import number as _proto_number
 from ._sources import is_url
-from .format import CHUNK_SIZE, NS, Span
+from .format import CHUNK_SIZE, NS, READ_SIZE, Span
 from .headers import EXTRA_FIELDS, PROTOCOLS, decode
 from .headers import _ip4_cache as _ip4
 from .headers import _ip6_cache as _ip6
@@ -328,11 +328,19 @@ def _pcap_rows(source: Any, stream: Any, head: bytes, wanted: frozenset[int] | N
     irregular = False
     try:
         while True:
-            data = read(CHUNK_SIZE)
-            if not data:
-                irregular = pos < len(buf)  # a record cut short: the reader says how
-                break
-            buf = buf[pos:] + data if pos < len(buf) else data
+            if pos < len(buf):
+                # a record cut by the end of the last read: read only what it lacks (gluing
+                # the rest onto a whole new chunk would copy the file once more)
+                rest = buf[pos:]
+                data = read(16 - len(rest) if len(rest) < 16 else 16 + record(rest, 0)[2] - len(rest))
+                if not data:
+                    irregular = True  # a record cut short: the reader says how
+                    break
+                buf = rest + data
+            else:
+                buf = read(READ_SIZE)
+                if not buf:
+                    break
             base += pos
             pos = 0
             end = len(buf)
