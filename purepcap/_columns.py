@@ -335,8 +335,7 @@ def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes,
 
 # -- batches straight from a pcapng file ------------------------------------------------
 _PCAPNG_SHB = 0x0A0D0D0A
-_PCAPNG_BOM = 0x1A2B3C4D
-_IDB, _EPB = 1, 6
+_EPB = 6
 _MAX_BLOCK = 32 * 1024 * 1024  # purepcap.format's bound on a pcapng block
 # blocks that carry no packet and that the container reader only steps over:
 # name resolution, interface statistics, decryption secrets, custom
@@ -348,33 +347,16 @@ def _pcapng_start(source: Any, stream: IO[bytes], closers: list, head: bytes, sp
     """Read the section header and the interface blocks after it (or take them from the
     span), and let purepcap.format parse them; the packets are then walked here."""
     from .errors import PcapError
-    from .format import Capture
+    from .format import Capture, read_pcapng_head
 
     try:
         if span is not None:
             prefix, held, base = span.prefix, b"", span.start
             stream.seek(span.start)
         else:
-            held = head
-            order = "<" if struct.unpack_from("<I", held, 8)[0] == _PCAPNG_BOM else ">"
-            pos = 0
-            while True:  # the SHB, then every IDB right behind it
-                while len(held) < pos + 8:
-                    more = stream.read(max(65536, pos + 8 - len(held)))
-                    if not more:
-                        raise NotFastPcap(stream, held, closers)
-                    held += more
-                btype, blen = struct.unpack_from(order + "II", held, pos)
-                if pos and btype != _IDB:
-                    break
-                if not 12 <= blen <= _MAX_BLOCK:
-                    raise NotFastPcap(stream, held, closers)
-                while len(held) < pos + blen:
-                    more = stream.read(max(65536, pos + blen - len(held)))
-                    if not more:
-                        raise NotFastPcap(stream, held, closers)
-                    held += more
-                pos += blen
+            held, pos = read_pcapng_head(stream.read, head)
+            if not pos:
+                raise NotFastPcap(stream, held, closers)
             prefix, held, base = held[:pos], held[pos:], pos
             head = prefix + held  # what NotFastPcap must replay from here on
         try:

@@ -17,7 +17,7 @@ import os
 import struct
 import sys
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -875,6 +875,39 @@ def open_capture(source: Source, *, strict: bool = True, storage_options: dict |
 
 
 # -- splitting a capture into independently readable byte ranges ---------------------------
+def read_pcapng_head(read: Callable[[int], bytes], head: bytes) -> tuple[bytes, int]:
+    """Read on from ``head`` (the start of a pcapng stream) until its section header and
+    every interface block right behind it are whole.
+
+    Returns (everything read, ``head`` included; the length of those leading blocks), the
+    length 0 when the stream ends inside them or a block length is out of bounds. For the
+    batch walkers that let this module parse the blocks (``Capture(prefix)``) and then
+    walk the packet blocks themselves.
+    """
+    if len(head) < 12:
+        return head, 0
+    order = "<" if struct.unpack_from("<I", head, 8)[0] == _BYTE_ORDER_MAGIC else ">"
+    held = head
+    pos = 0
+    while True:
+        while len(held) < pos + 8:
+            more = read(max(65536, pos + 8 - len(held)))
+            if not more:
+                return held, 0
+            held += more
+        btype, blen = struct.unpack_from(order + "II", held, pos)
+        if pos and btype != _BT_IDB:
+            return held, pos
+        if not 12 <= blen <= _PCAPNG_MAX_BLOCK:
+            return held, 0
+        while len(held) < pos + blen:
+            more = read(max(65536, pos + blen - len(held)))
+            if not more:
+                return held, 0
+            held += more
+        pos += blen
+
+
 def split_capture(path: str | os.PathLike, part_bytes: int = 64 * 1024 * 1024) -> list[Span]:
     """Cut an uncompressed capture file into spans of about ``part_bytes`` each.
 

@@ -117,9 +117,9 @@ def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload
     extra = _check_fields(fields)
     if _is_openable(source):
         if filter is None and not extra:
-            direct = _plain_pcap(source)
+            direct = _direct_source(source)
             if direct is not None:
-                return _pcap_rows(source, direct[0], direct[1], wanted, payload, strict)
+                return _direct_rows(source, direct, wanted, payload, strict)
         from ._open import open as _open
         capture = _open(source, filter=filter, strict=strict, storage_options=storage_options)
         return _rows(capture, wanted, payload, extra, capture)
@@ -260,20 +260,39 @@ def _rows_general(packets: Iterable, wanted: frozenset[int] | None, payload: boo
             owned.close()
 
 
-# -- classic pcap read directly ------------------------------------------------------------
-# For an uncompressed pcap 2.4 file (a path or bytes, standard magic, no FCS bits) the
-# records are walked here, in the same loop that builds the rows: no Packet object, no
-# generator in between, and the fixed fields are unpacked straight out of the read
-# buffer. Anything irregular -- a record longer than the link type allows, a fraction
-# of a second out of range, a cut-short end -- is handed, from that record on, to
-# purepcap.format's reader (through a Span), which delivers what it can and raises
-# (or warns) exactly as it would have from the start.
+# -- pcap and pcapng read directly -----------------------------------------------------------
+# For an uncompressed pcap 2.4 file (standard magic, no FCS bits) or a pcapng file (a path
+# or bytes) the packets are walked here, in the same loop that builds the rows: no Packet
+# object, no generator in between, and the fixed fields are unpacked straight out of the
+# read buffer. In pcapng the walk takes enhanced packet blocks and steps over blocks that
+# carry no packet; the section header and the interface blocks at the start are parsed by
+# purepcap.format. Anything irregular -- a record longer than the link type allows, a
+# fraction of a second out of range, a new section or interface, another kind of packet
+# block, damage, a cut-short end -- is handed, from that record on, to purepcap.format's
+# reader (through a Span), which delivers what it can and raises (or warns) exactly as it
+# would have from the start.
 _PLAIN_PCAP_MAGICS = {0xA1B2C3D4: ("<", 1_000_000), 0xD4C3B2A1: (">", 1_000_000),
                       0xA1B23C4D: ("<", NS), 0x4D3CB2A1: (">", NS)}
+_PCAPNG_SHB = 0x0A0D0D0A
+_PCAPNG_MAX_BLOCK = 32 * 1024 * 1024  # purepcap.format's bound on a block
+# blocks without packets that format's reader only steps over: name resolution,
+# interface statistics, decryption secrets, custom
+_PCAPNG_SKIPPED = frozenset((4, 5, 10, 0x00000BAD, 0x40000BAD))
 
 
-def _plain_pcap(source: Any) -> tuple[Any, bytes] | None:
-    """(open stream, 24-byte file header) when ``source`` is a plain pcap 2.4; else None."""
+class _Direct:
+    """What the direct walk needs: the open stream, the bytes read so far, and where
+    they end in the file; for pcapng the leading blocks and, per interface, (link type,
+    ns per tick, offset in ns), None for a resolution that is not a whole number of ns."""
+
+    def __init__(self, stream: Any, prefix: bytes, held: bytes, order: str,
+                 interfaces: list[tuple[int, int, int] | None] | None) -> None:
+        self.stream, self.prefix, self.held, self.order = stream, prefix, held, order
+        self.interfaces = interfaces
+
+
+def _direct_source(source: Any) -> _Direct | None:
+    """A _Direct when ``source`` is a plain pcap 2.4 or a pcapng file or bytes; else None."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         stream: Any = io.BytesIO(bytes(source))
     elif isinstance(source, (str, os.PathLike)) and not (
@@ -294,7 +313,11 @@ def _plain_pcap(source: Any) -> tuple[Any, bytes] | None:
                 order = _PLAIN_PCAP_MAGICS[magic][0]
                 major, minor, ltfield = struct.unpack_from(order + "4xHH12xI", head)
                 if (major, minor) == (2, 4) and not ltfield & 0xFFFF0000:
-                    return stream, head
+                    return _Direct(stream, head, b"", order, None)
+            elif magic == _PCAPNG_SHB:
+                found = _pcapng_start(stream, head)
+                if found is not None:
+                    return found
     except BaseException:
         stream.close()
         raise
@@ -302,11 +325,43 @@ def _plain_pcap(source: Any) -> tuple[Any, bytes] | None:
     return None
 
 
-def _pcap_rows(source: Any, stream: Any, head: bytes, wanted: frozenset[int] | None, payload: bool,
-               strict: bool) -> Iterator[dict[str, Any]]:
-    order, ticks = _PLAIN_PCAP_MAGICS[struct.unpack_from("<I", head)[0]]
-    linktype = struct.unpack_from(order + "20xI", head)[0]
+def _pcapng_start(stream: Any, head: bytes) -> _Direct | None:
+    from .errors import PcapError
+    from .format import Capture, read_pcapng_head
+
+    held, n = read_pcapng_head(stream.read, head)
+    if not n:
+        return None
+    try:
+        with Capture(held[:n]) as described:
+            order = "<" if described.byte_order == "little" else ">"
+            described_ifaces = described.interfaces
+    except PcapError:
+        return None  # purepcap.open reports it
+    interfaces: list[tuple[int, int, int] | None] = []
+    for i in described_ifaces:
+        exact = i.tsresol <= NS and NS % i.tsresol == 0
+        interfaces.append((i.linktype, NS // i.tsresol, i.tsoffset * NS) if exact else None)
+    return _Direct(stream, held[:n], held[n:], order, interfaces)
+
+
+def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, payload: bool,
+                 strict: bool) -> Iterator[dict[str, Any]]:
+    order, stream = found.order, found.stream
+    ng = found.interfaces
+    if ng is None:
+        ticks = _PLAIN_PCAP_MAGICS[struct.unpack_from("<I", found.prefix)[0]][1]
+        linktype = struct.unpack_from(order + "20xI", found.prefix)[0]
+        mult = NS // ticks
+        hlen = 16
+    else:
+        ticks = linktype = mult = hbase = 0
+        hlen = 28
+        n_if = len(ng)
+        cur_iid = cur_hi = -1
     record = struct.Struct(order + "IIII").unpack_from
+    block = struct.Struct(order + "IIIIIII").unpack_from
+    u32 = struct.Struct(order + "I").unpack_from
     unpack6 = _FAST6.unpack_from
     cache6 = _ip6
     v6ext = _V6_EXT
@@ -314,45 +369,86 @@ def _pcap_rows(source: Any, stream: Any, head: bytes, wanted: frozenset[int] | N
     cache = _ip4
     names = _PROTO_NAMES
     ported = _PORTED
-    mult = NS // ticks
     # never more than format's reader accepts, nor more than a chunk (the reader
     # gathers a record that big without re-copying it chunk by chunk)
     limit = min(_lt.max_caplen(linktype), CHUNK_SIZE)
+    max_block = _PCAPNG_MAX_BLOCK
+    skipped = _PCAPNG_SKIPPED
     ethernet = linktype == _lt.EN10MB
     fast_len = 47 if payload else _FAST_LEN
     read = stream.read
-    buf = b""
-    base = 24  # file offset of buf[0]
+    buf = found.held
+    base = len(found.prefix)  # file offset of buf[0]
     pos = 0
     frame = 0
     irregular = False
+    fresh = bool(buf)  # what was read with the leading blocks is walked before reading more
     try:
         while True:
-            if pos < len(buf):
-                # a record cut by the end of the last read: read only what it lacks (gluing
-                # the rest onto a whole new chunk would copy the file once more)
-                rest = buf[pos:]
-                data = read(16 - len(rest) if len(rest) < 16 else 16 + record(rest, 0)[2] - len(rest))
-                if not data:
-                    irregular = True  # a record cut short: the reader says how
-                    break
-                buf = rest + data
-            else:
-                buf = read(READ_SIZE)
-                if not buf:
-                    break
-            base += pos
-            pos = 0
+            if not fresh:
+                if pos < len(buf):
+                    # a record cut by the end of the last read: read only what it lacks
+                    # (gluing the rest onto a whole new chunk would copy the file once more)
+                    rest = buf[pos:]
+                    if len(rest) < hlen:
+                        missing = hlen - len(rest)
+                    else:  # the walk checked this length before it stopped
+                        missing = (16 + record(rest, 0)[2] if ng is None else u32(rest, 4)[0]) - len(rest)
+                    data = read(missing if missing > 0 else READ_SIZE)
+                    if not data:
+                        irregular = True  # a record cut short: the reader says how
+                        break
+                    buf = rest + data
+                else:
+                    buf = read(READ_SIZE)
+                    if not buf:
+                        break
+                base += pos
+                pos = 0
+            fresh = False
             end = len(buf)
-            while pos + 16 <= end:
-                sec, frac, caplen, length = record(buf, pos)
-                start = pos + 16
-                nxt = start + caplen
-                if caplen > limit or frac >= ticks:
-                    irregular = True
-                    break
-                if nxt > end:
-                    break
+            while pos + hlen <= end:
+                if ng is None:
+                    sec, frac, caplen, length = record(buf, pos)
+                    start = pos + 16
+                    nxt = dend = start + caplen
+                    if caplen > limit or frac >= ticks:
+                        irregular = True
+                        break
+                    if nxt > end:
+                        break
+                    t = sec * NS + frac * mult
+                else:
+                    btype, blen, iid, hi, lo, caplen, length = block(buf, pos)
+                    nxt = pos + blen
+                    if btype != 6 or not caplen + 32 <= blen <= max_block or blen & 3:
+                        if btype in skipped and 12 <= blen <= max_block and not blen & 3:
+                            if nxt > end:
+                                break
+                            if u32(buf, nxt - 4)[0] != blen:
+                                irregular = True
+                                break
+                            pos = nxt
+                            continue
+                        irregular = True
+                        break
+                    if nxt > end:
+                        break
+                    if u32(buf, nxt - 4)[0] != blen:
+                        irregular = True
+                        break
+                    if iid != cur_iid or hi != cur_hi:
+                        if iid >= n_if or ng[iid] is None:
+                            irregular = True
+                            break
+                        cur_iid = iid
+                        cur_hi = hi
+                        linktype, mult, off = ng[iid]
+                        ethernet = linktype == _lt.EN10MB
+                        hbase = (hi << 32) * mult + off
+                    t = hbase + lo * mult
+                    start = pos + 28
+                    dend = start + caplen
                 frame += 1
                 pos = nxt
                 if ethernet and caplen >= fast_len:
@@ -367,16 +463,16 @@ def _pcap_rows(source: Any, stream: Any, head: bytes, wanted: frozenset[int] | N
                             if wanted is not None and proto not in wanted:
                                 continue
                             stop = o + 14 + total
-                            if stop > nxt:
-                                stop = nxt
+                            if stop > dend:
+                                stop = dend
                             if proto == 17:
                                 if 8 <= ulen and o + 34 + ulen < stop:
                                     stop = o + 34 + ulen
                                 body = buf[o + 42:stop]
                             else:
-                                hlen = (buf[o + 46] >> 4) * 4
-                                body = buf[o + 34 + hlen:stop] if hlen >= 20 else b""
-                            yield {"frame": frame, "time": sec * NS + frac * mult, "length": length,
+                                hl = (buf[o + 46] >> 4) * 4
+                                body = buf[o + 34 + hl:stop] if hl >= 20 else b""
+                            yield {"frame": frame, "time": t, "length": length,
                                    "caplen": caplen, "src_host": cache[src], "src_port": sport,
                                    "dst_host": cache[dst], "dst_port": dport, "protocol": names[proto],
                                    "payload": body}
@@ -392,25 +488,25 @@ def _pcap_rows(source: Any, stream: Any, head: bytes, wanted: frozenset[int] | N
                                 continue
                             if proto not in ported or total < 24:
                                 sport = dport = None
-                            yield {"frame": frame, "time": sec * NS + frac * mult, "length": length,
+                            yield {"frame": frame, "time": t, "length": length,
                                    "caplen": caplen, "src_host": cache[src], "src_port": sport,
                                    "dst_host": cache[dst], "dst_port": dport, "protocol": names[proto]}
                             continue
-                        if etype == 0x86DD and nxt >= o + 58:
+                        if etype == 0x86DD and dend >= o + 58:
                             vtc, plen, proto, src6, dst6, sport, dport = unpack6(buf, o)
                             if vtc >> 4 == 6 and proto not in v6ext:
                                 if wanted is not None and proto not in wanted:
                                     continue
                                 if proto not in ported or plen < 4:
                                     sport = dport = None
-                                yield {"frame": frame, "time": sec * NS + frac * mult, "length": length,
+                                yield {"frame": frame, "time": t, "length": length,
                                        "caplen": caplen, "src_host": cache6[src6], "src_port": sport,
                                        "dst_host": cache6[dst6], "dst_port": dport, "protocol": names[proto]}
                                 continue
-                r = decode(linktype, buf[start:nxt], length)
+                r = decode(linktype, buf[start:dend], length)
                 if r is None or (wanted is not None and r["ip_proto"] not in wanted):
                     continue
-                row = {"frame": frame, "time": sec * NS + frac * mult, "length": length, "caplen": caplen,
+                row = {"frame": frame, "time": t, "length": length, "caplen": caplen,
                        "src_host": r["src_host"], "src_port": r["src_port"], "dst_host": r["dst_host"],
                        "dst_port": r["dst_port"], "protocol": r["protocol"]}
                 if payload:
@@ -422,7 +518,7 @@ def _pcap_rows(source: Any, stream: Any, head: bytes, wanted: frozenset[int] | N
         stream.close()
     if irregular:
         from ._open import open as _open
-        rest = _open(source, strict=strict, span=Span(base + pos, 1 << 62, frame + 1, head))
+        rest = _open(source, strict=strict, span=Span(base + pos, 1 << 62, frame + 1, found.prefix))
         if payload:
             yield from _rows_payload(rest, wanted, rest)
         else:

@@ -1,4 +1,4 @@
-# records() reads plain pcap files itself (records._pcap_rows) instead of going
+# records() reads plain pcap and pcapng files itself (records._direct_rows) instead of going
 # through Packets. It must give exactly what the Packet path gives -- same rows, and
 # the same error (type, message, offset, frame) or warning at the same point -- on
 # every classic pcap of the shared corpus (damaged ones included) and on captures
@@ -45,10 +45,10 @@ def both_paths(source, **kw):
 
 
 def is_direct(source) -> bool:
-    found = records_mod._plain_pcap(source)
+    found = records_mod._direct_source(source)
     if found is None:
         return False
-    found[0].close()
+    found.stream.close()
     return True
 
 
@@ -138,7 +138,7 @@ def test_handover_continues_frame_numbers_and_rows(tmp_path):
 
 
 def test_bigger_than_a_chunk_and_many_chunks(monkeypatch):
-    monkeypatch.setattr(records_mod, "CHUNK_SIZE", 100)  # records straddle every chunk boundary
+    monkeypatch.setattr(records_mod, "READ_SIZE", 100)  # records straddle every read's end
     raw = pcap(FRAMES * 20)
     direct, via = both_paths(raw, payload=True)
     assert direct == via and len(direct[0]) == 100 and direct[0] == general(raw, True)
@@ -149,12 +149,12 @@ def test_bigger_than_a_chunk_and_many_chunks(monkeypatch):
 def test_random_captures_and_cuts(frames, cut, payload, chunk):
     raw = pcap(frames)
     raw = raw[:max(24, len(raw) - cut % (len(raw) - 23))]
-    old = records_mod.CHUNK_SIZE
-    records_mod.CHUNK_SIZE = chunk
+    old = records_mod.READ_SIZE
+    records_mod.READ_SIZE = chunk
     try:
         direct, via = both_paths(raw, payload=payload)
     finally:
-        records_mod.CHUNK_SIZE = old
+        records_mod.READ_SIZE = old
     assert direct == via
     if direct[1] is None:
         assert direct[0] == general(raw, payload)
@@ -196,3 +196,111 @@ def test_named_pipe_is_read_through_the_reader(tmp_path):
     rows = list(records(str(fifo)))
     t.join()
     assert rows == list(records(raw))
+
+
+# -- pcapng -------------------------------------------------------------------------------------
+def pcapng(steps, *, order="little", tsresol=9) -> bytes:
+    """A pcapng file from steps: ("p", iface, frame) packets, ("isb",) statistics blocks,
+    ("if", linktype, tsresol) new interfaces, ("shb",) a new section, ("spb", frame),
+    ("pb", frame) obsolete packet blocks."""
+    buf = io.BytesIO()
+    w = purepcap.format.PcapngWriter(buf, byte_order=order, tsresol=tsresol)
+    for i, step in enumerate(steps):
+        kind = step[0]
+        t = T0 + i * 1_000_001
+        if kind == "p":
+            w.write_packet(t, step[2], interface=min(step[1], len(w._ifaces) - 1))
+        elif kind == "isb":
+            w.write_block(5, struct.pack("<IIIHH", 0, 0, 0, 0, 0))
+        elif kind == "if":
+            w.add_interface(step[1], tsresol=step[2])
+        elif kind == "shb":
+            w.new_section()
+            w.add_interface(1)
+        elif kind == "spb":
+            w.write_simple(step[1])
+        elif kind == "pb":
+            w.write_obsolete(t, step[1])
+    w.flush()
+    return buf.getvalue()
+
+
+NG_STEPS = [("p", 0, f) for f in FRAMES] + [("isb",), ("if", 101, 6), ("p", 1, V4_TCP), ("p", 0, FRAMES[0]),
+                                            ("if", 1, 0x80 | 20), ("p", 2, FRAMES[3]), ("spb", FRAMES[4]),
+                                            ("pb", FRAMES[0]), ("shb",), ("p", 0, FRAMES[2]), ("isb",)]
+
+
+@pytest.mark.parametrize("payload", [False, True])
+@pytest.mark.parametrize("order", ["little", "big"])
+def test_pcapng_direct_equals_packet_path(order, payload):
+    raw = pcapng(NG_STEPS, order=order)
+    assert is_direct(raw)
+    direct, via = both_paths(raw, payload=payload)
+    assert direct == via and len(direct[0]) == 11 and direct[1] is None
+    assert direct[0] == general(raw, payload)
+
+
+def test_pcapng_plain_run_is_walked_without_packets(monkeypatch):
+    raw = pcapng([("p", 0, f) for f in FRAMES] * 3 + [("isb",)])
+
+    def no_packets(*a, **k):
+        raise AssertionError("handed over to purepcap.open")
+    monkeypatch.setattr("purepcap._open.open", no_packets)
+    assert len(list(records(raw))) == 15
+
+
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize("cut", ["trailer", "caplen", "interface", "end"])
+def test_pcapng_damage_is_handed_over(cut, strict):
+    raw = bytearray(pcapng([("p", 0, f) for f in FRAMES]))
+    at = len(raw)
+    for _ in range(3):  # the third block from the end
+        at -= struct.unpack_from("<I", raw, at - 4)[0]
+    if cut == "trailer":
+        blen = struct.unpack_from("<I", raw, at + 4)[0]
+        raw[at + blen - 4:at + blen] = struct.pack("<I", blen + 4)
+    elif cut == "caplen":
+        raw[at + 20:at + 24] = struct.pack("<I", 0xFFFF)
+    elif cut == "interface":
+        raw[at + 8:at + 12] = struct.pack("<I", 7)
+    else:
+        raw = raw[:at + 30]
+    direct, via = both_paths(bytes(raw), strict=strict)
+    assert direct == via and len(direct[0]) >= 2
+    assert (direct[1] is not None) == strict or cut == "caplen" and not strict
+
+
+@given(st.lists(st.sampled_from([("p", 0, f) for f in FRAMES] + [("p", 1, V4_TCP), ("isb",), ("if", 1, 6),
+                                                                ("if", 1, 0x83), ("spb", FRAMES[0]), ("shb",)]),
+                max_size=14),
+       st.integers(0, 3000), st.booleans(), st.integers(20, 200), st.sampled_from(["little", "big"]))
+def test_random_pcapng_and_cuts(steps, cut, payload, chunk, order):
+    raw = pcapng(steps, order=order)
+    head = len(pcapng([], order=order))
+    raw = raw[:max(head, len(raw) - cut % (len(raw) - head + 1))]
+    old = records_mod.READ_SIZE
+    records_mod.READ_SIZE = chunk
+    try:
+        direct, via = both_paths(raw, payload=payload, strict=False)
+    finally:
+        records_mod.READ_SIZE = old
+    assert direct == via
+    if direct[1] is None and not direct[2]:
+        assert direct[0] == general(raw, payload)
+
+
+@needs_corpus
+def test_corpus_pcapngs_direct_equals_packet_path():
+    checked = 0
+    for path, row in manifest().items():
+        if row.get("format") != "pcapng":
+            continue
+        source = corpus_path(path)
+        if not source.is_file() or not is_direct(source):
+            continue
+        for payload in (False, True):
+            for strict in (True, False):
+                direct, via = both_paths(source, strict=strict, payload=payload)
+                assert direct == via, path
+        checked += 1
+    assert checked > 100
