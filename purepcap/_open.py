@@ -28,14 +28,14 @@ class FilteredCapture:
         self._gen = self._iter()
 
     def _iter(self) -> Iterator[Packet]:
-        select = getattr(self._matcher, "select", None)
-        if select is not None:  # the filter's own loop, its test inlined: no call per packet
-            yield from select(self._capture)
-            return
+        test_for = getattr(self._matcher, "test_for", None)
+        if test_for is not None:
+            # the reader tests each packet's bytes before it makes a Packet of them, and
+            # its own generator is handed out: no second loop, no Packet for a rejection
+            self._capture.keep_only(test_for)
+            return iter(self._capture)
         match = self._matcher
-        for p in self._capture:
-            if match(p):
-                yield p
+        return (p for p in self._capture if match(p))
 
     def __iter__(self) -> Iterator[Packet]:
         return self._gen

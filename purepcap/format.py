@@ -25,6 +25,7 @@ from . import linktypes
 from ._sources import Source, open_source, source_name
 from .errors import (
     DamagedError,
+    FilterError,
     NotACaptureError,
     PcapError,
     PcapWarning,
@@ -218,6 +219,7 @@ class Capture:
         self.frames = 0
         self.clean_end: bool | None = None
         self.error: PcapError | None = None
+        self._test_for: Callable[[int], Callable[[bytes, int], Any]] | None = None
         self._chunk = chunk_size
         self._span = span
         self._stream, self._closers, self.compression = open_source(source, storage_options)
@@ -347,6 +349,7 @@ class Capture:
         # make us gather (and re-copy, chunk by chunk) gigabytes for a single record.
         limit = max(min(self.snaplen, _PCAPNG_MAX_BLOCK), linktypes.max_caplen(lt))
         maybe_swapped = self.version < (2, 4)
+        keep = self._test_for(lt) if self._test_for is not None else None
         frame = 0
         stop = None
         if span is not None:
@@ -392,6 +395,10 @@ class Capture:
                 if nxt > end:
                     break
                 frame += 1
+                data = buf[nxt - caplen:nxt]
+                if keep is not None and not keep(data, length):
+                    pos = nxt
+                    continue
                 p = new(Packet)  # see _new_packet
                 p.frame = frame
                 if sec != cur_sec:
@@ -402,7 +409,7 @@ class Capture:
                 p.length = length
                 p.linktype = lt
                 p.interface = 0
-                p.data = buf[nxt - caplen:nxt]
+                p.data = data
                 yield p
                 pos = nxt
             if eof:
@@ -601,6 +608,8 @@ class Capture:
         # the interface of the last packet and its time base for the last top 32 bits
         cur_iid = cur_hi = -1
         gidx = lt = mult = div = off = hbase = 0
+        test_for = self._test_for
+        keep = None
         frame = 0
         ifaces = self._section_ifaces
         stop = None
@@ -649,22 +658,28 @@ class Capture:
                         cur_hi = hi
                         gidx, lt, mult, _, off, _ = ifaces[iid]
                         hbase = (hi << 32) * mult + off
-                    p = new(Packet)  # see _new_packet
-                    p.time = hbase + lo * mult  # = ((hi << 32) | lo) * mult + off
-                    p.caplen = caplen
-                    p.length = length
-                    p.linktype = lt
-                    p.interface = gidx
-                    p.data = buf[pos + 28:pos + 28 + caplen]
+                        keep = test_for(lt) if test_for is not None else None
+                    data = buf[pos + 28:pos + 28 + caplen]
+                    if keep is None or keep(data, length):
+                        p = new(Packet)  # see _new_packet
+                        p.time = hbase + lo * mult  # = ((hi << 32) | lo) * mult + off
+                        p.caplen = caplen
+                        p.length = length
+                        p.linktype = lt
+                        p.interface = gidx
+                        p.data = data
+                    else:
+                        p = None
                     this_len = blen
                     tail, btype, blen, iid, hi, lo, caplen, length = step(buf, nxt - 4)
                     if tail != this_len:  # not delivered: the careful path reports the damage
                         btype, blen = hdr(buf, pos)
                         break
                     frame += 1
-                    p.frame = frame
-                    yield p
                     pos = nxt
+                    if p is not None:
+                        p.frame = frame
+                        yield p
                 # everything else, and every damaged block, takes the careful path; it reuses
                 # the names of the cached interface fields, so the cache is dropped here
                 cur_iid = -1
@@ -723,7 +738,9 @@ class Capture:
                         ts = (hi << 32) | lo
                         t = ts * mult + off if div == 1 else ts * NS // div + off
                         frame += 1
-                        yield Packet(frame, t, caplen, length, lt, gidx, buf[pos + 28:pos + 28 + caplen])
+                        data = buf[pos + 28:pos + 28 + caplen]
+                        if test_for is None or test_for(lt)(data, length):
+                            yield Packet(frame, t, caplen, length, lt, gidx, data)
                     elif btype == _BT_SPB:
                         if not ifaces:
                             raise DamagedError(f"pcapng simple packet block at offset {base + pos} "
@@ -737,7 +754,9 @@ class Capture:
                         if snap:
                             caplen = min(caplen, snap)
                         frame += 1
-                        yield Packet(frame, None, caplen, length, lt, gidx, buf[pos + 12:pos + 12 + caplen])
+                        data = buf[pos + 12:pos + 12 + caplen]
+                        if test_for is None or test_for(lt)(data, length):
+                            yield Packet(frame, None, caplen, length, lt, gidx, data)
                     elif btype == _BT_PB:
                         if blen < 32:
                             raise DamagedError(f"pcapng block at offset {base + pos} has length {blen}",
@@ -755,9 +774,13 @@ class Capture:
                         ts = (hi << 32) | lo
                         t = ts * mult + off if div == 1 else ts * NS // div + off
                         frame += 1
-                        yield Packet(frame, t, caplen, length, lt, gidx, buf[pos + 28:pos + 28 + caplen])
+                        data = buf[pos + 28:pos + 28 + caplen]
+                        if test_for is None or test_for(lt)(data, length):
+                            yield Packet(frame, t, caplen, length, lt, gidx, data)
                     # NRB, ISB, DSB, custom and unknown blocks carry no packets: skipped
                 except PcapError as exc:
+                    if isinstance(exc, FilterError):  # the filter's, not the file's
+                        raise
                     self.frames = frame
                     if exc.offset is None:
                         exc.offset = base + pos
@@ -806,6 +829,16 @@ class Capture:
                 and 12 <= blen <= _PCAPNG_MAX_BLOCK)
 
     # -- public surface -----------------------------------------------------------------
+    def keep_only(self, test_for: Callable[[int], Callable[[bytes, int], Any]]) -> None:
+        """Deliver only the packets for which ``test_for(linktype)(data, length)`` is true;
+        frame numbers still count every packet. Call it before iterating. A test that
+        raises stops the iteration with its exception.
+
+        This is how ``purepcap.open(filter=)`` runs a pcap-filter: the test sees the
+        packet's bytes before a Packet is made, so a rejected packet costs no Packet.
+        """
+        self._test_for = test_for
+
     def __iter__(self) -> Iterator[Packet]:
         return self._gen
 

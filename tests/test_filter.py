@@ -533,3 +533,59 @@ def test_matcher_handles_several_link_types_in_one_stream() -> None:
     assert [p.linktype for p in m.select(stream)] == [1, 101, 0]
     with pytest.raises(FilterError, match="IEEE802_11_RADIO"):
         m(pkt(b"\0" * 40, 127))
+
+
+# -- open(filter=): the reader tests the bytes before it makes a Packet ---------------------------
+def _pcapng_mix(path, chunk_break: bool = False) -> None:
+    from purepcap.format import PcapngWriter
+
+    with PcapngWriter(str(path)) as w:
+        raw_if = w.add_interface(101)
+        sll_if = w.add_interface(113, tsresol=0x80 | 20)  # a tick that is not whole ns: careful path
+        head = struct.pack("!HHH8sH", 0, 1, 6, b"\0" * 8, 0x0800)
+        for i in range(40):
+            t = 1_000_000_000 * (i + 1)
+            w.write_packet(t, (TCP80, UDP53)[i % 2])
+            w.write_packet(t + 1, (TCP80, UDP53)[i % 3 % 2][14:], interface=raw_if)
+            w.write_packet(t + 2, head + TCP80[14:], interface=sll_if)
+            if i % 7 == 0:
+                w.write_simple(TCP80)
+                w.write_obsolete(t + 3, TCP80)
+                w.write_block(5, struct.pack("<IIIHH", 0, 0, 0, 0, 0))
+
+
+@pytest.mark.parametrize("chunk", [None, 97])
+@pytest.mark.parametrize("expr", ["tcp port 80", "udp", "not tcp", "len >= 50", "ip[9] = 6 and ip[0] & 0xf0 = 0x40"])
+def test_open_filter_equals_matching_every_packet(tmp_path, expr: str, chunk) -> None:
+    path = tmp_path / "mix.pcapng"
+    _pcapng_mix(path)
+    m = offline_matcher(expr)
+    with purepcap.open(str(path)) as cap:
+        want = [(p.frame, p.time, p.linktype, p.interface, p.data) for p in cap if m(p)]
+    if chunk is None:
+        cap = purepcap.open(str(path), filter=expr)
+    else:  # EPBs straddling reads, so that some go through the careful path
+        from purepcap._open import FilteredCapture
+        from purepcap.format import Capture
+        cap = FilteredCapture(Capture(str(path), chunk_size=chunk), expr)
+    with cap:
+        got = [(p.frame, p.time, p.linktype, p.interface, p.data) for p in cap]
+    assert got == want and 0 < len(want) < 160
+
+
+def test_open_filter_error_for_a_link_type_is_not_taken_for_damage(tmp_path) -> None:
+    from purepcap.format import PcapngWriter
+
+    path = tmp_path / "radio.pcapng"
+    with PcapngWriter(str(path)) as w:
+        w.write_packet(1, TCP80)
+        radio = w.add_interface(127)
+        w.write_simple(TCP80)  # careful path, interface 0
+        w.write_packet(2, b"\0" * 40, interface=radio)
+    for strict in (True, False):
+        with purepcap.open(str(path), filter="tcp port 80", strict=strict) as cap:
+            got = []
+            with pytest.raises(FilterError, match="IEEE802_11_RADIO"):
+                for p in cap:
+                    got.append(p.frame)
+        assert got == [1, 2] and cap.error is None

@@ -189,6 +189,13 @@ def python_source(ir, linktype: int) -> str:
         "    except _ABORT:\n"
         "        return False\n"
         "\n"
+        "def _test(d, n):\n"
+        "    # the packet's bytes and original length, before any Packet is made\n"
+        "    try:\n"
+        f"        return {body}\n"
+        "    except _ABORT:\n"
+        "        return False\n"
+        "\n"
         "def _select(packets):\n"
         "    # a pcap file has one link type: pick that link type's loop once\n"
         "    if getattr(packets, 'format', None) == 'pcap':\n"
@@ -239,6 +246,7 @@ def compile_python(ir, linktype: int, other: Callable[[Any], bool], expression: 
         exec(code, env)  # noqa: S102 - our own generated source, no user text in it
         fn = env["_match"]
         fn.select = env["_select"]
+        fn.test = env["_test"]
         return fn
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         # Too deeply nested for Python's compiler: interpret the cBPF instead.
@@ -251,6 +259,7 @@ def compile_python(ir, linktype: int, other: Callable[[Any], bool], expression: 
             return run(program, p.data, p.length) != 0
 
         _match.select = lambda packets: (p for p in packets if _match(p))
+        _match.test = lambda d, n: run(program, d, n) != 0
         return _match
 
 
@@ -275,6 +284,10 @@ def build_matcher(expression: str, tree: Node) -> Callable[[Any], bool]:
                     raise _error
 
                 fn.select = lambda packets: (p for p in packets if fn(p))
+
+                def test(d, n, _error=error):
+                    raise _error
+                fn.test = test
             else:
                 fn = compile_python(ir, linktype, other, expression,
                                     select_for=lambda lt: for_linktype(lt).select)
@@ -284,4 +297,8 @@ def build_matcher(expression: str, tree: Node) -> Callable[[Any], bool]:
     def other(p) -> bool:
         return for_linktype(p.linktype)(p)
 
-    return for_linktype(1)
+    matcher = for_linktype(1)
+    # (data, length) -> bool for one link type: for readers that test a packet's bytes
+    # before they make a Packet of it (purepcap.open(filter=))
+    matcher.test_for = lambda linktype: for_linktype(linktype).test
+    return matcher
