@@ -28,14 +28,10 @@ class FilteredCapture:
         self._gen = self._iter()
 
     def _iter(self) -> Iterator[Packet]:
-        test_for = getattr(self._matcher, "test_for", None)
-        if test_for is not None:
-            # the reader tests each packet's bytes before it makes a Packet of them, and
-            # its own generator is handed out: no second loop, no Packet for a rejection
-            self._capture.keep_only(test_for)
-            return iter(self._capture)
-        match = self._matcher
-        return (p for p in self._capture if match(p))
+        # the reader tests each packet's bytes before it makes a Packet of them, and its
+        # own generator is handed out: no second loop, no Packet for a rejection
+        self._capture.keep_only(self._matcher.test_for)
+        return iter(self._capture)
 
     def __iter__(self) -> Iterator[Packet]:
         return self._gen

@@ -47,6 +47,11 @@ def offline_matcher(expression: str) -> Callable[[Packet], bool]:
     The expression is parsed now (syntax errors raise FilterError at once); code is
     generated per link type when the first packet of that link type arrives. ``len``,
     ``less`` and ``greater`` use the packet's original length (Packet.length).
+
+    The function also has ``select(packets)``, a generator of the matching Packets,
+    and ``test_for(linktype)``, a test ``(data: bytes, length: int) -> bool`` for the
+    packets of one link type, which a reader can run before it makes a Packet
+    (``Capture.keep_only``).
     """
     return build_matcher(expression, parse(expression))
 
