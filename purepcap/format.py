@@ -610,6 +610,7 @@ class Capture:
         gidx = lt = mult = div = off = hbase = 0
         test_for = self._test_for
         keep = None
+        EPB, max_block = _BT_EPB, _PCAPNG_MAX_BLOCK  # locals: the run tests them per packet
         frame = 0
         ifaces = self._section_ifaces
         stop = None
@@ -638,6 +639,7 @@ class Capture:
                 rest = b""
             fresh = False
             end = len(buf)
+            last = end - 28  # the last offset an EPB may end at for its run to read on
             while pos + 12 <= end:
                 if pos + 28 <= end:
                     btype, blen, iid, hi, lo, caplen, length = head(buf, pos)
@@ -647,8 +649,8 @@ class Capture:
                 # the next block's fields (one unpack), so a block's fields are already
                 # in hand when its turn comes; a block the run does not take (another
                 # type, damage, the end of the buffer near) is left to the careful path.
-                while (btype == _BT_EPB and (nxt := pos + blen) + 28 <= end  # (caplen .. are read only then)
-                       and caplen + 32 <= blen <= _PCAPNG_MAX_BLOCK and not blen & 3):
+                while (btype == EPB and (nxt := pos + blen) <= last  # (caplen .. are read only then)
+                       and caplen + 32 <= blen <= max_block and not blen & 3):
                     if iid != cur_iid or hi != cur_hi:
                         # an interface whose tick is not a whole number of ns is left to the
                         # careful path, so that the run needs no test for it per packet
@@ -659,7 +661,7 @@ class Capture:
                         gidx, lt, mult, _, off, _ = ifaces[iid]
                         hbase = (hi << 32) * mult + off
                         keep = test_for(lt) if test_for is not None else None
-                    data = buf[pos + 28:pos + 28 + caplen]
+                    data = buf[(at := pos + 28):at + caplen]
                     if keep is None or keep(data, length):
                         p = new(Packet)  # see _new_packet
                         p.time = hbase + lo * mult  # = ((hi << 32) | lo) * mult + off
