@@ -269,9 +269,13 @@ def targets(rows: dict[str, Row], metric: str = "wall") -> list[tuple[str, str, 
                 f"{a / b:.1f}x ({a / 1e6:.2f}M vs {b / 1e3:.0f}k packets/s)" if a and b else "n/a",
                 a / b >= 6 if a and b else None))
     a, b = rate("to_pandas"), rate("dpkt_pandas")
-    out.append(("`to_pandas()`", ">= 12x dpkt's rows -> DataFrame and >= 1.3M packets/s",
-                f"{a / b:.1f}x, {a / 1e6:.2f}M packets/s" if a and b else "n/a",
-                (a / b >= 12 and a >= 1.3e6) if a and b else None))
+    # The issue states one target twice: 12x dpkt, and 1.3M/s, which was 12x dpkt's 113k/s
+    # on the machine it was measured on. Both are checked, as separate lines.
+    out.append(("`to_pandas()`", ">= 12x dpkt's rows -> DataFrame",
+                f"{a / b:.1f}x ({a / 1e6:.2f}M vs {b / 1e3:.0f}k packets/s)" if a and b else "n/a",
+                a / b >= 12 if a and b else None))
+    out.append(("`to_pandas()`", ">= 1.3M packets/s (12x dpkt's 113k/s on the issue's machine)",
+                f"{a / 1e6:.2f}M packets/s" if a else "n/a", a >= 1.3e6 if a else None))
     tp, base = rows.get("to_pandas"), rows.get("pandas_base")
     if tp and base and tp.rss and base.rss and tp.out:
         df_mib = tp.out[-1]["df_bytes"] / 2**20

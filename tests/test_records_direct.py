@@ -238,6 +238,8 @@ def test_pcapng_direct_equals_packet_path(order, payload):
     direct, via = both_paths(raw, payload=payload)
     assert direct == via and len(direct[0]) == 11 and direct[1] is None
     assert direct[0] == general(raw, payload)
+    direct, via = both_paths(raw, payload=payload, protocol="udp")
+    assert direct == via and 0 < len(direct[0]) < 11
 
 
 def test_pcapng_plain_run_is_walked_without_packets(monkeypatch):
