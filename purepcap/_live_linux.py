@@ -32,7 +32,7 @@ import struct
 import threading
 from collections.abc import Sequence
 
-from .format import Packet
+from .format import Packet, _new_packet
 from .linktypes import EN10MB, LINUX_SLL
 
 # <linux/if_ether.h>, <linux/if_packet.h>, <asm-generic/socket.h>, <linux/if_arp.h>
@@ -194,7 +194,7 @@ def decode_block_v3(buf, block: int, frame: int, linktype: int, snaplen: int, co
     out: list[Packet] = []
     append = out.append
     unpack = _V3_FAST.unpack_from
-    make = Packet
+    new = _new_packet
     off = first
     # No cycles are made here; pausing the collector over a block of thousands of new
     # Packets halves the cost (one young-generation pass per block instead of one per
@@ -206,13 +206,20 @@ def decode_block_v3(buf, block: int, frame: int, linktype: int, snaplen: int, co
         for number in range(frame + 1, frame + 1 + count):
             nxt, sec, nsec, caplen, length, status, mac, tci = unpack(data, off)
             start = off + mac
+            p = new(Packet)  # see format._new_packet: no __init__ frame per Packet
+            p.frame = number
+            p.time = sec * 1_000_000_000 + nsec
+            p.linktype = linktype
+            p.interface = 0
             if status & TP_STATUS_VLAN_VALID or tci or caplen > snaplen:
                 tpid = _U16.unpack_from(data, off + 36)[0]
-                pkt, length = _finish(data[start:start + caplen], length, status, tci, tpid, False, snaplen)
-                append(make(number, sec * 1_000_000_000 + nsec, len(pkt), length, linktype, 0, pkt))
+                p.data, p.length = _finish(data[start:start + caplen], length, status, tci, tpid, False, snaplen)
+                p.caplen = len(p.data)
             else:
-                append(make(number, sec * 1_000_000_000 + nsec, caplen, length, linktype, 0,
-                            data[start:start + caplen]))
+                p.caplen = caplen
+                p.length = length
+                p.data = data[start:start + caplen]
+            append(p)
             off += nxt
     finally:
         if paused:
