@@ -27,7 +27,7 @@ import numpy as np
 
 from . import linktypes
 from ._sources import open_source, source_name
-from .format import CHUNK_SIZE, NS, Packet, Span
+from .format import _PACKETLESS_BLOCKS, _PCAPNG_MAX_BLOCK, CHUNK_SIZE, NS, Packet, Span
 
 __all__ = ["DEFAULT_COLUMNS", "EXTRA_COLUMNS", "Batch", "Column", "ColumnBuilder", "pcap_batches",
            "packet_batches"]
@@ -336,10 +336,6 @@ def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes,
 # -- batches straight from a pcapng file ------------------------------------------------
 _PCAPNG_SHB = 0x0A0D0D0A
 _EPB = 6
-_MAX_BLOCK = 32 * 1024 * 1024  # purepcap.format's bound on a pcapng block
-# blocks that carry no packet and that the container reader only steps over:
-# name resolution, interface statistics, decryption secrets, custom
-_SKIPPED_BLOCKS = frozenset((4, 5, 10, 0x00000BAD, 0x40000BAD))
 
 
 def _pcapng_start(source: Any, stream: IO[bytes], closers: list, head: bytes, span: Span | None,
@@ -411,14 +407,14 @@ def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, prefix: bytes
             while pos + 12 <= end:
                 btype, blen = hdr(buf, pos)
                 nxt = pos + blen
-                if btype == _EPB and 32 <= blen <= _MAX_BLOCK and not blen & 3:
+                if btype == _EPB and 32 <= blen <= _PCAPNG_MAX_BLOCK and not blen & 3:
                     if nxt > end:
                         break
                     if u32(buf, nxt - 4)[0] != blen:  # the container reader names this damage
                         irregular = True
                         break
                     append(pos)
-                elif btype in _SKIPPED_BLOCKS and 12 <= blen <= _MAX_BLOCK and not blen & 3:
+                elif btype in _PACKETLESS_BLOCKS and 12 <= blen <= _PCAPNG_MAX_BLOCK and not blen & 3:
                     if nxt > end:
                         break
                     if u32(buf, nxt - 4)[0] != blen:

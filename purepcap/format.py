@@ -66,6 +66,10 @@ _PCAP_MAGICS = {
 _PCAPNG_SHB = 0x0A0D0D0A
 _BYTE_ORDER_MAGIC = 0x1A2B3C4D
 _PCAPNG_MAX_BLOCK = 32 * 1024 * 1024  # well above any honest block, far below a lie
+# Blocks without packets that the reader steps over: name resolution, interface
+# statistics, decryption secrets, custom (the batch walkers in records and _columns
+# step over exactly these too and hand anything else back to the reader)
+_PACKETLESS_BLOCKS = frozenset((4, 5, 10, 0x00000BAD, 0x40000BAD))
 # Interfaces are kept for the whole file, so their number and their options are what a
 # crafted file could grow without bound (millions of 20-byte IDBs cost 20 times their
 # size in objects). Together they get the bound of one block: an interface counts
@@ -723,11 +727,15 @@ class Capture:
                         self._iface_base = len(self.interfaces)
                     elif btype == _BT_IDB:
                         self._parse_idb(buf, pos, blen, order, base + pos)
-                    elif btype == _BT_EPB:
+                    elif btype == _BT_EPB or btype == _BT_PB:
                         if blen < 32:
                             raise DamagedError(f"pcapng block at offset {base + pos} has length {blen}",
                                                offset=base + pos)
-                        iid, hi, lo, caplen, length = epb(buf, pos + 8)
+                        if btype == _BT_EPB:
+                            iid, hi, lo, caplen, length = epb(buf, pos + 8)
+                        else:  # the obsolete Packet Block: a 16-bit interface, then a drops count
+                            iid, _drops, hi, lo, caplen, length = struct.unpack_from(order + "HHIIII", buf,
+                                                                                     pos + 8)
                         if iid >= len(ifaces):
                             raise DamagedError(
                                 f"pcapng packet block at offset {base + pos} names interface {iid}, "
@@ -759,26 +767,6 @@ class Capture:
                         data = buf[pos + 12:pos + 12 + caplen]
                         if test_for is None or test_for(lt)(data, length):
                             yield Packet(frame, None, caplen, length, lt, gidx, data)
-                    elif btype == _BT_PB:
-                        if blen < 32:
-                            raise DamagedError(f"pcapng block at offset {base + pos} has length {blen}",
-                                               offset=base + pos)
-                        iid, _drops, hi, lo, caplen, length = struct.unpack_from(order + "HHIIII", buf, pos + 8)
-                        if iid >= len(ifaces):
-                            raise DamagedError(
-                                f"pcapng packet block at offset {base + pos} names interface {iid}, "
-                                f"the section has {len(ifaces)}", offset=base + pos)
-                        if caplen > blen - 32:
-                            raise DamagedError(
-                                f"pcapng packet block at offset {base + pos} claims {caplen} bytes in a "
-                                f"block of {blen}", offset=base + pos)
-                        gidx, lt, mult, div, off, _ = ifaces[iid]
-                        ts = (hi << 32) | lo
-                        t = ts * mult + off if div == 1 else ts * NS // div + off
-                        frame += 1
-                        data = buf[pos + 28:pos + 28 + caplen]
-                        if test_for is None or test_for(lt)(data, length):
-                            yield Packet(frame, t, caplen, length, lt, gidx, data)
                     # NRB, ISB, DSB, custom and unknown blocks carry no packets: skipped
                 except PcapError as exc:
                     if isinstance(exc, FilterError):  # the filter's, not the file's

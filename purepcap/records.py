@@ -46,7 +46,7 @@ from . import linktypes as _lt
 from ._protocols import NAMES as _PROTO_NAMES
 from ._protocols import number as _proto_number
 from ._sources import is_url
-from .format import CHUNK_SIZE, NS, READ_SIZE, Span
+from .format import _PACKETLESS_BLOCKS, _PCAPNG_MAX_BLOCK, CHUNK_SIZE, NS, READ_SIZE, Span
 from .headers import EXTRA_FIELDS, PROTOCOLS, decode
 from .headers import _ip4_cache as _ip4
 from .headers import _ip6_cache as _ip6
@@ -274,10 +274,6 @@ def _rows_general(packets: Iterable, wanted: frozenset[int] | None, payload: boo
 _PLAIN_PCAP_MAGICS = {0xA1B2C3D4: ("<", 1_000_000), 0xD4C3B2A1: (">", 1_000_000),
                       0xA1B23C4D: ("<", NS), 0x4D3CB2A1: (">", NS)}
 _PCAPNG_SHB = 0x0A0D0D0A
-_PCAPNG_MAX_BLOCK = 32 * 1024 * 1024  # purepcap.format's bound on a block
-# blocks without packets that format's reader only steps over: name resolution,
-# interface statistics, decryption secrets, custom
-_PCAPNG_SKIPPED = frozenset((4, 5, 10, 0x00000BAD, 0x40000BAD))
 
 
 class _Direct:
@@ -373,7 +369,7 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
     # gathers a record that big without re-copying it chunk by chunk)
     limit = min(_lt.max_caplen(linktype), CHUNK_SIZE)
     max_block = _PCAPNG_MAX_BLOCK
-    skipped = _PCAPNG_SKIPPED
+    skipped = _PACKETLESS_BLOCKS
     ethernet = linktype == _lt.EN10MB
     fast_len = 47 if payload else _FAST_LEN
     read = stream.read
