@@ -614,7 +614,10 @@ class Capture:
         gidx = lt = mult = div = off = hbase = 0
         test_for = self._test_for
         keep = None
-        EPB, max_block = _BT_EPB, _PCAPNG_MAX_BLOCK  # locals: the run tests them per packet
+        EPB = _BT_EPB  # a local: the run tests it per packet
+        # One mask tests both that a length is a multiple of 4 and that it is below the
+        # block bound (2**25: a block of exactly 2**25 bytes is left to the careful path)
+        not_fast = 0xFFFFFFFF & ~(_PCAPNG_MAX_BLOCK - 4)
         frame = 0
         ifaces = self._section_ifaces
         stop = None
@@ -654,7 +657,7 @@ class Capture:
                 # in hand when its turn comes; a block the run does not take (another
                 # type, damage, the end of the buffer near) is left to the careful path.
                 while (btype == EPB and (nxt := pos + blen) <= last  # (caplen .. are read only then)
-                       and caplen + 32 <= blen <= max_block and not blen & 3):
+                       and caplen + 32 <= blen and not blen & not_fast):
                     if iid != cur_iid or hi != cur_hi:
                         # an interface whose tick is not a whole number of ns is left to the
                         # careful path, so that the run needs no test for it per packet

@@ -587,3 +587,24 @@ def test_obsolete_and_simple_blocks_between_packets_keep_each_packets_interface(
         w.write_packet(T0, b"n3", interface=1)
     got = [(p.data, p.linktype, p.interface) for p in read_all(out.getvalue())]
     assert got == [(b"n1", 0, 1), (b"e1", 1, 0), (b"n2", 0, 1), (b"e2", 1, 0), (b"n3", 0, 1)]
+
+
+@pytest.mark.parametrize("extra,ok", [(-4, True), (0, True), (4, False)])
+def test_pcapng_packet_block_at_the_block_bound(extra: int, ok: bool) -> None:
+    # 32 MiB is the largest block read; the fast EPB run leaves a block of exactly that
+    # size to the careful path, which must still deliver it (and refuse one 4 bytes more)
+    bound = 32 * 1024 * 1024
+    buf = io.BytesIO()
+    with PcapngWriter(buf) as w:
+        w.write_packet(1, b"a" * 60)
+        w.write_packet(2, b"b" * (bound + extra - 32))
+        w.write_packet(3, b"c" * 60)
+    raw = buf.getvalue()
+    if ok:
+        assert [(p.frame, p.caplen) for p in purepcap.open(raw)] == [(1, 60), (2, bound + extra - 32), (3, 60)]
+    else:
+        got = []
+        with pytest.raises(DamagedError, match=f"has length {bound + 4}"):
+            for p in purepcap.open(raw):
+                got.append(p.frame)
+        assert got == [1]
