@@ -224,14 +224,16 @@ class Capture:
         self.clean_end: bool | None = None
         self.error: PcapError | None = None
         self._test_for: Callable[[int], Callable[[bytes, int], Any]] | None = None
-        self._chunk = chunk_size
+        # No read is longer than the largest record libpcap allows any link type, so a
+        # pcap record that fits in a read needs no test against that bound (see _iter_pcap)
+        self._chunk = min(chunk_size, linktypes.MAX_SNAPLEN)
         self._span = span
         self._stream, self._closers, self.compression = open_source(source, storage_options)
         try:
             if span is not None:
                 self._init_span(span)
             else:
-                head = self._read(CHUNK_SIZE if chunk_size > CHUNK_SIZE else chunk_size)
+                head = self._read(self._chunk)
                 while 0 < len(head) < 4:  # a short first read is not a short file
                     more = self._read(4 - len(head))
                     if not more:
@@ -387,16 +389,19 @@ class Capture:
                 sec, frac, caplen, length = unpack(buf, pos)
                 if maybe_swapped and caplen > length:
                     caplen, length = length, caplen
-                if caplen > limit:
-                    self.frames = frame
-                    self._fail(DamagedError(
-                        f"record at offset {base + pos} (after frame {frame}) claims {caplen} bytes, "
-                        f"more than the snaplen {self.snaplen}"
-                        + (f" and the largest possible {limit}" if self.snaplen != limit else ""),
-                        offset=base + pos))
-                    return
                 nxt = pos + reclen + caplen
                 if nxt > end:
+                    # Only a record that does not fit can be over the limit: a read is never
+                    # longer than the limit, and a record gathered over several reads was
+                    # checked here before the first of them.
+                    if caplen > limit:
+                        self.frames = frame
+                        self._fail(DamagedError(
+                            f"record at offset {base + pos} (after frame {frame}) claims {caplen} bytes, "
+                            f"more than the snaplen {self.snaplen}"
+                            + (f" and the largest possible {limit}" if self.snaplen != limit else ""),
+                            offset=base + pos))
+                        return
                     break
                 frame += 1
                 data = buf[nxt - caplen:nxt]
