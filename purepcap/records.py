@@ -355,8 +355,10 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
         hlen = 28
         n_if = len(ng)
         cur_iid = cur_hi = -1
+        next_caplen = next_length = 0
     record = struct.Struct(order + "IIII").unpack_from
     block = struct.Struct(order + "IIIIIII").unpack_from
+    step = struct.Struct(order + "IIIIIIII").unpack_from  # a trailer, then the next block's fields
     u32 = struct.Struct(order + "I").unpack_from
     unpack6 = _FAST6.unpack_from
     cache6 = _ip6
@@ -379,6 +381,7 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
     frame = 0
     irregular = False
     fresh = bool(buf)  # what was read with the leading blocks is walked before reading more
+    ahead = False
     try:
         while True:
             if not fresh:
@@ -401,6 +404,7 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
                         break
                 base += pos
                 pos = 0
+                ahead = False
             fresh = False
             end = len(buf)
             while pos + hlen <= end:
@@ -415,7 +419,13 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
                         break
                     t = sec * NS + frac * mult
                 else:
-                    btype, blen, iid, hi, lo, caplen, length = block(buf, pos)
+                    # (as in format's EPB run, a block's trailer is read together with the
+                    # next block's fields, in one unpack; "ahead" says they are in hand)
+                    if ahead:
+                        ahead = False
+                        caplen, length = next_caplen, next_length
+                    else:
+                        btype, blen, iid, hi, lo, caplen, length = block(buf, pos)
                     nxt = pos + blen
                     if btype != 6 or not caplen + 32 <= blen <= max_block or blen & 3:
                         if btype in skipped and 12 <= blen <= max_block and not blen & 3:
@@ -430,9 +440,6 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
                         break
                     if nxt > end:
                         break
-                    if u32(buf, nxt - 4)[0] != blen:
-                        irregular = True
-                        break
                     if iid != cur_iid or hi != cur_hi:
                         if iid >= n_if or ng[iid] is None:
                             irregular = True
@@ -445,6 +452,16 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
                     t = hbase + lo * mult
                     start = pos + 28
                     dend = start + caplen
+                    if nxt + 28 <= end:
+                        this_len = blen
+                        tail, btype, blen, iid, hi, lo, next_caplen, next_length = step(buf, nxt - 4)
+                        if tail != this_len:
+                            irregular = True
+                            break
+                        ahead = True
+                    elif u32(buf, nxt - 4)[0] != blen:
+                        irregular = True
+                        break
                 frame += 1
                 pos = nxt
                 if ethernet and caplen >= fast_len:
