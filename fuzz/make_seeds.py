@@ -137,6 +137,7 @@ def main() -> None:
         "filter": {f"expr-{i}": e.encode() for i, e in enumerate(FILTERS)},
     }
     files["records"] = dict(files["containers"])
+    files["records_direct"] = dict(files["containers"])
     for target, seeds in files.items():
         d = os.path.join(root, target)
         shutil.rmtree(d, ignore_errors=True)

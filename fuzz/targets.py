@@ -75,6 +75,37 @@ def records(data: bytes) -> None:
                 pass
 
 
+def _outcome(make_rows) -> tuple:
+    rows: list = []
+    error = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            for r in make_rows():
+                rows.append(r)
+        except PcapError as exc:
+            error = (type(exc), str(exc), exc.offset, exc.frame)
+    return rows, error, [str(w.message) for w in caught if issubclass(w.category, PcapWarning)]
+
+
+def records_direct(data: bytes) -> None:
+    """records() walking pcap and pcapng itself gives exactly what it gives through
+    purepcap.open's Packets: the same rows, the same error at the same point, the same
+    warnings."""
+    from purepcap.records import records as rows
+    for strict in (True, False):
+        for payload in (False, True):
+            direct = _outcome(lambda p=payload, s=strict: rows(data, payload=p, strict=s))
+            try:
+                opened = purepcap.open(data, strict=strict)
+            except PcapError:
+                continue  # not a capture: nothing to compare
+            via = _outcome(lambda c=opened, p=payload, s=strict: rows(c, payload=p, strict=s))
+            if direct != via:
+                raise AssertionError(f"direct walk differs (strict={strict}, payload={payload}):\n"
+                                     f"{direct!r}\n{via!r}")
+
+
 _SAMPLE = Packet(1, 0, 54, 54, 1, 0, bytes.fromhex(
     "020000000002020000000001080045000028000000004006" "66d00a0000010a000002" "0001005000000000000000005002ffff00000000"))
 
@@ -107,5 +138,6 @@ TARGETS = {
     "containers": containers,
     "headers": headers,
     "records": records,
+    "records_direct": records_direct,
     "filter": filter_expression,
 }

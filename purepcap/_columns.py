@@ -350,7 +350,7 @@ def _pcapng_start(source: Any, stream: IO[bytes], closers: list, head: bytes, sp
             prefix, held, base = span.prefix, b"", span.start
             stream.seek(span.start)
         else:
-            held, pos = read_pcapng_head(stream.read, head)
+            held, pos, idbs = read_pcapng_head(stream.read, head)
             if not pos:
                 raise NotFastPcap(stream, held, closers)
             prefix, held, base = held[:pos], held[pos:], pos
@@ -361,6 +361,8 @@ def _pcapng_start(source: Any, stream: IO[bytes], closers: list, head: bytes, sp
                 order = "<" if described.byte_order == "little" else ">"
         except PcapError:
             raise NotFastPcap(stream, head, closers) from None
+        if span is None and len(interfaces) != idbs:  # an interface block it refused
+            raise NotFastPcap(stream, head, closers)
     except NotFastPcap:
         raise
     except BaseException:

@@ -906,36 +906,42 @@ def open_capture(source: Source, *, strict: bool = True, storage_options: dict |
 
 
 # -- splitting a capture into independently readable byte ranges ---------------------------
-def read_pcapng_head(read: Callable[[int], bytes], head: bytes) -> tuple[bytes, int]:
+def read_pcapng_head(read: Callable[[int], bytes], head: bytes) -> tuple[bytes, int, int]:
     """Read on from ``head`` (the start of a pcapng stream) until its section header and
-    every interface block right behind it are whole.
+    the interface blocks right behind it are whole.
 
-    Returns (everything read, ``head`` included; the length of those leading blocks), the
-    length 0 when the stream ends inside them or a block length is out of bounds. For the
-    batch walkers that let this module parse the blocks (``Capture(prefix)``) and then
-    walk the packet blocks themselves.
+    Returns (everything read, ``head`` included; the length of those leading blocks; how
+    many interface blocks they hold). They end before the first interface block that
+    ``Capture`` does not take on opening either (a bad length or trailer): the reader
+    meets that one in its packet loop. The length is 0 when the stream ends inside them
+    or the section header's length is out of bounds. For the batch walkers that let this
+    module parse the blocks (``Capture(prefix)``) and then walk the packet blocks.
     """
     if len(head) < 12:
-        return head, 0
+        return head, 0, 0
     order = "<" if struct.unpack_from("<I", head, 8)[0] == _BYTE_ORDER_MAGIC else ">"
     held = head
-    pos = 0
+    pos = idbs = 0
     while True:
         while len(held) < pos + 8:
             more = read(max(65536, pos + 8 - len(held)))
             if not more:
-                return held, 0
+                return held, 0, 0
             held += more
         btype, blen = struct.unpack_from(order + "II", held, pos)
-        if pos and btype != _BT_IDB:
-            return held, pos
+        if pos and (btype != _BT_IDB or not 20 <= blen <= _PCAPNG_MAX_BLOCK or blen % 4):
+            return held, pos, idbs
         if not 12 <= blen <= _PCAPNG_MAX_BLOCK:
-            return held, 0
+            return held, 0, 0
         while len(held) < pos + blen:
             more = read(max(65536, pos + blen - len(held)))
             if not more:
-                return held, 0
+                return held, 0, 0
             held += more
+        if pos:
+            if struct.unpack_from(order + "I", held, pos + blen - 4)[0] != blen:
+                return held, pos, idbs
+            idbs += 1
         pos += blen
 
 

@@ -325,7 +325,7 @@ def _pcapng_start(stream: Any, head: bytes) -> _Direct | None:
     from .errors import PcapError
     from .format import Capture, read_pcapng_head
 
-    held, n = read_pcapng_head(stream.read, head)
+    held, n, idbs = read_pcapng_head(stream.read, head)
     if not n:
         return None
     try:
@@ -334,6 +334,8 @@ def _pcapng_start(stream: Any, head: bytes) -> _Direct | None:
             described_ifaces = described.interfaces
     except PcapError:
         return None  # purepcap.open reports it
+    if len(described_ifaces) != idbs:  # an interface block it refused: its reader reports that
+        return None
     interfaces: list[tuple[int, int, int] | None] = []
     for i in described_ifaces:
         exact = i.tsresol <= NS and NS % i.tsresol == 0

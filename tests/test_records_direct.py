@@ -306,3 +306,26 @@ def test_corpus_pcapngs_direct_equals_packet_path():
                 assert direct == via, path
         checked += 1
     assert checked > 100
+
+
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize("damage", ["trailer", "length"])
+def test_pcapng_damaged_leading_interface_block_is_reported(damage, strict):
+    # found by fuzzing (fuzz/targets.py records_direct): an interface block right behind
+    # the section header with a bad trailer was left out of the prefix's interfaces,
+    # and the walk went on after it as if it were not there
+    raw = bytearray(pcapng([("p", 0, f) for f in FRAMES]))
+    shb = struct.unpack_from("<I", raw, 4)[0]
+    idb = struct.unpack_from("<I", raw, shb + 4)[0]
+    if damage == "trailer":
+        raw[shb + idb - 4:shb + idb] = struct.pack("<I", 262144)
+    else:
+        raw[shb + 4:shb + 8] = struct.pack("<I", idb + 2)  # not a multiple of 4
+    direct, via = both_paths(bytes(raw), strict=strict)
+    assert direct == via and direct[0] == []
+    assert (direct[1] is not None) == strict and (bool(direct[2]) != strict)
+    pytest.importorskip("pandas")
+    if strict:
+        with pytest.raises(purepcap.DamagedError) as info:
+            purepcap.to_pandas(bytes(raw))
+        assert (type(info.value), str(info.value), info.value.offset, info.value.frame) == direct[1]
