@@ -674,16 +674,22 @@ class Capture:
                         hbase = (hi << 32) * mult + off
                         keep = test_for(lt) if test_for is not None else None
                     data = buf[(at := pos + 28):at + caplen]
-                    if keep is None or keep(data, length):
-                        p = new(Packet)  # see _new_packet
-                        p.time = hbase + lo * mult  # = ((hi << 32) | lo) * mult + off
-                        p.caplen = caplen
-                        p.length = length
-                        p.linktype = lt
-                        p.interface = gidx
-                        p.data = data
-                    else:
-                        p = None
+                    if keep is not None and not keep(data, length):
+                        this_len = blen  # filtered out, but the block is checked all the same
+                        tail, btype, blen, iid, hi, lo, caplen, length = step(buf, nxt - 4)
+                        if tail != this_len:
+                            btype, blen = hdr(buf, pos)
+                            break
+                        frame += 1
+                        pos = nxt
+                        continue
+                    p = new(Packet)  # see _new_packet
+                    p.time = hbase + lo * mult  # = ((hi << 32) | lo) * mult + off
+                    p.caplen = caplen
+                    p.length = length
+                    p.linktype = lt
+                    p.interface = gidx
+                    p.data = data
                     this_len = blen
                     tail, btype, blen, iid, hi, lo, caplen, length = step(buf, nxt - 4)
                     if tail != this_len:  # not delivered: the careful path reports the damage
@@ -691,9 +697,8 @@ class Capture:
                         break
                     frame += 1
                     pos = nxt
-                    if p is not None:
-                        p.frame = frame
-                        yield p
+                    p.frame = frame
+                    yield p
                 # everything else, and every damaged block, takes the careful path; it reuses
                 # the names of the cached interface fields, so the cache is dropped here
                 cur_iid = -1
