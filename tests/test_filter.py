@@ -589,3 +589,22 @@ def test_open_filter_error_for_a_link_type_is_not_taken_for_damage(tmp_path) -> 
                 for p in cap:
                     got.append(p.frame)
         assert got == [1, 2] and cap.error is None
+
+
+def test_open_filter_through_the_interpreted_cbpf_fallback(tmp_path, monkeypatch) -> None:
+    # when Python cannot compile the generated source, the matcher interprets the cBPF;
+    # its byte test must select exactly what the compiled one does
+    from purepcap.filter import _match
+
+    path = tmp_path / "mix.pcapng"
+    _pcapng_mix(path)
+    expr = "tcp port 80 or len >= 50"
+    with purepcap.open(str(path), filter=expr) as cap:
+        want = [p.frame for p in cap]
+
+    def refuse(*args, **kwargs):
+        raise RecursionError("too deeply nested for the compiler")
+    monkeypatch.setattr(_match, "compile", refuse, raising=False)
+    with purepcap.open(str(path), filter=expr) as cap:
+        got = [p.frame for p in cap]
+    assert got == want and 0 < len(want) < 160
