@@ -5,8 +5,8 @@
 # Python source generated from the same IR the BPF comes from, compiled once per
 # link type, costs about 0.2 us for `tcp port 80`. Its byte test (`test_for`) runs in
 # the container reader before a Packet is made, so a rejected packet costs no Packet:
-# `open(filter="tcp port 80")` is +5-12% on reading here. The generated function evaluates the tests in the same order with the same
-# short-circuits as the BPF jumps. A load past the captured bytes raises IndexError
+# `open(filter="tcp port 80")` is +5-12% on reading here. The generated function
+# evaluates the tests in the same order with the same short-circuits as the BPF jumps. A load past the captured bytes raises IndexError
 # or struct.error and a run-time division by zero raises ZeroDivisionError; each is
 # caught once around the whole expression and rejects the packet, which is exactly
 # cBPF's "return 0". So run_bpf(compile_bpf(e)) and the matcher agree packet by packet.
