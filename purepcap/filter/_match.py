@@ -6,10 +6,10 @@
 # link type, costs about 0.2 us for `tcp port 80`. Its byte test (`test_for`) runs in
 # the container reader before a Packet is made, so a rejected packet costs no Packet:
 # `open(filter="tcp port 80")` is +5-12% on reading here. The generated function
-# evaluates the tests in the same order with the same short-circuits as the BPF jumps. A load past the captured bytes raises IndexError
-# or struct.error and a run-time division by zero raises ZeroDivisionError; each is
-# caught once around the whole expression and rejects the packet, which is exactly
-# cBPF's "return 0". So run_bpf(compile_bpf(e)) and the matcher agree packet by packet.
+# evaluates the tests in the same order with the same short-circuits as the BPF jumps.
+# A load past the captured bytes raises IndexError or struct.error and a run-time
+# division by zero raises ZeroDivisionError; each is caught once around the whole
+# expression and rejects the packet, which is exactly cBPF's "return 0". So run_bpf(compile_bpf(e)) and the matcher agree packet by packet.
 from __future__ import annotations
 
 import struct
