@@ -9,7 +9,8 @@
 # evaluates the tests in the same order with the same short-circuits as the BPF jumps.
 # A load past the captured bytes raises IndexError or struct.error and a run-time
 # division by zero raises ZeroDivisionError; each is caught once around the whole
-# expression and rejects the packet, which is exactly cBPF's "return 0". So run_bpf(compile_bpf(e)) and the matcher agree packet by packet.
+# expression and rejects the packet, which is exactly cBPF's "return 0". So
+# run_bpf(compile_bpf(e)) and the matcher agree packet by packet.
 from __future__ import annotations
 
 import struct
