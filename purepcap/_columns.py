@@ -27,7 +27,7 @@ import numpy as np
 
 from . import linktypes
 from ._sources import open_source, source_name
-from .format import _PACKETLESS_BLOCKS, _PCAPNG_MAX_BLOCK, CHUNK_SIZE, NS, Packet, Span
+from .format import _PACKETLESS_BLOCKS, _PCAPNG_MAX_BLOCK, _PCAPNG_SHB, CHUNK_SIZE, NS, Packet, Span
 
 __all__ = ["DEFAULT_COLUMNS", "EXTRA_COLUMNS", "Batch", "Column", "ColumnBuilder", "pcap_batches",
            "packet_batches"]
@@ -334,7 +334,6 @@ def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes,
 
 
 # -- batches straight from a pcapng file ------------------------------------------------
-_PCAPNG_SHB = 0x0A0D0D0A
 _EPB = 6
 
 

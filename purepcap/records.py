@@ -46,7 +46,7 @@ from . import linktypes as _lt
 from ._protocols import NAMES as _PROTO_NAMES
 from ._protocols import number as _proto_number
 from ._sources import is_url
-from .format import _PACKETLESS_BLOCKS, _PCAPNG_MAX_BLOCK, CHUNK_SIZE, NS, READ_SIZE, Span
+from .format import _PACKETLESS_BLOCKS, _PCAPNG_MAX_BLOCK, _PCAPNG_SHB, CHUNK_SIZE, NS, READ_SIZE, Span
 from .headers import EXTRA_FIELDS, PROTOCOLS, decode
 from .headers import _ip4_cache as _ip4
 from .headers import _ip6_cache as _ip6
@@ -273,7 +273,6 @@ def _rows_general(packets: Iterable, wanted: frozenset[int] | None, payload: boo
 # would have from the start.
 _PLAIN_PCAP_MAGICS = {0xA1B2C3D4: ("<", 1_000_000), 0xD4C3B2A1: (">", 1_000_000),
                       0xA1B23C4D: ("<", NS), 0x4D3CB2A1: (">", NS)}
-_PCAPNG_SHB = 0x0A0D0D0A
 
 
 class _Direct:
