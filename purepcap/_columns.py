@@ -243,6 +243,11 @@ class _ChunkBuffer:
         self._view = memoryview(self.buf)
         self._view[:len(held)] = held
 
+    def carry(self, pos: int, end: int) -> int:
+        """Move the unfinished record in ``buf[pos:end]`` to the front; its length."""
+        self.buf[0:end - pos] = self.buf[pos:end]
+        return end - pos
+
     def fill(self, have: int, want: int) -> int:
         """Read up to ``want`` bytes after the first ``have``; how many came (0 at the end)."""
         if have + max(want, 0) + PAD > len(self.buf):  # a record bigger than a chunk
@@ -324,9 +329,7 @@ def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes,
             if irregular or (eof and pos < end):
                 yield from _irregular(source, stream, bytes(buf[pos:end]), head, base + pos, frame, stop, span)
                 return
-            # carry the unfinished record to the front of the buffer
-            buf[0:end - pos] = buf[pos:end]
-            have = end - pos
+            have = chunks.carry(pos, end)
             base += pos
     finally:
         for c in closers:
@@ -449,8 +452,7 @@ def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, prefix: bytes
                 return
             if eof:
                 return
-            buf[0:end - pos] = buf[pos:end]
-            have = end - pos
+            have = chunks.carry(pos, end)
             base += pos
     finally:
         for c in closers:
