@@ -390,6 +390,29 @@ def test_random_packets_equal_records(packets, big_endian):
     assert_matches_records(to_pandas(raw, protocol="udp"), raw, protocol="udp")
 
 
+# -- category codes for integer keys ---------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([(np.uint32, 32), (np.uint64, 48)]), st.integers(8, 14), st.integers(1, 3000),
+       st.integers(0, 2 ** 32 - 1), st.booleans())
+def test_integer_keys_get_the_code_of_their_string(kind, max_bits, n_keys, seed, neighbours):
+    """Batches of keys through the hash tables, whichever keys collide or lose their
+    slots and however small the tables are capped, get their own string's code."""
+    from purepcap._columns import _Coder, _Table
+
+    dtype, bits = kind
+    rng = np.random.default_rng(seed)
+    pool = np.unique(rng.integers(0, 2 ** bits, n_keys, dtype=np.uint64)).astype(dtype)
+    if neighbours:  # as in one subnet
+        pool = np.unique(pool[:1] + np.arange(n_keys, dtype=dtype))
+    coder = _Coder(_Table(), hex, dtype)
+    coder._MAX_BITS = max_bits
+    for size in rng.choice([1, 7, 60, 500, 6000], size=8):  # small batches take the dict path
+        keys = pool[rng.integers(0, len(pool), size)]
+        codes = coder.codes(keys)
+        assert [coder.table.names[c] for c in codes.tolist()] == [hex(k) for k in keys.tolist()]
+    assert len(coder.table.names) == len(set(coder.table.names))
+
+
 # -- without pandas ---------------------------------------------------------------------
 def test_without_pandas_the_error_names_the_extra():
     code = ("import sys; sys.modules['pandas'] = None\n"
