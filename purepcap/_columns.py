@@ -58,14 +58,38 @@ BATCH_BYTES = CHUNK_SIZE  # generic batches: about this much packet data each
 _TCP, _UDP, _ICMP = 6, 17, 1
 _ICMPV6 = 58
 _VLAN_TPIDS = (0x8100, 0x88A8, 0x9100, 0x9200, 0x9300)  # as purepcap.headers follows them
+_IS_VLAN_TPID = np.zeros(1 << 16, dtype=bool)  # a gather is much cheaper than np.isin
+_IS_VLAN_TPID[list(_VLAN_TPIDS)] = True
 _RAW_LINKTYPES = (linktypes.RAW, linktypes.RAW_OPENBSD, linktypes.RAW_LINUX, linktypes.IPV4)
 
 
-def _fields(spec: list[tuple[str, str, int]], size: int) -> tuple[np.dtype, np.dtype]:
-    """A big-endian record type over ``size`` bytes, and its native-order twin."""
-    wire = np.dtype({"names": [f[0] for f in spec], "formats": [f[1] for f in spec],
+def _fields(spec: list[tuple[str, str, int]], size: int) -> np.dtype:
+    """A big-endian record type over ``size`` bytes."""
+    return np.dtype({"names": [f[0] for f in spec], "formats": [f[1] for f in spec],
                      "offsets": [f[2] for f in spec], "itemsize": size})
-    return wire, np.dtype([(name, wire.fields[name][0].newbyteorder("=")) for name in wire.names])
+
+
+class _Fields:
+    """The named fields of records read in wire order, each made a native-order array
+    when first asked for (a batch uses about half of them), at ``rows`` only if given."""
+
+    __slots__ = ("_wire", "_rows", "_done")
+
+    def __init__(self, wire: np.ndarray, rows: np.ndarray | None = None) -> None:
+        self._wire, self._rows = wire, rows
+        self._done: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        v = self._done.get(name)
+        if v is None:
+            v = self._wire[name]
+            if self._rows is not None:
+                v = v[self._rows]
+            v = self._done[name] = v.astype(v.dtype.newbyteorder("="))
+        return v
+
+    def at(self, rows: np.ndarray) -> _Fields:
+        return _Fields(self._wire, rows)
 
 
 # 60 bytes from the IP header on, read as IPv4 (no options) + the first 20 transport
@@ -73,10 +97,10 @@ def _fields(spec: list[tuple[str, str, int]], size: int) -> tuple[np.dtype, np.d
 # ICMP's type and code in the bytes of the source port.
 _TRANSPORT = [("sport", ">u2", 0), ("dport", ">u2", 2), ("seq", ">u4", 4), ("ack", ">u4", 8),
               ("doff", "u1", 12), ("flags", "u1", 13), ("win", ">u2", 14)]
-_W4, _W4N = _fields([("vihl", "u1", 0), ("ip_len", ">u2", 2), ("ip_id", ">u2", 4), ("frag", ">u2", 6),
+_W4 = _fields([("vihl", "u1", 0), ("ip_len", ">u2", 2), ("ip_id", ">u2", 4), ("frag", ">u2", 6),
                      ("ttl", "u1", 8), ("proto", "u1", 9), ("src", ">u4", 12), ("dst", ">u4", 16)]
                     + [(n, f, o + 20) for n, f, o in _TRANSPORT], 60)
-_W6, _W6N = _fields([("vtc", "u1", 0), ("plen", ">u2", 4), ("nh", "u1", 6), ("hlim", "u1", 7)]
+_W6 = _fields([("vtc", "u1", 0), ("plen", ">u2", 4), ("nh", "u1", 6), ("hlim", "u1", 7)]
                     + [(n, f, o + 40) for n, f, o in _TRANSPORT], 60)
 
 
@@ -780,45 +804,62 @@ class ColumnBuilder:
         return codes
 
     # -- one batch ----------------------------------------------------------------------
+    @staticmethod
+    def _link_layer(b: Batch, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """From each packet's first 20 bytes (ten big-endian u16): where the IP header
+        starts (l3, -1 when the packet needs the general decoder), which IP the link names
+        (ipk; 1: "IP", whose version nibble decides; 2: IPv6 only), the VLAN id (-1:
+        none), and which rows are Ethernet (None: all of them)."""
+        link = _gather(b.buf, b.off, 20).view(">u2").reshape(n, 10)
+        l3 = np.full(n, -1, dtype=np.int64)
+        ipk = np.zeros(n, dtype=np.int8)
+        vlan = np.full(n, -1, dtype=np.int32)
+        if isinstance(b.linktype, int):  # a pcap batch: one link type for every row
+            lt, kinds = None, [b.linktype]
+        else:
+            lt = b.linktype
+            kinds = np.unique(lt).tolist()
+            if len(kinds) == 1:
+                lt = None
+        eth: np.ndarray | None = np.zeros(n, dtype=bool) if linktypes.EN10MB not in kinds else None
+        for kind in kinds:
+            rows = slice(None) if lt is None else (lt == kind)
+            if kind == linktypes.EN10MB:
+                et, et2 = link[:, 6].astype(np.int32), link[:, 8].astype(np.int32)
+                plain = (et == 0x0800) | (et == 0x86DD)
+                tagged = _IS_VLAN_TPID[et] & ((et2 == 0x0800) | (et2 == 0x86DD))
+                if lt is not None:
+                    eth = rows
+                    plain &= rows
+                    tagged &= rows
+                l3[plain], ipk[plain] = 14, np.where(et[plain] == 0x0800, 1, 2)
+                l3[tagged], ipk[tagged] = 18, np.where(et2[tagged] == 0x0800, 1, 2)
+                vlan[tagged] = link[tagged, 7] & 0x0FFF
+            elif kind in _RAW_LINKTYPES:
+                l3[rows], ipk[rows] = 0, 1
+            elif kind == linktypes.IPV6:
+                l3[rows], ipk[rows] = 0, 2
+            elif kind in (linktypes.LINUX_SLL, linktypes.LINUX_SLL2):
+                at, hatype_at, proto_at = (16, 1, 7) if kind == linktypes.LINUX_SLL else (20, 4, 0)
+                proto = link[:, proto_at].astype(np.int32)
+                sll = (link[:, hatype_at] != 824) & ((proto == 0x0800) | (proto == 0x86DD))
+                if lt is not None:
+                    sll &= rows
+                l3[sll], ipk[sll] = at, np.where(proto[sll] == 0x0800, 1, 2)
+        return l3, ipk, vlan, eth
+
     def add(self, b: Batch) -> None:
         n = len(b)
         if n == 0:
             return
         off, cap = b.off, b.caplen
-        lt = np.broadcast_to(np.asarray(b.linktype, dtype=np.int64), (n,))
         want = self.want
-
-        # link layer, from the first 20 bytes (as ten big-endian u16): where the IP header
-        # starts (l3, -1 when the packet needs the general decoder), which IP the link
-        # names (1: "IP", whose version nibble decides; 2: IPv6 only), the VLAN id
-        link = _gather(b.buf, off, 20).view(">u2").reshape(n, 10).astype(np.int32)
-        l3 = np.full(n, -1, dtype=np.int64)
-        ipk = np.zeros(n, dtype=np.int8)
-        vlan = np.full(n, -1, dtype=np.int32)
-        eth = lt == linktypes.EN10MB
-        if eth.any():
-            et, et2 = link[:, 6], link[:, 8]
-            plain = eth & ((et == 0x0800) | (et == 0x86DD))
-            tagged = eth & np.isin(et, _VLAN_TPIDS) & ((et2 == 0x0800) | (et2 == 0x86DD))
-            l3[plain], ipk[plain] = 14, np.where(et[plain] == 0x0800, 1, 2)
-            l3[tagged], ipk[tagged] = 18, np.where(et2[tagged] == 0x0800, 1, 2)
-            vlan[tagged] = link[tagged, 7] & 0x0FFF
-        raw = np.isin(lt, _RAW_LINKTYPES)
-        l3[raw], ipk[raw] = 0, 1
-        v6only = lt == linktypes.IPV6
-        l3[v6only], ipk[v6only] = 0, 2
-        for ltype, at, hatype_at, proto_at in ((linktypes.LINUX_SLL, 16, 1, 7), (linktypes.LINUX_SLL2, 20, 4, 0)):
-            sll = lt == ltype
-            if sll.any():
-                proto = link[:, proto_at]
-                sll &= (link[:, hatype_at] != 824) & ((proto == 0x0800) | (proto == 0x86DD))
-                l3[sll], ipk[sll] = at, np.where(proto[sll] == 0x0800, 1, 2)
+        l3, ipk, vlan, eth = self._link_layer(b, n)
 
         # IP and transport, from 60 bytes at the IP header, read as IPv4 + 40 and as IPv6 + 20
         at3 = off + np.maximum(l3, 0)
         win = _gather(b.buf, at3, 60)
-        w4 = win.view(_W4).astype(_W4N)
-        w6 = win.view(_W6).astype(_W6N)
+        w4, w6 = _Fields(win.view(_W4)), _Fields(win.view(_W6))
         del win
         known = l3 >= 0
         # IPv4 without options or fragmentation, carrying TCP, UDP or ICMP
@@ -846,8 +887,8 @@ class ColumnBuilder:
         every = len(fi) == n
         v6 = f6 if every else f6[fi]
         any6 = bool(v6.any())
-        a4 = w4 if every else w4[fi]
-        a6 = w6 if every else w6[fi]
+        a4 = w4 if every else w4.at(fi)
+        a6 = w6 if every else w6.at(fi)
 
         def pick(f4_field: str, f6_field: str | None = None) -> np.ndarray:
             if not any6:
@@ -913,7 +954,8 @@ class ColumnBuilder:
             fv = vlan[fi]
             put("vlan", np.maximum(fv, 0).astype(np.uint16), fv < 0)
         if "eth_src" in want or "eth_dst" in want:
-            ethrows = np.flatnonzero(eth[fi])  # other link types have no MAC addresses
+            # other link types have no MAC addresses
+            ethrows = np.arange(len(fi)) if eth is None else np.flatnonzero(eth[fi])
             macs = _gather(b.buf, off[fi[ethrows]], 12).view(">u2").reshape(-1, 6).astype(np.uint64)
             for name, k in (("eth_dst", 0), ("eth_src", 3)):
                 if name in want:

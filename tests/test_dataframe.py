@@ -504,6 +504,28 @@ def test_pcapng_variety_equals_records(tmp_path, byte_order, second_section):
     pd.testing.assert_frame_equal(to_pandas(gzip.compress(raw), payload=True, columns=ALL_EXTRAS), df)
 
 
+def test_each_row_is_read_by_its_own_link_type(tmp_path):
+    """In a batch of several link types, bytes that would be IP under another row's
+    link type are not read so: each packet below decodes differently (or not at all)
+    as Ethernet, raw IP and Linux cooked."""
+    ip_at_16 = bytes(build.ipv4(src="10.9.9.1", dst="10.9.9.2") / build.udp(sport=7, dport=8) / b"sll")
+    not_ip = b"\x02" * 12 + b"\x88\xb5" + b"\x08\x00" + ip_at_16  # as cooked: IPv4 at 16
+    eth = bytes(build.ether(dst="45:00:00:40:00:00") / build.ipv4(src="10.1.1.1", dst="10.1.1.2")
+                / build.tcp(sport=1, dport=2))  # as raw IP: starts 0x45
+    cooked = struct.pack("!HHHQH", 0, 1, 6, 0, 0x0800) + ip_at_16
+    tag_like = struct.pack("!HHHQH", 0, 1, 6, 0x8100, 0x88B5) + b"\x08\x00" + ip_at_16  # as Ethernet: 802.1Q
+    path = tmp_path / "mixed-links.pcapng"
+    with PcapngWriter(path, linktype=None) as w:
+        for lt in (1, 101, 113):
+            w.add_interface(lt)
+        for i, (pkt, iface) in enumerate([(not_ip, 0), (eth, 1), (eth, 0), (cooked, 2), (eth, 2),
+                                          (not_ip, 2), (cooked, 0), (eth, 1), (tag_like, 2)]):
+            w.write_packet(1_700_000_000_000_000_000 + i, pkt, interface=iface)
+    df = to_pandas(path, columns=ALL_EXTRAS)
+    assert_matches_records(df, path, columns=ALL_EXTRAS)
+    assert len(df) >= 3
+
+
 @pytest.mark.parametrize("byte_order", ["little", "big"])
 def test_pcapng_spans_concatenate_to_the_whole(tmp_path, byte_order):
     path = tmp_path / "v.pcapng"
