@@ -297,7 +297,7 @@ class _ChunkBuffer:
 def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes,
                   order: str, ticks: int, reclen: int, snaplen: int, linktype: int, span: Span | None,
                   chunk_size: int) -> Iterator[Batch]:
-    caplen_at = struct.Struct(order + "I").unpack_from
+    caplen_at = struct.Struct(order + "8xI").unpack_from  # a record header's caplen
     # the container reader's bound on a record; anything above it is its business
     limit = max(min(snaplen, 32 * 1024 * 1024), linktypes.max_caplen(linktype))
     mult = NS // ticks
@@ -323,17 +323,17 @@ def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes,
             append = starts.append
             pos = 0
             last = end - reclen
+            # The one Python step per record. Only the last record walked can run past
+            # the data, so it is taken back after the loop rather than tested in it.
             while pos <= last:
-                nxt = pos + reclen + caplen_at(buf, pos + 8)[0]
-                if nxt > end:
-                    break
                 append(pos)
-                pos = nxt
-            irregular = pos <= last and caplen_at(buf, pos + 8)[0] > limit
+                pos += reclen + caplen_at(buf, pos)[0]
+            if pos > end:
+                pos = starts.pop()
+            irregular = pos <= last and caplen_at(buf, pos)[0] > limit
             if starts:
-                rec = np.array(starts, dtype=np.int64)
-                hdr = np.lib.stride_tricks.sliding_window_view(np.frombuffer(buf, dtype=np.uint8), reclen)
-                hdr = hdr[rec][:, :16].copy().view(rec_dtype).reshape(-1)
+                rec = np.fromiter(starts, dtype=np.int64, count=len(starts))
+                hdr = _gather(buf, rec, 16).view(rec_dtype)
                 caplen = hdr["caplen"].astype(np.int64)
                 bad = np.flatnonzero(caplen > limit)
                 if len(bad):  # a lying length the walk stepped over: stop before it
