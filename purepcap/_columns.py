@@ -400,10 +400,10 @@ def _pcapng_start(source: Any, stream: IO[bytes], closers: list, head: bytes, sp
 
 def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, prefix: bytes, held: bytes, base: int,
                     order: str, interfaces: list, span: Span | None, chunk_size: int) -> Iterator[Batch]:
-    hdr = struct.Struct(order + "II").unpack_from
-    u32 = struct.Struct(order + "I").unpack_from
-    epb_dtype = np.dtype([("blen", order + "u4"), ("iid", order + "u4"), ("hi", order + "u4"),
-                          ("lo", order + "u4"), ("caplen", order + "u4"), ("length", order + "u4")])
+    blen_at = struct.Struct(order + "4xI").unpack_from  # a block's length
+    u32 = np.dtype(order + "u4")
+    epb_dtype = np.dtype([("btype", u32), ("blen", u32), ("iid", u32), ("hi", u32),
+                          ("lo", u32), ("caplen", u32), ("length", u32)])
     iface_base = span.interface_base if span else 0
     n_if = len(interfaces)
     # per interface: link type, global index, and how its ticks become nanoseconds
@@ -428,46 +428,35 @@ def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, prefix: bytes
             if not got:
                 eof = True
             end = have + got
+            # The one Python step per block follows block lengths only (at least 12 a
+            # step, so a lying zero cannot stall it; such a block fails the checks); whether each block walked is a
+            # whole EPB or a block without packets is then checked for all of them at
+            # once, and the batch ends before the first that is not.
             starts: list[int] = []
             append = starts.append
             pos = 0
-            irregular = False
-            while pos + 12 <= end:
-                btype, blen = hdr(buf, pos)
-                nxt = pos + blen
-                if btype == _EPB and 32 <= blen <= _PCAPNG_MAX_BLOCK and not blen & 3:
-                    if nxt > end:
-                        break
-                    if u32(buf, nxt - 4)[0] != blen:  # the container reader names this damage
-                        irregular = True
-                        break
-                    append(pos)
-                elif btype in _PACKETLESS_BLOCKS and 12 <= blen <= _PCAPNG_MAX_BLOCK and not blen & 3:
-                    if nxt > end:
-                        break
-                    if u32(buf, nxt - 4)[0] != blen:
-                        irregular = True
-                        break
-                else:  # a new section or interface, a simple or old packet block, damage
-                    irregular = True
-                    break
-                pos = nxt
-            if starts:
-                rec = np.array(starts, dtype=np.int64)
-                heads = np.ndarray((len(buf) - 27,), dtype="S24", buffer=buf, offset=4, strides=(1,))
-                e = heads[rec].view(epb_dtype)
+            last = end - 12  # the last offset a block fits at
+            while pos <= last:
+                append(pos)
+                blen = blen_at(buf, pos)[0]
+                pos += blen if blen >= 12 else 12
+            pos, irregular, rec, is_epb = _check_blocks(buf, starts, pos, end, u32)
+            if len(rec):
+                e = _gather(buf, rec[is_epb], 28).view(epb_dtype)
                 iid = e["iid"].astype(np.int64)
                 caplen = e["caplen"].astype(np.int64)
                 bad = np.flatnonzero((iid >= n_if) | (caplen > e["blen"].astype(np.int64) - 32))
                 if len(bad):  # the container reader reports (or steps over) this block
                     k = int(bad[0])
-                    rec, e, iid, caplen = rec[:k], e[:k], iid[:k], caplen[:k]
-                    pos, irregular = int(starts[k]), True
-                n = len(rec)
+                    e, iid, caplen = e[:k], iid[:k], caplen[:k]
+                    pos, irregular = int(rec[is_epb][k]), True
+                n = len(e)
                 if n:
-                    yield Batch(buf, rec + 28, caplen, e["length"].astype(np.int64),
+                    one = n_if == 1  # one interface: scalars, as for pcap
+                    yield Batch(buf, rec[is_epb][:n] + 28, caplen, e["length"].astype(np.int64),
                                 _pcapng_times(e, iid, interfaces, mult_of, off_of),
-                                np.arange(frame + 1, frame + 1 + n, dtype=np.int64), lt_of[iid], gidx_of[iid])
+                                np.arange(frame + 1, frame + 1 + n, dtype=np.int64),
+                                int(lt_of[0]) if one else lt_of[iid], iface_base if one else gidx_of[iid])
                     frame += n
             if irregular or (eof and pos < end):
                 rest = Span(base + pos, stop if stop is not None else 1 << 62, frame + 1, prefix, iface_base,
@@ -481,6 +470,43 @@ def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, prefix: bytes
     finally:
         for c in closers:
             c.close()
+
+
+def _check_blocks(buf: Any, starts: list[int], walked_to: int, end: int,
+                  u32: np.dtype) -> tuple[int, bool, np.ndarray, np.ndarray]:
+    """Check the blocks a length-only walk of ``buf[:end]`` found at ``starts``.
+
+    A block passes as the format reader's fast path would take it: an EPB of 32 bytes
+    or more, or a block without packets of 12 or more, a multiple of 4 and within the
+    block bound, whose trailing length repeats its length. The blocks before the first
+    that fails are returned -- (where the walk stops, whether it stopped at a block the
+    reader must judge, their offsets, which of them are EPBs). A last block that the
+    data cut short is left for the next read, unless its header already fails."""
+    if not starts:
+        return walked_to, False, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    rec = np.fromiter(starts, dtype=np.int64, count=len(starts))
+    nxt = np.empty_like(rec)
+    nxt[:-1] = rec[1:]
+    nxt[-1] = walked_to
+    head = _gather(buf, rec, 8).view(u32).reshape(-1, 2)
+    btype, blen = head[:, 0], head[:, 1].astype(np.int64)
+    is_epb = btype == _EPB
+    ok = (blen >= np.where(is_epb, 32, 12)) & (blen <= _PCAPNG_MAX_BLOCK) & ((blen & 3) == 0)
+    if not is_epb.all():
+        ok &= is_epb | np.isin(btype, list(_PACKETLESS_BLOCKS))
+    cut = walked_to > end  # the last block runs past the data
+    whole = ok.copy()
+    if cut:
+        whole[-1] = False
+    trail = np.flatnonzero(whole)
+    ok[trail] &= _gather(buf, nxt[trail] - 4, 4).view(u32).astype(np.int64) == blen[trail]
+    bad = np.flatnonzero(~ok)
+    if len(bad):
+        k = int(bad[0])
+        return int(rec[k]), True, rec[:k], is_epb[:k]
+    if cut:
+        return int(rec[-1]), False, rec[:-1], is_epb[:-1]
+    return walked_to, False, rec, is_epb
 
 
 def _pcapng_times(e: np.ndarray, iid: np.ndarray, interfaces: list, mult_of: np.ndarray,

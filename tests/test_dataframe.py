@@ -554,23 +554,64 @@ def test_pcapng_damaged_block_raises_what_the_reader_raises(tmp_path):
     path = tmp_path / "v.pcapng"
     _pcapng_variety(path, "little", False)
     raw = bytearray(path.read_bytes())
-    # find the 20th enhanced packet block and break it three ways
-    pos, seen = 0, 0
-    while True:
+    # the 20th enhanced packet block and the first interface statistics block
+    blocks, pos = [], 0
+    while pos < len(raw):
         btype, blen = struct.unpack_from("<II", raw, pos)
-        if btype == 6:
-            seen += 1
-            if seen == 20:
-                break
+        blocks.append((btype, pos, blen))
         pos += blen
-    for field, value in ((8, 7), (20, 5000), (4, 13)):  # interface id, caplen, block length
+    epb = [b for b in blocks if b[0] == 6][19]
+    isb = [b for b in blocks if b[0] == 5][0]
+    damage = [(epb, 8, 7), (epb, 20, 5000)]  # interface id, caplen
+    for block, shorter in ((epb, 28), (isb, 20)):  # 28: under an EPB's least, 32
+        _, at, blen = block
+        damage += [(block, blen - 4, blen + 4)]  # the trailing length alone
+        # block lengths: not a multiple of 4, under 12, shorter, over the bound
+        damage += [(block, 4, v) for v in (13, 0, 8, shorter, 0x7FFFFFF0)]
+    for (btype, at, _), field, value in damage:
         bad = bytearray(raw)
-        struct.pack_into("<I", bad, pos + field, value)
-        damaged = tmp_path / f"bad{field}.pcapng"
+        struct.pack_into("<I", bad, at + field, value)
+        damaged = tmp_path / "bad.pcapng"
         damaged.write_bytes(bytes(bad))
         expected = _error_of(lambda: list(purepcap.open(damaged)))  # noqa: B023
-        assert expected is not None
-        assert _error_of(lambda: to_pandas(damaged)) == expected  # noqa: B023
+        assert expected is not None, (btype, field, value)
+        assert _error_of(lambda: to_pandas(damaged)) == expected, (btype, field, value)  # noqa: B023
+
+
+class _Counted(io.BytesIO):
+    """Bytes as a file that counts what is read from it."""
+
+    taken = 0
+
+    def read(self, n=-1):
+        data = super().read(n)
+        self.taken += len(data)
+        return data
+
+    def readinto(self, b):
+        got = super().readinto(b)
+        self.taken += got
+        return got
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_a_lying_length_is_judged_where_it_stands(fmt):
+    """A record or block claiming more than the format's bound goes to the reader at
+    once: the batch walk does not read the rest of the file hoping to complete it."""
+    out = io.BytesIO()
+    with (PcapWriter if fmt == "pcap" else PcapngWriter)(out) as w:
+        for i in range(3):
+            w.write_packet(1_700_000_000_000_000_000 + i, EDGE_PACKETS[0])
+    if fmt == "pcap":
+        liar = struct.pack("<IIII", 1, 0, 0x7FFFFFF0, 0x7FFFFFF0)
+    else:
+        liar = struct.pack("<IIIIIII", 6, 0x7FFFFFF0, 0, 0, 0, 0x7FFFFFF0, 0x7FFFFFF0)
+    raw = out.getvalue() + liar + bytes(48 << 20)
+    expected = _error_of(lambda: list(purepcap.open(_Counted(raw))))
+    assert expected is not None and expected[0] is purepcap.DamagedError
+    stream = _Counted(raw)
+    assert _error_of(lambda: to_pandas(stream)) == expected
+    assert stream.taken < 12 << 20
 
 
 class _Pipe(io.RawIOBase):
