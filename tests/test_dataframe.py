@@ -197,6 +197,118 @@ def test_batches_of_every_size_give_the_same_frame(tmp_path):
     pd.testing.assert_frame_equal(_frame(builder), ref)
 
 
+def _batched(path, chunk: int, **kw):
+    """The frame pcap_batches makes at this chunk size, or the PcapError it raises."""
+    from purepcap import _columns
+    from purepcap.dataframe import _frame
+
+    builder = _columns.ColumnBuilder(columns_for(ALL_EXTRAS, True))
+    try:
+        for batch in _columns.pcap_batches(path, chunk_size=chunk, **kw):
+            builder.add(batch)
+    except purepcap.PcapError as e:
+        return type(e), e.offset, e.frame, str(e)
+    return _frame(builder)
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_reading_ahead_on_disk_files_gives_what_the_reader_gives(tmp_path, fmt):
+    """On a file on disk the next chunk is read ahead in a thread. Whatever the chunk
+    size, and wherever damage stops the batch walk (so that the reader must go on
+    from bytes read ahead), the frame is the reader's, or the error is."""
+    out = io.BytesIO()
+    big = b"\x02" * 12 + b"\x88\xb5" + bytes(300_000)  # more than the room kept for a carried record
+    with (PcapWriter(out, snaplen=1 << 20) if fmt == "pcap" else PcapngWriter(out)) as w:
+        for i in range(400):
+            if i == 300 and fmt == "pcapng":  # the reader takes over here, and reads on
+                w.new_section()
+                w.add_interface(1)
+            w.write_packet(1_700_000_000_000_000_000 + i, big if i in (150, 151, 350, 351) else EDGE_PACKETS[i % 7])
+    raw = out.getvalue()
+    path = tmp_path / f"c.{fmt}"
+    path.write_bytes(raw)
+    whole = _reference(io.BytesIO(raw))
+    spans = purepcap.split_capture(path, 20_000)
+    assert len(spans) >= 4
+    for chunk in (150, 5000, 1 << 20):
+        assert_frame_or_error_equal(_batched(path, chunk), whole)
+        pd.testing.assert_frame_equal(concat_frames([_batched(path, chunk, span=sp) for sp in spans]), whole)
+    at = len(raw) * 3 // 4  # a record or block there is made to lie about its length
+    lie = min(o for o in _record_offsets(raw, fmt) if o >= at)
+    bad = bytearray(raw)
+    struct.pack_into("<I", bad, lie + (8 if fmt == "pcap" else 4), 0x7FFFFFF0)
+    for damaged in (bytes(bad), raw[:at]):
+        path.write_bytes(damaged)
+        expected = _error_of(lambda: list(purepcap.open(path)))  # noqa: B023
+        assert expected is not None
+        for chunk in (150, 5000, 1 << 20):
+            assert _batched(path, chunk) == expected, chunk
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from([1, 4095, 70_000, 333_333, 600_000]), st.sampled_from([4096, 65536]), st.booleans(),
+       st.sampled_from([1000, None]), st.integers(0, 2 ** 32))
+def test_chunk_buffer_holds_the_file_whatever_is_carried(size, chunk, span, room, seed):
+    """_ChunkBuffer's buf always starts with the carried bytes followed by the file's
+    next bytes, read ahead or not, for carries larger than its room too; rest() plus
+    the stream is the rest of the file; a limit is never read past."""
+    import random
+    import tempfile
+
+    from purepcap._columns import _ChunkBuffer
+
+    class Buffer(_ChunkBuffer):
+        ROOM = room or _ChunkBuffer.ROOM  # a small room: carried records often do not fit
+
+    rnd = random.Random(seed)
+    data = rnd.randbytes(size)
+    start, stop = rnd.randrange(size), None
+    if span:
+        stop = rnd.randrange(start, size + 1)
+    with tempfile.TemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        with open(f.fileno(), "rb", buffering=0, closefd=False) as stream:
+            stream.seek(start)
+            chunks = Buffer(stream, chunk, limit=None if stop is None else stop - start)
+            try:
+                at, have = start, 0  # file offset of buf[0]; carried bytes
+                while True:
+                    got = chunks.fill()
+                    end = have + got
+                    assert bytes(chunks.buf[:end]) == data[at:at + end]
+                    assert bytes(chunks.buf[end:end + 128]) == bytes(128)
+                    if not got or rnd.random() < 0.05:
+                        break
+                    # keep a tail: all of it (a record bigger than the chunk) or a short one
+                    keep = end if rnd.random() < 0.5 else min(end, rnd.choice([0, 1, 17, chunk]))
+                    have = chunks.carry(end - keep, end)
+                    at += end - keep
+                held = chunks.rest(0, end)
+                assert stop is None or stream.tell() <= stop
+                rest = held + stream.read()
+                assert rest == data[at:] if stop is None else rest[:stop - at] == data[at:stop]
+            finally:
+                chunks.close()
+
+
+def _record_offsets(raw: bytes, fmt: str) -> list[int]:
+    """Where each pcap record or pcapng block starts."""
+    pos, out = (24, []) if fmt == "pcap" else (0, [])
+    while pos + 16 <= len(raw):
+        out.append(pos)
+        pos += 16 + struct.unpack_from("<I", raw, pos + 8)[0] if fmt == "pcap" else \
+            struct.unpack_from("<I", raw, pos + 4)[0]
+    return out
+
+
+def assert_frame_or_error_equal(got, expected) -> None:
+    if isinstance(expected, pd.DataFrame) and isinstance(got, pd.DataFrame):
+        pd.testing.assert_frame_equal(got, expected)
+    else:
+        assert got == expected
+
+
 def test_spans_concatenate_to_the_whole(tmp_path):
     for name in ("local.pcap", "local.pcapng", "http.pcap"):
         path = FIXTURES / name
