@@ -534,19 +534,20 @@ def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, prefix: bytes
                 blen = blen_at(buf, pos)[0]
                 pos += blen if blen >= 12 else 12
             pos, irregular, rec, is_epb = _check_blocks(buf, starts, pos, end, u32)
-            if len(rec):
-                e = _gather(buf, rec[is_epb], 28).view(epb_dtype)
+            epbs = rec[is_epb]
+            if len(epbs):
+                e = _gather(buf, epbs, 28).view(epb_dtype)
                 iid = e["iid"].astype(np.int64)
                 caplen = e["caplen"].astype(np.int64)
                 bad = np.flatnonzero((iid >= n_if) | (caplen > e["blen"].astype(np.int64) - 32))
                 if len(bad):  # the container reader reports (or steps over) this block
                     k = int(bad[0])
-                    e, iid, caplen = e[:k], iid[:k], caplen[:k]
-                    pos, irregular = int(rec[is_epb][k]), True
+                    pos, irregular = int(epbs[k]), True
+                    epbs, e, iid, caplen = epbs[:k], e[:k], iid[:k], caplen[:k]
                 n = len(e)
                 if n:
                     one = n_if == 1  # one interface: scalars, as for pcap
-                    yield Batch(buf, rec[is_epb][:n] + 28, caplen, e["length"].astype(np.int64),
+                    yield Batch(buf, epbs + 28, caplen, e["length"].astype(np.int64),
                                 _pcapng_times(e, iid, interfaces, mult_of, off_of),
                                 np.arange(frame + 1, frame + 1 + n, dtype=np.int64),
                                 int(lt_of[0]) if one else lt_of[iid], iface_base if one else gidx_of[iid])
