@@ -231,7 +231,7 @@ def test_reading_ahead_on_disk_files_gives_what_the_reader_gives(tmp_path, fmt):
     spans = purepcap.split_capture(path, 20_000)
     assert len(spans) >= 4
     for chunk in (150, 5000, 1 << 20):
-        assert_frame_or_error_equal(_batched(path, chunk), whole)
+        pd.testing.assert_frame_equal(_batched(path, chunk), whole)
         pd.testing.assert_frame_equal(concat_frames([_batched(path, chunk, span=sp) for sp in spans]), whole)
     at = len(raw) * 3 // 4  # a record or block there is made to lie about its length
     lie = min(o for o in _record_offsets(raw, fmt) if o >= at)
@@ -285,28 +285,26 @@ def test_chunk_buffer_holds_the_file_whatever_is_carried(size, chunk, span, room
                     have = chunks.carry(end - keep, end)
                     at += end - keep
                 held = chunks.rest(0, end)
-                assert stop is None or stream.tell() <= stop
-                rest = held + stream.read()
-                assert rest == data[at:] if stop is None else rest[:stop - at] == data[at:stop]
+                if stop is None:
+                    assert held + stream.read() == data[at:]
+                else:
+                    assert stream.tell() <= stop
+                    assert (held + stream.read())[:stop - at] == data[at:stop]
             finally:
                 chunks.close()
 
 
 def _record_offsets(raw: bytes, fmt: str) -> list[int]:
-    """Where each pcap record or pcapng block starts."""
-    pos, out = (24, []) if fmt == "pcap" else (0, [])
+    """Where each pcap record or pcapng block of a little-endian file starts."""
+    out = []
+    pos = 24 if fmt == "pcap" else 0
     while pos + 16 <= len(raw):
         out.append(pos)
-        pos += 16 + struct.unpack_from("<I", raw, pos + 8)[0] if fmt == "pcap" else \
-            struct.unpack_from("<I", raw, pos + 4)[0]
+        if fmt == "pcap":
+            pos += 16 + struct.unpack_from("<I", raw, pos + 8)[0]  # header + caplen
+        else:
+            pos += struct.unpack_from("<I", raw, pos + 4)[0]  # block length
     return out
-
-
-def assert_frame_or_error_equal(got, expected) -> None:
-    if isinstance(expected, pd.DataFrame) and isinstance(got, pd.DataFrame):
-        pd.testing.assert_frame_equal(got, expected)
-    else:
-        assert got == expected
 
 
 def test_spans_concatenate_to_the_whole(tmp_path):
