@@ -674,7 +674,7 @@ def test_pcapng_damaged_block_raises_what_the_reader_raises(tmp_path):
     isb = [b for b in blocks if b[0] == 5][0]
     damage = [(epb, 8, 7), (epb, 20, 5000)]  # interface id, caplen
     for block, shorter in ((epb, 28), (isb, 20)):  # 28: under an EPB's least, 32
-        _, at, blen = block
+        blen = block[2]
         damage += [(block, blen - 4, blen + 4)]  # the trailing length alone
         # block lengths: not a multiple of 4, under 12, shorter, over the bound
         damage += [(block, 4, v) for v in (13, 0, 8, shorter, 0x7FFFFFF0)]
