@@ -764,7 +764,7 @@ class _Coder:
     """Integer keys (IPv4 addresses, MACs) to category codes, vectorised.
 
     A batch is looked up in hash tables made of numpy arrays (slot -> key, slot -> code):
-    a multiply, two gathers and a compare per key, a fifth of what sorting the batch
+    a multiply, two gathers and a compare per key, a quarter of what sorting the batch
     costs. Each key has a slot in each of two tables (two hash functions) and sits in
     the first of them that was free, so nearly every key is found by the first or the
     second lookup. The rare key whose two slots other keys took is kept in a dict.
