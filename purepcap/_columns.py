@@ -338,9 +338,8 @@ class _ChunkBuffer:
             kept = bytes(self.buf[pos:end])  # a copy: it may overlap where it goes
             want = self._want(have)
             if have + len(early) + want + PAD > len(self._mem) - self._at:  # a record bigger than a chunk
+                # (the spare keeps its size: a chunk read ahead always fits behind its room)
                 self._mem = bytearray(self._at + have + len(early) + want + PAD)
-                if self._spare is not None:
-                    self._spare = bytearray(len(self._mem))
             self._mem[self._at:self._at + have] = kept
             at = self._at + have
             self._mem[at:at + len(early)] = early
