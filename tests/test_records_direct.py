@@ -38,8 +38,15 @@ def outcome(make_rows):
     return rows, error, [str(w.message) for w in caught if issubclass(w.category, purepcap.PcapWarning)]
 
 
-def both_paths(source, **kw):
-    direct = outcome(lambda: records(source, **kw))
+def both_paths(source, read_size=None, **kw):
+    """records() of the source (walked directly, reading ``read_size`` bytes at a time
+    if given) and records() of its Packets: (rows, error, warnings) each."""
+    old = records_mod.READ_SIZE
+    records_mod.READ_SIZE = read_size or old
+    try:
+        direct = outcome(lambda: records(source, **kw))
+    finally:
+        records_mod.READ_SIZE = old
     via_packets = outcome(lambda: records(purepcap.open(source, strict=kw.get("strict", True)), **kw))
     return direct, via_packets
 
@@ -149,12 +156,7 @@ def test_bigger_than_a_chunk_and_many_chunks(monkeypatch):
 def test_random_captures_and_cuts(frames, cut, payload, chunk):
     raw = pcap(frames)
     raw = raw[:max(24, len(raw) - cut % (len(raw) - 23))]
-    old = records_mod.READ_SIZE
-    records_mod.READ_SIZE = chunk
-    try:
-        direct, via = both_paths(raw, payload=payload)
-    finally:
-        records_mod.READ_SIZE = old
+    direct, via = both_paths(raw, chunk, payload=payload)
     assert direct == via
     if direct[1] is None:
         assert direct[0] == general(raw, payload)
@@ -280,12 +282,7 @@ def test_random_pcapng_and_cuts(steps, cut, payload, chunk, order):
     raw = pcapng(steps, order=order)
     head = len(pcapng([], order=order))
     raw = raw[:max(head, len(raw) - cut % (len(raw) - head + 1))]
-    old = records_mod.READ_SIZE
-    records_mod.READ_SIZE = chunk
-    try:
-        direct, via = both_paths(raw, payload=payload, strict=False)
-    finally:
-        records_mod.READ_SIZE = old
+    direct, via = both_paths(raw, chunk, payload=payload, strict=False)
     assert direct == via
     if direct[1] is None and not direct[2]:
         assert direct[0] == general(raw, payload)
