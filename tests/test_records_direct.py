@@ -162,15 +162,19 @@ def test_random_captures_and_cuts(frames, cut, payload, chunk):
         assert direct[0] == general(raw, payload)
 
 
+def direct_corpus_files(fmt: str):
+    """(name, path) of each corpus file of this format that records() walks directly."""
+    for path, row in manifest().items():
+        if row.get("format") == fmt:
+            source = corpus_path(path)
+            if source.is_file() and is_direct(source):
+                yield path, source
+
+
 @needs_corpus
 def test_corpus_pcaps_direct_equals_packet_path():
     checked = 0
-    for path, row in manifest().items():
-        if row.get("format") != "pcap":
-            continue
-        source = corpus_path(path)
-        if not source.is_file() or not is_direct(source):
-            continue
+    for path, source in direct_corpus_files("pcap"):
         for payload in (False, True):
             direct, via = both_paths(source, strict=False, payload=payload)
             assert direct == via, path
@@ -291,12 +295,7 @@ def test_random_pcapng_and_cuts(steps, cut, payload, chunk, order):
 @needs_corpus
 def test_corpus_pcapngs_direct_equals_packet_path():
     checked = 0
-    for path, row in manifest().items():
-        if row.get("format") != "pcapng":
-            continue
-        source = corpus_path(path)
-        if not source.is_file() or not is_direct(source):
-            continue
+    for path, source in direct_corpus_files("pcapng"):
         for payload in (False, True):
             for strict in (True, False):
                 direct, via = both_paths(source, strict=strict, payload=payload)
