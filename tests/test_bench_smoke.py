@@ -60,6 +60,7 @@ def test_quick_run_writes_every_row_and_target(tmp_path: Path) -> None:
     assert outs["v_records"] == outs["v_dpkt_rows"] < 600  # ARP frames have no IP row
     assert outs["records_filter"] == outs["open_filter"] < 600
     assert outs["records_10x"] == 6000
+    assert outs["floor_bytes"] == outs["floor_tuples"] == outs["open"] == 600  # the yardsticks see every packet
     targets = text[text.index("### Targets"):text.index("### All rows")]
     verdicts = re.findall(r"\| (PASS|MISS|n/a) \|$", targets, re.M)
     assert len(verdicts) == 11  # the to_pandas() target is two lines: 12x dpkt, and 1.3M/s
