@@ -2,7 +2,7 @@
 """purepcap benchmark (issue 8): one command, every figure in bench/RESULTS.md.
 
     python3 bench/run.py             # full run: 1M-packet captures, 3 runs each (~10-20 min)
-    python3 bench/run.py --quick     # smoke version: 20k packets, writes bench/data/RESULTS-quick.md
+    python3 bench/run.py --quick     # smoke version: 20k packets in bench/data/quick/, RESULTS-quick.md there
     python3 bench/run.py --strict    # exit 1 if any target is missed
     python3 bench/run.py --profile   # also cProfile open(), records(), to_pandas() into bench/data/
 
@@ -406,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--packets", type=int, help="packets per capture (default 1,000,000; --quick 20,000)")
     ap.add_argument("--subset", type=int, help="packets in the scapy subset (default 100,000; --quick 2,000)")
     ap.add_argument("--runs", type=int, default=3, help="runs per row, median reported (default 3)")
-    ap.add_argument("--data", type=Path, default=HERE / "data", help="where captures go (default bench/data)")
+    ap.add_argument("--data", type=Path,
+                    help="where captures go (default bench/data; --quick: bench/data/quick, so that a smoke run "
+                         "does not replace the 1M-packet captures)")
     ap.add_argument("--results", type=Path,
                     help="results file (default bench/RESULTS.md; --quick: DATA/RESULTS-quick.md)")
     ap.add_argument("--no-10x", dest="ten", action="store_false",
@@ -419,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     n = args.packets or (20_000 if args.quick else 1_000_000)
     subset = min(n, args.subset or (2_000 if args.quick else 100_000))
-    data = args.data
+    data = args.data or (HERE / "data" / "quick" if args.quick else HERE / "data")
     results = args.results or (data / "RESULTS-quick.md" if args.quick else HERE / "RESULTS.md")
     info = {"command": "python3 bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
