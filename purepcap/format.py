@@ -609,13 +609,16 @@ class Capture:
         hdr = struct.Struct(order + "II").unpack_from
         u32 = struct.Struct(order + "I").unpack_from
         epb = struct.Struct(order + "IIIII").unpack_from
-        # block type and length plus an EPB's five fixed fields, in one call
-        head = struct.Struct(order + "IIIIIII").unpack_from
+        # block type and length plus an EPB's five fixed fields, in one call. The interface
+        # id and the top 32 bits of the time are read as one u64 (``key``): it is only
+        # compared with the last packet's, and one int costs less to make than two.
+        head = struct.Struct(order + "IIQIII").unpack_from
         # an EPB's trailing length plus the next block's fields, in one call
-        step = struct.Struct(order + "IIIIIIII").unpack_from
+        step = struct.Struct(order + "IIIQIII").unpack_from
         new = _new_packet
-        # the interface of the last packet and its time base for the last top 32 bits
-        cur_iid = cur_hi = -1
+        # the interface of the last packet and the top 32 bits of its time (as one u64
+        # ``key``), and that interface's time base for them
+        cur_key = -1
         gidx = lt = mult = div = off = hbase = 0
         test_for = self._test_for
         keep = None
@@ -654,7 +657,7 @@ class Capture:
             last = end - 28  # the last offset an EPB may end at for its run to read on
             while pos + 12 <= end:
                 if pos + 28 <= end:
-                    btype, blen, iid, hi, lo, caplen, length = head(buf, pos)
+                    btype, blen, key, lo, caplen, length = head(buf, pos)
                 else:
                     btype, blen = hdr(buf, pos)
                 # A run of whole EPBs. Each turn reads this block's trailer together with
@@ -663,20 +666,20 @@ class Capture:
                 # type, damage, the end of the buffer near) is left to the careful path.
                 while (btype == EPB and (nxt := pos + blen) <= last  # (caplen .. are read only then)
                        and caplen + 32 <= blen and not blen & not_fast):
-                    if iid != cur_iid or hi != cur_hi:
+                    if key != cur_key:
+                        iid, hi = (key & 0xFFFFFFFF, key >> 32) if order == "<" else (key >> 32, key & 0xFFFFFFFF)
                         # an interface whose tick is not a whole number of ns is left to the
                         # careful path, so that the run needs no test for it per packet
                         if iid >= len(ifaces) or ifaces[iid][3] != 1:
                             break
-                        cur_iid = iid
-                        cur_hi = hi
+                        cur_key = key
                         gidx, lt, mult, _, off, _ = ifaces[iid]
                         hbase = (hi << 32) * mult + off
                         keep = test_for(lt) if test_for is not None else None
                     data = buf[(at := pos + 28):at + caplen]
                     if keep is not None and not keep(data, length):
                         this_len = blen  # filtered out, but the block is checked all the same
-                        tail, btype, blen, iid, hi, lo, caplen, length = step(buf, nxt - 4)
+                        tail, btype, blen, key, lo, caplen, length = step(buf, nxt - 4)
                         if tail != this_len:
                             btype, blen = hdr(buf, pos)
                             break
@@ -691,7 +694,7 @@ class Capture:
                     p.interface = gidx
                     p.data = data
                     this_len = blen
-                    tail, btype, blen, iid, hi, lo, caplen, length = step(buf, nxt - 4)
+                    tail, btype, blen, key, lo, caplen, length = step(buf, nxt - 4)
                     if tail != this_len:  # not delivered: the careful path reports the damage
                         btype, blen = hdr(buf, pos)
                         break
@@ -701,7 +704,7 @@ class Capture:
                     yield p
                 # everything else, and every damaged block, takes the careful path; it reuses
                 # the names of the cached interface fields, so the cache is dropped here
-                cur_iid = -1
+                cur_key = -1
                 if btype == _PCAPNG_SHB:
                     try:
                         new_order = self._shb_order(buf, pos, base)
@@ -715,8 +718,8 @@ class Capture:
                         hdr = struct.Struct(order + "II").unpack_from
                         u32 = struct.Struct(order + "I").unpack_from
                         epb = struct.Struct(order + "IIIII").unpack_from
-                        head = struct.Struct(order + "IIIIIII").unpack_from
-                        step = struct.Struct(order + "IIIIIIII").unpack_from
+                        head = struct.Struct(order + "IIQIII").unpack_from
+                        step = struct.Struct(order + "IIIQIII").unpack_from
                         btype, blen = hdr(buf, pos)
                     self._pcapng_order = order
                 try:
@@ -736,7 +739,7 @@ class Capture:
                     if btype == _PCAPNG_SHB:
                         self._parse_shb(buf, pos, blen, order, base + pos)
                         ifaces = self._section_ifaces
-                        cur_iid = -1  # a new section numbers its interfaces from 0 again
+                        cur_key = -1  # a new section numbers its interfaces from 0 again
                         self._iface_base = len(self.interfaces)
                     elif btype == _BT_IDB:
                         self._parse_idb(buf, pos, blen, order, base + pos)
