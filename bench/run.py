@@ -146,7 +146,10 @@ def run_once(row: Row, files: dict[str, Path]) -> None:
             tempfile.NamedTemporaryFile("r") as peak:
         launch = ["/usr/bin/time", "-f", "%M %U %S", "-o", peak.name] + argv if TIME else argv
         t0 = time.perf_counter()
-        proc = subprocess.Popen(launch, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT)
+        # Only our own workloads print something we read (one JSON line); `cat F` must
+        # write to /dev/null, as its label says, not 700 MB into a temporary file.
+        sink = out if argv[0] == PY else subprocess.DEVNULL
+        proc = subprocess.Popen(launch, stdout=sink, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
