@@ -355,11 +355,12 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
         ticks = linktype = mult = hbase = 0
         hlen = 28
         n_if = len(ng)
-        cur_iid = cur_hi = -1
+        cur_key = -1  # the interface id and top 32 time bits of the last packet, as one u64
         next_caplen = next_length = 0
     record = struct.Struct(order + "IIII").unpack_from
-    block = struct.Struct(order + "IIIIIII").unpack_from
-    step = struct.Struct(order + "IIIIIIII").unpack_from  # a trailer, then the next block's fields
+    # (an EPB's interface id and top 32 time bits are read as one u64 key, as format's run does)
+    block = struct.Struct(order + "IIQIII").unpack_from
+    step = struct.Struct(order + "IIIQIII").unpack_from  # a trailer, then the next block's fields
     u32 = struct.Struct(order + "I").unpack_from
     unpack6 = _FAST6.unpack_from
     cache6 = _ip6
@@ -426,7 +427,7 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
                         ahead = False
                         caplen, length = next_caplen, next_length
                     else:
-                        btype, blen, iid, hi, lo, caplen, length = block(buf, pos)
+                        btype, blen, key, lo, caplen, length = block(buf, pos)
                     nxt = pos + blen
                     if btype != 6 or not caplen + 32 <= blen <= max_block or blen & 3:
                         if btype in skipped and 12 <= blen <= max_block and not blen & 3:
@@ -441,12 +442,12 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
                         break
                     if nxt > end:
                         break
-                    if iid != cur_iid or hi != cur_hi:
+                    if key != cur_key:
+                        iid, hi = (key & 0xFFFFFFFF, key >> 32) if order == "<" else (key >> 32, key & 0xFFFFFFFF)
                         if iid >= n_if or ng[iid] is None:
                             irregular = True
                             break
-                        cur_iid = iid
-                        cur_hi = hi
+                        cur_key = key
                         linktype, mult, off = ng[iid]
                         ethernet = linktype == _lt.EN10MB
                         hbase = (hi << 32) * mult + off
@@ -455,7 +456,7 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
                     dend = start + caplen
                     if nxt + 28 <= end:
                         this_len = blen
-                        tail, btype, blen, iid, hi, lo, next_caplen, next_length = step(buf, nxt - 4)
+                        tail, btype, blen, key, lo, next_caplen, next_length = step(buf, nxt - 4)
                         if tail != this_len:
                             irregular = True
                             break

@@ -201,6 +201,25 @@ def test_pcapng_several_interfaces_and_sections() -> None:
     assert got[3].time is None and (got[3].caplen, got[3].length) == (6, 6)
 
 
+@pytest.mark.parametrize("byte_order", ["little", "big"])
+def test_pcapng_high_time_word_is_not_taken_for_an_interface(byte_order: str) -> None:
+    # The EPB run compares an EPB's interface id and the top 32 bits of its timestamp as
+    # one u64. These times put a valid interface number in the top word and a 0 or 1
+    # interface id beside it, so a key split in the wrong byte order reads the wrong
+    # interface (another resolution) instead of falling back to the careful path.
+    out = io.BytesIO()
+    w = PcapngWriter(out, linktype=None, byte_order=byte_order)
+    us = w.add_interface(linktypes.EN10MB, tsresol=6)
+    ns = w.add_interface(linktypes.EN10MB, tsresol=9)
+    times = [((1 << 32) + 7) * 1000, ((1 << 32) + 9) * 1000, 5, 6, ((1 << 32) + 11) * 1000]
+    ifaces = [us, us, ns, ns, us]
+    for t, i in zip(times, ifaces, strict=True):
+        w.write_packet(t, b"x" * 60, interface=i)
+    w.close()
+    got = read_all(out.getvalue())
+    assert [(p.time, p.interface) for p in got] == list(zip(times, ifaces, strict=True))
+
+
 def test_simple_packet_block_capped_by_snaplen() -> None:
     out = io.BytesIO()
     with PcapngWriter(out, snaplen=4) as w:

@@ -292,6 +292,23 @@ def test_random_pcapng_and_cuts(steps, cut, payload, chunk, order):
         assert direct[0] == general(raw, payload)
 
 
+@pytest.mark.parametrize("order", ["little", "big"])
+def test_pcapng_high_time_word_is_not_taken_for_an_interface(order):
+    # The direct walk compares an EPB's interface id and top 32 time bits as one u64: a
+    # top word that is itself a valid interface number must not be read as one.
+    buf = io.BytesIO()
+    w = purepcap.format.PcapngWriter(buf, byte_order=order, tsresol=6)
+    w.add_interface(1, tsresol=9)
+    times = [((1 << 32) + 7) * 1000, 5, ((1 << 32) + 9) * 1000, 6]
+    for t, i in zip(times, [0, 1, 0, 1], strict=True):
+        w.write_packet(t, FRAMES[0], interface=i)
+    w.flush()
+    raw = buf.getvalue()
+    assert is_direct(raw)
+    direct, via = both_paths(raw)
+    assert direct == via and [r["time"] for r in direct[0]] == times
+
+
 @needs_corpus
 def test_corpus_pcapngs_direct_equals_packet_path():
     checked = 0
