@@ -82,6 +82,19 @@ _BT_IDB = 1
 _BT_PB = 2  # obsolete Packet Block
 _BT_SPB = 3
 _BT_EPB = 6
+# The EPB runs here and in records read a block's type, length and fixed fields in one
+# unpack (_EPB_HEAD), and a block's trailing length with the next block's fields in one
+# more (_EPB_STEP). The interface id and the top 32 bits of the timestamp are read as
+# one u64 ``key``: it is only compared with the last packet's, and one int costs less
+# to make than two. _epb_key_split gives them back when the key changes.
+_EPB_HEAD = "IIQIII"  # type, length, key, low 32 time bits, caplen, length on the wire
+_EPB_STEP = "I" + _EPB_HEAD  # a trailing length, then the next block's _EPB_HEAD
+
+
+def _epb_key_split(key: int, order: str) -> tuple[int, int]:
+    """(interface id, top 32 time bits) of an EPB key read in byte order ``order``."""
+    return (key & 0xFFFFFFFF, key >> 32) if order == "<" else (key >> 32, key & 0xFFFFFFFF)
+
 
 # if_tsresol default and options
 _OPT_ENDOFOPT = 0
@@ -609,12 +622,8 @@ class Capture:
         hdr = struct.Struct(order + "II").unpack_from
         u32 = struct.Struct(order + "I").unpack_from
         epb = struct.Struct(order + "IIIII").unpack_from
-        # block type and length plus an EPB's five fixed fields, in one call. The interface
-        # id and the top 32 bits of the time are read as one u64 (``key``): it is only
-        # compared with the last packet's, and one int costs less to make than two.
-        head = struct.Struct(order + "IIQIII").unpack_from
-        # an EPB's trailing length plus the next block's fields, in one call
-        step = struct.Struct(order + "IIIQIII").unpack_from
+        head = struct.Struct(order + _EPB_HEAD).unpack_from
+        step = struct.Struct(order + _EPB_STEP).unpack_from
         new = _new_packet
         # the interface of the last packet and the top 32 bits of its time (as one u64
         # ``key``), and that interface's time base for them
@@ -667,7 +676,7 @@ class Capture:
                 while (btype == EPB and (nxt := pos + blen) <= last  # (caplen .. are read only then)
                        and caplen + 32 <= blen and not blen & not_fast):
                     if key != cur_key:
-                        iid, hi = (key & 0xFFFFFFFF, key >> 32) if order == "<" else (key >> 32, key & 0xFFFFFFFF)
+                        iid, hi = _epb_key_split(key, order)
                         # an interface whose tick is not a whole number of ns is left to the
                         # careful path, so that the run needs no test for it per packet
                         if iid >= len(ifaces) or ifaces[iid][3] != 1:
@@ -718,8 +727,8 @@ class Capture:
                         hdr = struct.Struct(order + "II").unpack_from
                         u32 = struct.Struct(order + "I").unpack_from
                         epb = struct.Struct(order + "IIIII").unpack_from
-                        head = struct.Struct(order + "IIQIII").unpack_from
-                        step = struct.Struct(order + "IIIQIII").unpack_from
+                        head = struct.Struct(order + _EPB_HEAD).unpack_from
+                        step = struct.Struct(order + _EPB_STEP).unpack_from
                         btype, blen = hdr(buf, pos)
                     self._pcapng_order = order
                 try:

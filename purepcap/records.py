@@ -46,7 +46,18 @@ from . import linktypes as _lt
 from ._protocols import NAMES as _PROTO_NAMES
 from ._protocols import number as _proto_number
 from ._sources import is_url
-from .format import _PACKETLESS_BLOCKS, _PCAPNG_MAX_BLOCK, _PCAPNG_SHB, CHUNK_SIZE, NS, READ_SIZE, Span
+from .format import (
+    _EPB_HEAD,
+    _EPB_STEP,
+    _PACKETLESS_BLOCKS,
+    _PCAPNG_MAX_BLOCK,
+    _PCAPNG_SHB,
+    CHUNK_SIZE,
+    NS,
+    READ_SIZE,
+    Span,
+    _epb_key_split,
+)
 from .headers import EXTRA_FIELDS, PROTOCOLS, decode
 from .headers import _ip4_cache as _ip4
 from .headers import _ip6_cache as _ip6
@@ -358,9 +369,8 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
         cur_key = -1  # the interface id and top 32 time bits of the last packet, as one u64
         next_caplen = next_length = 0
     record = struct.Struct(order + "IIII").unpack_from
-    # (an EPB's interface id and top 32 time bits are read as one u64 key, as format's run does)
-    block = struct.Struct(order + "IIQIII").unpack_from
-    step = struct.Struct(order + "IIIQIII").unpack_from  # a trailer, then the next block's fields
+    block = struct.Struct(order + _EPB_HEAD).unpack_from  # as format's EPB run reads them
+    step = struct.Struct(order + _EPB_STEP).unpack_from
     u32 = struct.Struct(order + "I").unpack_from
     unpack6 = _FAST6.unpack_from
     cache6 = _ip6
@@ -443,7 +453,7 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
                     if nxt > end:
                         break
                     if key != cur_key:
-                        iid, hi = (key & 0xFFFFFFFF, key >> 32) if order == "<" else (key >> 32, key & 0xFFFFFFFF)
+                        iid, hi = _epb_key_split(key, order)
                         if iid >= n_if or ng[iid] is None:
                             irregular = True
                             break
