@@ -313,6 +313,36 @@ def test_pcapng_length_not_multiple_of_four() -> None:
         list(purepcap.open(raw))
 
 
+def _pcapng_with_a_misaligned_epb() -> tuple[bytes, int]:
+    """Three good EPBs, then one whose length (42) is not a multiple of 4 although its
+    trailer agrees, then two good EPBs at the offset that length leads to; and where
+    the misaligned block starts."""
+    out = io.BytesIO()
+    with PcapngWriter(out) as w:
+        for k in range(3):
+            w.write_packet(T0 + k, b"good%d" % k)
+    n = len(out.getvalue())
+    data = b"x" * 10
+    bad = struct.pack("<IIIIIII", 6, 42, 0, 0, 0, len(data), len(data)) + data + struct.pack("<I", 42)
+    tail = io.BytesIO()
+    with PcapngWriter(tail) as w:
+        w.write_packet(T0, b"after1")
+        w.write_packet(T0, b"after2")
+    head_len = len(tail.getvalue()) - 2 * len(tail.getvalue()[-40:])  # SHB + IDB, then two 40-byte EPBs
+    return out.getvalue() + bad + tail.getvalue()[head_len:], n
+
+
+def test_pcapng_misaligned_block_inside_a_run_of_packets_is_rejected() -> None:
+    # The EPB run must refuse a length that is not a multiple of 4 even when the block's
+    # trailer agrees and good blocks follow it: the careful path reports it.
+    raw, at = _pcapng_with_a_misaligned_epb()
+    got = []
+    with pytest.raises(DamagedError, match=f"pcapng block at offset {at} has length 42"):
+        for p in purepcap.open(raw):
+            got.append(p.data)
+    assert got == [b"good0", b"good1", b"good2"]
+
+
 def test_pcapng_bad_option_length_in_idb() -> None:
     o = "<"
     shb = struct.pack(o + "IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1) + struct.pack(o + "I", 28)

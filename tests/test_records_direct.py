@@ -14,6 +14,7 @@ import pytest
 from conftest import corpus_path, manifest, needs_corpus
 from hypothesis import given
 from hypothesis import strategies as st
+from test_format import _pcapng_with_a_misaligned_epb
 from test_headers import V4_TCP, V6_UDP, ether, ipv4, tcp, udp
 
 import purepcap
@@ -276,6 +277,17 @@ def test_pcapng_damage_is_handed_over(cut, strict):
     direct, via = both_paths(bytes(raw), strict=strict)
     assert direct == via and len(direct[0]) >= 2
     assert (direct[1] is not None) == strict or cut == "caplen" and not strict
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_pcapng_misaligned_block_inside_a_run_is_handed_over(strict):
+    # a block length that is not a multiple of 4, with an agreeing trailer and good
+    # blocks after it: the walk hands it to the reader, which rejects it
+    raw, at = _pcapng_with_a_misaligned_epb()
+    assert is_direct(raw)
+    direct, via = both_paths(raw, strict=strict)
+    assert direct == via
+    assert (direct[1] is not None and direct[1][2] == at) if strict else direct[2]
 
 
 @given(st.lists(st.sampled_from([("p", 0, f) for f in FRAMES] + [("p", 1, V4_TCP), ("isb",), ("if", 1, 6),
