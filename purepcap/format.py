@@ -632,9 +632,10 @@ class Capture:
         test_for = self._test_for
         keep = None
         EPB = _BT_EPB  # a local: the run tests it per packet
-        # One mask tests both that a length is a multiple of 4 and that it is below the
-        # block bound (2**25: a block of exactly 2**25 bytes is left to the careful path)
-        not_fast = 0xFFFFFFFF & ~(_PCAPNG_MAX_BLOCK - 4)
+        # The run takes a block below the block bound whose length is a multiple of 4 (a
+        # block of exactly the bound is left to the careful path). Two compares and `& 3`
+        # on one-digit ints cost less than one mask that needs a two-digit int.
+        fast_bound = _PCAPNG_MAX_BLOCK
         frame = 0
         ifaces = self._section_ifaces
         stop = None
@@ -674,7 +675,7 @@ class Capture:
                 # in hand when its turn comes; a block the run does not take (another
                 # type, damage, the end of the buffer near) is left to the careful path.
                 while (btype == EPB and (nxt := pos + blen) <= last  # (caplen .. are read only then)
-                       and caplen + 32 <= blen and not blen & not_fast):
+                       and caplen + 32 <= blen < fast_bound and not blen & 3):
                     if key != cur_key:
                         iid, hi = _epb_key_split(key, order)
                         # an interface whose tick is not a whole number of ns is left to the
