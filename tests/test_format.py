@@ -328,8 +328,9 @@ def _pcapng_with_a_misaligned_epb() -> tuple[bytes, int]:
     with PcapngWriter(tail) as w:
         w.write_packet(T0, b"after1")
         w.write_packet(T0, b"after2")
-    head_len = len(tail.getvalue()) - 2 * len(tail.getvalue()[-40:])  # SHB + IDB, then two 40-byte EPBs
-    return out.getvalue() + bad + tail.getvalue()[head_len:], n
+    after = tail.getvalue()[-80:]  # the file's two EPBs, 40 bytes each (28 + 8 of data + 4)
+    assert struct.unpack_from("<II", after) == (6, 40)
+    return out.getvalue() + bad + after, n
 
 
 def test_pcapng_misaligned_block_inside_a_run_of_packets_is_rejected() -> None:
