@@ -521,9 +521,10 @@ def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, prefix: bytes
                 eof = True
             end = have + got
             # The one Python step per block follows block lengths only (at least 12 a
-            # step, so a lying zero cannot stall it; such a block fails the checks); whether each block walked is a
-            # whole EPB or a block without packets is then checked for all of them at
-            # once, and the batch ends before the first that is not.
+            # step, so a lying zero cannot stall it; such a block fails the checks).
+            # Whether each block walked is a whole EPB or a block without packets is
+            # then checked for all of them at once, and the batch ends before the first
+            # that is not.
             starts: list[int] = []
             append = starts.append
             pos = 0
