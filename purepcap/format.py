@@ -632,9 +632,11 @@ class Capture:
         test_for = self._test_for
         keep = None
         EPB = _BT_EPB  # a local: the run tests it per packet
-        # The run takes a block below the block bound whose length is a multiple of 4 (a
-        # block of exactly the bound is left to the careful path). Two compares and `& 3`
-        # on one-digit ints cost less than one mask that needs a two-digit int.
+        # The run takes only blocks that lie whole in a buffer no longer than the block
+        # bound, so every block it takes is below the bound with no test per block (a
+        # block of exactly the bound is left to the careful path). A longer buffer (rare:
+        # the doubling reads that gather a section header of over 16 MiB, or a stream that
+        # hands out more than it is asked for) is left to the careful path whole.
         fast_bound = _PCAPNG_MAX_BLOCK
         frame = 0
         ifaces = self._section_ifaces
@@ -664,7 +666,8 @@ class Capture:
                 rest = b""
             fresh = False
             end = len(buf)
-            last = end - 28  # the last offset an EPB may end at for its run to read on
+            # the last offset an EPB may end at for its run to read on
+            last = end - 28 if end <= fast_bound else -1
             while pos + 12 <= end:
                 if pos + 28 <= end:
                     btype, blen, key, lo, caplen, length = head(buf, pos)
@@ -675,7 +678,7 @@ class Capture:
                 # in hand when its turn comes; a block the run does not take (another
                 # type, damage, the end of the buffer near) is left to the careful path.
                 while (btype == EPB and (nxt := pos + blen) <= last  # (caplen .. are read only then)
-                       and caplen + 32 <= blen < fast_bound and not blen & 3):
+                       and caplen + 32 <= blen and not blen & 3):
                     if key != cur_key:
                         iid, hi = _epb_key_split(key, order)
                         # an interface whose tick is not a whole number of ns is left to the

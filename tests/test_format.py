@@ -639,17 +639,40 @@ def test_obsolete_and_simple_blocks_between_packets_keep_each_packets_interface(
     assert got == [(b"n1", 0, 1), (b"e1", 1, 0), (b"n2", 0, 1), (b"e2", 1, 0), (b"n3", 0, 1)]
 
 
+class _Flood(io.RawIOBase):
+    """A stream that answers its first read as asked and every later one with all it
+    holds, whatever it was asked for: the reader then holds blocks longer than the block
+    bound in one buffer, which no honest stream makes it do."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._asked = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        size = n if not self._asked and n is not None and n >= 0 else len(self._data)
+        self._asked = True
+        out, self._data = self._data[:size], self._data[size:]
+        return out
+
+
+@pytest.mark.parametrize("flood", [False, True])
 @pytest.mark.parametrize("extra,ok", [(-4, True), (0, True), (4, False)])
-def test_pcapng_packet_block_at_the_block_bound(extra: int, ok: bool) -> None:
+def test_pcapng_packet_block_at_the_block_bound(extra: int, ok: bool, flood: bool) -> None:
     # 32 MiB is the largest block read; the fast EPB run leaves a block of exactly that
-    # size to the careful path, which must still deliver it (and refuse one 4 bytes more)
+    # size to the careful path, which must still deliver it (and refuse one 4 bytes more),
+    # also when the whole file came in one read
     bound = 32 * 1024 * 1024
     buf = io.BytesIO()
     with PcapngWriter(buf) as w:
         w.write_packet(1, b"a" * 60)
         w.write_packet(2, b"b" * (bound + extra - 32))
         w.write_packet(3, b"c" * 60)
-    raw = buf.getvalue()
+    raw: bytes | _Flood = buf.getvalue()
+    if flood:
+        raw = _Flood(raw)
     if ok:
         assert [(p.frame, p.caplen) for p in purepcap.open(raw)] == [(1, 60), (2, bound + extra - 32), (3, 60)]
     else:
