@@ -654,11 +654,7 @@ class Capture:
         fresh = pos < len(buf)  # what the opening read left over is parsed before reading more
         while True:
             if not eof and not fresh:
-                # The parsed chunk stays alive until the next one is read. Freed first, it
-                # can be the top of the heap, which malloc then gives back to the system
-                # and faults in again on the next read (15k page faults on 1M mixed
-                # pcapng). A buffer that gathered a record longer than a chunk is dropped
-                # first, so that such a record is not held twice.
+                # the parsed chunk stays alive until the next one is read (see _iter_pcap)
                 rest = buf[pos:] if pos < len(buf) else b""
                 missing = 12 - len(rest)
                 if missing <= 0:

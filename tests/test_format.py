@@ -663,7 +663,7 @@ class _Flood(io.RawIOBase):
 def test_pcapng_packet_block_at_the_block_bound(extra: int, ok: bool, flood: bool) -> None:
     # 32 MiB is the largest block read; the fast EPB run leaves a block of exactly that
     # size to the careful path, which must still deliver it (and refuse one 4 bytes more),
-    # also when the whole file came in one read
+    # also when a stream hands out all the rest of the file at once
     bound = 32 * 1024 * 1024
     buf = io.BytesIO()
     with PcapngWriter(buf) as w:
