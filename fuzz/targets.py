@@ -63,8 +63,8 @@ def headers(data: bytes) -> None:
 
 def records(data: bytes) -> None:
     """records() over a capture, every extra field and the payload: only PcapError."""
-    from purepcap.records import EXTRA_FIELDS
-    from purepcap.records import records as rows
+    from purepcap._records import EXTRA_FIELDS
+    from purepcap._records import records as rows
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PcapWarning)
         for strict in (True, False):
@@ -92,7 +92,7 @@ def records_direct(data: bytes) -> None:
     """records() walking pcap and pcapng itself gives exactly what it gives through
     purepcap.open's Packets: the same rows, the same error at the same point, the same
     warnings."""
-    from purepcap.records import records as rows
+    from purepcap._records import records as rows
     for strict in (True, False):
         for payload in (False, True):
             direct = _outcome(lambda p=payload, s=strict: rows(data, payload=p, strict=s))

@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import linktypes
 from ._open import open
+
+# records() lives in the private module _records, so the name purepcap.records is
+# only ever the function (a public module of that name used to shadow it).
+from ._records import records
 from .errors import (
     CaptureError,
     DamagedError,
@@ -22,11 +26,6 @@ from .errors import (
     UnsupportedFormatError,
 )
 from .format import Capture, Interface, Packet, PcapngWriter, PcapWriter, Span, open_writer, split_capture
-
-# Imported eagerly (stdlib only, cheap): the submodule purepcap.records shares the
-# function's name, and a lazy import would leave `purepcap.records` bound to the
-# module once anything imports purepcap.records directly.
-from .records import records
 
 __version__ = "0.1.0"
 

@@ -607,7 +607,7 @@ def atomic_output(path: str, mode: str = "w"):
 
 
 def _records(args: argparse.Namespace, columns: list[str]) -> Iterable[dict]:
-    from .records import records
+    from ._records import records
 
     extra = [c for c in columns if c not in BASE_COLUMNS and c != "payload"]
     kw: dict[str, Any] = {"payload": args.payload, "filter": _expression(args)}

@@ -88,7 +88,7 @@ def _protocols(protocol: str | Iterable[str] | None) -> set[str] | None:
     if protocol is None:
         return None
     from ._protocols import NAMES
-    from .records import protocol_numbers
+    from ._records import protocol_numbers
 
     return {NAMES[n] for n in protocol_numbers(protocol)}
 
@@ -128,7 +128,7 @@ def to_pandas(source: Any, *, protocol: str | Iterable[str] | None = None, paylo
     names = columns_for(columns, payload)
     builder = _columns.ColumnBuilder(names, _protocols(protocol))
     total = _size_of(source, span)
-    for i, batch in enumerate(_batches(source, filter=filter, storage_options=storage_options, span=span)):
+    for i, batch in enumerate(_source_batches(source, filter=filter, storage_options=storage_options, span=span)):
         builder.add(batch)
         if i == 0 and total and len(batch):
             # rows per byte of the first batch, times the capture's size: columns then
@@ -155,8 +155,8 @@ def _size_of(source: Any, span: Span | None) -> int | None:
     return None
 
 
-def _batches(source: Any, *, filter: str | None, storage_options: dict | None, span: Span | None):
-    from . import _columns
+def _source_batches(source: Any, *, filter: str | None, storage_options: dict | None, span: Span | None):
+    from . import _batches
     from ._open import open as open_capture
 
     if not _is_openable(source):  # an iterable of Packets (or of lists of them, live)
@@ -166,24 +166,24 @@ def _batches(source: Any, *, filter: str | None, storage_options: dict | None, s
 
             match = offline_matcher(filter)
             packets = (p for p in _flatten(source) if match(p))
-        yield from _columns.packet_batches(packets)
+        yield from _batches.packet_batches(packets)
         return
     if filter is not None:
         with open_capture(source, filter=filter, storage_options=storage_options, span=span) as cap:
-            yield from _columns.packet_batches(cap)
+            yield from _batches.packet_batches(cap)
         return
     try:
-        batches = _columns.pcap_batches(source, storage_options=storage_options, span=span)
-    except _columns.NotFastPcap as e:  # pcapng, an old pcap version, or not a capture at all
+        batches = _batches.pcap_batches(source, storage_options=storage_options, span=span)
+    except _batches.NotFastPcap as e:  # pcapng, an old pcap version, or not a capture at all
         try:
             if span is not None or not hasattr(source, "read"):
                 for c in e.closers:
                     c.close()
                 cap = open_capture(source, storage_options=storage_options, span=span)
             else:  # a pipe cannot be opened again: replay what was read
-                cap = open_capture(_columns._Prepend(e.head, e.stream, getattr(source, "name", "<stream>")))
+                cap = open_capture(_batches._Prepend(e.head, e.stream, getattr(source, "name", "<stream>")))
             with cap:
-                yield from _columns.packet_batches(cap)
+                yield from _batches.packet_batches(cap)
         finally:
             for c in e.closers:
                 c.close()
@@ -246,7 +246,7 @@ def _categorical(codes: Any, names: list[str]) -> Any:
     import numpy as np
     import pandas as pd
 
-    from ._columns import _code_type
+    from ._categories import _code_type
 
     step = 1 << 16
     used = np.zeros(len(names) + 1, dtype=bool)  # index 0 is "missing"

@@ -180,31 +180,31 @@ def test_sources_bytes_file_pipe_gzip_packets_all_agree(name, tmp_path):
 
 
 def test_batches_of_every_size_give_the_same_frame(tmp_path):
-    from purepcap import _columns
+    from purepcap import _batches, _columns
 
     path = FIXTURES / "local.pcap"
     ref = _reference(path)
     for chunk in (17, 64, 100, 1000, 1 << 20):
         builder = _columns.ColumnBuilder(columns_for(ALL_EXTRAS, True))
-        for batch in _columns.pcap_batches(path, chunk_size=chunk):
+        for batch in _batches.pcap_batches(path, chunk_size=chunk):
             builder.add(batch)
         from purepcap.dataframe import _frame
         pd.testing.assert_frame_equal(_frame(builder), ref)
     with purepcap.open(path) as cap:
         builder = _columns.ColumnBuilder(columns_for(ALL_EXTRAS, True))
-        for batch in _columns.packet_batches(cap, batch_bytes=50):
+        for batch in _batches.packet_batches(cap, batch_bytes=50):
             builder.add(batch)
     pd.testing.assert_frame_equal(_frame(builder), ref)
 
 
 def _batched(path, chunk: int, **kw):
     """The frame pcap_batches makes at this chunk size, or the PcapError it raises."""
-    from purepcap import _columns
+    from purepcap import _batches, _columns
     from purepcap.dataframe import _frame
 
     builder = _columns.ColumnBuilder(columns_for(ALL_EXTRAS, True))
     try:
-        for batch in _columns.pcap_batches(path, chunk_size=chunk, **kw):
+        for batch in _batches.pcap_batches(path, chunk_size=chunk, **kw):
             builder.add(batch)
     except purepcap.PcapError as e:
         return type(e), e.offset, e.frame, str(e)
@@ -255,7 +255,7 @@ def test_chunk_buffer_holds_the_file_whatever_is_carried(size, chunk, span, room
     import random
     import tempfile
 
-    from purepcap._columns import _ChunkBuffer
+    from purepcap._batches import _ChunkBuffer
 
     class Buffer(_ChunkBuffer):
         ROOM = room or _ChunkBuffer.ROOM  # a small room: carried records often do not fit
@@ -507,7 +507,7 @@ def test_random_packets_equal_records(packets, big_endian):
 def test_integer_keys_get_the_code_of_their_string(kind, max_bits, n_keys, seed, neighbours):
     """Batches of keys through the hash tables, whichever keys collide or lose their
     slots and however small the tables are capped, get their own string's code."""
-    from purepcap._columns import _Coder, _Table
+    from purepcap._categories import _Coder, _Table
 
     dtype, bits = kind
     rng = np.random.default_rng(seed)

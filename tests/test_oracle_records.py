@@ -16,8 +16,8 @@ import pytest
 from conftest import corpus_path, needs_corpus, oracle_rows, oracle_time_ns
 
 import purepcap
+from purepcap._records import records
 from purepcap.headers import decode
-from purepcap.records import records
 
 pytestmark = needs_corpus
 

@@ -13,8 +13,8 @@ from test_headers import V4_TCP, V6_UDP, ether, ext, frag6, icmp, ipv4, ipv6, sl
 import purepcap
 from purepcap import linktypes as lt
 from purepcap import strategies as pst
+from purepcap._records import EXTRA_FIELDS, protocol_numbers, records
 from purepcap.format import Packet, PcapngWriter, PcapWriter
-from purepcap.records import EXTRA_FIELDS, protocol_numbers, records
 
 DEFAULT_KEYS = ["frame", "time", "length", "caplen", "src_host", "src_port", "dst_host", "dst_port", "protocol"]
 T0 = 1_700_000_000_123_456_789
@@ -241,7 +241,7 @@ def test_rows_are_plain_dicts_of_builtin_types():
 def test_package_attribute_is_the_function_even_after_importing_the_module():
     import importlib
 
-    importlib.import_module("purepcap.records")
+    importlib.import_module("purepcap._records")
     assert callable(purepcap.records) and purepcap.records is records
 
 

@@ -18,10 +18,10 @@ from test_format import _pcapng_with_a_misaligned_epb
 from test_headers import V4_TCP, V6_UDP, ether, ipv4, tcp, udp
 
 import purepcap
+from purepcap._records import records
 from purepcap.format import PcapWriter
-from purepcap.records import records
 
-records_mod = importlib.import_module("purepcap.records")  # the module (purepcap.records is the function)
+records_mod = importlib.import_module("purepcap._records")  # the module (purepcap.records is the function)
 
 T0 = 1_600_000_000_000_000_000
 

@@ -339,7 +339,7 @@ def test_compressed_truncation_at_every_offset_raises_only_pcap_errors(compress)
 
 
 def test_records_over_every_truncation_raise_only_pcap_errors() -> None:
-    records = pytest.importorskip("purepcap.records").records
+    records = pytest.importorskip("purepcap._records").records
     raw, _ = two_section_capture()
     for cut in range(len(raw) + 1):
         try:

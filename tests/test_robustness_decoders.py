@@ -117,7 +117,7 @@ def test_nesting_is_bounded(kind: str) -> None:
 
 
 def test_records_never_raise_on_malformed_packets() -> None:
-    records_mod = pytest.importorskip("purepcap.records")
+    records_mod = pytest.importorskip("purepcap._records")
     fields = list(headers.EXTRA_FIELDS)
 
     @given(st.lists(st.tuples(st.sampled_from(DEEP_PREFIXES), st.binary(max_size=80),
@@ -224,9 +224,9 @@ def test_to_pandas_refuses_a_packet_block_whose_trailing_length_lies() -> None:
     pytest.importorskip("pandas")
     import io
 
+    from purepcap._records import records
     from purepcap.dataframe import to_pandas
     from purepcap.format import PcapngWriter
-    from purepcap.records import records
     frame = ETH + b"\x08\x00" + IPV4[:9] + b"\x11" + IPV4[10:] + bytes.fromhex("0001003500090000") + b"q"
     out = io.BytesIO()
     starts = []

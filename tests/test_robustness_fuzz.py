@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT / "fuzz"))
 targets = importlib.import_module("targets")
 make_seeds = importlib.import_module("make_seeds")
 
-NEEDS = {"containers": [], "headers": ["purepcap.headers"], "records": ["purepcap.records"],
-         "records_direct": ["purepcap.records"], "filter": ["purepcap.filter._parser"]}
+NEEDS = {"containers": [], "headers": ["purepcap.headers"], "records": ["purepcap._records"],
+         "records_direct": ["purepcap._records"], "filter": ["purepcap.filter._parser"]}
 
 
 def needs(target: str) -> None:
@@ -132,7 +132,7 @@ def test_filter_target_fails_on_anything_but_filter_error(monkeypatch) -> None:
 def test_records_direct_target_fails_when_the_walks_differ(monkeypatch) -> None:
     needs("records_direct")
     import purepcap.format
-    records_mod = importlib.import_module("purepcap.records")  # (purepcap.records is the function)
+    records_mod = importlib.import_module("purepcap._records")  # (purepcap.records is the function)
 
     real = records_mod._direct_rows
 

@@ -273,7 +273,7 @@ def test_arbitrary_pcapng_blocks_raise_only_pcap_errors(raw: bytes) -> None:
 
 
 def test_records_raise_only_pcap_errors() -> None:
-    records_mod = pytest.importorskip("purepcap.records")
+    records_mod = pytest.importorskip("purepcap._records")
     pytest.importorskip("purepcap.headers")
 
     @given(st.sampled_from(MAGIC_PREFIXES[:8]), st.binary(max_size=600))

@@ -190,7 +190,7 @@ def child_main(argv: list[str]) -> None:
     except MemoryError:
         report["limit_enforced"] = True
     try:
-        from purepcap.records import records
+        from purepcap._records import records
     except ImportError:  # records (issue 3) not there: the containers alone are checked
         records = None
 

@@ -26,8 +26,8 @@ try:
 except ImportError:  # pragma: no cover - headers is written in parallel
     headers = None
 try:
-    from purepcap.records import EXTRA_FIELDS
-    from purepcap.records import records as records_of
+    from purepcap._records import EXTRA_FIELDS
+    from purepcap._records import records as records_of
 except ImportError:  # pragma: no cover
     records_of = None
 
