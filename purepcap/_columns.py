@@ -17,30 +17,22 @@ from typing import Any
 
 import numpy as np
 
-from . import linktypes
+from . import _schema, linktypes
 from ._batches import PAD, Batch, _gather
 from ._categories import _BytesCoder, _code_type, _Coder, _mac_str, _Table
 
 __all__ = ["DEFAULT_COLUMNS", "EXTRA_COLUMNS", "Column", "ColumnBuilder"]
 
-DEFAULT_COLUMNS = ("time", "src_host", "src_port", "dst_host", "dst_port", "protocol")
-EXTRA_COLUMNS = ("ip_version", "ttl", "ip_id", "tcp_flags", "tcp_seq", "tcp_ack", "tcp_window",
-                 "icmp_type", "icmp_code", "vlan", "eth_src", "eth_dst", "interface", "fragment",
-                 "frame", "length", "caplen", "ip_proto", "ip_length")
-
+# The columns, their storage and their category tables: all from the one field table.
+DEFAULT_COLUMNS = _schema.FRAME_DEFAULT
+EXTRA_COLUMNS = _schema.FRAME_EXTRA
 # numeric columns that may be missing: numpy storage type (a pandas nullable type on top)
-NULLABLE_INT = {
-    "src_port": np.uint16, "dst_port": np.uint16,
-    "ip_version": np.uint8, "ttl": np.uint8, "ip_id": np.uint32, "tcp_flags": np.uint16,
-    "tcp_seq": np.uint32, "tcp_ack": np.uint32, "tcp_window": np.uint16,
-    "icmp_type": np.uint8, "icmp_code": np.uint8, "vlan": np.uint16,
-    "ip_proto": np.uint8, "ip_length": np.uint32,
-}
+NULLABLE_INT = {f.name: np.dtype(f.numpy).type for f in _schema.FIELDS if f.nullable}
 # numeric columns that every packet has
-PLAIN_INT = {"frame": np.int64, "length": np.int64, "caplen": np.int64, "interface": np.int64}
+PLAIN_INT = {f.name: np.dtype(f.numpy).type for f in _schema.FIELDS
+             if f.numpy == "int64" and f.pandas == "int64"}
 # string columns stored as category codes; the table each one uses
-CATEGORY_TABLE = {"src_host": "host", "dst_host": "host", "protocol": "proto",
-                  "eth_src": "mac", "eth_dst": "mac"}
+CATEGORY_TABLE = {f.name: f.category for f in _schema.FIELDS if f.category is not None}
 
 
 _TCP, _UDP, _ICMP = 6, 17, 1
@@ -92,11 +84,15 @@ _W6 = _fields([("vtc", "u1", 0), ("plen", ">u2", 4), ("nh", "u1", 6), ("hlim", "
                     + [(n, f, o + 40) for n, f, o in _TRANSPORT], 60)
 
 
+def _in_numpy(name: str) -> bool:
+    """Whether a column is built as a numpy Column (else as a list of parts)."""
+    f = _schema.BY_NAME[name]
+    return f.category is not None or f.numpy not in (None, "object")
+
+
 def _storage(name: str) -> Any:
-    if name in NULLABLE_INT:
-        return NULLABLE_INT[name]
     # category codes start small and widen when their table outgrows them
-    return np.int8 if name in CATEGORY_TABLE else np.int64
+    return np.int8 if name in CATEGORY_TABLE else np.dtype(_schema.BY_NAME[name].numpy).type
 
 
 class Column:
@@ -156,7 +152,8 @@ class ColumnBuilder:
         self._v4 = _Coder(self.tables["host"], ip4_str, np.uint32)
         self._v6 = _BytesCoder(self.tables["host"], ip6_str)
         self._mac = _Coder(self.tables["mac"], _mac_str, np.uint64)
-        self.parts: dict[str, Any] = {c: [] if c in ("payload", "fragment") else Column(_storage(c))
+        # numpy columns grow in place; the others (objects, Arrow payloads) are lists of parts
+        self.parts: dict[str, Any] = {c: Column(_storage(c)) if _in_numpy(c) else []
                                       for c in self.columns}
         self.masks: dict[str, Column] = {c: Column(np.bool_) for c in self.columns if c in NULLABLE_INT}
         self.rows = 0

@@ -45,6 +45,7 @@ from typing import Any
 from . import linktypes as _lt
 from ._protocols import NAMES as _PROTO_NAMES
 from ._protocols import number as _proto_number
+from ._schema import RECORD_EXTRA as EXTRA_FIELDS
 from ._sources import is_url
 from .format import (
     _EPB_HEAD,
@@ -58,7 +59,7 @@ from .format import (
     Span,
     _epb_key_split,
 )
-from .headers import EXTRA_FIELDS, PROTOCOLS, decode
+from .headers import PROTOCOLS, decode
 from .headers import _ip4_cache as _ip4
 from .headers import _ip6_cache as _ip6
 

@@ -30,6 +30,7 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from . import _schema
 from .errors import missing_extra
 
 if TYPE_CHECKING:
@@ -39,17 +40,10 @@ if TYPE_CHECKING:
 
 __all__ = ["to_pandas", "columns_for", "empty_frame", "concat_frames", "DEFAULT_COLUMNS", "EXTRA_COLUMNS"]
 
-DEFAULT_COLUMNS = ("time", "src_host", "src_port", "dst_host", "dst_port", "protocol")
-EXTRA_COLUMNS = ("ip_version", "ttl", "ip_id", "tcp_flags", "tcp_seq", "tcp_ack", "tcp_window",
-                 "icmp_type", "icmp_code", "vlan", "eth_src", "eth_dst", "interface", "fragment",
-                 "frame", "length", "caplen", "ip_proto", "ip_length")
-
-_PANDAS_DTYPES = {
-    "src_port": "UInt16", "dst_port": "UInt16", "ip_version": "UInt8", "ttl": "UInt8", "ip_id": "UInt32",
-    "tcp_flags": "UInt16", "tcp_seq": "UInt32", "tcp_ack": "UInt32", "tcp_window": "UInt16",
-    "icmp_type": "UInt8", "icmp_code": "UInt8", "vlan": "UInt16", "ip_proto": "UInt8", "ip_length": "UInt32",
-    "frame": "int64", "length": "int64", "caplen": "int64", "interface": "int64", "fragment": "object",
-}
+# The columns and their pandas types, from the one field table.
+DEFAULT_COLUMNS = _schema.FRAME_DEFAULT
+EXTRA_COLUMNS = _schema.FRAME_EXTRA
+_PANDAS_DTYPES = {f.name: f.pandas for f in _schema.FIELDS}
 
 
 def _require_pandas() -> Any:
@@ -206,29 +200,29 @@ def _frame(builder: Any) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
-    from ._columns import CATEGORY_TABLE, NULLABLE_INT
 
     cols: dict[str, Any] = {}
     for name in builder.columns:
         parts = builder.parts.pop(name)
-        if name == "payload":
+        field = _schema.BY_NAME[name]
+        if field.pandas == "binary[pyarrow]":
             import pyarrow as pa
 
             cols[name] = pd.arrays.ArrowExtensionArray(pa.chunked_array(parts, type=pa.binary()))
-        elif name == "fragment":
+        elif field.pandas == "object":
             arr = np.empty(builder.rows, dtype=object)
             arr[:] = [f for part in parts for f in part] if parts else []
             cols[name] = arr
-        elif name == "time":
+        elif field.pandas == "datetime64[ns]":
             cols[name] = _concat(parts, np.int64).view("M8[ns]")
-        elif name in CATEGORY_TABLE:
-            table = builder.tables[CATEGORY_TABLE[name]]
+        elif field.category is not None:
+            table = builder.tables[field.category]
             cols[name] = _categorical(parts.finish(), table.names)
-        elif name in NULLABLE_INT:
-            values = _concat(parts, NULLABLE_INT[name])
+        elif field.nullable:
+            values = _concat(parts, np.dtype(field.numpy))
             cols[name] = pd.arrays.IntegerArray(values, _concat(builder.masks.pop(name), bool))
         else:
-            cols[name] = _concat(parts, np.int64)
+            cols[name] = _concat(parts, np.dtype(field.numpy))
         del parts
     return pd.DataFrame(cols, columns=builder.columns, copy=False)
 
@@ -282,17 +276,19 @@ def empty_frame(columns: Iterable[str] | None = None, payload: bool = False) -> 
     cols: dict[str, Any] = {}
     names = columns_for(columns, payload)
     for name in names:
-        if name == "time":
+        dtype = _PANDAS_DTYPES[name]
+        if dtype == "datetime64[ns]":
             cols[name] = np.zeros(0, dtype="M8[ns]")
-        elif name == "payload":
+        elif dtype == "binary[pyarrow]":
             import pyarrow as pa
 
             cols[name] = pd.array([], dtype=pd.ArrowDtype(pa.binary()))
-        elif name in ("src_host", "dst_host", "protocol", "eth_src", "eth_dst"):
+        elif dtype == "category":
             cols[name] = pd.Categorical.from_codes([], categories=_string_index([]))
+        elif dtype == "object":
+            cols[name] = np.zeros(0, dtype=object)
         else:
-            cols[name] = pd.array([], dtype=_PANDAS_DTYPES[name]) if name != "fragment" else \
-                np.zeros(0, dtype=object)
+            cols[name] = pd.array([], dtype=dtype)
     return pd.DataFrame(cols, columns=names)
 
 
