@@ -46,7 +46,7 @@ from . import linktypes as _lt
 from ._protocols import NAMES as _PROTO_NAMES
 from ._protocols import number as _proto_number
 from ._schema import RECORD_EXTRA as EXTRA_FIELDS
-from ._sources import is_url
+from ._sources import is_openable, is_url
 from .format import (
     _EPB_HEAD,
     _EPB_STEP,
@@ -107,10 +107,6 @@ def _check_fields(fields: Sequence[str] | str | None) -> tuple[str, ...]:
     return names
 
 
-def _is_openable(source: Any) -> bool:
-    return isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(source, "read")
-
-
 def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
             filter: str | None = None, fields: Sequence[str] | None = None, strict: bool = True,
             storage_options: dict | None = None) -> Iterator[dict[str, Any]]:
@@ -127,7 +123,7 @@ def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload
     """
     wanted = protocol_numbers(protocol)
     extra = _check_fields(fields)
-    if _is_openable(source):
+    if is_openable(source):
         if filter is None and not extra:
             direct = _direct_source(source)
             if direct is not None:

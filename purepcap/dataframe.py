@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import _schema
+from ._sources import is_openable
 from .errors import missing_extra
 
 if TYPE_CHECKING:
@@ -87,19 +88,6 @@ def _protocols(protocol: str | Iterable[str] | None) -> set[str] | None:
     return {NAMES[n] for n in protocol_numbers(protocol)}
 
 
-def _is_openable(source: Any) -> bool:
-    """A capture to open (path, bytes, file object, URL), as opposed to Packets to take."""
-    if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
-        return True
-    from ._open import FilteredCapture
-    from .format import Capture
-
-    # open and live captures iterate Packets; a live one also has a read() of its own
-    if isinstance(source, (Capture, FilteredCapture)) or type(source).__module__.startswith("purepcap.live"):
-        return False
-    return hasattr(source, "read")
-
-
 def to_pandas(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
               filter: str | None = None, columns: Iterable[str] | None = None,
               storage_options: dict | None = None, span: Span | None = None) -> pd.DataFrame:
@@ -153,7 +141,7 @@ def _source_batches(source: Any, *, filter: str | None, storage_options: dict | 
     from . import _batches
     from ._open import open as open_capture
 
-    if not _is_openable(source):  # an iterable of Packets (or of lists of them, live)
+    if not is_openable(source):  # an iterable of Packets (or of lists of them, live)
         packets = source
         if filter is not None:
             from .filter import offline_matcher

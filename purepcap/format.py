@@ -226,6 +226,7 @@ class Capture:
     snaplen: int
     modified: bool = False
     fcs_length: int | None = None
+    filter: str | None = None  # the pcap-filter expression purepcap.open(filter=) applied
 
     def __init__(self, source: Source, *, strict: bool = True, storage_options: dict | None = None,
                  span: Span | None = None, chunk_size: int = READ_SIZE) -> None:
