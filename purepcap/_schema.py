@@ -11,28 +11,31 @@
 #
 # How to add a field (say ``dns_qname``):
 #   1. Add a Field row to FIELDS below: its name, its source (which decoder makes
-#      it), its numpy storage type and pandas type, whether it is a default or an
-#      extra field, its category table (if its strings should be coded against one),
-#      and a one-line doc. From then on records(fields=...), to_pandas(columns=...),
-#      the Intake source and the CLI's --columns accept the name.
-#   2. Make its source produce it:
-#      - source "packet": a Packet attribute (purepcap.format); records' general rows
-#        and the DataFrame batches (purepcap._batches) carry it per row.
-#      - source "link"/"ip"/"transport": purepcap.headers.decode sets the key in the
-#        dict it returns (its template, headers._BLANK, already holds every such key
-#        set to None: fill it in the decoder).
-#      - an application source ("dns", "http", "tls"): the application decoder for
-#        that source fills the key (APP_SOURCES lists the sources; the decoder is
-#        called for packets that can carry the protocol, from records' general rows
-#        and from the DataFrame's general path). Until a decoder fills a key, records
-#        gives None for it.
-#   3. The DataFrame: a column with no vectorised producer in purepcap._columns is
-#      filled, for every row, from the general decoder's dict by its kind (category
-#      codes, nullable integer with a mask, or an object/string column): correct,
-#      and as fast as records(). Add a producer in _columns only where a field is
-#      cheap to read for a whole batch at once.
-#   The tests in tests/test_schema.py then check the new name in records(),
-#   to_pandas() (with the pandas type given here) and the CLI, row for row.
+#      it), its numpy storage type and pandas type, its role (default or extra), its
+#      category table if its strings should be coded against one (a name in
+#      CATEGORY_TABLES; add a new name there for a new kind of string: the DataFrame
+#      builder makes one table per name), and a one-line doc.
+#      From then on records(fields=...), to_pandas(columns=...), the Intake source and
+#      the CLI's --columns accept the name, and the DataFrame has its type.
+#   2. Make its source produce it, under that name:
+#      - "packet": a Packet attribute (purepcap.format), and the attribute of the same
+#        name on purepcap._batches.Batch (an array, or one value for a whole batch).
+#      - "link", "ip", "transport": purepcap.headers.decode sets the key in the dict it
+#        returns (its template, headers._BLANK, holds every such key, None).
+#      - an application source (APP_SOURCES: "dns", "http", "tls"): its decoder fills
+#        the key in the dict of the general decode path, which records' general rows
+#        (purepcap._records._rows_general) and the DataFrame's reference-decoder rows
+#        (purepcap._columns.ColumnBuilder._slow) read by name; None where a packet
+#        does not carry it.
+#   3. The DataFrame: a decoded column with no vectorised producer in
+#      purepcap._columns._FAST_COLUMNS is made by the reference decoder for every row
+#      of a batch (correct, at records() speed), stored by its types here: a category
+#      code, a nullable integer with a mask, or (numpy "object") a Python object per
+#      row, e.g. a str or a tuple. Add a producer only where the field is cheap to read
+#      for a whole batch at once, and a cheap test of which rows can carry it.
+#   tests/test_schema.py then checks the new name in records(), to_pandas() (with the
+#   pandas type given here) and the CLI, and that records() and to_pandas() agree row
+#   for row.
 from __future__ import annotations
 
 from typing import NamedTuple

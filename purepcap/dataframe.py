@@ -97,9 +97,9 @@ def to_pandas(source: Any, *, protocol: str | Iterable[str] | None = None, paylo
     fsspec URL) or an iterable of Packets (an open or live capture). Columns are
     ``time, src_host, src_port, dst_host, dst_port, protocol`` (as intake-pcap), plus
     ``payload`` with ``payload=True``, plus the extra fields named in ``columns``
-    (ip_version, ttl, ip_id, tcp_flags, tcp_seq, tcp_ack, tcp_window, icmp_type,
-    icmp_code, vlan, eth_src, eth_dst, interface, fragment, frame, length, caplen,
-    ip_proto, ip_length; see ``purepcap.headers`` for their meanings).
+    (EXTRA_COLUMNS: frame, length, caplen, ip_version, ttl, ip_id, tcp_flags, tcp_seq,
+    tcp_ack, tcp_window, icmp_type, icmp_code, vlan, eth_src, eth_dst, interface,
+    fragment, ip_proto, ip_length; see ``purepcap.headers`` for their meanings).
     ``protocol`` keeps only the named protocol(s); ``filter`` is a pcap-filter
     expression. ``span`` (from ``purepcap.split_capture``) reads one byte range.
     Rows equal ``purepcap.records()`` with the same arguments, row for row.
