@@ -407,7 +407,7 @@ class LinuxSource:
         return bool(events) and not woke
 
     def _raise_socket_error(self, err: int | None = None) -> None:
-        from .live import CaptureError, InterfaceDownError
+        from .errors import CaptureError, InterfaceDownError
         assert self.sock is not None
         if err is None:
             err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)

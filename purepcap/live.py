@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import CaptureError
+from .errors import CaptureError, InterfaceDownError, NoPrivilegeError, NoSuchInterfaceError
 from .format import Packet
 
 __all__ = [
@@ -30,18 +30,6 @@ _LINUX = sys.platform.startswith("linux")
 _VLAN_WORD = re.compile(r"\bvlan\b")
 
 Program = Sequence[tuple[int, int, int, int]]
-
-
-class NoPrivilegeError(CaptureError):
-    """The process may not open a capture (no CAP_NET_RAW, or no access to /dev/bpf)."""
-
-
-class NoSuchInterfaceError(CaptureError):
-    """The interface does not exist; the message lists those that do."""
-
-
-class InterfaceDownError(CaptureError):
-    """The interface exists but is administratively down."""
 
 
 @dataclass(frozen=True)
