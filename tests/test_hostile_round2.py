@@ -3,15 +3,22 @@
 # private network namespace made and removed by the test, on its loopback device only.
 from __future__ import annotations
 
+import io
+import lzma
 import os
+import random
+import struct
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 
 import pytest
 
 import purepcap
+from purepcap import PcapError, UnsupportedFormatError
+from purepcap.format import PcapWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ROOT / "fixtures" / "local.pcap"
@@ -65,6 +72,8 @@ def test_a_fifo_path_is_read_once(tmp_path, how):
         read = "df = purepcap.to_pandas(fifo)"
     r = run_py(FIFO_FEEDER + f"""
     import purepcap
+from purepcap import PcapError, UnsupportedFormatError
+from purepcap.format import PcapWriter
     {read}
     print(len(df))
     """, str(tmp_path / "fifo"), str(LOCAL), timeout=30)
@@ -89,3 +98,126 @@ def test_convert_reads_a_process_substitution(tmp_path, out):
         assert pd.read_parquet(tmp_path / out).equals(pd.read_parquet(direct))
     else:
         assert (tmp_path / out).read_bytes() == direct.read_bytes()
+
+
+# -- item 3: an xz dictionary or a zstd window past the documented limit is refused ------------------
+T0 = 1_700_000_000_000_000_000
+
+
+def small_pcap(n: int = 200, size: int = 300, seed: int = 0) -> bytes:
+    rnd = random.Random(seed)
+    out = io.BytesIO()
+    with PcapWriter(out) as w:
+        for i in range(n):
+            w.write_packet(T0 + i, rnd.randbytes(size))
+    return out.getvalue()
+
+
+def xz_asking_for(data: bytes, dict_code: int) -> bytes:
+    """An xz stream of ``data`` whose block header asks for the LZMA2 dictionary of
+    property byte ``dict_code`` (size (2 | code & 1) << (code // 2 + 11); 36 is 1 GiB,
+    40 is 4 GiB): compressed with 1 MiB, which a bigger dictionary decodes the same."""
+    x = bytearray(lzma.compress(data, format=lzma.FORMAT_XZ,
+                                filters=[{"id": lzma.FILTER_LZMA2, "dict_size": 1 << 20}]))
+    size = (x[12] + 1) * 4  # the block header follows the 12-byte stream header
+    assert x[13] == 0 and x[14:16] == b"\x21\x01"  # no sizes, one filter: LZMA2, 1 byte of properties
+    x[16] = dict_code
+    x[12 + size - 4:12 + size] = struct.pack("<I", zlib.crc32(bytes(x[12:12 + size - 4])))
+    return bytes(x)
+
+
+def drain(source) -> tuple[int, BaseException | None]:
+    n = 0
+    try:
+        with purepcap.open(source) as cap:
+            for _ in cap:
+                n += 1
+    except PcapError as e:
+        return n, e
+    return n, None
+
+
+@pytest.mark.parametrize("code", [29, 36, 40])  # 96 MiB, 1 GiB, 4 GiB
+def test_an_xz_dictionary_past_the_limit_is_refused(code):
+    raw = small_pcap()
+    bomb = xz_asking_for(raw, code)
+    assert lzma.decompress(bomb) == raw  # the stream itself is sound
+    n, err = drain(bomb)
+    assert n == 0 and isinstance(err, UnsupportedFormatError), err
+    assert "xz" in str(err) and "memory" in str(err) and err.offset == 0
+    with pytest.raises(UnsupportedFormatError):
+        list(purepcap.records(bomb))
+
+
+def test_an_xz_dictionary_at_the_limit_is_read():
+    raw = small_pcap()
+    assert drain(xz_asking_for(raw, 28)) == (200, None)  # 64 MiB, what xz -9 uses
+    assert drain(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME)) == (200, None)
+
+
+def test_a_second_xz_stream_past_the_limit_is_not_taken_for_trailing_garbage():
+    # lzma.LZMAFile ignores a second stream it cannot start; one it cannot afford is damage
+    raw = small_pcap(400)
+    half = 24 + 200 * 316
+    n, err = drain(lzma.compress(raw[:half]) + xz_asking_for(raw[half:], 36))
+    assert n == 200 and isinstance(err, UnsupportedFormatError), err
+    assert err.offset == half and str(half) in str(err)
+
+
+def test_the_cli_refuses_an_xz_dictionary_bomb_in_one_line(tmp_path):
+    bomb = tmp_path / "bomb.pcap.xz"
+    bomb.write_bytes(xz_asking_for(small_pcap(), 40))
+    for verb in (["info"], ["read"], ["convert", str(tmp_path / "o.csv")]):
+        assert_one_line(run_cli(verb[0], str(bomb), *verb[1:]), "bomb.pcap.xz", "memory")
+
+
+def zstd_with_window(data: bytes, window_log: int) -> bytes:
+    zstandard = pytest.importorskip("zstandard")
+    params = zstandard.ZstdCompressionParameters(window_log=window_log, compression_level=3)
+    c = zstandard.ZstdCompressor(compression_params=params).compressobj()  # size unknown: window kept
+    out = c.compress(data) + c.flush()
+    assert zstandard.get_frame_parameters(out).window_size == 1 << window_log
+    return out
+
+
+def test_a_zstd_window_past_the_limit_is_refused():
+    raw = small_pcap()
+    n, err = drain(zstd_with_window(raw, 27))  # zstd --long, --ultra -22: 128 MiB
+    assert n == 0 and isinstance(err, UnsupportedFormatError), err
+    assert "zstd" in str(err) and "window" in str(err)
+    assert drain(zstd_with_window(raw, 26)) == (200, None)  # 64 MiB: --ultra -21
+    second = zstd_with_window(raw[:24 + 100 * 316], 20) + zstd_with_window(raw[24 + 100 * 316:], 30)
+    n, err = drain(second)
+    assert n == 100 and isinstance(err, UnsupportedFormatError) and err.offset == 24 + 100 * 316
+
+
+def test_an_xz_bomb_stays_under_a_memory_limit(tmp_path):
+    # a child under RLIMIT_AS of its size + 300 MB: the 1 GiB and 4 GiB dictionaries were
+    # a MemoryError there (and over 1 GB of memory without the limit)
+    for code in (36, 40):
+        (tmp_path / f"bomb{code}.xz").write_bytes(xz_asking_for(small_pcap(), code))
+    r = run_py("""
+        import resource, sys, glob
+        import purepcap, purepcap.dataframe, pandas, numpy
+        with open("/proc/self/status") as f:
+            vm = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize:"))
+        resource.setrlimit(resource.RLIMIT_AS, (vm + (300 << 20),) * 2)
+        for path in sorted(glob.glob(sys.argv[1] + "/*.xz")):
+            for how in ("open", "records", "to_pandas"):
+                try:
+                    if how == "open":
+                        with purepcap.open(path) as cap:
+                            list(cap)
+                    elif how == "records":
+                        list(purepcap.records(path))
+                    else:
+                        purepcap.to_pandas(path)
+                    print(path, how, "read")
+                except purepcap.PcapError as e:
+                    print(path, how, type(e).__name__)
+                except BaseException as e:
+                    print(path, how, "FAIL", type(e).__name__, e)
+    """, str(tmp_path), timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 6 and all(line.endswith("UnsupportedFormatError") for line in lines), r.stdout
