@@ -124,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
                "  purepcap capture -i lo --timeout 30 -w lo.pcapng")
     cap.add_argument("-i", dest="interface", required=True, metavar="IFACE")
     cap.add_argument("-c", dest="count", type=_positive, metavar="N", help="stop after N packets")
-    cap.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds")
+    cap.add_argument("--timeout", type=_seconds, metavar="S", help="stop after S seconds")
     cap.add_argument("-s", dest="snaplen", type=_positive, default=262144, metavar="SNAPLEN")
     cap.add_argument("-w", dest="write", metavar="OUT", help="write to OUT (.pcap or .pcapng)")
     cap.add_argument("--no-promisc", action="store_true", help="do not put the interface in promiscuous mode")
@@ -148,6 +148,15 @@ def _positive(text: str) -> int:
     if n <= 0:
         raise argparse.ArgumentTypeError(f"{text} must be positive")
     return n
+
+
+def _seconds(text: str) -> float:
+    from .live import check_timeout
+
+    try:
+        return check_timeout(float(text))  # type: ignore[return-value]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds >= 0") from None
 
 
 def _linktype(text: str) -> int:

@@ -31,6 +31,24 @@ _VLAN_WORD = re.compile(r"\bvlan\b")
 
 Program = Sequence[tuple[int, int, int, int]]
 
+# poll() takes a C int of milliseconds; a longer timeout is waited for in pieces of this
+_MAX_WAIT_MS = 3_600_000
+
+
+def check_timeout(timeout: object) -> float | None:
+    """``timeout`` as seconds (a finite number >= 0) or None; ValueError otherwise."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        try:
+            seconds = float(timeout)
+        except OverflowError:
+            seconds = math.inf
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+    raise ValueError(f"timeout must be a finite number of seconds >= 0, or None for no timeout, "
+                     f"not {timeout!r}")
+
 
 class NoPrivilegeError(CaptureError):
     """The process may not open a capture (no CAP_NET_RAW, or no access to /dev/bpf)."""
@@ -150,8 +168,7 @@ class LiveCapture:
         for name, value in (("count", count), ("chunksize", chunksize)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, not {value!r}")
-        if timeout is not None and (not isinstance(timeout, (int, float)) or not timeout >= 0):
-            raise ValueError(f"timeout must be a number of seconds >= 0 or None, not {timeout!r}")
+        timeout = check_timeout(timeout)
         if not isinstance(snaplen, int) or not 1 <= snaplen <= MAX_SNAPLEN:
             raise ValueError(f"snaplen must be between 1 and {MAX_SNAPLEN}, not {snaplen!r}")
         if method not in ("auto", "ring", "recvmsg"):
@@ -263,7 +280,7 @@ class LiveCapture:
                     left = self._deadline - time.monotonic()
                     if left <= 0:
                         break
-                    wait_ms = max(1, math.ceil(left * 1000))
+                    wait_ms = min(max(1, math.ceil(left * 1000)), _MAX_WAIT_MS)
                 src.wait(wait_ms)
                 continue
             if self.count is not None:

@@ -3,14 +3,21 @@
 # private network namespace made and removed by the test, on its loopback device only.
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import io
+import itertools
 import lzma
+import math
 import os
 import random
+import shutil
+import socket
 import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import zlib
 from pathlib import Path
 
@@ -221,3 +228,125 @@ def test_an_xz_bomb_stays_under_a_memory_limit(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert len(lines) == 6 and all(line.endswith("UnsupportedFormatError") for line in lines), r.stdout
+
+
+# -- live capture inside a private network namespace, on its loopback device only ------------------
+def _can_capture() -> bool:
+    if not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("ip") is None:
+        return False
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+    except OSError:
+        return False
+    return True
+
+
+needs_root = pytest.mark.skipif(not _can_capture(), reason="live capture needs root with CAP_NET_RAW on Linux "
+                                                           "and iproute2")
+_ns_seq = itertools.count()
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET; os.setns came in Python 3.12
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+@contextlib.contextmanager
+def inside(ns: str):
+    """This thread in network namespace ``ns`` for the block (sockets made here stay there)."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+    try:
+        _setns(target)
+        yield
+    finally:
+        _setns(home)
+        os.close(target)
+        os.close(home)
+
+
+@pytest.fixture
+def loopns():
+    """A fresh network namespace with only its loopback device, up; removed afterwards."""
+    name = f"pphostile{os.getpid()}x{next(_ns_seq)}"
+    try:
+        subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True, timeout=30)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        pytest.skip(f"cannot make a network namespace here: {exc}")
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True, capture_output=True, timeout=30)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
+
+
+def udp_pinger(ns: str, *, every: float = 0.1, limit: int = 300):
+    """A thread sending one small datagram to 127.0.0.1 inside ``ns`` every ``every`` s
+    (at most ``limit``) until the returned event is set."""
+    with inside(ns):
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound: no ICMP unreachable back
+        rx.bind(("127.0.0.1", 5999))
+    done = threading.Event()
+
+    def run():
+        try:
+            for _ in range(limit):
+                if done.wait(every):
+                    break
+                tx.sendto(b"ping", ("127.0.0.1", 5999))
+        finally:
+            tx.close()
+            rx.close()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return done
+
+
+# -- item 10: live timeouts are checked, and a long one waits in pieces --------------------------
+@needs_root
+@pytest.mark.parametrize("timeout", [math.inf, -math.inf, math.nan, -1, True, 10 ** 400, "5"],
+                         ids=["inf", "-inf", "nan", "-1", "True", "10**400", "str"])
+def test_a_live_timeout_that_is_not_a_finite_number_of_seconds_is_refused(loopns, timeout):
+    from purepcap import live
+
+    with inside(loopns), pytest.raises(ValueError, match="timeout"):
+        live.capture("lo", timeout=timeout, count=1).close()
+
+
+@needs_root
+@pytest.mark.parametrize("timeout", [1e10, 3e6, 2 ** 31, 1e300])
+def test_a_huge_live_timeout_waits_in_pieces(loopns, timeout):
+    from purepcap import live
+
+    with inside(loopns):
+        cap = live.capture("lo", timeout=timeout, count=1)
+    done = udp_pinger(loopns, every=0.3)
+    try:
+        with cap:
+            got = list(cap)
+    finally:
+        done.set()
+    assert len(got) == 1
+
+
+@needs_root
+def test_the_cli_checks_the_live_timeout(loopns):
+    def capture(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["ip", "netns", "exec", loopns, sys.executable, "-m", "purepcap", "capture",
+                               "-i", "lo", *args], capture_output=True, text=True, timeout=60,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+    for bad in ("inf", "nan", "-1", "1e400"):
+        r = capture("-c", "1", "--timeout", bad)
+        assert r.returncode == 2 and "timeout" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    done = udp_pinger(loopns, every=0.2)
+    try:
+        r = capture("-c", "1", "--timeout", "1e10")
+    finally:
+        done.set()
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "1 packet captured" in r.stderr
