@@ -206,6 +206,10 @@ def _one_line(exc: BaseException, where: str | None) -> str:
         name = exc.filename if exc.filename is not None else where
         reason = exc.strerror or str(exc)
         text = f"{name}: {reason}" if name else reason
+    elif isinstance(exc, MemoryError):
+        text = "out of memory" + (f" ({exc})" if str(exc) else "")
+        if where:
+            text = f"{where}: {text}"
     elif isinstance(exc, NotImplementedError):
         text = str(exc) or "not implemented yet"
         if where:
@@ -250,6 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("\n")
         return 130
+    except MemoryError as exc:  # numpy's _ArrayMemoryError too; what was built is gone by now
+        _error(args.verb, _one_line(exc, args.where))
+        return 1
     except (PcapError, OSError, ImportError, NotImplementedError, UserError, ValueError) as exc:
         try:
             sys.stdout.flush()
@@ -549,7 +556,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         try:
             with make_progress(_file_size(name)) as show:
                 info = summarise(name, show)
-        except (PcapError, OSError) as exc:
+        except (PcapError, OSError, MemoryError) as exc:
             _error("info", _one_line(exc, name))
             rc = 1
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gzip
 import io
 import itertools
 import lzma
@@ -228,6 +229,42 @@ def test_an_xz_bomb_stays_under_a_memory_limit(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert len(lines) == 6 and all(line.endswith("UnsupportedFormatError") for line in lines), r.stdout
+
+
+# -- item 11: running out of memory is one line on the command line ------------------------------
+def record_bomb(path: Path, records: int = 2) -> None:
+    """A .gz of a D-Bus (link type 231, records up to 128 MiB) pcap of ``records`` 128 MiB
+    records of zeros: 260 KB on disk."""
+    big = 128 << 20
+    member = gzip.compress(struct.pack("<IIII", 1, 0, big, big) + bytes(big), 1)
+    path.write_bytes(gzip.compress(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, big, 231)) + member * records)
+
+
+CLI_UNDER_LIMIT = """
+    import resource, sys
+    import pandas, pyarrow, pyarrow.parquet, numpy
+    import purepcap.cli, purepcap.dataframe
+    with open("/proc/self/status") as f:
+        vm = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize:"))
+    resource.setrlimit(resource.RLIMIT_AS, (vm + (100 << 20),) * 2)  # less than one 128 MiB record
+    sys.exit(purepcap.cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("verb", ["convert-parquet", "convert-csv", "read", "info"])
+def test_running_out_of_memory_is_one_line(tmp_path, verb):
+    if verb == "convert-parquet":
+        pytest.importorskip("pyarrow")
+    pytest.importorskip("pandas")
+    bomb = tmp_path / "bomb.pcap.gz"
+    record_bomb(bomb)
+    out = {"convert-parquet": ["convert", str(bomb), str(tmp_path / "o.parquet")],
+           "convert-csv": ["convert", str(bomb), str(tmp_path / "o.csv"), "--payload"],
+           "read": ["read", "--payload", str(bomb)], "info": ["info", str(bomb)]}[verb]
+    r = run_py(CLI_UNDER_LIMIT, *out)
+    line = assert_one_line(r, "bomb.pcap.gz", "out of memory")
+    assert r.returncode == 1, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.pcap.gz"]  # no output, no .part
 
 
 # -- live capture inside a private network namespace, on its loopback device only ------------------
