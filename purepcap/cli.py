@@ -4,7 +4,8 @@
 # is a sink and only joins pieces (format, _lines, records/dataframe, filter, live).
 # Every failure the user can cause ends in ONE line on stderr and exit code 1 (bad
 # input) or 2 (usage, from argparse); no traceback reaches the terminal. A closed
-# stdout (`| head`) ends the run quietly. Optional pieces are imported per verb so
+# stdout (`| head`) ends the run quietly; SIGTERM unwinds like Ctrl-C (exit 143), so
+# `convert` still removes its temporary file. Optional pieces are imported per verb so
 # `purepcap read` starts fast and needs nothing outside the standard library.
 from __future__ import annotations
 
@@ -31,6 +32,33 @@ PROG = "purepcap"
 
 class UserError(Exception):
     """Bad input found by the command line itself: printed as one line, exit 1."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind (so `convert` removes its temporary file) and exit 143.
+    A BaseException, so that no handler of ordinary errors on the way swallows it."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """SIGTERM raises Terminated for the block, unless it was ignored when we started (or we
+    are not the main thread, where Python cannot handle signals)."""
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+            old = None
+        else:
+            old = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:
+        old = None
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
 
 
 # -- argument parsing ------------------------------------------------------------------------
@@ -243,11 +271,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     args.where = None
     try:
-        with warnings.catch_warnings():
+        with _sigterm_unwinds(), warnings.catch_warnings():
             warnings.simplefilter("ignore", PcapWarning)
             rc = args.func(args)
         sys.stdout.flush()
         return rc
+    except Terminated:
+        return 128 + signal.SIGTERM
     except BrokenPipeError:
         _quiet_broken_pipe()
         return 0

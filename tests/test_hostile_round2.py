@@ -13,6 +13,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -265,6 +266,39 @@ def test_running_out_of_memory_is_one_line(tmp_path, verb):
     line = assert_one_line(r, "bomb.pcap.gz", "out of memory")
     assert r.returncode == 1, line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.pcap.gz"]  # no output, no .part
+
+
+# -- item 12: convert stopped by SIGTERM removes its temporary file ------------------------------------
+@pytest.mark.parametrize("out", ["o.csv", "o.jsonl", "o.parquet"])
+def test_convert_killed_by_sigterm_leaves_no_part_file(tmp_path, out):
+    if out.endswith(".parquet"):
+        pytest.importorskip("pyarrow")
+        pytest.importorskip("pandas")
+    fifo = tmp_path / "in.pcap"
+    os.mkfifo(fifo)
+    work = tmp_path / "out"
+    work.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "purepcap", "convert", str(fifo), str(work / out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        with open(fifo, "wb") as w:  # half a capture, and the pipe held open: convert waits for more
+            w.write(LOCAL.read_bytes()[:2000])
+            w.flush()
+            for _ in range(600):
+                if any(p.name.endswith(".part") for p in work.iterdir()) or proc.poll() is not None:
+                    break
+                threading.Event().wait(0.05)
+            assert [p.name for p in work.iterdir() if p.name.endswith(".part")], "convert never started"
+            threading.Event().wait(0.3)  # into the read
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert list(work.iterdir()) == []
+    assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err, (proc.returncode, err)
 
 
 # -- live capture inside a private network namespace, on its loopback device only ------------------
