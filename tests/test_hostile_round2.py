@@ -301,6 +301,48 @@ def test_convert_killed_by_sigterm_leaves_no_part_file(tmp_path, out):
     assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err, (proc.returncode, err)
 
 
+# -- item 14: argument errors are ValueErrors that say what is wrong ---------------------------------
+@pytest.mark.parametrize("size", ["9" * 400 + "T", "9" * 400 + ".5 GiB", 10 ** 400], ids=["T", "GiB", "int"])
+def test_an_enormous_partition_size_is_one_partition(size):
+    pytest.importorskip("intake")
+    from purepcap.intake_source import PcapSource
+
+    src = PcapSource(str(LOCAL), partition_size=size)
+    assert src.partition_size >= 10 ** 399
+    assert src.read().equals(purepcap.to_pandas(LOCAL))
+
+
+@pytest.mark.parametrize("size", ["0.4", "0", "-5", "1e9", "nan", "inf", "12 XB", True])
+def test_a_partition_size_that_is_not_a_size_is_a_value_error(size):
+    pytest.importorskip("intake")
+    from purepcap.intake_source import PcapSource
+
+    with pytest.raises(ValueError, match="partition_size"):
+        PcapSource(str(LOCAL), partition_size=size)
+
+
+@pytest.mark.parametrize("protocol", [123, 6.0, b"tcp", object()], ids=["int", "float", "bytes", "object"])
+def test_a_protocol_that_is_not_a_name_is_a_value_error(protocol):
+    pytest.importorskip("pandas")
+    with pytest.raises(ValueError, match="protocol"):
+        purepcap.to_pandas(LOCAL, protocol=protocol)
+    with pytest.raises(ValueError, match="protocol"):
+        list(purepcap.records(LOCAL, protocol=protocol))
+
+
+def test_a_source_of_no_files_is_an_empty_dask_frame():
+    pytest.importorskip("intake")
+    pytest.importorskip("dask.dataframe")
+    from purepcap.intake_source import PcapSource
+
+    src = PcapSource([])
+    whole = src.read()
+    assert len(whole) == 0
+    got = src.to_dask().compute()
+    assert list(got.columns) == list(whole.columns) and len(got) == 0
+    assert dict(got.dtypes) == dict(whole.dtypes)
+
+
 # -- live capture inside a private network namespace, on its loopback device only ------------------
 def _can_capture() -> bool:
     if not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("ip") is None:
