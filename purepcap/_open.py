@@ -49,8 +49,7 @@ class FilteredCapture:
         self.close()
 
     def close(self) -> None:
-        self._gen.close()
-        self._capture.close()
+        self._capture.close()  # its generator is ours: see Capture.close() for threads
 
 
 def open(source: Source, *, filter: str | None = None, strict: bool = True,

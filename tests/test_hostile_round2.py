@@ -343,6 +343,110 @@ def test_a_source_of_no_files_is_an_empty_dask_frame():
     assert dict(got.dtypes) == dict(whole.dtypes)
 
 
+# -- item 13: close() from another thread ends the iteration there, and closes the file ---------------
+def many_packets(path: Path, n: int = 1_000_000) -> None:
+    with PcapWriter(str(path)) as w:
+        for i in range(n):
+            w.write_packet(T0 + i, b"x" * 20)
+
+
+def iterate_in_thread(cap):
+    """Start a thread counting ``cap``'s packets; returns (thread, result dict)."""
+    result: dict = {"n": 0, "error": None, "started": threading.Event()}
+
+    def run():
+        try:
+            for _ in cap:
+                result["n"] += 1
+                if result["n"] == 1000:
+                    result["started"].set()
+        except BaseException as e:  # noqa: BLE001 - what the reading thread sees is the point
+            result["error"] = e
+        result["started"].set()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    assert result["started"].wait(30)
+    return t, result
+
+
+@pytest.mark.parametrize("filtered", [False, True])
+def test_close_from_another_thread_stops_the_iteration_and_closes_the_file(tmp_path, filtered):
+    path = tmp_path / "many.pcap"
+    many_packets(path)
+    for _ in range(5):  # the reading thread is caught at different points
+        cap = purepcap.open(str(path), filter="ip or not ip" if filtered else None)
+        raw = (cap._capture if filtered else cap)._stream
+        t, result = iterate_in_thread(cap)
+        cap.close()  # raised ValueError: generator already executing
+        t.join(30)
+        assert not t.is_alive()
+        assert raw.closed  # closed by the time close() returned (the reader was not stuck in a read)
+        assert 1000 <= result["n"] < 1_000_000  # it stopped, long before the end
+        err = result["error"]
+        assert err is None or (isinstance(err, ValueError) and "closed" in str(err)), err
+
+
+class StuckPipe(io.RawIOBase):
+    """A stream that hands out ``first``, blocks as a quiet pipe does until released,
+    then hands out ``then``."""
+
+    def __init__(self, first: bytes, then: bytes) -> None:
+        self._parts = [io.BytesIO(first), io.BytesIO(then)]
+        self.release = threading.Event()
+        self.blocked = threading.Event()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = self._parts[0].readinto(b)
+        if n or len(self._parts) == 1:
+            return n
+        self.blocked.set()
+        self.release.wait(30)
+        self._parts.pop(0)
+        return self._parts[0].readinto(b)
+
+
+def test_close_from_another_thread_while_the_reader_waits_for_input():
+    raw = small_pcap(4000)
+    half = 24 + 2000 * 316
+    pipe = StuckPipe(raw[:half], raw[half:])
+    cap = purepcap.open(pipe)
+    t, result = iterate_in_thread(cap)
+    assert pipe.blocked.wait(30)
+    cap.close()  # returns although the reading thread is stuck in the pipe's read
+    assert t.is_alive()
+    pipe.release.set()  # more data: the reader hands out what that read got, then finds the capture closed
+    t.join(30)
+    assert 2000 < result["n"] < 4000  # one read (256 KiB, 829 packets) after the 2000 before the wait
+    err = result["error"]
+    assert isinstance(err, ValueError) and "closed while it was being read" in str(err), err
+
+
+def test_close_from_inside_the_reader_does_not_raise_there(tmp_path):
+    # a packet test that closes its own capture: the iteration ends at the next read
+    path = tmp_path / "many.pcap"
+    many_packets(path, 100_000)
+    cap = purepcap.open(str(path))
+    seen = []
+
+    def test_for(linktype):
+        def test(data, length):
+            seen.append(1)
+            if len(seen) == 10:
+                cap.close()
+            return True
+        return test
+
+    cap.keep_only(test_for)
+    with pytest.raises(ValueError, match="closed"):
+        for _ in cap:
+            pass
+    assert 10 <= len(seen) < 100_000
+
+
 # -- live capture inside a private network namespace, on its loopback device only ------------------
 def _can_capture() -> bool:
     if not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("ip") is None:
