@@ -46,7 +46,7 @@ def check_timeout(timeout: object) -> float | None:
             seconds = math.inf
         if math.isfinite(seconds) and seconds >= 0:
             return seconds
-    raise ValueError(f"timeout must be a finite number of seconds >= 0, or None for no timeout, "
+    raise ValueError(f"timeout must be a number of seconds >= 0 (finite), or None for no timeout, "
                      f"not {timeout!r}")
 
 
@@ -188,6 +188,11 @@ class LiveCapture:
         self._received = 0
         self._dropped = 0
         self._lock = threading.Lock()
+        # Held while the source is read or waited on, so that close() from another thread
+        # never closes it under a reader; re-entrant for a signal handler's close().
+        self._io = threading.RLock()
+        self._io_owner: int | None = None
+        self._closing = False
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._src: Any = None
         self._userland_match: Any = None
@@ -267,21 +272,37 @@ class LiveCapture:
         except Exception:
             pass
 
-    def _batches(self) -> Iterator[list[Packet]]:
-        src = self._src
-        while not self._stopped and not self._done and src is not None:
-            batch = src.read_batch(self._frame)
-            if batch and self._userland_match is not None:
-                batch = self._match(batch)
-            if not batch:
+    def _next_batch(self) -> list[Packet] | None:
+        """The packets ready now; [] after a wait; None once closed or past the deadline."""
+        with self._io:
+            src = self._src
+            if src is None or self._closing:
+                return None
+            self._io_owner = threading.get_ident()
+            try:
+                batch = src.read_batch(self._frame)
+                if batch and self._userland_match is not None:
+                    batch = self._match(batch)
+                if batch:
+                    return batch
                 if self._deadline is None:
                     wait_ms = None
                 else:
                     left = self._deadline - time.monotonic()
                     if left <= 0:
-                        break
+                        return None
                     wait_ms = min(max(1, math.ceil(left * 1000)), _MAX_WAIT_MS)
                 src.wait(wait_ms)
+                return []
+            finally:
+                self._io_owner = None
+
+    def _batches(self) -> Iterator[list[Packet]]:
+        while not self._stopped and not self._done:
+            batch = self._next_batch()
+            if batch is None:
+                break
+            if not batch:
                 continue
             if self.count is not None:
                 left_count = self.count - self._captured
@@ -367,7 +388,16 @@ class LiveCapture:
         return self._src is None
 
     def close(self) -> None:
-        with self._lock:
+        """Close the capture. Safe from another thread: an iteration there ends after the
+        batch in hand, and close() returns once the kernel side is released. From a signal
+        handler that interrupted a read, the reading thread closes it on its way out."""
+        self._closing = True
+        src = self._src
+        if src is not None:
+            src.wakeup()  # a reader waiting in poll() lets go of the source
+        if self._io_owner == threading.get_ident():
+            return  # we interrupted our own read (a signal handler): it ends, then closes
+        with self._io, self._lock:
             src, self._src = self._src, None
             if src is not None:
                 try:

@@ -567,3 +567,56 @@ def test_the_cli_checks_the_live_timeout(loopns):
         done.set()
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert "1 packet captured" in r.stderr
+
+
+# -- item 13 for live captures: close() from another thread ends the capture there -----------------
+LIVE_MODES = [{"method": "auto"}, {"method": "auto", "immediate": True}, {"method": "recvmsg"}]
+
+
+@needs_root
+@pytest.mark.parametrize("opts", LIVE_MODES, ids=["v3", "v2", "recvmsg"])
+def test_live_close_from_another_thread_while_it_waits(loopns, opts):
+    from purepcap import live
+
+    with inside(loopns):
+        cap = live.capture("lo", **opts)  # nothing is sent: the reader waits without a timeout
+    t, result = live_reader(cap)
+    threading.Event().wait(0.3)
+    cap.close()  # closed the descriptors under the waiting poll(), which then never woke
+    t.join(10)
+    assert not t.is_alive() and result["error"] is None, result
+    assert cap.closed
+
+
+@needs_root
+@pytest.mark.parametrize("opts", LIVE_MODES, ids=["v3", "v2", "recvmsg"])
+def test_live_close_from_another_thread_mid_stream(loopns, opts):
+    from purepcap import live
+
+    done = udp_pinger(loopns, every=0.0005, limit=200_000)
+    try:
+        for _ in range(15):
+            with inside(loopns):
+                cap = live.capture("lo", **opts)
+            t, result = live_reader(cap)
+            threading.Event().wait(0.05)
+            cap.close()
+            t.join(10)
+            assert not t.is_alive() and result["error"] is None, result
+    finally:
+        done.set()
+
+
+def live_reader(cap):
+    result: dict = {"n": 0, "error": None}
+
+    def run():
+        try:
+            for _ in cap:
+                result["n"] += 1
+        except BaseException as e:  # noqa: BLE001
+            result["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, result
