@@ -32,6 +32,7 @@ import struct
 import threading
 from collections.abc import Sequence
 
+from .errors import CaptureError, InterfaceDownError
 from .format import Packet, _new_packet
 from .linktypes import EN10MB, LINUX_SLL
 
@@ -407,7 +408,6 @@ class LinuxSource:
         return bool(events) and not woke
 
     def _raise_socket_error(self, err: int | None = None) -> None:
-        from .live import CaptureError, InterfaceDownError
         assert self.sock is not None
         if err is None:
             err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import CaptureError
+from .errors import CaptureError, InterfaceDownError, NoPrivilegeError, NoSuchInterfaceError
 from .format import Packet
 
 __all__ = [
@@ -48,18 +48,6 @@ def check_timeout(timeout: object) -> float | None:
             return seconds
     raise ValueError(f"timeout must be a number of seconds >= 0 (finite), or None for no timeout, "
                      f"not {timeout!r}")
-
-
-class NoPrivilegeError(CaptureError):
-    """The process may not open a capture (no CAP_NET_RAW, or no access to /dev/bpf)."""
-
-
-class NoSuchInterfaceError(CaptureError):
-    """The interface does not exist; the message lists those that do."""
-
-
-class InterfaceDownError(CaptureError):
-    """The interface exists but is administratively down."""
 
 
 @dataclass(frozen=True)

@@ -620,3 +620,26 @@ def live_reader(cap):
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t, result
+
+
+# -- issue 19: the live back ends import nothing from live (no cycle), errors come from errors -------
+@pytest.mark.parametrize("backend", ["_live_linux", "_live_bsd"])
+def test_live_back_ends_do_not_import_live(backend):
+    import ast
+
+    tree = ast.parse((ROOT / "purepcap" / f"{backend}.py").read_text())
+    imported = set()
+    for node in ast.walk(tree):  # function-level imports count too: they close the cycle all the same
+        if isinstance(node, ast.ImportFrom):
+            imported.add(("." * node.level) + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            imported.update(a.name for a in node.names)
+    assert not {".live", "purepcap.live"} & imported, imported
+
+
+def test_live_errors_live_in_errors():
+    from purepcap import errors, live
+
+    for name in ("NoPrivilegeError", "NoSuchInterfaceError", "InterfaceDownError"):
+        cls = getattr(errors, name)
+        assert getattr(live, name) is cls and issubclass(cls, errors.CaptureError) and name in errors.__all__
