@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import math
-import re
 import sys
 import threading
 import time
@@ -16,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import CaptureError, InterfaceDownError, NoPrivilegeError, NoSuchInterfaceError
+from .errors import CaptureError, FilterError, InterfaceDownError, NoPrivilegeError, NoSuchInterfaceError
 from .format import Packet
 
 __all__ = [
@@ -27,7 +26,6 @@ __all__ = [
 MAX_SNAPLEN = 262144
 DEFAULT_BUFFER = 8 << 20
 _LINUX = sys.platform.startswith("linux")
-_VLAN_WORD = re.compile(r"\bvlan\b")
 
 Program = Sequence[tuple[int, int, int, int]]
 
@@ -144,6 +142,63 @@ def _program(filter: str | Program | None, linktype: int, snaplen: int, cooked: 
     return program
 
 
+# The tag protocol ids the `vlan` primitive looks for (filter/_codegen, Encap)
+_VLAN_TPIDS = frozenset((0x8100, 0x88A8, 0x9100))
+
+
+def _reads_vlan_tags(expression: str) -> bool:
+    """Whether the expression tests VLAN tags: a `vlan` primitive, or `ether proto` (or
+    `link proto`) naming a tag protocol id. Decided on the parsed expression, not its text."""
+    from .filter import parse
+    from .filter._codegen import ETHERTYPE
+    from .filter._parser import And, Encap, Not, Or, Prim
+
+    stack = [parse(expression)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (And, Or)):
+            stack.extend(node.items)
+        elif isinstance(node, Not):
+            stack.append(node.item)
+        elif isinstance(node, Encap) and node.name == "vlan":
+            return True
+        elif isinstance(node, Prim) and node.qual.addr == "proto" and node.qual.proto in ("ether", "link"):
+            v = node.value
+            if (v.number if v.kind == "num" else ETHERTYPE.get(v.text)) in _VLAN_TPIDS:
+                return True
+    return False
+
+
+def _linux_filter(filter: str | Program | None, linktype: int, snaplen: int,
+                  cooked: bool) -> tuple[list, Any]:
+    """(the program for the kernel, a Python matcher or None) for an AF_PACKET socket.
+
+    The kernel runs the expression unless it cannot see what the expression reads:
+    - the outer VLAN tag, which the kernel takes off before socket filters run (the
+      Packets get it back), so an expression that tests tags would never match there;
+    - on a cooked socket, bytes of the LINUX_SLL header, which the kernel builds only
+      for us (compile_bpf says so with a FilterError for linux_cooked=True, where the
+      same expression compiles for the link type).
+    Then only the snaplen stays in the kernel and the expression is matched in Python on
+    the delivered bytes."""
+    if not isinstance(filter, str):
+        return _program(filter, linktype, snaplen, cooked), None
+    from .filter import offline_matcher
+
+    try:
+        program = _program(filter, linktype, snaplen, cooked)
+    except FilterError:
+        if not cooked:
+            raise
+        _program(filter, linktype, snaplen, False)  # an error of the expression itself raises here
+        program = None
+    if program is not None and not cooked and _reads_vlan_tags(filter):
+        program = None
+    if program is None:
+        return _program(None, linktype, snaplen, cooked), offline_matcher(filter)
+    return program, None
+
+
 class LiveCapture:
     """An open live capture; see :func:`capture`."""
 
@@ -203,15 +258,7 @@ class LiveCapture:
         if not info["flags"] & L.IFF_UP:
             raise _down(self.interface)
         linktype, cooked = L.linktype_for(info["arphrd"])
-        if isinstance(self.filter, str) and not cooked and _VLAN_WORD.search(self.filter):
-            # The kernel takes the outer VLAN tag off before socket filters run, so a
-            # program that looks for tags in the bytes would miss it. Keep only the
-            # snaplen in the kernel and match in Python on the bytes with the tag back.
-            program = _program(None, linktype, self.snaplen, cooked)
-            from .filter import offline_matcher
-            self._userland_match = offline_matcher(self.filter)
-        else:
-            program = _program(self.filter, linktype, self.snaplen, cooked)
+        program, self._userland_match = _linux_filter(self.filter, linktype, self.snaplen, cooked)
         try:
             return L.LinuxSource(self.interface, info, snaplen=self.snaplen, promisc=self.promisc,
                                  immediate=self.immediate, program=program,
@@ -409,8 +456,9 @@ class LiveCapture:
         kernel kept for this capture, dropped ones included (tcpdump's "received by
         filter"; on Linux only packets that passed the kernel filter are counted, on the
         BSDs ``bs_recv`` counts every packet the descriptor saw); ``filter_passed``, the
-        same less packets rejected by a filter that had to run in Python (expressions with
-        ``vlan`` on Linux, where the kernel strips the tag before socket filters run);
+        same less packets rejected by a filter that had to run in Python (on Linux,
+        expressions that test VLAN tags, which the kernel strips before socket filters
+        run, or read a cooked socket's LINUX_SLL header);
         ``dropped``, packets lost because the buffer was full (tcpdump's "dropped by
         kernel")."""
         with self._lock:
@@ -443,9 +491,11 @@ def capture(interface: str, *, count: int | None = None, timeout: float | None =
     the ring ("ring") or plain recvmsg ("recvmsg") on Linux.
 
     On Linux the kernel takes the outer VLAN tag off before the socket filter runs; the
-    tag is put back into the delivered bytes, and expressions that mention ``vlan`` are
-    matched on those bytes in Python. Other expressions run in the kernel and, as with
-    libpcap, also match tagged packets by their inner headers.
+    tag is put back into the delivered bytes, and expressions that test tags (``vlan``,
+    ``ether proto 0x8100``, ...) are matched on those bytes in Python, as are, on a cooked
+    socket ("any", non-Ethernet devices), expressions that read the LINUX_SLL header the
+    kernel filter never sees. Other expressions run in the kernel and, as with libpcap,
+    also match tagged packets by their inner headers.
 
     Raises NoPrivilegeError, NoSuchInterfaceError, InterfaceDownError or another
     CaptureError.

@@ -643,3 +643,64 @@ def test_live_errors_live_in_errors():
     for name in ("NoPrivilegeError", "NoSuchInterfaceError", "InterfaceDownError"):
         cls = getattr(errors, name)
         assert getattr(live, name) is cls and issubclass(cls, errors.CaptureError) and name in errors.__all__
+
+
+# -- issue 19: kernel or Python is decided on the parsed expression, not by a regex on its text ----------
+def eth_udp(payload: bytes, *, vlan: int | None = None) -> bytes:
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28 + len(payload), 1, 0, 64, 17, 0,
+                     socket.inet_aton("127.0.0.1"), socket.inet_aton("127.0.0.1"))
+    udp = struct.pack("!HHHH", 5998, 5999, 8 + len(payload), 0) + payload
+    tag = struct.pack("!HH", 0x8100, vlan) if vlan is not None else b""
+    return b"\x00" * 12 + tag + b"\x08\x00" + ip + udp
+
+
+def raw_frames(ns: str, frames: list[bytes], *, delay: float = 0.3) -> threading.Thread:
+    """Send Ethernet frames on ``ns``'s loopback device from a thread, after ``delay``."""
+    with inside(ns):
+        tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        tx.bind(("lo", 0))
+
+    def run():
+        threading.Event().wait(delay)
+        with tx:
+            for f in frames:
+                tx.send(f)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+@needs_root
+@pytest.mark.parametrize("expression", ["ether proto 0x8100", "link proto \\vlan", "vlan 7",
+                                        "not not vlan and udp"])
+def test_expressions_that_test_vlan_tags_see_the_tag_the_kernel_took_off(loopns, expression):
+    from purepcap import live
+
+    frames = [eth_udp(b"plain%d" % i) for i in range(3)] + [eth_udp(b"tagged%d" % i, vlan=7) for i in range(3)]
+    with inside(loopns):
+        cap = live.capture("lo", filter=expression, count=3, timeout=10)
+    raw_frames(loopns, frames)
+    with cap:
+        got = [p.data for p in cap]
+    assert got == frames[3:]
+
+
+@needs_root
+def test_a_filter_on_the_cooked_header_runs_in_python(loopns):
+    # on "any" (a cooked socket) the kernel filter never sees the LINUX_SLL header: a test
+    # of its hardware type (ARPHRD_LOOPBACK, 772) is matched in Python instead of refused
+    from purepcap import live
+    from purepcap.linktypes import LINUX_SLL
+
+    with inside(loopns):
+        cap = live.capture("any", filter="link[2:2] = 772 and udp port 5999", count=2, timeout=10)
+    done = udp_pinger(loopns, every=0.2)
+    try:
+        with cap:
+            got = list(cap)
+    finally:
+        done.set()
+    assert len(got) == 2 and all(p.linktype == LINUX_SLL and p.data[2:4] == b"\x03\x04" for p in got)
+    with inside(loopns), pytest.raises(purepcap.FilterError):
+        live.capture("any", filter="link[2:2] = 772 and", count=1)  # the expression's own errors still raise
