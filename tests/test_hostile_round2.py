@@ -704,3 +704,22 @@ def test_a_filter_on_the_cooked_header_runs_in_python(loopns):
     assert len(got) == 2 and all(p.linktype == LINUX_SLL and p.data[2:4] == b"\x03\x04" for p in got)
     with inside(loopns), pytest.raises(purepcap.FilterError):
         live.capture("any", filter="link[2:2] = 772 and", count=1)  # the expression's own errors still raise
+
+
+@needs_root
+@pytest.mark.parametrize("opts, receiver", [(LIVE_MODES[0], "RingV3"), (LIVE_MODES[1], "RingV2"),
+                                            (LIVE_MODES[2], "Recvmsg")], ids=["v3", "v2", "recvmsg"])
+def test_each_live_receive_path_is_its_own_class(loopns, opts, receiver):
+    from purepcap import _live_linux, live
+
+    with inside(loopns):
+        cap = live.capture("lo", count=3, timeout=10, **opts)
+    rx = cap._src._rx
+    assert type(rx) is getattr(_live_linux, receiver) and cap.method == rx.method
+    done = udp_pinger(loopns, every=0.1)
+    try:
+        with cap:
+            got = list(cap)
+    finally:
+        done.set()
+    assert [p.frame for p in got] == [1, 2, 3] and all(p.data.endswith(b"ping") for p in got)
