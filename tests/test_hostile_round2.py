@@ -723,3 +723,42 @@ def test_each_live_receive_path_is_its_own_class(loopns, opts, receiver):
     finally:
         done.set()
     assert [p.frame for p in got] == [1, 2, 3] and all(p.data.endswith(b"ping") for p in got)
+
+
+# -- the fuzz targets cover partitioned reads and filters through the public API -------------------
+def fuzz_targets():
+    import importlib
+
+    sys.path.insert(0, str(ROOT / "fuzz"))
+    try:
+        return importlib.import_module("targets")
+    finally:
+        sys.path.remove(str(ROOT / "fuzz"))
+
+
+def test_the_partitions_target_fails_when_spans_and_whole_read_differ(monkeypatch):
+    targets = fuzz_targets()
+    raw = small_pcap(50)
+    targets.partitions(raw)  # a sound capture: the spans agree
+    real = purepcap.split_capture
+    monkeypatch.setattr(targets.purepcap, "split_capture", lambda path, n: real(path, n)[1:])
+    with pytest.raises(AssertionError, match="read whole: 50"):
+        targets.partitions(raw)
+
+
+def test_the_filtered_read_target_fails_when_a_reader_ignores_the_filter(monkeypatch):
+    targets = fuzz_targets()
+    for sample in (0, 1):
+        targets.filtered_read(bytes([sample]) + b"udp or vlan 5")
+    monkeypatch.setattr(purepcap.format.Capture, "keep_only", lambda self, test_for: None)
+    with pytest.raises(AssertionError, match=r"open\(filter=\) delivered"):
+        targets.filtered_read(b"\x00udp")
+
+
+def test_the_filtered_read_target_fails_when_the_back_ends_disagree(monkeypatch):
+    targets = fuzz_targets()
+    import purepcap.filter as f
+
+    monkeypatch.setattr(f, "run_bpf", lambda program, data, length=None: 0)
+    with pytest.raises(AssertionError, match="disagree"):
+        targets.filtered_read(b"\x00tcp")
