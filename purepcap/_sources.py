@@ -131,8 +131,10 @@ class _Xz:
     """xz streams decoded with a memory limit (lzma.LZMAFile takes none).
 
     Like LZMAFile, concatenated streams are read one after another and bytes after the
-    last one that do not start a stream are ignored; but a stream that needs more than
-    XZ_MEMLIMIT is refused wherever it starts, not taken for trailing garbage.
+    last one that do not start a stream are ignored; unlike it, stream padding (zero
+    bytes) between streams does not end the reading (xz -d reads on too), and a stream
+    that needs more than XZ_MEMLIMIT is refused wherever it starts, not taken for
+    trailing garbage.
     """
 
     _FEED = 64 * 1024
@@ -159,7 +161,12 @@ class _Xz:
             size = 1 << 20
         while not self._end:
             if self._d.eof:  # a stream ended: what follows may be another one
-                rest = self._d.unused_data or self._raw.read(self._FEED)
+                rest = (self._d.unused_data or self._raw.read(self._FEED)).lstrip(b"\0")
+                while not rest:  # stream padding (zero bytes) may come between streams
+                    more = self._raw.read(self._FEED)
+                    if not more:
+                        break
+                    rest = more.lstrip(b"\0")
                 if not rest:
                     self._end = True
                     break

@@ -762,3 +762,19 @@ def test_the_filtered_read_target_fails_when_the_back_ends_disagree(monkeypatch)
     monkeypatch.setattr(f, "run_bpf", lambda program, data, length=None: 0)
     with pytest.raises(AssertionError, match="disagree"):
         targets.filtered_read(b"\x00tcp")
+
+
+@pytest.mark.parametrize("between, after", [(b"", b""), (b"\0" * 4, b""), (b"", b"\0" * 8),
+                                            (b"", b"not xz at all")])
+def test_concatenated_xz_streams_are_all_read(between, after):
+    # the memory-limited xz reader keeps LZMAFile's rules (every stream is read, trailing
+    # bytes that do not start a stream are ignored), and reads on past stream padding
+    # between streams, as xz -d does (LZMAFile stops there: the second stream was lost)
+    raw = small_pcap(300)
+    half = 24 + 150 * 316
+    packed = lzma.compress(raw[:half]) + between + lzma.compress(raw[half:], preset=9) + after
+    assert drain(packed) == (300, None)
+    second = len(packed) - len(after) - len(lzma.compress(raw[half:], preset=9))
+    for cut in range(second + 20, len(packed) - len(after), 1999):  # inside the second stream
+        n, err = drain(packed[:cut])
+        assert 150 <= n <= 300 and isinstance(err, purepcap.TruncatedError) and "xz" in str(err), (cut, err)
