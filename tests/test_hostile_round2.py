@@ -81,8 +81,6 @@ def test_a_fifo_path_is_read_once(tmp_path, how):
         read = "df = purepcap.to_pandas(fifo)"
     r = run_py(FIFO_FEEDER + f"""
     import purepcap
-from purepcap import PcapError, UnsupportedFormatError
-from purepcap.format import PcapWriter
     {read}
     print(len(df))
     """, str(tmp_path / "fifo"), str(LOCAL), timeout=30)
