@@ -369,6 +369,12 @@ def _pcap_cases() -> list[Case]:
     # (before 2.4 a caplen above the len is taken as swapped, so both lie here)
     lie22 = five[:2] + [Rec(T0 // NS, 0, 0x7FFFFFF0, 0x7FFFFFF8, ETHER_FRAMES[0])] + five[2:]
     c.append(Case("pcap-lying-caplen-v2.2", pcap_file(lie22, version=(2, 2)), 2, "DamagedError"))
+    # a record whose first bytes read like a compression magic (gzip's 1f 8b), where a
+    # reader takes over from a walk part way through the file
+    gzipish = five[:3] + [Rec(0x8B1F, 5, 0x7FFFFFF0, 60, ETHER_FRAMES[3])]
+    c.append(Case("pcap-lying-caplen-starts-like-gzip", pcap_file(gzipish), 3, "DamagedError"))
+    gzipish = five[:3] + [Rec(0x8B1F, 5, five[3].caplen, five[3].length, five[3].data)]
+    c.append(Case("pcap-cut-in-record-starting-like-gzip", pcap_file(gzipish)[:-4], 3, "TruncatedError"))
     # cut short at every kind of boundary
     whole = pcap_file(five)
     at = pcap_offsets(whole)
@@ -476,6 +482,12 @@ def _ng_cases() -> list[Case]:
         w.write_block(0x80001234, b"a local-use block type")
         add_packets(w, ETHER_FRAMES[3:])
     c.append(Case("ng-packetless-and-unknown-blocks", pcapng(packetless), 5))
+
+    def gzipish(w: PcapngWriter) -> None:  # a block type whose bytes start like gzip's magic
+        add_packets(w, ETHER_FRAMES[:2])
+        w.write_block(0x8B1F, b"an unknown block, not gzip")
+        add_packets(w, ETHER_FRAMES[2:])
+    c.append(Case("ng-unknown-block-starts-like-gzip", pcapng(gzipish), 5))
     c.append(Case("ng-no-packets", pcapng(lambda w: w.write_block(ISB, bytes(12))), 0))
     c.append(Case("ng-no-interfaces", pcapng(lambda w: None, linktype=None), 0))
     c += _ng_damage_cases()
