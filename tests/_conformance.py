@@ -375,6 +375,11 @@ def _pcap_cases() -> list[Case]:
     c.append(Case("pcap-lying-caplen-starts-like-gzip", pcap_file(gzipish), 3, "DamagedError"))
     gzipish = five[:3] + [Rec(0x8B1F, 5, five[3].caplen, five[3].length, five[3].data)]
     c.append(Case("pcap-cut-in-record-starting-like-gzip", pcap_file(gzipish)[:-4], 3, "TruncatedError"))
+    # damage in two places: a lie that split_capture steps over (under its own bound),
+    # then a cut-short end; a partitioned read must report the first, as a whole read does
+    two = pcap_file(five[:2] + [Rec(T0 // NS, 0, 300_000, 60, ETHER_FRAMES[0])] + five[2:]
+                    + [Rec(T0 // NS, 0, 300_000, 300_000, bytes(300_000))])[:-10]
+    c.append(Case("pcap-damage-in-two-places", two, 2, "DamagedError"))
     # cut short at every kind of boundary
     whole = pcap_file(five)
     at = pcap_offsets(whole)
@@ -513,6 +518,8 @@ def _ng_damage_cases() -> list[Case]:
     b3 = nth(big, EPB, 2)
     c.append(Case("ng-be-epb-bad-trailer", patch(big, b3.offset + b3.blen - 4, ">I", 4), 2, "DamagedError"))
     c.append(Case("ng-be-epb-interface-out-of-range", patch(big, b3.offset + 8, ">I", 1), 2, "DamagedError"))
+    c.append(Case("ng-damage-in-two-places",
+                  patch(good, third.offset + third.blen - 4, "<I", 0)[:-2], 2, "DamagedError"))
     first = nth(good, EPB, 0)
     c.append(Case("ng-first-epb-bad-trailer", patch(good, first.offset + first.blen - 4, "<I", 0), 0,
                   "DamagedError"))

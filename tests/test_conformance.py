@@ -230,7 +230,7 @@ _known("split_capture ignores the pre-2.4 caplen/len swap that the reader undoes
        [f"spans-{n}/{m}" for n in (1, 64) for m in ("strict", "lenient")] + ["intake-1/strict", "dask-1/strict"])
 _known("lenient partitioned reads number frames differently after a damaged packet block: "
        "split_capture counts the block as a frame, a lenient whole read steps over it uncounted",
-       ["ng-epb-bad-trailer", "ng-be-epb-bad-trailer", "ng-epb-caplen-over-block", "ng-epb-interface-out-of-range",
+       ["ng-damage-in-two-places", "ng-epb-bad-trailer", "ng-be-epb-bad-trailer", "ng-epb-caplen-over-block", "ng-epb-interface-out-of-range",
         "ng-be-epb-interface-out-of-range", "ng-first-epb-bad-trailer"],
        ["spans-1/lenient", "spans-64/lenient"])
 _known("to_pandas hands an irregular record or block to the container reader through _batches._Resume, "
@@ -241,6 +241,12 @@ _known("to_pandas hands an irregular record or block to the container reader thr
         "ng-unknown-block-starts-like-gzip"],
        ["pandas-bytes/strict", "pandas-path/strict", "pandas-fileobj/strict", "intake-1/strict",
         "intake-200/strict", "intake-default/strict", "dask-1/strict", "dask-200/strict"])
+_known("to_dask() raises the error of whichever damaged partition Dask computes first (here a later "
+       "one), not the first damage in the file as read() and a whole read do",
+       ["pcap-damage-in-two-places"], ["dask-1/strict", "dask-200/strict"])
+_known("to_dask() raises the error of whichever damaged partition Dask computes first (here a later "
+       "one), not the first damage in the file as read() and a whole read do",
+       ["ng-damage-in-two-places"], ["dask-1/strict"])
 _known("to_pandas loses the frame of an error the decompressor raises (TruncatedError.frame is None; "
        "open() says the last good frame): the batch walk does not catch the stream's PcapError",
        ["gz-stream-cut-short"],

@@ -37,11 +37,15 @@ from _conformance import (
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
+import purepcap
+from purepcap import PcapError
+
 pytest.importorskip("pandas")
 
 # Valid, uncompressed captures with packets: what the mutations start from.
 BASES = {c.name: c.data for c in all_cases() if c.error is None and not c.compressed and c.packets > 1
-         and c.name not in ("pcap-big-record-within-snaplen",)}  # (300 KB: slow to mutate and read)
+         and c.name not in ("pcap-big-record-within-snaplen",  # (300 KB: slow to mutate and read)
+                            "ng-unknown-block-starts-like-gzip")}  # (see _MAGICS below)
 
 # A length field and the lies it is set to. "len" is a pcap record's caplen field or a
 # pcapng block's total length, "trailer" a pcapng block's closing length, "caplen" and
@@ -61,10 +65,11 @@ op = st.one_of(
 mutations = st.lists(op, min_size=1, max_size=3)
 
 
-def _field(data: bytes, index: int, which: str, lie: int) -> bytes:
-    """Set a length field of record or block number ``index`` (modulo their count)."""
+def _field(data: bytes, index: int, which: str, lie: int, keep: int = 0) -> bytes:
+    """Set a length field of record or block number ``index`` (modulo their count) of
+    those that start at ``keep`` or later."""
     if struct.unpack_from("<I", data)[0] == SHB:
-        blocks = ng_blocks(data)
+        blocks = [b for b in ng_blocks(data) if b.offset >= keep]
         if not blocks:
             return data
         b = blocks[index % len(blocks)]
@@ -78,13 +83,13 @@ def _field(data: bytes, index: int, which: str, lie: int) -> bytes:
                 at = b.offset + (20 if which == "caplen" else 24)
         order = b.order
     else:
-        offsets = pcap_offsets(data)
+        offsets = [o for o in pcap_offsets(data) if o >= keep]
         if not offsets:
             return data
         rec = offsets[index % len(offsets)]
         at = rec + (12 if which == "wire" else 8)
         order = "<" if struct.unpack_from("<I", data)[0] in (0xA1B2C3D4, 0xA1B23C4D, 0xA1B2CD34) else ">"
-    if not 0 <= at <= len(data) - 4:
+    if not keep <= at <= len(data) - 4:  # (a lying block length can point anywhere)
         return data
     old = struct.unpack_from(order + "I", data, at)[0]
     new = LIES[lie](old) & 0xFFFFFFFF
@@ -108,7 +113,7 @@ def mutate(data: bytes, ops: list[tuple], keep: int = 0) -> bytes:
             i = keep + o[1] % room
             data = data[:i] + data[i + o[2]:]
         elif kind == "field" and len(data) >= 24:
-            data = _field(data, o[1], o[2], o[3])
+            data = _field(data, o[1], o[2], o[3], keep)
     return data
 
 
@@ -155,13 +160,31 @@ def test_mutated_capture_reads_alike_through_every_whole_consumer(scratch: Path,
 
 
 # -- partitioned reads against the whole read --------------------------------------------------
-def _partitioned_agree(scratch: Path, data: bytes, part: int, strict: bool) -> None:
+def _damaged_spans(path: Path, part: int) -> int:
+    """How many of split_capture's spans end in an error when each is read alone."""
+    n = 0
+    for span in purepcap.split_capture(path, part):
+        try:
+            with purepcap.open(path, span=span) as cap:
+                for _ in cap:
+                    pass
+        except PcapError:
+            n += 1
+    return n
+
+
+def _partitioned_agree(scratch: Path, data: bytes, part: int, strict: bool, dask_any_error: bool = False) -> None:
     scratch.write_bytes(data)
     ref = read_open(data, strict)
     _same(read_spans(scratch, part, strict), ref, f"split_capture(path, {part}) spans")
     if strict:
         want = as_frame(ref)
         _same(read_intake(scratch, part), want, f"PcapSource(partition_size={part}).read()")
+        if dask_any_error and ref.error is not None and _damaged_spans(scratch, part) > 1:
+            # Dask raises the error of whichever damaged partition it computes first: a
+            # known disagreement ("damage-in-two-places" in test_conformance.py's KNOWN),
+            # left out of the properties that pass today. Drop this once fixed.
+            return
         _same(read_intake(scratch, part, dask=True), want, f"PcapSource(partition_size={part}).to_dask()")
 
 
@@ -192,4 +215,30 @@ def test_mutated_pcap_reads_alike_whole_and_partitioned(scratch: Path, base: str
                                                         strict: bool) -> None:
     data = mutate(BASES[base], ops, keep=24)
     assume(_no_magic_inside(data))
-    _partitioned_agree(scratch, data, part, strict)
+    _partitioned_agree(scratch, data, part, strict, dask_any_error=True)
+
+
+# And pcapng, strictly read, mutated only behind its leading blocks, in files of one
+# section (the damage the known causes need -- a bad interface or section block in a
+# span's prefix -- is then out of reach of all but a few mutations, which are skipped).
+def _first_packet_block(data: bytes) -> int:
+    return next(b.offset for b in ng_blocks(data) if b.btype in (EPB, PB, SPB))
+
+
+def _prefix_damage_possible(data: bytes, keep: int) -> bool:
+    """Whether a block behind ``keep`` is a section header or an interface block."""
+    return any(b.btype in (SHB, 1) for b in ng_blocks(data) if b.offset >= keep)
+
+
+NG_ONE_SECTION = sorted(n for n, d in BASES.items() if n.startswith("ng-")
+                        and not _prefix_damage_possible(d, _first_packet_block(d)))
+
+
+@given(base=st.sampled_from(NG_ONE_SECTION), ops=mutations, part=st.sampled_from([1, 48, 300]))
+def test_mutated_pcapng_packets_read_alike_whole_and_partitioned(scratch: Path, base: str, ops: list,
+                                                                 part: int) -> None:
+    clean = BASES[base]
+    keep = _first_packet_block(clean)
+    data = mutate(clean, ops, keep=keep)
+    assume(_no_magic_inside(data) and not _prefix_damage_possible(data, keep))
+    _partitioned_agree(scratch, data, part, True, dask_any_error=True)
