@@ -191,7 +191,8 @@ for _n in (1, 200):
 
 
 # -- disagreements that exist today ------------------------------------------------------------
-# (case, consumer) -> reason. Grouped by cause; each group is one fix.
+# (case, consumer) -> reason, grouped by cause (letters as in the report to the lead);
+# each group is one fix. Issue 23.1 is A-C.
 KNOWN: dict[tuple[str, str], str] = {}
 
 
@@ -203,55 +204,63 @@ def _known(reason: str, cases: list[str], consumers: list[str]) -> None:
 
 
 _SPANS = [f"spans-{n}/{m}" for n in (1, 64, 1000) for m in ("strict", "lenient")]
-_known("issue 23.1: split_capture puts a damaged interface block into later spans' prefixes and the "
-       "span reader steps over it there (read_pcapng_head / _start_pcapng 'except PcapError: break'), "
-       "so the error names a later block (or, leniently, the warning for the interface is lost)",
+_INTAKE = ["intake-1/strict", "intake-200/strict", "dask-1/strict", "dask-200/strict"]
+_FRAMES = ["pandas-bytes/strict", "pandas-path/strict", "pandas-fileobj/strict", "intake-1/strict",
+           "intake-200/strict", "intake-default/strict", "dask-1/strict", "dask-200/strict"]
+
+# A: _split_pcapng puts a damaged interface block into the prefix of the spans after it,
+# and the span reader steps over it there (_start_pcapng's "except PcapError: break";
+# the interface-count check is skipped for a span), so the error names a later block
+# (leniently: the warning for the interface is lost).
+_known("issue 23.1 A: a damaged interface block in a span's prefix is stepped over",
        ["ng-idb-bad-trailer", "ng-idb-option-past-block", "ng-idb-tsresol-0x7f-leading", "ng-idb-tsresol-2^-64",
-        "ng-second-section-idb-tsresol-0x7f"],
-       _SPANS + ["intake-1/strict", "intake-200/strict", "dask-1/strict", "dask-200/strict"])
-_known("issue 23.1: a later partition whose prefix holds the damaged interface block raises its own, "
-       "different error; Dask computes it first",
+        "ng-second-section-idb-tsresol-0x7f"], _SPANS + _INTAKE)
+# A, seen only by Dask: a later partition, whose prefix holds the damaged interface
+# block, raises its own different error, and Dask computes it first.
+_known("issue 23.1 A: a damaged interface block in a later span's prefix",
        ["ng-idb-tsresol-0x7f-after-packets"], ["dask-1/strict", "dask-200/strict"])
-_known("issue 23.1: a damaged section header after the first becomes the prefix of the next span, whose "
-       "reader reports it at offset 0, frame 0 (the prefix is parsed as if it began the file)",
-       ["ng-second-shb-bad-trailer", "ng-second-shb-version-2"],
-       _SPANS + ["intake-1/strict", "intake-200/strict", "dask-1/strict", "dask-200/strict"])
-_known("issue 23.1: a file cut inside its second section header: _split_pcapng makes a span that starts "
-       "past the end of the file, whose reader says TruncatedError at offset 0, and Intake drops that "
-       "empty span, returning the good rows and no error",
+# B: a damaged section header after the first becomes the prefix of the next span, whose
+# reader reports it at offset 0, frame 0 (it parses the prefix as if it began the file).
+_known("issue 23.1 B: a damaged later section header is reported at offset 0",
+       ["ng-second-shb-bad-trailer", "ng-second-shb-version-2"], _SPANS + _INTAKE)
+# C: a file cut inside its second section header: _split_pcapng makes a span that
+# starts past the end of the file; its reader says TruncatedError at offset 0, and
+# Intake's _partitions drops it as empty, returning the good rows and no error.
+_known("issue 23.1 C: a cut in a later section header is hidden",
        ["ng-cut-in-second-shb"], _SPANS + ["intake-1/strict", "dask-1/strict"])
-_known("split_capture on a file whose header open() rejects: NotACaptureError (pcap: 'cannot split'; "
-       "pcapng: a span with an empty prefix) instead of open()'s TruncatedError or DamagedError",
+# D: split_capture on a file whose header open() rejects: NotACaptureError (pcap:
+# "cannot split"; pcapng: a span with an empty prefix, read as an empty file) where
+# open() says TruncatedError or DamagedError. (Intake reads such a file whole: agrees.)
+_known("D: split_capture misnames a bad file header",
        ["pcap-cut-in-magic", "pcap-cut-in-file-header", "ng-cut-in-shb-header", "ng-shb-bad-bom",
         "ng-shb-length-huge"], _SPANS)
-_known("split_capture ignores the pre-2.4 caplen/len swap that the reader undoes, so its spans start "
-       "inside records",
+# E: split_capture ignores the caplen/len swap of pcap before 2.4 that the reader
+# undoes, so its spans start inside records.
+_known("E: split_capture ignores the pre-2.4 caplen/len swap",
        ["pcap-v2.2-swapped", "pcap-v2.3-swapped-be", "pcap-v2.2-modified"],
        [f"spans-{n}/{m}" for n in (1, 64) for m in ("strict", "lenient")] + ["intake-1/strict", "dask-1/strict"])
-_known("lenient partitioned reads number frames differently after a damaged packet block: "
-       "split_capture counts the block as a frame, a lenient whole read steps over it uncounted",
-       ["ng-damage-in-two-places", "ng-epb-bad-trailer", "ng-be-epb-bad-trailer", "ng-epb-caplen-over-block", "ng-epb-interface-out-of-range",
-        "ng-be-epb-interface-out-of-range", "ng-first-epb-bad-trailer"],
+# F: lenient partitioned reads number the frames after a damaged packet block one
+# higher: split_capture counts the block as a frame, a lenient whole read steps over it.
+_known("F: lenient spans count a skipped damaged packet block as a frame",
+       ["ng-damage-in-two-places", "ng-epb-bad-trailer", "ng-be-epb-bad-trailer", "ng-epb-caplen-over-block",
+        "ng-epb-interface-out-of-range", "ng-be-epb-interface-out-of-range", "ng-first-epb-bad-trailer"],
        ["spans-1/lenient", "spans-64/lenient"])
-_known("to_pandas hands an irregular record or block to the container reader through _batches._Resume, "
-       "and open_source sniffs that stream's first bytes for a compression magic: a record or block "
-       "starting 1f 8b (gzip; BZh, xz, zstd likewise) ends the read in 'PcapError: reading a span needs a "
-       "seekable file' (offset None), even in a valid file",
+# G: to_pandas hands an irregular record or block to the container reader through
+# _batches._Resume, and open_source sniffs that stream's first bytes for a compression
+# magic: a record or block starting 1f 8b (gzip; BZh, xz and zstd likewise) ends the
+# read in "PcapError: reading a span needs a seekable file", offset None, even when the
+# file is valid.
+_known("G: to_pandas' hand-over stream is sniffed for a compression magic",
        ["pcap-lying-caplen-starts-like-gzip", "pcap-cut-in-record-starting-like-gzip",
-        "ng-unknown-block-starts-like-gzip"],
-       ["pandas-bytes/strict", "pandas-path/strict", "pandas-fileobj/strict", "intake-1/strict",
-        "intake-200/strict", "intake-default/strict", "dask-1/strict", "dask-200/strict"])
-_known("to_dask() raises the error of whichever damaged partition Dask computes first (here a later "
-       "one), not the first damage in the file as read() and a whole read do",
-       ["pcap-damage-in-two-places"], ["dask-1/strict", "dask-200/strict"])
-_known("to_dask() raises the error of whichever damaged partition Dask computes first (here a later "
-       "one), not the first damage in the file as read() and a whole read do",
-       ["ng-damage-in-two-places"], ["dask-1/strict"])
-_known("to_pandas loses the frame of an error the decompressor raises (TruncatedError.frame is None; "
-       "open() says the last good frame): the batch walk does not catch the stream's PcapError",
-       ["gz-stream-cut-short"],
-       ["pandas-bytes/strict", "pandas-path/strict", "pandas-fileobj/strict", "intake-1/strict",
-        "intake-200/strict", "intake-default/strict", "dask-1/strict", "dask-200/strict"])
+        "ng-unknown-block-starts-like-gzip"], _FRAMES)
+# H: to_dask() raises the error of whichever damaged partition Dask computes first
+# (here a later one), not the file's first damage as read() and a whole read do.
+_known("H: to_dask() raises a later partition's error", ["pcap-damage-in-two-places"],
+       ["dask-1/strict", "dask-200/strict"])
+_known("H: to_dask() raises a later partition's error", ["ng-damage-in-two-places"], ["dask-1/strict"])
+# I: to_pandas loses the frame of an error the decompressor raises (TruncatedError.frame
+# is None where open() says the last good frame): the batch walk does not stamp it.
+_known("I: to_pandas drops the frame of a decompression error", ["gz-stream-cut-short"], _FRAMES)
 
 
 def _params() -> list[Any]:

@@ -193,7 +193,7 @@ _SECOND_SECTION = "ng-second-section-after-packet-1"
 
 
 @pytest.mark.xfail(strict=True, reason="issue 23.1: partitioned reads hide or misplace damage "
-                   "(see KNOWN in test_conformance.py for the causes)")
+                   "(causes A-C, E, H in test_conformance.py KNOWN)")
 @given(base=st.sampled_from(sorted(BASES)), ops=mutations, part=st.sampled_from([1, 48, 300]),
        strict=st.booleans())
 # a pcapng cut inside its second section header: Intake returns the good rows, no error
