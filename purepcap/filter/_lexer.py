@@ -35,7 +35,7 @@ _OPS = ("&&", "||", "==", "!=", "<=", ">=", "<<", ">>",
 _WS = " \t\r\n"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Token:
     kind: str  # "kw", "id", "num", "hid", "hid6", "eid", "op", "end"
     text: str

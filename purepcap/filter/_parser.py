@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Union
 
 from ..errors import FilterError
 from ._lexer import Token, tokenize
@@ -56,7 +57,7 @@ _ARITH_OPS = frozenset(op for level in ARITH_LEVELS for op in level)
 
 # ---- AST --------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Qual:
     """Qualifiers of a primitive: proto (ether, ip, tcp...), dir (src, dst, "src or dst",
     "src and dst") and addr (host, net, port, portrange, proto...). None = default."""
@@ -65,7 +66,7 @@ class Qual:
     addr: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Value:
     """A primitive's operand as written: kind is num, hid (dotted IPv4), hid6, eid (MAC),
     id (a name), cidr4/cidr6 (with bits) or mask4 (with a dotted mask)."""
@@ -77,21 +78,21 @@ class Value:
     mask: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Prim:
     qual: Qual
     value: Value
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ProtoName:
     """A protocol keyword on its own: tcp, ip6, arp ..."""
     name: str
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Special:
     """broadcast / multicast (with an optional protocol), inbound, outbound."""
     name: str
@@ -99,7 +100,7 @@ class Special:
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class LenCmp:
     """less N (len <= N) and greater N (len >= N)."""
     op: str
@@ -107,7 +108,7 @@ class LenCmp:
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Encap:
     """vlan [id], mpls [label], pppoes [id], pppoed: they shift the offsets of what follows."""
     name: str
@@ -115,17 +116,17 @@ class Encap:
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Num:
     value: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PktLen:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Load:
     proto: str
     index: Arith
@@ -133,7 +134,7 @@ class Load:
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class BinOp:
     op: str
     left: Arith
@@ -141,10 +142,10 @@ class BinOp:
     column: int
 
 
-Arith = Num | PktLen | Load | BinOp
+Arith = Union[Num, PktLen, Load, BinOp]  # noqa: UP007 - evaluated at import: 3.9 has no X | Y
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Relation:
     op: str  # == != < <= > >=
     left: Arith
@@ -152,27 +153,27 @@ class Relation:
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class And:
     items: tuple = field(default_factory=tuple)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Or:
     items: tuple = field(default_factory=tuple)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Not:
     item: Node
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Empty:
     """The empty expression: accept everything (as tcpdump does)."""
 
 
-Node = Prim | ProtoName | Special | LenCmp | Encap | Relation | And | Or | Not | Empty
+Node = Union[Prim, ProtoName, Special, LenCmp, Encap, Relation, And, Or, Not, Empty]  # noqa: UP007 - as Arith
 
 
 # ---- parser -------------------------------------------------------------------------
