@@ -280,7 +280,7 @@ ERRORS = [
     ("ip6 broadcast", "'ip6 broadcast' is not supported", 1),
     ("foo[0] = 1", "needs a qualifier", 1),
     ("()", "empty parentheses", 2),
-    ("tcp[0] = 5000000000", "does not fit in 32 bits", 10),
+    ("tcp[0] = 5000000000", "number 5000000000 overflows 32 bits", 10),
     ("(" * (MAX_DEPTH + 5) + "tcp" + ")" * (MAX_DEPTH + 5), "nested too deeply", MAX_DEPTH + 1),
     ("not " * 200 + "tcp", "nested too deeply", 4 * MAX_DEPTH + 1),
     ("1" + " + 1" * 500 + " > 0", "arithmetic chain too long", 4 * MAX_DEPTH + 3),

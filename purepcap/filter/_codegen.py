@@ -18,12 +18,14 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 
 from .. import linktypes as LT
 from ..errors import FilterError
 from . import _bpf as bpf
+from ._lexer import shown
 from ._parser import (
     And,
     BinOp,
@@ -69,6 +71,8 @@ SERVICES = {"ftp-data": 20, "ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25, "dom
             "rip": 520, "ipp": 631, "ldaps": 636, "openvpn": 1194, "radius": 1812,
             "nfs": 2049, "mysql": 3306, "rdp": 3389, "sip": 5060, "postgresql": 5432,
             "x11": 6000, "http-alt": 8080, "mdns": 5353, "llmnr": 5355}
+
+_DECIMAL = re.compile(r"[0-9]+")
 
 # Where each supported link type keeps its ethertype and network layer.
 _LINKS = {
@@ -355,11 +359,11 @@ class _Lower:
         if q.proto in ("ether", "link"):
             if val.kind == "id":
                 raise self.error(f"Ethernet host names are not resolved (no /etc/ethers): "
-                                 f"'{val.text}'; use a MAC address", val.column)
-            raise self.error(f"'ether {addr or 'host'}' needs a MAC address, not '{val.text}'",
+                                 f"'{shown(val.text)}'; use a MAC address", val.column)
+            raise self.error(f"'ether {addr or 'host'}' needs a MAC address, not '{shown(val.text)}'",
                              val.column)
         if val.kind == "id":
-            raise self.error(f"host names are not resolved (no DNS lookups): '{val.text}'; "
+            raise self.error(f"host names are not resolved (no DNS lookups): '{shown(val.text)}'; "
                              "use a numeric address", val.column)
         if val.kind in ("hid6", "cidr6"):
             return self.host6(node)
@@ -396,9 +400,10 @@ class _Lower:
         parts = text.split(".")
         v = 0
         for p in parts:
+            # (the lexer gave ASCII digits; a long run of them is refused before int())
+            if len(p.lstrip("0")) > 3 or int(p, 10) > 255:
+                raise self.error(f"'{shown(text)}' is not a valid IPv4 address", column)
             n = int(p, 10)
-            if n > 255:
-                raise self.error(f"'{text}' is not a valid IPv4 address", column)
             v = (v << 8) | n
         return v, 8 * len(parts)
 
@@ -408,7 +413,7 @@ class _Lower:
         col = val.column
         if val.kind == "num":
             if val.number > 0xFFFFFFFF:
-                raise self.error(f"address {val.text} does not fit in 32 bits", col)
+                raise self.error(f"address {shown(val.text)} does not fit in 32 bits", col)
             v, mask = val.number, 0xFFFFFFFF
             if addr == "net":
                 while v and v & 0xFF000000 == 0:
@@ -420,7 +425,7 @@ class _Lower:
             mask = (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF
         elif val.kind in ("cidr4", "mask4"):
             if addr != "net":
-                raise self.error(f"mask syntax ('{val.text}') is for networks only: use net",
+                raise self.error(f"mask syntax ('{shown(val.text)}') is for networks only: use net",
                                  col)
             a, bits = self.parse_ipv4(val.text.split("/")[0].split(" ")[0], col)
             v = (a << (32 - bits)) & 0xFFFFFFFF
@@ -434,9 +439,9 @@ class _Lower:
                     raise self.error(f"netmask '{val.mask}' must have four parts", col)
                 mask = m
             if v & ~mask & 0xFFFFFFFF:
-                raise self.error(f'non-network bits set in "{val.text}"', col)
+                raise self.error(f'non-network bits set in "{shown(val.text)}"', col)
         else:
-            raise self.error(f"'{val.text}' is not an IPv4 address", col)
+            raise self.error(f"'{shown(val.text)}' is not an IPv4 address", col)
         proto = q.proto
         if self.st.mpls_depth and proto is None:
             proto = "ip"
@@ -454,7 +459,7 @@ class _Lower:
         if proto in ("arp", "rarp"):
             return hostop(ETHERTYPE[proto], 14, 24)
         if proto == "ip6":
-            raise self.error(f"'ip6' qualifier with the IPv4 address '{val.text}'", col)
+            raise self.error(f"'ip6' qualifier with the IPv4 address '{shown(val.text)}'", col)
         raise self.error(f"'{proto}' modifier applied to {addr}", node.column)
 
     def host6(self, node: Prim):
@@ -465,17 +470,17 @@ class _Lower:
         a = int(ipaddress.IPv6Address(text))
         if val.kind == "cidr6":
             if addr != "net":
-                raise self.error(f"mask syntax ('{val.text}') is for networks only: use net",
+                raise self.error(f"mask syntax ('{shown(val.text)}') is for networks only: use net",
                                  col)
             if val.bits > 128:
                 raise self.error(f"mask length {val.bits} is more than 128", col)
             mask = ((1 << 128) - 1) ^ ((1 << (128 - val.bits)) - 1)
             if a & ~mask:
-                raise self.error(f'non-network bits set in "{val.text}"', col)
+                raise self.error(f'non-network bits set in "{shown(val.text)}"', col)
         else:
             mask = (1 << 128) - 1
         if q.proto not in (None, "ip6"):
-            raise self.error(f"'{q.proto}' qualifier with the IPv6 address '{text}'", col)
+            raise self.error(f"'{q.proto}' qualifier with the IPv6 address '{shown(text)}'", col)
         nl = self.st.off_nl
 
         def words(off: int):
@@ -486,20 +491,22 @@ class _Lower:
                     self.dirop(q.dir, lambda: words(nl + 8), lambda: words(nl + 24)))
 
     def port_number(self, text: str, number: int | None, column: int) -> int:
+        if number is None and _DECIMAL.fullmatch(text):  # (str.isdigit() takes '²' too)
+            if len(text.lstrip("0")) > 5:
+                raise self.error(f"illegal port number {shown(text)} > 65535", column)
+            number = int(text, 10)
         if number is not None:
             if number > 65535:
                 raise self.error(f"illegal port number {number} > 65535", column)
             return number
-        if text.isdigit():
-            return self.port_number(text, int(text), column)
         if text in SERVICES:
             return SERVICES[text]
         for proto in ("tcp", "udp"):
             try:
                 return socket.getservbyname(text, proto)
-            except (OSError, UnicodeError):
+            except (OSError, UnicodeError, ValueError):  # ValueError: a NUL in the name
                 pass
-        raise self.error(f"unknown port name '{text}'", column)
+        raise self.error(f"unknown port name '{shown(text)}'", column)
 
     def port(self, node: Prim):
         q, val = node.qual, node.value
@@ -513,7 +520,7 @@ class _Lower:
                              "sctp)", node.column)
         if q.addr == "port":
             if val.kind not in ("num", "id"):
-                raise self.error(f"'{val.text}' is not a port", col)
+                raise self.error(f"'{shown(val.text)}' is not a port", col)
             p = self.port_number(val.text, val.number, col)
             lo = hi = p
         else:
@@ -525,7 +532,7 @@ class _Lower:
                 lo = self.port_number(a, None, col)
                 hi = self.port_number(b, None, col)
             else:
-                raise self.error(f"'{val.text}' is not a port range (use LOW-HIGH)", col)
+                raise self.error(f"'{shown(val.text)}' is not a port range (use LOW-HIGH)", col)
             if lo > hi:
                 lo, hi = hi, lo
         nl = self.st.off_nl
@@ -558,20 +565,20 @@ class _Lower:
                 except FilterError:
                     continue
                 return a, "-", b
-        raise self.error(f"'{text}' is not a port range (use LOW-HIGH)", column)
+        raise self.error(f"'{shown(text)}' is not a port range (use LOW-HIGH)", column)
 
     def proto_qualified(self, node: Prim):
         q, val = node.qual, node.value
         col = val.column
         if val.kind not in ("num", "id"):
-            raise self.error(f"'{val.text}' is not a protocol number or name", col)
+            raise self.error(f"'{shown(val.text)}' is not a protocol number or name", col)
         if q.proto in ("ether", "link"):
             if val.kind == "num":
                 n = val.number
             elif val.text in ETHERTYPE:
                 n = ETHERTYPE[val.text]
             else:
-                raise self.error(f"unknown ether proto '{val.text}'", col)
+                raise self.error(f"unknown ether proto '{shown(val.text)}'", col)
             if n > 0xFFFF:
                 raise self.error(f"ether proto {n} > 65535", col)
             return self.linktype_test(n, col)
@@ -580,7 +587,7 @@ class _Lower:
         elif val.text in IPPROTO:
             n = IPPROTO[val.text]
         else:
-            raise self.error(f"unknown ip proto '{val.text}'", col)
+            raise self.error(f"unknown ip proto '{shown(val.text)}'", col)
         if n > 255:
             raise self.error(f"ip proto {n} > 255", col)
         if q.proto is None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..errors import FilterError
 
-__all__ = ["Token", "tokenize", "KEYWORDS"]
+__all__ = ["Token", "tokenize", "shown", "KEYWORDS"]
 
 # Words that are reserved in libpcap's scanner. Anything else is an ID (a name).
 KEYWORDS = frozenset("""
@@ -46,12 +46,34 @@ class Token:
         return f"{self.kind}:{self.text}@{self.column}"
 
 
+def shown(text: str, limit: int = 40) -> str:
+    """A token's text for an error message: cut to ``limit`` characters, and with
+    unprintable characters (a NUL, a newline) escaped."""
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return text
+
+
 def _number(text: str) -> int:
+    """A number token's value; ValueError if it has a digit its base lacks, OverflowError
+    past 32 bits (checked on the digits first: int() of a 5,000-digit decimal is a
+    ValueError in Python 3.11, and its cost grows with the length)."""
     if text[:2] in ("0x", "0X"):
-        return int(text, 16)
-    if len(text) > 1 and text[0] == "0":
-        return int(text, 8)  # libpcap reads a leading 0 as octal
-    return int(text)
+        digits, base, most = text[2:], 16, 8
+    elif len(text) > 1 and text[0] == "0":
+        digits, base, most = text[1:], 8, 11  # libpcap reads a leading 0 as octal
+    else:
+        digits, base, most = text, 10, 10
+    if base == 8 and not set(digits) <= set("01234567"):
+        raise ValueError(text)
+    if len(digits.lstrip("0")) > most:
+        raise OverflowError(text)
+    value = int(digits, base)
+    if value > 0xFFFFFFFF:
+        raise OverflowError(text)
+    return value
 
 
 def _longest_ipv6(s: str, i: int, text: str) -> int:
@@ -113,7 +135,10 @@ def tokenize(expression: str) -> list[Token]:
                 try:
                     value = _number(text)
                 except ValueError:
-                    raise FilterError(f"bad number '{text}' at column {col}",
+                    raise FilterError(f"bad number '{shown(text)}' at column {col}",
+                                      expression=expression, column=col) from None
+                except OverflowError:  # as libpcap's scanner words it
+                    raise FilterError(f"number {shown(text)} overflows 32 bits at column {col}",
                                       expression=expression, column=col) from None
                 tokens.append(Token("num", text, col, value))
             elif _DOTTED.fullmatch(text):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from ..errors import FilterError
-from ._lexer import Token, tokenize
+from ._lexer import Token, shown, tokenize
 
 __all__ = [
     "parse", "MAX_DEPTH", "Qual", "Value", "Prim", "ProtoName", "Special", "LenCmp", "Encap",
@@ -452,7 +452,7 @@ class _Parser:
             raise self.error(f"'{kw}' is a keyword here: write '\\{kw}' for the protocol name")
         if not self.starts_value():
             last = self.toks[self.pos - 1]
-            raise self.error(f"expected a value after '{last.text}', found {_describe(self.peek())}")
+            raise self.error(f"expected a value after '{shown(last.text)}', found {_describe(self.peek())}")
         value = self.value()
         return Prim(q, value, start.column), q
 
@@ -536,9 +536,7 @@ class _Parser:
             return inner
         if t.kind == "num":
             self.next()
-            if t.value > 0xFFFFFFFF:
-                raise self.error(f"number {t.text} does not fit in 32 bits", t)
-            return Num(t.value)
+            return Num(t.value)  # (the lexer refuses numbers past 32 bits)
         if t.kind == "id" and t.text in CONSTANTS:
             self.next()
             return Num(CONSTANTS[t.text])
@@ -563,7 +561,7 @@ class _Parser:
             self.leave()
             return Load(t.text, index, size, t.column)
         if t.kind == "id":
-            raise self.error(f"unknown name '{t.text}' in arithmetic", t)
+            raise self.error(f"unknown name '{shown(t.text)}' in arithmetic", t)
         raise self.error(f"expected a number, len or proto[offset], found {_describe(t)}", t)
 
 
@@ -589,9 +587,7 @@ class _Chain:
 def _describe(t: Token) -> str:
     if t.kind == "end":
         return "the end of the expression"
-    if t.kind == "kw":
-        return f"'{t.text}'"
-    return f"'{t.text}'"
+    return f"'{shown(t.text)}'"
 
 
 def parse(expression: str) -> Node:
