@@ -3,11 +3,16 @@
 # time and memory; deep nesting is a FilterError, never a RecursionError.
 from __future__ import annotations
 
+import inspect
+import sys
+import threading
+
 import pytest
 
+import purepcap
 from purepcap.errors import FilterError
-from purepcap.filter import compile_bpf, offline_matcher
-from purepcap.format import Packet
+from purepcap.filter import MAX_DEPTH, compile_bpf, offline_matcher, parse, run_bpf
+from purepcap.format import Packet, PcapWriter
 
 # An Ethernet/IPv4/TCP packet, so a matcher built lazily per link type runs its code.
 TCP = (bytes(12) + b"\x08\x00" + b"\x45" + bytes(8) + b"\x06" + bytes(10)
@@ -59,3 +64,104 @@ def test_odd_numbers_and_names_are_filter_errors_naming_the_column(
                                   "len = 0x00000000000000ff", "portrange 1-0000080"])
 def test_leading_zeros_are_not_overflow(expr: str) -> None:
     assert compile_bpf(expr)  # libpcap accepts these too
+
+
+# -- item 8: RecursionError -----------------------------------------------------------------
+def _stacked_arithmetic(parens: int, per_level: int) -> str:
+    """`len * 1 ... + 1 ... << 1 ... & 1 ... ^ 1 ... | 1 ...` inside `parens` brackets:
+    each precedence level's chain is short, together they nest deep."""
+    e = "len"
+    for _ in range(parens):
+        for op in ("*", "+", "<<", "&", "^", "|"):
+            e += f" {op} 1" * per_level
+        e = f"({e})"
+    return e + " > 0"
+
+
+TOO_DEEP = {
+    "alternating and/or": "tcp and tcp or " * 200 + "tcp",
+    "stacked arithmetic": _stacked_arithmetic(3, 59),
+    "one long chain": "len" + " + 1" * 2000 + " > 0",
+    "nested loads": "ip[" * 300 + "0" + "]" * 300 + " = 0",
+    "unary minus": "- " * 300 + "1 = 0",
+    "bare values": "host 1.1.1.1 and 2.2.2.2 or " * 100 + "3.3.3.3",
+    "not": "not " * 300 + "tcp",
+}
+
+
+@pytest.mark.parametrize("expr", TOO_DEEP.values(), ids=TOO_DEEP.keys())
+def test_deep_nesting_is_a_filter_error_in_every_entry_point(expr: str, tmp_path) -> None:
+    for err in _filter_error(expr):
+        assert "nested too deeply" in err.message
+        assert err.column is not None
+    path = tmp_path / "one.pcap"
+    with PcapWriter(str(path), linktype=1) as w:
+        w.write_packet(0, TCP)
+    with pytest.raises(FilterError, match="nested too deeply"):
+        purepcap.open(str(path), filter=expr)
+    with pytest.raises(FilterError, match="nested too deeply"):
+        list(purepcap.records(str(path), filter=expr))
+
+
+def _at_depth(depth: int) -> dict[str, str]:
+    """One expression of each kind of nesting, exactly ``depth`` levels deep."""
+    # each change between and/or is a level: "a and b" is 1, "a and b or c" is 2, ...
+    return {
+        "and/or": "tcp and tcp or " * (depth // 2) + "tcp" + (" and tcp" if depth % 2 else ""),
+        "not": "not " * depth + "tcp",
+        "loads": "ip[" * (depth - 1) + "0" + "]" * (depth - 1) + " = 0",
+        "tcp loads": "tcp[" * (depth - 1) + "0" + "]" * (depth - 1) + " = 0",
+        "unary minus": "- " * (depth - 1) + "1 = 0",
+        "chain": "len" + " + 1" * (depth - 1) + " > 0",
+        # 6 x (* and +) = 12, [..] 13, = 14, or 15
+        "mixed": "not " * (depth - 15) + "(tcp or ip[" + "len * (1 + " * 6 + "2" + ")" * 6
+                 + "] = 1)",
+    }
+
+
+@pytest.mark.parametrize("kind", _at_depth(MAX_DEPTH).keys())
+def test_max_depth_is_accepted_and_one_more_is_not(kind: str) -> None:
+    ok = _at_depth(MAX_DEPTH)[kind]
+    assert parse(ok) is not None
+    program = compile_bpf(ok)
+    p = _packet()
+    assert offline_matcher(ok)(p) is (run_bpf(program, p.data, p.length) != 0)
+    with pytest.raises(FilterError, match="nested too deeply"):
+        parse(_at_depth(MAX_DEPTH + 1)[kind])
+
+
+def _in_a_thread_with_stack(frames: int, work):
+    """Run ``work`` in a new thread (a fresh stack) with the recursion limit set to
+    ``frames``; return what it returned or raised."""
+    out: list = []
+
+    def run():
+        try:
+            out.append(work())
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            out.append(exc)
+
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(frames, len(inspect.stack()) + 50))
+    try:
+        t = threading.Thread(target=run)
+        t.start()
+        t.join()
+    finally:
+        sys.setrecursionlimit(old)
+    return out[0]
+
+
+@pytest.mark.parametrize("kind", _at_depth(MAX_DEPTH).keys())
+def test_max_depth_needs_a_bounded_stack_and_a_short_one_is_a_filter_error(kind: str) -> None:
+    expr = _at_depth(MAX_DEPTH)[kind]
+    p = _packet()
+    # 250 frames are enough for the deepest expression (Python's default allows 1,000)
+    for work in (lambda: compile_bpf(expr), lambda: offline_matcher(expr)(p)):
+        result = _in_a_thread_with_stack(250, work)
+        assert not isinstance(result, BaseException), result
+    # a caller that leaves too little stack gets a FilterError, not a RecursionError
+    for work in (lambda: compile_bpf(expr), lambda: offline_matcher(expr)(p)):
+        result = _in_a_thread_with_stack(60, work)
+        assert not isinstance(result, RecursionError), kind
+        assert isinstance(result, (FilterError, list, bool)), result

@@ -32,7 +32,7 @@ from ..errors import FilterError
 from ._bpf import dump_bpf, run_bpf, validate
 from ._codegen import SUPPORTED_LINKTYPES, emit_bpf, linux_cooked_fixup, lower
 from ._match import build_matcher
-from ._parser import MAX_DEPTH, Node, parse
+from ._parser import MAX_DEPTH, Node, parse, stack_exhausted
 
 if TYPE_CHECKING:
     from ..format import Packet
@@ -69,8 +69,11 @@ def compile_bpf(expression: str, linktype: int = 1, snaplen: int = 262144, *,
     if not 0 <= snaplen <= 0xFFFFFFFF:
         raise FilterError(f"snaplen {snaplen} is out of range", expression=expression)
     tree = parse(expression)
-    ir = lower(tree, expression, linktype, offline=False)
-    program = emit_bpf(ir, snaplen, expression)
+    try:
+        ir = lower(tree, expression, linktype, offline=False)
+        program = emit_bpf(ir, snaplen, expression)
+    except RecursionError:
+        raise stack_exhausted(expression) from None
     if linux_cooked:
         program = linux_cooked_fixup(program, linktype, expression)
     validate(program)

@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import FilterError
 from . import _bpf as bpf
 from ._codegen import emit_bpf, lower
-from ._parser import Node
+from ._parser import Node, stack_exhausted
 
 __all__ = ["python_source", "compile_python", "build_matcher"]
 
@@ -237,13 +237,13 @@ def python_source(ir, linktype: int) -> str:
 def compile_python(ir, linktype: int, other: Callable[[Any], bool], expression: str,
                    snaplen: int = 262144, select_for: Callable[[int], Any] | None = None
                    ) -> Callable[[Any], bool]:
-    src = python_source(ir, linktype)
     if select_for is None:
         def select_for(lt: int) -> Any:
             return lambda packets: (p for p in packets if other(p))
     env = {"_H": _H, "_W": _W, "_ABORT": _ABORT, "_shl": _shl, "_other": other,
            "_select_for": select_for}
     try:
+        src = python_source(ir, linktype)
         code = compile(src, f"<filter {expression!r} linktype {linktype}>", "exec")
         exec(code, env)  # noqa: S102 - our own generated source, no user text in it
         fn = env["_match"]
@@ -252,7 +252,10 @@ def compile_python(ir, linktype: int, other: Callable[[Any], bool], expression: 
         return fn
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         # Too deeply nested for Python's compiler: interpret the cBPF instead.
-        program = emit_bpf(ir, snaplen, expression)
+        try:
+            program = emit_bpf(ir, snaplen, expression)
+        except RecursionError:
+            raise stack_exhausted(expression) from None
         run = bpf.run_bpf
 
         def _match(p) -> bool:
@@ -276,7 +279,10 @@ def build_matcher(expression: str, tree: Node) -> Callable[[Any], bool]:
         fn = cache.get(linktype)
         if fn is None:
             try:
-                ir = lower(tree, expression, linktype, offline=True)
+                try:
+                    ir = lower(tree, expression, linktype, offline=True)
+                except RecursionError:
+                    raise stack_exhausted(expression) from None
             except FilterError as exc:
                 error = exc
 

@@ -1,9 +1,14 @@
 # Parser for pcap-filter(7) expressions into a small AST. Strategy: recursive
 # descent mirroring libpcap's yacc grammar (and/or have equal precedence and
 # associate left; "not" binds tightest; a bare value after and/or inherits the last
-# qualifiers, as in "host a or b" and "tcp dst port 80 or 8080"). Recursion is
-# bounded by MAX_DEPTH so hostile nesting gives a FilterError, never RecursionError.
-# Chains of and/or are kept flat (n-ary) so long expressions do not nest.
+# qualifiers, as in "host a or b" and "tcp dst port 80 or 8080"). Arithmetic is read
+# by operator precedence in a loop, so only brackets, `not` and unary minus recurse.
+# Chains of and/or are kept flat (n-ary) so long expressions do not nest. The depth of
+# the tree built (each `not`, change between and/or, operator, [index] and comparison
+# is a level) and the parser's own nesting (brackets, `not`, unary minus) are bounded
+# by MAX_DEPTH, so the recursive walks after parsing (lowering, code generation) stay
+# far below Python's recursion limit: hostile nesting is a FilterError, never a
+# RecursionError.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,9 +20,10 @@ from ._lexer import Token, shown, tokenize
 __all__ = [
     "parse", "MAX_DEPTH", "Qual", "Value", "Prim", "ProtoName", "Special", "LenCmp", "Encap",
     "Relation", "Num", "PktLen", "Load", "BinOp", "And", "Or", "Not", "Empty", "Node",
+    "stack_exhausted",
 ]
 
-MAX_DEPTH = 60  # nesting of parentheses/not/arithmetic; libpcap has no such limit, we need one
+MAX_DEPTH = 60  # nesting, as above; libpcap has no such limit, we need one
 
 PROTOS = ("ether", "link", "ip", "ip6", "arp", "rarp", "tcp", "udp", "icmp", "icmp6", "igmp",
           "sctp", "ah", "esp", "pim", "vrrp", "carp", "igrp", "ppp", "slip", "fddi", "tr", "wlan",
@@ -52,7 +58,8 @@ CONSTANTS = {
 RELOPS = {"=": "==", "==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 # Binary arithmetic operators by precedence level, lowest first (libpcap's grammar.y).
 ARITH_LEVELS = (("|",), ("^",), ("&",), ("<<", ">>"), ("+", "-"), ("*", "/", "%"))
-_ARITH_OPS = frozenset(op for level in ARITH_LEVELS for op in level)
+_PRECEDENCE = {op: level for level, ops in enumerate(ARITH_LEVELS) for op in ops}
+_ARITH_OPS = frozenset(_PRECEDENCE)
 
 
 # ---- AST --------------------------------------------------------------------------
@@ -187,6 +194,9 @@ class _Parser:
         self.toks: list[Token] = tokenize(expression)
         self.pos = 0
         self.depth = 0
+        # id(node) -> (depth of the tree under it, node); leaves are depth 0 and not kept.
+        # The node is held so its id is not reused by another while parsing.
+        self.depths: dict[int, tuple[int, Node]] = {}
         self.match = self._match_parens()
 
     # -- helpers
@@ -220,10 +230,26 @@ class _Parser:
     def enter(self, tok: Token) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise self.error(f"expression nested too deeply (more than {MAX_DEPTH} levels)", tok)
+            raise self.too_deep(tok)
 
     def leave(self) -> None:
         self.depth -= 1
+
+    def depth_of(self, node) -> int:
+        return self.depths.get(id(node), (0,))[0]
+
+    def grown(self, node, tok: Token, *children):
+        """``node`` (made over ``children`` at ``tok``), once its depth is within bounds."""
+        return self.record(node, 1 + max(self.depth_of(c) for c in children), tok)
+
+    def record(self, node, depth: int, tok: Token):
+        if depth > MAX_DEPTH:
+            raise self.too_deep(tok)
+        self.depths[id(node)] = (depth, node)
+        return node
+
+    def too_deep(self, tok: Token) -> FilterError:
+        return self.error(f"expression nested too deeply (more than {MAX_DEPTH} levels)", tok)
 
     def _match_parens(self) -> dict[int, int]:
         match: dict[int, int] = {}
@@ -269,7 +295,7 @@ class _Parser:
 
     def expr(self) -> tuple[Node, Qual | None]:
         node, q = self.term()
-        chain = _Chain(node)
+        chain = _Chain(self, node)
         while (op := self.is_andor()) is not None:
             optok = self.next()
             if self.starts_bare_id():
@@ -281,7 +307,7 @@ class _Parser:
                 if self.peek().kind == "end":
                     raise self.error(f"expected an expression after '{optok.text}'")
                 rhs, q = self.term()
-            chain.add(op, rhs)
+            chain.add(op, rhs, optok)
         return chain.node(), q
 
     def starts_bare_id(self) -> bool:
@@ -325,16 +351,16 @@ class _Parser:
         if (t.kind == "kw" and t.text == "not") or (t.kind == "op" and t.text == "!"):
             self.next()
             self.enter(t)
-            node = Not(self.bare_id(q))
+            inner = self.bare_id(q)
             self.leave()
-            return node
+            return self.grown(Not(inner), t, inner)
         if t.kind == "op" and t.text == "(":
             self.next()
             self.enter(t)
-            chain = _Chain(self.bare_id(q))
+            chain = _Chain(self, self.bare_id(q))
             while (op := self.is_andor()) is not None:
-                self.next()
-                chain.add(op, self.bare_id(q))
+                optok = self.next()
+                chain.add(op, self.bare_id(q), optok)
             node = chain.node()
             self.expect_op(")", f"to close the '(' at column {t.column}")
             self.leave()
@@ -351,7 +377,7 @@ class _Parser:
                 raise self.error(f"expected an expression after '{t.text}'")
             node, q = self.term()
             self.leave()
-            return Not(node), q
+            return self.grown(Not(node), t, node), q
         if t.kind == "op" and t.text == "(":
             close = self.match[self.pos]
             after = self.toks[close + 1]
@@ -495,29 +521,35 @@ class _Parser:
     # -- arithmetic
     def relation(self) -> Relation:
         start = self.peek()
-        left = self.arith(0)
+        left = self.arith()
         t = self.peek()
         if not (t.kind == "op" and t.text in RELOPS):
             raise self.error(f"expected a comparison (=, !=, <, <=, >, >=) after the "
                              f"arithmetic starting at column {start.column}, found {_describe(t)}", t)
         self.next()
-        right = self.arith(0)
-        return Relation(RELOPS[t.text], left, right, t.column)
+        right = self.arith()
+        return self.grown(Relation(RELOPS[t.text], left, right, t.column), t, left, right)
 
-    def arith(self, level: int):
-        if level == len(ARITH_LEVELS):
-            return self.unary()
-        ops = ARITH_LEVELS[level]
-        left = self.arith(level + 1)
-        depth = 0
-        while self.peek().kind == "op" and self.peek().text in ops:
+    def arith(self):
+        """Binary arithmetic by operator precedence (libpcap's levels, all associating
+        left), with explicit stacks: a chain of operators costs no recursion."""
+        operands = [self.unary()]
+        ops: list[Token] = []
+        while self.peek().kind == "op" and self.peek().text in _PRECEDENCE:
             t = self.next()
-            right = self.arith(level + 1)
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise self.error(f"arithmetic chain too long (more than {MAX_DEPTH} operators)", t)
-            left = BinOp(t.text, left, right, t.column)
-        return left
+            while ops and _PRECEDENCE[ops[-1].text] >= _PRECEDENCE[t.text]:
+                self.reduce(operands, ops)
+            ops.append(t)
+            operands.append(self.unary())
+        while ops:
+            self.reduce(operands, ops)
+        return operands[0]
+
+    def reduce(self, operands: list, ops: list[Token]) -> None:
+        t = ops.pop()
+        right = operands.pop()
+        left = operands.pop()
+        operands.append(self.grown(BinOp(t.text, left, right, t.column), t, left, right))
 
     def unary(self):
         t = self.peek()
@@ -526,11 +558,11 @@ class _Parser:
             self.enter(t)
             operand = self.unary()
             self.leave()
-            return BinOp("-", Num(0), operand, t.column)
+            return self.grown(BinOp("-", Num(0), operand, t.column), t, operand)
         if t.kind == "op" and t.text == "(":
             self.next()
             self.enter(t)
-            inner = self.arith(0)
+            inner = self.arith()
             self.expect_op(")", f"to close the '(' at column {t.column}")
             self.leave()
             return inner
@@ -547,7 +579,7 @@ class _Parser:
             self.next()
             br = self.next()
             self.enter(br)
-            index = self.arith(0)
+            index = self.arith()
             size = 1
             if self.is_op(":"):
                 self.next()
@@ -559,29 +591,40 @@ class _Parser:
                 size = s.value
             self.expect_op("]", f"to close the '[' at column {br.column}")
             self.leave()
-            return Load(t.text, index, size, t.column)
+            return self.grown(Load(t.text, index, size, t.column), br, index)
         if t.kind == "id":
             raise self.error(f"unknown name '{shown(t.text)}' in arithmetic", t)
         raise self.error(f"expected a number, len or proto[offset], found {_describe(t)}", t)
 
 
 class _Chain:
-    """Builds left-associative and/or chains of equal precedence as flat n-ary nodes."""
+    """Builds left-associative and/or chains of equal precedence as flat n-ary nodes;
+    each change between and/or nests the chain so far one level deeper."""
 
-    def __init__(self, first: Node) -> None:
+    def __init__(self, parser: _Parser, first: Node) -> None:
+        self.parser = parser
         self.items = [first]
+        self.deepest = parser.depth_of(first)
         self.op: str | None = None
+        self.optok: Token | None = None
 
-    def add(self, op: str, item: Node) -> None:
+    def add(self, op: str, item: Node, optok: Token) -> None:
         if self.op is not None and op != self.op:
-            self.items = [self.node()]
+            nested = self.node()
+            self.items = [nested]
+            self.deepest = self.parser.depth_of(nested)
         self.op = op
+        self.optok = optok
         self.items.append(item)
+        self.deepest = max(self.deepest, self.parser.depth_of(item))
+        if self.deepest >= MAX_DEPTH:  # the node made of these would be too deep: say so now
+            raise self.parser.too_deep(optok)
 
     def node(self) -> Node:
         if self.op is None:
             return self.items[0]
-        return (And if self.op == "and" else Or)(tuple(self.items))
+        node = (And if self.op == "and" else Or)(tuple(self.items))
+        return self.parser.record(node, self.deepest + 1, self.optok)
 
 
 def _describe(t: Token) -> str:
@@ -594,4 +637,15 @@ def parse(expression: str) -> Node:
     """Parse a pcap-filter expression into an AST (raises FilterError)."""
     if not isinstance(expression, str):
         raise FilterError(f"a filter expression must be a str, not {type(expression).__name__}")
-    return _Parser(expression).parse()
+    try:
+        return _Parser(expression).parse()
+    except RecursionError:
+        raise stack_exhausted(expression) from None
+
+
+def stack_exhausted(expression: str) -> FilterError:
+    """The error for a RecursionError met while handling an expression within MAX_DEPTH:
+    the walks need about 200 frames at MAX_DEPTH, so the caller's stack was nearly full."""
+    return FilterError(f"expression too deeply nested for the Python stack left to this call "
+                       f"(it allows {MAX_DEPTH} levels with about 200 frames free)",
+                       expression=expression)
