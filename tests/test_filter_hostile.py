@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import inspect
+import random
 import sys
 import threading
+import time
+import tracemalloc
 
 import pytest
 
 import purepcap
 from purepcap.errors import FilterError
-from purepcap.filter import MAX_DEPTH, compile_bpf, offline_matcher, parse, run_bpf
+from purepcap.filter import MAX_DEPTH, MAX_LENGTH, MAX_TOKENS, compile_bpf, offline_matcher, parse, run_bpf
+from purepcap.filter._lexer import tokenize
 from purepcap.format import Packet, PcapWriter
 
 # An Ethernet/IPv4/TCP packet, so a matcher built lazily per link type runs its code.
@@ -165,3 +169,91 @@ def test_max_depth_needs_a_bounded_stack_and_a_short_one_is_a_filter_error(kind:
         result = _in_a_thread_with_stack(60, work)
         assert not isinstance(result, RecursionError), kind
         assert isinstance(result, (FilterError, list, bool)), result
+
+
+# -- item 7: size ---------------------------------------------------------------------------
+def _cpu(work) -> float:
+    t = time.process_time()
+    try:
+        work()
+    except FilterError:
+        pass
+    return time.process_time() - t
+
+
+def test_the_issues_long_expression_is_refused_at_once() -> None:
+    expr = "tcp or " * 15000 + "tcp"  # the matcher took 7.5 s and 1.7 GB, compile_bpf 1 s
+    for err in _filter_error(expr):
+        assert err.message.startswith("expression too long")
+    assert _cpu(lambda: offline_matcher(expr)) < 0.1
+    assert _cpu(lambda: compile_bpf(expr)) < 0.1
+
+
+@pytest.mark.parametrize("expr,column", [
+    ("tcp||" * 3000 + "tcp", 5 * (MAX_TOKENS // 2) + 1),  # 6,001 tokens in 15,003 characters
+    ("len=1" + "+1" * 20000, MAX_TOKENS + 3),  # len, =, then one character a token
+])
+def test_too_many_tokens_are_refused_before_any_work(expr: str, column: int) -> None:
+    for err in _filter_error(expr):
+        assert f"more than {MAX_TOKENS} tokens" in err.message
+        assert err.column == column
+    assert _cpu(lambda: offline_matcher(expr)) < 0.5
+    assert _cpu(lambda: compile_bpf(expr)) < 0.5
+
+
+def test_megabytes_of_text_are_refused_before_tokenising() -> None:
+    expr = "tcp or " * 450_000  # 3 MB: reached compile_bpf's lowering, then MemoryError
+    for make in (compile_bpf, offline_matcher, parse):
+        with pytest.raises(FilterError, match=f"more than {MAX_LENGTH}") as info:
+            make(expr)
+        assert info.value.expression is expr
+    assert _cpu(lambda: offline_matcher(expr)) < 0.1
+
+
+def test_the_worst_expression_within_the_bounds_costs_little_memory_and_time() -> None:
+    # portrange with inherited ranges is the most comparisons a token (8.5)
+    expr = "portrange 1-2" + " or 3-4" * ((MAX_TOKENS - 2) // 2)
+    assert len(tokenize(expr)) - 1 == MAX_TOKENS
+    tracemalloc.start()
+    try:
+        matcher = offline_matcher(expr)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20  # 244 MB when the whole expression went to compile() as one
+    assert _cpu(lambda: offline_matcher(expr)) < 3  # ~0.7 s here
+    four = bytes(12) + b"\x08\x00" + b"\x45" + bytes(8) + b"\x06" + bytes(10) + b"\x00\x09\x00\x04"
+    assert matcher(_packet(four + bytes(16)))
+    assert not matcher(_packet(four[:-1] + b"\x05" + bytes(16)))
+    with pytest.raises(FilterError, match="more than the kernel's 4096 instructions"):
+        compile_bpf(expr)
+    # the emission stops at 4,096 (it went on to 86,000, then refused); ~0.25 s here
+    assert _cpu(lambda: compile_bpf(expr)) < 1
+
+
+def test_a_big_expression_compiled_in_parts_agrees_with_the_cbpf(monkeypatch) -> None:
+    """Past _PART_LIMIT characters the matcher's source is cut into helper functions:
+    the same tests in the same order, and a load past the packet still rejects it all."""
+    from purepcap.filter import _bpf, parse
+    from purepcap.filter._codegen import emit_bpf, lower
+    from purepcap.filter._match import python_source
+
+    expr = " or ".join(f"(tcp[{i % 40}] = {i % 7} and not udp port {i})" for i in range(100))
+    expr = f"not ({expr}) and ip[{60}] != 1 or " + expr
+    ir = lower(parse(expr), expr, 1, offline=True)
+    helpers, _ = python_source(ir, 1)
+    assert len(helpers) > 2
+    monkeypatch.setattr(_bpf, "BPF_MAXINSNS", 1 << 20)
+    program = emit_bpf(ir, 262144, expr)
+    matcher = offline_matcher(expr)
+    rng = random.Random(5)
+    base = bytes(12) + b"\x08\x00" + b"\x45" + bytes(8) + b"\x06" + bytes(10)
+    seen = set()
+    for _ in range(400):
+        tail = bytes(rng.choice((0, 1, 2, 3, 6)) for _ in range(rng.randrange(0, 70)))
+        p = _packet(base + tail)
+        want = run_bpf(program, p.data, p.length) != 0
+        assert matcher(p) is want
+        assert matcher.test_for(1)(p.data, p.length) is want
+        seen.add(want)
+    assert seen == {True, False}

@@ -23,6 +23,9 @@
 # - Programs are not optimised like libpcap's -O: they are longer but equivalent, and
 #   the kernel's optmem limit (net.core.optmem_max, ~2,500 instructions by default)
 #   bounds what SO_ATTACH_FILTER accepts.
+# - Hostile expressions cost bounded work: at most MAX_LENGTH characters and
+#   MAX_TOKENS tokens (checked before any tree is built) and MAX_DEPTH levels of
+#   nesting; past them, a FilterError.
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING
 from ..errors import FilterError
 from ._bpf import dump_bpf, run_bpf, validate
 from ._codegen import SUPPORTED_LINKTYPES, emit_bpf, linux_cooked_fixup, lower
+from ._lexer import MAX_LENGTH, MAX_TOKENS
 from ._match import build_matcher
 from ._parser import MAX_DEPTH, Node, parse, stack_exhausted
 
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
     from ..format import Packet
 
 __all__ = ["offline_matcher", "compile_bpf", "run_bpf", "dump_bpf", "parse", "FilterError",
-           "SUPPORTED_LINKTYPES", "MAX_DEPTH", "Node"]
+           "SUPPORTED_LINKTYPES", "MAX_DEPTH", "MAX_LENGTH", "MAX_TOKENS", "Node"]
 
 
 def offline_matcher(expression: str) -> Callable[[Packet], bool]:

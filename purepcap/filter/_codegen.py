@@ -771,6 +771,10 @@ class _Emitter:
         return (self.value(a, slot) + [(bpf.ST, 0, 0, slot)] + self.value(b, slot + 1)
                 + [(bpf.MISC | bpf.TAX, 0, 0, 0), (bpf.LD | bpf.MEM, 0, 0, slot)])
 
+    def too_long(self) -> FilterError:
+        return FilterError(f"expression too long: its BPF program has more than the kernel's "
+                           f"{bpf.BPF_MAXINSNS} instructions", expression=self.expression)
+
     def _target(self, target: int, extra: int) -> int:
         """Offset from the jump about to be appended (after `extra` more instructions)."""
         return len(self.rev) + extra - target - 1
@@ -804,6 +808,8 @@ class _Emitter:
                 entry = self.test(item, on_true, entry)
             return entry
         if kind == "cmp":
+            if len(self.rev) > bpf.BPF_MAXINSNS:
+                raise self.too_long()  # now, not after emitting all of a huge expression
             jop = _JOPS[t[1]]
             a, b = t[2], t[3]
             if b[0] == "k":
@@ -829,8 +835,7 @@ def emit_bpf(ir, snaplen: int, expression: str) -> list[tuple[int, int, int, int
     if entry != len(e.rev) - 1:
         e.rev.append((bpf.JMP | bpf.JA, 0, 0, len(e.rev) - entry - 1))
     if len(e.rev) > bpf.BPF_MAXINSNS:
-        raise FilterError(f"expression too long: its BPF program has {len(e.rev)} instructions, "
-                          f"more than the kernel's {bpf.BPF_MAXINSNS}", expression=expression)
+        raise e.too_long()
     return e.rev[::-1]
 
 

@@ -1,7 +1,10 @@
 # Tokeniser for pcap-filter(7) expressions. Strategy: one pass with a few regexes,
 # classifying each word the way libpcap's flex scanner does (longest match wins, so
 # "10-20" and "tcp-syn" are single words, "len-1" is one unknown word). Every token
-# keeps its 1-based column so errors can point a caret at it.
+# keeps its 1-based column so errors can point a caret at it. The text's length and
+# its number of tokens are bounded here, before any tree is built: every later step
+# (lowering, code generation, Python's compiler) does work proportional to the tokens,
+# so these two bounds bound the time and memory of compiling any expression.
 from __future__ import annotations
 
 import ipaddress
@@ -10,7 +13,13 @@ from dataclasses import dataclass
 
 from ..errors import FilterError
 
-__all__ = ["Token", "tokenize", "shown", "KEYWORDS"]
+__all__ = ["Token", "tokenize", "shown", "KEYWORDS", "MAX_LENGTH", "MAX_TOKENS"]
+
+MAX_LENGTH = 65_536  # characters of expression text
+# Tokens of an expression. At this bound the worst expression (`portrange 1-2 or 3-4
+# or ...`, 8.5 comparisons a token) builds its offline matcher in about 1 s of CPU;
+# a kernel program is refused long before it (4,096 instructions).
+MAX_TOKENS = 4_096
 
 # Words that are reserved in libpcap's scanner. Anything else is an ID (a name).
 KEYWORDS = frozenset("""
@@ -101,12 +110,19 @@ def tokenize(expression: str) -> list[Token]:
     tokens: list[Token] = []
     s = expression
     i, n = 0, len(s)
+    if n > MAX_LENGTH:
+        raise FilterError(f"expression too long: {n} characters, more than {MAX_LENGTH}",
+                          expression=expression)
     while i < n:
         c = s[i]
         if c in _WS:
             i += 1
             continue
         col = i + 1
+        if len(tokens) == MAX_TOKENS:
+            raise FilterError(f"expression too long: more than {MAX_TOKENS} tokens (words, "
+                              f"numbers, operators) at column {col}",
+                              expression=expression, column=col)
         if c == "\\":
             m = _ESCAPED.match(s, i)
             if not m:
