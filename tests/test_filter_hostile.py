@@ -11,10 +11,13 @@ import time
 import tracemalloc
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import purepcap
 from purepcap.errors import FilterError
 from purepcap.filter import MAX_DEPTH, MAX_LENGTH, MAX_TOKENS, compile_bpf, offline_matcher, parse, run_bpf
+from purepcap.filter._bpf import validate
 from purepcap.filter._lexer import tokenize
 from purepcap.format import Packet, PcapWriter
 
@@ -257,3 +260,83 @@ def test_a_big_expression_compiled_in_parts_agrees_with_the_cbpf(monkeypatch) ->
         assert matcher.test_for(1)(p.data, p.length) is want
         seen.add(want)
     assert seen == {True, False}
+
+
+# -- the property: deep, odd text gives a program or a FilterError, in bounded time -----------
+ODD = ["\x00", "\\", "\N{SUPERSCRIPT TWO}", "\N{ARABIC-INDIC DIGIT THREE}", "\u200b", "\ud800",
+       "\N{LATIN SMALL LETTER E WITH ACUTE}", "\t", "\n", "0x", "::", ".", "-", "[", "]", "(",
+       ")", "!", "9" * 30, "0" * 12, ":4", "/", "%", "\\tcp", "\\\x00", "1-", "255.", "ff:"]
+LEAVES = ["tcp", "udp port 53", "host 10.0.0.1", "ip6 net ::/0", "portrange 1-1000", "vlan 5",
+          "ether host 1:2:3:4:5:6", "less 100", "ip[0] & 0xf > 5", "tcp[tcpflags] = tcp-syn",
+          "icmp6", "proto \\udp", "port 0x50", "net 10/8", "mpls 3 and host 1.2.3.4"]
+ARITH_OPS = ["+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>"]
+
+
+@st.composite
+def deep_arithmetic(draw) -> str:
+    e = draw(st.sampled_from(["len", "1", "ip[0]", "tcp[2:2]", "0x7fffffff"]))
+    for _ in range(draw(st.integers(0, 6))):
+        n = draw(st.integers(1, 90))
+        kind = draw(st.sampled_from(["chain", "stack", "brackets", "load", "minus"]))
+        if kind == "chain":
+            e += f" {draw(st.sampled_from(ARITH_OPS))} {draw(st.integers(0, 40))}" * n
+        elif kind == "stack":  # one short chain at each precedence level
+            for op in draw(st.permutations(ARITH_OPS)):
+                e += f" {op} 1" * min(n, 12)
+        elif kind == "brackets":
+            e = "(" * n + e + ")" * n
+        elif kind == "load":
+            e = f"{draw(st.sampled_from(['ip', 'tcp', 'ether', 'ip6']))}[" * n + e + "]" * n
+        else:
+            e = "- " * n + e
+        if len(e) > MAX_LENGTH:
+            break
+    return f"{e} {draw(st.sampled_from(['=', '!=', '<', '>=']))} {draw(st.integers(0, 9))}"
+
+
+@st.composite
+def deep_expressions(draw) -> str:
+    e = draw(st.one_of(st.sampled_from(LEAVES), deep_arithmetic()))
+    for _ in range(draw(st.integers(0, 6))):
+        n = draw(st.integers(1, 120))
+        kind = draw(st.sampled_from(["alternate", "flat", "not", "parens", "bare"]))
+        other = draw(st.one_of(st.sampled_from(LEAVES), deep_arithmetic()))
+        if kind == "alternate":
+            e = f"{e} and {other} or " * n + other
+        elif kind == "flat":
+            e = f" {draw(st.sampled_from(['or', 'and', '||', '&&']))} ".join([e] * n)
+        elif kind == "not":
+            e = draw(st.sampled_from(["not ", "!"])) * n + e
+        elif kind == "parens":
+            e = "(" * n + e + ")" * n
+        else:
+            e = "host 1.1.1.1 and 2.2.2.2 or " * n + e
+        if len(e) > 2 * MAX_LENGTH:  # (layers multiply: keep the text a little past the bound)
+            e = e[:2 * MAX_LENGTH]
+            break
+    # odd characters at a few places
+    for _ in range(draw(st.integers(0, 3))):
+        i = draw(st.integers(0, len(e)))
+        e = e[:i] + draw(st.sampled_from(ODD)) + e[i:]
+    return e
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(deep_expressions(), st.sampled_from([1, 113, 0, 101, 9]))
+def test_deep_odd_expressions_give_a_valid_program_or_a_filter_error(expr: str,
+                                                                    linktype: int) -> None:
+    start = time.process_time()
+    try:
+        program = compile_bpf(expr, linktype)
+    except FilterError as exc:
+        assert exc.column is None or 1 <= exc.column <= len(expr) + 1
+        str(exc)
+    else:
+        validate(program)
+    try:
+        matcher = offline_matcher(expr)
+        matcher(_packet(TCP, linktype))
+    except FilterError as exc:
+        str(exc)
+    # 1.5 s is twice the worst expression within the bounds (the properties' are smaller)
+    assert time.process_time() - start < 1.5, len(expr)
