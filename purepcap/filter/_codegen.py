@@ -116,6 +116,10 @@ def _cmp(size: int, off: int, value: int, jop: str = "jeq"):
 
 
 def _mcmp(size: int, off: int, value: int, mask: int):
+    if mask == 0:
+        # Nothing to compare (the host part of `net ::/32`, `net 0/0`): no load, as in what
+        # tcpdump runs (libpcap's optimiser drops `ld; and #0; jeq #0`, and its load).
+        return TRUE if value == 0 else FALSE
     full = (1 << (8 * size)) - 1
     v = ("ld", size, off)
     if mask != full:
@@ -721,6 +725,18 @@ def fold(t):
         if len(out) == 1:
             return out[0]
         return (kind, out)
+    if kind == "cmp" and t[2][0] == "k" and t[3][0] == "k":  # constants only: no load
+        a, b = t[2][1], t[3][1]
+        jop = t[1]
+        hit = a == b if jop == "jeq" else a > b if jop == "jgt" else a >= b if jop == "jge" \
+            else a & b != 0
+        return TRUE if hit else FALSE
+    if kind == "cmp" and t[2][0] == "k":
+        # the constant to the right, where a jump can hold it (no load moves)
+        jop, k, v = t[1], t[2], t[3]
+        if jop in ("jeq", "jset"):
+            return ("cmp", jop, v, k)
+        return ("not", ("cmp", "jge" if jop == "jgt" else "jgt", v, k))  # k > v: not v >= k
     return t
 
 
