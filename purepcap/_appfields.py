@@ -1,0 +1,92 @@
+# The application fields of one packet, from its transport payload: which decoder (DNS,
+# HTTP, TLS) reads it, chosen as tshark chooses with reassembly off -- its port table
+# first (the lower port, then the higher), its heuristics second -- and the one entry
+# the record and DataFrame paths call. Strategy: a cheap test by port and first byte
+# (is_candidate) keeps every other packet from reaching a decoder, so asking for these
+# columns costs a dict lookup per TCP/UDP packet; the decoders are pure functions over
+# the payload bytes that never raise.
+from __future__ import annotations
+
+from ._dns import DNS_FIELDS, dns_fields
+from ._http import HTTP_FIELDS, http_fields, looks_like_http
+from ._tls import TLS_FIELDS, looks_like_tls, tls_fields
+
+__all__ = ["APP_FIELDS", "app_fields", "is_candidate", "DNS_PORTS"]
+
+# Every application field, in the order app_fields returns them.
+APP_FIELDS: tuple[str, ...] = DNS_FIELDS + HTTP_FIELDS + TLS_FIELDS
+_NONE = (None,) * len(APP_FIELDS)
+_NO_DNS = (None,) * len(DNS_FIELDS)
+_NO_HTTP = (None,) * len(HTTP_FIELDS)
+_NO_TLS = (None,) * len(TLS_FIELDS)
+
+_TCP, _UDP = 6, 17
+
+# What tshark's port table does with a port (its default preferences).
+_DNS, _HTTP, _TLS, _STARTTLS, _OTHER = 1, 2, 3, 4, 5
+# DNS, multicast DNS and LLMNR: one wire format
+DNS_PORTS = frozenset((53, 5353, 5355))
+_HTTP_PORTS = (80, 3128, 3132, 5985, 8080, 8088, 11371, 1900, 2869, 2710)
+_TLS_PORTS = (443, 261, 448, 465, 563, 614, 636, 853, 989, 990, 992, 993, 994, 995, 3269, 5061, 5223,
+              6679, 6697, 8883, 19999)
+# protocols that switch to TLS in the conversation (STARTTLS and the like): TLS is read
+# where the segment starts with a TLS record, nothing else is
+_STARTTLS_PORTS = (21, 25, 110, 143, 389, 587, 1080, 3306, 5432)
+# ports whose dissector takes the segment whatever it holds (so neither HTTP nor TLS)
+_OTHER_PORTS = (22, 23, 3389, 5060, 6667, 554, 139, 445, 1723, 179, 2000, 5222, 5269)
+
+_TCP_TABLE: dict[int, int] = {}
+for _ports, _kind in ((_OTHER_PORTS, _OTHER), (_STARTTLS_PORTS, _STARTTLS), (_HTTP_PORTS, _HTTP),
+                      (_TLS_PORTS, _TLS), ((53,), _DNS)):
+    for _p in _ports:
+        _TCP_TABLE[_p] = _kind
+# first bytes that can open a TLS record or an HTTP line (a method, "HTTP/", a header name)
+_TLS_FIRST = frozenset((20, 21, 22, 23))
+
+
+def is_candidate(proto: int, sport: int | None, dport: int | None, payload: bytes) -> bool:
+    """Cheap: can this packet carry application fields at all (by port and first byte)?"""
+    if not payload or sport is None:
+        return False
+    if proto == _UDP:
+        return sport in DNS_PORTS or dport in DNS_PORTS
+    if proto != _TCP:
+        return False
+    if sport == 53 or dport == 53:
+        return True
+    first = payload[0]
+    return first in _TLS_FIRST or 65 <= first <= 90 or 97 <= first <= 122
+
+
+def _tcp_kind(sport: int, dport: int) -> int:
+    lo, hi = (sport, dport) if sport <= dport else (dport, sport)
+    kind = _TCP_TABLE.get(lo)
+    if kind is None:
+        kind = _TCP_TABLE.get(hi)
+    return kind or 0
+
+
+def app_fields(proto: int, sport: int | None, dport: int | None, payload: bytes) -> tuple | None:
+    """The APP_FIELDS values of one packet (a tuple in that order), None when it has
+    none. ``proto`` is the IP protocol number; ``payload`` the TCP or UDP payload."""
+    if not is_candidate(proto, sport, dport, payload):
+        return None
+    if proto == _UDP:
+        d = dns_fields(payload, False)
+        return None if d is None else d + _NO_HTTP + _NO_TLS
+    kind = _tcp_kind(sport, dport)
+    if kind == _DNS:
+        d = dns_fields(payload, True)
+        return None if d is None else d + _NO_HTTP + _NO_TLS
+    if kind == _OTHER:
+        return None
+    if kind == _HTTP:
+        h = http_fields(payload)
+        return None if h is None else _NO_DNS + h + _NO_TLS
+    if kind == _TLS or kind == _STARTTLS or looks_like_tls(payload):
+        t = tls_fields(payload)
+        return None if t is None else _NO_DNS + _NO_HTTP + t
+    if looks_like_http(payload):
+        h = http_fields(payload)
+        return None if h is None else _NO_DNS + h + _NO_TLS
+    return None

@@ -1,0 +1,169 @@
+# DNS messages: the header, the first question and the A/AAAA answers, from one UDP
+# payload or one TCP segment (a 2-byte length, then the message). Strategy: a plain
+# walk over the bytes with explicit bounds checks, following tshark 4's reading of
+# what a damaged message still shows: the question only when its name, type and class
+# were captured, names that run too long or loop written as tshark writes them. Name
+# expansion follows at most MAX_POINTERS compression pointers and never the same one
+# twice, so it is linear in the message; names keep at most 253 characters of text.
+from __future__ import annotations
+
+import struct
+
+from .headers import ip4_str, ip6_str
+
+__all__ = ["dns_fields", "DNS_FIELDS", "MAX_POINTERS"]
+
+# The fields, in the order dns_fields returns them.
+DNS_FIELDS = ("dns_id", "dns_qname", "dns_qtype", "dns_rcode", "dns_answers")
+
+# tshark's limits (MAX_DNAME_LEN): more pointers than this is a loop; a name whose text
+# reaches 254 characters is "too long".
+MAX_POINTERS = 255
+_MAX_TEXT = 253
+# Answer records walked at most (a 64 KiB message holds at most ~5,000 of 11 bytes).
+MAX_ANSWERS = 8192
+
+TOO_LONG = "<Name too long>"
+LOOPS = "<Name contains a pointer that loops>"
+UNKNOWN_LABEL = "<Unknown extended label>"
+
+_HEADER = struct.Struct("!HHHHHH").unpack_from
+_TYPE_CLASS = struct.Struct("!HH").unpack_from
+_RR_TAIL = struct.Struct("!HHIH").unpack_from  # type, class, ttl, rdlength
+
+
+class _Bad(Exception):
+    """A read past the end of the message (tshark's ReportedBoundsError)."""
+
+
+def _name(msg: bytes, off: int) -> tuple[str, int]:
+    """The name at ``off``: (text, bytes it takes at ``off``); _Bad where tshark throws.
+
+    The text is "" for the root, else the labels joined by dots and decoded as UTF-8
+    (invalid bytes become U+FFFD), or one of tshark's markers. A pointer met a second
+    time is a loop (tshark walks on until its pointer count passes MAX_POINTERS, to
+    the same verdict); so no label is walked twice and the walk is linear in the
+    message.
+    """
+    n = len(msg)
+    start = off
+    used = -1  # the name's length at ``start``, fixed at the first pointer
+    parts: list[bytes] = []
+    text_len = 0  # characters so far, dots included (tshark's MAX_DNAME_LEN count)
+    room = True
+    seen: set[int] = set()
+    while True:
+        if off >= n:
+            raise _Bad
+        c = msg[off]
+        off += 1
+        if c == 0:
+            break
+        kind = c & 0xC0
+        if kind == 0:
+            if off + c > n:
+                raise _Bad
+            if room:
+                text_len += c + (1 if parts else 0)
+                if text_len > _MAX_TEXT:
+                    room = False
+                else:
+                    parts.append(msg[off:off + c])
+            off += c
+        elif kind == 0xC0:
+            if off >= n:
+                raise _Bad
+            target = (c & 0x3F) << 8 | msg[off]
+            if used < 0:
+                used = off + 1 - start
+            if off in seen or len(seen) >= MAX_POINTERS:
+                return LOOPS, used
+            seen.add(off)
+            off = target
+        elif kind == 0x40:
+            if c & 0x3F != 1:
+                return UNKNOWN_LABEL, off - start if used < 0 else used
+            # a bitstring label (RFC 2673): \[x<hex>/<bits>]
+            if off >= n:
+                raise _Bad
+            bits = msg[off]
+            size = (bits - 1) // 8 + 1 if bits else 32
+            off += 1
+            if off + size > n:
+                raise _Bad
+            label = b"\\[x" + msg[off:off + size].hex().encode() + b"/%d]" % bits
+            off += size
+            if room:
+                text_len += len(label)
+                if text_len > _MAX_TEXT:
+                    room = False
+                else:
+                    parts.append(label)
+        else:
+            raise _Bad
+    if used < 0:
+        used = off - start
+    if not room:
+        return TOO_LONG, used
+    if not parts:
+        if used > 1:  # a pointer to the root: tshark refuses it
+            raise _Bad
+        return "", used
+    return b".".join(parts).decode("utf-8", "replace"), used
+
+
+def dns_fields(payload: bytes, tcp: bool = False) -> tuple | None:
+    """(dns_id, dns_qname, dns_qtype, dns_rcode, dns_answers) of the DNS message in
+    ``payload``, None where there is not even an id. For ``tcp`` the payload starts
+    with the 2-byte message length. Never raises.
+
+    ``dns_rcode`` is set on responses only; ``dns_answers`` is a tuple of the A and
+    AAAA addresses of the answer section (empty when it has none), None where the
+    header was cut short.
+    """
+    if tcp:
+        if len(payload) < 2:
+            return None
+        size = payload[0] << 8 | payload[1]
+        msg = payload[2:2 + size]
+    else:
+        msg = payload
+    n = len(msg)
+    if n < 12:
+        # a header cut short (a first IP fragment, a lying length): tshark still
+        # shows the id and flags when it has them both
+        if n < 4:
+            return None
+        return msg[0] << 8 | msg[1], None, None, msg[3] & 0x0F if msg[2] & 0x80 else None, None
+    ident, flags, qdcount, ancount, _, _ = _HEADER(msg, 0)
+    rcode = flags & 0x0F if flags & 0x8000 else None
+    qname = qtype = None
+    answers: list[str] = []
+    off = 12
+    try:
+        for i in range(qdcount):
+            text, used = _name(msg, off)
+            off += used
+            if off + 4 > n:
+                raise _Bad
+            if i == 0:
+                qname = text
+                qtype = _TYPE_CLASS(msg, off)[0]
+            off += 4
+        for _ in range(min(ancount, MAX_ANSWERS)):
+            _, used = _name(msg, off)
+            off += used
+            if off + 10 > n:
+                raise _Bad
+            rtype, _, _, rdlength = _RR_TAIL(msg, off)
+            off += 10
+            if off + rdlength > n:
+                raise _Bad
+            if rtype == 1 and rdlength == 4:
+                answers.append(ip4_str(int.from_bytes(msg[off:off + 4], "big")))
+            elif rtype == 28 and rdlength == 16:
+                answers.append(ip6_str(msg[off:off + 16]))
+            off += rdlength
+    except _Bad:
+        pass
+    return ident, qname, qtype, rcode, tuple(answers)
