@@ -23,7 +23,7 @@ _NO_TLS = (None,) * len(TLS_FIELDS)
 _TCP, _UDP = 6, 17
 
 # What tshark's port table does with a port (its default preferences).
-_DNS, _HTTP, _TLS, _STARTTLS, _OTHER = 1, 2, 3, 4, 5
+_DNS, _HTTP, _TLS, _STARTTLS, _OTHER, _SOCKS = 1, 2, 3, 4, 5, 6
 # DNS, multicast DNS and LLMNR: one wire format
 DNS_PORTS = frozenset((53, 5353, 5355))
 _HTTP_PORTS = (80, 3128, 3132, 5985, 8080, 8088, 11371, 1900, 2869, 2710)
@@ -31,13 +31,13 @@ _TLS_PORTS = (443, 261, 448, 465, 563, 614, 636, 853, 989, 990, 992, 993, 994, 9
               6679, 6697, 8883, 19999)
 # protocols that switch to TLS in the conversation (STARTTLS and the like): TLS is read
 # where the segment starts with a TLS record, nothing else is
-_STARTTLS_PORTS = (21, 25, 110, 143, 389, 587, 1080, 3306, 5432)
+_STARTTLS_PORTS = (21, 25, 110, 143, 389, 587, 3306, 5432)
 # ports whose dissector takes the segment whatever it holds (so neither HTTP nor TLS)
 _OTHER_PORTS = (22, 23, 3389, 5060, 6667, 554, 139, 445, 1723, 179, 2000, 5222, 5269)
 
 _TCP_TABLE: dict[int, int] = {}
 for _ports, _kind in ((_OTHER_PORTS, _OTHER), (_STARTTLS_PORTS, _STARTTLS), (_HTTP_PORTS, _HTTP),
-                      (_TLS_PORTS, _TLS), ((53,), _DNS)):
+                      (_TLS_PORTS, _TLS), ((53,), _DNS), ((1080,), _SOCKS)):
     for _p in _ports:
         _TCP_TABLE[_p] = _kind
 # first bytes that can open a TLS record or an HTTP line (a method, "HTTP/", a header name)
@@ -80,10 +80,15 @@ def app_fields(proto: int, sport: int | None, dport: int | None, payload: bytes)
         return None if d is None else d + _NO_HTTP + _NO_TLS
     if kind == _OTHER:
         return None
-    if kind == _HTTP:
+    if kind == _HTTP and not (looks_like_tls(payload) and sport != 80 and dport != 80):
+        # (TLS through an HTTP proxy's CONNECT tunnel is read as TLS; on port 80 it is not)
         h = http_fields(payload)
         return None if h is None else _NO_DNS + h + _NO_TLS
-    if kind == _TLS or kind == _STARTTLS or looks_like_tls(payload):
+    if kind == _SOCKS and not looks_like_tls(payload):
+        # SOCKS hands the conversation on once its handshake is done
+        h = http_fields(payload) if looks_like_http(payload) else None
+        return None if h is None else _NO_DNS + h + _NO_TLS
+    if kind == _TLS or kind == _STARTTLS or kind == _SOCKS or kind == _HTTP or looks_like_tls(payload):
         t = tls_fields(payload)
         return None if t is None else _NO_DNS + _NO_HTTP + t
     if looks_like_http(payload):

@@ -41,7 +41,7 @@ class _Hello:
     """What one hello carries: its fields in wire order (GREASE kept)."""
 
     __slots__ = ("version", "ciphers", "extensions", "sni", "alpn", "groups", "point_formats", "sig_algs",
-                 "versions", "has_sni")
+                 "versions", "has_sni", "ja3")
 
     def __init__(self) -> None:
         self.version = 0
@@ -54,6 +54,7 @@ class _Hello:
         self.point_formats: list[int] = []
         self.sig_algs: list[int] = []
         self.versions: list[int] = []
+        self.ja3: str | None = None  # the JA3 string where tshark stops early ("" for none)
 
 
 def _ascii(raw: bytes) -> str:
@@ -129,9 +130,14 @@ def _client_hello(data: bytes, pos: int, end: int) -> _Hello | None:
     pos += 2
     h.ciphers = _u16s(data, pos, min(pos + clen, end))
     pos += clen
-    if pos + 1 > end:
+    if pos >= end:
+        # tshark reads past the hello (ciphers or the compression length): no JA3
+        h.ja3 = ""
         return h
     pos += 1 + data[pos]  # compression methods
+    if pos > end or pos < end and (pos + 2 > end or pos + 2 + (data[pos] << 8 | data[pos + 1]) > end):
+        # a vector longer than the hello: tshark stops, its JA3 ends after the ciphers
+        h.ja3 = f"{h.version},{_dash(h.ciphers)},"
     _extensions(h, data, pos, end, True)
     return h
 
@@ -162,7 +168,9 @@ def _dash(values: list[int]) -> str:
 
 
 def ja3_string(h: _Hello) -> str:
-    """tshark's JA3 string of a ClientHello (GREASE dropped)."""
+    """tshark's JA3 string of a ClientHello (GREASE dropped); "" where it has none."""
+    if h.ja3 is not None:
+        return h.ja3
     return (f"{h.version},{_dash(h.ciphers)},{_dash(h.extensions)},{_dash(h.groups)},"
             f"{'-'.join(str(v) for v in h.point_formats)}")
 
@@ -238,7 +246,8 @@ def tls_fields(payload: bytes) -> tuple | None:
     if client is not None:
         sni = client.sni
         alpn = tuple(_ascii(a) for a in client.alpn) if client.alpn else None
-        ja3 = hashlib.md5(ja3_string(client).encode(), usedforsecurity=False).hexdigest()
+        text = ja3_string(client)
+        ja3 = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest() if text else None
         fp = ja4(client)
     if server is not None:
         h, cipher = server
