@@ -12,14 +12,14 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+from conftest import CORPUS, META  # noqa: E402
 
 from purepcap import PcapError, PcapWarning, records  # noqa: E402
 from purepcap._appfields import APP_FIELDS, app_fields  # noqa: E402
 
-SHARED = HERE.parent.parent / "shared"
-CORPUS = SHARED / "corpus"
-APPFIELDS = SHARED / "corpus-meta" / "appfields.csv.gz"
+APPFIELDS = META / "appfields.csv.gz"
 
 # link types records() reads (headers.decode)
 READ_LINKTYPES = frozenset((0, 1, 9, 12, 14, 50, 101, 104, 108, 113, 228, 229, 276))

@@ -1,0 +1,45 @@
+# purepcap's application fields against tshark 4.0's (reassembly off) on the shared
+# corpus, by the comparison rules of corpus-meta/README.md: at least 99.5% of the field
+# values agree, and every value that does not is named below with its reason.
+from __future__ import annotations
+
+import pytest
+from conftest import META, have_corpus
+
+pytestmark = pytest.mark.skipif(not (have_corpus() and (META / "appfields.csv.gz").is_file()),
+                                reason="../shared/corpus-meta/appfields.csv.gz (the external oracle) is absent")
+
+_PROXY_TLS = ("TLS inside an HTTP CONNECT tunnel on a proxy port: tshark knows it from the CONNECT; "
+              "purepcap, reading one packet, reads TLS on a proxy port whenever a TLS record starts it")
+_HTTP_STATE = ("header lines alone on a port nobody claims: tshark's HTTP heuristic claimed the "
+               "conversation at an earlier request; purepcap takes header lines without a request "
+               "line only on HTTP's ports")
+
+# (file, frame, field) -> why purepcap and tshark differ there
+KNOWN = {
+    ("ndpi/tests/cfgs/default/pcap/ookla.pcap", 88, "tls_sni"): _PROXY_TLS,
+    ("ndpi/tests/cfgs/default/pcap/ookla.pcap", 88, "tls_alpn"): _PROXY_TLS,
+    ("ndpi/tests/cfgs/default/pcap/ookla.pcap", 88, "ja3"): _PROXY_TLS,
+    ("ndpi/tests/cfgs/default/pcap/ookla.pcap", 88, "ja4"): _PROXY_TLS,
+    ("ndpi/tests/cfgs/default/pcap/ookla.pcap", 90, "ja3s"): _PROXY_TLS,
+    ("ndpi/tests/cfgs/default/pcap/http-lines-split.pcap", 6, "http_user_agent"): _HTTP_STATE,
+}
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    import appfields_oracle
+    return appfields_oracle.compare()
+
+
+def test_agreement_with_tshark(comparison):
+    agree, total, _ = comparison
+    assert sum(total.values()) > 5000  # the corpus has ~5,800 values to compare
+    assert sum(agree.values()) >= 0.995 * sum(total.values())
+    for field, n in total.items():
+        assert agree[field] >= 0.99 * n, field
+
+
+def test_every_difference_is_named(comparison):
+    _, _, diffs = comparison
+    assert {(name, frame, field) for name, frame, field, _, _ in diffs} == set(KNOWN)
