@@ -11,7 +11,7 @@ from ._dns import DNS_FIELDS, dns_fields
 from ._http import HTTP_FIELDS, http_fields, looks_like_http
 from ._tls import TLS_FIELDS, looks_like_tls, tls_fields
 
-__all__ = ["APP_FIELDS", "app_fields", "is_candidate", "DNS_PORTS"]
+__all__ = ["APP_FIELDS", "app_fields", "is_candidate", "DNS_PORTS", "CANDIDATE_FIRST"]
 
 # Every application field, in the order app_fields returns them.
 APP_FIELDS: tuple[str, ...] = DNS_FIELDS + HTTP_FIELDS + TLS_FIELDS
@@ -40,8 +40,14 @@ for _ports, _kind in ((_OTHER_PORTS, _OTHER), (_STARTTLS_PORTS, _STARTTLS), (_HT
                       (_TLS_PORTS, _TLS), ((53,), _DNS), ((1080,), _SOCKS)):
     for _p in _ports:
         _TCP_TABLE[_p] = _kind
-# first bytes that can open a TLS record or an HTTP line (a method, "HTTP/", a header name)
-_TLS_FIRST = frozenset((20, 21, 22, 23))
+# The first TCP payload bytes that can start something a decoder reads: a TLS handshake
+# record, or a ChangeCipherSpec or alert record before one (a TLS 1.3 client's second
+# hello; a server's warning before its hello); a letter, which opens every HTTP
+# request, status line ("HTTP/") and header name. Application data records (0x17), the
+# bulk of TLS traffic, are not read. One byte per value, so the DataFrame path can
+# index it with a numpy array.
+CANDIDATE_FIRST = bytes(1 if b in (0x14, 0x15, 0x16) or 65 <= b <= 90 or 97 <= b <= 122 else 0
+                        for b in range(256))
 
 
 def is_candidate(proto: int, sport: int | None, dport: int | None, payload: bytes) -> bool:
@@ -52,10 +58,7 @@ def is_candidate(proto: int, sport: int | None, dport: int | None, payload: byte
         return sport in DNS_PORTS or dport in DNS_PORTS
     if proto != _TCP:
         return False
-    if sport == 53 or dport == 53:
-        return True
-    first = payload[0]
-    return first in _TLS_FIRST or 65 <= first <= 90 or 97 <= first <= 122
+    return sport == 53 or dport == 53 or CANDIDATE_FIRST[payload[0]] == 1
 
 
 def _tcp_kind(sport: int, dport: int) -> int:
