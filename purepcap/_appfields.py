@@ -7,7 +7,7 @@
 # the payload bytes that never raise.
 from __future__ import annotations
 
-from ._dns import DNS_FIELDS, dns_fields
+from ._dns import DNS_FIELDS, dns_fields, looks_like_dns
 from ._http import HTTP_FIELDS, http_fields, looks_like_http
 from ._tls import TLS_FIELDS, looks_like_tls, tls_fields
 
@@ -26,6 +26,8 @@ _TCP, _UDP = 6, 17
 _DNS, _HTTP, _TLS, _STARTTLS, _OTHER, _SOCKS = 1, 2, 3, 4, 5, 6
 # DNS, multicast DNS and LLMNR: one wire format
 DNS_PORTS = frozenset((53, 5353, 5355))
+# UDP ports of protocols in DNS's wire format that are not DNS (NetBIOS name service)
+_UDP_NOT_DNS = frozenset((137,))
 _HTTP_PORTS = (80, 3128, 3132, 5985, 8080, 8088, 11371, 1900, 2869, 2710)
 _TLS_PORTS = (443, 261, 448, 465, 563, 614, 636, 853, 989, 990, 992, 993, 994, 995, 3269, 5061, 5223,
               6679, 6697, 8883, 19999)
@@ -55,7 +57,10 @@ def is_candidate(proto: int, sport: int | None, dport: int | None, payload: byte
     if not payload or sport is None:
         return False
     if proto == _UDP:
-        return sport in DNS_PORTS or dport in DNS_PORTS
+        # DNS's ports, or a header that can start a query or response with one question
+        return (sport in DNS_PORTS or dport in DNS_PORTS
+                or len(payload) >= 17 and payload[4] == 0 and payload[5] == 1
+                and not payload[2] & 0x78 and not payload[3] & 0x40)
     if proto != _TCP:
         return False
     return sport == 53 or dport == 53 or CANDIDATE_FIRST[payload[0]] == 1
@@ -75,6 +80,11 @@ def app_fields(proto: int, sport: int | None, dport: int | None, payload: bytes)
     if not is_candidate(proto, sport, dport, payload):
         return None
     if proto == _UDP:
+        if not (sport in DNS_PORTS or dport in DNS_PORTS):
+            # DNS away from its ports (as tshark's UDP heuristic finds it), not where
+            # NetBIOS name service, which shares its format, is
+            if sport in _UDP_NOT_DNS or dport in _UDP_NOT_DNS or not looks_like_dns(payload):
+                return None
         d = dns_fields(payload, False)
         return None if d is None else d + _NO_HTTP + _NO_TLS
     kind = _tcp_kind(sport, dport)

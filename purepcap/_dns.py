@@ -11,7 +11,7 @@ import struct
 
 from .headers import ip4_str, ip6_str
 
-__all__ = ["dns_fields", "DNS_FIELDS", "MAX_POINTERS"]
+__all__ = ["dns_fields", "DNS_FIELDS", "MAX_POINTERS", "looks_like_dns"]
 
 # The fields, in the order dns_fields returns them.
 DNS_FIELDS = ("dns_id", "dns_qname", "dns_qtype", "dns_rcode", "dns_answers")
@@ -167,3 +167,40 @@ def dns_fields(payload: bytes, tcp: bool = False) -> tuple | None:
     except _Bad:
         pass
     return ident, qname, qtype, rcode, tuple(answers)
+
+
+# Most records a message found by looks_like_dns may hold in each section.
+_MAX_PLAUSIBLE_RECORDS = 64
+# bytes a plausible name's labels hold: letters, digits, '-' and '_'
+_NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def looks_like_dns(msg: bytes) -> bool:
+    """A strict test for DNS away from its ports: a standard query or response with
+    one question whose name is a host name of class IN (or ANY), at most 64 records
+    a section (none in a query's answer and authority sections), every record whole,
+    and nothing after the last one."""
+    n = len(msg)
+    if n < 17:
+        return False
+    _, flags, qdcount, ancount, nscount, arcount = _HEADER(msg, 0)
+    if qdcount != 1 or flags & 0x7840 or max(ancount, nscount, arcount) > _MAX_PLAUSIBLE_RECORDS:
+        return False
+    if not flags & 0x8000 and (ancount or nscount):
+        return False
+    try:
+        text, used = _name(msg, 12)
+        if not text or text[0] == "<" or not all(b in _NAME_BYTES for b in text.encode().replace(b".", b"")):
+            return False
+        off = 12 + used
+        if off + 4 > n or _TYPE_CLASS(msg, off)[1] not in (1, 255):
+            return False
+        off += 4
+        for _ in range(ancount + nscount + arcount):
+            off += _name(msg, off)[1]
+            if off + 10 > n:
+                return False
+            off += 10 + _RR_TAIL(msg, off)[3]
+    except _Bad:
+        return False
+    return off == n

@@ -308,3 +308,15 @@ def test_candidates_are_cheap_to_refuse():
     assert not is_candidate(17, 40000, 40001, b"anything")
     assert not is_candidate(1, None, None, b"GET / HTTP/1.1\r\n")
     assert not is_candidate(6, 40000, 80, b"")
+
+
+def test_dns_away_from_its_ports():
+    query = dns_message(9, questions=(("printer.local-site", 1),))
+    assert fields(app_fields(17, 40000, 5300, query))["dns_qname"] == "printer.local-site"
+    response = dns_message(9, response=True, questions=(("a.example", 28),),
+                           answers=(("a.example", 28, bytes(15) + b"\x02"),))
+    assert fields(app_fields(17, 5300, 40000, response))["dns_answers"] == ("::2",)
+    assert app_fields(17, 137, 137, query) is None  # NetBIOS name service: DNS's format, not DNS
+    assert app_fields(17, 40000, 5300, query + b"\x00") is None  # bytes after the message
+    assert app_fields(17, 40000, 5300, dns_message(9, questions=(("a b", 1),))) is None
+    assert app_fields(6, 40000, 5300, struct.pack("!H", len(query)) + query) is None  # TCP: port 53 only
