@@ -11,7 +11,8 @@ from ._dns import DNS_FIELDS, dns_fields, looks_like_dns
 from ._http import HTTP_FIELDS, http_fields, looks_like_http
 from ._tls import TLS_FIELDS, looks_like_tls, tls_fields
 
-__all__ = ["APP_FIELDS", "app_fields", "is_candidate", "DNS_PORTS", "CANDIDATE_FIRST"]
+__all__ = ["APP_FIELDS", "app_fields", "is_candidate", "DNS_PORTS", "HTTP_PORTS", "CANDIDATE_FIRST",
+           "CANDIDATE_FIRST_HTTP"]
 
 # Every application field, in the order app_fields returns them.
 APP_FIELDS: tuple[str, ...] = DNS_FIELDS + HTTP_FIELDS + TLS_FIELDS
@@ -42,14 +43,16 @@ for _ports, _kind in ((_OTHER_PORTS, _OTHER), (_STARTTLS_PORTS, _STARTTLS), (_HT
                       (_TLS_PORTS, _TLS), ((53,), _DNS), ((1080,), _SOCKS)):
     for _p in _ports:
         _TCP_TABLE[_p] = _kind
-# The first TCP payload bytes that can start something a decoder reads: a TLS handshake
-# record, or a ChangeCipherSpec or alert record before one (a TLS 1.3 client's second
-# hello; a server's warning before its hello); a letter, which opens every HTTP
-# request, status line ("HTTP/") and header name. Application data records (0x17), the
-# bulk of TLS traffic, are not read. One byte per value, so the DataFrame path can
-# index it with a numpy array.
-CANDIDATE_FIRST = bytes(1 if b in (0x14, 0x15, 0x16) or 65 <= b <= 90 or 97 <= b <= 122 else 0
-                        for b in range(256))
+# The first TCP payload bytes that can start something a decoder reads anywhere: a TLS
+# handshake record, or a ChangeCipherSpec or alert record before one (a TLS 1.3
+# client's second hello; a server's warning before its hello); an upper-case letter,
+# which opens every HTTP request and status line ("HTTP/"). Application data records
+# (0x17), the bulk of TLS traffic, are not read. A lower-case letter (a header name in
+# a segment without a request line) is read on HTTP's ports only (HTTP_PORTS). One
+# byte per value, so the DataFrame path can index them with a numpy array.
+CANDIDATE_FIRST = bytes(1 if b in (0x14, 0x15, 0x16) or 65 <= b <= 90 else 0 for b in range(256))
+CANDIDATE_FIRST_HTTP = bytes(1 if CANDIDATE_FIRST[b] or 97 <= b <= 122 else 0 for b in range(256))
+HTTP_PORTS = frozenset(_HTTP_PORTS)
 
 
 def is_candidate(proto: int, sport: int | None, dport: int | None, payload: bytes) -> bool:
@@ -63,7 +66,9 @@ def is_candidate(proto: int, sport: int | None, dport: int | None, payload: byte
                 and not payload[2] & 0x78 and not payload[3] & 0x40)
     if proto != _TCP:
         return False
-    return sport == 53 or dport == 53 or CANDIDATE_FIRST[payload[0]] == 1
+    if sport == 53 or dport == 53 or CANDIDATE_FIRST[payload[0]]:
+        return True
+    return CANDIDATE_FIRST_HTTP[payload[0]] == 1 and (sport in HTTP_PORTS or dport in HTTP_PORTS)
 
 
 def _tcp_kind(sport: int, dport: int) -> int:
