@@ -33,7 +33,8 @@ make_seeds = importlib.import_module("make_seeds")
 
 NEEDS = {"containers": [], "headers": ["purepcap.headers"], "records": ["purepcap._records"],
          "records_direct": ["purepcap._records"], "filter": ["purepcap.filter._parser"],
-         "appfields": ["purepcap._appfields"]}
+         "appfields": ["purepcap._appfields"],
+         "partitions": [], "filtered_read": ["purepcap._records", "purepcap.filter._parser"]}
 
 
 def needs(target: str) -> None:
