@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import _schema, linktypes
+from ._appfields import APP_FIELDS, CANDIDATE_FIRST, CANDIDATE_FIRST_HTTP, DNS_PORTS, HTTP_PORTS, app_fields
 from ._batches import PAD, Batch, _gather
 from ._categories import _BytesCoder, _code_type, _Coder, _mac_str, _Table
 
@@ -171,9 +172,11 @@ class ColumnBuilder:
         fields = [_schema.BY_NAME[c] for c in self.columns]
         self._fast_cols = [(c, p) for c, p in _FAST_COLUMNS.items()
                            if p is not None and (c in self.want or c == "protocol")]
-        self._all_general = any(f.source != "packet" and f.role != "payload" and f.name not in _FAST_COLUMNS
+        self._all_general = any(f.source in _schema.DECODED_SOURCES and f.name not in _FAST_COLUMNS
                                 for f in fields)
         self._object_cols = [f.name for f in fields if f.numpy == "object"]
+        # the application columns asked for, with each one's place in app_fields' tuple
+        self._app_cols = [(f.name, _APP_INDEX[f.name]) for f in fields if f.source in _schema.APP_SOURCES]
         self._payload = "payload" in self.want
         self._kinds = [(f.name, "packet" if f.source == "packet" else "payload" if f.role == "payload"
                         else "object" if f.numpy == "object" else "numpy") for f in fields]
@@ -297,8 +300,12 @@ class ColumnBuilder:
                 col[fi] = values
                 if name in NULLABLE_INT:
                     miss[name][fi] = False if missing is None else missing
-            if pay_start is not None:
-                pay_start[fi], pay_stop[fi] = _fast_payload(f)
+            if pay_start is not None or self._app_cols:
+                starts, stops = _fast_payload(f)
+                if pay_start is not None:
+                    pay_start[fi], pay_stop[fi] = starts, stops
+                if self._app_cols:
+                    _fast_app(self._app_cols, objects, f, starts, stops)
 
         # every other packet: the reference decoder
         extra = self._slow(b, si, keep, out, miss, objects, pay_start, pay_stop, n) if len(si) else b""
@@ -347,7 +354,10 @@ class ColumnBuilder:
             if c not in out:
                 out[c] = np.zeros(n, dtype=NULLABLE_INT[c])
                 miss[c] = np.ones(n, dtype=bool)
-        objs = list(objects.items())
+        app_cols = self._app_cols
+        app = {c for c, _ in app_cols}
+        objs = [(c, values) for c, values in objects.items() if c not in app]
+        app_objs = [(objects[c], k) for c, k in app_cols]
         extra: list[bytes] = []
         extra_at = len(buf) - PAD  # slow payloads are appended after the batch's data
         for i, o, cl, ln, lt in zip(si.tolist(), offs, caps, lens, lts, strict=True):
@@ -364,6 +374,11 @@ class ColumnBuilder:
                     miss[c][i] = False
             for c, values in objs:
                 values[i] = d[c]
+            if app_objs:
+                got = app_fields(d["ip_proto"], d["src_port"], d["dst_port"], d["payload"])
+                if got is not None:
+                    for values, k in app_objs:
+                        values[i] = got[k]
             if pay_start is not None:
                 p = d["payload"] or b""
                 pay_start[i] = extra_at
@@ -472,6 +487,50 @@ _FAST_COLUMNS: dict[str, Producer | None] = {
     "ip_proto": lambda cb, f: (f.proto, None),
     "ip_length": lambda cb, f: (f.ip_length(), None),
 }
+
+
+# The application fields' candidate test (purepcap._appfields.is_candidate) for a whole
+# batch: first-byte and port tables as numpy lookups, the tables taken from _appfields.
+_APP_INDEX = {name: i for i, name in enumerate(APP_FIELDS)}
+_CANDIDATE_FIRST = np.frombuffer(CANDIDATE_FIRST, dtype=np.uint8).astype(bool)
+_CANDIDATE_FIRST_HTTP = np.frombuffer(CANDIDATE_FIRST_HTTP, dtype=np.uint8).astype(bool)
+_IS_DNS_PORT = np.zeros(1 << 16, dtype=bool)
+_IS_DNS_PORT[list(DNS_PORTS)] = True
+_IS_HTTP_PORT = np.zeros(1 << 16, dtype=bool)
+_IS_HTTP_PORT[list(HTTP_PORTS)] = True
+
+
+def _fast_app(app_cols: list[tuple[str, int]], objects: dict[str, list], f: _FastRows,
+              starts: np.ndarray, stops: np.ndarray) -> None:
+    """The application columns of the fast rows: the candidate test for all of them at
+    once, then app_fields (which tests again, exactly) for the candidates only."""
+    b = f.b
+    sport, dport = f.pick("sport"), f.pick("dport")
+    size = stops - starts
+    udp, tcp = f.udp & (size > 0), f.tcp & (size > 0)
+    if not (udp.any() or tcp.any()):
+        return
+    # the first 6 payload bytes of every row (the buffer's padding covers a short one;
+    # a byte past a payload's end is only looked at where the size test refuses it)
+    head = _gather(b.buf, starts, 6).view(np.uint8).reshape(-1, 6)
+    first = head[:, 0]
+    on_dns = _IS_DNS_PORT[sport] | _IS_DNS_PORT[dport]
+    dns_like = (size >= 17) & (head[:, 4] == 0) & (head[:, 5] == 1) & ((head[:, 2] & 0x78) == 0) \
+        & ((head[:, 3] & 0x40) == 0)
+    cand = udp & (on_dns | dns_like)
+    cand |= tcp & ((sport == 53) | (dport == 53) | _CANDIDATE_FIRST[first]
+                   | (_CANDIDATE_FIRST_HTTP[first] & (_IS_HTTP_PORT[sport] | _IS_HTTP_PORT[dport])))
+    rows = np.flatnonzero(cand)
+    if not len(rows):
+        return
+    buf, fi = b.buf, f.fi
+    columns = [(objects[c], k) for c, k in app_cols]
+    for r, proto, sp, dp, s, e in zip(fi[rows].tolist(), f.proto[rows].tolist(), sport[rows].tolist(),  # noqa: B905
+                                      dport[rows].tolist(), starts[rows].tolist(), stops[rows].tolist()):
+        got = app_fields(proto, sp, dp, bytes(buf[s:e]))
+        if got is not None:
+            for values, k in columns:
+                values[r] = got[k]
 
 
 def _fast_payload(f: _FastRows) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 from conftest import CORPUS, META  # noqa: E402
 
 from purepcap import PcapError, PcapWarning, records  # noqa: E402
-from purepcap._appfields import APP_FIELDS, app_fields  # noqa: E402
+from purepcap._appfields import APP_FIELDS  # noqa: E402
 
 APPFIELDS = META / "appfields.csv.gz"
 
@@ -82,13 +82,15 @@ def our_value(value, field: str):
 
 
 def ours(path: Path):
-    """frame -> (linktype-read?, app field tuple or None) for every record of a capture."""
+    """frame -> the app field values (a tuple in APP_FIELDS' order, None where there are
+    none) of every record of a capture, from records(fields=...)."""
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PcapWarning)
         try:
-            for r in records(str(path), payload=True, fields=["ip_proto"], strict=False):
-                out[r["frame"]] = app_fields(r["ip_proto"], r["src_port"], r["dst_port"], r["payload"])
+            for r in records(str(path), fields=APP_FIELDS, strict=False):
+                values = tuple(r[f] for f in APP_FIELDS)
+                out[r["frame"]] = values if any(v is not None for v in values) else None
         except PcapError:
             pass
     return out

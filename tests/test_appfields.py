@@ -320,3 +320,12 @@ def test_dns_away_from_its_ports():
     assert app_fields(17, 40000, 5300, query + b"\x00") is None  # bytes after the message
     assert app_fields(17, 40000, 5300, dns_message(9, questions=(("a b", 1),))) is None
     assert app_fields(6, 40000, 5300, struct.pack("!H", len(query)) + query) is None  # TCP: port 53 only
+
+
+def test_field_table_order_is_the_decoders():
+    from purepcap import _schema
+    from purepcap._dns import DNS_FIELDS
+    from purepcap._http import HTTP_FIELDS
+    from purepcap._tls import TLS_FIELDS
+    assert APP_FIELDS == _schema.APPLICATION == DNS_FIELDS + HTTP_FIELDS + TLS_FIELDS
+    assert all(_schema.BY_NAME[f].role == "extra" for f in APP_FIELDS)

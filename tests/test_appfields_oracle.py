@@ -72,3 +72,27 @@ def test_dns_away_from_its_ports_agrees_where_tshark_found_it():
                     agree += mine == theirs
     assert found >= 80  # of 90; the others are messages it finds implausible
     assert agree == compared
+
+
+def test_dataframe_equals_records_on_captures_with_application_fields():
+    # the DataFrame decodes only the packets its vectorised candidate test lets through
+    # (and the reference decoder's rows one by one): the same values as records()
+    import appfields_oracle as ao
+
+    import purepcap
+    from purepcap._appfields import APP_FIELDS
+    rows, files = ao.load_oracle()
+    busiest = sorted(rows, key=lambda name: -len(rows[name]))[:40]
+    checked = 0
+    for name in busiest:
+        path = ao.CORPUS / name
+        try:
+            expected = [[r[f] for f in APP_FIELDS] for r in purepcap.records(path, fields=APP_FIELDS)]
+            df = purepcap.to_pandas(path, columns=APP_FIELDS)
+        except purepcap.PcapError:
+            continue
+        got = [list(t) for t in zip(*(df[f].tolist() for f in APP_FIELDS))]  # noqa: B905
+        assert got == expected, name
+        assert all(df[f].dtype == object for f in APP_FIELDS)
+        checked += sum(any(v is not None for v in row) for row in expected)
+    assert checked > 1000
