@@ -12,8 +12,8 @@ from ._http import HTTP_FIELDS, http_fields, looks_like_http
 from ._schema import APPLICATION
 from ._tls import TLS_FIELDS, looks_like_tls, tls_fields
 
-__all__ = ["APP_FIELDS", "app_fields", "is_candidate", "DNS_PORTS", "HTTP_PORTS", "CANDIDATE_FIRST",
-           "CANDIDATE_FIRST_HTTP"]
+__all__ = ["APP_FIELDS", "app_fields", "is_candidate", "decode_candidate", "DNS_PORTS", "HTTP_PORTS",
+           "CANDIDATE_FIRST", "CANDIDATE_FIRST_HTTP", "HEADER_NAME_SPAN"]
 
 # Every application field, in the order app_fields returns them: the field table's
 # order, which is the decoders' (a test checks it)
@@ -50,11 +50,13 @@ for _ports, _kind in ((_OTHER_PORTS, _OTHER), (_STARTTLS_PORTS, _STARTTLS), (_HT
 # client's second hello; a server's warning before its hello); an upper-case letter,
 # which opens every HTTP request and status line ("HTTP/"). Application data records
 # (0x17), the bulk of TLS traffic, are not read. A lower-case letter (a header name in
-# a segment without a request line) is read on HTTP's ports only (HTTP_PORTS). One
-# byte per value, so the DataFrame path can index them with a numpy array.
+# a segment without a request line, cut by the segment) is read on HTTP's ports only
+# (HTTP_PORTS), and only where a colon follows within HEADER_NAME_SPAN bytes. One byte
+# per value, so the DataFrame path can index them with a numpy array.
 CANDIDATE_FIRST = bytes(1 if b in (0x14, 0x15, 0x16) or 65 <= b <= 90 else 0 for b in range(256))
 CANDIDATE_FIRST_HTTP = bytes(1 if CANDIDATE_FIRST[b] or 97 <= b <= 122 else 0 for b in range(256))
 HTTP_PORTS = frozenset(_HTTP_PORTS)
+HEADER_NAME_SPAN = 64
 
 
 def is_candidate(proto: int, sport: int | None, dport: int | None, payload: bytes) -> bool:
@@ -70,7 +72,8 @@ def is_candidate(proto: int, sport: int | None, dport: int | None, payload: byte
         return False
     if sport == 53 or dport == 53 or CANDIDATE_FIRST[payload[0]]:
         return True
-    return CANDIDATE_FIRST_HTTP[payload[0]] == 1 and (sport in HTTP_PORTS or dport in HTTP_PORTS)
+    return (CANDIDATE_FIRST_HTTP[payload[0]] == 1 and (sport in HTTP_PORTS or dport in HTTP_PORTS)
+            and payload.find(b":", 1, HEADER_NAME_SPAN) > 0)
 
 
 def _tcp_kind(sport: int, dport: int) -> int:
@@ -86,6 +89,12 @@ def app_fields(proto: int, sport: int | None, dport: int | None, payload: bytes)
     none. ``proto`` is the IP protocol number; ``payload`` the TCP or UDP payload."""
     if not is_candidate(proto, sport, dport, payload):
         return None
+    return decode_candidate(proto, sport, dport, payload)
+
+
+def decode_candidate(proto: int, sport: int, dport: int, payload: bytes) -> tuple | None:
+    """app_fields for a packet is_candidate has let through (the DataFrame path tests a
+    whole batch at once, with the same tables, and calls this for its candidates)."""
     if proto == _UDP:
         if not (sport in DNS_PORTS or dport in DNS_PORTS):
             # DNS away from its ports (as tshark's UDP heuristic finds it), not where

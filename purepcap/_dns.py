@@ -20,8 +20,6 @@ DNS_FIELDS = ("dns_id", "dns_qname", "dns_qtype", "dns_rcode", "dns_answers")
 # reaches 254 characters is "too long".
 MAX_POINTERS = 255
 _MAX_TEXT = 253
-# Answer records walked at most (a 64 KiB message holds at most ~5,000 of 11 bytes).
-MAX_ANSWERS = 8192
 
 TOO_LONG = "<Name too long>"
 LOOPS = "<Name contains a pointer that loops>"
@@ -49,66 +47,51 @@ def _name(msg: bytes, off: int) -> tuple[str, int]:
     start = off
     used = -1  # the name's length at ``start``, fixed at the first pointer
     parts: list[bytes] = []
-    text_len = 0  # characters so far, dots included (tshark's MAX_DNAME_LEN count)
-    room = True
-    seen: set[int] = set()
+    seen: set[int] | None = None
     while True:
         if off >= n:
             raise _Bad
         c = msg[off]
-        off += 1
         if c == 0:
+            off += 1
             break
-        kind = c & 0xC0
-        if kind == 0:
-            if off + c > n:
+        if c < 0x40:  # a label
+            end = off + 1 + c
+            if end > n:
                 raise _Bad
-            if room:
-                text_len += c + (1 if parts else 0)
-                if text_len > _MAX_TEXT:
-                    room = False
-                else:
-                    parts.append(msg[off:off + c])
-            off += c
-        elif kind == 0xC0:
-            if off >= n:
+            parts.append(msg[off + 1:end])
+            off = end
+        elif c >= 0xC0:  # a pointer
+            if off + 1 >= n:
                 raise _Bad
-            target = (c & 0x3F) << 8 | msg[off]
             if used < 0:
-                used = off + 1 - start
+                used = off + 2 - start
+                seen = set()
             if off in seen or len(seen) >= MAX_POINTERS:
                 return LOOPS, used
             seen.add(off)
-            off = target
-        elif kind == 0x40:
-            if c & 0x3F != 1:
-                return UNKNOWN_LABEL, off - start if used < 0 else used
-            # a bitstring label (RFC 2673): \[x<hex>/<bits>]
-            if off >= n:
+            off = (c & 0x3F) << 8 | msg[off + 1]
+        elif c < 0x80:  # an extended label (RFC 2673): only the bitstring label is known
+            if c != 0x41:
+                return UNKNOWN_LABEL, off + 1 - start if used < 0 else used
+            if off + 1 >= n:
                 raise _Bad
-            bits = msg[off]
+            bits = msg[off + 1]
             size = (bits - 1) // 8 + 1 if bits else 32
-            off += 1
-            if off + size > n:
+            if off + 2 + size > n:
                 raise _Bad
-            label = b"\\[x" + msg[off:off + size].hex().encode() + b"/%d]" % bits
-            off += size
-            if room:
-                text_len += len(label)
-                if text_len > _MAX_TEXT:
-                    room = False
-                else:
-                    parts.append(label)
+            parts.append(b"\\[x" + msg[off + 2:off + 2 + size].hex().encode() + b"/%d]" % bits)
+            off += 2 + size
         else:
             raise _Bad
     if used < 0:
         used = off - start
-    if not room:
-        return TOO_LONG, used
     if not parts:
         if used > 1:  # a pointer to the root: tshark refuses it
             raise _Bad
         return "", used
+    if sum(map(len, parts)) + len(parts) - 1 > _MAX_TEXT:
+        return TOO_LONG, used
     return b".".join(parts).decode("utf-8", "replace"), used
 
 
@@ -141,18 +124,25 @@ def dns_fields(payload: bytes, tcp: bool = False) -> tuple | None:
     answers: list[str] = []
     off = 12
     try:
-        for i in range(qdcount):
-            text, used = _name(msg, off)
+        if qdcount:
+            qname, used = _name(msg, off)
             off += used
             if off + 4 > n:
+                qname = None
                 raise _Bad
-            if i == 0:
-                qname = text
-                qtype = _TYPE_CLASS(msg, off)[0]
+            qtype = _TYPE_CLASS(msg, off)[0]
             off += 4
-        for _ in range(min(ancount, MAX_ANSWERS)):
-            _, used = _name(msg, off)
-            off += used
+            # a question takes 5 bytes at least: where the rest cannot fit, the walk
+            # (tshark's too) stops in them, and no answer is reached
+            if off + 5 * (qdcount - 1) > n:
+                raise _Bad
+            for _ in range(qdcount - 1):
+                off += _name(msg, off)[1] + 4
+                if off > n:
+                    raise _Bad
+        # an answer record takes 11 bytes at least: no more are walked than fit
+        for _ in range(min(ancount, (n - off) // 11 + 1)):
+            off += _name(msg, off)[1]
             if off + 10 > n:
                 raise _Bad
             rtype, _, _, rdlength = _RR_TAIL(msg, off)

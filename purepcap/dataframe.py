@@ -202,9 +202,13 @@ def _frame(builder: Any) -> pd.DataFrame:
             import pyarrow as pa
 
             cols[name] = pd.arrays.ArrowExtensionArray(pa.chunked_array(parts, type=pa.binary()))
+        elif field.source in _schema.APP_SOURCES:  # sparse: (frame rows, values) per batch
+            arr = np.full(builder.rows, None, dtype=object)
+            for at, values in parts:
+                arr[at] = values
+            cols[name] = pd.Series(arr, dtype=object, copy=False)
         elif field.pandas == "object":
-            arr = np.empty(builder.rows, dtype=object)
-            arr[:] = [f for part in parts for f in part] if parts else []
+            arr = np.concatenate(parts) if parts else np.empty(0, dtype=object)
             # a Series keeps object: pandas 3 makes an object array of strings "str", None NaN
             cols[name] = pd.Series(arr, dtype=object, copy=False)
         elif field.pandas == "datetime64[ns]":
