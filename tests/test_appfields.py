@@ -329,3 +329,46 @@ def test_field_table_order_is_the_decoders():
     from purepcap._tls import TLS_FIELDS
     assert APP_FIELDS == _schema.APPLICATION == DNS_FIELDS + HTTP_FIELDS + TLS_FIELDS
     assert all(_schema.BY_NAME[f].role == "extra" for f in APP_FIELDS)
+
+
+# -- the DataFrame's batch candidate test against records' per-packet one -------------------
+pd = pytest.importorskip("pandas")
+
+_PAYLOADS = SAMPLES + [
+    b"he-Control: no-cache\r\nUser-Agent: cut/1\r\n\r\n",  # a header cut by the segment
+    b"t: x\r\nhost: h\r\n\r\n",  # a colon right after the first byte
+    b"gggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg: late colon",
+    b"\x17\x03\x03\x00\x05hello", b"", b"\x00\x01",
+    dns_message(3, questions=(("off.port.example", 1),)),
+]
+
+
+@st.composite
+def app_packets(draw):
+    from purepcap import build as b
+    payload = draw(st.sampled_from(_PAYLOADS) | st.binary(max_size=80))
+    tcp = draw(st.booleans())
+    port = draw(st.sampled_from([53, 80, 443, 8080, 1080, 22, 5353, 137, 4433, 40000]))
+    ports = (40001, port) if draw(st.booleans()) else (port, 40001)
+    if tcp:
+        if port == 53 and payload and draw(st.booleans()):
+            payload = struct.pack("!H", len(payload)) + payload
+        l4 = b.TCP(*ports)
+    else:
+        l4 = b.UDP(*ports)
+    ip = b.IPv6() if draw(st.booleans()) else b.IPv4()
+    vlans = [7] if draw(st.booleans()) else []
+    return bytes(b.Ether(vlans=vlans) / ip / l4 / payload)
+
+
+@given(st.lists(app_packets(), min_size=1, max_size=30))
+def test_dataframe_equals_records(tmp_path_factory, frames):
+    import purepcap
+    from purepcap.format import PcapWriter
+    path = tmp_path_factory.mktemp("app") / "app.pcap"
+    with PcapWriter(str(path)) as w:
+        for i, frame in enumerate(frames):
+            w.write_packet(i * 1000, frame)
+    expected = [[r[f] for f in APP_FIELDS] for r in purepcap.records(str(path), fields=APP_FIELDS)]
+    df = purepcap.to_pandas(str(path), columns=list(APP_FIELDS))
+    assert [list(t) for t in zip(*(df[f].tolist() for f in APP_FIELDS))] == expected  # noqa: B905
