@@ -58,14 +58,6 @@ def expected_streams(rows: list[dict[str, str]]) -> tuple[list[dict], int]:
         if first["src"] == first["dst"] and first["src_port"] == first["dst_port"]:
             fwd, rev = frames, []
 
-        def flags(rs: list[dict[str, str]]) -> int | None:
-            if proto != "tcp":
-                return None
-            v = 0
-            for r in rs:
-                v |= int(r["tcp_flags"], 16) if r["tcp_flags"] else 0
-            return v & FLAG_BITS
-
         out.append({
             "first_frame": int(first["frame"]), "last_frame": int(frames[-1]["frame"]),
             "start": oracle_time_ns(first["time_epoch"]), "end": oracle_time_ns(frames[-1]["time_epoch"]),
@@ -74,9 +66,18 @@ def expected_streams(rows: list[dict[str, str]]) -> tuple[list[dict], int]:
             "src_packets": len(fwd), "dst_packets": len(rev),
             "src_bytes": sum(int(r["frame_len"]) for r in fwd), "dst_bytes": sum(int(r["frame_len"]) for r in rev),
             "src_ip_bytes": sum(int(r["ip_len"]) for r in fwd), "dst_ip_bytes": sum(int(r["ip_len"]) for r in rev),
-            "src_tcp_flags": flags(fwd), "dst_tcp_flags": flags(rev),
+            "src_tcp_flags": _flags(proto, fwd), "dst_tcp_flags": _flags(proto, rev),
         })
     return out, left
+
+
+def _flags(proto: str, rows: list[dict[str, str]]) -> int | None:
+    if proto != "tcp":
+        return None
+    v = 0
+    for r in rows:
+        v |= int(r["tcp_flags"], 16) if r["tcp_flags"] else 0
+    return v & FLAG_BITS
 
 
 def _bad(r: dict[str, str]) -> bool:
