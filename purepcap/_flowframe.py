@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import flows as _flows
+from . import _flows
 from .dataframe import _protocols, _require_pandas, _size_of, _source_batches
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["flows_to_pandas", "flow_frame", "empty_flow_frame"]
 
-_COLUMNS = ["time", "src_host", "src_port", "dst_host", "dst_port", "protocol", "frame", "length",
+_COLUMNS = ["time", "src_host", "src_port", "dst_host", "dst_port", "frame", "length",
             "tcp_flags", "tcp_seq", "vlan", "ip_length", "fragment", "ip_id", "ip_proto", "icmp_type",
             "icmp_code"]
 
@@ -80,18 +80,29 @@ def _packet_columns(source: Any, filter: str | None, protocol: Any, storage_opti
         if i == 0 and total and len(batch):
             used = int(batch.off[-1] + batch.caplen[-1])
             builder.reserve(int(builder.rows * total / max(used, 1) * 1.05) + 1024)
-    out: dict[str, Any] = {"hosts": builder.tables["host"].names, "protos": builder.tables["proto"].names}
+    # numbers as int64, -1 where missing; TCP flags and IP lengths 0 where missing (they
+    # are summed), with the flags' mask kept for the engine; fragments as a boolean column
+    # (None when there are none) and the (more, offset) tuples for the engine
+    out: dict[str, Any] = {"hosts": builder.tables["host"].names}
     for name in _COLUMNS:
         part = builder.parts.pop(name)
         if name == "fragment":
-            out[name] = [f for p in part for f in p]
+            listed = [f for p in part for f in p]
+            out["fragments"] = listed
+            out[name] = np.fromiter((f is not None for f in listed), dtype=bool, count=len(listed)) \
+                if any(listed) else None
             continue
         arr = part.finish()
         if name in builder.masks:
             miss = builder.masks.pop(name).finish()
             arr = arr.astype(np.int64)
-            arr[miss] = -1
+            arr[miss] = 0 if name in ("tcp_flags", "ip_length") else -1
+            if name == "tcp_flags":
+                out["tcp_flags_missing"] = miss
+        elif arr.dtype != np.int64 and name not in ("src_host", "dst_host", "protocol"):
+            arr = arr.astype(np.int64)
         out[name] = arr
+    out["has_nat"] = bool(len(out["time"])) and bool((out["time"] == NAT).any())
     return out
 
 
@@ -100,96 +111,94 @@ def _build(c: dict[str, Any], idle: int | None, active: int | None) -> pd.DataFr
     n = len(c["time"])
     if n == 0:
         return empty_flow_frame()
-    src = c["src_host"].astype(np.int64)
-    dst = c["dst_host"].astype(np.int64)
-    sport, dport = c["src_port"], c["dst_port"]
-    proto = c["ip_proto"]
-    vlan = c["vlan"]
-    flags = c["tcp_flags"]
-    t = c["time"].astype(np.int64)
-    frag = c["fragment"]
-    has_frag = np.fromiter((f is not None for f in frag), dtype=bool, count=n) if any(frag) else \
-        np.zeros(n, dtype=bool)
-
-    # conversation keys: the smaller (host, port) first
-    swap = (src > dst) | ((src == dst) & (sport > dport))
-    lo_h, hi_h = np.where(swap, dst, src), np.where(swap, src, dst)
-    lo_p, hi_p = np.where(swap, dport, sport), np.where(swap, sport, dport)
-    k1 = (lo_h.astype(np.uint64) << np.uint64(32)) | hi_h.astype(np.uint64)
-    k2 = ((proto.astype(np.uint64) << np.uint64(48)) | ((vlan + 1).astype(np.uint64) << np.uint64(34))
-          | ((lo_p + 1).astype(np.uint64) << np.uint64(17)) | (hi_p + 1).astype(np.uint64))
-    order, starts = _group(k1, k2)
-    g_of = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))  # group of each sorted row
+    t = c["time"]
+    flags = c["tcp_flags"]  # 0 where missing (c["tcp_flags_missing"] says where)
+    # each endpoint as one int (host code, port + 1), the conversation as the ordered pair
+    e_src = (c["src_host"].astype(np.int64) << 17) | (c["src_port"] + 1)
+    e_dst = (c["dst_host"].astype(np.int64) << 17) | (c["dst_port"] + 1)
+    lo, hi = np.minimum(e_src, e_dst), np.maximum(e_src, e_dst)
+    pv = (c["ip_proto"].astype(np.int64) << 13) | (c["vlan"] + 1)
+    order, starts = _group(lo, hi, pv)
+    new = np.zeros(n, dtype=bool)
+    new[starts] = True
+    g_of = np.cumsum(new) - 1  # the conversation of each sorted row
     gid = np.empty(n, dtype=np.int64)
     gid[order] = g_of
+    n_g = len(starts)
 
     # which conversations need the engine's sequential rules
-    ts = t[order]
-    complex_g = np.zeros(len(starts), dtype=bool)
-    event = (flags >= 0) & ((flags & 0x07) != 0)  # SYN, FIN or RST
-    complex_g[gid[event]] = True
-    complex_g[gid[t == NAT]] = True
-    if has_frag.any():  # the conversations of a fragmented host pair, ports or not
-        pair = k1 ^ ((proto.astype(np.uint64) << np.uint64(48)) | ((vlan + 1).astype(np.uint64) << np.uint64(34)))
-        complex_g[gid[np.isin(pair, np.unique(pair[has_frag]))]] = True
-    if idle is not None or active is not None:
-        same = np.zeros(n, dtype=bool)
-        same[1:] = g_of[1:] == g_of[:-1]
-        gap = np.zeros(n, dtype=np.int64)
-        gap[1:] = ts[1:] - ts[:-1]
-        if idle is not None:
-            complex_g[g_of[same & (gap >= idle)]] = True
-        if active is not None:
-            ends = np.append(starts[1:], n) - 1
-            complex_g[(ts[ends] - ts[starts]) >= active] = True
+    complex_g = np.zeros(n_g, dtype=bool)
+    complex_g[gid[(flags & 0x07) != 0]] = True  # SYN, FIN or RST
+    if c["has_nat"]:
+        complex_g[gid[t == NAT]] = True
+    frag = c["fragment"]
+    if frag is not None:  # every conversation of a host pair with fragments, ports or not
+        pair = ((lo >> 17) << 31 | (hi >> 17)) * 131 + pv
+        complex_g[gid[np.isin(pair, np.unique(pair[frag]))]] = True
+    ends = np.empty(n_g, dtype=np.int64)
+    ends[:-1] = starts[1:] - 1
+    ends[-1] = n - 1
+    if idle is not None:
+        ts = t[order]
+        gap = ts[1:] - ts[:-1]
+        gap[new[1:]] = 0
+        complex_g[g_of[1:][gap >= idle]] = True
+    if active is not None:
+        complex_g[(t[order[ends]] - t[order[starts]]) >= active] = True
 
-    simple = ~complex_g
-    parts = []
-    if simple.any():
-        parts.append(_simple_flows(c, order, starts, simple, g_of, n))
+    parts: list = []
+    if not complex_g.all():
+        parts.append(_simple_flows(c, order, starts, ends, None if not complex_g.any() else ~complex_g, g_of,
+                                   e_src))
     if complex_g.any():
         rows = np.flatnonzero(complex_g[gid])  # in capture order
         parts.append(_engine_flows(c, rows, idle, active))
     return _frame(parts, c)
 
 
-def _group(k1: np.ndarray, k2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A stable order that puts equal (k1, k2) together, and where each group starts."""
-    h = k1 * _MIX1 ^ k2 * _MIX2
+def _group(lo: np.ndarray, hi: np.ndarray, pv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A stable order that puts equal (lo, hi, pv) together, and where each group starts."""
+    h = (lo.view(np.uint64) * _MIX1 ^ hi.view(np.uint64)) * _MIX2 ^ pv.view(np.uint64)
     h ^= h >> np.uint64(29)
     order = np.argsort(h, kind="stable")
     hs = h[order]
-    new = np.ones(len(h), dtype=bool)
-    new[1:] = hs[1:] != hs[:-1]
-    a, b = k1[order], k2[order]
-    if ((a[1:] != a[:-1]) | (b[1:] != b[:-1]))[~new[1:]].any():  # a collision: sort exactly
-        order = np.lexsort((np.arange(len(h)), k2, k1))
-        a, b = k1[order], k2[order]
-        new[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
-    return order, np.flatnonzero(new)
+    same = hs[1:] == hs[:-1]
+    a, b, v = lo[order], hi[order], pv[order]
+    if (same & ((a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (v[1:] != v[:-1]))).any():
+        # a hash collision: sort exactly
+        order = np.lexsort((np.arange(len(h)), pv, hi, lo))
+        a, b, v = lo[order], hi[order], pv[order]
+        same = (a[1:] == a[:-1]) & (b[1:] == b[:-1]) & (v[1:] == v[:-1])
+    starts = np.flatnonzero(np.concatenate(([True], ~same)))
+    return order, starts
 
 
-def _simple_flows(c: dict[str, Any], order: np.ndarray, starts: np.ndarray, simple: np.ndarray,
-                  g_of: np.ndarray, n: int) -> dict[str, Any]:
+def _simple_flows(c: dict[str, Any], order: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                  simple: np.ndarray | None, g_of: np.ndarray, e_src: np.ndarray) -> dict[str, Any]:
     """One flow per simple conversation, summed over its run of the sorted rows."""
-    keep = simple[g_of]
-    idx = order[keep]  # sorted rows of the simple conversations
-    g = g_of[keep]
-    new = np.ones(len(idx), dtype=bool)
-    new[1:] = g[1:] != g[:-1]
-    st = np.flatnonzero(new)
-    first, last = idx[st], idx[np.append(st[1:], len(idx)) - 1]
-    src, sport = c["src_host"].astype(np.int64), c["src_port"]
-    grp = np.repeat(np.arange(len(st)), np.diff(np.append(st, len(idx))))
-    fwd = (src[idx] == src[first][grp]) & (sport[idx] == sport[first][grp])
+    if simple is not None:  # keep the simple conversations' rows only
+        keep = simple[g_of]
+        idx = order[keep]
+        sizes = (ends - starts + 1)[simple]
+        st = np.zeros(len(sizes), dtype=np.int64)
+        np.cumsum(sizes[:-1], out=st[1:])
+        g = np.repeat(np.arange(len(sizes)), sizes)
+    else:
+        idx, st, g = order, starts, g_of
+    first = idx[st]
+    last = idx[np.append(st[1:], len(idx)) - 1]
+    fwd = e_src[idx] == e_src[first][g]  # sent by the first packet's sender
     out: dict[str, Any] = {"first": first, "last": last}
-    length, iplen = c["length"][idx].astype(np.int64), np.maximum(c["ip_length"][idx], 0)
-    flags = c["tcp_flags"][idx]
-    for side, m in (("src", fwd), ("dst", ~fwd)):
-        out[f"{side}_packets"] = np.add.reduceat(m.astype(np.int64), st)
-        out[f"{side}_bytes"] = np.add.reduceat(np.where(m, length, 0), st)
-        out[f"{side}_ip_bytes"] = np.add.reduceat(np.where(m, iplen, 0), st)
-        out[f"{side}_tcp_flags"] = np.bitwise_or.reduceat(np.where(m & (flags >= 0), flags, 0), st)
+    length, iplen, flags = c["length"][idx], c["ip_length"][idx], c["tcp_flags"][idx]
+    all_packets = np.diff(np.append(st, len(idx)))
+    src_packets = np.add.reduceat(fwd.astype(np.int64), st)
+    out["src_packets"], out["dst_packets"] = src_packets, all_packets - src_packets
+    for name, values in (("bytes", length), ("ip_bytes", iplen)):
+        total = np.add.reduceat(values, st)
+        src = np.add.reduceat(values * fwd, st)
+        out[f"src_{name}"], out[f"dst_{name}"] = src, total - src
+    out["src_tcp_flags"] = np.bitwise_or.reduceat(flags * fwd, st)
+    out["dst_tcp_flags"] = np.bitwise_or.reduceat(flags * ~fwd, st)
     return out
 
 
@@ -202,12 +211,14 @@ def _engine_flows(c: dict[str, Any], rows: np.ndarray, idle: int | None, active:
     def opt(values: list) -> list:
         return [None if v < 0 else v for v in values]
 
-    frag = c["fragment"]
+    frag = c["fragments"]
+    missing = c["tcp_flags_missing"][rows].tolist()
+    flags = [None if m else v for v, m in zip(col("tcp_flags"), missing)]  # noqa: B905
     times = [None if v == NAT else v for v in col("time")]
     packets = zip(  # noqa: B905 - Python 3.9 has no strict=
         col("frame"), times, col("length"), [hosts[h] for h in col("src_host")], opt(col("src_port")),
                   [hosts[h] for h in col("dst_host")], opt(col("dst_port")), col("ip_proto"), opt(col("vlan")),
-                  opt(col("ip_length")), opt(col("tcp_flags")), opt(col("tcp_seq")),
+                  col("ip_length"), flags, opt(col("tcp_seq")),
                   [frag[i] for i in rows.tolist()], opt(col("ip_id")), opt(col("icmp_type")),
                   opt(col("icmp_code")), [None] * len(rows))
     return list(_flows._run(packets, idle, active, False, ()))

@@ -11,8 +11,8 @@ from collections import defaultdict
 from conftest import META, corpus_path, oracle_rows, oracle_time_ns
 
 import purepcap
+from purepcap._flows import flows
 from purepcap.errors import PcapError
-from purepcap.flows import flows
 
 # Link types records() reads (as tests/test_oracle_records.py lists them).
 # tshark prints 12 TCP flag bits (the 3 reserved ones too); records()' tcp_flags has 9 (up to NS)

@@ -14,8 +14,8 @@ from _flows_oracle import comparison, stream_rows
 from conftest import corpus_path, needs_corpus, oracle_rows
 
 import purepcap
+from purepcap._flows import flows as purepcap_flows
 from purepcap._records import records
-from purepcap.flows import flows as purepcap_flows
 
 pytestmark = needs_corpus
 

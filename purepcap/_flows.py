@@ -1,4 +1,4 @@
-# purepcap.flows: one dict per conversation (flow), the table analysts build first.
+# purepcap.flows (module _flows): one dict per conversation (flow), the table analysts build first.
 #
 # Strategy: one flow engine (_run) consumes compact per-packet tuples in capture order
 # and keeps a table of the *active* flows only, keyed by protocol, outermost VLAN and
@@ -60,6 +60,7 @@ value any of its packets has for each.
 """
 from __future__ import annotations
 
+import struct
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -94,6 +95,7 @@ STATS_KEYS: tuple[str, ...] = tuple(
 NEEDED_FIELDS = ("tcp_flags", "tcp_seq", "vlan", "ip_length", "fragment", "ip_id", "ip_proto",
                  "icmp_type", "icmp_code")
 
+_U16 = struct.Struct("!H").unpack_from
 _NS = 1_000_000_000
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
 _TCP, _ICMP, _UDP, _ICMPV6 = 6, 1, 17, 58
@@ -464,13 +466,96 @@ def _flush(table: OrderedDict, stats: bool, app: tuple[str, ...]) -> Iterator[di
         yield _row(f, "eof", stats, app)
 
 
-# -- from records -----------------------------------------------------------------------------
+# -- packets in -------------------------------------------------------------------------------
+# Ethernet (untagged or one 802.1Q tag) + IPv4 without options, not a fragment, + the
+# first 14 transport bytes: ethertype, version/IHL, total length, id, flags/fragment
+# offset, protocol, source, destination, ports (ICMP: type and code), TCP sequence
+# number, data offset byte, flags byte. Anything else goes through headers.decode.
+_FAST4 = struct.Struct("!12xHBxHHHxBxxIIHHIxxxxBB")
+_FAST4_LEN = _FAST4.size  # 48
+
+
+def _fast_packets(packets: Iterable, wanted: frozenset[int] | None, app: tuple[str, ...],
+                  owned: Any) -> Iterator[Packet]:
+    """The engine's tuples straight from Packets: the common case unpacked in one go,
+    the rest as headers.decode gives it (what records() gives, field for field)."""
+    from . import linktypes
+    from .headers import _ip4_cache as names4
+    from .headers import decode
+
+    unpack = _FAST4.unpack_from
+    eth = linktypes.EN10MB
+    need = _FAST4_LEN
+    try:
+        for p in packets:
+            data = p.data
+            if not app and p.linktype == eth and len(data) >= need:
+                etype, vihl, total, ipid, frag, proto, src, dst, sport, dport, seq, doff, fl = unpack(data, 0)
+                o = 0
+                vlan = None
+                if etype == 0x8100 and len(data) >= need + 4:
+                    vlan = _U16(data, 14)[0] & 0x0FFF
+                    etype, vihl, total, ipid, frag, proto, src, dst, sport, dport, seq, doff, fl = unpack(data, 4)
+                    o = 4
+                if etype == 0x0800 and vihl == 0x45 and not frag & 0x3FFF:
+                    if wanted is not None and proto not in wanted:
+                        continue
+                    if proto == 6:
+                        if total >= 40 and len(data) >= o + 54:
+                            yield (p.frame, p.time, p.length, names4[src], sport, names4[dst], dport, 6, vlan,
+                                   total, fl | (doff & 1) << 8, seq, None, ipid, None, None, None)
+                            continue
+                    elif proto == 17:
+                        if total >= 24:
+                            yield (p.frame, p.time, p.length, names4[src], sport, names4[dst], dport, 17, vlan,
+                                   total, None, None, None, ipid, None, None, None)
+                            continue
+                    elif proto == 1:
+                        if total >= 22:
+                            yield (p.frame, p.time, p.length, names4[src], None, names4[dst], None, 1, vlan,
+                                   total, None, None, None, ipid, sport >> 8, sport & 0xFF, None)
+                            continue
+            r = decode(p.linktype, data, p.length)
+            if r is None or (wanted is not None and r["ip_proto"] not in wanted):
+                continue
+            yield (p.frame, p.time, p.length, r["src_host"], r["src_port"], r["dst_host"], r["dst_port"],
+                   r["ip_proto"], r["vlan"], r["ip_length"], r["tcp_flags"], r["tcp_seq"], r["fragment"],
+                   r["ip_id"], r["icmp_type"], r["icmp_code"],
+                   {n: p.interface if n == "interface" else r.get(n) for n in app} if app else None)
+    finally:
+        if owned is not None:
+            owned.close()
+
+
 def _packets(rows: Iterable[dict[str, Any]], app: tuple[str, ...]) -> Iterator[Packet]:
+    """The engine's tuples from records() dicts (what _fast_packets must equal)."""
     for r in rows:
         extra = {name: r[name] for name in app} if app else None
         yield (r["frame"], r["time"], r["length"], r["src_host"], r["src_port"], r["dst_host"],
                r["dst_port"], r["ip_proto"], r["vlan"], r["ip_length"], r["tcp_flags"], r["tcp_seq"],
                r["fragment"], r["ip_id"], r["icmp_type"], r["icmp_code"], extra)
+
+
+def _source_packets(source: Any, filter: str | None, storage_options: dict | None) -> tuple[Iterable, Any]:
+    """Packets of ``source`` as records() takes them, and what to close afterwards."""
+    from ._records import _is_openable
+
+    if _is_openable(source):
+        from ._open import open as _open
+
+        cap = _open(source, filter=filter, storage_options=storage_options)
+        return cap, cap
+    packets: Iterable = source
+    if getattr(source, "chunksize", None):  # a live capture yielding lists of Packets
+        from itertools import chain
+
+        packets = chain.from_iterable(source)
+    if filter is not None:
+        from .filter import offline_matcher
+
+        match = offline_matcher(filter)
+        packets = (p for p in packets if match(p))
+    return packets, None
 
 
 def check_arguments(idle_timeout: float | None, active_timeout: float | None,
@@ -497,8 +582,12 @@ def flows(source: Any, *, filter: str | None = None, protocol: str | Iterable[st
     flows of its good packets, then raises the PcapError.
     """
     idle, active, app = check_arguments(idle_timeout, active_timeout, fields)
-    from ._records import records
+    from ._records import protocol_numbers
 
-    wanted = tuple(dict.fromkeys(NEEDED_FIELDS + tuple(n for n in app if n not in NEEDED_FIELDS)))
-    rows = records(source, protocol=protocol, filter=filter, fields=wanted, storage_options=storage_options)
-    return _run(_packets(rows, app), idle, active, bool(stats), app)
+    wanted = protocol_numbers(protocol)
+    if app:  # records() checks the names (and will know the application fields)
+        from ._records import _check_fields
+
+        _check_fields(app)
+    packets, owned = _source_packets(source, filter, storage_options)
+    return _run(_fast_packets(packets, wanted, app, owned), idle, active, bool(stats), app)
