@@ -100,6 +100,7 @@ _NS = 1_000_000_000
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
 _TCP, _ICMP, _UDP, _ICMPV6 = 6, 1, 17, 58
 _SWEEP_EVERY = 4096  # packets between sweeps of the flow table
+_NEVER = 1 << 126  # a time span longer than any capture's
 _MAX_FRAGMENTS = 1 << 16  # first fragments remembered (oldest forgotten first)
 
 # Zeek's TCP endpoint states
@@ -116,7 +117,7 @@ def _seconds(name: str, value: float | None) -> int | None:
 
 class _Flow:
     __slots__ = ("key", "first_frame", "last_frame", "start", "end", "src", "sport", "dst", "dport",
-                 "proto", "vlan", "packets", "bytes", "ip_bytes", "flags", "states", "base_seq",
+                 "proto", "vlan", "counts", "flags", "states", "base_seq",
                  "closed", "flipped", "syn_then_clean", "icmp", "stats", "app")
 
     def __init__(self, key: tuple, frame: int, t: int, src: str, sport: int | None, dst: str,
@@ -126,10 +127,8 @@ class _Flow:
         self.start = self.end = t
         self.src, self.sport, self.dst, self.dport = src, sport, dst, dport
         self.proto, self.vlan = proto, vlan
-        self.packets = [0, 0]
-        self.bytes = [0, 0]
-        self.ip_bytes = [0, 0]
-        self.flags = [None, None]
+        self.counts = [0, 0, 0, 0, 0, 0]  # packets, bytes, IP bytes: src side, dst side
+        self.flags = [0, 0]  # OR of the TCP flags each way
         self.states = [_INACTIVE, _INACTIVE]  # TCP endpoint states, src side and dst side
         self.base_seq = [None, None]  # sequence number each direction started with
         self.closed: str | None = None  # "fin" or "rst" once the TCP connection closed
@@ -145,13 +144,17 @@ def _tcp_update(f: _Flow, d: int, flags: int) -> None:
     """Zeek's TCP endpoint state machine, for a packet with ``flags`` from side ``d``."""
     states = f.states
     me = states[d]
-    if f.packets[0] + f.packets[1] == 1 and flags & (_SYN | _ACK) == _SYN | _ACK:
+    if f.counts[0] + f.counts[1] == 1 and flags & (_SYN | _ACK) == _SYN | _ACK:
         f.flipped = True  # Zeek makes the SYN-ACK sender the responder
     orig = 1 if f.flipped else 0
-    if d == orig and f.syn_then_clean is None:
-        f.syn_then_clean = flags & (_SYN | _ACK | _FIN | _RST) == _SYN
-    elif d == orig and f.syn_then_clean and not flags & _RST and flags & (_ACK | _FIN):
-        f.syn_then_clean = False
+    if d == orig:  # Zeek's history ^S[^HAFGIQ]*R: a SYN, then a RST before any ACK or FIN
+        if f.syn_then_clean is None:
+            f.syn_then_clean = flags & (_SYN | _ACK | _FIN | _RST) == _SYN
+        elif f.syn_then_clean is True:
+            if flags & _RST:
+                f.syn_then_clean = 2  # decided: the RST came first
+            elif flags & (_ACK | _FIN):
+                f.syn_then_clean = False
     if flags & _RST:
         states[d] = _RESET
     elif flags & _FIN:
@@ -173,8 +176,8 @@ def _tcp_update(f: _Flow, d: int, flags: int) -> None:
 def conn_state(f: _Flow) -> str:
     """Zeek's conn_state (base/protocols/conn/main.zeek) from the endpoint states."""
     if f.proto == _UDP:
-        return "SF" if f.packets[1] else "S0"
-    if f.proto != _TCP or f.flags[0] is None and f.flags[1] is None:
+        return "SF" if f.counts[1] else "S0"
+    if f.proto != _TCP:
         return "OTH"
     os, rs = (f.states[1], f.states[0]) if f.flipped else (f.states[0], f.states[1])
     o_inactive = os == _INACTIVE or os == _PARTIAL
@@ -203,8 +206,8 @@ def conn_state(f: _Flow) -> str:
 def _established(f: _Flow) -> bool:
     # Zeek's REJ for two RSTs asks that neither side sent data; we have no payload
     # sizes here, so a connection that never completed its handshake stands for that.
-    return bool(f.flags[0] and f.flags[1] and f.flags[0] & _SYN and f.flags[1] & _SYN
-                and (f.flags[0] | f.flags[1]) & _ACK and f.packets[0] + f.packets[1] > 3)
+    return bool(f.flags[0] & f.flags[1] & _SYN and (f.flags[0] | f.flags[1]) & _ACK
+                and f.counts[0] + f.counts[1] > 3)
 
 
 # -- statistics (nfstream's) ----------------------------------------------------------------
@@ -287,15 +290,15 @@ def _proto_name(num: int) -> str:
 
 def _row(f: _Flow, reason: str, stats: bool, app: tuple[str, ...]) -> dict[str, Any]:
     icmp = f.icmp or (None, None)
+    c = f.counts
     row = {
         "first_frame": f.first_frame, "last_frame": f.last_frame, "start": f.start, "end": f.end,
         "src_host": f.src, "src_port": f.sport, "dst_host": f.dst, "dst_port": f.dport,
         "protocol": _proto_name(f.proto), "vlan": f.vlan,
-        "src_packets": f.packets[0], "dst_packets": f.packets[1],
-        "src_bytes": f.bytes[0], "dst_bytes": f.bytes[1],
-        "src_ip_bytes": f.ip_bytes[0], "dst_ip_bytes": f.ip_bytes[1],
-        "src_tcp_flags": (f.flags[0] or 0) if f.proto == _TCP else None,
-        "dst_tcp_flags": (f.flags[1] or 0) if f.proto == _TCP else None,
+        "src_packets": c[0], "dst_packets": c[1], "src_bytes": c[2], "dst_bytes": c[3],
+        "src_ip_bytes": c[4], "dst_ip_bytes": c[5],
+        "src_tcp_flags": f.flags[0] if f.proto == _TCP else None,
+        "dst_tcp_flags": f.flags[1] if f.proto == _TCP else None,
         "conn_state": conn_state(f), "end_reason": f.closed or reason,
         "community_id": community_id(f.proto, f.src, f.dst, f.sport, f.dport, icmp[0], icmp[1]),
     }
@@ -319,88 +322,90 @@ def _run(packets: Iterable[Packet], idle: int | None, active: int | None, stats:
     closing: OrderedDict[tuple, _Flow] = OrderedDict()  # closed flows, least recently active first
     frags: dict[tuple, tuple] = {}  # (src, dst, proto, ip id) of a first fragment -> flow key
     linger = None if idle is None else min(idle, int(CLOSE_DELAY * _NS))
-    now = None
+    # the checks of the hot loop, with "never" as a time no capture reaches
+    idle_i = _NEVER if idle is None else idle
+    active_i = _NEVER if active is None else active
+    linger_i = _NEVER if linger is None else linger
+    now = -_NEVER
     next_active = None  # capture time at which the oldest flow reaches active_timeout
     countdown = _SWEEP_EVERY
+    get = table.get
+    touch = table.move_to_end
     try:
         for (frame, t, length, src, sport, dst, dport, proto, vlan, iplen, flags, seq, frag, ipid,
              itype, icode, extra) in packets:
             if t is None:
-                t = now if now is not None else 0
-            if now is None or t > now:
+                t = now if now > -_NEVER else 0
+            elif t > now:
                 now = t
-            if frag is not None and frag[1]:  # a later fragment: the flow of its first one
+            if frag is None:
+                if src < dst or (src == dst and (sport or 0) <= (dport or 0)):
+                    key = (proto, vlan, src, sport, dst, dport)
+                else:
+                    key = (proto, vlan, dst, dport, src, sport)
+            elif frag[1]:  # a later fragment: the flow of its first one
                 key = frags.get((src, dst, proto, ipid))
                 if key is None:
                     key = (proto, vlan, src, None, dst, None) if src <= dst else (proto, vlan, dst, None, src, None)
                     sport = dport = None
-            elif src < dst or (src == dst and (sport or 0) <= (dport or 0)):
-                key = (proto, vlan, src, sport, dst, dport)
             else:
-                key = (proto, vlan, dst, dport, src, sport)
-            if frag is not None and not frag[1] and frag[0]:  # a first fragment
-                if len(frags) >= _MAX_FRAGMENTS:
-                    del frags[next(iter(frags))]
-                frags[(src, dst, proto, ipid)] = key
-            f = table.get(key)
-            if f is not None:
-                reason = None
-                if idle is not None and t - f.end >= idle:
-                    reason = "idle"
-                elif f.closed and linger is not None and t - f.end >= linger:
-                    reason = "idle"
-                elif active is not None and t - f.start >= active:
-                    reason = "active"
-                elif flags is not None and flags & (_SYN | _ACK) == _SYN:
-                    d = 0 if (src == f.src and sport == f.sport) else 1
-                    base = f.base_seq[d]
-                    if base is not None and seq is not None and seq != base:
-                        reason = "idle"  # a new connection on the same ports (tshark's rule)
-                if reason is not None:
-                    del table[key]
-                    closing.pop(key, None)
-                    yield _row(f, reason, stats, app)
-                    f = None
+                if src < dst or (src == dst and (sport or 0) <= (dport or 0)):
+                    key = (proto, vlan, src, sport, dst, dport)
                 else:
-                    table.move_to_end(key)
+                    key = (proto, vlan, dst, dport, src, sport)
+                if frag[0]:  # a first fragment: remember where its later fragments belong
+                    if len(frags) >= _MAX_FRAGMENTS:
+                        del frags[next(iter(frags))]
+                    frags[(src, dst, proto, ipid)] = key
+            f = get(key)
+            if f is not None:
+                if (t - f.end >= idle_i or t - f.start >= active_i or (f.closed and t - f.end >= linger_i)
+                        or (flags is not None and flags & 0x12 == _SYN)):
+                    reason = _ends(f, t, idle_i, active_i, linger_i, src, sport, flags, seq)
+                    if reason is not None:
+                        del table[key]
+                        closing.pop(key, None)
+                        yield _row(f, reason, stats, app)
+                        f = None
+                if f is not None:
+                    touch(key)
             if f is None:
-                if frag is not None and frag[1] and key[3] is None:
-                    sport = dport = None
                 f = _Flow(key, frame, t, src, sport, dst, dport, proto, vlan)
                 table[key] = f
-                if active is not None and next_active is None:
+                if next_active is None and active is not None:
                     next_active = t + active
                 d = 0
-            elif src == f.src and sport == f.sport:
-                d = 0
-            elif frag is not None and frag[1] and src == f.src:
-                d = 0  # a later fragment carries no ports
+            elif src == f.src and (sport == f.sport or (frag is not None and frag[1])):
+                d = 0  # (a later fragment carries no ports)
             else:
                 d = 1
-            f.packets[d] += 1
-            f.bytes[d] += length
+            c = f.counts
+            c[d] += 1
+            c[2 + d] += length
             if iplen is not None:
-                f.ip_bytes[d] += iplen
+                c[4 + d] += iplen
             f.last_frame = frame
             f.end = t
             if flags is not None:
-                old = f.flags[d]
-                f.flags[d] = flags if old is None else old | flags
-                if f.base_seq[d] is None and seq is not None:
+                fl = f.flags
+                fl[d] |= flags
+                if c[d] == 1 and seq is not None:  # the sequence number this direction started with
                     f.base_seq[d] = seq if flags & _SYN else (seq - 1) & 0xFFFFFFFF
-                _tcp_update(f, d, flags)
+                if flags & 0x07 or f.states[d] < _PARTIAL:
+                    _tcp_update(f, d, flags)
                 if f.closed is None:
-                    if flags & _RST:
-                        f.closed = "rst"
-                    elif f.flags[0] and f.flags[1] and f.flags[0] & f.flags[1] & _FIN:
-                        f.closed = "fin"
-                    if f.closed is not None:
-                        closing[key] = f
+                    if flags & 0x05:
+                        if flags & _RST:
+                            f.closed = "rst"
+                        elif fl[0] & fl[1] & _FIN:
+                            f.closed = "fin"
+                        if f.closed is not None:
+                            closing[key] = f
                 else:
                     closing.move_to_end(key)
             elif f.closed is not None:
                 closing.move_to_end(key)
-            if f.icmp is None and itype is not None:
+            if itype is not None and f.icmp is None:
                 f.icmp = (itype, icode)
             if stats:
                 if f.stats is None:
@@ -423,6 +428,22 @@ def _run(packets: Iterable[Packet], idle: int | None, active: int | None, stats:
         yield from _flush(table, stats, app)
         raise
     yield from _flush(table, stats, app)
+
+
+def _ends(f: _Flow, t: int, idle: int, active: int, linger: int, src: str, sport: int | None,
+          flags: int | None, seq: int | None) -> str | None:
+    """Why a packet at ``t`` does not join flow ``f`` but starts a new one, or None."""
+    if t - f.end >= idle:
+        return "idle"
+    if f.closed and t - f.end >= linger:
+        return "idle"
+    if t - f.start >= active:
+        return "active"
+    if flags is not None and flags & (_SYN | _ACK) == _SYN and seq is not None:
+        base = f.base_seq[0 if (src == f.src and sport == f.sport) else 1]
+        if base is not None and seq != base:
+            return "idle"  # a new connection on the same ports (tshark's rule)
+    return None
 
 
 def _sweep(table: OrderedDict, closing: OrderedDict, now: int, idle: int | None, linger: int | None,
