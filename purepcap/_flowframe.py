@@ -126,15 +126,21 @@ def _build(c: dict[str, Any], idle: int | None, active: int | None) -> pd.DataFr
     gid[order] = g_of
     n_g = len(starts)
 
-    # which conversations need the engine's sequential rules
-    complex_g = np.zeros(n_g, dtype=bool)
-    complex_g[gid[(flags & 0x07) != 0]] = True  # SYN, FIN or RST
+    # Which conversations need the engine. "hard": its timeouts or fragment rules may
+    # split them, so all their packets go through it. "events": TCP conversations with
+    # SYN, FIN or RST, one flow unless a new SYN splits them; the engine runs over the
+    # packets that can change their state only, and the sums are taken here.
+    tcp = c["ip_proto"] == 6
+    event_rows = (flags & 0x07) != 0  # SYN, FIN or RST
+    events = np.zeros(n_g, dtype=bool)
+    events[gid[event_rows]] = True
+    hard = np.zeros(n_g, dtype=bool)
     if c["has_nat"]:
-        complex_g[gid[t == NAT]] = True
+        hard[gid[t == NAT]] = True
     frag = c["fragment"]
     if frag is not None:  # every conversation of a host pair with fragments, ports or not
         pair = ((lo >> 17) << 31 | (hi >> 17)) * 131 + pv
-        complex_g[gid[np.isin(pair, np.unique(pair[frag]))]] = True
+        hard[gid[np.isin(pair, np.unique(pair[frag]))]] = True
     ends = np.empty(n_g, dtype=np.int64)
     ends[:-1] = starts[1:] - 1
     ends[-1] = n - 1
@@ -142,18 +148,72 @@ def _build(c: dict[str, Any], idle: int | None, active: int | None) -> pd.DataFr
         ts = t[order]
         gap = ts[1:] - ts[:-1]
         gap[new[1:]] = 0
-        complex_g[g_of[1:][gap >= idle]] = True
+        hard[g_of[1:][gap >= idle]] = True
+        # a closed TCP flow waits only the close delay: any such gap, and the engine decides
+        linger = min(idle, int(_flows.CLOSE_DELAY * 1_000_000_000))
+        hard[g_of[1:][(gap >= linger) & events[g_of[1:]]]] = True
     if active is not None:
-        complex_g[(t[order[ends]] - t[order[starts]]) >= active] = True
+        hard[(t[order[ends]] - t[order[starts]]) >= active] = True
+    # a TCP packet without flags, or a plain one without ACK, may change a state later
+    # than the packets picked below: the engine sees all of such a conversation
+    odd = tcp & (c["tcp_flags_missing"] | ((flags & 0x17) == 0))
+    hard[gid[odd]] = True
+    events &= ~hard
 
     parts: list = []
-    if not complex_g.all():
-        parts.append(_simple_flows(c, order, starts, ends, None if not complex_g.any() else ~complex_g, g_of,
-                                   e_src))
-    if complex_g.any():
-        rows = np.flatnonzero(complex_g[gid])  # in capture order
+    states: dict[int, tuple[str, str]] = {}
+    if events.any():
+        states, split = _event_states(c, order, starts, g_of, gid, e_src, events, event_rows)
+        if split:  # a new SYN split the conversation: the engine sees all of it
+            hard[split] = True
+            events[split] = False
+    simple = ~hard
+    if simple.any():
+        parts.append(_simple_flows(c, order, starts, ends, None if simple.all() else simple, g_of, e_src,
+                                   [states.get(g) for g in np.flatnonzero(simple).tolist()] if states else None))
+    if hard.any():
+        rows = np.flatnonzero(hard[gid])  # in capture order
         parts.append(_engine_flows(c, rows, idle, active))
     return _frame(parts, c)
+
+
+def _event_states(c: dict[str, Any], order: np.ndarray, starts: np.ndarray, g_of: np.ndarray, gid: np.ndarray,
+                  e_src: np.ndarray, events: np.ndarray, event_rows: np.ndarray) -> tuple[dict, list[int]]:
+    """conn_state and end_reason of the "events" conversations, from the engine run over
+    the packets that can change a TCP state: every SYN, FIN and RST, the first packet
+    each way, and the first packet each way after each of those. Returns
+    {conversation: (conn_state, end_reason)} and the conversations that were split."""
+    n = len(order)
+    sel = events[g_of]  # sorted positions of the events conversations
+    fwd = e_src[order] == e_src[order[starts]][g_of]
+    ev = np.flatnonzero(sel & event_rows[order])
+    keep = np.zeros(n, dtype=bool)
+    keep[ev] = True
+    for side in (fwd, ~fwd):
+        pos = np.flatnonzero(sel & side)
+        if not len(pos):
+            continue
+        head = np.ones(len(pos), dtype=bool)
+        head[1:] = g_of[pos[1:]] != g_of[pos[:-1]]
+        keep[pos[head]] = True  # the first packet this way
+        j = np.searchsorted(pos, ev, side="right")
+        ok = j < len(pos)
+        nxt = pos[j[ok]]
+        keep[nxt[g_of[nxt] == g_of[ev[ok]]]] = True  # the next packet this way after an event
+    rows = np.sort(order[keep])
+    conv_of = dict(zip(c["frame"][rows].tolist(), gid[rows].tolist()))  # noqa: B905
+    if len(conv_of) < len(rows):  # frame numbers repeat (packets of several captures): no shortcut
+        return {}, np.flatnonzero(events).tolist()
+    states: dict[int, tuple[str, str]] = {}
+    count: dict[int, int] = {}
+    for f in _engine_flows(c, rows, None, None):
+        g = conv_of[f["first_frame"]]
+        count[g] = count.get(g, 0) + 1
+        states[g] = (f["conn_state"], f["end_reason"])
+    split = [g for g, k in count.items() if k > 1]
+    for g in split:
+        del states[g]
+    return states, split
 
 
 def _group(lo: np.ndarray, hi: np.ndarray, pv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -174,8 +234,10 @@ def _group(lo: np.ndarray, hi: np.ndarray, pv: np.ndarray) -> tuple[np.ndarray, 
 
 
 def _simple_flows(c: dict[str, Any], order: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-                  simple: np.ndarray | None, g_of: np.ndarray, e_src: np.ndarray) -> dict[str, Any]:
-    """One flow per simple conversation, summed over its run of the sorted rows."""
+                  simple: np.ndarray | None, g_of: np.ndarray, e_src: np.ndarray,
+                  states: list | None = None) -> dict[str, Any]:
+    """One flow per simple conversation, summed over its run of the sorted rows;
+    ``states`` the (conn_state, end_reason) the engine found for some of them."""
     if simple is not None:  # keep the simple conversations' rows only
         keep = simple[g_of]
         idx = order[keep]
@@ -188,7 +250,7 @@ def _simple_flows(c: dict[str, Any], order: np.ndarray, starts: np.ndarray, ends
     first = idx[st]
     last = idx[np.append(st[1:], len(idx)) - 1]
     fwd = e_src[idx] == e_src[first][g]  # sent by the first packet's sender
-    out: dict[str, Any] = {"first": first, "last": last}
+    out: dict[str, Any] = {"first": first, "last": last, "states": states}
     length, iplen, flags = c["length"][idx], c["ip_length"][idx], c["tcp_flags"][idx]
     all_packets = np.diff(np.append(st, len(idx)))
     src_packets = np.add.reduceat(fwd.astype(np.int64), st)
@@ -264,8 +326,10 @@ def _simple_columns(p: dict[str, Any], c: dict[str, Any], cols: dict[str, list])
         cols[k].extend(p[k].tolist())
     for k in ("src_tcp_flags", "dst_tcp_flags"):
         cols[k].extend(v if x == 6 else None for v, x in zip(p[k].tolist(), proto))  # noqa: B905
-    cols["conn_state"].extend(("SF" if d else "S0") if x == 17 else "OTH" for x, d in zip(proto, dpk))  # noqa: B905
-    cols["end_reason"].extend(["eof"] * len(proto))
+    states = p["states"] or [None] * len(proto)
+    cols["conn_state"].extend(st[0] if st else ("SF" if d else "S0") if x == 17 else "OTH"
+                              for x, d, st in zip(proto, dpk, states))  # noqa: B905
+    cols["end_reason"].extend(st[1] if st else "eof" for st in states)
     cid = _flows.community_id
     cols["community_id"].extend(
         cid(x, s, d, sp, dp, None if ty < 0 else ty, None if co < 0 else co)

@@ -118,7 +118,7 @@ def _seconds(name: str, value: float | None) -> int | None:
 class _Flow:
     __slots__ = ("key", "first_frame", "last_frame", "start", "end", "src", "sport", "dst", "dport",
                  "proto", "vlan", "counts", "flags", "states", "base_seq",
-                 "closed", "flipped", "syn_then_clean", "icmp", "stats", "app")
+                 "closed", "flipped", "syn_then_clean", "established", "icmp", "stats", "app")
 
     def __init__(self, key: tuple, frame: int, t: int, src: str, sport: int | None, dst: str,
                  dport: int | None, proto: int, vlan: int | None) -> None:
@@ -134,6 +134,7 @@ class _Flow:
         self.closed: str | None = None  # "fin" or "rst" once the TCP connection closed
         self.flipped = False  # Zeek's originator is dst (the first packet was a SYN-ACK)
         self.syn_then_clean = None  # Zeek's history ^S[^HAFGIQ]*R for the originator
+        self.established = False  # the handshake completed at some point
         self.icmp = None  # (type, code) of the first ICMP packet
         self.stats: list | None = None
         self.app: dict | None = None
@@ -169,6 +170,7 @@ def _tcp_update(f: _Flow, d: int, flags: int) -> None:
         peer = states[1 - d]
         if peer == _SYN_SENT or peer == _SYN_ACK_SENT or peer == _ESTABLISHED:
             states[d] = _ESTABLISHED  # the handshake completed
+            f.established = True
             if peer != _ESTABLISHED:
                 states[1 - d] = _ESTABLISHED
 
@@ -183,7 +185,9 @@ def conn_state(f: _Flow) -> str:
     o_inactive = os == _INACTIVE or os == _PARTIAL
     r_inactive = rs == _INACTIVE or rs == _PARTIAL
     if rs == _RESET:
-        if os == _SYN_SENT or os == _SYN_ACK_SENT or (os == _RESET and not _established(f)):
+        # (Zeek's REJ for two RSTs asks that neither side sent data; without payload
+        # sizes here, a connection that never completed its handshake stands for that)
+        if os == _SYN_SENT or os == _SYN_ACK_SENT or (os == _RESET and not f.established):
             return "REJ"
         return "RSTRH" if o_inactive else "RSTR"
     if os == _RESET:
@@ -201,13 +205,6 @@ def conn_state(f: _Flow) -> str:
     if os == _ESTABLISHED and rs == _ESTABLISHED:
         return "S1"
     return "OTH"
-
-
-def _established(f: _Flow) -> bool:
-    # Zeek's REJ for two RSTs asks that neither side sent data; we have no payload
-    # sizes here, so a connection that never completed its handshake stands for that.
-    return bool(f.flags[0] & f.flags[1] & _SYN and (f.flags[0] | f.flags[1]) & _ACK
-                and f.counts[0] + f.counts[1] > 3)
 
 
 # -- statistics (nfstream's) ----------------------------------------------------------------

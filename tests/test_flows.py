@@ -358,3 +358,39 @@ def test_damaged_capture_gives_the_good_flows_then_the_error():
         for f in flows(cut, idle_timeout=None):
             got.append(f)
     assert [f["first_frame"] for f in got] == [1, 2, 3, 4]
+
+
+@given(picks=st.lists(st.tuples(st.sampled_from(sorted(SCENARIOS)), st.integers(0, 3), st.integers(0, 99)),
+                      min_size=1, max_size=8),
+       seed=st.integers(0, 2**32 - 1), idle=st.sampled_from([None, 0.5, 120.0]))
+def test_dataframe_equals_the_dicts_on_interleaved_connections(picks, seed, idle):
+    # several TCP scenarios at once, interleaved, some reusing the same ports (a new SYN,
+    # other sequence numbers): the columnar path and its engine shortcut give flows()' rows
+    pd = pytest.importorskip("pandas")
+    import random
+
+    from purepcap._flowframe import flow_frame
+
+    rng = random.Random(seed)
+    scripts = []
+    for k, (name, port, seq0) in enumerate(picks):
+        steps = []
+        for step in SCENARIOS[name]:
+            steps += [(rng.randrange(2), "PA", b"d" * rng.randrange(1, 20))] if step == "data" else [step + (b"",)]
+        scripts.append((1000 + port, [seq0 * 1000 + k, 50000 + seq0], steps))
+    frames, t = [], T0
+    live = [[s, 0] for s in scripts]
+    while live:
+        item = rng.choice(live)
+        (sport, seq, steps), i = item
+        who, flags, payload = steps[i]
+        src, dst, sp, dp = (A, B, sport, 80) if who == ORIG else (B, A, 80, sport)
+        frames.append((t, tcp(src, dst, sp, dp, flags, seq[who], payload)))
+        seq[who] += len(payload)
+        t += rng.choice((1_000, 1_000_000, 300_000_000, 6 * SEC))
+        item[1] += 1
+        if item[1] == len(steps):
+            live.remove(item)
+    data = capture(frames)
+    kw = {"idle_timeout": idle}
+    pd.testing.assert_frame_equal(purepcap.flows_to_pandas(data, **kw), flow_frame(list(flows(data, **kw))))
