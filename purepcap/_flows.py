@@ -493,8 +493,7 @@ _FAST4 = struct.Struct("!12xHBxHHHxBxxIIHHIxxxxBB")
 _FAST4_LEN = _FAST4.size  # 48
 
 
-def _fast_packets(packets: Iterable, wanted: frozenset[int] | None, app: tuple[str, ...],
-                  owned: Any) -> Iterator[Packet]:
+def _fast_packets(packets: Iterable, wanted: frozenset[int] | None, owned: Any) -> Iterator[Packet]:
     """The engine's tuples straight from Packets: the common case unpacked in one go,
     the rest as headers.decode gives it (what records() gives, field for field)."""
     from . import linktypes
@@ -507,7 +506,7 @@ def _fast_packets(packets: Iterable, wanted: frozenset[int] | None, app: tuple[s
     try:
         for p in packets:
             data = p.data
-            if not app and p.linktype == eth and len(data) >= need:
+            if p.linktype == eth and len(data) >= need:
                 etype, vihl, total, ipid, frag, proto, src, dst, sport, dport, seq, doff, fl = unpack(data, 0)
                 o = 0
                 vlan = None
@@ -538,8 +537,7 @@ def _fast_packets(packets: Iterable, wanted: frozenset[int] | None, app: tuple[s
                 continue
             yield (p.frame, p.time, p.length, r["src_host"], r["src_port"], r["dst_host"], r["dst_port"],
                    r["ip_proto"], r["vlan"], r["ip_length"], r["tcp_flags"], r["tcp_seq"], r["fragment"],
-                   r["ip_id"], r["icmp_type"], r["icmp_code"],
-                   {n: p.interface if n == "interface" else r.get(n) for n in app} if app else None)
+                   r["ip_id"], r["icmp_type"], r["icmp_code"], None)
     finally:
         if owned is not None:
             owned.close()
@@ -603,9 +601,14 @@ def flows(source: Any, *, filter: str | None = None, protocol: str | Iterable[st
     from ._records import protocol_numbers
 
     wanted = protocol_numbers(protocol)
-    if app:  # records() checks the names (and will know the application fields)
-        from ._records import _check_fields
+    if app:
+        # The hook for per-flow application fields (server_name, ja3, ...): any field
+        # records() takes, read through records() itself, so a field it gains (issue 18's
+        # decoders) reaches flows with no change here. records() checks the names.
+        from ._records import records
 
-        _check_fields(app)
+        names = tuple(dict.fromkeys(NEEDED_FIELDS + app))
+        rows = records(source, protocol=protocol, filter=filter, fields=names, storage_options=storage_options)
+        return _run(_packets(rows, app), idle, active, bool(stats), app)
     packets, owned = _source_packets(source, filter, storage_options)
-    return _run(_fast_packets(packets, wanted, app, owned), idle, active, bool(stats), app)
+    return _run(_fast_packets(packets, wanted, owned), idle, active, bool(stats), ())

@@ -169,7 +169,7 @@ def test_fast_path_equals_records_on_the_corpus():
         packets = _corpus_packets(path)
         if packets is None:
             continue
-        assert list(_fast_packets(packets, None, (), None)) == \
+        assert list(_fast_packets(packets, None, None)) == \
             list(_packets(records(packets, fields=NEEDED_FIELDS), ())), path
         n += len(packets)
     assert n > 30000
