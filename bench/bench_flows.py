@@ -9,8 +9,11 @@ Each row is one fresh process timed whole from the parent (interpreter start and
 imports included), peak RSS from wait4(); runs are interleaved (run 1 of every row,
 then run 2, ...) and the median reported. The flows_to_pandas row also prints the
 time of the call alone (in-process rate). The capture is bench/_gen.py's mixed one
-(20,000 flows, 70% TCP / 25% UDP / 5% ICMP); the 10M file is its records ten times
-over (the same flow population), for the flat-memory check of the streaming flows().
+(20,000 flows, 70% TCP / 25% UDP / 5% ICMP, no SYN or FIN: every conversation takes
+flows_to_pandas' vectorised path); the sessions_ rows read a fifth as many packets of
+complete TCP connections (handshake, data, FIN both ways), which take its sequential
+engine. The 10M file is the mixed records ten times over (the same flow population),
+for the flat-memory check of the streaming flows().
 Writes bench/data/flows-results.json and prints a Markdown table for bench/RESULTS.md.
 """
 from __future__ import annotations
@@ -94,6 +97,56 @@ def capture(data: Path, n: int) -> Path:
     return path
 
 
+def sessions_capture(data: Path, n: int) -> Path:
+    """About n packets of complete TCP connections (SYN, SYN-ACK, ACK, data both ways,
+    FIN both ways, last ACK), 200 open at a time, interleaved: the conversations that
+    flows_to_pandas must hand to its sequential engine (checksums left 0)."""
+    import random
+    import struct
+
+    from purepcap.format import PcapWriter
+
+    path = data / f"flows-sessions-{n}.pcap"
+    if path.exists():
+        return path
+    rng = random.Random(17)
+    head = struct.Struct("!6s6sHBBHHHBBH4s4sHHIIBBHHH")
+    t = _gen.T0
+    written = 0
+    conn = 0
+    live: list[list] = []
+    tmp = path.with_suffix(".part")
+    with _gen._out(tmp) as f:
+        w = PcapWriter(f)
+        while written < n:
+            while len(live) < 200:
+                conn += 1
+                a = bytes([10, 1, conn >> 8 & 255, conn & 255])
+                b = bytes([10, 2, rng.randrange(256), rng.randrange(1, 255)])
+                data_packets = rng.randrange(2, 40)
+                script = [(0, 0x02, 0), (1, 0x12, 0), (0, 0x10, 0)]
+                script += [(rng.randrange(2), 0x18, rng.choice((60, 300, 1400))) for _ in range(data_packets)]
+                script += [(0, 0x11, 0), (1, 0x11, 0), (0, 0x10, 0)]
+                live.append([a, b, 1024 + conn % 60000, 443, script, 0, [1000, 9000]])
+            c = live[rng.randrange(len(live))]
+            a, b, sp, dp, script, i, seqs = c
+            who, flags, size = script[i]
+            src, dst, sport, dport = (a, b, sp, dp) if who == 0 else (b, a, dp, sp)
+            total = 40 + size
+            frame = head.pack(b"\x02\x00" + dst, b"\x02\x00" + src, 0x0800, 0x45, 0, total, conn & 0xFFFF, 0x4000,
+                              64, 6, 0, src, dst, sport, dport, seqs[who], 0, 0x50, flags, 65535, 0, 0) \
+                + _gen.PAYLOAD[:size]
+            seqs[who] += size + (1 if flags & 0x03 else 0)
+            t += 20_000
+            w.write_packet(t, frame)
+            written += 1
+            c[5] += 1
+            if c[5] == len(script):
+                live.remove(c)
+    tmp.rename(path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
@@ -106,16 +159,18 @@ def main(argv: list[str] | None = None) -> int:
     n = args.packets or (20_000 if args.quick else 1_000_000)
     runs = args.runs or (1 if args.quick else 3)
     path = capture(args.data, n)
-    names = args.only.split(",") if args.only else list(WORK)
+    sessions = sessions_capture(args.data, n // 5)
+    names = args.only.split(",") if args.only else list(WORK) + ["sessions_flows_to_pandas", "sessions_flows",
+                                                                   "sessions_to_pandas", "sessions_nfstream"]
     try:
         import nfstream  # noqa: F401
     except ImportError:
-        names = [k for k in names if not k.startswith("nfstream")]
+        names = [k for k in names if "nfstream" not in k]
         print("nfstream is not installed: its rows are skipped", file=sys.stderr)
     results: dict[str, list[dict]] = {k: [] for k in names}
     for i in range(runs):
         for k in names:
-            r = run(WORK[k], path)
+            r = run(WORK[k.replace("sessions_", "")], sessions if k.startswith("sessions_") else path)
             results[k].append(r)
             print(f"run {i + 1} {k}: {r}", file=sys.stderr)
     if args.ten:
@@ -134,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         summary[k] = {m: statistics.median(r[m] for r in ok) for m in ("wall", "cpu", "rss_mib", "inner")}
         summary[k]["rows"] = ok[0]["rows"]
-        summary[k]["packets"] = n * (10 if k == "flows_10x" else 1)
+        summary[k]["packets"] = n * 10 if k == "flows_10x" else n // 5 if k.startswith("sessions_") else n
     out = {"packets": n, "runs": runs, "load": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M UTC",
                                                                                        time.gmtime()),
            "summary": summary, "runs_raw": results}

@@ -93,6 +93,8 @@ def test_bad_arguments():
     with pytest.raises(ValueError):
         flows(FIXTURES / "local.pcap", active_timeout="soon")
     with pytest.raises(ValueError):
+        flows(FIXTURES / "local.pcap", idle_timeout=float("inf"))
+    with pytest.raises(ValueError):
         flows(FIXTURES / "local.pcap", protocol="nope")
     with pytest.raises(ValueError):
         flows(FIXTURES / "local.pcap", fields=["nope"])
