@@ -2,17 +2,20 @@
 #
 # Strategy: the packets' columns come from the same batch decoder as to_pandas
 # (_batches + _columns; hosts are category codes of one shared table). Every packet gets
-# a conversation key (protocol, VLAN, the two endpoints in canonical order) packed into
-# two uint64 words, and one stable argsort of their hash groups each conversation's
+# a conversation key (protocol, VLAN, the two endpoints in canonical order) as three
+# int64 words, and one stable argsort of a 64-bit mix of them groups each conversation's
 # packets in capture order (a hash collision is detected and the exact, slower lexsort
-# used instead). A conversation whose flow is simply "all its packets" -- no TCP SYN, FIN
-# or RST, no IP fragment, no gap as long as the idle timeout, shorter than the active
+# used instead). A conversation that is one flow -- no IP fragment, no gap as long as the
+# idle timeout (or, with TCP SYN/FIN/RST, as the close delay), shorter than the active
 # timeout, every time known -- is summed up at once with reduceat over its run of the
-# sorted arrays. Every other conversation (TCP handshakes and closes, fragments,
-# timeouts) is handed, packet by packet in capture order, to purepcap.flows' engine,
-# whose sequential rules (tshark's new-SYN rule, lingering closes, Zeek's states)
-# decide its flows; the flows of a conversation depend only on its own packets, so this
-# gives the rows purepcap.flows() gives. stats=True and fields= take the engine for all.
+# sorted arrays. If it has TCP SYN, FIN or RST, purepcap.flows' engine runs over just
+# the packets that can change its TCP state (each SYN/FIN/RST, the first packet each
+# way and the next each way after those) for conn_state and end_reason; if a new SYN
+# splits it there, it joins the others. Every other conversation is handed, packet by
+# packet in capture order, to the engine, whose sequential rules decide its flows; the
+# flows of a conversation depend only on its own packets, so this gives the rows
+# purepcap.flows() gives (tests compare them on the corpus and on hypothesis-made TCP
+# sessions). stats=True and fields= take the engine for all.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence

@@ -17,9 +17,11 @@
 #             started with starts a new flow (tshark's tcp.stream rule, port reuse);
 #   - eof:    the end of the capture (or a damaged capture: the flows of the good
 #             packets come out, then the PcapError).
-# The packets come from purepcap.records() (stdlib only); purepcap._flowframe builds
-# the DataFrame from numpy columns and feeds this same engine only the conversations
-# that need its sequential rules.
+# The packets come from purepcap.open's Packets through _fast_packets (one unpack for
+# Ethernet/IPv4 TCP, UDP and ICMP; headers.decode for the rest, so the fields equal
+# records()' -- a corpus test checks it), or through records() itself when fields= asks
+# for more. Stdlib only. purepcap._flowframe builds the DataFrame from numpy columns and
+# feeds this same engine only what needs its sequential rules.
 """``purepcap.flows``: conversations (flows) of a capture, one dict per flow.
 
 Keys of every flow dict, in this order (None where a value does not apply):
