@@ -45,7 +45,9 @@ dst_ip_bytes      dst -> src
 src_tcp_flags     OR of the TCP flag bits src -> dst (0 without packets; None for other protocols)
 dst_tcp_flags     dst -> src
 conn_state        Zeek's conn.log state: S0 S1 SF REJ S2 S3 RSTO RSTR RSTOS0 RSTRH SH SHR OTH
-end_reason        idle, active, fin, rst or eof
+                  (as Zeek, a flow whose first packet is a SYN-ACK has dst as its originator)
+end_reason        idle, active, fin, rst or eof (a flow whose ports a new connection took
+                  over before any close was seen: idle)
 community_id      Community ID v1, seed 0 (``1:`` + base64)
 ================  ===========================================================================
 
