@@ -558,9 +558,9 @@ def _packets(rows: Iterable[dict[str, Any]], app: tuple[str, ...]) -> Iterator[P
 
 def _source_packets(source: Any, filter: str | None, storage_options: dict | None) -> tuple[Iterable, Any]:
     """Packets of ``source`` as records() takes them, and what to close afterwards."""
-    from ._records import _is_openable
+    from ._sources import is_openable
 
-    if _is_openable(source):
+    if is_openable(source):
         from ._open import open as _open
 
         cap = _open(source, filter=filter, storage_options=storage_options)
