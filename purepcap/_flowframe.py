@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _flows
+from . import _flows, _schema
 from .dataframe import _protocols, _require_pandas, _size_of, _source_batches
 
 if TYPE_CHECKING:
@@ -37,12 +37,14 @@ _COLUMNS = ["time", "src_host", "src_port", "dst_host", "dst_port", "frame", "le
             "tcp_flags", "tcp_seq", "vlan", "ip_length", "fragment", "ip_id", "ip_proto", "icmp_type",
             "icmp_code"]
 
-# pandas types of the flow columns (hosts, protocol, conn_state, end_reason: category)
+# pandas types of the flow columns (hosts, protocol, conn_state, end_reason: category);
+# ports, VLAN and TCP flags typed as the packet fields they come from (purepcap._schema)
 _DTYPES = {
-    "first_frame": "int64", "last_frame": "int64", "src_port": "UInt16", "dst_port": "UInt16",
-    "vlan": "UInt16", "src_packets": "int64", "dst_packets": "int64", "src_bytes": "int64",
-    "dst_bytes": "int64", "src_ip_bytes": "int64", "dst_ip_bytes": "int64", "src_tcp_flags": "UInt16",
-    "dst_tcp_flags": "UInt16",
+    "first_frame": _schema.BY_NAME["frame"].pandas, "last_frame": _schema.BY_NAME["frame"].pandas,
+    "src_port": _schema.BY_NAME["src_port"].pandas, "dst_port": _schema.BY_NAME["dst_port"].pandas,
+    "vlan": _schema.BY_NAME["vlan"].pandas, "src_packets": "int64", "dst_packets": "int64",
+    "src_bytes": "int64", "dst_bytes": "int64", "src_ip_bytes": "int64", "dst_ip_bytes": "int64",
+    "src_tcp_flags": _schema.BY_NAME["tcp_flags"].pandas, "dst_tcp_flags": _schema.BY_NAME["tcp_flags"].pandas,
 }
 _CATEGORIES = ("src_host", "dst_host", "protocol", "conn_state", "end_reason")
 NAT = np.iinfo(np.int64).min
