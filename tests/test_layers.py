@@ -23,7 +23,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                 "filter._bpf", "filter._match")),
     ("captures", ("_open", "live", "_live_linux", "_live_bsd")),  # files and interfaces, filtered
     ("records", ("_records",)),
-    ("frames", ("_batches", "_categories", "_columns", "dataframe")),
+    ("flows", ("_community_id", "_flows")),  # conversations from packets
+    ("frames", ("_batches", "_categories", "_columns", "dataframe", "_flowframe")),
     ("api", ("purepcap",)),
     ("apps", ("intake_source", "_intake_reader", "cli", "_lines", "_progress", "__main__")),
     ("tools", ("build", "strategies")),  # packet builders for tests: nothing in the library uses them
