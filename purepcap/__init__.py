@@ -51,6 +51,15 @@ if TYPE_CHECKING:
 _SUBMODULES = frozenset(("build", "filter", "headers", "live", "strategies", "format", "dataframe"))
 
 
+# what the module's own imports put in its namespace, and no user wants to see
+_PLUMBING = frozenset(("Any", "TYPE_CHECKING", "annotations"))
+
+
+def __dir__() -> list[str]:
+    """The public surface (lazy names and submodules included), without the plumbing."""
+    return sorted((set(globals()) - _PLUMBING) | set(_LAZY) | _SUBMODULES)
+
+
 def __getattr__(name: str) -> Any:
     import importlib
     if name in _LAZY:

@@ -39,6 +39,9 @@ class FilteredCapture:
     def __next__(self) -> Packet:
         return next(self._gen)
 
+    def __repr__(self) -> str:
+        return f"{repr(self._capture)[:-1]}, filter {self.filter!r}>"
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._capture, name)
 

@@ -16,7 +16,7 @@ import signal
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from . import __version__, linktypes
@@ -65,9 +65,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="write matching packets to OUT (pcapng if it ends in .pcapng, else pcap; - for stdout)")
     r.add_argument("--payload", action="store_true", help="add a hex and ASCII dump of each packet (like tcpdump -X)")
     r.add_argument("--local-time", action="store_true", help="print local time instead of UTC")
+    r.add_argument("--nano", action="store_true",
+                   help="print times with 9 fraction digits (tcpdump --time-stamp-precision=nano); "
+                        "the default is 6, as tcpdump")
     r.add_argument("-l", dest="line_buffered", action="store_true",
                    help="flush each line at once, for a live pipe into another program (as tcpdump -l)")
-    r.add_argument("expression", nargs="*", metavar="EXPR", help="pcap-filter expression (tcpdump syntax)")
+    r.add_argument("expression", nargs="*", default=[], metavar="EXPR",
+                   help="pcap-filter expression (tcpdump syntax)")
     r.set_defaults(func=cmd_read)
 
     i = sub.add_parser(
@@ -95,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--payload", action="store_true", help="add the payload column")
     c.add_argument("--columns", metavar="COLS", default="",
                    help="extra columns, comma separated (ttl, ip_version, tcp_flags, vlan, ...)")
-    c.add_argument("expression", nargs="*", metavar="EXPR", help="pcap-filter expression")
+    c.add_argument("expression", nargs="*", default=[], metavar="EXPR", help="pcap-filter expression")
     c.set_defaults(func=cmd_convert)
 
     k = sub.add_parser(
@@ -130,7 +134,10 @@ def _parser() -> argparse.ArgumentParser:
     cap.add_argument("--no-promisc", action="store_true", help="do not put the interface in promiscuous mode")
     cap.add_argument("--payload", action="store_true", help="add a hex and ASCII dump of each packet")
     cap.add_argument("--local-time", action="store_true", help="print local time instead of UTC")
-    cap.add_argument("expression", nargs="*", metavar="EXPR")
+    cap.add_argument("--nano", action="store_true", help="print times with 9 fraction digits")
+    # default=[]: argparse counts a "*" positional without a default as required in its
+    # error message ("required: FILE, EXPR") though it accepts no words at all
+    cap.add_argument("expression", nargs="*", default=[], metavar="EXPR")
     cap.set_defaults(func=cmd_capture)
 
     ifs = sub.add_parser("interfaces", formatter_class=fmt, help="list the interfaces capture can use",
@@ -185,7 +192,7 @@ def _expression(args: argparse.Namespace) -> str | None:
 def _one_line(exc: BaseException, where: str | None) -> str:
     if isinstance(exc, FilterError):
         msg = exc.message
-        if exc.column is not None and "column" not in msg:
+        if exc.column is not None and "column" not in msg and "the end" not in msg:  # no "at the end at column 8"
             msg += f" at column {exc.column}"
         expr = exc.expression if exc.expression is not None else where
         text = f"bad filter expression {expr!r}: {msg}" if expr else f"bad filter expression: {msg}"
@@ -197,6 +204,8 @@ def _one_line(exc: BaseException, where: str | None) -> str:
         name = exc.filename if exc.filename is not None else where
         reason = exc.strerror or str(exc)
         text = f"{name}: {reason}" if name else reason
+    elif isinstance(exc, ImportError):  # a missing extra is about this machine, not the input file
+        text = str(exc)
     elif isinstance(exc, NotImplementedError):
         text = str(exc) or "not implemented yet"
         if where:
@@ -254,21 +263,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # -- read ------------------------------------------------------------------------------------
-def _digits_of(cap: Any) -> Callable[[Any], int]:
-    """6 fraction digits for µs (or coarser) interfaces, 9 for finer ones."""
-    cache: dict[int, int] = {}
-
-    def digits(p: Any) -> int:
-        d = cache.get(p.interface)
-        if d is None:
-            ifaces = cap.interfaces
-            tsresol = ifaces[p.interface].tsresol if p.interface < len(ifaces) else 1_000_000
-            d = cache[p.interface] = 9 if tsresol > 1_000_000 else 6
-        return d
-
-    return digits
-
-
 class CaptureSink:
     """Writes packets to a pcap or pcapng file as `tcpdump -w` does.
 
@@ -404,7 +398,8 @@ def cmd_read(args: argparse.Namespace) -> int:
             return 0
         out = sys.stdout
         write = out.write
-        lines = LineFormatter(_digits_of(cap), local=args.local_time)
+        digits = 9 if args.nano else 6  # tcpdump's -tttt: µs unless asked, whatever the file holds
+        lines = LineFormatter(lambda p: digits, local=args.local_time)
         show = make_progress(_file_size(args.file), enabled=None if not _isatty(out) else False)
         stack.callback(show.close)
         n = 0
@@ -550,6 +545,9 @@ def cmd_info(args: argparse.Namespace) -> int:
             if n:
                 sys.stdout.write("\n")
             sys.stdout.write(_render_info(info) + "\n")
+        if not info["clean_end"]:  # as capinfos: the summary of what was read, then the error, exit 1
+            _error("info", " ".join((info["error"] or f"{name}: the capture does not end cleanly").split()))
+            rc = 1
     if args.json:
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
     return rc
@@ -710,7 +708,8 @@ def cmd_capture(args: argparse.Namespace) -> int:
                 sink = CaptureSink(args.write, _LiveInterfaces(session))
                 sink.start()
                 sink.flush()
-            lines = LineFormatter(lambda p: 9, local=args.local_time)
+            digits = 9 if args.nano else 6
+            lines = LineFormatter(lambda p: digits, local=args.local_time)
             out = sys.stdout
             try:
                 for p in session:

@@ -443,7 +443,7 @@ class Capture:
                 if stream_error is not None:
                     self._fail(stream_error)
                 elif pos < end:
-                    what = "record header" if end - pos < reclen else "record data"
+                    what = "record header" if end - pos < reclen else "record's data"
                     self._fail(TruncatedError(
                         f"capture cut short in a {what} at offset {base + pos} (after frame {frame})",
                         offset=base + pos))
@@ -884,6 +884,16 @@ class Capture:
             except Exception:  # noqa: BLE001 - closing must not mask the real error
                 pass
         self._closers = []
+
+    def __repr__(self) -> str:
+        # public attributes only: the readers that set them may change underneath
+        kind = f"{getattr(self, 'format', '?')} {'.'.join(map(str, getattr(self, 'version', ())))}"
+        links = ",".join(dict.fromkeys(i.linktype_name for i in self.interfaces)) or "no interface yet"
+        packed = "" if self.compression == "none" else f" {self.compression}"
+        # self.frames is kept up to date only when the walk ends (a store per packet costs)
+        ended = "" if self.clean_end is None else \
+            f", {'ended' if self.clean_end else 'stopped at damage'} after {self.frames} packets"
+        return f"<purepcap.Capture {self.name!r} {kind}{packed} {links} {getattr(self, 'precision', '?')}{ended}>"
 
     def describe(self) -> dict[str, Any]:
         """What the file says of itself, as plain data."""
