@@ -61,6 +61,15 @@ def _require_pandas() -> Any:
     return pd
 
 
+def _require_pyarrow() -> Any:
+    """pyarrow, which the payload column is built on (part of the pandas extra)."""
+    try:
+        import pyarrow as pa
+    except ImportError:
+        raise missing_extra("pandas", "pyarrow") from None
+    return pa
+
+
 def columns_for(columns: Iterable[str] | None = None, payload: bool = False) -> list[str]:
     """The column names to_pandas gives for ``columns=`` and ``payload=``, in order.
 
@@ -123,6 +132,8 @@ def to_pandas(source: Any, *, protocol: str | Iterable[str] | None = None, paylo
     Rows equal ``purepcap.records()`` with the same arguments, row for row.
     """
     _require_pandas()
+    if payload:
+        _require_pyarrow()
     from . import _columns
 
     names = columns_for(columns, payload)
@@ -279,6 +290,8 @@ def empty_frame(columns: Iterable[str] | None = None, payload: bool = False) -> 
     pd = _require_pandas()
     import numpy as np
 
+    if payload:
+        _require_pyarrow()
     cols: dict[str, Any] = {}
     names = columns_for(columns, payload)
     for name in names:
@@ -302,6 +315,9 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
     pd = _require_pandas()
     from pandas.api.types import union_categoricals
 
+    # empty partitions add no rows, and pandas 2.1-2.x warns (FutureWarning) when an
+    # empty frame's categories differ from the others'
+    frames = [f for f in frames if len(f)] or frames[:1]
     if len(frames) == 1:
         return frames[0]
     out = pd.concat(frames, ignore_index=True)

@@ -27,13 +27,25 @@ def __getattr__(name: str) -> object:
         try:
             import intake.readers  # noqa: F401 - intake 2 only
         except ImportError:
-            raise missing_extra("intake", "intake>=2") from None
+            raise _needs_intake_2() from None
         from . import _intake_reader
 
         value = getattr(_intake_reader, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'purepcap.intake' has no attribute {name!r}")
+
+
+def _needs_intake_2() -> ImportError:
+    try:
+        from importlib.metadata import version
+
+        have = version("intake")
+    except Exception:  # noqa: BLE001 - not installed, or no metadata: the extra installs it
+        return missing_extra("intake", "intake>=2")
+    # the extra accepts intake 0.7, so naming it would not upgrade: name intake itself
+    return ImportError(f"this needs the optional dependency 'intake>=2' (intake {have} is installed): "
+                       f"pip install -U 'intake>=2'")
 
 
 def __dir__() -> list[str]:

@@ -139,7 +139,8 @@ def test_intake_module_on_old_intake_names_what_to_install():
     from purepcap.intake import PcapSource
 
     assert len(PcapSource(str(LOCAL)).read()) == 36
-    with pytest.raises(ImportError, match=r"^this needs the optional dependency 'intake>=2': "):
+    with pytest.raises(ImportError, match=r"^this needs the optional dependency 'intake>=2' \(intake 0\.7"
+                                          r"\.\d+ is installed\): pip install -U 'intake>=2'$"):
         from purepcap.intake import PCAP  # noqa: F401
 
 
@@ -252,6 +253,81 @@ def test_missing_extra_is_not_blamed_on_the_input_file(tmp_path: Path):
     assert r.returncode == 1
     assert r.stderr == ("purepcap convert: this needs the optional dependency 'pyarrow': "
                         "pip install 'purepcap[parquet]'\n")
+
+
+# -- extras -------------------------------------------------------------------------------------
+def _extras() -> dict[str, list[str]]:
+    tomllib = pytest.importorskip("tomllib")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+
+def _names(reqs: list[str]) -> set[str]:
+    return {re.split(r"[<>=!\[; ]", r, maxsplit=1)[0] for r in reqs}
+
+
+def test_extras_cover_their_readme_sections_and_allow_intake_07():
+    extras = _extras()
+    # payload=True (shown in the DataFrame and Intake sections) is an Arrow column
+    for name in ("pandas", "intake", "dask"):
+        assert {"pandas", "numpy", "pyarrow"} <= _names(extras[name]), name
+    # no extra forces intake 2: a catalog on intake 0.7 stays on it
+    for name, reqs in extras.items():
+        for r in reqs:
+            if _names([r]) == {"intake"} and name != "test":
+                assert re.search(r">=\s*0\.7", r) and "<3" in r, (name, r)
+
+
+def test_payload_without_pyarrow_says_what_to_install():
+    r = run_python(without("pyarrow") + f"""
+import purepcap
+from purepcap.dataframe import empty_frame
+df = purepcap.to_pandas({str(LOCAL)!r})          # no payload: pyarrow is not needed
+print(len(df))
+for call in (lambda: purepcap.to_pandas({str(LOCAL)!r}, payload=True), lambda: empty_frame(payload=True)):
+    try:
+        call()
+    except ImportError as e:
+        print(type(e).__name__, e)
+""")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["36"] + [
+        "ImportError this needs the optional dependency 'pyarrow': pip install 'purepcap[pandas]'"] * 2
+
+
+def test_concat_with_an_empty_partition_warns_nothing():
+    """pandas 2.1-2.3 warn (FutureWarning) when an empty frame's categories differ from
+    the others'; .ci/compat.sh runs this on pandas 2.x, the main run on the newest."""
+    pd = pytest.importorskip("pandas")
+    import warnings
+
+    from purepcap.dataframe import concat_frames, to_pandas
+
+    with purepcap.open(LOCAL) as cap:
+        arp_only = [(p.time, p.data) for p in cap if p.data[12:14] == b"\x08\x06"]
+    empty = to_pandas(_capture_of(arp_only), columns=["eth_src", "frame"])
+    assert len(empty) == 0
+    parts = [to_pandas(LOCAL, columns=["eth_src", "frame"]), empty,
+             to_pandas(FIXTURES / "http.pcap", columns=["eth_src", "frame"]), empty]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        both = concat_frames(parts)
+        alone = concat_frames([empty, parts[2], empty])
+    assert len(both) == 36 + 13 and list(both.index) == list(range(49))
+    assert both["src_host"].dtype == pd.CategoricalDtype(sorted(set(parts[0].src_host) | set(parts[2].src_host)))
+    pd.testing.assert_frame_equal(alone, parts[2])
+    assert concat_frames([empty, empty]).dtypes.equals(empty.dtypes)
+
+
+def _capture_of(pairs: list[tuple[int, bytes]]) -> bytes:
+    import io
+
+    from purepcap import PcapWriter
+
+    out = io.BytesIO()
+    with PcapWriter(out) as w:
+        for t, data in pairs:
+            w.write_packet(t, data)
+    return out.getvalue()
 
 
 # -- the README, every example as written ------------------------------------------------------
