@@ -273,8 +273,11 @@ def _categorical(codes: Any, names: list[str]) -> Any:
         codes[i:i + step] = remap[codes[i:i + step].astype(np.intp) + 1]
     if codes.dtype != ctype:
         codes = codes.astype(ctype)
-    return pd.Categorical.from_codes(codes, categories=_string_index([kept[i] for i in order]),
-                                     validate=False)
+    categories = _string_index([kept[i] for i in order])
+    try:
+        return pd.Categorical.from_codes(codes, categories=categories, validate=False)
+    except TypeError:  # pandas 2.0 has no validate= (it checks the codes: one more pass)
+        return pd.Categorical.from_codes(codes, categories=categories)
 
 
 def _string_index(names: list[str]) -> Any:
