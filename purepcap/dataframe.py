@@ -117,7 +117,8 @@ def _is_openable(source: Any) -> bool:
 
 def to_pandas(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
               filter: str | None = None, columns: Iterable[str] | None = None,
-              storage_options: dict | None = None, span: Span | None = None) -> pd.DataFrame:
+              storage_options: dict | None = None, span: Span | None = None,
+              progress: bool = False) -> pd.DataFrame:
     """A capture as a DataFrame with one row per IP packet, built column by column.
 
     ``source`` is anything ``purepcap.open`` accepts (path, file object, ``"-"``, bytes,
@@ -130,6 +131,7 @@ def to_pandas(source: Any, *, protocol: str | Iterable[str] | None = None, paylo
     ``protocol`` keeps only the named protocol(s); ``filter`` is a pcap-filter
     expression. ``span`` (from ``purepcap.split_capture``) reads one byte range.
     Rows equal ``purepcap.records()`` with the same arguments, row for row.
+    ``progress=True`` shows packets, bytes, rate and ETA on stderr (tqdm when installed).
     """
     _require_pandas()
     if payload:
@@ -139,13 +141,18 @@ def to_pandas(source: Any, *, protocol: str | Iterable[str] | None = None, paylo
     names = columns_for(columns, payload)
     builder = _columns.ColumnBuilder(names, _protocols(protocol))
     total = _size_of(source, span)
-    for i, batch in enumerate(_source_batches(source, filter=filter, storage_options=storage_options, span=span)):
-        builder.add(batch)
-        if i == 0 and total and len(batch):
-            # rows per byte of the first batch, times the capture's size: columns then
-            # grow once instead of by steps (unused room costs no memory)
-            used = int(batch.off[-1] + batch.caplen[-1])
-            builder.reserve(int(builder.rows * total / max(used, 1) * 1.05) + 1024)
+    from ._progress import progress_for
+
+    with progress_for(progress, total) as show:
+        for i, batch in enumerate(_source_batches(source, filter=filter, storage_options=storage_options,
+                                                  span=span)):
+            builder.add(batch)
+            show.add(len(batch), int(batch.caplen.sum()) + 16 * len(batch))  # as pcap stores them
+            if i == 0 and total and len(batch):
+                # rows per byte of the first batch, times the capture's size: columns then
+                # grow once instead of by steps (unused room costs no memory)
+                used = int(batch.off[-1] + batch.caplen[-1])
+                builder.reserve(int(builder.rows * total / max(used, 1) * 1.05) + 1024)
     return _frame(builder)
 
 

@@ -330,6 +330,115 @@ def _capture_of(pairs: list[tuple[int, bytes]]) -> bytes:
     return out.getvalue()
 
 
+# -- progress -----------------------------------------------------------------------------------
+class FakeTTY:
+    """A terminal to draw on: every write kept, isatty() true."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def _progress_capture(tmp_path: Path, copies: int = 40) -> Path:
+    """A few batches' worth of packets (local.pcap's 38, many times over)."""
+    from purepcap import PcapWriter
+
+    with purepcap.open(LOCAL) as cap:
+        packets = list(cap)
+    path = tmp_path / "many.pcap"
+    with PcapWriter(path) as w:
+        for i in range(copies):
+            for p in packets:
+                w.write_packet(p.time + i * 1_000_000_000, p.data)
+    return path
+
+
+@pytest.fixture
+def no_delay(monkeypatch):
+    monkeypatch.setenv("PUREPCAP_PROGRESS_DELAY", "0")
+
+
+def test_to_pandas_progress_true_draws_the_builtin_meter_on_stderr(tmp_path, monkeypatch, capsys, no_delay):
+    pytest.importorskip("pandas")
+    _block(monkeypatch, "tqdm")  # neither tqdm nor rich: the built-in line
+    _block(monkeypatch, "rich")
+    path = _progress_capture(tmp_path)
+    quiet = purepcap.to_pandas(path)
+    assert capsys.readouterr().err == ""  # no progress unless asked
+    shown = purepcap.to_pandas(path, progress=True)
+    err = capsys.readouterr().err
+    assert shown.equals(quiet)
+    lines = [line for line in err.split("\r") if line.strip()]
+    assert lines and lines[-1].startswith(f"{38 * 40:,} packets") and "100%" in lines[-1]
+    assert err.endswith("\r") and err.split("\r")[-2].strip() == ""  # wiped at the end
+
+
+def _block(monkeypatch, name: str) -> None:
+    """Make ``import name`` (and its submodules, loaded or not) fail, as if not installed."""
+    for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+        monkeypatch.setitem(sys.modules, loaded, None)
+    monkeypatch.setitem(sys.modules, name, None)
+
+
+def test_progress_true_picks_tqdm_then_rich_then_the_builtin_line(monkeypatch, no_delay):
+    import importlib.util
+
+    from purepcap import _progress
+
+    order = [("tqdm", _progress.TqdmProgress), ("rich", _progress.RichProgress), (None, _progress.LineProgress)]
+    for i, (name, kind) in enumerate(order):
+        if name is not None and importlib.util.find_spec(name) is None:
+            continue  # not installed here (both are test dependencies, so CI has them)
+        for earlier, _ in order[:i]:
+            _block(monkeypatch, earlier)
+        shown = _progress.progress_for(True, 1000)
+        try:
+            assert type(shown) is kind
+        finally:
+            shown.close()
+    assert type(_progress.progress_for(False, 1000)) is _progress.Progress
+    with pytest.raises(TypeError):
+        _progress.progress_for("yes", 1000)
+
+
+@pytest.mark.parametrize("kind", ["TqdmProgress", "RichProgress", "LineProgress"])
+def test_each_display_follows_a_table_build(kind, tmp_path, no_delay):
+    """tqdm and rich are test dependencies, so their paths run in CI, not only the line."""
+    pytest.importorskip("pandas")
+    from purepcap import _progress
+
+    if kind != "LineProgress":
+        pytest.importorskip(kind[:-len("Progress")].lower())
+    path = _progress_capture(tmp_path)
+    tty = FakeTTY()
+    show = getattr(_progress, kind)(os.path.getsize(path), stream=tty)
+    closed = []
+    real_close = show.close
+    show.close = lambda: (closed.append((show.packets, show.bytes)), real_close())
+    df = purepcap.to_pandas(path, progress=show)
+    assert len(df) == 36 * 40
+    # every packet counted, and its bytes as a pcap file stores them: the whole file but its header
+    assert closed == [(38 * 40, os.path.getsize(path) - 24)]
+    if kind == "TqdmProgress":
+        assert show._bar.n == os.path.getsize(path) - 24
+    text = tty.text()
+    assert text, "nothing was drawn"
+    if kind == "LineProgress":
+        assert f"{38 * 40:,} packets" in text
+
+
 # -- the README, every example as written ------------------------------------------------------
 def readme_blocks() -> list[str]:
     text = (ROOT / "README.md").read_text()
