@@ -641,34 +641,25 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _convert_parquet(args: argparse.Namespace, columns: list[str]) -> int:
+    """Parquet from to_arrow's tables, a row group at a time (memory holds one group), in
+    to_arrow's schema: the same file whatever else is installed."""
     from .errors import missing_extra
 
     try:
-        import pyarrow  # noqa: F401
-        import pyarrow.parquet  # noqa: F401
+        import numpy  # noqa: F401
+        import pyarrow.parquet as pq
     except ImportError:
         raise missing_extra("parquet", "pyarrow") from None
-    expression = _expression(args)
+    from .arrow import ROW_GROUP_ROWS, arrow_schema, arrow_tables
+
     extra = [c for c in columns if c not in BASE_COLUMNS and c != "payload"]
-    try:
-        import pandas  # noqa: F401
-
-        from .dataframe import to_pandas
-    except ImportError:
-        to_pandas = None
-    with atomic_output(args.out, "wb") as (f, _tmp):
-        if to_pandas is not None:
-            df = to_pandas(_stdin_or(args.file), payload=args.payload, filter=expression, columns=extra or None)
-            df.to_parquet(f, engine="pyarrow", index=False)
-        else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            rows = list(_records(args, columns))
-            data = {c: [r.get(c) for r in rows] for c in columns}
-            table = pa.table({c: (pa.array(v, pa.timestamp("ns")) if c == "time" else pa.array(v))
-                              for c, v in data.items()})
-            pq.write_table(table, f)
+    schema = arrow_schema(extra, args.payload)  # checks the names before a file is made
+    show = make_progress(_file_size(args.file))
+    with show, atomic_output(args.out, "wb") as (f, _tmp):
+        with pq.ParquetWriter(f, schema, version="2.6") as writer:
+            for table in arrow_tables(_stdin_or(args.file), payload=args.payload, filter=_expression(args),
+                                      columns=extra, progress=show, part_rows=ROW_GROUP_ROWS):
+                writer.write_table(table, row_group_size=max(len(table), 1))
     return 0
 
 

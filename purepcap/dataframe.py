@@ -27,7 +27,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .errors import missing_extra
@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
     from .format import Span
 
-__all__ = ["to_pandas", "columns_for", "empty_frame", "concat_frames", "DEFAULT_COLUMNS", "EXTRA_COLUMNS"]
+__all__ = ["to_pandas", "columns_for", "empty_frame", "concat_frames", "build_columns", "DEFAULT_COLUMNS",
+           "EXTRA_COLUMNS"]
 
 DEFAULT_COLUMNS = ("time", "src_host", "src_port", "dst_host", "dst_port", "protocol")
 EXTRA_COLUMNS = ("ip_version", "ttl", "ip_id", "tcp_flags", "tcp_seq", "tcp_ack", "tcp_window",
@@ -136,24 +137,41 @@ def to_pandas(source: Any, *, protocol: str | Iterable[str] | None = None, paylo
     _require_pandas()
     if payload:
         _require_pyarrow()
-    from . import _columns
+    (builder,) = build_columns(source, columns_for(columns, payload), protocol=protocol, filter=filter,
+                               storage_options=storage_options, span=span, progress=progress)
+    return _frame(builder)
 
-    names = columns_for(columns, payload)
-    builder = _columns.ColumnBuilder(names, _protocols(protocol))
-    total = _size_of(source, span)
+
+def build_columns(source: Any, names: list[str], *, protocol: str | Iterable[str] | None = None,
+                  filter: str | None = None, storage_options: dict | None = None, span: Span | None = None,
+                  progress: Any = False, part_rows: int | None = None) -> Iterator[Any]:
+    """The numpy columns of a capture's table (purepcap._columns.ColumnBuilder): one
+    builder for the whole capture, or with ``part_rows`` one per part of at least that
+    many rows (the last may be smaller), so that a caller can write each part and drop
+    it (bounded memory). Needs numpy only: to_pandas and to_arrow wrap the columns."""
+    from . import _columns
     from ._progress import progress_for
 
+    protocols = _protocols(protocol)
+    builder = _columns.ColumnBuilder(names, protocols)
+    total = _size_of(source, span)
+    given = 0
     with progress_for(progress, total) as show:
         for i, batch in enumerate(_source_batches(source, filter=filter, storage_options=storage_options,
                                                   span=span)):
             builder.add(batch)
             show.add(len(batch), int(batch.caplen.sum()) + 16 * len(batch))  # as pcap stores them
-            if i == 0 and total and len(batch):
+            if i == 0 and total and len(batch) and part_rows is None:
                 # rows per byte of the first batch, times the capture's size: columns then
                 # grow once instead of by steps (unused room costs no memory)
                 used = int(batch.off[-1] + batch.caplen[-1])
                 builder.reserve(int(builder.rows * total / max(used, 1) * 1.05) + 1024)
-    return _frame(builder)
+            if part_rows is not None and builder.rows >= part_rows:
+                given += 1
+                yield builder
+                builder = _columns.ColumnBuilder(names, protocols)
+        if builder.rows or not given:
+            yield builder
 
 
 def _size_of(source: Any, span: Span | None) -> int | None:
@@ -259,10 +277,21 @@ def _concat(parts: Any, dtype: Any) -> Any:
 
 def _categorical(codes: Any, names: list[str]) -> Any:
     """A Categorical of only the used names, sorted, so that any split of a capture
-    concatenates (with sorted unions) to the same column as reading it whole. The
-    codes are renumbered in place, a slice at a time, so no second copy is made."""
-    import numpy as np
+    concatenates (with sorted unions) to the same column as reading it whole."""
     import pandas as pd
+
+    codes, categories = used_sorted(codes, names)
+    try:
+        return pd.Categorical.from_codes(codes, categories=_string_index(categories), validate=False)
+    except TypeError:  # pandas 2.0 has no validate= (it checks the codes: one more pass)
+        return pd.Categorical.from_codes(codes, categories=_string_index(categories))
+
+
+def used_sorted(codes: Any, names: list[str]) -> tuple[Any, list[str]]:
+    """(codes, categories): the codes renumbered against only the used names, sorted
+    (-1 stays missing), in the smallest code type pandas keeps. Renumbered in place, a
+    slice at a time, so no second copy is made. numpy only (to_arrow uses it too)."""
+    import numpy as np
 
     from ._categories import _code_type
 
@@ -280,11 +309,7 @@ def _categorical(codes: Any, names: list[str]) -> Any:
         codes[i:i + step] = remap[codes[i:i + step].astype(np.intp) + 1]
     if codes.dtype != ctype:
         codes = codes.astype(ctype)
-    categories = _string_index([kept[i] for i in order])
-    try:
-        return pd.Categorical.from_codes(codes, categories=categories, validate=False)
-    except TypeError:  # pandas 2.0 has no validate= (it checks the codes: one more pass)
-        return pd.Categorical.from_codes(codes, categories=categories)
+    return codes, [kept[i] for i in order]
 
 
 def _string_index(names: list[str]) -> Any:

@@ -33,7 +33,7 @@ def run_main(*argv: str) -> tuple[int, str, str]:
 
 
 def run_python(code: str, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env=env, cwd=kw.pop("cwd", ROOT), **kw)
 
@@ -445,6 +445,8 @@ def readme_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", text, re.S)
 
 
+# what an example's purepcap calls import (the extras of the README's headings)
+_EXTRAS_OF_CALLS = {"to_pandas": "pandas", "to_arrow": "pyarrow", "to_polars": "polars", "intake": "intake"}
 # examples that need what a test machine does not have (a cluster, a named interface)
 _ELSEWHERE = ("scheduler.example", 'live.capture("eth0"')
 
@@ -454,9 +456,10 @@ def test_readme_python_examples_run_as_written(n: int, tmp_path: Path):
     code = readme_blocks()[n]
     if any(mark in code for mark in _ELSEWHERE):
         pytest.skip("needs a cluster or a named network interface")
-    for module in re.findall(r"^\s*(?:import|from) (\w+)", code, re.M):
-        if module != "purepcap":
-            pytest.importorskip(module)
+    needs = set(re.findall(r"^\s*(?:import|from) (\w+)", code, re.M)) - {"purepcap"}
+    needs |= {module for call, module in _EXTRAS_OF_CALLS.items() if call in code}
+    for module in sorted(needs):
+        pytest.importorskip(module)
     before = sorted(os.listdir(ROOT))
     # each block on its own, in a fresh interpreter, from the repository root (where the
     # README's paths point): an example must not lean on another's imports
