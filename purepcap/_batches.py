@@ -36,6 +36,8 @@ from ._container import (
     IfaceTime,
     PcapHeader,
     PcapngState,
+    pcap_cut_short,
+    pcap_record_too_long,
     pcapng_block,
     pcapng_cut_short,
     pcapng_state_from,
@@ -232,14 +234,20 @@ class _ChunkBuffer:
         self.buf: Any = memoryview(self._mem)[self._at:]
         self._tail = (0, len(held))  # what the next fill keeps, as offsets in buf
 
-    def carry(self, pos: int, end: int) -> int:
-        """Keep the unfinished record in ``buf[pos:end]`` for the next fill; its length."""
+    def carry(self, pos: int, end: int, need: int = 0) -> int:
+        """Keep the unfinished record in ``buf[pos:end]`` for the next fill; its length.
+        ``need`` is the whole record's length where the walker knows it (0 if not)."""
         self._tail = (pos, end)
+        self._need = need
         return end - pos
 
-    def _want(self, have: int = 0) -> int:
-        # a record bigger than a chunk is completed in doubling reads, not chunk by chunk
-        n = max(self._size, have)
+    _need = 0
+
+    def _want(self, have: int = 0, need: int = 0) -> int:
+        # A record bigger than a chunk is completed by one read of what it lacks, into a
+        # buffer of its size (peak memory: the record and one chunk), or, where its
+        # length is not known, in doubling reads, not chunk by chunk.
+        n = max(self._size, need - have if need > self._size else have)
         return n if self._left is None else min(n, self._left)
 
     def _read_into(self, mem: bytearray, at: int, n: int) -> bytes | int:
@@ -252,7 +260,18 @@ class _ChunkBuffer:
                 return self._readinto(memoryview(mem)[at:at + n]) or 0
             except (NotImplementedError, io.UnsupportedOperation):
                 self._readinto = None
-        return self._stream.read(n) or b""
+        if n <= self._size:
+            return self._stream.read(n) or b""
+        # a record longer than a chunk: pieces of a chunk each go straight into place, so
+        # that no copy of the whole record is made beside the buffer
+        got = 0
+        while got < n:
+            piece = self._stream.read(min(self._size, n - got))
+            if not piece:
+                break
+            mem[at + got:at + got + len(piece)] = piece
+            got += len(piece)
+        return got
 
     def _take(self, got: bytes | int, mem: bytearray, at: int) -> int:
         if isinstance(got, bytes):
@@ -267,7 +286,8 @@ class _ChunkBuffer:
         Afterwards ``buf`` starts with the kept record."""
         pos, end = self._tail
         have = end - pos
-        if self._pending is not None and have <= self.ROOM:
+        need, self._need = self._need, 0
+        if self._pending is not None and have <= self.ROOM and need <= self._size:
             got = self._take(self._pending.result(), self._spare, self.ROOM)
             self._pending = None
             start = self.ROOM - have
@@ -276,7 +296,7 @@ class _ChunkBuffer:
         else:
             early = self._collect()
             kept = bytes(self.buf[pos:end])  # a copy: it may overlap where it goes
-            want = self._want(have)
+            want = self._want(have, need)
             if have + len(early) + want + PAD > len(self._mem) - self._at:  # a record bigger than a chunk
                 # (the spare keeps its size: a chunk read ahead always fits behind its room)
                 self._mem = bytearray(self._at + have + len(early) + want + PAD)
@@ -327,6 +347,7 @@ def _regular_file(stream: Any) -> bool:
 def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes, file_hdr: PcapHeader,
                   span: Span | None, chunk_size: int) -> Iterator[Batch]:
     order, ticks, reclen, _ = file_hdr.variant
+    name = source_name(source)
     linktype = file_hdr.linktype
     caplen_at = struct.Struct(order + "8xI").unpack_from  # a record header's caplen
     limit = file_hdr.record_limit
@@ -380,10 +401,13 @@ def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes, fi
                                 hdr["sec"].astype(np.int64) * NS + frac,
                                 np.arange(frame + 1, frame + 1 + n, dtype=np.int64), linktype, 0)
                     frame += n
-            if irregular or (eof and pos < end):
-                yield from _irregular(source, stream, chunks.rest(pos, end), head, base + pos, frame, stop, span)
-                return
-            have = chunks.carry(pos, end)
+            if irregular:
+                report_damage(pcap_record_too_long(base + pos, frame, caplen_at(buf, pos)[0], file_hdr),
+                              name, frame, True)
+            if eof and pos < end:
+                report_damage(pcap_cut_short(base + pos, frame, end - pos < reclen), name, frame, True)
+            # a record longer than a chunk is gathered in one read of what it lacks
+            have = chunks.carry(pos, end, reclen + caplen_at(buf, pos)[0] if end - pos >= reclen else 0)
             base += pos
     finally:
         if chunks is not None:
@@ -505,7 +529,7 @@ def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, held: bytes, 
                 if what == NEED_MORE:
                     if eof:
                         report_damage(pcapng_cut_short(base + pos, frame), name, frame, True)
-                    have = chunks.carry(pos, end)
+                    have = chunks.carry(pos, end, _block_need(buf, pos, end, blen_at))
                     base += pos
                     continue
                 if what == DAMAGE:
@@ -527,13 +551,21 @@ def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, held: bytes, 
                 continue
             if eof:
                 return
-            have = chunks.carry(pos, end)
+            have = chunks.carry(pos, end, _block_need(buf, pos, end, blen_at))
             base += pos
     finally:
         if chunks is not None:
             chunks.close()  # before the stream it may be reading
         for c in closers:
             c.close()
+
+
+def _block_need(buf: Any, pos: int, end: int, blen_at: Any) -> int:
+    """The length of the block cut off at ``pos``, where it can be believed (else 0)."""
+    if end - pos < 12 or struct.unpack_from("<I", buf, pos)[0] == PCAPNG_SHB:
+        return 0  # (a section header's length may be in the other byte order)
+    blen = blen_at(buf, pos)[0]
+    return blen if blen <= MAX_BLOCK else 0
 
 
 def _check_blocks(buf: Any, starts: list[int], walked_to: int, end: int,
@@ -590,60 +622,3 @@ def _pcapng_times(e: np.ndarray, iid: np.ndarray, tab: _Interfaces) -> np.ndarra
         t = tab.ifaces[int(iid[i])].ns(int(ticks[i]))
         out[i] = t if lo <= t <= hi else NAT
     return out
-
-
-def _irregular(source: Any, stream: IO[bytes], held: bytes, head: bytes, at: int, frame: int,
-               stop: int | None, span: Span | None) -> Iterator[Batch]:
-    rest = Span(at, stop if stop is not None else 1 << 62, frame + 1, head,
-                span.interface_base if span else 0, span.section if span else 0)
-    yield from _resume(source, stream, held, rest)
-
-
-def _resume(source: Any, stream: IO[bytes], held: bytes, rest: Span) -> Iterator[Batch]:
-    """Continue from byte ``rest.start`` with purepcap.format's reader, which delivers
-    what it can and raises exactly its own error for the damage.
-
-    The reader is given a span starting there over a stream that replays the bytes
-    already held and then goes on reading where we stopped, so this works on pipes
-    and decompressed streams too, with the reader's own offsets and frames.
-    """
-    from ._open import open as open_capture
-
-    with open_capture(_Resume(held, stream, rest.start, source_name(source)), span=rest) as cap:
-        yield from packet_batches(cap)
-
-
-class _Resume(io.RawIOBase):
-    """The rest of a stream from absolute offset ``origin``: ``held`` (bytes already
-    read) and then the stream. It can seek only within ``held``, which is all a span
-    reader needs (it peeks a few bytes, seeks back, and seeks to ``origin``)."""
-
-    def __init__(self, held: bytes, stream: IO[bytes], origin: int, name: str) -> None:
-        super().__init__()
-        self._held, self._stream, self._origin, self._pos, self.name = held, stream, origin, 0, name
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._origin + self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        rel = offset - self._origin if whence == 0 else self._pos + offset if whence == 1 else -1
-        if not (0 <= rel <= len(self._held) and self._pos <= len(self._held)):
-            raise OSError("cannot seek outside the replayed bytes")
-        self._pos = rel
-        return self._origin + rel
-
-    def readinto(self, b: Any) -> int:
-        n = len(b)
-        if self._pos < len(self._held):
-            chunk = self._held[self._pos:self._pos + n]
-        else:
-            chunk = self._stream.read(n) or b""
-        b[:len(chunk)] = chunk
-        self._pos += len(chunk)
-        return len(chunk)

@@ -700,7 +700,7 @@ def read_pcapng_head(read: Callable[[int], bytes], head: bytes) -> tuple[bytes, 
 # blocks come between packets, every span holds its own longer copy. Past this many
 # bytes of such copies in all, no new span is cut (the spans grow instead), so that
 # splitting a crafted file cannot take memory without bound.
-SPLIT_PREFIX_BUDGET = 4 * MAX_BLOCK
+SPLIT_PREFIX_BUDGET = MAX_BLOCK
 
 
 def split_capture(path: str | os.PathLike, part_bytes: int = 64 * 1024 * 1024) -> list[Span]:
