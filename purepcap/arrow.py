@@ -143,7 +143,10 @@ def _table(builder: Any, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def to_polars(source: Any, **kw: Any) -> pl.DataFrame:
+def to_polars(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
+              filter: str | None = None, columns: Iterable[str] | None = None,
+              storage_options: dict | None = None, span: Span | None = None,
+              progress: bool = False) -> pl.DataFrame:
     """A capture as a Polars DataFrame: to_arrow's table (same arguments) handed to
     Polars without a copy where the types allow (extra `polars`). Hosts, protocol and
     MACs are Categorical, ``time`` Datetime("ns", "UTC"), ports UInt16 with nulls."""
@@ -151,4 +154,5 @@ def to_polars(source: Any, **kw: Any) -> pl.DataFrame:
         import polars as pl
     except ImportError:
         raise missing_extra("polars", "polars") from None
-    return pl.from_arrow(to_arrow(source, **kw))
+    return pl.from_arrow(to_arrow(source, protocol=protocol, payload=payload, filter=filter, columns=columns,
+                                  storage_options=storage_options, span=span, progress=progress))
