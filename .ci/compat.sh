@@ -6,8 +6,9 @@
 #             which must not pull intake 2 in; pandas kept below 3, so the newest pandas
 #             2.x runs here too. Runs the Intake and Dask tests.
 #   pandas20: the lowest pandas the extras allow (2.0.3) with the numpy and pyarrow of
-#             its time, on a Python that has wheels for all three (3.11). Runs the
-#             DataFrame tests.
+#             its time (1.24, 14: the lowest the extras allow), on a Python that has
+#             wheels for all three (3.11). Runs the DataFrame and Arrow tests.
+# The corpus comparisons (a minute each) run in the main job only.
 # pip resolving the pins against the extras is itself a test: an extra that forced
 # intake>=2 or pandas>=2.1 would fail the install. Venvs are kept (in
 # $PUREPCAP_COMPAT_DIR, default /tmp/purepcap-compat) and reused while the pins and
@@ -63,4 +64,5 @@ job intake07 "$src[dask] intake==0.7.0 pandas<3" \
   tests/test_intake.py tests/test_intake_reader.py tests/test_dask.py tests/test_users.py::test_intake_module_on_old_intake_names_what_to_install \
   tests/test_users.py::test_concat_with_an_empty_partition_warns_nothing
 job pandas20 "$src[pandas] pandas==2.0.3 numpy==1.24.4 pyarrow==14.0.2" \
-  tests/test_dataframe.py tests/test_users.py -k "test_dataframe or (($users) and not readme and not typed)"
+  tests/test_dataframe.py tests/test_arrow.py tests/test_users.py \
+  -k "not corpus and (test_dataframe or test_arrow or (($users) and not readme and not typed))"
