@@ -29,8 +29,10 @@ __all__ = ["to_arrow", "to_polars", "arrow_schema", "arrow_tables", "ROW_GROUP_R
 # groups): about 100 MB of default columns, so memory stays bounded by a part.
 ROW_GROUP_ROWS = 1 << 20
 
-# The Arrow types of the columns whose pandas type does not name one directly.
+# Columns of Python objects (pandas "object") are strings in Arrow unless named here:
+# their values are tuples, made Arrow structs or lists so that they keep their shape.
 _FRAGMENT = ("more_fragments", "offset")  # records()' (more_fragments, offset_bytes) tuple
+_LISTS_OF_STRINGS = ("dns_answers", "tls_alpn")  # the application fields' tuples of str
 
 
 def _require_pyarrow() -> Any:
@@ -43,23 +45,24 @@ def _require_pyarrow() -> Any:
 
 
 def arrow_type(name: str) -> pa.DataType:
-    """The Arrow type of column ``name``, from its pandas type in the DataFrame."""
+    """The Arrow type of column ``name``, from its field in the schema table: the same
+    for every capture, and whatever else is installed."""
     pa = _require_pyarrow()
-    from ._columns import CATEGORY_TABLE, NULLABLE_INT
-    from .dataframe import _PANDAS_DTYPES
+    from . import _schema
 
-    if name == "time":
+    field = _schema.BY_NAME[name]
+    if field.pandas == "datetime64[ns]":
         return pa.timestamp("ns", tz="UTC")
-    if name == "payload":
+    if field.pandas == "binary[pyarrow]":
         return pa.binary()
-    if name == "fragment":
-        return pa.struct([pa.field(_FRAGMENT[0], pa.bool_()), pa.field(_FRAGMENT[1], pa.uint32())])
-    if name in CATEGORY_TABLE:
+    if field.category is not None:
         # int32 indices whatever the number of names, so every file has one schema
         return pa.dictionary(pa.int32(), pa.string())
-    if name in NULLABLE_INT:
-        return pa.from_numpy_dtype(NULLABLE_INT[name])
-    return pa.from_numpy_dtype(_PANDAS_DTYPES[name])
+    if field.pandas == "object":
+        if name == "fragment":
+            return pa.struct([pa.field(_FRAGMENT[0], pa.bool_()), pa.field(_FRAGMENT[1], pa.uint32())])
+        return pa.list_(pa.string()) if name in _LISTS_OF_STRINGS else pa.string()
+    return pa.from_numpy_dtype(field.numpy)
 
 
 def arrow_schema(columns: Iterable[str] | None = None, payload: bool = False) -> pa.Schema:
@@ -108,32 +111,35 @@ def _table(builder: Any, schema: pa.Schema) -> pa.Table:
     import numpy as np
     import pyarrow as pa
 
+    from . import _schema
     from ._batches import NAT
-    from ._columns import CATEGORY_TABLE, NULLABLE_INT
     from .dataframe import used_sorted
 
     arrays: list[Any] = []
-    for field in schema:
-        name, kind = field.name, field.type
+    for column in schema:
+        name, kind = column.name, column.type
+        field = _schema.BY_NAME[name]
         parts = builder.parts.pop(name)
-        if name == "payload":
+        if field.pandas == "binary[pyarrow]":
             arrays.append(pa.chunked_array(parts, type=kind))
-        elif name == "fragment":
-            values = [f for part in parts for f in part]
-            more, offset = _FRAGMENT
-            arrays.append(pa.array([None if f is None else {more: f[0], offset: f[1]} for f in values], kind))
-        elif name == "time":
+        elif field.pandas == "object":
+            values = [v for part in parts for v in part]
+            if name == "fragment":
+                more, offset = _FRAGMENT
+                values = [None if f is None else {more: f[0], offset: f[1]} for f in values]
+            arrays.append(pa.array(values, kind))
+        elif field.pandas == "datetime64[ns]":
             ns = parts.finish().astype(np.int64, copy=False)
             missing = ns == NAT
             arrays.append(pa.array(ns, pa.int64(), mask=missing if missing.any() else None).view(kind))
-        elif name in CATEGORY_TABLE:
-            codes, names = used_sorted(parts.finish(), builder.tables[CATEGORY_TABLE[name]].names)
+        elif field.category is not None:
+            codes, names = used_sorted(parts.finish(), builder.tables[field.category].names)
             indices = codes.astype(np.int32)
             missing = indices < 0
             arrays.append(pa.DictionaryArray.from_arrays(
                 pa.array(indices, pa.int32(), mask=missing if missing.any() else None),
                 pa.array(names, pa.string())))
-        elif name in NULLABLE_INT:
+        elif field.nullable:
             values = parts.finish()
             missing = builder.masks.pop(name).finish().astype(bool, copy=False)
             arrays.append(pa.array(values, kind, mask=missing if missing.any() else None))

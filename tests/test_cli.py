@@ -1002,8 +1002,13 @@ def test_read_from_a_live_pipe_shows_packets_as_they_come(tmp_path: Path, pcapng
 def test_convert_parquet_without_pandas(sample: Path, tmp_path: Path):
     pq = pytest.importorskip("pyarrow.parquet")
     out = tmp_path / "o.parquet"
-    # without the DataFrame layer (pandas missing): the table is built from records()
-    code = ("import sys; sys.modules['purepcap.dataframe'] = None; from purepcap.cli import main; "
+    # without pandas: the table is to_arrow's, built from the numpy columns
+    # (a finder that refuses pandas: pyarrow looks pandas up itself and would find a None in sys.modules)
+    code = ("import sys\n"
+            "class NoPandas:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'pandas': raise ModuleNotFoundError(name)\n"
+            "sys.meta_path.insert(0, NoPandas())\nfrom purepcap.cli import main\n"
             f"sys.exit(main(['convert', '--payload', {str(sample)!r}, {str(out)!r}]))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
