@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["to_arrow", "to_polars", "arrow_schema", "arrow_tables", "ROW_GROUP_ROWS"]
 
 # Rows per part when a capture is converted in parts (purepcap convert's Parquet row
-# groups): about 100 MB of default columns, so memory stays bounded by a part.
+# groups): about 30 MB of the default columns, so memory stays bounded by a part;
+# with payloads an eighth of that many rows.
 ROW_GROUP_ROWS = 1 << 20
 
 # Columns of Python objects (pandas "object") are strings in Arrow unless named here:

@@ -706,7 +706,8 @@ def _convert_parquet(args: argparse.Namespace, columns: list[str]) -> int:
     with show, atomic_output(args.out, "wb") as (f, _tmp):
         with pq.ParquetWriter(f, schema, version="2.6") as writer:
             for table in arrow_tables(_stdin_or(args.file), payload=args.payload, filter=_expression(args),
-                                      columns=extra, progress=show, part_rows=ROW_GROUP_ROWS):
+                                      columns=extra, progress=show,
+                                      part_rows=ROW_GROUP_ROWS // 8 if args.payload else ROW_GROUP_ROWS):
                 writer.write_table(table, row_group_size=max(len(table), 1))
     return 0
 
