@@ -309,6 +309,17 @@ def _read_exactly(stream: IO[bytes], n: int) -> bytes:
     return data
 
 
+def _gzip_header_fault(head: bytes) -> str | None:
+    """What is wrong with the fixed part of a gzip header (RFC 1952), or None."""
+    if len(head) < 4:
+        return None  # too short to tell: the decompressor says it is cut short
+    if head[2] != 8:
+        return f"compression method {head[2]} is not deflate (8)"
+    if head[3] & 0xE0:
+        return f"reserved flag bits set (flags 0x{head[3]:02x})"
+    return None
+
+
 def open_source(source: Source, storage_options: dict | None = None) -> tuple[IO[bytes], list[IO[bytes]], str]:
     """Open ``source`` for reading; return (stream, things to close, compression)."""
     raw, owned = _open_raw(source, storage_options)
@@ -327,6 +338,12 @@ def open_source(source: Source, storage_options: dict | None = None) -> tuple[IO
     compression = "none"
     if head.startswith(_GZIP):
         import gzip
+
+        bad = _gzip_header_fault(head)
+        if bad:  # gzip would read on, and call the stream "cut short" when it ran out
+            for c in closers:
+                c.close()
+            raise DamagedError(f"bad gzip header: {bad}", offset=2, frame=0, source=source_name(source))
         stream, compression = gzip.GzipFile(fileobj=stream, mode="rb"), "gzip"
     elif head.startswith(_BZ2):
         import bz2
