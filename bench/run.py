@@ -342,7 +342,7 @@ def report(rows: list[Row], tgt: list, tgt_cpu: list, live: dict, info: dict) ->
              "",
              "| what | target | measured (wall) | wall | measured (CPU time) | CPU |",
              "|---|---|---|---|---|---|"]
-    for (what, target, measured, ok), (_, _, m_cpu, ok_cpu) in zip(tgt, tgt_cpu, strict=True):
+    for (what, target, measured, ok), (_, _, m_cpu, ok_cpu) in zip(tgt, tgt_cpu):
         lines.append(f"| {what} | {target} | {measured} | {_verdict(ok)} | {m_cpu} | {_verdict(ok_cpu)} |")
     lines += ["", "### All rows", "",
               "Whole-process wall time (imports and interpreter start included), median of the runs; "
@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     data = args.data or (HERE / "data" / "quick" if args.quick else HERE / "data")
     results = args.results or (data / "RESULTS-quick.md" if args.quick else HERE / "RESULTS.md")
     info = {"command": "python3 bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "runs": args.runs, "packets": n, "machine": machine(), "versions": versions(),
             "load_start": loadavg()}
     print(f"purepcap bench: {n:,} packets per capture, {args.runs} runs, data in {data}")
@@ -490,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
                    "cpu": r.cpu, "out": r.out, "packets": r.packets, "error": r.error, "skipped": r.skipped} for r in rows]},
         indent=1))
     print()
-    for (what, target, measured, ok), (_, _, m_cpu, ok_cpu) in zip(tgt, tgt_cpu, strict=True):
+    for (what, target, measured, ok), (_, _, m_cpu, ok_cpu) in zip(tgt, tgt_cpu):
         print(f"  {_verdict(ok):4} {what}: {measured}  (target {target}); by CPU time {_verdict(ok_cpu)}: {m_cpu}")
     print(f"\nresults written to {results} ({time.perf_counter() - t0:.0f} s in all)")
     missed = [t for t in tgt if t[3] is False]

@@ -29,6 +29,7 @@ import os
 import select
 import socket
 import struct
+import sys
 import threading
 from collections.abc import Sequence
 
@@ -99,6 +100,30 @@ V2_HDR_SIZE = 32
 _SLL_ADDR = struct.Struct("=H2siHBB8s")
 _SLL_HDR = struct.Struct(">HHH8s2s")
 _VLAN = struct.Struct(">HH")
+
+
+# The capture's wakeup descriptor is an eventfd. os.eventfd came in Python 3.10; on 3.9
+# (and PyPy 3.9) the same system call is made through libc, whose flags the kernel
+# defines as O_NONBLOCK and O_CLOEXEC.
+if hasattr(os, "eventfd"):
+    def _eventfd() -> int:
+        return os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+
+    _eventfd_read, _eventfd_write = os.eventfd_read, os.eventfd_write
+else:
+    def _eventfd() -> int:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.eventfd(0, os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        return fd
+
+    def _eventfd_read(fd: int) -> int:
+        return int.from_bytes(os.read(fd, 8), sys.byteorder)
+
+    def _eventfd_write(fd: int, value: int) -> None:
+        os.write(fd, value.to_bytes(8, sys.byteorder))
 
 
 def tpacket_align(n: int) -> int:
@@ -339,7 +364,7 @@ class LinuxSource:
             sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP,
                             _MREQ.pack(self.ifindex, PACKET_MR_PROMISC, 0, b""))
             self._promisc = True
-        self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._wake_fd = _eventfd()
         self._poll = select.poll()
         self._poll.register(sock.fileno(), select.POLLIN | select.POLLERR)
         self._poll.register(self._wake_fd, select.POLLIN)
@@ -398,7 +423,7 @@ class LinuxSource:
         for fd, ev in events:
             if fd == self._wake_fd:
                 try:
-                    os.eventfd_read(self._wake_fd)
+                    _eventfd_read(self._wake_fd)
                 except BlockingIOError:
                     pass
                 woke = True
@@ -499,7 +524,7 @@ class LinuxSource:
             return
         try:
             if self._wake_fd >= 0:
-                os.eventfd_write(self._wake_fd, 1)
+                _eventfd_write(self._wake_fd, 1)
         except OSError:
             pass
         finally:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import io
 import os
 import sys
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, Union
 
 from .errors import DamagedError, TruncatedError, missing_extra
 
 __all__ = ["Source", "open_source", "source_name"]
 
-Source = str | os.PathLike | BinaryIO | bytes | bytearray | memoryview
+# Union, not X | Y: this alias is evaluated at import, and Python 3.9 has no | on types
+Source = Union[str, os.PathLike, BinaryIO, bytes, bytearray, memoryview]
 
 _GZIP = b"\x1f\x8b"
 _BZ2 = b"BZh"

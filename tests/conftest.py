@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import functools
 import gzip
+import importlib.util
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -89,3 +90,38 @@ def oracle_time_ns(text: str) -> int | None:
 
 def corpus_path(rel: str) -> Path:
     return CORPUS / rel
+
+
+# -- the core suite ------------------------------------------------------------------------
+# The core suite is every test file but these: the ones that test the extras, whose
+# libraries each have their own range of Pythons. The core suite runs on every Python
+# purepcap supports (CPython 3.9+ and PyPy) with only pytest and hypothesis installed
+# (.ci/pythons.sh: `pytest -m core`); an extras file whose libraries are absent is
+# reported as skipped instead of failing to import.
+EXTRAS_TESTS = {
+    "test_bench_smoke.py": ("dpkt", "pandas"),
+    "test_dask.py": ("pandas", "intake", "distributed"),
+    "test_dataframe.py": ("numpy", "pandas", "pyarrow"),
+    "test_intake.py": ("pandas", "pyarrow", "intake"),
+    "test_intake_live.py": ("pandas", "intake"),
+    "test_intake_reader.py": ("pandas", "intake"),
+}
+
+
+class _ExtrasAbsent(pytest.Module):
+    def collect(self):
+        missing = [m for m in EXTRAS_TESTS[self.path.name] if importlib.util.find_spec(m) is None]
+        pytest.skip(f"{self.path.name} needs {', '.join(missing)} (not installed)", allow_module_level=True)
+
+
+def pytest_pycollect_makemodule(module_path: Path, parent):
+    needs = EXTRAS_TESTS.get(module_path.name)
+    if needs and any(importlib.util.find_spec(m) is None for m in needs):
+        return _ExtrasAbsent.from_parent(parent, path=module_path)
+    return None
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if item.path.name not in EXTRAS_TESTS:
+            item.add_marker(pytest.mark.core)

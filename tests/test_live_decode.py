@@ -83,7 +83,7 @@ def test_v3_block_decodes_every_frame(spec, first_frame, snaplen):
     block = make_block(frames)
     got = L.decode_block_v3(block, 0, first_frame, linktypes.EN10MB, snaplen)
     expected = []
-    for i, (f, s) in enumerate(zip(frames, spec, strict=True)):
+    for i, (f, s) in enumerate(zip(frames, spec)):
         data, length = f["data"], f["length"]
         if s["vlan"] is not None:
             tci, tpid = s["vlan"]
