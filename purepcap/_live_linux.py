@@ -29,10 +29,10 @@ import os
 import select
 import socket
 import struct
-import sys
 import threading
 from collections.abc import Sequence
 
+from ._compat import eventfd, eventfd_read, eventfd_write, if_nameindex
 from .format import Packet, _new_packet
 from .linktypes import EN10MB, LINUX_SLL
 
@@ -102,30 +102,6 @@ _SLL_HDR = struct.Struct(">HHH8s2s")
 _VLAN = struct.Struct(">HH")
 
 
-# The capture's wakeup descriptor is an eventfd. os.eventfd came in Python 3.10; on 3.9
-# (and PyPy 3.9) the same system call is made through libc, whose flags the kernel
-# defines as O_NONBLOCK and O_CLOEXEC.
-if hasattr(os, "eventfd"):
-    def _eventfd() -> int:
-        return os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-
-    _eventfd_read, _eventfd_write = os.eventfd_read, os.eventfd_write
-else:
-    def _eventfd() -> int:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = libc.eventfd(0, os.O_NONBLOCK | os.O_CLOEXEC)
-        if fd < 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
-        return fd
-
-    def _eventfd_read(fd: int) -> int:
-        return int.from_bytes(os.read(fd, 8), sys.byteorder)
-
-    def _eventfd_write(fd: int, value: int) -> None:
-        os.write(fd, value.to_bytes(8, sys.byteorder))
-
-
 def tpacket_align(n: int) -> int:
     return (n + 15) & ~15
 
@@ -168,7 +144,7 @@ def device_info(name: str, sock: socket.socket | None = None) -> dict | None:
 
 
 def device_names() -> list[str]:
-    return [name for _, name in sorted(socket.if_nameindex())]
+    return [name for _, name in sorted(if_nameindex())]
 
 
 def linktype_for(arphrd: int | None) -> tuple[int, bool]:
@@ -364,7 +340,7 @@ class LinuxSource:
             sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP,
                             _MREQ.pack(self.ifindex, PACKET_MR_PROMISC, 0, b""))
             self._promisc = True
-        self._wake_fd = _eventfd()
+        self._wake_fd = eventfd()
         self._poll = select.poll()
         self._poll.register(sock.fileno(), select.POLLIN | select.POLLERR)
         self._poll.register(self._wake_fd, select.POLLIN)
@@ -423,7 +399,7 @@ class LinuxSource:
         for fd, ev in events:
             if fd == self._wake_fd:
                 try:
-                    _eventfd_read(self._wake_fd)
+                    eventfd_read(self._wake_fd)
                 except BlockingIOError:
                     pass
                 woke = True
@@ -524,7 +500,7 @@ class LinuxSource:
             return
         try:
             if self._wake_fd >= 0:
-                _eventfd_write(self._wake_fd, 1)
+                eventfd_write(self._wake_fd, 1)
         except OSError:
             pass
         finally:
@@ -571,7 +547,7 @@ def any_device_info() -> dict:
     """What LinuxSource needs for the "any" pseudo-device (all devices, cooked)."""
     lo_index, lo_name = 0, ""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
-        for index, name in socket.if_nameindex():
+        for index, name in if_nameindex():
             info = device_info(name, s)
             if info is not None and info["arphrd"] == ARPHRD_LOOPBACK:
                 lo_index, lo_name = index, name

@@ -24,6 +24,10 @@ settings.register_profile("default", max_examples=100, deadline=None,
 settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=2000, deadline=None)
+# .ci/pythons.sh: the core suite again on the oldest and newest CPython and on PyPy, where
+# the main run (profile "ci") has already tried 60 examples per property
+settings.register_profile("pythons", max_examples=20, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
 
@@ -32,6 +36,10 @@ def have_corpus() -> bool:
 
 
 needs_corpus = pytest.mark.skipif(not have_corpus(), reason="../shared/corpus (the external oracle) is absent")
+# tracemalloc is CPython's; PyPy has none (there the address-space limits of
+# test_robustness_resources.py are what bound memory)
+needs_tracemalloc = pytest.mark.skipif(importlib.util.find_spec("_tracemalloc") is None,
+                                       reason="this Python has no tracemalloc (PyPy)")
 
 
 @functools.cache
@@ -121,7 +129,31 @@ def pytest_pycollect_makemodule(module_path: Path, parent):
     return None
 
 
+# Core tests that are heavy (5 s or more of work each, most of it in tcpdump, tshark or
+# hypothesis's shrinker rather than in purepcap), which .ci/pythons.sh leaves to the main
+# run (`-m "core and not heavy"`): the other Pythons run every other core test.
+HEAVY_TESTS = {
+    "test_filter_tcpdump.py::test_selection_equals_tcpdump",  # ~160 s: tcpdump per file and expression
+    "test_cli_oracle.py::test_read_lines_match_tcpdump_on_ethernet_corpus",
+    "test_live.py::test_no_fd_or_mmap_leak_over_1000_cycles",
+    "test_robustness_resources.py::test_ten_thousand_corpus_mutations_stay_under_the_limit",
+    "test_roundtrip.py::test_tshark_finds_every_built_checksum_correct_and_agrees_on_fields",
+    "test_strategies.py::test_a_buggy_decoder_is_caught_and_shrinks_to_one_small_packet",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k/-m deselect, so a renamed test is noticed below
 def pytest_collection_modifyitems(items) -> None:
+    seen_files, matched = set(), set()
     for item in items:
-        if item.path.name not in EXTRAS_TESTS:
+        name = item.path.name
+        seen_files.add(name)
+        if name not in EXTRAS_TESTS:
             item.add_marker(pytest.mark.core)
+        key = f"{name}::{getattr(item, 'originalname', item.name)}"
+        if key in HEAVY_TESTS:
+            item.add_marker(pytest.mark.heavy)
+            matched.add(key)
+    stale = {k for k in HEAVY_TESTS if k.split("::")[0] in seen_files} - matched
+    if stale:
+        raise pytest.UsageError(f"HEAVY_TESTS in tests/conftest.py names tests that are not there: {sorted(stale)}")

@@ -12,6 +12,7 @@ import sys
 import warnings
 
 import pytest
+from conftest import needs_tracemalloc
 
 import purepcap
 from purepcap import linktypes
@@ -428,6 +429,7 @@ def test_truncation_at_every_offset(maker: str) -> None:
         assert len(got) == complete, cut
 
 
+@needs_tracemalloc
 def test_huge_claimed_packet_allocates_nothing_big() -> None:
     import tracemalloc
     raw = write_pcap()[:24] + struct.pack("<IIII", 1, 0, 200_000, 4_000_000_000)
