@@ -14,6 +14,7 @@
 # consumer (KNOWN, grouped by cause): it fails once fixed, and the mark goes then.
 from __future__ import annotations
 
+import importlib.util
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -39,7 +40,9 @@ from _conformance import (
 import purepcap
 from purepcap import NotACaptureError
 
-pytest.importorskip("pandas")
+# The frame consumers need their libraries; the others are the core suite's, run on every
+# Python purepcap supports (PyPy included, where open() and records() may walk differently).
+_LIBRARIES = {"pandas": ("pandas",), "intake": ("pandas", "intake"), "dask": ("pandas", "intake", "dask")}
 
 CASES = {c.name: c for c in all_cases()}
 
@@ -270,6 +273,9 @@ def _params() -> list[Any]:
             if not applies(case):
                 continue
             marks = []
+            absent = [m for m in _LIBRARIES.get(kname.split("-")[0], ()) if importlib.util.find_spec(m) is None]
+            if absent:
+                marks.append(pytest.mark.skip(reason=f"{', '.join(absent)} not installed"))
             if (cname, kname) in KNOWN:
                 marks.append(pytest.mark.xfail(strict=True, reason=KNOWN[(cname, kname)]))
             out.append(pytest.param(cname, kname, marks=marks, id=f"{cname}:{kname}"))
