@@ -3,7 +3,7 @@
 # the oldest CPython (3.9, from pyenv), the newest CPython present, and PyPy (Debian's
 # pypy3, which .ci/run installs). Each gets a fresh venv with purepcap (pip install ., so
 # requires-python is checked too), pytest and hypothesis and nothing else, and runs
-#   pytest -m "core and not heavy"   with the hypothesis profile "pythons" (20 examples)
+#   pytest -m "core and not heavy"   with the hypothesis profile "pythons" (10 examples)
 # tests/conftest.py says what is core (every file but the extras' EXTRAS_TESTS) and what is
 # heavy (HEAVY_TESTS: tcpdump/tshark oracles and a shrinker run, left to the main run).
 # Every interpreter is run even when one fails; the exit status is non-zero if any failed
@@ -46,7 +46,7 @@ run_on() {  # NAME PYTHON
     return
   fi
   if CI=true HYPOTHESIS_PROFILE=pythons "$work/$name/bin/python" -m pytest -q -p no:cacheprovider \
-       -m "core and not heavy"; then
+       -m "core and not heavy" --durations=5; then
     echo "=== core suite on $name passed in $((SECONDS - start)) s"
   else
     echo "=== core suite on $name FAILED ($((SECONDS - start)) s)"

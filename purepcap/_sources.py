@@ -153,7 +153,8 @@ class _Xz:
         try:
             return self._d.decompress(data, size)
         except self._lzma.LZMAError as e:
-            if "memory" in str(e).lower():
+            # PyPy 3.9's lzma names LZMA_MEMLIMIT_ERROR only by its number, 6
+            if "memory" in str(e).lower() or str(e).endswith("from liblzma: 6"):
                 raise _TooMuchMemory(f"over {XZ_MEMLIMIT >> 20} MiB (a larger dictionary than xz -9 uses)") from None
             raise
 

@@ -26,7 +26,7 @@ settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True
 settings.register_profile("thorough", max_examples=2000, deadline=None)
 # .ci/pythons.sh: the core suite again on the oldest and newest CPython and on PyPy, where
 # the main run (profile "ci") has already tried 60 examples per property
-settings.register_profile("pythons", max_examples=20, deadline=None, derandomize=True,
+settings.register_profile("pythons", max_examples=10, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
