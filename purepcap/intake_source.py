@@ -174,8 +174,8 @@ class PcapSource(DataSource):
             raise missing_extra("dask", "dask[dataframe]") from None
         self._load_metadata()
         meta = clear_known_categories(self._meta())
-        # Dask would turn object columns into strings; the only one we have is
-        # `fragment`, whose values are tuples, so keep the types exactly as to_pandas gives
+        # Dask would turn object columns into strings: `fragment`'s and the application
+        # fields' tuples, and strings whose None must stay None; keep to_pandas' types
         with dask.config.set({"dataframe.convert-string": False}):
             if not self._parts:  # no files: the empty frame read() gives (from_map needs one)
                 return dd.from_pandas(self._meta(), npartitions=1)
