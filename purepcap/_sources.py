@@ -9,13 +9,14 @@ from __future__ import annotations
 import io
 import os
 import sys
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, Union
 
 from .errors import DamagedError, TruncatedError, UnsupportedFormatError, missing_extra
 
 __all__ = ["Source", "open_source", "source_name", "XZ_MEMLIMIT", "ZSTD_MAX_WINDOW"]
 
-Source = str | os.PathLike | BinaryIO | bytes | bytearray | memoryview
+# Union, not X | Y: this alias is evaluated at import, and Python 3.9 has no | on types
+Source = Union[str, os.PathLike, BinaryIO, bytes, bytearray, memoryview]
 
 _GZIP = b"\x1f\x8b"
 _BZ2 = b"BZh"
@@ -152,7 +153,8 @@ class _Xz:
         try:
             return self._d.decompress(data, size)
         except self._lzma.LZMAError as e:
-            if "memory" in str(e).lower():
+            # PyPy 3.9's lzma names LZMA_MEMLIMIT_ERROR only by its number, 6
+            if "memory" in str(e).lower() or str(e).endswith("from liblzma: 6"):
                 raise _TooMuchMemory(f"over {XZ_MEMLIMIT >> 20} MiB (a larger dictionary than xz -9 uses)") from None
             raise
 
