@@ -216,7 +216,8 @@ def _partitions(urlpath: Any, storage_options: dict | None, partition_size: int)
     for path in paths:
         if "://" not in path and os.path.isfile(path) and os.path.getsize(path) > partition_size:
             try:
-                spans = [s for s in split_capture(path, partition_size) if s.stop > s.start]
+                # an empty span is kept: its leading blocks may hold the damage to report
+                spans = split_capture(path, partition_size)
             except (PcapError, OSError):
                 spans = []  # compressed or damaged: read whole, and let the reader report it
             if len(spans) > 1:
