@@ -101,7 +101,13 @@ def protocol_numbers(protocol: str | Iterable[str] | None) -> frozenset[int] | N
     """The IP protocol numbers named by ``protocol=``; ValueError for an unknown name."""
     if protocol is None:
         return None
-    names = [protocol] if isinstance(protocol, str) else list(protocol)
+    if isinstance(protocol, str):
+        names = [protocol]
+    elif isinstance(protocol, Iterable):
+        names = list(protocol)
+    else:
+        raise ValueError(f"protocol must be a name or a sequence of names, not {protocol!r} "
+                         f"(a protocol number N is named ip-proto-N)")
     numbers = set()
     for name in names:
         if not isinstance(name, str):

@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -125,13 +126,17 @@ def _size_of(source: Any, span: Span | None) -> int | None:
     if span is not None:
         return span.stop - span.start
     if isinstance(source, (str, os.PathLike)) and not (isinstance(source, str) and "://" in source):
+        # Only a regular file may be looked into: a FIFO, /dev/stdin or <(...) path
+        # would give its first bytes to us and nothing to the reader that opens it next.
         try:
-            size = os.path.getsize(source)
-        except OSError:
+            st = os.stat(source)
+        except (OSError, ValueError):
             return None
-        with open(source, "rb") as f:  # compressed files hold more than their size says
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        with open(source, "rb", buffering=0) as f:  # compressed files hold more than their size says
             head = f.read(2)
-        return None if head in (b"\x1f\x8b", b"BZ", b"\xfd7", b"\x28\xb5") else size
+        return None if head in (b"\x1f\x8b", b"BZ", b"\xfd7", b"\x28\xb5") else st.st_size
     if isinstance(source, (bytes, bytearray, memoryview)):
         return len(source)
     return None

@@ -90,7 +90,7 @@ class NoSuchInterfaceError(CaptureError):
 
 
 class InterfaceDownError(CaptureError):
-    """The interface exists but is administratively down."""
+    """The interface exists but is administratively down (or went down during a capture)."""
 
 
 class PcapWarning(UserWarning):

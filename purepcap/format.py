@@ -18,6 +18,7 @@ import io
 import os
 import struct
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -624,15 +625,35 @@ class Capture:
         self.close()
 
     def close(self) -> None:
+        """Close the file. A Capture is read by one thread at a time, but close() may come
+        from any thread: the iteration in the reading thread then ends. If that thread is
+        between packets, or gets there within CLOSE_PATIENCE seconds, its next step is
+        StopIteration and the file is closed before close() returns; if it stays inside
+        the reader (waiting on a pipe, say), it finishes the packets already read, then
+        gets a ValueError saying the capture was closed and closes the file itself."""
         gen = getattr(self, "_gen", None)
         if gen is not None:
-            gen.close()
-        for c in self._closers:
+            deadline = None
+            while True:
+                try:
+                    gen.close()
+                    break
+                except ValueError:  # "generator already executing": someone is inside it
+                    now = time.monotonic()
+                    deadline = deadline or now + CLOSE_PATIENCE
+                    if now >= deadline or _inside(gen):
+                        self._stream = _ClosedStream(self)  # the reader's next read stops it
+                        return
+                    time.sleep(0.001)
+        self._close_files()
+
+    def _close_files(self) -> None:
+        closers, self._closers = self._closers, []
+        for c in closers:
             try:
                 c.close()
             except Exception:  # noqa: BLE001 - closing must not mask the real error
                 pass
-        self._closers = []
 
     def describe(self) -> dict[str, Any]:
         """What the file says of itself, as plain data."""
@@ -653,6 +674,32 @@ class Capture:
                 for i in self.interfaces
             ],
         }
+
+
+CLOSE_PATIENCE = 0.5  # seconds close() waits for a reading thread to step out of the reader
+
+
+def _inside(gen: Any) -> bool:
+    """Whether this thread is running ``gen`` (close() called from within the reader)."""
+    frame = sys._getframe(1)
+    target = gen.gi_frame
+    while frame is not None:
+        if frame is target:
+            return True
+        frame = frame.f_back
+    return False
+
+
+class _ClosedStream:
+    """What a Capture reads after close() found another thread (or itself) inside the
+    reader: the reading thread closes the file here and stops, as on a closed file."""
+
+    def __init__(self, capture: Capture) -> None:
+        self._capture = capture
+
+    def read(self, n: int = -1) -> bytes:
+        self._capture._close_files()
+        raise ValueError(f"{self._capture.name}: the capture was closed while it was being read")
 
 
 def open_capture(source: Source, *, strict: bool = True, storage_options: dict | None = None,
