@@ -362,8 +362,9 @@ class ColumnBuilder:
                 if v is not None:
                     out[c][i] = v
                     miss[c][i] = False
-            for c, values in objs:
-                values[i] = d[c]
+            if objs:
+                for c, values in objs:
+                    values[i] = d[c]
             if pay_start is not None:
                 p = d["payload"] or b""
                 pay_start[i] = extra_at
