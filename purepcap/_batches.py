@@ -110,7 +110,7 @@ def _batch_of(datas: list[bytes], meta: list[tuple]) -> Batch:
     caplen = np.fromiter(map(len, datas), dtype=np.int64, count=len(datas))
     off = np.zeros(len(datas), dtype=np.int64)
     np.cumsum(caplen[:-1], out=off[1:])
-    frame, time, length, linktype, interface = zip(*meta, strict=True)
+    frame, time, length, linktype, interface = zip(*meta)
     return Batch(b"".join(datas) + bytes(PAD), off, caplen, np.array(length, dtype=np.int64),
                  _times(time), np.array(frame, dtype=np.int64), np.array(linktype, dtype=np.int64),
                  np.array(interface, dtype=np.int64))

@@ -94,8 +94,8 @@ def interfaces() -> list[LiveInterface]:
 
 
 def _interface_names() -> list[str]:
-    import socket
-    return [name for _, name in sorted(socket.if_nameindex())]
+    from ._compat import if_nameindex
+    return [name for _, name in sorted(if_nameindex())]
 
 
 def _no_privilege(interface: str) -> NoPrivilegeError:
