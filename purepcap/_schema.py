@@ -70,6 +70,10 @@ class Field(NamedTuple):
     role: str  # one of ROLES
     category: str | None  # for pandas "category": the code table the column shares
     doc: str
+    # for pandas "object" columns, what each value is: "str", "uint16" (an int that
+    # fits), "list<str>" (a tuple of str) or "fragment" (records()' fragment tuple);
+    # what typed sinks (Arrow, Parquet) make of the column
+    value: str = "str"
 
     @property
     def nullable(self) -> bool:
@@ -111,26 +115,26 @@ FIELDS: tuple[Field, ...] = (
     Field("eth_dst", "link", _, "category", "extra", "mac", "destination MAC (Ethernet)"),
     Field("interface", "packet", "int64", "int64", "extra", _, "the packet's interface index in the capture"),
     Field("fragment", "ip", "object", "object", "extra", _,
-          "None, or (more_fragments, offset_in_bytes) for an IP fragment"),
+          "None, or (more_fragments, offset_in_bytes) for an IP fragment", value="fragment"),
     Field("ip_proto", "ip", "uint8", "UInt8", "extra", _, "the IP protocol number named by protocol"),
     Field("ip_length", "ip", "uint32", "UInt32", "extra", _, "IPv4 total length; IPv6 payload length + 40"),
     # Application fields (issue 18): decoded from the transport payload by purepcap._appfields,
     # in APP_FIELDS' order, only for packets that can carry them (see its candidate test)
-    Field("dns_id", "dns", "object", "object", "extra", _, "DNS message id (int)"),
+    Field("dns_id", "dns", "object", "object", "extra", _, "DNS message id (int)", value="uint16"),
     Field("dns_qname", "dns", "object", "object", "extra", _,
           "DNS first question's name as sent, no trailing dot; the root is \"\""),
-    Field("dns_qtype", "dns", "object", "object", "extra", _, "DNS first question's type (int)"),
-    Field("dns_rcode", "dns", "object", "object", "extra", _, "DNS response code (int), responses only"),
+    Field("dns_qtype", "dns", "object", "object", "extra", _, "DNS first question's type (int)", value="uint16"),
+    Field("dns_rcode", "dns", "object", "object", "extra", _, "DNS response code (int), responses only", value="uint16"),
     Field("dns_answers", "dns", "object", "object", "extra", _,
-          "tuple of the A and AAAA addresses (str) of a DNS answer section"),
+          "tuple of the A and AAAA addresses (str) of a DNS answer section", value="list<str>"),
     Field("http_method", "http", "object", "object", "extra", _, "HTTP/1.x request method"),
     Field("http_uri", "http", "object", "object", "extra", _, "HTTP/1.x request URI, as sent"),
     Field("http_host", "http", "object", "object", "extra", _, "HTTP Host header, spaces stripped"),
     Field("http_user_agent", "http", "object", "object", "extra", _, "HTTP User-Agent header"),
-    Field("http_status", "http", "object", "object", "extra", _, "HTTP/1.x response status code (int)"),
+    Field("http_status", "http", "object", "object", "extra", _, "HTTP/1.x response status code (int)", value="uint16"),
     Field("tls_sni", "tls", "object", "object", "extra", _, "TLS ClientHello server name (SNI)"),
     Field("tls_alpn", "tls", "object", "object", "extra", _,
-          "tuple of TLS ALPN protocols: a ClientHello's offer, else a ServerHello's choice"),
+          "tuple of TLS ALPN protocols: a ClientHello's offer, else a ServerHello's choice", value="list<str>"),
     Field("ja3", "tls", "object", "object", "extra", _, "JA3 of a TLS ClientHello (MD5 hex, as tshark)"),
     Field("ja3s", "tls", "object", "object", "extra", _, "JA3S of a TLS ServerHello (MD5 hex, as tshark)"),
     Field("ja4", "tls", "object", "object", "extra", _, "JA4 of a TLS ClientHello (FoxIO's specification)"),

@@ -30,10 +30,9 @@ __all__ = ["to_arrow", "to_polars", "arrow_schema", "arrow_tables", "ROW_GROUP_R
 # with payloads an eighth of that many rows.
 ROW_GROUP_ROWS = 1 << 20
 
-# Columns of Python objects (pandas "object") are strings in Arrow unless named here:
-# their values are tuples, made Arrow structs or lists so that they keep their shape.
+# Columns of Python objects (pandas "object") take their Arrow type from what the schema
+# says each value is (Field.value): tuples become structs or lists, keeping their shape.
 _FRAGMENT = ("more_fragments", "offset")  # records()' (more_fragments, offset_bytes) tuple
-_LISTS_OF_STRINGS = ("dns_answers", "tls_alpn")  # the application fields' tuples of str
 
 
 def _require_pyarrow() -> Any:
@@ -60,9 +59,11 @@ def arrow_type(name: str) -> pa.DataType:
         # int32 indices whatever the number of names, so every file has one schema
         return pa.dictionary(pa.int32(), pa.string())
     if field.pandas == "object":
-        if name == "fragment":
+        if field.value == "fragment":
             return pa.struct([pa.field(_FRAGMENT[0], pa.bool_()), pa.field(_FRAGMENT[1], pa.uint32())])
-        return pa.list_(pa.string()) if name in _LISTS_OF_STRINGS else pa.string()
+        if field.value == "list<str>":
+            return pa.list_(pa.string())
+        return pa.string() if field.value == "str" else pa.from_numpy_dtype(field.value)
     return pa.from_numpy_dtype(field.numpy)
 
 
