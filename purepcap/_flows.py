@@ -58,9 +58,9 @@ min/mean/stddev/max both ways (``bidirectional_``) and per direction (``src2dst_
 ``dst2src_``), and per-flag TCP packet counts. Standard deviations are sample ones
 (n - 1 for sizes, n - 2 for inter-arrival times); values without enough packets are 0.
 
-``fields`` names extra ``records()`` fields (e.g. ``ttl``, and the application fields
-``server_name``, ``ja3``, ... once ``records()`` has them); each flow carries the first
-value any of its packets has for each.
+``fields`` names extra ``records()`` fields (``ttl``, the application fields ``ja3``,
+``ja4``, ``ja3s``, ``http_user_agent``, ``dns_qname``, ...) and ``server_name`` (TLS SNI,
+else HTTP Host); each flow carries the first value any of its packets has for each.
 """
 from __future__ import annotations
 
