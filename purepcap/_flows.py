@@ -58,9 +58,9 @@ min/mean/stddev/max both ways (``bidirectional_``) and per direction (``src2dst_
 ``dst2src_``), and per-flag TCP packet counts. Standard deviations are sample ones
 (n - 1 for sizes, n - 2 for inter-arrival times); values without enough packets are 0.
 
-``fields`` names extra ``records()`` fields (e.g. ``ttl``, and the application fields
-``server_name``, ``ja3``, ... once ``records()`` has them); each flow carries the first
-value any of its packets has for each.
+``fields`` names extra ``records()`` fields (``ttl``, the application fields ``ja3``,
+``ja4``, ``ja3s``, ``http_user_agent``, ``dns_qname``, ...) and ``server_name`` (TLS SNI,
+else HTTP Host); each flow carries the first value any of its packets has for each.
 """
 from __future__ import annotations
 
@@ -547,10 +547,23 @@ def _fast_packets(packets: Iterable, wanted: frozenset[int] | None, owned: Any) 
             owned.close()
 
 
+# flow fields made of records() fields: the first of these a packet has
+_DERIVED = {"server_name": ("tls_sni", "http_host")}
+
+
+def _field(r: dict[str, Any], name: str) -> Any:
+    if name in _DERIVED:
+        for part in _DERIVED[name]:
+            if r[part]:
+                return r[part]
+        return None
+    return r[name]
+
+
 def _packets(rows: Iterable[dict[str, Any]], app: tuple[str, ...]) -> Iterator[Packet]:
     """The engine's tuples from records() dicts (what _fast_packets must equal)."""
     for r in rows:
-        extra = {name: r[name] for name in app} if app else None
+        extra = {name: _field(r, name) for name in app} if app else None
         yield (r["frame"], r["time"], r["length"], r["src_host"], r["src_port"], r["dst_host"],
                r["dst_port"], r["ip_proto"], r["vlan"], r["ip_length"], r["tcp_flags"], r["tcp_seq"],
                r["fragment"], r["ip_id"], r["icmp_type"], r["icmp_code"], extra)
@@ -611,7 +624,7 @@ def flows(source: Any, *, filter: str | None = None, protocol: str | Iterable[st
         # decoders) reaches flows with no change here. records() checks the names.
         from ._records import records
 
-        names = tuple(dict.fromkeys(NEEDED_FIELDS + app))
+        names = tuple(dict.fromkeys(NEEDED_FIELDS + tuple(n for a in app for n in _DERIVED.get(a, (a,)))))
         rows = records(source, protocol=protocol, filter=filter, fields=names, storage_options=storage_options)
         return _run(_packets(rows, app), idle, active, bool(stats), app)
     packets, owned = _source_packets(source, filter, storage_options)

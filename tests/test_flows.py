@@ -396,3 +396,12 @@ def test_dataframe_equals_the_dicts_on_interleaved_connections(picks, seed, idle
     data = capture(frames)
     kw = {"idle_timeout": idle}
     pd.testing.assert_frame_equal(purepcap.flows_to_pandas(data, **kw), flow_frame(list(flows(data, **kw))))
+
+
+def test_application_fields_per_flow():
+    # issue 18's fields through the fields= hook; server_name is TLS SNI, else HTTP Host
+    fl = list(flows(FIXTURES / "http.pcap", fields=["server_name", "http_user_agent", "dns_qname"]))
+    dns = next(f for f in fl if f["protocol"] == "udp")
+    http = next(f for f in fl if f["protocol"] == "tcp")
+    assert (dns["dns_qname"], dns["server_name"]) == ("example.com", None)
+    assert (http["server_name"], http["http_user_agent"]) == ("example.com", "purepcap-fixtures/1")
