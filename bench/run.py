@@ -128,6 +128,7 @@ def make_rows(n: int, subset: int, ten: int | None) -> list[Row]:
         Row("records", "records()", "mixed.pcap", work("records"), n, "dpkt_rows"),
         Row("records_filter", 'records(filter="tcp port 80")', "mixed.pcap", work("records_filter"), n, "dpkt_rows"),
         Row("to_pandas", "to_pandas()", "mixed.pcap", work("to_pandas"), n, "dpkt_pandas"),
+        Row("to_arrow", "to_arrow() (no pandas import)", "mixed.pcap", work("to_arrow"), n, "dpkt_pandas"),
         Row("dpkt_rows", "dpkt rows as tuples", "mixed.pcap", work("dpkt_rows"), n, "dpkt_rows"),
         Row("dpkt_pandas", "dpkt rows -> DataFrame", "mixed.pcap", work("dpkt_pandas"), n, "dpkt_pandas"),
         Row("tshark", "tshark fields -> CSV -> pandas", "mixed.pcap", work("tshark_pandas"), n, "dpkt_pandas"),
@@ -339,6 +340,10 @@ def targets(rows: dict[str, Row], metric: str = "wall") -> list[tuple[str, str, 
         out.append(("`to_pandas()` peak RSS", "<= 2x the final DataFrame + the pandas import baseline",
                     f"{tp.peak_mib:.0f} MiB vs limit {limit:.0f} MiB (DataFrame {df_mib:.0f} MiB, "
                     f"baseline {base.peak_mib:.0f} MiB)", tp.peak_mib <= limit))
+    a, b = wall("to_pandas"), wall("to_arrow")
+    out.append(("`to_arrow()`", "not slower than `to_pandas()` (issue 20)",
+                f"{(b / a - 1) * 100:+.0f}% ({b:.2f} s vs {a:.2f} s)" if a and b else "n/a",
+                b <= a if a and b else None))
     for what, p, g in (("open()", "open", "ng_open"), ("records()", "records", "ng_records"),
                        ("to_pandas()", "to_pandas", "ng_to_pandas")):
         a, b = wall(p), wall(g)

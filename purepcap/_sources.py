@@ -32,11 +32,15 @@ ZSTD_MAX_WINDOW = 1 << 26
 
 
 class _Replay(io.RawIOBase):
-    """A read-only stream that gives ``head`` first and then the rest of ``raw``."""
+    """A read-only stream that gives ``head`` first and then the rest of ``raw``: the one
+    way purepcap puts back bytes it peeked at on a stream that cannot seek. ``name``
+    names it in error messages."""
 
-    def __init__(self, head: bytes, raw: IO[bytes]) -> None:
+    def __init__(self, head: bytes, raw: IO[bytes], name: str | None = None) -> None:
         self._head = head
         self._raw = raw
+        if name is not None:
+            self.name = name
 
     def readable(self) -> bool:
         return True
@@ -311,6 +315,17 @@ def _read_exactly(stream: IO[bytes], n: int) -> bytes:
     return data
 
 
+def _gzip_header_fault(head: bytes) -> str | None:
+    """What is wrong with the fixed part of a gzip header (RFC 1952), or None."""
+    if len(head) < 4:
+        return None  # too short to tell: the decompressor says it is cut short
+    if head[2] != 8:
+        return f"compression method {head[2]} is not deflate (8)"
+    if head[3] & 0xE0:
+        return f"reserved flag bits set (flags 0x{head[3]:02x})"
+    return None
+
+
 def open_source(source: Source, storage_options: dict | None = None) -> tuple[IO[bytes], list[IO[bytes]], str]:
     """Open ``source`` for reading; return (stream, things to close, compression)."""
     raw, owned = _open_raw(source, storage_options)
@@ -329,6 +344,12 @@ def open_source(source: Source, storage_options: dict | None = None) -> tuple[IO
     compression = "none"
     if head.startswith(_GZIP):
         import gzip
+
+        bad = _gzip_header_fault(head)
+        if bad:  # gzip would read on, and call the stream "cut short" when it ran out
+            for c in closers:
+                c.close()
+            raise DamagedError(f"bad gzip header: {bad}", offset=2, frame=0, source=source_name(source))
         stream, compression = gzip.GzipFile(fileobj=stream, mode="rb"), "gzip"
     elif head.startswith(_BZ2):
         import bz2
