@@ -77,6 +77,7 @@ def test_dns_away_from_its_ports_agrees_where_tshark_found_it():
 def test_dataframe_equals_records_on_captures_with_application_fields():
     # the DataFrame decodes only the packets its vectorised candidate test lets through
     # (and the reference decoder's rows one by one): the same values as records()
+    pytest.importorskip("pandas")
     import appfields_oracle as ao
 
     import purepcap
