@@ -173,6 +173,11 @@ class Case:
     def compressed(self) -> bool:
         return self.data[:2] == b"\x1f\x8b"
 
+    @property
+    def big(self) -> bool:
+        """Too big to cut into spans of a few bytes in a test's time."""
+        return len(self.data) > 100_000
+
 
 def gz(case: Case, name: str | None = None) -> Case:
     return Case(name or case.name + "-gz", gzip.compress(case.data, mtime=0), case.packets, case.error)
@@ -580,13 +585,53 @@ def _ng_damage_cases() -> list[Case]:
     return c
 
 
+# Frames for files of several MiB: records and blocks then straddle every reader's reads
+# (256 KiB) and the batch walk's chunks (4 MiB), where carried-over bytes are handled.
+BIG_FRAME = bytes(build.ether() / build.ipv4(src="10.9.0.1", dst="10.9.0.2") / build.udp(sport=4, dport=5)
+                  / bytes(1395))
+BIG_COUNT = 3300  # ~4.7 MB
+
+
+def _big_frames() -> list[bytes]:
+    return [BIG_FRAME if i % 4 else ETHER_FRAMES[i % 5] for i in range(BIG_COUNT)]
+
+
+def _big_cases() -> list[Case]:
+    c: list[Case] = []
+    frames = _big_frames()
+    r = recs(frames, ticks=NS, step=1_001)
+    c.append(Case("big-pcap-ns-be", pcap_file(r, magic=PCAP_NS, order=">"), BIG_COUNT))
+    lie = list(r)
+    lie[3100] = Rec(r[3100].sec, r[3100].frac, 0x7FFFFFF0, 60, r[3100].data)
+    c.append(Case("big-pcap-lying-caplen-late", pcap_file(lie, magic=PCAP_NS), 3100, "DamagedError"))
+    c.append(Case("big-pcap-cut-late", pcap_file(recs(frames))[:-700], BIG_COUNT - 1, "TruncatedError"))
+
+    def sections(w: PcapngWriter) -> None:
+        add_packets(w, frames[:1500])
+        w.write_block(0x99, b"unknown")
+        w.new_section("big")
+        w.add_interface(1, tsresol=0x80 | 20)
+        w.add_interface(1, tsresol=6)
+        add_packets(w, frames[1500:2500], interface=1)
+        w.write_simple(ETHER_FRAMES[0])
+        add_packets(w, frames[2500:], interface=0)
+    many = pcapng(sections)
+    c.append(Case("big-ng-sections-late", many, BIG_COUNT + 1))
+    good = pcapng(lambda w: add_packets(w, frames))
+    late = nth(good, EPB, 3000)
+    c.append(Case("big-ng-bad-trailer-late", patch(good, late.offset + late.blen - 4, "<I", 0), 3000,
+                  "DamagedError"))
+    c.append(Case("big-ng-cut-late", many[:-30], BIG_COUNT, "TruncatedError"))
+    return c
+
+
 def all_cases() -> list[Case]:
-    cases = _pcap_cases() + _ng_cases()
+    cases = _pcap_cases() + _ng_cases() + _big_cases()
     by = {c.name: c for c in cases}
     assert len(by) == len(cases), "case names must be unique"
     for name in ("pcap-us-le", "pcap-lying-caplen", "pcap-cut-in-record-3-header", "ng-little",
                  "ng-second-section-after-packet-1", "ng-epb-bad-trailer", "ng-cut-in-second-shb",
-                 "ng-idb-tsresol-0x7f-after-packets"):
+                 "ng-idb-tsresol-0x7f-after-packets", "big-pcap-lying-caplen-late", "big-ng-sections-late"):
         cases.append(gz(by[name]))
     cases.append(Case("gz-stream-cut-short", gzip.compress(by["pcap-us-le"].data, mtime=0)[:-30], 4,
                       "TruncatedError"))

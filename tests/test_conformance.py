@@ -91,6 +91,17 @@ def _uncompressed(case: Case) -> bool:
     return not case.compressed
 
 
+def _small(case: Case) -> bool:
+    return not case.big
+
+
+def _small_uncompressed(case: Case) -> bool:
+    return not case.compressed and not case.big
+
+
+BIG_PART = 1 << 18  # a partition size for the big cases: ~18 spans
+
+
 def _strict_names(strict: bool) -> str:
     return "strict" if strict else "lenient"
 
@@ -135,11 +146,11 @@ for _strict in (True, False):
     _add("records-fields", _strict, _records_general)
     _add("records-fileobj", _strict, _records_file)
     _add("records-payload", _strict, _records_payload)
-    for _n in (1, 64, 1000):
+    for _n in (1, 64, 1000, BIG_PART):
         def _spans(case: Case, path: Path, s: bool = _strict, n: int = _n) -> tuple[Outcome, Outcome]:
             want = reference(case, s)
             return read_spans(path, n, s), want
-        _add(f"spans-{_n}", _strict, _spans, _uncompressed)
+        _add(f"spans-{_n}", _strict, _spans, _uncompressed if _n == BIG_PART else _small_uncompressed)
 
 
 def _records_packets(case: Case, path: Path) -> tuple[Outcome, Outcome]:
@@ -180,14 +191,14 @@ _add("pandas-bytes", True, _pandas_bytes)
 _add("pandas-path", True, _pandas_path)
 _add("pandas-fileobj", True, _pandas_file)
 _add("pandas-capture", True, _pandas_packets)
-for _n in (1, 200, None):
+for _n in (1, 200, BIG_PART, None):
     def _intake(case: Case, path: Path, n: int | None = _n) -> tuple[Outcome, Outcome]:
         return read_intake(path, n), as_frame(reference(case, True))
-    _add(f"intake-{_n or 'default'}", True, _intake)
-for _n in (1, 200):
+    _add(f"intake-{_n or 'default'}", True, _intake, _small if _n in (1, 200) else _always)
+for _n in (1, 200, BIG_PART):
     def _dask(case: Case, path: Path, n: int = _n) -> tuple[Outcome, Outcome]:
         return read_intake(path, n, dask=True), as_frame(reference(case, True))
-    _add(f"dask-{_n}", True, _dask)
+    _add(f"dask-{_n}", True, _dask, _small if _n in (1, 200) else _always)
 
 
 # -- disagreements that exist today ------------------------------------------------------------
@@ -203,10 +214,11 @@ def _known(reason: str, cases: list[str], consumers: list[str]) -> None:
             KNOWN[(c, k)] = reason
 
 
-_SPANS = [f"spans-{n}/{m}" for n in (1, 64, 1000) for m in ("strict", "lenient")]
+_SPANS = [f"spans-{n}/{m}" for n in (1, 64, 1000, BIG_PART) for m in ("strict", "lenient")]
 _INTAKE = ["intake-1/strict", "intake-200/strict", "dask-1/strict", "dask-200/strict"]
 _FRAMES = ["pandas-bytes/strict", "pandas-path/strict", "pandas-fileobj/strict", "intake-1/strict",
-           "intake-200/strict", "intake-default/strict", "dask-1/strict", "dask-200/strict"]
+           "intake-200/strict", f"intake-{BIG_PART}/strict", "intake-default/strict", "dask-1/strict",
+           "dask-200/strict", f"dask-{BIG_PART}/strict"]
 
 # A: _split_pcapng puts a damaged interface block into the prefix of the spans after it,
 # and the span reader steps over it there (_start_pcapng's "except PcapError: break";
@@ -245,6 +257,8 @@ _known("F: lenient spans count a skipped damaged packet block as a frame",
        ["ng-damage-in-two-places", "ng-epb-bad-trailer", "ng-be-epb-bad-trailer", "ng-epb-caplen-over-block",
         "ng-epb-interface-out-of-range", "ng-be-epb-interface-out-of-range", "ng-first-epb-bad-trailer"],
        ["spans-1/lenient", "spans-64/lenient"])
+_known("F: lenient spans count a skipped damaged packet block as a frame", ["big-ng-bad-trailer-late"],
+       [f"spans-{BIG_PART}/lenient"])
 # G: to_pandas hands an irregular record or block to the container reader through
 # _batches._Resume, and open_source sniffs that stream's first bytes for a compression
 # magic: a record or block starting 1f 8b (gzip; BZh, xz and zstd likewise) ends the
@@ -256,7 +270,7 @@ _known("G: to_pandas' hand-over stream is sniffed for a compression magic",
 # H: to_dask() raises the error of whichever damaged partition Dask computes first
 # (here a later one), not the file's first damage as read() and a whole read do.
 _known("H: to_dask() raises a later partition's error", ["pcap-damage-in-two-places"],
-       ["dask-1/strict", "dask-200/strict"])
+       ["dask-1/strict", "dask-200/strict", f"dask-{BIG_PART}/strict"])
 _known("H: to_dask() raises a later partition's error", ["ng-damage-in-two-places"], ["dask-1/strict"])
 # I: to_pandas loses the frame of an error the decompressor raises (TruncatedError.frame
 # is None where open() says the last good frame): the batch walk does not stamp it.
