@@ -229,13 +229,13 @@ def packet_row(p: purepcap.Packet) -> tuple:
     return (p.frame, p.time, p.length, p.caplen, p.linktype, p.interface, p.data)
 
 
-def read_open(src: Any, strict: bool = True, name: str = "<bytes>") -> Outcome:
+def read_open(src: Any, strict: bool = True, name: str = "<bytes>", filter: str | None = None) -> Outcome:
     """The reference: purepcap.open's Packets, then its error (strict) or the damage it
     stopped at (lenient: Capture.error) and its warnings."""
     out = Outcome()
 
     def run() -> None:
-        with purepcap.open(src, strict=strict) as cap:
+        with purepcap.open(src, strict=strict, filter=filter) as cap:
             for p in cap:
                 assert len(p.data) == p.caplen
                 out.rows.append(packet_row(p))
@@ -260,12 +260,13 @@ def read_spans(path: Path, part_bytes: int, strict: bool = True) -> Outcome:
     return collect(run, str(path), out)
 
 
-def read_records(src: Any, strict: bool = True, fields: list[str] | None = None, name: str = "<bytes>") -> Outcome:
+def read_records(src: Any, strict: bool = True, fields: list[str] | None = None, name: str = "<bytes>",
+                 filter: str | None = None) -> Outcome:
     out = Outcome()
     keys = ("frame", "time", "length", "caplen", *(fields or ()))
 
     def run() -> None:
-        for r in purepcap.records(src, strict=strict, fields=fields):
+        for r in purepcap.records(src, strict=strict, fields=fields, filter=filter):
             out.rows.append(tuple(r[k] for k in keys))
     return collect(run, name, out)
 
@@ -282,11 +283,11 @@ def frame_rows(df: Any) -> list[tuple]:
                     df["caplen"].tolist(), df["interface"].tolist()))
 
 
-def read_pandas(src: Any, name: str = "<bytes>") -> Outcome:
+def read_pandas(src: Any, name: str = "<bytes>", filter: str | None = None) -> Outcome:
     out = Outcome()
 
     def run() -> None:
-        out.rows = frame_rows(purepcap.to_pandas(src, columns=FRAME_COLUMNS))
+        out.rows = frame_rows(purepcap.to_pandas(src, columns=FRAME_COLUMNS, filter=filter))
     return collect(run, name, out)
 
 

@@ -77,6 +77,11 @@ def test_case_is_what_its_name_says(name: str) -> None:
         assert lenient.warnings
 
 
+# A pcap-filter that keeps packets by their length on the wire, whatever their link type.
+FILTER_LEN = 70
+FILTER = f"len >= {FILTER_LEN}"
+
+
 # -- the consumers -----------------------------------------------------------------------------
 # name -> (strict, whether it applies to a case, run(case, path) -> (got, want))
 Run = Callable[[Case, Path], "tuple[Outcome, Outcome]"]
@@ -139,7 +144,20 @@ for _strict in (True, False):
                 out.rows.append((r["frame"], r["time"], r["length"], r["caplen"]))
         return collect(run, str(path), out), as_records(reference(case, s))
 
+    def _open_filter(case: Case, path: Path, s: bool = _strict) -> tuple[Outcome, Outcome]:
+        # a filter runs inside the reader's loops (Capture.keep_only), before a Packet is made
+        want = reference(case, s)
+        return (read_open(case.data, s, filter=FILTER),
+                Outcome([r for r in want.rows if r[2] >= FILTER_LEN], want.error, want.warnings, want.stopped))
+
+    def _records_filter(case: Case, path: Path, s: bool = _strict) -> tuple[Outcome, Outcome]:
+        want = reference(case, s)
+        return (read_records(path, s, filter=FILTER, name=str(path)),
+                as_records(Outcome([r for r in want.rows if r[2] >= FILTER_LEN], want.error, want.warnings)))
+
     _add("open-path", _strict, _open_path)
+    _add("open-filter", _strict, _open_filter)
+    _add("records-filter", _strict, _records_filter)
     _add("open-fileobj", _strict, _open_file)
     _add("records-bytes", _strict, _records_bytes)
     _add("records-path", _strict, _records_path)
@@ -186,7 +204,14 @@ def _pandas_packets(case: Case, path: Path) -> tuple[Outcome, Outcome]:
     return collect(run, "<bytes>", out), as_frame(reference(case, True))
 
 
+def _pandas_filter(case: Case, path: Path) -> tuple[Outcome, Outcome]:
+    want = reference(case, True)
+    return (read_pandas(path, name=str(path), filter=FILTER),
+            as_frame(Outcome([r for r in want.rows if r[2] >= FILTER_LEN], want.error)))
+
+
 _add("records-capture", True, _records_packets)
+_add("pandas-filter", True, _pandas_filter)
 _add("pandas-bytes", True, _pandas_bytes)
 _add("pandas-path", True, _pandas_path)
 _add("pandas-fileobj", True, _pandas_file)
