@@ -138,6 +138,9 @@ def main() -> None:
     }
     files["records"] = dict(files["containers"])
     files["records_direct"] = dict(files["containers"])
+    files["partitions"] = dict(files["containers"])
+    files["filtered_read"] = {f"expr-{i}-sample-{k}": bytes([k]) + e.encode()
+                              for i, e in enumerate(FILTERS) for k in (0, 1)}
     for target, seeds in files.items():
         d = os.path.join(root, target)
         shutil.rmtree(d, ignore_errors=True)

@@ -32,7 +32,8 @@ targets = importlib.import_module("targets")
 make_seeds = importlib.import_module("make_seeds")
 
 NEEDS = {"containers": [], "headers": ["purepcap.headers"], "records": ["purepcap._records"],
-         "records_direct": ["purepcap._records"], "filter": ["purepcap.filter._parser"]}
+         "records_direct": ["purepcap._records"], "filter": ["purepcap.filter._parser"],
+         "partitions": [], "filtered_read": ["purepcap._records", "purepcap.filter._parser"]}
 
 
 def needs(target: str) -> None:
