@@ -199,6 +199,23 @@ class Outcome:
         return (self.rows, self.error, self.warnings, self.stopped)
 
 
+def difference(got: Outcome, want: Outcome) -> str | None:
+    """Where ``got`` first differs from ``want``, in a line or two; None if nowhere.
+    (pytest's own explanation of unequal lists of thousands of rows takes minutes.)"""
+    for what in ("error", "warnings", "stopped"):
+        if getattr(got, what) != getattr(want, what):
+            return f"{what}: got {getattr(got, what)!r}, want {getattr(want, what)!r}"
+    if got.rows != want.rows:
+        n = min(len(got.rows), len(want.rows))
+        i = next((i for i in range(n) if got.rows[i] != want.rows[i]), n)
+
+        def show(rows: list[tuple]) -> str:
+            return repr(rows[i][:6]) if i < len(rows) else "nothing"  # (not the packet's bytes)
+        return (f"rows: {len(got.rows)} got, {len(want.rows)} wanted; row {i}: got {show(got.rows)}, "
+                f"want {show(want.rows)}")
+    return None
+
+
 def _err(e: PcapError | None) -> tuple | None:
     return None if e is None else (type(e).__name__, e.offset, e.frame)
 

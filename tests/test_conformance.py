@@ -28,6 +28,7 @@ from _conformance import (
     as_frame,
     as_records,
     collect,
+    difference,
     frame_rows,
     read_intake,
     read_open,
@@ -314,10 +315,9 @@ def test_consumer_agrees_with_open(case_name: str, consumer: str, case_dir: Path
     case = CASES[case_name]
     strict, _, run = CONSUMERS[consumer]
     got, want = run(case, case_dir / case_name)
-    assert got.error == want.error
-    assert got.rows == want.rows
-    assert got.warnings == want.warnings
-    assert got.stopped == want.stopped
+    wrong = difference(got, want)
+    if wrong:
+        pytest.fail(f"{consumer} disagrees with purepcap.open on {case_name}: {wrong}", pytrace=False)
 
 
 def test_compressed_captures_cannot_be_split(case_dir: Path) -> None:

@@ -27,6 +27,7 @@ from _conformance import (
     all_cases,
     as_frame,
     as_records,
+    difference,
     ng_blocks,
     packet_row,
     pcap_offsets,
@@ -124,7 +125,9 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _same(got: Outcome, want: Outcome, what: str) -> None:
-    assert (got.error, got.rows, got.warnings, got.stopped) == (want.error, want.rows, want.warnings, want.stopped), what
+    wrong = difference(got, want)
+    if wrong:
+        pytest.fail(f"{what} disagrees with purepcap.open: {wrong}")
 
 
 # -- whole reads: Packets, records, DataFrame --------------------------------------------------
