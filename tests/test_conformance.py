@@ -10,8 +10,12 @@
 # the reference gives, narrowed to what it shows: the same rows, the same error
 # (class, byte offset, last good frame) and, reading leniently, the same warnings.
 #
-# A disagreement that exists today is kept as a strict xfail on exactly that case and
-# consumer (KNOWN, grouped by cause): it fails once fixed, and the mark goes then.
+# Every case agrees through every consumer. (Until the walkers took their rules from
+# _container and split_capture its own from the reader, 225 pairs disagreed, in nine
+# causes: damage in a span's prefix stepped over or misplaced, a cut section header
+# hidden by Intake, split_capture ignoring the pre-2.4 length swap or counting a
+# skipped block as a frame, to_pandas' hand-over stream sniffed for a compression
+# magic, Dask raising a later partition's error, a decompression error without its frame.)
 from __future__ import annotations
 
 import io
@@ -227,86 +231,13 @@ for _n in (1, 200, BIG_PART):
     _add(f"dask-{_n}", True, _dask, _small if _n in (1, 200) else _always)
 
 
-# -- disagreements that exist today ------------------------------------------------------------
-# (case, consumer) -> reason, grouped by cause (letters as in the report to the lead);
-# each group is one fix. Issue 23.1 is A.
-KNOWN: dict[tuple[str, str], str] = {}
-
-
-def _known(reason: str, cases: list[str], consumers: list[str]) -> None:
-    for c in cases:
-        for k in consumers:
-            assert c in CASES and k in CONSUMERS, (c, k)
-            KNOWN[(c, k)] = reason
-
-
-_FRAMES = ["pandas-bytes/strict", "pandas-path/strict", "pandas-fileobj/strict", "intake-1/strict",
-           "intake-200/strict", f"intake-{BIG_PART}/strict", "intake-default/strict", "dask-1/strict",
-           "dask-200/strict", f"dask-{BIG_PART}/strict"]
-
-_STRICT_SPANS = [f"spans-{n}/strict" for n in (1, 64, 1000, BIG_PART)]
-_LENIENT_SPANS = [f"spans-{n}/lenient" for n in (1, 64, 1000, BIG_PART)]
-_SMALL_INTAKE = ["intake-1/strict", "intake-200/strict", "dask-1/strict", "dask-200/strict"]
-_IDB_LEADING = ["ng-idb-bad-trailer", "ng-idb-option-past-block", "ng-idb-tsresol-0x7f-leading", "ng-idb-tsresol-2^-64"]
-_LATER_PREFIX = ["ng-second-section-idb-tsresol-0x7f", "ng-second-shb-bad-trailer", "ng-second-shb-version-2"]
-
-# A1: a damaged block in a span's prefix (a later section header, or an interface
-# block after the first packets) is reported at its offset in the prefix -- 0 for the
-# section header -- not in the file, and at frame 0 (issue 23.1: the span reader now
-# reports the damage instead of dropping it, but as if the prefix began the file).
-_known("issue 23.1 A1: damage in a span's prefix is placed in the prefix, not the file",
-       _LATER_PREFIX, _STRICT_SPANS + _SMALL_INTAKE)
-_known("issue 23.1 A1: damage in a span's prefix is placed in the prefix, not the file",
-       ["ng-idb-tsresol-0x7f-after-packets"], ["dask-1/strict", "dask-200/strict"])
-# A2: to_pandas(span=) (so Intake and Dask) gives damage in a span's prefix no frame
-# (PcapError.frame None where open() says the last good frame, here 0).
-_known("issue 23.1 A2: to_pandas(span=) gives prefix damage frame None", _IDB_LEADING, _SMALL_INTAKE)
-# A3: damage in a span's prefix is raised even when the span is read with strict=False;
-# a lenient whole read steps over the block with a warning and reads on.
-_known("issue 23.1 A3: prefix damage raises in a lenient span read",
-       _IDB_LEADING + _LATER_PREFIX, _LENIENT_SPANS)
-_known("issue 23.1 A3: prefix damage raises in a lenient span read",
-       ["ng-idb-tsresol-0x7f-after-packets"], ["spans-1/lenient", "spans-64/lenient"])
-# A4: a leading interface block whose trailing length is wrong is still left out of
-# the spans' prefix, so open(span=) reports the first packet block naming it instead.
-_known("issue 23.1 A4: an interface block with a bad trailer is left out of the span prefix",
-       ["ng-idb-bad-trailer"], _STRICT_SPANS)
-# D: split_capture on a file whose header open() rejects: NotACaptureError (pcap:
-# "cannot split"; pcapng: a span read as an empty file) where open() says
-# TruncatedError or DamagedError. (Intake reads such a file whole, and agrees.)
-_known("D: split_capture misnames a bad file header",
-       ["pcap-cut-in-magic", "pcap-cut-in-file-header", "ng-cut-in-shb-header", "ng-cut-in-shb",
-        "ng-shb-bad-bom", "ng-shb-length-huge"], _STRICT_SPANS + _LENIENT_SPANS)
-# F: lenient partitioned reads number the frames after a damaged packet block one
-# higher: split_capture counts the block as a frame, a lenient whole read steps over it.
-_known("F: lenient spans count a skipped damaged packet block as a frame",
-       ["ng-damage-in-two-places", "ng-epb-bad-trailer", "ng-be-epb-bad-trailer", "ng-epb-caplen-over-block",
-        "ng-epb-interface-out-of-range", "ng-be-epb-interface-out-of-range", "ng-first-epb-bad-trailer"],
-       ["spans-1/lenient", "spans-64/lenient"])
-_known("F: lenient spans count a skipped damaged packet block as a frame", ["big-ng-bad-trailer-late"],
-       [f"spans-{BIG_PART}/lenient"])
-# H: to_dask() raises the error of whichever damaged partition Dask computes first
-# (here a later one), not the file's first damage as read() and a whole read do.
-_known("H: to_dask() raises a later partition's error", ["ng-damage-in-two-places"], ["dask-1/strict"])
-# I: to_pandas loses the frame of an error the decompressor raises (TruncatedError.frame
-# is None where open() says the last good frame): the batch walk does not stamp it.
-_known("I: to_pandas drops the frame of a decompression error", ["gz-stream-cut-short"], _FRAMES)
-# Fixed by the walker rewrite and the hostile-input merge (kept as cases, now passing):
-# C, a cut in a later section header hidden by Intake; E, split_capture ignoring the
-# pre-2.4 caplen/len swap; G, to_pandas' hand-over stream sniffed for a compression
-# magic; H for pcap.
-
-
 def _params() -> list[Any]:
     out = []
     for cname, case in CASES.items():
         for kname, (_, applies, _) in CONSUMERS.items():
             if not applies(case):
                 continue
-            marks = []
-            if (cname, kname) in KNOWN:
-                marks.append(pytest.mark.xfail(strict=True, reason=KNOWN[(cname, kname)]))
-            out.append(pytest.param(cname, kname, marks=marks, id=f"{cname}:{kname}"))
+            out.append(pytest.param(cname, kname, id=f"{cname}:{kname}"))
     return out
 
 
