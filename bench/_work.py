@@ -69,6 +69,12 @@ def w_to_pandas(path: str) -> dict:
     return {"n": len(df), "df_bytes": int(df.memory_usage(deep=True).sum())}
 
 
+def w_to_arrow(path: str) -> dict:
+    import purepcap
+    table = purepcap.to_arrow(path)
+    return {"n": len(table), "table_bytes": int(table.nbytes)}
+
+
 def _floor_reader(path: str, as_tuples: bool):
     """The least a pure-Python reader of classic pcap can do per packet and still hand
     out its bytes: 256 KiB reads (as purepcap.open reads), one unpack of the record

@@ -79,8 +79,42 @@ class Row:
         return statistics.median(self.rss) / 1024 if self.rss else None
 
 
-def work(name: str) -> list[str]:
-    return [PY, str(HERE / "_work.py"), name, "{F}"]
+def work(name: str, python: str = PY) -> list[str]:
+    return [python, str(HERE / "_work.py"), name, "{F}"]
+
+
+# Interpreters whose processes print the one JSON line that _work.py writes: this one, and
+# each --python given (PyPy, another CPython), whose rows are keyed "TAG_row".
+PYTHONS = {PY}
+OTHERS: list[str] = []  # the --python interpreters, in order
+
+
+def python_tag(python: str) -> str:
+    """A short key for an interpreter: its file name without dots ("pypy3", "python313")."""
+    return Path(python).name.replace(".", "").replace("-", "_")
+
+
+def other_python_rows(python: str, n: int) -> list[Row]:
+    """The purepcap rows again under another interpreter, beside the CPython ones."""
+    tag = python_tag(python)
+    return [
+        Row(f"{tag}_python", f"{tag} startup (nothing imported)", "", work("python", python)),
+        Row(f"{tag}_open", f"{tag}: purepcap.open() iterating Packets", "mixed.pcap", work("open", python), n,
+            "dpkt_rows"),
+        Row(f"{tag}_records", f"{tag}: records()", "mixed.pcap", work("records", python), n, "dpkt_rows"),
+        Row(f"{tag}_open_filter", f'{tag}: purepcap.open(filter="tcp port 80")', "mixed.pcap",
+            work("open_filter", python), n, "dpkt_rows"),
+        Row(f"{tag}_floor_bytes", f"{tag}: pure-Python floor: each packet's bytes", "mixed.pcap",
+            work("floor_bytes", python), n, "dpkt_rows"),
+        Row(f"{tag}_ng_open", f"{tag}: pcapng: purepcap.open()", "mixed.pcapng", work("open", python), n,
+            "ng_dpkt_rows"),
+        Row(f"{tag}_ng_records", f"{tag}: pcapng: records()", "mixed.pcapng", work("records", python), n,
+            "ng_dpkt_rows"),
+        Row(f"{tag}_s_open", f"{tag}: 64 B: purepcap.open()", "small64.pcap", work("open", python), n,
+            "s_dpkt_rows"),
+        Row(f"{tag}_s_records", f"{tag}: 64 B: records()", "small64.pcap", work("records", python), n,
+            "s_dpkt_rows"),
+    ]
 
 
 def make_rows(n: int, subset: int, ten: int | None) -> list[Row]:
@@ -94,6 +128,7 @@ def make_rows(n: int, subset: int, ten: int | None) -> list[Row]:
         Row("records", "records()", "mixed.pcap", work("records"), n, "dpkt_rows"),
         Row("records_filter", 'records(filter="tcp port 80")', "mixed.pcap", work("records_filter"), n, "dpkt_rows"),
         Row("to_pandas", "to_pandas()", "mixed.pcap", work("to_pandas"), n, "dpkt_pandas"),
+        Row("to_arrow", "to_arrow() (no pandas import)", "mixed.pcap", work("to_arrow"), n, "dpkt_pandas"),
         Row("dpkt_rows", "dpkt rows as tuples", "mixed.pcap", work("dpkt_rows"), n, "dpkt_rows"),
         Row("dpkt_pandas", "dpkt rows -> DataFrame", "mixed.pcap", work("dpkt_pandas"), n, "dpkt_pandas"),
         Row("tshark", "tshark fields -> CSV -> pandas", "mixed.pcap", work("tshark_pandas"), n, "dpkt_pandas"),
@@ -152,7 +187,7 @@ def run_once(row: Row, files: dict[str, Path]) -> None:
         t0 = time.perf_counter()
         # Only our own workloads print something we read (one JSON line); `cat F` must
         # write to /dev/null, as its label says, not 700 MB into a temporary file.
-        sink = out if argv[0] == PY else subprocess.DEVNULL
+        sink = out if argv[0] in PYTHONS else subprocess.DEVNULL
         proc = subprocess.Popen(launch, stdout=sink, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
@@ -171,7 +206,7 @@ def run_once(row: Row, files: dict[str, Path]) -> None:
     row.times.append(wall)
     row.cpu.append(cpu)
     row.rss.append(rss)
-    if argv[0] == PY:
+    if argv[0] in PYTHONS:
         row.out.append(json.loads(text.splitlines()[-1]))
 
 
@@ -250,7 +285,10 @@ def versions() -> dict:
         rev += " + uncommitted changes in purepcap/"
     tshark = (_cmd(["tshark", "--version"]).splitlines() or ["not installed"])[0]
     tcpdump = (_cmd(["tcpdump", "--version"]).splitlines() or ["not installed"])[0]
-    return {"python": platform.python_version(), "purepcap": rev, "dpkt": mod("dpkt"), "pandas": mod("pandas"),
+    others = {python_tag(o): _cmd([o, "-c", "import platform, sys; print(platform.python_implementation(), "
+                                       "sys.version.split()[0], sys.version.split('[')[-1].split(' with')[0] "
+                                       "if 'PyPy' in sys.version else '')"]).strip() or "not found" for o in OTHERS}
+    return {"python": platform.python_version(), **others, "purepcap": rev, "dpkt": mod("dpkt"), "pandas": mod("pandas"),
             "numpy": mod("numpy"), "pyarrow": mod("pyarrow"), "scapy": mod("scapy"),
             "tshark": tshark.replace("TShark (Wireshark) ", "").split(" (")[0].rstrip("."), "tcpdump": tcpdump.replace("tcpdump version ", "")}
 
@@ -302,6 +340,10 @@ def targets(rows: dict[str, Row], metric: str = "wall") -> list[tuple[str, str, 
         out.append(("`to_pandas()` peak RSS", "<= 2x the final DataFrame + the pandas import baseline",
                     f"{tp.peak_mib:.0f} MiB vs limit {limit:.0f} MiB (DataFrame {df_mib:.0f} MiB, "
                     f"baseline {base.peak_mib:.0f} MiB)", tp.peak_mib <= limit))
+    a, b = wall("to_pandas"), wall("to_arrow")
+    out.append(("`to_arrow()`", "not slower than `to_pandas()` (issue 20)",
+                f"{(b / a - 1) * 100:+.0f}% ({b:.2f} s vs {a:.2f} s)" if a and b else "n/a",
+                b <= a if a and b else None))
     for what, p, g in (("open()", "open", "ng_open"), ("records()", "records", "ng_records"),
                        ("to_pandas()", "to_pandas", "ng_to_pandas")):
         a, b = wall(p), wall(g)
@@ -313,6 +355,13 @@ def targets(rows: dict[str, Row], metric: str = "wall") -> list[tuple[str, str, 
         out.append((f'filter "tcp port 80": `{what}`', "<= 30% over plain reading",
                     f"{(b / a - 1) * 100:+.0f}% ({b:.2f} s vs {a:.2f} s)" if a and b else "n/a",
                     b <= 1.3 * a if a and b else None))
+    for o in OTHERS:  # issue 21: under PyPy, open() and records() at C speed
+        tag, c = python_tag(o), rate("tcpdump")
+        for what, k in (("open()", "open"), ("records()", "records")):
+            a = rate(f"{tag}_{k}")
+            out.append((f"{tag}: `{what}`", ">= `tcpdump -r F -w /dev/null` packets/s",
+                        f"{a / c:.2f}x tcpdump ({a / 1e6:.2f}M vs {c / 1e6:.2f}M packets/s)" if a and c else "n/a",
+                        a >= c if a and c else None))
     one, ten = rows.get("records"), rows.get("records_10x")
     if ten is None or not ten.rss or one is None or not one.rss:
         out.append(("streaming `records()` memory", "flat for 1M or 10M packets",
@@ -351,7 +400,7 @@ def report(rows: list[Row], tgt: list, tgt_cpu: list, live: dict, info: dict) ->
              "",
              "| what | target | measured (wall) | wall | measured (CPU time) | CPU |",
              "|---|---|---|---|---|---|"]
-    for (what, target, measured, ok), (_, _, m_cpu, ok_cpu) in zip(tgt, tgt_cpu, strict=True):
+    for (what, target, measured, ok), (_, _, m_cpu, ok_cpu) in zip(tgt, tgt_cpu):
         lines.append(f"| {what} | {target} | {measured} | {_verdict(ok)} | {m_cpu} | {_verdict(ok_cpu)} |")
     lines += ["", "### All rows", "",
               "Whole-process wall time (imports and interpreter start included), median of the runs; "
@@ -430,13 +479,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="comma-separated row keys to run (default: all)")
     ap.add_argument("--profile", action="store_true", help="also write cProfile top functions into DATA")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    ap.add_argument("--python", action="append", default=[], metavar="EXE",
+                    help="also run the purepcap rows under this interpreter (e.g. pypy3), reported beside "
+                         "the rows of the interpreter running run.py, with targets against tcpdump; repeatable")
     args = ap.parse_args(argv)
+    for o in args.python:
+        exe = shutil.which(o) or o
+        OTHERS.append(exe)
+        PYTHONS.add(exe)
     n = args.packets or (20_000 if args.quick else 1_000_000)
     subset = min(n, args.subset or (2_000 if args.quick else 100_000))
     data = args.data or (HERE / "data" / "quick" if args.quick else HERE / "data")
     results = args.results or (data / "RESULTS-quick.md" if args.quick else HERE / "RESULTS.md")
     info = {"command": "python3 bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "runs": args.runs, "packets": n, "machine": machine(), "versions": versions(),
             "load_start": loadavg()}
     print(f"purepcap bench: {n:,} packets per capture, {args.runs} runs, data in {data}")
@@ -444,13 +500,17 @@ def main(argv: list[str] | None = None) -> int:
     files = _gen.write_captures(data, n, subset)
     print(f"  captures ready in {time.perf_counter() - t0:.1f} s")
     rows = make_rows(n, subset, None)
+    for o in OTHERS:
+        rows += other_python_rows(o, n)
     if args.only:
         keep = set(args.only.split(","))
         rows = [r for r in rows if r.key in keep]
     for r in rows:
         tool = r.argv[0]
-        if tool != PY and not shutil.which(tool):
+        if tool not in PYTHONS and not shutil.which(tool):
             r.skipped = f"skipped: {tool} not installed"
+        elif tool in OTHERS and not os.access(tool, os.X_OK):
+            r.skipped = f"skipped: {tool} not found"
         elif r.key == "tshark" and not shutil.which("tshark"):
             r.skipped = "skipped: tshark not installed"
     for f in sorted({files[r.file] for r in rows if r.file}):  # warm the page cache
@@ -458,6 +518,9 @@ def main(argv: list[str] | None = None) -> int:
     # pip compiles an installed package's bytecode; a source tree (or PYTHONDONTWRITEBYTECODE,
     # set on some machines) would otherwise make every measured process compile purepcap
     compileall.compile_dir(str(ROOT / "purepcap"), quiet=1)
+    for o in OTHERS:  # each interpreter has its own bytecode (PyPy: *.pypy39.pyc)
+        if os.access(o, os.X_OK):
+            subprocess.run([o, "-m", "compileall", "-q", str(ROOT / "purepcap")], stdout=subprocess.DEVNULL)
     for i in range(max(r.runs or args.runs for r in rows)):
         for r in rows:
             if r.skipped or r.error or i >= (r.runs or args.runs):
@@ -499,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
                    "cpu": r.cpu, "out": r.out, "packets": r.packets, "error": r.error, "skipped": r.skipped} for r in rows]},
         indent=1))
     print()
-    for (what, target, measured, ok), (_, _, m_cpu, ok_cpu) in zip(tgt, tgt_cpu, strict=True):
+    for (what, target, measured, ok), (_, _, m_cpu, ok_cpu) in zip(tgt, tgt_cpu):
         print(f"  {_verdict(ok):4} {what}: {measured}  (target {target}); by CPU time {_verdict(ok_cpu)}: {m_cpu}")
     print(f"\nresults written to {results} ({time.perf_counter() - t0:.0f} s in all)")
     missed = [t for t in tgt if t[3] is False]

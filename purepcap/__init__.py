@@ -31,7 +31,8 @@ from .format import Capture, Interface, Packet, PcapngWriter, PcapWriter, Span, 
 __version__ = "0.1.0"
 
 __all__ = [
-    "open", "records", "to_pandas", "flows", "flows_to_pandas", "Packet", "Interface", "Capture", "Span", "split_capture",
+    "open", "records", "to_pandas", "to_arrow", "to_polars", "flows", "flows_to_pandas", "Packet", "Interface",
+    "Capture", "Span", "split_capture",
     "PcapWriter", "PcapngWriter", "open_writer", "linktypes",
     "PcapError", "NotACaptureError", "UnsupportedFormatError", "TruncatedError", "DamagedError",
     "FilterError", "CaptureError", "PcapWarning",
@@ -43,17 +44,30 @@ _LAZY = {
     "to_pandas": ("purepcap.dataframe", "to_pandas"),
     "flows": ("purepcap._flows", "flows"),
     "flows_to_pandas": ("purepcap._flowframe", "flows_to_pandas"),
+    "to_arrow": ("purepcap.arrow", "to_arrow"),
+    "to_polars": ("purepcap.arrow", "to_polars"),
 }
 
 if TYPE_CHECKING:
     from ._flowframe import flows_to_pandas
     from ._flows import flows
+    from .arrow import to_arrow, to_polars
     from .dataframe import to_pandas
 
 
 # Submodules reachable as attributes (purepcap.live.capture, purepcap.build.ipv4, ...)
 # without an import of their own; `strategies` needs the hypothesis extra.
-_SUBMODULES = frozenset(("build", "filter", "headers", "live", "strategies", "format", "dataframe"))
+_SUBMODULES = frozenset(("build", "filter", "headers", "live", "strategies", "format", "dataframe",
+                         "arrow", "intake"))
+
+
+# what the module's own imports put in its namespace, and no user wants to see
+_PLUMBING = frozenset(("Any", "TYPE_CHECKING", "annotations"))
+
+
+def __dir__() -> list[str]:
+    """The public surface (lazy names and submodules included), without the plumbing."""
+    return sorted((set(globals()) - _PLUMBING) | set(_LAZY) | _SUBMODULES)
 
 
 def __getattr__(name: str) -> Any:

@@ -110,7 +110,7 @@ def _batch_of(datas: list[bytes], meta: list[tuple]) -> Batch:
     caplen = np.fromiter(map(len, datas), dtype=np.int64, count=len(datas))
     off = np.zeros(len(datas), dtype=np.int64)
     np.cumsum(caplen[:-1], out=off[1:])
-    frame, time, length, linktype, interface = zip(*meta, strict=True)
+    frame, time, length, linktype, interface = zip(*meta)
     return Batch(b"".join(datas) + bytes(PAD), off, caplen, np.array(length, dtype=np.int64),
                  _times(time), np.array(frame, dtype=np.int64), np.array(linktype, dtype=np.int64),
                  np.array(interface, dtype=np.int64))
@@ -132,30 +132,6 @@ class NotFastPcap(Exception):
     def __init__(self, stream: IO[bytes], head: bytes, closers: list) -> None:
         super().__init__("not a plain pcap")
         self.stream, self.head, self.closers = stream, head, closers
-
-
-class _Prepend:
-    """A stream that gives ``head`` first and then the rest of ``stream`` (for pipes)."""
-
-    def __init__(self, head: bytes, stream: IO[bytes], name: str) -> None:
-        self._head, self._stream, self.name = head, stream, name
-
-    def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            data, self._head = self._head + (self._stream.read() or b""), b""
-            return data
-        if self._head:
-            data, self._head = self._head[:n], self._head[n:]
-            if len(data) < n:
-                data += self._stream.read(n - len(data)) or b""
-            return data
-        return self._stream.read(n) or b""
-
-    def seekable(self) -> bool:
-        return False
-
-    def readable(self) -> bool:
-        return True
 
 
 def pcap_batches(source: Any, *, storage_options: dict | None = None, span: Span | None = None,

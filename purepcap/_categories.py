@@ -91,7 +91,7 @@ class _Coder:
             left = np.ones(len(keys), dtype=bool)
             left[free[first]] = False
             keys, codes = keys[left], codes[left]
-        self._homeless.update(zip(keys.tolist(), codes.tolist(), strict=True))
+        self._homeless.update(zip(keys.tolist(), codes.tolist()))
 
     def codes(self, keys: np.ndarray) -> np.ndarray:
         out = np.empty(len(keys), dtype=np.int32)

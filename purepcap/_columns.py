@@ -392,7 +392,7 @@ class ColumnBuilder:
         find_app = app_fields if self._app_cols else None
         extra: list[bytes] = []
         extra_at = len(buf) - PAD  # slow payloads are appended after the batch's data
-        for i, o, cl, ln, lt in zip(si.tolist(), offs, caps, lens, lts, strict=True):
+        for i, o, cl, ln, lt in zip(si.tolist(), offs, caps, lens, lts):
             d = decode(lt, buf[o:o + cl], ln)
             if d is None:
                 continue
@@ -404,8 +404,9 @@ class ColumnBuilder:
                 if v is not None:
                     out[c][i] = v
                     miss[c][i] = False
-            for c, values in objs:
-                values[i] = d[c]
+            if objs:
+                for c, values in objs:
+                    values[i] = d[c]
             if find_app is not None:
                 got = find_app(d["ip_proto"], d["src_port"], d["dst_port"], d["payload"])
                 if got is not None:
@@ -611,6 +612,6 @@ def _payload(b: Batch, extra: bytes, kept: np.ndarray, start: np.ndarray, stop: 
     s, e = start[kept], stop[kept]
     offsets = np.zeros(len(kept) + 1, dtype=np.int64)
     np.cumsum(e - s, out=offsets[1:])
-    data = b"".join([src[i:j] for i, j in zip(s.tolist(), e.tolist(), strict=True)])
+    data = b"".join([src[i:j] for i, j in zip(s.tolist(), e.tolist())])
     return pa.Array.from_buffers(pa.binary(), len(kept), [None, pa.py_buffer(offsets.astype(np.int32)),
                                                          pa.py_buffer(data)])

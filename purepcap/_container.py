@@ -101,7 +101,7 @@ def pcap_record_too_long(offset: int, frame: int, caplen: int, hdr: PcapHeader) 
 
 
 def pcap_cut_short(offset: int, frame: int, in_header: bool) -> TruncatedError:
-    what = "record header" if in_header else "record data"
+    what = "record header" if in_header else "record's data"
     return TruncatedError(f"capture cut short in a {what} at offset {offset} (after frame {frame})",
                           offset=offset)
 

@@ -17,7 +17,7 @@ import socket
 import struct
 import time as _time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from . import linktypes
 
@@ -63,7 +63,7 @@ def _date(sec: int, local: bool) -> str:
     try:
         if local:
             return _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(sec))
-        return datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     except (OverflowError, OSError, ValueError):
         return f"@{sec}"
 

@@ -22,6 +22,7 @@ import sys
 import threading
 from collections.abc import Callable
 
+from ._compat import if_nameindex, readv
 from .errors import CaptureError
 from .format import Packet
 from .linktypes import RAW
@@ -144,7 +145,7 @@ def dlt_to_linktype(dlt: int, platform: str = sys.platform) -> int:
 
 
 def device_names() -> list[tuple[int, str]]:
-    return sorted(socket.if_nameindex())
+    return sorted(if_nameindex())
 
 
 def interface_up(name: str) -> bool:
@@ -227,7 +228,7 @@ class BpfSource:
 
     def read_batch(self, frame: int) -> list[Packet]:
         try:
-            n = os.readv(self.fd, [self._buf])  # exactly the buffer length
+            n = readv(self.fd, [self._buf])  # exactly the buffer length
         except BlockingIOError:
             return []
         return decode_buffer(self._buf, n, self.layout, frame, self.linktype, self.snaplen)

@@ -33,6 +33,7 @@ import struct
 import threading
 from collections.abc import Sequence
 
+from ._compat import eventfd, eventfd_read, eventfd_write, if_nameindex
 from .errors import CaptureError, InterfaceDownError
 from .format import Packet, _new_packet
 from .linktypes import EN10MB, LINUX_SLL
@@ -145,7 +146,7 @@ def device_info(name: str, sock: socket.socket | None = None) -> dict | None:
 
 
 def device_names() -> list[str]:
-    return [name for _, name in sorted(socket.if_nameindex())]
+    return [name for _, name in sorted(if_nameindex())]
 
 
 def linktype_for(arphrd: int | None) -> tuple[int, bool]:
@@ -341,7 +342,7 @@ class LinuxSource:
             sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP,
                             _MREQ.pack(self.ifindex, PACKET_MR_PROMISC, 0, b""))
             self._promisc = True
-        self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._wake_fd = eventfd()
         self._poll = select.poll()
         self._poll.register(sock.fileno(), select.POLLIN | select.POLLERR)
         self._poll.register(self._wake_fd, select.POLLIN)
@@ -356,7 +357,7 @@ class LinuxSource:
         for fd, ev in events:
             if fd == self._wake_fd:
                 try:
-                    os.eventfd_read(self._wake_fd)
+                    eventfd_read(self._wake_fd)
                 except BlockingIOError:
                     pass
                 woke = True
@@ -390,7 +391,7 @@ class LinuxSource:
             return
         try:
             if self._wake_fd >= 0:
-                os.eventfd_write(self._wake_fd, 1)
+                eventfd_write(self._wake_fd, 1)
         except OSError:
             pass
         finally:
@@ -595,7 +596,7 @@ def any_device_info() -> dict:
     """What LinuxSource needs for the "any" pseudo-device (all devices, cooked)."""
     lo_index, lo_name = 0, ""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
-        for index, name in socket.if_nameindex():
+        for index, name in if_nameindex():
             info = device_info(name, s)
             if info is not None and info["arphrd"] == ARPHRD_LOOPBACK:
                 lo_index, lo_name = index, name

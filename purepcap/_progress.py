@@ -1,10 +1,12 @@
-# Progress on stderr for long command-line jobs: packets, bytes, rate and ETA.
+# Progress on stderr for long jobs: packets, bytes, rate and ETA. The command line
+# shows it on a terminal; library calls (to_pandas(progress=True), ...) when asked.
 #
-# Strategy: shown only when the stream is a terminal, so pipes and logs stay clean,
-# and only for work that lasts (the first draw waits half a second), and it clears
-# itself at the end. tqdm or rich draw it when installed; otherwise a minimal
-# one-line display redrawn with "\r" at most five times a second. The per-packet cost is one call that adds
-# two integers; the clock is read only every 1024 packets.
+# Strategy: the command line shows it only when the stream is a terminal, so pipes and
+# logs stay clean; every display waits half a second before its first draw (short work
+# shows nothing) and clears itself at the end. tqdm or rich draw it when installed;
+# otherwise a minimal one-line display redrawn with "\r" at most five times a second.
+# The per-packet cost is one call that adds two integers; the clock is read only every
+# 1024 packets; table builds add a whole batch at once.
 from __future__ import annotations
 
 import os
@@ -12,7 +14,7 @@ import sys
 import time
 from typing import IO
 
-__all__ = ["Progress", "make_progress", "human_bytes"]
+__all__ = ["Progress", "make_progress", "progress_for", "human_bytes"]
 
 _EVERY = 1024  # packets between clock reads
 _REDRAW = 0.2  # seconds between redraws
@@ -49,6 +51,13 @@ class Progress:
         self.bytes += nbytes
         if not self.packets % _EVERY:
             self.refresh()
+
+    def add(self, packets: int, nbytes: int) -> None:
+        """Many packets at once (a batch of a table build): redrawn each time, within the
+        display's own rate limit."""
+        self.packets += packets
+        self.bytes += nbytes
+        self.refresh()
 
     def refresh(self) -> None:
         pass
@@ -166,3 +175,14 @@ def make_progress(total_bytes: int | None = None, *, stream: IO[str] | None = No
         except ImportError:
             continue
     return LineProgress(total_bytes, stream)
+
+
+def progress_for(progress: bool | Progress, total_bytes: int | None = None) -> Progress:
+    """The display a library call's ``progress=`` asks for: True draws the best one
+    installed (tqdm, else rich, else the built-in line) on stderr, terminal or not,
+    since it was asked for; False draws nothing; a Progress is used as it is."""
+    if isinstance(progress, Progress):
+        return progress
+    if not isinstance(progress, (bool, int)):
+        raise TypeError(f"progress must be True or False, not {progress!r}")
+    return make_progress(total_bytes, enabled=bool(progress))

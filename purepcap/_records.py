@@ -123,10 +123,18 @@ def protocol_numbers(protocol: str | Iterable[str] | None) -> frozenset[int] | N
         try:
             numbers.add(_proto_number(name))
         except KeyError:
-            raise ValueError(
-                f"unknown protocol {name!r}; valid names are {', '.join(PROTOCOLS)}, "
-                f"or ip-proto-N for any IP protocol number N (0-255)") from None
+            raise ValueError(_unknown_protocol(name)) from None
     return frozenset(numbers)
+
+
+def _unknown_protocol(name: str) -> str:
+    """The message for a name protocol= does not know: the close matches, not all 150 names."""
+    import difflib
+
+    close = difflib.get_close_matches(name.strip().lower(), PROTOCOLS, n=3, cutoff=0.6)
+    guess = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+    return (f"unknown protocol {name!r}{guess}; names are tcp, udp, icmp, icmpv6, igmp, sctp or any "
+            f"other IANA keyword (gre, esp, ospf, ...), or ip-proto-N for an IP protocol number N (0-255)")
 
 
 def _check_fields(fields: Sequence[str] | str | None) -> tuple[str, ...]:

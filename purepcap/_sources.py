@@ -9,13 +9,14 @@ from __future__ import annotations
 import io
 import os
 import sys
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, Union
 
 from .errors import DamagedError, TruncatedError, UnsupportedFormatError, missing_extra
 
 __all__ = ["Source", "open_source", "source_name", "XZ_MEMLIMIT", "ZSTD_MAX_WINDOW"]
 
-Source = str | os.PathLike | BinaryIO | bytes | bytearray | memoryview
+# Union, not X | Y: this alias is evaluated at import, and Python 3.9 has no | on types
+Source = Union[str, os.PathLike, BinaryIO, bytes, bytearray, memoryview]
 
 _GZIP = b"\x1f\x8b"
 _BZ2 = b"BZh"
@@ -31,11 +32,15 @@ ZSTD_MAX_WINDOW = 1 << 26
 
 
 class _Replay(io.RawIOBase):
-    """A read-only stream that gives ``head`` first and then the rest of ``raw``."""
+    """A read-only stream that gives ``head`` first and then the rest of ``raw``: the one
+    way purepcap puts back bytes it peeked at on a stream that cannot seek. ``name``
+    names it in error messages."""
 
-    def __init__(self, head: bytes, raw: IO[bytes]) -> None:
+    def __init__(self, head: bytes, raw: IO[bytes], name: str | None = None) -> None:
         self._head = head
         self._raw = raw
+        if name is not None:
+            self.name = name
 
     def readable(self) -> bool:
         return True
@@ -152,7 +157,8 @@ class _Xz:
         try:
             return self._d.decompress(data, size)
         except self._lzma.LZMAError as e:
-            if "memory" in str(e).lower():
+            # PyPy 3.9's lzma names LZMA_MEMLIMIT_ERROR only by its number, 6
+            if "memory" in str(e).lower() or str(e).endswith("from liblzma: 6"):
                 raise _TooMuchMemory(f"over {XZ_MEMLIMIT >> 20} MiB (a larger dictionary than xz -9 uses)") from None
             raise
 
@@ -309,6 +315,17 @@ def _read_exactly(stream: IO[bytes], n: int) -> bytes:
     return data
 
 
+def _gzip_header_fault(head: bytes) -> str | None:
+    """What is wrong with the fixed part of a gzip header (RFC 1952), or None."""
+    if len(head) < 4:
+        return None  # too short to tell: the decompressor says it is cut short
+    if head[2] != 8:
+        return f"compression method {head[2]} is not deflate (8)"
+    if head[3] & 0xE0:
+        return f"reserved flag bits set (flags 0x{head[3]:02x})"
+    return None
+
+
 def open_source(source: Source, storage_options: dict | None = None) -> tuple[IO[bytes], list[IO[bytes]], str]:
     """Open ``source`` for reading; return (stream, things to close, compression)."""
     raw, owned = _open_raw(source, storage_options)
@@ -327,6 +344,12 @@ def open_source(source: Source, storage_options: dict | None = None) -> tuple[IO
     compression = "none"
     if head.startswith(_GZIP):
         import gzip
+
+        bad = _gzip_header_fault(head)
+        if bad:  # gzip would read on, and call the stream "cut short" when it ran out
+            for c in closers:
+                c.close()
+            raise DamagedError(f"bad gzip header: {bad}", offset=2, frame=0, source=source_name(source))
         stream, compression = gzip.GzipFile(fileobj=stream, mode="rb"), "gzip"
     elif head.startswith(_BZ2):
         import bz2

@@ -372,7 +372,7 @@ class Ether(_HeaderLayer):
         head = mac(self.dst) + mac(self.src)
         types = [v.tpid for v in self.vlans] + [t]
         head += _u16.pack(types[0])
-        for v, nxt in zip(self.vlans, types[1:], strict=True):
+        for v, nxt in zip(self.vlans, types[1:]):
             head += struct.pack("!HH", v.tci(), nxt)
         frame = head + payload
         if index == 0 and self.pad:

@@ -17,7 +17,7 @@ import signal
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from . import __version__, _schema, linktypes
@@ -93,9 +93,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="write matching packets to OUT (pcapng if it ends in .pcapng, else pcap; - for stdout)")
     r.add_argument("--payload", action="store_true", help="add a hex and ASCII dump of each packet (like tcpdump -X)")
     r.add_argument("--local-time", action="store_true", help="print local time instead of UTC")
+    r.add_argument("--nano", action="store_true",
+                   help="print times with 9 fraction digits (tcpdump --time-stamp-precision=nano); "
+                        "the default is 6, as tcpdump")
     r.add_argument("-l", dest="line_buffered", action="store_true",
                    help="flush each line at once, for a live pipe into another program (as tcpdump -l)")
-    r.add_argument("expression", nargs="*", metavar="EXPR", help="pcap-filter expression (tcpdump syntax)")
+    r.add_argument("expression", nargs="*", default=[], metavar="EXPR",
+                   help="pcap-filter expression (tcpdump syntax)")
     r.set_defaults(func=cmd_read)
 
     i = sub.add_parser(
@@ -123,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--payload", action="store_true", help="add the payload column")
     c.add_argument("--columns", metavar="COLS", default="",
                    help="extra columns, comma separated (ttl, ip_version, tcp_flags, vlan, ...)")
-    c.add_argument("expression", nargs="*", metavar="EXPR", help="pcap-filter expression")
+    c.add_argument("expression", nargs="*", default=[], metavar="EXPR", help="pcap-filter expression")
     c.set_defaults(func=cmd_convert)
 
     fl = sub.add_parser(
@@ -154,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("expression", nargs="+", metavar="EXPR")
     k.add_argument("--linktype", type=_linktype, default=linktypes.EN10MB, metavar="N",
                    help="link type number or name (default 1, EN10MB)")
-    k.add_argument("-s", dest="snaplen", type=_positive, default=262144, metavar="SNAPLEN")
+    k.add_argument("-s", dest="snaplen", type=_positive, default=linktypes.MAX_SNAPLEN, metavar="SNAPLEN")
     style = k.add_mutually_exclusive_group()
     style.add_argument("-d", dest="style", action="store_const", const="-d", help="readable (default)")
     style.add_argument("-dd", dest="style", action="store_const", const="-dd", help="as a C array")
@@ -173,12 +177,15 @@ def _parser() -> argparse.ArgumentParser:
     cap.add_argument("-i", dest="interface", required=True, metavar="IFACE")
     cap.add_argument("-c", dest="count", type=_positive, metavar="N", help="stop after N packets")
     cap.add_argument("--timeout", type=_seconds, metavar="S", help="stop after S seconds")
-    cap.add_argument("-s", dest="snaplen", type=_positive, default=262144, metavar="SNAPLEN")
+    cap.add_argument("-s", dest="snaplen", type=_positive, default=linktypes.MAX_SNAPLEN, metavar="SNAPLEN")
     cap.add_argument("-w", dest="write", metavar="OUT", help="write to OUT (.pcap or .pcapng)")
     cap.add_argument("--no-promisc", action="store_true", help="do not put the interface in promiscuous mode")
     cap.add_argument("--payload", action="store_true", help="add a hex and ASCII dump of each packet")
     cap.add_argument("--local-time", action="store_true", help="print local time instead of UTC")
-    cap.add_argument("expression", nargs="*", metavar="EXPR")
+    cap.add_argument("--nano", action="store_true", help="print times with 9 fraction digits")
+    # default=[]: argparse counts a "*" positional without a default as required in its
+    # error message ("required: FILE, EXPR") though it accepts no words at all
+    cap.add_argument("expression", nargs="*", default=[], metavar="EXPR")
     cap.set_defaults(func=cmd_capture)
 
     ifs = sub.add_parser("interfaces", formatter_class=fmt, help="list the interfaces capture can use",
@@ -254,7 +261,7 @@ def _expression(args: argparse.Namespace) -> str | None:
 def _one_line(exc: BaseException, where: str | None) -> str:
     if isinstance(exc, FilterError):
         msg = exc.message
-        if exc.column is not None and "column" not in msg:
+        if exc.column is not None and "column" not in msg and "the end" not in msg:  # no "at the end at column 8"
             msg += f" at column {exc.column}"
         expr = exc.expression if exc.expression is not None else where
         text = f"bad filter expression {expr!r}: {msg}" if expr else f"bad filter expression: {msg}"
@@ -266,6 +273,8 @@ def _one_line(exc: BaseException, where: str | None) -> str:
         name = exc.filename if exc.filename is not None else where
         reason = exc.strerror or str(exc)
         text = f"{name}: {reason}" if name else reason
+    elif isinstance(exc, ImportError):  # a missing extra is about this machine, not the input file
+        text = str(exc)
     elif isinstance(exc, MemoryError):
         text = "out of memory" + (f" ({exc})" if str(exc) else "")
         if where:
@@ -332,21 +341,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # -- read ------------------------------------------------------------------------------------
-def _digits_of(cap: Any) -> Callable[[Any], int]:
-    """6 fraction digits for µs (or coarser) interfaces, 9 for finer ones."""
-    cache: dict[int, int] = {}
-
-    def digits(p: Any) -> int:
-        d = cache.get(p.interface)
-        if d is None:
-            ifaces = cap.interfaces
-            tsresol = ifaces[p.interface].tsresol if p.interface < len(ifaces) else 1_000_000
-            d = cache[p.interface] = 9 if tsresol > 1_000_000 else 6
-        return d
-
-    return digits
-
-
 class CaptureSink:
     """Writes packets to a pcap or pcapng file as `tcpdump -w` does.
 
@@ -482,7 +476,8 @@ def cmd_read(args: argparse.Namespace) -> int:
             return 0
         out = sys.stdout
         write = out.write
-        lines = LineFormatter(_digits_of(cap), local=args.local_time)
+        digits = 9 if args.nano else 6  # tcpdump's -tttt: µs unless asked, whatever the file holds
+        lines = LineFormatter(lambda p: digits, local=args.local_time)
         show = make_progress(_file_size(args.file), enabled=None if not _isatty(out) else False)
         stack.callback(show.close)
         n = 0
@@ -628,6 +623,9 @@ def cmd_info(args: argparse.Namespace) -> int:
             if n:
                 sys.stdout.write("\n")
             sys.stdout.write(_render_info(info) + "\n")
+        if not info["clean_end"]:  # as capinfos: the summary of what was read, then the error, exit 1
+            _error("info", " ".join((info["error"] or f"{name}: the capture does not end cleanly").split()))
+            rc = 1
     if args.json:
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
     return rc
@@ -700,7 +698,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     args.where = args.file
     kind = _out_kind(args.out)
     extra = [c.strip() for c in args.columns.split(",") if c.strip()]
-    columns = BASE_COLUMNS + [c for c in extra if c not in BASE_COLUMNS] + (["payload"] if args.payload else [])
+    # the order of records() rows and of to_pandas(): the base columns, payload, the extras
+    columns = BASE_COLUMNS + (["payload"] if args.payload else []) + [c for c in extra if c not in BASE_COLUMNS]
     if kind == "parquet":
         return _convert_parquet(args, columns)
     show = make_progress(_file_size(args.file))
@@ -723,34 +722,26 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _convert_parquet(args: argparse.Namespace, columns: list[str]) -> int:
+    """Parquet from to_arrow's tables, a row group at a time (memory holds one group), in
+    to_arrow's schema: the same file whatever else is installed."""
     from .errors import missing_extra
 
     try:
-        import pyarrow  # noqa: F401
-        import pyarrow.parquet  # noqa: F401
+        import numpy  # noqa: F401
+        import pyarrow.parquet as pq
     except ImportError:
         raise missing_extra("parquet", "pyarrow") from None
-    expression = _expression(args)
+    from .arrow import ROW_GROUP_ROWS, arrow_schema, arrow_tables
+
     extra = [c for c in columns if c not in BASE_COLUMNS and c != "payload"]
-    try:
-        import pandas  # noqa: F401
-
-        from .dataframe import to_pandas
-    except ImportError:
-        to_pandas = None
-    with atomic_output(args.out, "wb") as (f, _tmp):
-        if to_pandas is not None:
-            df = to_pandas(_stdin_or(args.file), payload=args.payload, filter=expression, columns=extra or None)
-            df.to_parquet(f, engine="pyarrow", index=False)
-        else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            rows = list(_records(args, columns))
-            data = {c: [r.get(c) for r in rows] for c in columns}
-            table = pa.table({c: (pa.array(v, pa.timestamp("ns")) if c == "time" else pa.array(v))
-                              for c, v in data.items()})
-            pq.write_table(table, f)
+    schema = arrow_schema(extra, args.payload)  # checks the names before a file is made
+    show = make_progress(_file_size(args.file))
+    with show, atomic_output(args.out, "wb") as (f, _tmp):
+        with pq.ParquetWriter(f, schema, version="2.6") as writer:
+            for table in arrow_tables(_stdin_or(args.file), payload=args.payload, filter=_expression(args),
+                                      columns=extra, progress=show,
+                                      part_rows=ROW_GROUP_ROWS // 8 if args.payload else ROW_GROUP_ROWS):
+                writer.write_table(table, row_group_size=max(len(table), 1))
     return 0
 
 
@@ -850,7 +841,8 @@ def cmd_capture(args: argparse.Namespace) -> int:
                 sink = CaptureSink(args.write, _LiveInterfaces(session))
                 sink.start()
                 sink.flush()
-            lines = LineFormatter(lambda p: 9, local=args.local_time)
+            digits = 9 if args.nano else 6
+            lines = LineFormatter(lambda p: digits, local=args.local_time)
             out = sys.stdout
             try:
                 for p in session:
@@ -887,7 +879,7 @@ class _LiveInterfaces:
         from .format import Interface
 
         linktype = getattr(session, "linktype", linktypes.EN10MB)
-        self.interfaces = [Interface(linktype=linktype, snaplen=getattr(session, "snaplen", 262144),
+        self.interfaces = [Interface(linktype=linktype, snaplen=getattr(session, "snaplen", linktypes.MAX_SNAPLEN),
                                      tsresol=1_000_000_000, name=getattr(session, "interface", None))]
         self.precision = "ns"
 

@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import _schema
-from ._sources import is_openable
+from ._sources import _Replay, is_openable
 from .errors import missing_extra
 
 if TYPE_CHECKING:
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 
     from .format import Span
 
-__all__ = ["to_pandas", "columns_for", "empty_frame", "concat_frames", "DEFAULT_COLUMNS", "EXTRA_COLUMNS"]
+__all__ = ["to_pandas", "columns_for", "empty_frame", "concat_frames", "build_columns", "DEFAULT_COLUMNS",
+           "EXTRA_COLUMNS"]
 
 # The columns and their pandas types, from the one field table.
 DEFAULT_COLUMNS = _schema.FRAME_DEFAULT
@@ -55,6 +56,15 @@ def _require_pandas() -> Any:
     except ImportError:
         raise missing_extra("pandas", "pandas") from None
     return pd
+
+
+def _require_pyarrow() -> Any:
+    """pyarrow, which the payload column is built on (part of the pandas extra)."""
+    try:
+        import pyarrow as pa
+    except ImportError:
+        raise missing_extra("pandas", "pyarrow") from None
+    return pa
 
 
 def columns_for(columns: Iterable[str] | None = None, payload: bool = False) -> list[str]:
@@ -91,7 +101,8 @@ def _protocols(protocol: str | Iterable[str] | None) -> set[str] | None:
 
 def to_pandas(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
               filter: str | None = None, columns: Iterable[str] | None = None,
-              storage_options: dict | None = None, span: Span | None = None) -> pd.DataFrame:
+              storage_options: dict | None = None, span: Span | None = None,
+              progress: bool = False) -> pd.DataFrame:
     """A capture as a DataFrame with one row per IP packet, built column by column.
 
     ``source`` is anything ``purepcap.open`` accepts (path, file object, ``"-"``, bytes,
@@ -104,21 +115,46 @@ def to_pandas(source: Any, *, protocol: str | Iterable[str] | None = None, paylo
     ``protocol`` keeps only the named protocol(s); ``filter`` is a pcap-filter
     expression. ``span`` (from ``purepcap.split_capture``) reads one byte range.
     Rows equal ``purepcap.records()`` with the same arguments, row for row.
+    ``progress=True`` shows packets, bytes, rate and ETA on stderr (tqdm when installed).
     """
     _require_pandas()
-    from . import _columns
-
-    names = columns_for(columns, payload)
-    builder = _columns.ColumnBuilder(names, _protocols(protocol))
-    total = _size_of(source, span)
-    for i, batch in enumerate(_source_batches(source, filter=filter, storage_options=storage_options, span=span)):
-        builder.add(batch)
-        if i == 0 and total and len(batch):
-            # rows per byte of the first batch, times the capture's size: columns then
-            # grow once instead of by steps (unused room costs no memory)
-            used = int(batch.off[-1] + batch.caplen[-1])
-            builder.reserve(int(builder.rows * total / max(used, 1) * 1.05) + 1024)
+    if payload:
+        _require_pyarrow()
+    (builder,) = build_columns(source, columns_for(columns, payload), protocol=protocol, filter=filter,
+                               storage_options=storage_options, span=span, progress=progress)
     return _frame(builder)
+
+
+def build_columns(source: Any, names: list[str], *, protocol: str | Iterable[str] | None = None,
+                  filter: str | None = None, storage_options: dict | None = None, span: Span | None = None,
+                  progress: Any = False, part_rows: int | None = None) -> Iterator[Any]:
+    """The numpy columns of a capture's table (purepcap._columns.ColumnBuilder): one
+    builder for the whole capture, or with ``part_rows`` one per part of at least that
+    many rows (the last may be smaller), so that a caller can write each part and drop
+    it (bounded memory). Needs numpy only: to_pandas and to_arrow wrap the columns."""
+    from . import _columns
+    from ._progress import progress_for
+
+    protocols = _protocols(protocol)
+    builder = _columns.ColumnBuilder(names, protocols)
+    total = _size_of(source, span)
+    given = 0
+    with progress_for(progress, total) as show:
+        for i, batch in enumerate(_source_batches(source, filter=filter, storage_options=storage_options,
+                                                  span=span)):
+            builder.add(batch)
+            show.add(len(batch), int(batch.caplen.sum()) + 16 * len(batch))  # as pcap stores them
+            if i == 0 and total and len(batch) and part_rows is None:
+                # rows per byte of the first batch, times the capture's size: columns then
+                # grow once instead of by steps (unused room costs no memory)
+                used = int(batch.off[-1] + batch.caplen[-1])
+                builder.reserve(int(builder.rows * total / max(used, 1) * 1.05) + 1024)
+            if part_rows is not None and builder.rows >= part_rows:
+                given += 1
+                yield builder
+                builder = _columns.ColumnBuilder(names, protocols)
+        if builder.rows or not given:
+            yield builder
 
 
 def _size_of(source: Any, span: Span | None) -> int | None:
@@ -168,7 +204,7 @@ def _source_batches(source: Any, *, filter: str | None, storage_options: dict | 
                     c.close()
                 cap = open_capture(source, storage_options=storage_options, span=span)
             else:  # a pipe cannot be opened again: replay what was read
-                cap = open_capture(_batches._Prepend(e.head, e.stream, getattr(source, "name", "<stream>")))
+                cap = open_capture(_Replay(e.head, e.stream, getattr(source, "name", "<stream>")))
             with cap:
                 yield from _batches.packet_batches(cap)
         finally:
@@ -233,10 +269,21 @@ def _concat(parts: Any, dtype: Any) -> Any:
 
 def _categorical(codes: Any, names: list[str]) -> Any:
     """A Categorical of only the used names, sorted, so that any split of a capture
-    concatenates (with sorted unions) to the same column as reading it whole. The
-    codes are renumbered in place, a slice at a time, so no second copy is made."""
-    import numpy as np
+    concatenates (with sorted unions) to the same column as reading it whole."""
     import pandas as pd
+
+    codes, categories = used_sorted(codes, names)
+    try:
+        return pd.Categorical.from_codes(codes, categories=_string_index(categories), validate=False)
+    except TypeError:  # pandas 2.0 has no validate= (it checks the codes: one more pass)
+        return pd.Categorical.from_codes(codes, categories=_string_index(categories))
+
+
+def used_sorted(codes: Any, names: list[str]) -> tuple[Any, list[str]]:
+    """(codes, categories): the codes renumbered against only the used names, sorted
+    (-1 stays missing), in the smallest code type pandas keeps. Renumbered in place, a
+    slice at a time, so no second copy is made. numpy only (to_arrow uses it too)."""
+    import numpy as np
 
     from ._categories import _code_type
 
@@ -254,8 +301,7 @@ def _categorical(codes: Any, names: list[str]) -> Any:
         codes[i:i + step] = remap[codes[i:i + step].astype(np.intp) + 1]
     if codes.dtype != ctype:
         codes = codes.astype(ctype)
-    return pd.Categorical.from_codes(codes, categories=_string_index([kept[i] for i in order]),
-                                     validate=False)
+    return codes, [kept[i] for i in order]
 
 
 def _string_index(names: list[str]) -> Any:
@@ -271,6 +317,8 @@ def empty_frame(columns: Iterable[str] | None = None, payload: bool = False) -> 
     pd = _require_pandas()
     import numpy as np
 
+    if payload:
+        _require_pyarrow()
     cols: dict[str, Any] = {}
     names = columns_for(columns, payload)
     for name in names:
@@ -296,6 +344,9 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
     pd = _require_pandas()
     from pandas.api.types import union_categoricals
 
+    # empty partitions add no rows, and pandas 2.1-2.x warns (FutureWarning) when an
+    # empty frame's categories differ from the others'
+    frames = [f for f in frames if len(f)] or frames[:1]
     if len(frames) == 1:
         return frames[0]
     out = pd.concat(frames, ignore_index=True)

@@ -681,6 +681,18 @@ class Capture:
             except Exception:  # noqa: BLE001 - closing must not mask the real error
                 pass
 
+    def __repr__(self) -> str:
+        # public attributes only: the readers that set them may change underneath
+        kind = f"{getattr(self, 'format', '?')} {'.'.join(map(str, getattr(self, 'version', ())))}"
+        links = ",".join(dict.fromkeys(i.linktype_name for i in self.interfaces)) or "no interface yet"
+        packed = "" if self.compression == "none" else f" {self.compression}"
+        # self.frames is kept up to date only when the walk ends (a store per packet costs)
+        ended = "" if self.clean_end is None else \
+            f", {'ended' if self.clean_end else 'stopped at damage'} after {self.frames} packets"
+        kept = "" if self.filter is None else f", filter {self.filter!r}"
+        return (f"<purepcap.Capture {self.name!r} {kind}{packed} {links} {getattr(self, 'precision', '?')}"
+                f"{kept}{ended}>")
+
     def describe(self) -> dict[str, Any]:
         """What the file says of itself, as plain data."""
         return {

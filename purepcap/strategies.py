@@ -366,7 +366,7 @@ def _capture(draw: Any, formats: tuple[str, ...], pkts: st.SearchStrategy[Stack]
     expected = cb.packets()
     fields = cb.records()
     recs = [{"frame": p.frame, "time": p.time, "length": p.length, "caplen": p.caplen, "interface": p.interface, **f}
-            for p, f in zip(expected, fields, strict=True) if f is not None]
+            for p, f in zip(expected, fields) if f is not None]
     return CaptureCase(data, recs, expected, fields, cb)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import functools
 import gzip
+import importlib.util
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -23,6 +24,10 @@ settings.register_profile("default", max_examples=100, deadline=None,
 settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=2000, deadline=None)
+# .ci/pythons.sh: the core suite again on the oldest and newest CPython and on PyPy, where
+# the main run (profile "ci") has already tried 60 examples per property
+settings.register_profile("pythons", max_examples=10, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
 
@@ -31,6 +36,10 @@ def have_corpus() -> bool:
 
 
 needs_corpus = pytest.mark.skipif(not have_corpus(), reason="../shared/corpus (the external oracle) is absent")
+# tracemalloc is CPython's; PyPy has none (there the address-space limits of
+# test_robustness_resources.py are what bound memory)
+needs_tracemalloc = pytest.mark.skipif(importlib.util.find_spec("_tracemalloc") is None,
+                                       reason="this Python has no tracemalloc (PyPy)")
 
 
 @functools.cache
@@ -89,3 +98,62 @@ def oracle_time_ns(text: str) -> int | None:
 
 def corpus_path(rel: str) -> Path:
     return CORPUS / rel
+
+
+# -- the core suite ------------------------------------------------------------------------
+# The core suite is every test file but these: the ones that test the extras, whose
+# libraries each have their own range of Pythons. The core suite runs on every Python
+# purepcap supports (CPython 3.9+ and PyPy) with only pytest and hypothesis installed
+# (.ci/pythons.sh: `pytest -m core`); an extras file whose libraries are absent is
+# reported as skipped instead of failing to import.
+EXTRAS_TESTS = {
+    "test_bench_smoke.py": ("dpkt", "pandas"),
+    "test_dask.py": ("pandas", "intake", "distributed"),
+    "test_dataframe.py": ("numpy", "pandas", "pyarrow"),
+    "test_intake.py": ("pandas", "pyarrow", "intake"),
+    "test_intake_live.py": ("pandas", "intake"),
+    "test_intake_reader.py": ("pandas", "intake"),
+}
+
+
+class _ExtrasAbsent(pytest.Module):
+    def collect(self):
+        missing = [m for m in EXTRAS_TESTS[self.path.name] if importlib.util.find_spec(m) is None]
+        pytest.skip(f"{self.path.name} needs {', '.join(missing)} (not installed)", allow_module_level=True)
+
+
+def pytest_pycollect_makemodule(module_path: Path, parent):
+    needs = EXTRAS_TESTS.get(module_path.name)
+    if needs and any(importlib.util.find_spec(m) is None for m in needs):
+        return _ExtrasAbsent.from_parent(parent, path=module_path)
+    return None
+
+
+# Core tests that are heavy (5 s or more of work each, most of it in tcpdump, tshark or
+# hypothesis's shrinker rather than in purepcap), which .ci/pythons.sh leaves to the main
+# run (`-m "core and not heavy"`): the other Pythons run every other core test.
+HEAVY_TESTS = {
+    "test_filter_tcpdump.py::test_selection_equals_tcpdump",  # ~160 s: tcpdump per file and expression
+    "test_cli_oracle.py::test_read_lines_match_tcpdump_on_ethernet_corpus",
+    "test_live.py::test_no_fd_or_mmap_leak_over_1000_cycles",
+    "test_robustness_resources.py::test_ten_thousand_corpus_mutations_stay_under_the_limit",
+    "test_roundtrip.py::test_tshark_finds_every_built_checksum_correct_and_agrees_on_fields",
+    "test_strategies.py::test_a_buggy_decoder_is_caught_and_shrinks_to_one_small_packet",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k/-m deselect, so a renamed test is noticed below
+def pytest_collection_modifyitems(items) -> None:
+    seen_files, matched = set(), set()
+    for item in items:
+        name = item.path.name
+        seen_files.add(name)
+        if name not in EXTRAS_TESTS:
+            item.add_marker(pytest.mark.core)
+        key = f"{name}::{getattr(item, 'originalname', item.name)}"
+        if key in HEAVY_TESTS:
+            item.add_marker(pytest.mark.heavy)
+            matched.add(key)
+    stale = {k for k in HEAVY_TESTS if k.split("::")[0] in seen_files} - matched
+    if stale:
+        raise pytest.UsageError(f"HEAVY_TESTS in tests/conftest.py names tests that are not there: {sorted(stale)}")

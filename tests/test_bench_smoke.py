@@ -58,6 +58,7 @@ def test_quick_run_writes_every_row_and_target(tmp_path: Path) -> None:
     outs = {r["key"]: r["out"][-1]["n"] for r in raw["rows"] if r["out"]}
     assert outs["records"] == outs["dpkt_rows"] == outs["to_pandas"] == outs["dpkt_pandas"] == 600
     assert outs["to_pandas_app"] == 600
+    assert outs["to_arrow"] == 600
     assert outs["v_records"] == outs["v_dpkt_rows"] < 600  # ARP frames have no IP row
     assert outs["records_filter"] == outs["open_filter"] < 600
     assert outs["records_10x"] == 6000
@@ -65,8 +66,9 @@ def test_quick_run_writes_every_row_and_target(tmp_path: Path) -> None:
     targets = text[text.index("### Targets"):text.index("### All rows")]
     verdicts = re.findall(r"\| (PASS|MISS|n/a) \|$", targets, re.M)
     # the to_pandas() target is two lines: 12x dpkt, and 1.3M/s; issue 18 adds two
-    # (application columns: <= 1.5x plain to_pandas, >= 20x tshark)
-    assert len(verdicts) == 13
+    # (application columns: <= 1.5x plain to_pandas, >= 20x tshark); to_arrow() not slower
+    # than to_pandas() one
+    assert len(verdicts) == 14
     assert "Live capture" in text and "--no-live" in text
     for what in ("Machine:", "Versions:", "python 3.", "dpkt", "Load average"):
         assert what in text

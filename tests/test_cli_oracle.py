@@ -134,7 +134,7 @@ def compare(paths: list[str]) -> tuple[int, int, list[tuple[str, int, str, str]]
             continue
         theirs = packet_lines(stored[path][1])
         _rc, mine = run_read(str(corpus_path(path)))
-        for n, (a, b) in enumerate(zip(mine, theirs, strict=False), 1):
+        for n, (a, b) in enumerate(zip(mine, theirs), 1):
             key = tcp_udp_key(a)
             if key is None:
                 continue
@@ -189,7 +189,7 @@ def test_whole_ip_lines_match_tcpdump():
         if path not in stored:
             continue
         _rc, mine = run_read(str(corpus_path(path)))
-        for a, b in zip(mine, packet_lines(stored[path][1]), strict=False):
+        for a, b in zip(mine, packet_lines(stored[path][1])):
             if not (a[27:].startswith(("IP ", "IP6 ")) or b[30:].startswith(("IP ", "IP6 "))) or not b[:4].isdigit():
                 continue
             compared += 1
@@ -214,7 +214,7 @@ def test_arp_stp_lldp_lines_match_tcpdump():
         if path not in stored:
             continue
         _rc, mine = run_read(str(corpus_path(path)))
-        for a, b in zip(mine, packet_lines(stored[path][1]), strict=False):
+        for a, b in zip(mine, packet_lines(stored[path][1])):
             if not b[30:].startswith(("ARP, ", "STP ", "LLDP", " [|arp]")):
                 continue
             compared += 1
@@ -305,7 +305,7 @@ def test_info_counts_sizes_and_times_agree_with_tshark():
         got = (info["packets"], info["first_time"], info["last_time"], info["bytes_captured"],
                info["bytes_on_wire"], info["truncated_packets"])
         want = (len(rows), min(times, default=None), max(times, default=None), sum(caplens), sum(lengths),
-                sum(c < n for c, n in zip(caplens, lengths, strict=True)))
+                sum(c < n for c, n in zip(caplens, lengths)))
         if got == want:
             agree += 1
         elif info["linktypes"] == [123] and got[:3] == want[:3] and (

@@ -18,6 +18,7 @@
 # magic, Dask raising a later partition's error, a decompression error without its frame.)
 from __future__ import annotations
 
+import importlib.util
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +45,9 @@ from _conformance import (
 import purepcap
 from purepcap import NotACaptureError
 
-pytest.importorskip("pandas")
+# The frame consumers need their libraries; the others are the core suite's, run on every
+# Python purepcap supports (PyPy included, where open() and records() may walk differently).
+_LIBRARIES = {"pandas": ("pandas",), "intake": ("pandas", "intake"), "dask": ("pandas", "intake", "dask")}
 
 CASES = {c.name: c for c in all_cases()}
 
@@ -237,7 +240,9 @@ def _params() -> list[Any]:
         for kname, (_, applies, _) in CONSUMERS.items():
             if not applies(case):
                 continue
-            out.append(pytest.param(cname, kname, id=f"{cname}:{kname}"))
+            absent = [m for m in _LIBRARIES.get(kname.split("-")[0], ()) if importlib.util.find_spec(m) is None]
+            marks = [pytest.mark.skip(reason=f"{', '.join(absent)} not installed")] if absent else []
+            out.append(pytest.param(cname, kname, marks=marks, id=f"{cname}:{kname}"))
     return out
 
 

@@ -67,7 +67,7 @@ def assert_matches_records(df: pd.DataFrame, source, **kw) -> None:
             got = [_plain(v) for v in df[name].tolist()]
         expected = [r[name] for r in recs]
         if got != expected:
-            bad = [i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b][:3]
+            bad = [i for i, (a, b) in enumerate(zip(got, expected)) if a != b][:3]
             raise AssertionError(f"column {name}, rows {bad}: got {[got[i] for i in bad]}, "
                                  f"records() says {[expected[i] for i in bad]}")
 

@@ -8,9 +8,9 @@ import random
 import sys
 import threading
 import time
-import tracemalloc
 
 import pytest
+from conftest import needs_tracemalloc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -213,7 +213,9 @@ def test_megabytes_of_text_are_refused_before_tokenising() -> None:
     assert _cpu(lambda: offline_matcher(expr)) < 0.1
 
 
+@needs_tracemalloc
 def test_the_worst_expression_within_the_bounds_costs_little_memory_and_time() -> None:
+    import tracemalloc
     # portrange with inherited ranges is the most comparisons a token (8.5)
     expr = "portrange 1-2" + " or 3-4" * ((MAX_TOKENS - 2) // 2)
     assert len(tokenize(expr)) - 1 == MAX_TOKENS

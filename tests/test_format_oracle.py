@@ -52,7 +52,7 @@ def test_every_frame_agrees_with_tshark() -> None:
                 problems.append(f"{path}: tshark read it, we raised {err}")
             if len(got) != len(expected):
                 problems.append(f"{path}: {len(got)} frames, tshark {len(expected)}")
-        for p, r in zip(got, expected, strict=False):
+        for p, r in zip(got, expected):
             compared += 1
             want = (int(r["frame"]), oracle_time_ns(r["time_epoch"]), int(r["frame_len"]), int(r["cap_len"]))
             have = (p.frame, p.time, p.length, p.caplen)
@@ -78,7 +78,7 @@ def test_linktype_and_interface_agree_with_tshark() -> None:
         if s["tshark_rc"] != "0" or not rows.get(path):
             continue
         got, _ = _read(path)
-        for p, r in zip(got, rows[path], strict=False):
+        for p, r in zip(got, rows[path]):
             if str(p.linktype) != r["linktype"]:
                 differ.append((path, p.frame, p.linktype, r["linktype"]))
     assert not differ, differ[:20]

@@ -199,6 +199,7 @@ def test_big_records_in_a_compressed_capture_stay_within_twice_their_size(tmp_pa
 
 # -- issue 19: a second section no longer sends the rest of the file to the slow path ----------
 def test_a_second_section_keeps_the_fast_walks(tmp_path, monkeypatch):
+    pytest.importorskip("numpy")  # one of the walks is _batches'
     from purepcap import _container
 
     path = tmp_path / "two.pcapng"
@@ -228,6 +229,7 @@ def _has_pandas() -> bool:
 
 
 def test_the_block_bound_is_the_containers_own():
+    pytest.importorskip("numpy")  # _batches imports it
     from purepcap import _batches, _records, format
 
     for module in (format, _records, _batches):

@@ -17,6 +17,7 @@ import purepcap
 from purepcap.dataframe import to_pandas
 
 intake = pytest.importorskip("intake")
+pytest.importorskip("intake.readers", reason="intake 2's new-style readers (intake 0.7 has none)")
 from intake.readers.datatypes import recommend  # noqa: E402
 
 from purepcap._intake_reader import PCAP, PcapToDask, PcapToPandas  # noqa: E402

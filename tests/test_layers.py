@@ -14,7 +14,7 @@ PACKAGE = ROOT / "purepcap"
 
 # Bottom first. "purepcap" is the package's __init__ (the public names).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "linktypes", "_protocols", "_schema")),
+    ("base", ("errors", "linktypes", "_protocols", "_schema", "_progress", "_compat")),  # stdlib only
     ("sources", ("_sources",)),  # bytes in: paths, pipes, URLs, decompression
     ("containers", ("format", "_container")),  # pcap and pcapng: Packets in, files out
     ("headers", ("headers",)),  # link, IP and transport decoding
@@ -24,9 +24,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("captures", ("_open", "live", "_live_linux", "_live_bsd")),  # files and interfaces, filtered
     ("records", ("_records",)),
     ("flows", ("_community_id", "_flows")),  # conversations from packets
-    ("frames", ("_batches", "_categories", "_columns", "dataframe", "_flowframe")),
+    ("frames", ("_batches", "_categories", "_columns", "dataframe", "_flowframe", "arrow")),
     ("api", ("purepcap",)),
-    ("apps", ("intake_source", "_intake_reader", "cli", "_lines", "_progress", "__main__")),
+    ("apps", ("intake_source", "_intake_reader", "intake", "cli", "_lines", "__main__")),
     ("tools", ("build", "strategies")),  # packet builders for tests: nothing in the library uses them
 ]
 

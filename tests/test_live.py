@@ -163,6 +163,9 @@ def pair():
 @contextlib.contextmanager
 def pinned():
     """Keep this thread on one CPU while sending, so the kernel keeps the order."""
+    if not hasattr(os, "sched_getaffinity"):  # PyPy 3.9 has none: the machine's 2 CPUs keep it close enough
+        yield
+        return
     before = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(before)})
     try:
@@ -233,7 +236,7 @@ def test_udp_datagrams_arrive_complete_in_order(pair, opts, request):
     t1 = time.time_ns()
     assert len(pkts) == 300
     assert [p.frame for p in pkts] == list(range(1, 301))
-    for pkt, payload in zip(pkts, payloads, strict=True):
+    for pkt, payload in zip(pkts, payloads):
         check_udp_from_b(pkt, payload)
     times = [p.time for p in pkts]
     assert t0 <= times[0] and times == sorted(times) and times[-1] <= t1
@@ -266,7 +269,8 @@ def test_falls_back_to_recvmsg_when_the_ring_cannot_be_set_up(pair, monkeypatch,
         send_udp(pair, [b"fb%d" % i for i in range(5)])
         pkts = list(cap)
     monkeypatch.undo()
-    for pkt, i in zip(pkts, range(5), strict=True):
+    assert len(pkts) == 5
+    for pkt, i in zip(pkts, range(5)):
         check_udp_from_b(pkt, b"fb%d" % i)
     def no_mmap_at_all(*args, **kwargs):
         raise OSError(12, "Cannot allocate memory")

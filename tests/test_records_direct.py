@@ -324,7 +324,7 @@ def test_pcapng_high_time_word_is_not_taken_for_an_interface(order):
     w = purepcap.format.PcapngWriter(buf, byte_order=order, tsresol=6)
     w.add_interface(1, tsresol=9)
     times = [((1 << 32) + 7) * 1000, 5, ((1 << 32) + 9) * 1000, 6]
-    for t, i in zip(times, [0, 1, 0, 1], strict=True):
+    for t, i in zip(times, [0, 1, 0, 1]):
         w.write_packet(t, FRAMES[0], interface=i)
     w.flush()
     raw = buf.getvalue()

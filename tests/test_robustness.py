@@ -13,10 +13,10 @@ import io
 import lzma
 import random
 import struct
-import tracemalloc
 import warnings
 
 import pytest
+from conftest import needs_tracemalloc
 
 import purepcap
 from purepcap import DamagedError, PcapError, PcapWarning, TruncatedError, UnsupportedFormatError
@@ -106,6 +106,7 @@ def pcap_header(snaplen: int = 65535, linktype: int = 1) -> bytes:
     return struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype)
 
 
+@needs_tracemalloc
 def test_huge_snaplen_does_not_license_a_huge_record(tmp_path) -> None:
     # Regression: the record bound was max(snaplen, ...), so a header claiming a 4 GiB
     # snaplen let one record be gathered chunk by chunk (quadratic copying, the whole
@@ -114,6 +115,7 @@ def test_huge_snaplen_does_not_license_a_huge_record(tmp_path) -> None:
     with open(path, "wb") as f:
         f.write(pcap_header(snaplen=0xFFFFFFFF) + struct.pack("<IIII", 1, 0, 0xFFFFFFF0, 0xFFFFFFF0))
         f.write(b"\x00" * (8 * CHUNK_SIZE))
+    import tracemalloc
     tracemalloc.start()
     try:
         got, err, _ = read_all(str(path))
@@ -134,6 +136,7 @@ def test_big_snaplen_still_reads_big_records() -> None:
     assert err is None and [p.caplen for p in got] == [1_000_000]
 
 
+@needs_tracemalloc
 @pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
 def test_streaming_holds_about_one_chunk(tmp_path, fmt: str) -> None:
     # Regression: the readers read the next chunk before parsing the opening one and
@@ -148,6 +151,7 @@ def test_streaming_holds_about_one_chunk(tmp_path, fmt: str) -> None:
         for i in range(n):
             w.write_packet(T0 + i, payloads[i % 64])
     assert path.stat().st_size > 5 * CHUNK_SIZE
+    import tracemalloc
     tracemalloc.start()
     try:
         count = 0

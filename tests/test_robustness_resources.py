@@ -318,8 +318,11 @@ def run_child(tmp_path: Path, corpus: list[str], n: int, timeout: int = 120) -> 
     listing.write_text("\n".join(corpus) + "\n")
     code = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import test_robustness_resources as t; "
             "t.child_main(sys.argv[3:])")
+    # PyPy's GC lets its heap grow well past what is live before collecting, and dies (not
+    # MemoryError) when the address space runs out: PYPY_GC_MAX, below HEADROOM, makes it
+    # collect in time. CPython ignores it.
     proc = subprocess.run([sys.executable, "-c", code, str(HERE), str(HERE.parent), str(work), str(listing), str(n)],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env={**os.environ, "PYPY_GC_MAX": "150MB"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

@@ -203,6 +203,8 @@ class _Parser:
     def error(self, message: str, tok: Token | None = None) -> FilterError:
         tok = tok or self.peek()
         where = "at the end" if tok.kind == "end" else f"at column {tok.column}"
+        if tok.kind == "end" and message.endswith(_describe(tok)):  # "found the end of the expression"
+            return FilterError(message, expression=self.expression, column=tok.column)
         return FilterError(f"{message} {where}", expression=self.expression, column=tok.column)
 
     def peek(self, k: int = 0) -> Token:

@@ -1,0 +1,170 @@
+# purepcap.to_arrow and purepcap.to_polars: a capture as an Arrow table (or a Polars
+# DataFrame), one row per IP packet, the rows of to_pandas().
+#
+# Strategy: the numpy columns the DataFrame is built from (purepcap.dataframe's
+# build_columns) are handed to Arrow as buffers, without pandas: int64 nanoseconds
+# viewed as timestamp[ns, UTC] (null where pandas has NaT), category codes as the
+# indices of a dictionary of strings (the used names, sorted, as pandas' categories),
+# nullable integers as values plus a validity mask, payloads as the Arrow binary
+# arrays the builder already made. Every column's Arrow type is fixed by its field
+# (arrow_schema), never by the data or by what is installed, so that files converted
+# anywhere read back as one Parquet dataset. pyarrow and numpy are the only needs
+# (extra `arrow`; `polars` for to_polars).
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .errors import missing_extra
+
+if TYPE_CHECKING:
+    import polars as pl
+    import pyarrow as pa
+
+    from .format import Span
+
+__all__ = ["to_arrow", "to_polars", "arrow_schema", "arrow_tables", "ROW_GROUP_ROWS"]
+
+# Rows per part when a capture is converted in parts (purepcap convert's Parquet row
+# groups): about 30 MB of the default columns, so memory stays bounded by a part;
+# with payloads an eighth of that many rows.
+ROW_GROUP_ROWS = 1 << 20
+
+# Columns of Python objects (pandas "object") are strings in Arrow unless named here:
+# their values are tuples, made Arrow structs or lists so that they keep their shape.
+_FRAGMENT = ("more_fragments", "offset")  # records()' (more_fragments, offset_bytes) tuple
+_LISTS_OF_STRINGS = ("dns_answers", "tls_alpn")  # the application fields' tuples of str
+
+
+def _require_pyarrow() -> Any:
+    try:
+        import numpy  # noqa: F401
+        import pyarrow as pa
+    except ImportError:
+        raise missing_extra("arrow", "pyarrow") from None
+    return pa
+
+
+def arrow_type(name: str) -> pa.DataType:
+    """The Arrow type of column ``name``, from its field in the schema table: the same
+    for every capture, and whatever else is installed."""
+    pa = _require_pyarrow()
+    from . import _schema
+
+    field = _schema.BY_NAME[name]
+    if field.pandas == "datetime64[ns]":
+        return pa.timestamp("ns", tz="UTC")
+    if field.pandas == "binary[pyarrow]":
+        return pa.binary()
+    if field.category is not None:
+        # int32 indices whatever the number of names, so every file has one schema
+        return pa.dictionary(pa.int32(), pa.string())
+    if field.pandas == "object":
+        if name == "fragment":
+            return pa.struct([pa.field(_FRAGMENT[0], pa.bool_()), pa.field(_FRAGMENT[1], pa.uint32())])
+        return pa.list_(pa.string()) if name in _LISTS_OF_STRINGS else pa.string()
+    return pa.from_numpy_dtype(field.numpy)
+
+
+def arrow_schema(columns: Iterable[str] | None = None, payload: bool = False) -> pa.Schema:
+    """The schema to_arrow gives for ``columns=`` and ``payload=`` (the same whatever
+    the capture holds): the columns of to_pandas, in its order."""
+    pa = _require_pyarrow()
+    from .dataframe import columns_for
+
+    return pa.schema([pa.field(name, arrow_type(name)) for name in columns_for(columns, payload)])
+
+
+def to_arrow(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
+             filter: str | None = None, columns: Iterable[str] | None = None,
+             storage_options: dict | None = None, span: Span | None = None,
+             progress: bool = False) -> pa.Table:
+    """A capture as a pyarrow Table with one row per IP packet: to_pandas' rows and
+    columns (same arguments), typed for Arrow: ``time`` timestamp[ns, UTC], hosts,
+    protocol and MACs dictionary<int32, string>, ports and small integers unsigned with
+    nulls, ``payload`` binary, ``fragment`` struct<more_fragments, offset>.
+    """
+    (table,) = arrow_tables(source, protocol=protocol, payload=payload, filter=filter, columns=columns,
+                            storage_options=storage_options, span=span, progress=progress)
+    return table
+
+
+def arrow_tables(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
+                 filter: str | None = None, columns: Iterable[str] | None = None,
+                 storage_options: dict | None = None, span: Span | None = None, progress: Any = False,
+                 part_rows: int | None = None) -> Iterator[pa.Table]:
+    """to_arrow's table, or with ``part_rows`` the same rows as a series of tables of
+    about that many rows each (one schema), built one at a time: memory holds one part."""
+    _require_pyarrow()
+    from .dataframe import build_columns, columns_for
+
+    names = columns_for(columns, payload)
+    schema = arrow_schema(columns, payload)
+    for builder in build_columns(source, names, protocol=protocol, filter=filter,
+                                 storage_options=storage_options, span=span, progress=progress,
+                                 part_rows=part_rows):
+        yield _table(builder, schema)
+
+
+def _table(builder: Any, schema: pa.Schema) -> pa.Table:
+    """Wrap the builder's columns in Arrow arrays; each column's parts are released as
+    soon as it is made, as the DataFrame's are."""
+    import numpy as np
+    import pyarrow as pa
+
+    from . import _schema
+    from ._batches import NAT
+    from .dataframe import used_sorted
+
+    arrays: list[Any] = []
+    for column in schema:
+        name, kind = column.name, column.type
+        field = _schema.BY_NAME[name]
+        parts = builder.parts.pop(name)
+        if field.pandas == "binary[pyarrow]":
+            arrays.append(pa.chunked_array(parts, type=kind))
+        elif field.source in _schema.APP_SOURCES:  # sparse: (frame rows, values) per batch
+            column = np.full(builder.rows, None, dtype=object)
+            for at, found in parts:
+                column[at] = found
+            arrays.append(pa.array(column.tolist(), kind))
+        elif field.pandas == "object":
+            values = [v for part in parts for v in part]
+            if name == "fragment":
+                more, offset = _FRAGMENT
+                values = [None if f is None else {more: f[0], offset: f[1]} for f in values]
+            arrays.append(pa.array(values, kind))
+        elif field.pandas == "datetime64[ns]":
+            ns = parts.finish().astype(np.int64, copy=False)
+            missing = ns == NAT
+            arrays.append(pa.array(ns, pa.int64(), mask=missing if missing.any() else None).view(kind))
+        elif field.category is not None:
+            codes, names = used_sorted(parts.finish(), builder.tables[field.category].names)
+            indices = codes.astype(np.int32)
+            missing = indices < 0
+            arrays.append(pa.DictionaryArray.from_arrays(
+                pa.array(indices, pa.int32(), mask=missing if missing.any() else None),
+                pa.array(names, pa.string())))
+        elif field.nullable:
+            values = parts.finish()
+            missing = builder.masks.pop(name).finish().astype(bool, copy=False)
+            arrays.append(pa.array(values, kind, mask=missing if missing.any() else None))
+        else:
+            arrays.append(pa.array(parts.finish(), kind))
+        del parts
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def to_polars(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
+              filter: str | None = None, columns: Iterable[str] | None = None,
+              storage_options: dict | None = None, span: Span | None = None,
+              progress: bool = False) -> pl.DataFrame:
+    """A capture as a Polars DataFrame: to_arrow's table (same arguments) handed to
+    Polars without a copy where the types allow (extra `polars`). Hosts, protocol and
+    MACs are Categorical, ``time`` Datetime("ns", "UTC"), ports UInt16 with nulls."""
+    try:
+        import polars as pl
+    except ImportError:
+        raise missing_extra("polars", "polars") from None
+    return pl.from_arrow(to_arrow(source, protocol=protocol, payload=payload, filter=filter, columns=columns,
+                                  storage_options=storage_options, span=span, progress=progress))
