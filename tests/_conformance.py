@@ -173,6 +173,11 @@ class Case:
     def compressed(self) -> bool:
         return self.data[:2] == b"\x1f\x8b"
 
+    @property
+    def big(self) -> bool:
+        """Too big to cut into spans of a few bytes in a test's time."""
+        return len(self.data) > 100_000
+
 
 def gz(case: Case, name: str | None = None) -> Case:
     return Case(name or case.name + "-gz", gzip.compress(case.data, mtime=0), case.packets, case.error)
@@ -192,6 +197,23 @@ class Outcome:
 
     def key(self) -> tuple:
         return (self.rows, self.error, self.warnings, self.stopped)
+
+
+def difference(got: Outcome, want: Outcome) -> str | None:
+    """Where ``got`` first differs from ``want``, in a line or two; None if nowhere.
+    (pytest's own explanation of unequal lists of thousands of rows takes minutes.)"""
+    for what in ("error", "warnings", "stopped"):
+        if getattr(got, what) != getattr(want, what):
+            return f"{what}: got {getattr(got, what)!r}, want {getattr(want, what)!r}"
+    if got.rows != want.rows:
+        n = min(len(got.rows), len(want.rows))
+        i = next((i for i in range(n) if got.rows[i] != want.rows[i]), n)
+
+        def show(rows: list[tuple]) -> str:
+            return repr(rows[i][:6]) if i < len(rows) else "nothing"  # (not the packet's bytes)
+        return (f"rows: {len(got.rows)} got, {len(want.rows)} wanted; row {i}: got {show(got.rows)}, "
+                f"want {show(want.rows)}")
+    return None
 
 
 def _err(e: PcapError | None) -> tuple | None:
@@ -224,13 +246,13 @@ def packet_row(p: purepcap.Packet) -> tuple:
     return (p.frame, p.time, p.length, p.caplen, p.linktype, p.interface, p.data)
 
 
-def read_open(src: Any, strict: bool = True, name: str = "<bytes>") -> Outcome:
+def read_open(src: Any, strict: bool = True, name: str = "<bytes>", filter: str | None = None) -> Outcome:
     """The reference: purepcap.open's Packets, then its error (strict) or the damage it
     stopped at (lenient: Capture.error) and its warnings."""
     out = Outcome()
 
     def run() -> None:
-        with purepcap.open(src, strict=strict) as cap:
+        with purepcap.open(src, strict=strict, filter=filter) as cap:
             for p in cap:
                 assert len(p.data) == p.caplen
                 out.rows.append(packet_row(p))
@@ -255,12 +277,13 @@ def read_spans(path: Path, part_bytes: int, strict: bool = True) -> Outcome:
     return collect(run, str(path), out)
 
 
-def read_records(src: Any, strict: bool = True, fields: list[str] | None = None, name: str = "<bytes>") -> Outcome:
+def read_records(src: Any, strict: bool = True, fields: list[str] | None = None, name: str = "<bytes>",
+                 filter: str | None = None) -> Outcome:
     out = Outcome()
     keys = ("frame", "time", "length", "caplen", *(fields or ()))
 
     def run() -> None:
-        for r in purepcap.records(src, strict=strict, fields=fields):
+        for r in purepcap.records(src, strict=strict, fields=fields, filter=filter):
             out.rows.append(tuple(r[k] for k in keys))
     return collect(run, name, out)
 
@@ -277,11 +300,11 @@ def frame_rows(df: Any) -> list[tuple]:
                     df["caplen"].tolist(), df["interface"].tolist()))
 
 
-def read_pandas(src: Any, name: str = "<bytes>") -> Outcome:
+def read_pandas(src: Any, name: str = "<bytes>", filter: str | None = None) -> Outcome:
     out = Outcome()
 
     def run() -> None:
-        out.rows = frame_rows(purepcap.to_pandas(src, columns=FRAME_COLUMNS))
+        out.rows = frame_rows(purepcap.to_pandas(src, columns=FRAME_COLUMNS, filter=filter))
     return collect(run, name, out)
 
 
@@ -580,13 +603,53 @@ def _ng_damage_cases() -> list[Case]:
     return c
 
 
+# Frames for files of several MiB: records and blocks then straddle every reader's reads
+# (256 KiB) and the batch walk's chunks (4 MiB), where carried-over bytes are handled.
+BIG_FRAME = bytes(build.ether() / build.ipv4(src="10.9.0.1", dst="10.9.0.2") / build.udp(sport=4, dport=5)
+                  / bytes(1395))
+BIG_COUNT = 3300  # ~4.7 MB
+
+
+def _big_frames() -> list[bytes]:
+    return [BIG_FRAME if i % 4 else ETHER_FRAMES[i % 5] for i in range(BIG_COUNT)]
+
+
+def _big_cases() -> list[Case]:
+    c: list[Case] = []
+    frames = _big_frames()
+    r = recs(frames, ticks=NS, step=1_001)
+    c.append(Case("big-pcap-ns-be", pcap_file(r, magic=PCAP_NS, order=">"), BIG_COUNT))
+    lie = list(r)
+    lie[3100] = Rec(r[3100].sec, r[3100].frac, 0x7FFFFFF0, 60, r[3100].data)
+    c.append(Case("big-pcap-lying-caplen-late", pcap_file(lie, magic=PCAP_NS), 3100, "DamagedError"))
+    c.append(Case("big-pcap-cut-late", pcap_file(recs(frames))[:-700], BIG_COUNT - 1, "TruncatedError"))
+
+    def sections(w: PcapngWriter) -> None:
+        add_packets(w, frames[:1500])
+        w.write_block(0x99, b"unknown")
+        w.new_section("big")
+        w.add_interface(1, tsresol=0x80 | 20)
+        w.add_interface(1, tsresol=6)
+        add_packets(w, frames[1500:2500], interface=1)
+        w.write_simple(ETHER_FRAMES[0])
+        add_packets(w, frames[2500:], interface=0)
+    many = pcapng(sections)
+    c.append(Case("big-ng-sections-late", many, BIG_COUNT + 1))
+    good = pcapng(lambda w: add_packets(w, frames))
+    late = nth(good, EPB, 3000)
+    c.append(Case("big-ng-bad-trailer-late", patch(good, late.offset + late.blen - 4, "<I", 0), 3000,
+                  "DamagedError"))
+    c.append(Case("big-ng-cut-late", many[:-30], BIG_COUNT, "TruncatedError"))
+    return c
+
+
 def all_cases() -> list[Case]:
-    cases = _pcap_cases() + _ng_cases()
+    cases = _pcap_cases() + _ng_cases() + _big_cases()
     by = {c.name: c for c in cases}
     assert len(by) == len(cases), "case names must be unique"
     for name in ("pcap-us-le", "pcap-lying-caplen", "pcap-cut-in-record-3-header", "ng-little",
                  "ng-second-section-after-packet-1", "ng-epb-bad-trailer", "ng-cut-in-second-shb",
-                 "ng-idb-tsresol-0x7f-after-packets"):
+                 "ng-idb-tsresol-0x7f-after-packets", "big-pcap-lying-caplen-late", "big-ng-sections-late"):
         cases.append(gz(by[name]))
     cases.append(Case("gz-stream-cut-short", gzip.compress(by["pcap-us-le"].data, mtime=0)[:-30], 4,
                       "TruncatedError"))
