@@ -158,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("expression", nargs="+", metavar="EXPR")
     k.add_argument("--linktype", type=_linktype, default=linktypes.EN10MB, metavar="N",
                    help="link type number or name (default 1, EN10MB)")
-    k.add_argument("-s", dest="snaplen", type=_positive, default=262144, metavar="SNAPLEN")
+    k.add_argument("-s", dest="snaplen", type=_positive, default=linktypes.MAX_SNAPLEN, metavar="SNAPLEN")
     style = k.add_mutually_exclusive_group()
     style.add_argument("-d", dest="style", action="store_const", const="-d", help="readable (default)")
     style.add_argument("-dd", dest="style", action="store_const", const="-dd", help="as a C array")
@@ -177,7 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     cap.add_argument("-i", dest="interface", required=True, metavar="IFACE")
     cap.add_argument("-c", dest="count", type=_positive, metavar="N", help="stop after N packets")
     cap.add_argument("--timeout", type=_seconds, metavar="S", help="stop after S seconds")
-    cap.add_argument("-s", dest="snaplen", type=_positive, default=262144, metavar="SNAPLEN")
+    cap.add_argument("-s", dest="snaplen", type=_positive, default=linktypes.MAX_SNAPLEN, metavar="SNAPLEN")
     cap.add_argument("-w", dest="write", metavar="OUT", help="write to OUT (.pcap or .pcapng)")
     cap.add_argument("--no-promisc", action="store_true", help="do not put the interface in promiscuous mode")
     cap.add_argument("--payload", action="store_true", help="add a hex and ASCII dump of each packet")
@@ -878,7 +878,7 @@ class _LiveInterfaces:
         from .format import Interface
 
         linktype = getattr(session, "linktype", linktypes.EN10MB)
-        self.interfaces = [Interface(linktype=linktype, snaplen=getattr(session, "snaplen", 262144),
+        self.interfaces = [Interface(linktype=linktype, snaplen=getattr(session, "snaplen", linktypes.MAX_SNAPLEN),
                                      tsresol=1_000_000_000, name=getattr(session, "interface", None))]
         self.precision = "ns"
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import linktypes
 from .errors import CaptureError, FilterError, InterfaceDownError, NoPrivilegeError, NoSuchInterfaceError
 from .format import Packet
 
@@ -23,7 +24,7 @@ __all__ = [
     "NoPrivilegeError", "NoSuchInterfaceError", "InterfaceDownError", "MAX_SNAPLEN",
 ]
 
-MAX_SNAPLEN = 262144
+MAX_SNAPLEN = linktypes.MAX_SNAPLEN
 DEFAULT_BUFFER = 8 << 20
 _LINUX = sys.platform.startswith("linux")
 

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import FilterError
+from ..linktypes import MAX_SNAPLEN
 from ._bpf import dump_bpf, run_bpf, validate
 from ._codegen import SUPPORTED_LINKTYPES, emit_bpf, linux_cooked_fixup, lower
 from ._lexer import MAX_LENGTH, MAX_TOKENS
@@ -63,7 +64,7 @@ def offline_matcher(expression: str) -> Callable[[Packet], bool]:
     return build_matcher(expression, parse(expression))
 
 
-def compile_bpf(expression: str, linktype: int = 1, snaplen: int = 262144, *,
+def compile_bpf(expression: str, linktype: int = 1, snaplen: int = MAX_SNAPLEN, *,
                 linux_cooked: bool = False, optimize: bool = True) -> list[tuple[int, int, int, int]]:
     """Compile ``expression`` to a classic BPF program for ``linktype``.
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import FilterError
+from ..linktypes import MAX_SNAPLEN
 from . import _bpf as bpf
 from ._codegen import emit_bpf, lower
 from ._lexer import shown
@@ -266,7 +267,7 @@ def python_source(ir, linktype: int) -> tuple[list[str], str]:
 
 
 def compile_python(ir, linktype: int, other: Callable[[Any], bool], expression: str,
-                   snaplen: int = 262144, select_for: Callable[[int], Any] | None = None
+                   snaplen: int = MAX_SNAPLEN, select_for: Callable[[int], Any] | None = None
                    ) -> Callable[[Any], bool]:
     if select_for is None:
         def select_for(lt: int) -> Any:
