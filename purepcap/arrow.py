@@ -34,6 +34,7 @@ ROW_GROUP_ROWS = 1 << 20
 # their values are tuples, made Arrow structs or lists so that they keep their shape.
 _FRAGMENT = ("more_fragments", "offset")  # records()' (more_fragments, offset_bytes) tuple
 _LISTS_OF_STRINGS = ("dns_answers", "tls_alpn")  # the application fields' tuples of str
+_SMALL_INTS = ("dns_id", "dns_qtype", "dns_rcode", "http_status")  # ints kept as objects: uint16
 
 
 def _require_pyarrow() -> Any:
@@ -62,6 +63,8 @@ def arrow_type(name: str) -> pa.DataType:
     if field.pandas == "object":
         if name == "fragment":
             return pa.struct([pa.field(_FRAGMENT[0], pa.bool_()), pa.field(_FRAGMENT[1], pa.uint32())])
+        if name in _SMALL_INTS:
+            return pa.uint16()
         return pa.list_(pa.string()) if name in _LISTS_OF_STRINGS else pa.string()
     return pa.from_numpy_dtype(field.numpy)
 
@@ -123,6 +126,11 @@ def _table(builder: Any, schema: pa.Schema) -> pa.Table:
         parts = builder.parts.pop(name)
         if field.pandas == "binary[pyarrow]":
             arrays.append(pa.chunked_array(parts, type=kind))
+        elif field.source in _schema.APP_SOURCES:  # sparse: (rows, values) per batch, as in dataframe
+            dense = np.full(builder.rows, None, dtype=object)
+            for at, values in parts:
+                dense[at] = values
+            arrays.append(pa.array(dense.tolist(), kind))
         elif field.pandas == "object":
             values = [v for part in parts for v in part]
             if name == "fragment":

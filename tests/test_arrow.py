@@ -36,6 +36,8 @@ def plain_columns(table: pa.Table) -> dict[str, list]:
             values = col.cast(pa.int64()).to_pylist()
         elif name == "fragment":
             values = [None if v is None else (v["more_fragments"], v["offset"]) for v in col.to_pylist()]
+        elif pa.types.is_list(col.type):  # records() gives tuples
+            values = [None if v is None else tuple(v) for v in col.to_pylist()]
         else:
             values = col.to_pylist()
         out[name] = values
@@ -198,6 +200,8 @@ def test_polars_rows_and_types():
             got[name] = col.dt.epoch("ns").to_list()
         elif name == "fragment":
             got[name] = [None if v is None else (v["more_fragments"], v["offset"]) for v in col.to_list()]
+        elif isinstance(col.dtype, pl.List):
+            got[name] = [None if v is None else tuple(v) for v in col.to_list()]
         else:
             got[name] = col.to_list()
     assert_same(got, records_columns(path, df.columns, payload=True))
