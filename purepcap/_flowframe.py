@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _flows, _schema
-from .dataframe import _protocols, _require_pandas, _size_of, _source_batches
+from .dataframe import _require_pandas, build_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,13 +54,16 @@ _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
 def flows_to_pandas(source: Any, *, filter: str | None = None, protocol: str | Iterable[str] | None = None,
                     idle_timeout: float | None = 120.0, active_timeout: float | None = 1800.0,
                     stats: bool = False, fields: Sequence[str] | None = None,
-                    storage_options: dict | None = None, span: Span | None = None) -> pd.DataFrame:
+                    storage_options: dict | None = None, span: Span | None = None,
+                    progress: bool = False) -> pd.DataFrame:
     """The flows of ``source`` (as :func:`purepcap.flows` gives them) as a DataFrame, one
     row per flow sorted by ``first_frame``, with ``duration`` (end - start) after ``end``.
 
     Types: hosts, protocol, conn_state and end_reason are ``category``; ports, vlan and TCP
     flags nullable ``UInt16``; ``start``/``end`` ``datetime64[ns]`` (naive UTC);
     ``duration`` ``timedelta64[ns]``; counts ``int64``; ``community_id`` strings.
+    ``progress=True`` shows the packets read on stderr, as to_pandas does (not yet with
+    ``stats`` or ``fields``, which read through flows()).
     """
     _require_pandas()
     idle, active, app = _flows.check_arguments(idle_timeout, active_timeout, fields)
@@ -69,22 +72,15 @@ def flows_to_pandas(source: Any, *, filter: str | None = None, protocol: str | I
                                  active_timeout=active_timeout, stats=stats, fields=fields,
                                  storage_options=storage_options))
         return flow_frame(rows, stats=bool(stats), fields=app)
-    cols = _packet_columns(source, filter, protocol, storage_options, span)
+    cols = _packet_columns(source, filter, protocol, storage_options, span, progress)
     return _build(cols, idle, active)
 
 
 # -- packet columns ---------------------------------------------------------------------------
 def _packet_columns(source: Any, filter: str | None, protocol: Any, storage_options: dict | None,
-                    span: Span | None) -> dict[str, Any]:
-    from . import _columns
-
-    builder = _columns.ColumnBuilder(_COLUMNS, _protocols(protocol))
-    total = _size_of(source, span)
-    for i, batch in enumerate(_source_batches(source, filter=filter, storage_options=storage_options, span=span)):
-        builder.add(batch)
-        if i == 0 and total and len(batch):
-            used = int(batch.off[-1] + batch.caplen[-1])
-            builder.reserve(int(builder.rows * total / max(used, 1) * 1.05) + 1024)
+                    span: Span | None, progress: Any = False) -> dict[str, Any]:
+    (builder,) = build_columns(source, _COLUMNS, protocol=protocol, filter=filter,
+                               storage_options=storage_options, span=span, progress=progress)
     # numbers as int64, -1 where missing; TCP flags and IP lengths 0 where missing (they
     # are summed), with the flags' mask kept for the engine; fragments as a boolean column
     # (None when there are none) and the (more, offset) tuples for the engine

@@ -386,6 +386,18 @@ def test_to_pandas_progress_true_draws_the_builtin_meter_on_stderr(tmp_path, mon
     assert err.endswith("\r") and err.split("\r")[-2].strip() == ""  # wiped at the end
 
 
+def test_flows_to_pandas_progress_true(monkeypatch, capsys, no_delay):
+    pytest.importorskip("pandas")
+    _block(monkeypatch, "tqdm")
+    _block(monkeypatch, "rich")
+    quiet = purepcap.flows_to_pandas(LOCAL)
+    assert capsys.readouterr().err == ""
+    shown = purepcap.flows_to_pandas(LOCAL, progress=True)
+    err = capsys.readouterr().err
+    assert shown.equals(quiet) and len(shown) > 0
+    assert "38 packets" in err and err.endswith("\r")
+
+
 def _block(monkeypatch, name: str) -> None:
     """Make ``import name`` (and its submodules, loaded or not) fail, as if not installed."""
     for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
