@@ -73,10 +73,11 @@ from ._container import (
 )
 from ._protocols import NAMES as _PROTO_NAMES
 from ._protocols import number as _proto_number
-from ._sources import is_url, source_name
+from ._schema import RECORD_EXTRA as EXTRA_FIELDS
+from ._sources import is_openable, is_url, source_name
 from .errors import PcapError
 from .format import READ_SIZE
-from .headers import EXTRA_FIELDS, PROTOCOLS, decode
+from .headers import PROTOCOLS, decode
 from .headers import _ip4_cache as _ip4
 from .headers import _ip6_cache as _ip6
 
@@ -130,10 +131,6 @@ def _check_fields(fields: Sequence[str] | str | None) -> tuple[str, ...]:
     return names
 
 
-def _is_openable(source: Any) -> bool:
-    return isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(source, "read")
-
-
 def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
             filter: str | None = None, fields: Sequence[str] | None = None, strict: bool = True,
             storage_options: dict | None = None) -> Iterator[dict[str, Any]]:
@@ -150,7 +147,7 @@ def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload
     """
     wanted = protocol_numbers(protocol)
     extra = _check_fields(fields)
-    if _is_openable(source):
+    if is_openable(source):
         if filter is None and not extra:
             direct = _direct_source(source)
             if direct is not None:

@@ -256,6 +256,13 @@ class _Zstd:
         pass
 
 
+def is_openable(source: object) -> bool:
+    """A capture to open (path, ``"-"``, URL, bytes, binary file object), as opposed to
+    an iterable of Packets (an open or a live capture) to take as it is. Captures
+    deliberately have no read(), so a read() means a file object."""
+    return isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(source, "read")
+
+
 def is_url(source: object) -> bool:
     return isinstance(source, str) and "://" in source and not source.startswith("file://")
 

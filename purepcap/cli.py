@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
-from . import __version__, linktypes
+from . import __version__, _schema, linktypes
 from ._lines import LineFormatter, format_time, hexdump, network_offset
 from ._progress import make_progress
 from .errors import FilterError, PcapError, PcapWarning
@@ -602,7 +602,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 # -- convert ---------------------------------------------------------------------------------
-BASE_COLUMNS = ["time", "src_host", "src_port", "dst_host", "dst_port", "protocol"]
+# the columns of every output, as to_pandas gives them; from the one field table
+BASE_COLUMNS = list(_schema.FRAME_DEFAULT)
 
 
 def _out_kind(out: str) -> str:
@@ -655,7 +656,8 @@ def atomic_output(path: str, mode: str = "w"):
 def _records(args: argparse.Namespace, columns: list[str]) -> Iterable[dict]:
     from ._records import records
 
-    extra = [c for c in columns if c not in BASE_COLUMNS and c != "payload"]
+    # frame, length and caplen are in every records() row already: ask only for the rest
+    extra = [c for c in columns if c not in _schema.ROW_DEFAULT and c != "payload"]
     kw: dict[str, Any] = {"payload": args.payload, "filter": _expression(args)}
     if extra:
         kw["fields"] = extra

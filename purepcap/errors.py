@@ -79,6 +79,8 @@ class CaptureError(PcapError):
     """A live capture cannot start or continue (privilege, interface, kernel)."""
 
 
+# The live capture errors live here, not in purepcap.live, so that its platform back
+# ends (_live_linux, _live_bsd) raise them without importing the module above them.
 class NoPrivilegeError(CaptureError):
     """The process may not open a capture (no CAP_NET_RAW, or no access to /dev/bpf)."""
 

@@ -174,6 +174,7 @@ class Capture:
     snaplen: int
     modified: bool = False
     fcs_length: int | None = None
+    filter: str | None = None  # the pcap-filter expression purepcap.open(filter=) applied
     linktype = linktypes.EN10MB
     snaplen = 0
     precision = "us"
