@@ -374,7 +374,7 @@ def test_close_from_another_thread_stops_the_iteration_and_closes_the_file(tmp_p
     many_packets(path)
     for _ in range(5):  # the reading thread is caught at different points
         cap = purepcap.open(str(path), filter="ip or not ip" if filtered else None)
-        raw = cap._stream
+        raw = cap._stream  # (a filtered open() is the Capture itself)
         t, result = iterate_in_thread(cap)
         cap.close()  # raised ValueError: generator already executing
         t.join(30)
