@@ -46,7 +46,7 @@ from ._container import (
 )
 from ._sources import open_source, source_name
 from .errors import PcapError
-from .format import CHUNK_SIZE, Packet, Span
+from .format import CHUNK_SIZE, Packet, Span, span_prefix_error
 
 __all__ = ["Batch", "NotFastPcap", "pcap_batches", "packet_batches"]
 
@@ -333,6 +333,16 @@ class _ChunkBuffer:
             self._worker = self._pending = None
 
 
+def _fill(chunks: _ChunkBuffer, name: str, frame: int) -> int:
+    """chunks.fill(), with damage the stream itself reports (a decompressor's) stamped
+    with the source and the last frame delivered, as the container reader stamps it."""
+    try:
+        return chunks.fill()
+    except PcapError as exc:
+        report_damage(exc, exc.source or name, frame, True)
+        raise  # (report_damage raised it)
+
+
 def _regular_file(stream: Any) -> bool:
     """Whether reading ahead is safe and pays: an unbuffered file on disk (a read there
     never waits on a writer, and releases the GIL for its whole copy)."""
@@ -365,7 +375,7 @@ def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes, fi
         have = 0  # bytes of the buffer holding data
         eof = False
         while not eof:
-            got = chunks.fill()
+            got = _fill(chunks, name, frame)
             buf = chunks.buf
             if not got:
                 eof = True
@@ -426,7 +436,11 @@ def _pcapng_start(source: Any, stream: IO[bytes], closers: list, head: bytes, sp
     try:
         if span is not None:
             prefix, held, base = span.prefix, b"", span.start
-            st = pcapng_state_from(prefix, span.interface_base, span.section - 1)
+            try:
+                st = pcapng_state_from(prefix, span.interface_base, span.section - 1)
+            except PcapError as exc:
+                exc.source = exc.source or source_name(source)
+                raise span_prefix_error(exc, span) from None
             stream.seek(span.start)
         else:
             held, pos, _ = read_pcapng_head(stream.read, head)
@@ -483,7 +497,7 @@ def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, held: bytes, 
         pos = 0
         while True:
             if refill:
-                got = chunks.fill()
+                got = _fill(chunks, name, frame)
                 buf = chunks.buf
                 if not got:
                     eof = True

@@ -444,6 +444,37 @@ class PcapngState:
             warnings.warn(f"{exc}; skipped that block{more}", PcapWarning, stacklevel=4)
 
 
+PACKET_BLOCKS = frozenset((BT_EPB, BT_PB, BT_SPB))
+PACKET_BLOCK_HEAD = 28  # what packet_block_damage reads of a block
+
+
+def packet_block_damage(btype: int, blen: int, buf: Any, pos: int, order: str, n_ifaces: int,
+                        offset: int) -> PcapError | None:
+    """What is wrong with the packet block at ``buf[pos:]`` (its first PACKET_BLOCK_HEAD
+    bytes, its length already believed) in a section of ``n_ifaces`` interfaces: None
+    where it is sound. Blocks of other types are sound here."""
+    if btype == BT_EPB or btype == BT_PB:
+        if blen < EPB_MIN:
+            return bad_block_length(blen, offset)
+        if btype == BT_EPB:
+            iid, caplen = struct.unpack_from(order + "I8xI", buf, pos + 8)
+        else:
+            iid, caplen = struct.unpack_from(order + "H10xI", buf, pos + 8)
+        if iid >= n_ifaces:
+            return DamagedError(f"pcapng packet block at offset {offset} names interface {iid}, "
+                                f"the section has {n_ifaces}", offset=offset)
+        if caplen > blen - EPB_MIN:
+            return DamagedError(f"pcapng packet block at offset {offset} claims {caplen} bytes in a "
+                                f"block of {blen}", offset=offset)
+    elif btype == BT_SPB:
+        if not n_ifaces:
+            return DamagedError(f"pcapng simple packet block at offset {offset} "
+                                f"comes before any interface", offset=offset)
+        if blen < 16:
+            return bad_block_length(blen, offset)
+    return None
+
+
 def pcapng_block(st: PcapngState, buf: Any, pos: int, end: int, base: int, eof: bool,
                  strict: bool) -> tuple[int, Any, int]:
     """The one careful step over the pcapng block at ``buf[pos:]`` (file offset
@@ -488,27 +519,17 @@ def pcapng_block(st: PcapngState, buf: Any, pos: int, end: int, base: int, eof: 
             st.parse_idb(buf, pos, blen, base + pos)
             return INTERFACE, None, nxt
         ifaces = st.section_ifaces
+        damage = packet_block_damage(btype, blen, buf, pos, order, len(ifaces), base + pos)
+        if damage is not None:
+            raise damage
         if btype == BT_EPB or btype == BT_PB:
-            if blen < EPB_MIN:
-                raise bad_block_length(blen, base + pos)
             if btype == BT_EPB:
                 iid, hi, lo, caplen, length = struct.unpack_from(order + "IIIII", buf, pos + 8)
             else:  # the obsolete Packet Block: a 16-bit interface, then a drops count
                 iid, _drops, hi, lo, caplen, length = struct.unpack_from(order + "HHIIII", buf, pos + 8)
-            if iid >= len(ifaces):
-                raise DamagedError(f"pcapng packet block at offset {base + pos} names interface {iid}, "
-                                   f"the section has {len(ifaces)}", offset=base + pos)
-            if caplen > blen - EPB_MIN:
-                raise DamagedError(f"pcapng packet block at offset {base + pos} claims {caplen} bytes in a "
-                                   f"block of {blen}", offset=base + pos)
             it = ifaces[iid]
             return PACKET, (it, it.ns((hi << 32) | lo), caplen, length, pos + EPB_DATA), nxt
         if btype == BT_SPB:
-            if not ifaces:
-                raise DamagedError(f"pcapng simple packet block at offset {base + pos} "
-                                   f"comes before any interface", offset=base + pos)
-            if blen < 16:
-                raise bad_block_length(blen, base + pos)
             it = ifaces[0]
             length = struct.unpack_from(order + "I", buf, pos + 8)[0]
             caplen = min(length, blen - 16)

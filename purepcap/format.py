@@ -31,7 +31,6 @@ from ._container import (
     BT_PB,
     BT_SPB,
     BYTE_ORDER_MAGIC,
-    BYTE_ORDER_MAGIC_SWAPPED,
     DAMAGE,
     EPB_HEAD,
     EPB_STEP,
@@ -41,12 +40,12 @@ from ._container import (
     IF_TSOFFSET,
     IF_TSRESOL,
     INTERFACE,
-    INTERFACE_BUDGET,
-    INTERFACE_COST,
     MAX_BLOCK,
     NEED_MORE,
     NS,
     PACKET,
+    PACKET_BLOCK_HEAD,
+    PACKET_BLOCKS,
     PCAP_HEADER_LEN,
     PCAP_MAGICS,
     PCAP_RECORD,
@@ -61,6 +60,7 @@ from ._container import (
     decode_tsresol,
     epb_key_split,
     leading_blocks,
+    packet_block_damage,
     pcap_cut_short,
     pcap_record_too_long,
     pcap_wrapped_time,
@@ -155,6 +155,26 @@ class Span:
     prefix: bytes
     interface_base: int = 0
     section: int = 0
+    # for each block of a pcapng prefix: (its offset in the file, the frames before it),
+    # so that damage found in the prefix is reported where the whole file has it
+    prefix_at: tuple[tuple[int, int], ...] = ()
+
+
+def span_prefix_error(exc: PcapError, span: Span) -> PcapError:
+    """``exc``, found at an offset of ``span.prefix``, moved to where the file has it."""
+    if not span.prefix_at or exc.offset is None or len(span.prefix) < 8:
+        exc.frame = span.first_frame - 1 if exc.frame is None else exc.frame
+        return exc
+    order = shb_byte_order(span.prefix, 0)
+    pos = 0
+    for at, frames in span.prefix_at:
+        blen = struct.unpack_from(order + "I", span.prefix, pos + 4)[0] if pos + 8 <= len(span.prefix) else 0
+        if pos <= exc.offset < pos + max(blen, 1) or blen < 12:
+            exc.offset, exc.frame = at + exc.offset - pos, frames
+            return exc
+        pos += blen
+    exc.frame = span.first_frame - 1
+    return exc
 
 
 class Capture:
@@ -412,7 +432,10 @@ class Capture:
         buf = self._buf
         # a span's section and interfaces are numbered as in the whole file
         st = PcapngState(order, span.interface_base if span else 0, span.section - 1 if span else 0)
-        st.parse_shb(buf, 0, blen, 0)
+        try:
+            st.parse_shb(buf, 0, blen, 0)
+        except PcapError as exc:
+            raise exc if span is None else span_prefix_error(exc, span) from None
         self._ng = st
         self.interfaces = st.interfaces
         self.version, self.byte_order = st.version, st.byte_order
@@ -430,10 +453,13 @@ class Capture:
                 break
             try:
                 st.parse_idb(buf, pos, ilen, pos)
-            except PcapError:
-                if span is not None:  # a span has no packet loop before its own start to meet it
-                    raise
-                break  # the packet loop meets it again and reports it in order
+            except PcapError as exc:
+                if span is None:
+                    break  # the packet loop meets it again and reports it in order
+                if self.strict:  # a span has no packet loop before its own start to meet it
+                    raise span_prefix_error(exc, span) from None
+                pos += ilen  # strict=False stepped over it where it stands in the file
+                continue
             self._first_interface()
             pos += ilen
         buf = self._buf
@@ -750,6 +776,8 @@ def split_capture(path: str | os.PathLike, part_bytes: int = 64 * 1024 * 1024) -
     the last span then runs to the end of the file, and its reader reports the damage.
     """
     size = os.path.getsize(path)
+    # a file whose header the reader refuses is refused here with the reader's own error
+    Capture(path).close()
     with open(path, "rb") as f:
         head = f.read(PCAP_HEADER_LEN)
         if len(head) >= 4 and struct.unpack_from("<I", head)[0] == PCAPNG_SHB:
@@ -781,62 +809,99 @@ def split_capture(path: str | os.PathLike, part_bytes: int = 64 * 1024 * 1024) -
 
 
 def _split_pcapng(f: IO[bytes], size: int, part_bytes: int) -> list[Span]:
+    # The walk keeps a PcapngState as the reader does and judges every section header and
+    # interface block by the reader's rules, and every packet block's fields and trailing
+    # length: damage ends the walk before that block, so the damage lies in the body of the
+    # last span, where its reader meets it exactly as a whole read does (strict or not),
+    # and no prefix ever holds a block the reader would refuse. A step reads the last
+    # block's trailing length and this block's header in one read.
     spans: list[Span] = []
-    order = "<"
+    st = PcapngState()
     pos = frame = 0
-    n_ifaces = 0  # interfaces in all sections so far: the global index base
-    section = 0
     section_blocks: list[bytes] = []  # SHB + IDBs of the current section
+    section_at: list[tuple[int, int]] = []  # where each of them is, and the frames before it
     section_prefix = b""  # the same, joined, once a span needs them
     prefix_total = 0  # bytes of distinct prefixes the spans hold (SPLIT_PREFIX_BUDGET)
-    span_start, span_first, span_prefix, span_base = 0, 1, b"", 0
+    span_start, span_first = 0, 1
+    span_prefix: tuple[bytes, tuple[tuple[int, int], ...]] | None = None
+    last_len = 0  # the length of the block before pos, whose trailer the next read holds
 
-    def prefix() -> bytes:
+    def prefix() -> tuple[bytes, tuple[tuple[int, int], ...]]:
         nonlocal section_prefix, prefix_total
         if len(section_prefix) != sum(map(len, section_blocks)):
             section_prefix = b"".join(section_blocks)
             prefix_total += len(section_prefix)
-        return section_prefix
+        return section_prefix, tuple(section_at)
+
+    def cut(stop: int, base: int | None = None, section: int | None = None) -> None:
+        data, at = span_prefix or prefix()
+        spans.append(Span(span_start, stop, span_first, data, st.interface_base if base is None else base,
+                          st.sections if section is None else section, at))
 
     while pos + 12 <= size:
-        f.seek(pos)
-        hdr = f.read(12)
-        if len(hdr) < 12:
-            break
-        btype = struct.unpack_from(order + "I", hdr)[0]  # the SHB type reads the same either way
-        if btype == PCAPNG_SHB:
-            bom = struct.unpack_from("<I", hdr, 8)[0]
-            if bom not in (BYTE_ORDER_MAGIC, BYTE_ORDER_MAGIC_SWAPPED):
+        f.seek(pos - 4 if last_len else pos)
+        raw = f.read((4 if last_len else 0) + PACKET_BLOCK_HEAD)
+        if last_len:
+            if struct.unpack_from(st.order + "I", raw)[0] != last_len:
+                pos -= last_len  # that block is damaged: the reader of the last span says how
                 break
-            order = "<" if bom == BYTE_ORDER_MAGIC else ">"
-        blen = struct.unpack_from(order + "I", hdr, 4)[0]
-        if not block_length_ok(btype, blen) or pos + blen > size:
-            break  # damage: the reader of the last span will report it
+            raw = raw[4:]
+        if len(raw) < 12:
+            break
+        order = st.order
+        btype = struct.unpack_from(order + "I", raw)[0]  # the SHB type reads the same either way
         if btype == PCAPNG_SHB:
-            if frame + 1 > span_first:
-                spans.append(Span(span_start, pos, span_first, span_prefix, span_base, section))
+            try:
+                order = shb_byte_order(raw, 0, pos)
+            except PcapError:
+                break
+        blen = struct.unpack_from(order + "I", raw, 4)[0]
+        if not block_length_ok(btype, blen) or blen & 3 or pos + blen > size:
+            break  # damage: the reader of the last span will report it
+        if btype == PCAPNG_SHB or btype == BT_IDB:
             f.seek(pos)
-            section_blocks = [f.read(blen)]
-            section += 1
-            span_start, span_first, span_prefix, span_base = pos + blen, frame + 1, prefix(), n_ifaces
-        elif btype == BT_IDB:
-            if (n_ifaces + 1) * INTERFACE_COST > INTERFACE_BUDGET:
-                break  # more than a reader keeps: the reader of the last span says so
-            f.seek(pos)
-            section_blocks.append(f.read(blen))
-            n_ifaces += 1
-            if span_start == pos:  # no packet yet in this span: the IDB joins its prefix
-                span_start = pos + blen
-                span_prefix = b""  # joined when the span is cut or the section ends
-        elif btype in (BT_EPB, BT_SPB, BT_PB):
-            if not span_prefix:
+            block = f.read(blen)
+            if struct.unpack_from(order + "I", block, blen - 4)[0] != blen:
+                break  # damage: the reader of the last span will report it
+            was = st.order, st.interface_base, st.section_ifaces, st.sections
+            try:
+                if btype == PCAPNG_SHB:
+                    st.order = order
+                    st.parse_shb(block, 0, blen, pos)
+                else:
+                    st.parse_idb(block, 0, blen, pos)
+            except PcapError:
+                st.order, st.interface_base, st.section_ifaces, st.sections = was
+                break  # (over the interface budget too)
+            last_len = 0  # its trailer was read with it
+            if btype == PCAPNG_SHB:
+                if frame + 1 > span_first:
+                    cut(pos, was[1], was[3])
+                section_blocks, section_at = [block], [(pos, frame)]
+                span_start, span_first = pos + blen, frame + 1
+                span_prefix = prefix()
+            else:
+                section_blocks.append(block)
+                section_at.append((pos, frame))
+                if span_start == pos:  # no packet yet in this span: the IDB joins its prefix
+                    span_start = pos + blen
+                    span_prefix = None  # joined when the span is cut or the section ends
+            pos += blen
+            continue
+        if btype in PACKET_BLOCKS:
+            if len(raw) < PACKET_BLOCK_HEAD and btype != BT_SPB:
+                break
+            if packet_block_damage(btype, blen, raw, 0, order, len(st.section_ifaces), pos) is not None:
+                break
+            if span_prefix is None:
                 span_prefix = prefix()
             if pos - span_start >= part_bytes and prefix_total <= SPLIT_PREFIX_BUDGET:
-                spans.append(Span(span_start, pos, span_first, span_prefix, span_base, section))
+                cut(pos)
                 span_start, span_first, span_prefix = pos, frame + 1, prefix()
             frame += 1
+        last_len = blen
         pos += blen
-    spans.append(Span(span_start, size, span_first, span_prefix or prefix(), span_base, section))
+    cut(size)
     return spans
 
 

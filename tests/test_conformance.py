@@ -10,8 +10,12 @@
 # the reference gives, narrowed to what it shows: the same rows, the same error
 # (class, byte offset, last good frame) and, reading leniently, the same warnings.
 #
-# A disagreement that exists today is kept as a strict xfail on exactly that case and
-# consumer (KNOWN, grouped by cause): it fails once fixed, and the mark goes then.
+# Every case agrees through every consumer. (Until the walkers took their rules from
+# _container and split_capture its own from the reader, 225 pairs disagreed, in nine
+# causes: damage in a span's prefix stepped over or misplaced, a cut section header
+# hidden by Intake, split_capture ignoring the pre-2.4 length swap or counting a
+# skipped block as a frame, to_pandas' hand-over stream sniffed for a compression
+# magic, Dask raising a later partition's error, a decompression error without its frame.)
 from __future__ import annotations
 
 import io
@@ -193,86 +197,13 @@ for _n in (1, 200):
 # -- disagreements that exist today ------------------------------------------------------------
 # (case, consumer) -> reason, grouped by cause (letters as in the report to the lead);
 # each group is one fix. Issue 23.1 is A-C.
-KNOWN: dict[tuple[str, str], str] = {}
-
-
-def _known(reason: str, cases: list[str], consumers: list[str]) -> None:
-    for c in cases:
-        for k in consumers:
-            assert c in CASES and k in CONSUMERS, (c, k)
-            KNOWN[(c, k)] = reason
-
-
-_SPANS = [f"spans-{n}/{m}" for n in (1, 64, 1000) for m in ("strict", "lenient")]
-_INTAKE = ["intake-1/strict", "intake-200/strict", "dask-1/strict", "dask-200/strict"]
-_FRAMES = ["pandas-bytes/strict", "pandas-path/strict", "pandas-fileobj/strict", "intake-1/strict",
-           "intake-200/strict", "intake-default/strict", "dask-1/strict", "dask-200/strict"]
-
-# A: _split_pcapng puts a damaged interface block into the prefix of the spans after it,
-# and the span reader steps over it there (_start_pcapng's "except PcapError: break";
-# the interface-count check is skipped for a span), so the error names a later block
-# (leniently: the warning for the interface is lost).
-_known("issue 23.1 A: a damaged interface block in a span's prefix is stepped over",
-       ["ng-idb-bad-trailer", "ng-idb-option-past-block", "ng-idb-tsresol-0x7f-leading", "ng-idb-tsresol-2^-64",
-        "ng-second-section-idb-tsresol-0x7f"], _SPANS + _INTAKE)
-# A, seen only by Dask: a later partition, whose prefix holds the damaged interface
-# block, raises its own different error, and Dask computes it first.
-_known("issue 23.1 A: a damaged interface block in a later span's prefix",
-       ["ng-idb-tsresol-0x7f-after-packets"], ["dask-1/strict", "dask-200/strict"])
-# B: a damaged section header after the first becomes the prefix of the next span, whose
-# reader reports it at offset 0, frame 0 (it parses the prefix as if it began the file).
-_known("issue 23.1 B: a damaged later section header is reported at offset 0",
-       ["ng-second-shb-bad-trailer", "ng-second-shb-version-2"], _SPANS + _INTAKE)
-# C: a file cut inside its second section header: _split_pcapng makes a span that
-# starts past the end of the file; its reader says TruncatedError at offset 0, and
-# Intake's _partitions drops it as empty, returning the good rows and no error.
-_known("issue 23.1 C: a cut in a later section header is hidden",
-       ["ng-cut-in-second-shb"], _SPANS + ["intake-1/strict", "dask-1/strict"])
-# D: split_capture on a file whose header open() rejects: NotACaptureError (pcap:
-# "cannot split"; pcapng: a span with an empty prefix, read as an empty file) where
-# open() says TruncatedError or DamagedError. (Intake reads such a file whole: agrees.)
-_known("D: split_capture misnames a bad file header",
-       ["pcap-cut-in-magic", "pcap-cut-in-file-header", "ng-cut-in-shb-header", "ng-shb-bad-bom",
-        "ng-shb-length-huge"], _SPANS)
-# E: split_capture ignores the caplen/len swap of pcap before 2.4 that the reader
-# undoes, so its spans start inside records.
-_known("E: split_capture ignores the pre-2.4 caplen/len swap",
-       ["pcap-v2.2-swapped", "pcap-v2.3-swapped-be", "pcap-v2.2-modified"],
-       [f"spans-{n}/{m}" for n in (1, 64) for m in ("strict", "lenient")] + ["intake-1/strict", "dask-1/strict"])
-# F: lenient partitioned reads number the frames after a damaged packet block one
-# higher: split_capture counts the block as a frame, a lenient whole read steps over it.
-_known("F: lenient spans count a skipped damaged packet block as a frame",
-       ["ng-damage-in-two-places", "ng-epb-bad-trailer", "ng-be-epb-bad-trailer", "ng-epb-caplen-over-block",
-        "ng-epb-interface-out-of-range", "ng-be-epb-interface-out-of-range", "ng-first-epb-bad-trailer"],
-       ["spans-1/lenient", "spans-64/lenient"])
-# G: to_pandas hands an irregular record or block to the container reader through
-# _batches._Resume, and open_source sniffs that stream's first bytes for a compression
-# magic: a record or block starting 1f 8b (gzip; BZh, xz and zstd likewise) ends the
-# read in "PcapError: reading a span needs a seekable file", offset None, even when the
-# file is valid.
-_known("G: to_pandas' hand-over stream is sniffed for a compression magic",
-       ["pcap-lying-caplen-starts-like-gzip", "pcap-cut-in-record-starting-like-gzip",
-        "ng-unknown-block-starts-like-gzip"], _FRAMES)
-# H: to_dask() raises the error of whichever damaged partition Dask computes first
-# (here a later one), not the file's first damage as read() and a whole read do.
-_known("H: to_dask() raises a later partition's error", ["pcap-damage-in-two-places"],
-       ["dask-1/strict", "dask-200/strict"])
-_known("H: to_dask() raises a later partition's error", ["ng-damage-in-two-places"], ["dask-1/strict"])
-# I: to_pandas loses the frame of an error the decompressor raises (TruncatedError.frame
-# is None where open() says the last good frame): the batch walk does not stamp it.
-_known("I: to_pandas drops the frame of a decompression error", ["gz-stream-cut-short"], _FRAMES)
-
-
 def _params() -> list[Any]:
     out = []
     for cname, case in CASES.items():
         for kname, (_, applies, _) in CONSUMERS.items():
             if not applies(case):
                 continue
-            marks = []
-            if (cname, kname) in KNOWN:
-                marks.append(pytest.mark.xfail(strict=True, reason=KNOWN[(cname, kname)]))
-            out.append(pytest.param(cname, kname, marks=marks, id=f"{cname}:{kname}"))
+            out.append(pytest.param(cname, kname, id=f"{cname}:{kname}"))
     return out
 
 

@@ -7,8 +7,8 @@
 #   * partitioned reads agree with the whole read: split_capture's spans read one by one,
 #     and the Intake source at several partition sizes, read() and to_dask(), give the
 #     same rows and the same error (class and offset).
-# Explicit examples pin the disagreements known today (issue 23.1); while they exist
-# the partition property is a strict xfail, so it fails the day they are fixed.
+# Explicit examples pin the disagreements issue 23.1 found (each failed before the
+# walkers took their rules from _container and split_capture from the reader).
 from __future__ import annotations
 
 import gzip
@@ -36,7 +36,7 @@ from _conformance import (
     read_records,
     read_spans,
 )
-from hypothesis import assume, example, given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import purepcap
@@ -119,24 +119,6 @@ def mutate(data: bytes, ops: list[tuple], keep: int = 0) -> bytes:
     return data
 
 
-# Compression magics. Captures with a record or block that starts with one are left out
-# of the passing properties below: to_pandas, handing over at such a record, fails for
-# a known cause that the case table pins (G in test_conformance.py's KNOWN). Drop this
-# once fixed.
-_MAGICS = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
-
-
-def _no_magic_inside(data: bytes) -> bool:
-    if len(data) < 24:
-        return True
-    if struct.unpack_from("<I", data)[0] == SHB:
-        starts = [b.offset for b in ng_blocks(data)]
-        starts += [starts[-1] + 12] if starts else []  # (a walk steps 12 over a lying short length)
-    else:
-        starts = pcap_offsets(data)
-    return not any(data.startswith(m, at) for at in starts for m in _MAGICS)
-
-
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("mutated") / "capture"
@@ -151,7 +133,6 @@ def _same(got: Outcome, want: Outcome, what: str) -> None:
 def test_mutated_capture_reads_alike_through_every_whole_consumer(scratch: Path, base: str, ops: list,
                                                                    strict: bool, compress: bool) -> None:
     data = mutate(BASES[base], ops)
-    assume(_no_magic_inside(data))
     if compress:
         data = gzip.compress(data, mtime=0)
     scratch.write_bytes(data)
@@ -183,27 +164,20 @@ def _damaged_spans(path: Path, part: int) -> int:
     return n
 
 
-def _partitioned_agree(scratch: Path, data: bytes, part: int, strict: bool, dask_any_error: bool = False) -> None:
+def _partitioned_agree(scratch: Path, data: bytes, part: int, strict: bool) -> None:
     scratch.write_bytes(data)
     ref = read_open(data, strict)
     _same(read_spans(scratch, part, strict), ref, f"split_capture(path, {part}) spans")
     if strict:
         want = as_frame(ref)
         _same(read_intake(scratch, part), want, f"PcapSource(partition_size={part}).read()")
-        if dask_any_error and ref.error is not None and _damaged_spans(scratch, part) > 1:
-            # Dask raises the error of whichever damaged partition it computes first: a
-            # known disagreement ("damage-in-two-places" in test_conformance.py's KNOWN),
-            # left out of the properties that pass today. Drop this once fixed.
-            return
         _same(read_intake(scratch, part, dask=True), want, f"PcapSource(partition_size={part}).to_dask()")
 
 
-# The known disagreements, as mutations of valid captures (each fails today).
+# The disagreements issue 23.1 found, as mutations of valid captures.
 _SECOND_SECTION = "ng-second-section-after-packet-1"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 23.1: partitioned reads hide or misplace damage "
-                   "(causes A-C, E, H in test_conformance.py KNOWN)")
 @given(base=st.sampled_from(sorted(BASES)), ops=mutations, part=st.sampled_from([1, 48, 300]),
        strict=st.booleans())
 # a pcapng cut inside its second section header: Intake returns the good rows, no error
@@ -215,43 +189,29 @@ def test_mutated_capture_reads_alike_whole_and_partitioned(scratch: Path, base: 
     _partitioned_agree(scratch, mutate(BASES[base], ops), part, strict)
 
 
-# What already agrees today, kept passing while the above is xfailed: classic pcap 2.4
-# under any mutation that leaves its file header alone.
-PCAP24 = sorted(n for n, d in BASES.items() if n.startswith("pcap-") and "v2." not in n)
+# Classic pcap under any mutation that leaves its file header alone, and pcapng mutated
+# only behind its leading blocks: more of the examples land in the packets.
+PCAP = sorted(n for n in BASES if n.startswith("pcap-"))
 
 
-@given(base=st.sampled_from(PCAP24), ops=mutations, part=st.sampled_from([1, 48, 300]), strict=st.booleans())
-def test_mutated_pcap_reads_alike_whole_and_partitioned(scratch: Path, base: str, ops: list, part: int,
-                                                        strict: bool) -> None:
-    data = mutate(BASES[base], ops, keep=24)
-    assume(_no_magic_inside(data))
-    _partitioned_agree(scratch, data, part, strict, dask_any_error=True)
+@given(base=st.sampled_from(PCAP), ops=mutations, part=st.sampled_from([1, 48, 300]), strict=st.booleans())
+def test_mutated_pcap_body_reads_alike_whole_and_partitioned(scratch: Path, base: str, ops: list, part: int,
+                                                             strict: bool) -> None:
+    _partitioned_agree(scratch, mutate(BASES[base], ops, keep=24), part, strict)
 
 
-# And pcapng, strictly read, mutated only behind its leading blocks, in files of one
-# section (the damage the known causes need -- a bad interface or section block in a
-# span's prefix -- is then out of reach of all but a few mutations, which are skipped).
 def _first_packet_block(data: bytes) -> int:
     return next(b.offset for b in ng_blocks(data) if b.btype in (EPB, PB, SPB))
 
 
-def _prefix_damage_possible(data: bytes, keep: int) -> bool:
-    """Whether a block behind ``keep`` is a section header or an interface block."""
-    return any(b.btype in (SHB, 1) for b in ng_blocks(data) if b.offset >= keep)
+NG = sorted(n for n in BASES if n.startswith("ng-"))
 
 
-NG_ONE_SECTION = sorted(n for n, d in BASES.items() if n.startswith("ng-")
-                        and not _prefix_damage_possible(d, _first_packet_block(d)))
-
-
-@given(base=st.sampled_from(NG_ONE_SECTION), ops=mutations, part=st.sampled_from([1, 48, 300]))
-def test_mutated_pcapng_packets_read_alike_whole_and_partitioned(scratch: Path, base: str, ops: list,
-                                                                 part: int) -> None:
+@given(base=st.sampled_from(NG), ops=mutations, part=st.sampled_from([1, 48, 300]), strict=st.booleans())
+def test_mutated_pcapng_body_reads_alike_whole_and_partitioned(scratch: Path, base: str, ops: list, part: int,
+                                                               strict: bool) -> None:
     clean = BASES[base]
-    keep = _first_packet_block(clean)
-    data = mutate(clean, ops, keep=keep)
-    assume(_no_magic_inside(data) and not _prefix_damage_possible(data, keep))
-    _partitioned_agree(scratch, data, part, True, dask_any_error=True)
+    _partitioned_agree(scratch, mutate(clean, ops, keep=_first_packet_block(clean)), part, strict)
 
 
 # -- captures drawn by purepcap.strategies --------------------------------------------------------
@@ -278,7 +238,6 @@ def _whole_agree(scratch: Path, data: bytes, strict: bool) -> Outcome:
 @given(case=strategies.captures(), part=st.sampled_from([1, 48, 300]), strict=st.booleans())
 def test_drawn_capture_reads_alike_whole_and_partitioned(scratch: Path, case: Any, part: int,
                                                          strict: bool) -> None:
-    assume(_no_magic_inside(case.data))
     ref = _whole_agree(scratch, case.data, strict)
     assert ref.rows == [packet_row(p) for p in case.packets] and ref.error is None and ref.stopped is None
     _partitioned_agree(scratch, case.data, part, strict)
@@ -286,7 +245,6 @@ def test_drawn_capture_reads_alike_whole_and_partitioned(scratch: Path, case: An
 
 @given(case=strategies.damaged(), strict=st.booleans())
 def test_damaged_capture_reads_alike_through_every_whole_consumer(scratch: Path, case: Any, strict: bool) -> None:
-    assume(_no_magic_inside(case.data))
     ref = _whole_agree(scratch, case.data, strict)
     assert ref.rows[:len(case.delivered)] == [packet_row(p) for p in case.delivered]
     if case.must_fail:
