@@ -155,10 +155,9 @@ def _scratch(data: bytes) -> str:
     return _SCRATCH[0]
 
 
-def _packets(open_capture) -> tuple[list, str | None]:
-    """(the packets as plain tuples, the error's type or None), strict reading. A span
-    may name the offset of damage in its prefix differently (the span's start), so
-    only the type is compared, as tests/test_hostile_walkers.py does."""
+def _packets(open_capture) -> tuple[list, tuple | None]:
+    """(the packets as plain tuples, (the error's type, its offset) or None), strict
+    reading: a span names damage in its prefix where the file has it."""
     got: list = []
     try:
         with open_capture() as cap:
@@ -167,7 +166,7 @@ def _packets(open_capture) -> tuple[list, str | None]:
     except PcapError as e:
         if e.offset is None:
             raise AssertionError(f"PcapError without an offset: {e}") from e
-        return got, type(e).__name__
+        return got, (type(e).__name__, e.offset)
     return got, None
 
 
@@ -177,8 +176,8 @@ PART_SIZES = (1, 97, 0)
 
 def partitions(data: bytes) -> None:
     """A capture cut by split_capture and read span by span (what Intake and Dask
-    partitions do) gives the packets a whole read gives, and the same error (its type)
-    where the whole read has one. A capture split_capture refuses is read whole
+    partitions do) gives the packets a whole read gives, and the same error (type and
+    offset) where the whole read has one. A capture split_capture refuses is read whole
     by Intake, so there is nothing to compare."""
     path = _scratch(data)
     whole = _packets(lambda: purepcap.open(path))
