@@ -18,8 +18,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("sources", ("_sources",)),  # bytes in: paths, pipes, URLs, decompression
     ("containers", ("format", "_container")),  # pcap and pcapng: Packets in, files out
     ("headers", ("headers",)),  # link, IP and transport decoding
-    ("filter", ("filter", "filter._lexer", "filter._parser", "filter._codegen", "filter._bpf",
-                "filter._match")),
+    ("filter", ("filter", "filter._lexer", "filter._parser", "filter._codegen", "filter._optimize",
+                "filter._bpf", "filter._match")),
     ("captures", ("_open", "live", "_live_linux", "_live_bsd")),  # files and interfaces, filtered
     ("records", ("_records",)),
     ("frames", ("_batches", "_categories", "_columns", "dataframe")),

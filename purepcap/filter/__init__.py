@@ -20,9 +20,14 @@
 #   types offline matching refuses them and compile_bpf emits Linux's ancillary
 #   packet-type load (as `tcpdump -d` does), which only the Linux kernel understands.
 # - A load past the captured bytes rejects the packet, also under `not` (cBPF rule).
-# - Programs are not optimised like libpcap's -O: they are longer but equivalent, and
-#   the kernel's optmem limit (net.core.optmem_max, ~2,500 instructions by default)
+# - compile_bpf optimises programs (_optimize.py) to about libpcap's length, never
+#   changing a verdict; libpcap's optimiser does drop loads whose value cannot change
+#   the verdict (so `X or not X` accepts truncated packets there), ours keeps them. The
+#   kernel's optmem limit (net.core.optmem_max, ~2,500 instructions by default)
 #   bounds what SO_ATTACH_FILTER accepts.
+# - Hostile expressions cost bounded work: at most MAX_LENGTH characters and
+#   MAX_TOKENS tokens (checked before any tree is built) and MAX_DEPTH levels of
+#   nesting; past them, a FilterError.
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -31,14 +36,16 @@ from typing import TYPE_CHECKING
 from ..errors import FilterError
 from ._bpf import dump_bpf, run_bpf, validate
 from ._codegen import SUPPORTED_LINKTYPES, emit_bpf, linux_cooked_fixup, lower
+from ._lexer import MAX_LENGTH, MAX_TOKENS
 from ._match import build_matcher
-from ._parser import MAX_DEPTH, Node, parse
+from ._optimize import optimize as optimize_bpf
+from ._parser import MAX_DEPTH, Node, parse, stack_exhausted
 
 if TYPE_CHECKING:
     from ..format import Packet
 
 __all__ = ["offline_matcher", "compile_bpf", "run_bpf", "dump_bpf", "parse", "FilterError",
-           "SUPPORTED_LINKTYPES", "MAX_DEPTH", "Node"]
+           "SUPPORTED_LINKTYPES", "MAX_DEPTH", "MAX_LENGTH", "MAX_TOKENS", "Node"]
 
 
 def offline_matcher(expression: str) -> Callable[[Packet], bool]:
@@ -57,8 +64,11 @@ def offline_matcher(expression: str) -> Callable[[Packet], bool]:
 
 
 def compile_bpf(expression: str, linktype: int = 1, snaplen: int = 262144, *,
-                linux_cooked: bool = False) -> list[tuple[int, int, int, int]]:
+                linux_cooked: bool = False, optimize: bool = True) -> list[tuple[int, int, int, int]]:
     """Compile ``expression`` to a classic BPF program for ``linktype``.
+
+    The program is optimised (as tcpdump does; ``optimize=False`` as ``tcpdump -O``):
+    shorter, with the same verdict for every packet as the unoptimised one.
 
     Accepted packets return ``snaplen``, others 0. With ``linux_cooked=True`` (only for
     LINUX_SLL or LINUX_SLL2) the program is rewritten for a Linux SOCK_DGRAM packet
@@ -69,8 +79,13 @@ def compile_bpf(expression: str, linktype: int = 1, snaplen: int = 262144, *,
     if not 0 <= snaplen <= 0xFFFFFFFF:
         raise FilterError(f"snaplen {snaplen} is out of range", expression=expression)
     tree = parse(expression)
-    ir = lower(tree, expression, linktype, offline=False)
-    program = emit_bpf(ir, snaplen, expression)
+    try:
+        ir = lower(tree, expression, linktype, offline=False)
+        program = emit_bpf(ir, snaplen, expression)
+        if optimize:
+            program = optimize_bpf(program)
+    except RecursionError:
+        raise stack_exhausted(expression) from None
     if linux_cooked:
         program = linux_cooked_fixup(program, linktype, expression)
     validate(program)

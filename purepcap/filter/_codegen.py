@@ -18,12 +18,14 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 
 from .. import linktypes as LT
 from ..errors import FilterError
 from . import _bpf as bpf
+from ._lexer import shown
 from ._parser import (
     And,
     BinOp,
@@ -70,6 +72,8 @@ SERVICES = {"ftp-data": 20, "ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25, "dom
             "nfs": 2049, "mysql": 3306, "rdp": 3389, "sip": 5060, "postgresql": 5432,
             "x11": 6000, "http-alt": 8080, "mdns": 5353, "llmnr": 5355}
 
+_DECIMAL = re.compile(r"[0-9]+")
+
 # Where each supported link type keeps its ethertype and network layer.
 _LINKS = {
     LT.EN10MB: ("ether", 12, 14), LT.LINUX_SLL: ("sll", 14, 16), LT.LINUX_SLL2: ("sll2", 0, 20),
@@ -112,6 +116,10 @@ def _cmp(size: int, off: int, value: int, jop: str = "jeq"):
 
 
 def _mcmp(size: int, off: int, value: int, mask: int):
+    if mask == 0:
+        # Nothing to compare (the host part of `net ::/32`, `net 0/0`): no load, as in what
+        # tcpdump runs (libpcap's optimiser drops `ld; and #0; jeq #0`, and its load).
+        return TRUE if value == 0 else FALSE
     full = (1 << (8 * size)) - 1
     v = ("ld", size, off)
     if mask != full:
@@ -355,11 +363,11 @@ class _Lower:
         if q.proto in ("ether", "link"):
             if val.kind == "id":
                 raise self.error(f"Ethernet host names are not resolved (no /etc/ethers): "
-                                 f"'{val.text}'; use a MAC address", val.column)
-            raise self.error(f"'ether {addr or 'host'}' needs a MAC address, not '{val.text}'",
+                                 f"'{shown(val.text)}'; use a MAC address", val.column)
+            raise self.error(f"'ether {addr or 'host'}' needs a MAC address, not '{shown(val.text)}'",
                              val.column)
         if val.kind == "id":
-            raise self.error(f"host names are not resolved (no DNS lookups): '{val.text}'; "
+            raise self.error(f"host names are not resolved (no DNS lookups): '{shown(val.text)}'; "
                              "use a numeric address", val.column)
         if val.kind in ("hid6", "cidr6"):
             return self.host6(node)
@@ -396,9 +404,10 @@ class _Lower:
         parts = text.split(".")
         v = 0
         for p in parts:
+            # (the lexer gave ASCII digits; a long run of them is refused before int())
+            if len(p.lstrip("0")) > 3 or int(p, 10) > 255:
+                raise self.error(f"'{shown(text)}' is not a valid IPv4 address", column)
             n = int(p, 10)
-            if n > 255:
-                raise self.error(f"'{text}' is not a valid IPv4 address", column)
             v = (v << 8) | n
         return v, 8 * len(parts)
 
@@ -408,7 +417,7 @@ class _Lower:
         col = val.column
         if val.kind == "num":
             if val.number > 0xFFFFFFFF:
-                raise self.error(f"address {val.text} does not fit in 32 bits", col)
+                raise self.error(f"address {shown(val.text)} does not fit in 32 bits", col)
             v, mask = val.number, 0xFFFFFFFF
             if addr == "net":
                 while v and v & 0xFF000000 == 0:
@@ -420,7 +429,7 @@ class _Lower:
             mask = (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF
         elif val.kind in ("cidr4", "mask4"):
             if addr != "net":
-                raise self.error(f"mask syntax ('{val.text}') is for networks only: use net",
+                raise self.error(f"mask syntax ('{shown(val.text)}') is for networks only: use net",
                                  col)
             a, bits = self.parse_ipv4(val.text.split("/")[0].split(" ")[0], col)
             v = (a << (32 - bits)) & 0xFFFFFFFF
@@ -434,9 +443,9 @@ class _Lower:
                     raise self.error(f"netmask '{val.mask}' must have four parts", col)
                 mask = m
             if v & ~mask & 0xFFFFFFFF:
-                raise self.error(f'non-network bits set in "{val.text}"', col)
+                raise self.error(f'non-network bits set in "{shown(val.text)}"', col)
         else:
-            raise self.error(f"'{val.text}' is not an IPv4 address", col)
+            raise self.error(f"'{shown(val.text)}' is not an IPv4 address", col)
         proto = q.proto
         if self.st.mpls_depth and proto is None:
             proto = "ip"
@@ -454,7 +463,7 @@ class _Lower:
         if proto in ("arp", "rarp"):
             return hostop(ETHERTYPE[proto], 14, 24)
         if proto == "ip6":
-            raise self.error(f"'ip6' qualifier with the IPv4 address '{val.text}'", col)
+            raise self.error(f"'ip6' qualifier with the IPv4 address '{shown(val.text)}'", col)
         raise self.error(f"'{proto}' modifier applied to {addr}", node.column)
 
     def host6(self, node: Prim):
@@ -465,17 +474,17 @@ class _Lower:
         a = int(ipaddress.IPv6Address(text))
         if val.kind == "cidr6":
             if addr != "net":
-                raise self.error(f"mask syntax ('{val.text}') is for networks only: use net",
+                raise self.error(f"mask syntax ('{shown(val.text)}') is for networks only: use net",
                                  col)
             if val.bits > 128:
                 raise self.error(f"mask length {val.bits} is more than 128", col)
             mask = ((1 << 128) - 1) ^ ((1 << (128 - val.bits)) - 1)
             if a & ~mask:
-                raise self.error(f'non-network bits set in "{val.text}"', col)
+                raise self.error(f'non-network bits set in "{shown(val.text)}"', col)
         else:
             mask = (1 << 128) - 1
         if q.proto not in (None, "ip6"):
-            raise self.error(f"'{q.proto}' qualifier with the IPv6 address '{text}'", col)
+            raise self.error(f"'{q.proto}' qualifier with the IPv6 address '{shown(text)}'", col)
         nl = self.st.off_nl
 
         def words(off: int):
@@ -486,20 +495,22 @@ class _Lower:
                     self.dirop(q.dir, lambda: words(nl + 8), lambda: words(nl + 24)))
 
     def port_number(self, text: str, number: int | None, column: int) -> int:
+        if number is None and _DECIMAL.fullmatch(text):  # (str.isdigit() takes '²' too)
+            if len(text.lstrip("0")) > 5:
+                raise self.error(f"illegal port number {shown(text)} > 65535", column)
+            number = int(text, 10)
         if number is not None:
             if number > 65535:
                 raise self.error(f"illegal port number {number} > 65535", column)
             return number
-        if text.isdigit():
-            return self.port_number(text, int(text), column)
         if text in SERVICES:
             return SERVICES[text]
         for proto in ("tcp", "udp"):
             try:
                 return socket.getservbyname(text, proto)
-            except (OSError, UnicodeError):
+            except (OSError, UnicodeError, ValueError):  # ValueError: a NUL in the name
                 pass
-        raise self.error(f"unknown port name '{text}'", column)
+        raise self.error(f"unknown port name '{shown(text)}'", column)
 
     def port(self, node: Prim):
         q, val = node.qual, node.value
@@ -513,7 +524,7 @@ class _Lower:
                              "sctp)", node.column)
         if q.addr == "port":
             if val.kind not in ("num", "id"):
-                raise self.error(f"'{val.text}' is not a port", col)
+                raise self.error(f"'{shown(val.text)}' is not a port", col)
             p = self.port_number(val.text, val.number, col)
             lo = hi = p
         else:
@@ -525,7 +536,7 @@ class _Lower:
                 lo = self.port_number(a, None, col)
                 hi = self.port_number(b, None, col)
             else:
-                raise self.error(f"'{val.text}' is not a port range (use LOW-HIGH)", col)
+                raise self.error(f"'{shown(val.text)}' is not a port range (use LOW-HIGH)", col)
             if lo > hi:
                 lo, hi = hi, lo
         nl = self.st.off_nl
@@ -558,20 +569,20 @@ class _Lower:
                 except FilterError:
                     continue
                 return a, "-", b
-        raise self.error(f"'{text}' is not a port range (use LOW-HIGH)", column)
+        raise self.error(f"'{shown(text)}' is not a port range (use LOW-HIGH)", column)
 
     def proto_qualified(self, node: Prim):
         q, val = node.qual, node.value
         col = val.column
         if val.kind not in ("num", "id"):
-            raise self.error(f"'{val.text}' is not a protocol number or name", col)
+            raise self.error(f"'{shown(val.text)}' is not a protocol number or name", col)
         if q.proto in ("ether", "link"):
             if val.kind == "num":
                 n = val.number
             elif val.text in ETHERTYPE:
                 n = ETHERTYPE[val.text]
             else:
-                raise self.error(f"unknown ether proto '{val.text}'", col)
+                raise self.error(f"unknown ether proto '{shown(val.text)}'", col)
             if n > 0xFFFF:
                 raise self.error(f"ether proto {n} > 65535", col)
             return self.linktype_test(n, col)
@@ -580,7 +591,7 @@ class _Lower:
         elif val.text in IPPROTO:
             n = IPPROTO[val.text]
         else:
-            raise self.error(f"unknown ip proto '{val.text}'", col)
+            raise self.error(f"unknown ip proto '{shown(val.text)}'", col)
         if n > 255:
             raise self.error(f"ip proto {n} > 255", col)
         if q.proto is None:
@@ -714,6 +725,18 @@ def fold(t):
         if len(out) == 1:
             return out[0]
         return (kind, out)
+    if kind == "cmp" and t[2][0] == "k" and t[3][0] == "k":  # constants only: no load
+        a, b = t[2][1], t[3][1]
+        jop = t[1]
+        hit = a == b if jop == "jeq" else a > b if jop == "jgt" else a >= b if jop == "jge" \
+            else a & b != 0
+        return TRUE if hit else FALSE
+    if kind == "cmp" and t[2][0] == "k":
+        # the constant to the right, where a jump can hold it (no load moves)
+        jop, k, v = t[1], t[2], t[3]
+        if jop in ("jeq", "jset"):
+            return ("cmp", jop, v, k)
+        return ("not", ("cmp", "jge" if jop == "jgt" else "jgt", v, k))  # k > v: not v >= k
     return t
 
 
@@ -764,6 +787,10 @@ class _Emitter:
         return (self.value(a, slot) + [(bpf.ST, 0, 0, slot)] + self.value(b, slot + 1)
                 + [(bpf.MISC | bpf.TAX, 0, 0, 0), (bpf.LD | bpf.MEM, 0, 0, slot)])
 
+    def too_long(self) -> FilterError:
+        return FilterError(f"expression too long: its BPF program has more than the kernel's "
+                           f"{bpf.BPF_MAXINSNS} instructions", expression=self.expression)
+
     def _target(self, target: int, extra: int) -> int:
         """Offset from the jump about to be appended (after `extra` more instructions)."""
         return len(self.rev) + extra - target - 1
@@ -797,6 +824,8 @@ class _Emitter:
                 entry = self.test(item, on_true, entry)
             return entry
         if kind == "cmp":
+            if len(self.rev) > bpf.BPF_MAXINSNS:
+                raise self.too_long()  # now, not after emitting all of a huge expression
             jop = _JOPS[t[1]]
             a, b = t[2], t[3]
             if b[0] == "k":
@@ -822,8 +851,7 @@ def emit_bpf(ir, snaplen: int, expression: str) -> list[tuple[int, int, int, int
     if entry != len(e.rev) - 1:
         e.rev.append((bpf.JMP | bpf.JA, 0, 0, len(e.rev) - entry - 1))
     if len(e.rev) > bpf.BPF_MAXINSNS:
-        raise FilterError(f"expression too long: its BPF program has {len(e.rev)} instructions, "
-                          f"more than the kernel's {bpf.BPF_MAXINSNS}", expression=expression)
+        raise e.too_long()
     return e.rev[::-1]
 
 

@@ -1,7 +1,10 @@
 # Tokeniser for pcap-filter(7) expressions. Strategy: one pass with a few regexes,
 # classifying each word the way libpcap's flex scanner does (longest match wins, so
 # "10-20" and "tcp-syn" are single words, "len-1" is one unknown word). Every token
-# keeps its 1-based column so errors can point a caret at it.
+# keeps its 1-based column so errors can point a caret at it. The text's length and
+# its number of tokens are bounded here, before any tree is built: every later step
+# (lowering, code generation, Python's compiler) does work proportional to the tokens,
+# so these two bounds bound the time and memory of compiling any expression.
 from __future__ import annotations
 
 import ipaddress
@@ -10,7 +13,13 @@ from dataclasses import dataclass
 
 from ..errors import FilterError
 
-__all__ = ["Token", "tokenize", "KEYWORDS"]
+__all__ = ["Token", "tokenize", "shown", "KEYWORDS", "MAX_LENGTH", "MAX_TOKENS"]
+
+MAX_LENGTH = 65_536  # characters of expression text
+# Tokens of an expression. At this bound the worst expression (`portrange 1-2 or 3-4
+# or ...`, 8.5 comparisons a token) builds its offline matcher in about 1 s of CPU;
+# a kernel program is refused long before it (4,096 instructions).
+MAX_TOKENS = 4_096
 
 # Words that are reserved in libpcap's scanner. Anything else is an ID (a name).
 KEYWORDS = frozenset("""
@@ -35,7 +44,7 @@ _OPS = ("&&", "||", "==", "!=", "<=", ">=", "<<", ">>",
 _WS = " \t\r\n"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Token:
     kind: str  # "kw", "id", "num", "hid", "hid6", "eid", "op", "end"
     text: str
@@ -46,12 +55,34 @@ class Token:
         return f"{self.kind}:{self.text}@{self.column}"
 
 
+def shown(text: str, limit: int = 40) -> str:
+    """A token's text for an error message: cut to ``limit`` characters, and with
+    unprintable characters (a NUL, a newline) escaped."""
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return text
+
+
 def _number(text: str) -> int:
+    """A number token's value; ValueError if it has a digit its base lacks, OverflowError
+    past 32 bits (checked on the digits first: int() of a 5,000-digit decimal is a
+    ValueError in Python 3.11, and its cost grows with the length)."""
     if text[:2] in ("0x", "0X"):
-        return int(text, 16)
-    if len(text) > 1 and text[0] == "0":
-        return int(text, 8)  # libpcap reads a leading 0 as octal
-    return int(text)
+        digits, base, most = text[2:], 16, 8
+    elif len(text) > 1 and text[0] == "0":
+        digits, base, most = text[1:], 8, 11  # libpcap reads a leading 0 as octal
+    else:
+        digits, base, most = text, 10, 10
+    if base == 8 and not set(digits) <= set("01234567"):
+        raise ValueError(text)
+    if len(digits.lstrip("0")) > most:
+        raise OverflowError(text)
+    value = int(digits, base)
+    if value > 0xFFFFFFFF:
+        raise OverflowError(text)
+    return value
 
 
 def _longest_ipv6(s: str, i: int, text: str) -> int:
@@ -79,12 +110,19 @@ def tokenize(expression: str) -> list[Token]:
     tokens: list[Token] = []
     s = expression
     i, n = 0, len(s)
+    if n > MAX_LENGTH:
+        raise FilterError(f"expression too long: {n} characters, more than {MAX_LENGTH}",
+                          expression=expression)
     while i < n:
         c = s[i]
         if c in _WS:
             i += 1
             continue
         col = i + 1
+        if len(tokens) == MAX_TOKENS:
+            raise FilterError(f"expression too long: more than {MAX_TOKENS} tokens (words, "
+                              f"numbers, operators) at column {col}",
+                              expression=expression, column=col)
         if c == "\\":
             m = _ESCAPED.match(s, i)
             if not m:
@@ -113,7 +151,10 @@ def tokenize(expression: str) -> list[Token]:
                 try:
                     value = _number(text)
                 except ValueError:
-                    raise FilterError(f"bad number '{text}' at column {col}",
+                    raise FilterError(f"bad number '{shown(text)}' at column {col}",
+                                      expression=expression, column=col) from None
+                except OverflowError:  # as libpcap's scanner words it
+                    raise FilterError(f"number {shown(text)} overflows 32 bits at column {col}",
                                       expression=expression, column=col) from None
                 tokens.append(Token("num", text, col, value))
             elif _DOTTED.fullmatch(text):

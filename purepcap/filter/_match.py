@@ -20,7 +20,8 @@ from typing import Any
 from ..errors import FilterError
 from . import _bpf as bpf
 from ._codegen import emit_bpf, lower
-from ._parser import Node
+from ._lexer import shown
+from ._parser import Node, stack_exhausted
 
 __all__ = ["python_source", "compile_python", "build_matcher"]
 
@@ -41,10 +42,36 @@ def _msh_of(t) -> int | None:
     return None
 
 
+# A list of alternatives (or of conditions) longer than this many characters of source
+# is cut into helper functions of at most about this size, each compiled on its own:
+# Python's compiler holds the whole tree of what it compiles (about 20 KB and 75 us a
+# comparison), so a big expression compiled as one would peak at hundreds of MB.
+_PART_LIMIT = 20_000
+
+
 class _Py:
     def __init__(self) -> None:
         self.uses_len = False
         self.x_bound: int | None = None  # msh offset whose value the local x holds
+        self.helpers: list[str] = []  # sources of `def _hN(d, n)`, each compiled alone
+
+    def split(self, kind: str, parts: list[str]) -> list[str]:
+        """Consecutive parts grouped into helper functions: the same tests in the same
+        order with the same short-circuits, and a failed load still raises out of them."""
+        calls: list[str] = []
+        group: list[str] = []
+        size = 0
+        for part in parts + [None]:
+            if group and (part is None or size + len(part) > _PART_LIMIT):
+                name = f"_h{len(self.helpers)}"
+                self.helpers.append(f"def {name}(d, n):\n    return ({f' {kind} '.join(group)})\n")
+                calls.append(f"{name}(d,n)")
+                group, size = [], 0
+            if part is not None:
+                group.append(part)
+                size += len(part)
+        self.uses_len = True  # the calls pass n
+        return calls
 
     def value(self, v) -> str:
         kind = v[0]
@@ -122,7 +149,10 @@ class _Py:
                 body = f" {kind} ".join(self.test(i) for i in items)
                 self.x_bound = None
                 return f"((x:=((d[{o}]&15)<<2))>=0 and ({body}))"
-            return "(" + f" {kind} ".join(self.test(i) for i in items) + ")"
+            parts = [self.test(i) for i in items]
+            if sum(map(len, parts)) > _PART_LIMIT:
+                parts = self.split(kind, parts)
+            return "(" + f" {kind} ".join(parts) + ")"
         if kind == "cmp":
             jop, a, b = t[1], t[2], t[3]
             # 16-bit equality with a constant: compare the two bytes, the later one first
@@ -173,14 +203,15 @@ def _ipv4_first(items: list) -> list:
     return sorted(items, key=lambda i: _guard(i)[1] not in _IPV4_GUARDS)
 
 
-def python_source(ir, linktype: int) -> str:
+def python_source(ir, linktype: int) -> tuple[list[str], str]:
     """Source of `_match(p)` (one packet) and `_select(packets)` (a generator of the
     matching ones, with the test inlined so no call is paid per packet) for packets
-    of one link type; others go to `_other`."""
+    of one link type; others go to `_other`. Before it, the sources of the helper
+    functions it calls (a big expression's parts), to be compiled one at a time."""
     py = _Py()
     body = py.test(ir)
     length = "        n = p.length\n" if py.uses_len else ""
-    return (
+    return py.helpers, (
         "def _match(p):\n"
         f"    if p.linktype != {linktype}:\n"
         "        return _other(p)\n"
@@ -237,14 +268,17 @@ def python_source(ir, linktype: int) -> str:
 def compile_python(ir, linktype: int, other: Callable[[Any], bool], expression: str,
                    snaplen: int = 262144, select_for: Callable[[int], Any] | None = None
                    ) -> Callable[[Any], bool]:
-    src = python_source(ir, linktype)
     if select_for is None:
         def select_for(lt: int) -> Any:
             return lambda packets: (p for p in packets if other(p))
     env = {"_H": _H, "_W": _W, "_ABORT": _ABORT, "_shl": _shl, "_other": other,
            "_select_for": select_for}
     try:
-        code = compile(src, f"<filter {expression!r} linktype {linktype}>", "exec")
+        helpers, src = python_source(ir, linktype)
+        where = f"<filter {shown(expression)!r} linktype {linktype}>"
+        for helper in helpers:
+            exec(compile(helper, where, "exec"), env)  # noqa: S102 - as below
+        code = compile(src, where, "exec")
         exec(code, env)  # noqa: S102 - our own generated source, no user text in it
         fn = env["_match"]
         fn.select = env["_select"]
@@ -252,7 +286,10 @@ def compile_python(ir, linktype: int, other: Callable[[Any], bool], expression: 
         return fn
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         # Too deeply nested for Python's compiler: interpret the cBPF instead.
-        program = emit_bpf(ir, snaplen, expression)
+        try:
+            program = emit_bpf(ir, snaplen, expression)
+        except RecursionError:
+            raise stack_exhausted(expression) from None
         run = bpf.run_bpf
 
         def _match(p) -> bool:
@@ -276,7 +313,10 @@ def build_matcher(expression: str, tree: Node) -> Callable[[Any], bool]:
         fn = cache.get(linktype)
         if fn is None:
             try:
-                ir = lower(tree, expression, linktype, offline=True)
+                try:
+                    ir = lower(tree, expression, linktype, offline=True)
+                except RecursionError:
+                    raise stack_exhausted(expression) from None
             except FilterError as exc:
                 error = exc
 

@@ -1,22 +1,29 @@
 # Parser for pcap-filter(7) expressions into a small AST. Strategy: recursive
 # descent mirroring libpcap's yacc grammar (and/or have equal precedence and
 # associate left; "not" binds tightest; a bare value after and/or inherits the last
-# qualifiers, as in "host a or b" and "tcp dst port 80 or 8080"). Recursion is
-# bounded by MAX_DEPTH so hostile nesting gives a FilterError, never RecursionError.
-# Chains of and/or are kept flat (n-ary) so long expressions do not nest.
+# qualifiers, as in "host a or b" and "tcp dst port 80 or 8080"). Arithmetic is read
+# by operator precedence in a loop, so only brackets, `not` and unary minus recurse.
+# Chains of and/or are kept flat (n-ary) so long expressions do not nest. The depth of
+# the tree built (each `not`, change between and/or, operator, [index] and comparison
+# is a level) and the parser's own nesting (brackets, `not`, unary minus) are bounded
+# by MAX_DEPTH, so the recursive walks after parsing (lowering, code generation) stay
+# far below Python's recursion limit: hostile nesting is a FilterError, never a
+# RecursionError.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Union
 
 from ..errors import FilterError
-from ._lexer import Token, tokenize
+from ._lexer import Token, shown, tokenize
 
 __all__ = [
     "parse", "MAX_DEPTH", "Qual", "Value", "Prim", "ProtoName", "Special", "LenCmp", "Encap",
     "Relation", "Num", "PktLen", "Load", "BinOp", "And", "Or", "Not", "Empty", "Node",
+    "stack_exhausted",
 ]
 
-MAX_DEPTH = 60  # nesting of parentheses/not/arithmetic; libpcap has no such limit, we need one
+MAX_DEPTH = 60  # nesting, as above; libpcap has no such limit, we need one
 
 PROTOS = ("ether", "link", "ip", "ip6", "arp", "rarp", "tcp", "udp", "icmp", "icmp6", "igmp",
           "sctp", "ah", "esp", "pim", "vrrp", "carp", "igrp", "ppp", "slip", "fddi", "tr", "wlan",
@@ -51,12 +58,13 @@ CONSTANTS = {
 RELOPS = {"=": "==", "==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 # Binary arithmetic operators by precedence level, lowest first (libpcap's grammar.y).
 ARITH_LEVELS = (("|",), ("^",), ("&",), ("<<", ">>"), ("+", "-"), ("*", "/", "%"))
-_ARITH_OPS = frozenset(op for level in ARITH_LEVELS for op in level)
+_PRECEDENCE = {op: level for level, ops in enumerate(ARITH_LEVELS) for op in ops}
+_ARITH_OPS = frozenset(_PRECEDENCE)
 
 
 # ---- AST --------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Qual:
     """Qualifiers of a primitive: proto (ether, ip, tcp...), dir (src, dst, "src or dst",
     "src and dst") and addr (host, net, port, portrange, proto...). None = default."""
@@ -65,7 +73,7 @@ class Qual:
     addr: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Value:
     """A primitive's operand as written: kind is num, hid (dotted IPv4), hid6, eid (MAC),
     id (a name), cidr4/cidr6 (with bits) or mask4 (with a dotted mask)."""
@@ -77,21 +85,21 @@ class Value:
     mask: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Prim:
     qual: Qual
     value: Value
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ProtoName:
     """A protocol keyword on its own: tcp, ip6, arp ..."""
     name: str
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Special:
     """broadcast / multicast (with an optional protocol), inbound, outbound."""
     name: str
@@ -99,7 +107,7 @@ class Special:
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class LenCmp:
     """less N (len <= N) and greater N (len >= N)."""
     op: str
@@ -107,7 +115,7 @@ class LenCmp:
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Encap:
     """vlan [id], mpls [label], pppoes [id], pppoed: they shift the offsets of what follows."""
     name: str
@@ -115,17 +123,17 @@ class Encap:
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Num:
     value: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PktLen:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Load:
     proto: str
     index: Arith
@@ -133,7 +141,7 @@ class Load:
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class BinOp:
     op: str
     left: Arith
@@ -141,10 +149,10 @@ class BinOp:
     column: int
 
 
-Arith = Num | PktLen | Load | BinOp
+Arith = Union[Num, PktLen, Load, BinOp]  # noqa: UP007 - evaluated at import: 3.9 has no X | Y
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Relation:
     op: str  # == != < <= > >=
     left: Arith
@@ -152,27 +160,27 @@ class Relation:
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class And:
     items: tuple = field(default_factory=tuple)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Or:
     items: tuple = field(default_factory=tuple)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Not:
     item: Node
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Empty:
     """The empty expression: accept everything (as tcpdump does)."""
 
 
-Node = Prim | ProtoName | Special | LenCmp | Encap | Relation | And | Or | Not | Empty
+Node = Union[Prim, ProtoName, Special, LenCmp, Encap, Relation, And, Or, Not, Empty]  # noqa: UP007 - as Arith
 
 
 # ---- parser -------------------------------------------------------------------------
@@ -186,6 +194,9 @@ class _Parser:
         self.toks: list[Token] = tokenize(expression)
         self.pos = 0
         self.depth = 0
+        # id(node) -> (depth of the tree under it, node); leaves are depth 0 and not kept.
+        # The node is held so its id is not reused by another while parsing.
+        self.depths: dict[int, tuple[int, Node]] = {}
         self.match = self._match_parens()
 
     # -- helpers
@@ -219,10 +230,26 @@ class _Parser:
     def enter(self, tok: Token) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise self.error(f"expression nested too deeply (more than {MAX_DEPTH} levels)", tok)
+            raise self.too_deep(tok)
 
     def leave(self) -> None:
         self.depth -= 1
+
+    def depth_of(self, node) -> int:
+        return self.depths.get(id(node), (0,))[0]
+
+    def grown(self, node, tok: Token, *children):
+        """``node`` (made over ``children`` at ``tok``), once its depth is within bounds."""
+        return self.record(node, 1 + max(self.depth_of(c) for c in children), tok)
+
+    def record(self, node, depth: int, tok: Token):
+        if depth > MAX_DEPTH:
+            raise self.too_deep(tok)
+        self.depths[id(node)] = (depth, node)
+        return node
+
+    def too_deep(self, tok: Token) -> FilterError:
+        return self.error(f"expression nested too deeply (more than {MAX_DEPTH} levels)", tok)
 
     def _match_parens(self) -> dict[int, int]:
         match: dict[int, int] = {}
@@ -268,7 +295,7 @@ class _Parser:
 
     def expr(self) -> tuple[Node, Qual | None]:
         node, q = self.term()
-        chain = _Chain(node)
+        chain = _Chain(self, node)
         while (op := self.is_andor()) is not None:
             optok = self.next()
             if self.starts_bare_id():
@@ -280,7 +307,7 @@ class _Parser:
                 if self.peek().kind == "end":
                     raise self.error(f"expected an expression after '{optok.text}'")
                 rhs, q = self.term()
-            chain.add(op, rhs)
+            chain.add(op, rhs, optok)
         return chain.node(), q
 
     def starts_bare_id(self) -> bool:
@@ -324,16 +351,16 @@ class _Parser:
         if (t.kind == "kw" and t.text == "not") or (t.kind == "op" and t.text == "!"):
             self.next()
             self.enter(t)
-            node = Not(self.bare_id(q))
+            inner = self.bare_id(q)
             self.leave()
-            return node
+            return self.grown(Not(inner), t, inner)
         if t.kind == "op" and t.text == "(":
             self.next()
             self.enter(t)
-            chain = _Chain(self.bare_id(q))
+            chain = _Chain(self, self.bare_id(q))
             while (op := self.is_andor()) is not None:
-                self.next()
-                chain.add(op, self.bare_id(q))
+                optok = self.next()
+                chain.add(op, self.bare_id(q), optok)
             node = chain.node()
             self.expect_op(")", f"to close the '(' at column {t.column}")
             self.leave()
@@ -350,7 +377,7 @@ class _Parser:
                 raise self.error(f"expected an expression after '{t.text}'")
             node, q = self.term()
             self.leave()
-            return Not(node), q
+            return self.grown(Not(node), t, node), q
         if t.kind == "op" and t.text == "(":
             close = self.match[self.pos]
             after = self.toks[close + 1]
@@ -451,7 +478,7 @@ class _Parser:
             raise self.error(f"'{kw}' is a keyword here: write '\\{kw}' for the protocol name")
         if not self.starts_value():
             last = self.toks[self.pos - 1]
-            raise self.error(f"expected a value after '{last.text}', found {_describe(self.peek())}")
+            raise self.error(f"expected a value after '{shown(last.text)}', found {_describe(self.peek())}")
         value = self.value()
         return Prim(q, value, start.column), q
 
@@ -494,29 +521,35 @@ class _Parser:
     # -- arithmetic
     def relation(self) -> Relation:
         start = self.peek()
-        left = self.arith(0)
+        left = self.arith()
         t = self.peek()
         if not (t.kind == "op" and t.text in RELOPS):
             raise self.error(f"expected a comparison (=, !=, <, <=, >, >=) after the "
                              f"arithmetic starting at column {start.column}, found {_describe(t)}", t)
         self.next()
-        right = self.arith(0)
-        return Relation(RELOPS[t.text], left, right, t.column)
+        right = self.arith()
+        return self.grown(Relation(RELOPS[t.text], left, right, t.column), t, left, right)
 
-    def arith(self, level: int):
-        if level == len(ARITH_LEVELS):
-            return self.unary()
-        ops = ARITH_LEVELS[level]
-        left = self.arith(level + 1)
-        depth = 0
-        while self.peek().kind == "op" and self.peek().text in ops:
+    def arith(self):
+        """Binary arithmetic by operator precedence (libpcap's levels, all associating
+        left), with explicit stacks: a chain of operators costs no recursion."""
+        operands = [self.unary()]
+        ops: list[Token] = []
+        while self.peek().kind == "op" and self.peek().text in _PRECEDENCE:
             t = self.next()
-            right = self.arith(level + 1)
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise self.error(f"arithmetic chain too long (more than {MAX_DEPTH} operators)", t)
-            left = BinOp(t.text, left, right, t.column)
-        return left
+            while ops and _PRECEDENCE[ops[-1].text] >= _PRECEDENCE[t.text]:
+                self.reduce(operands, ops)
+            ops.append(t)
+            operands.append(self.unary())
+        while ops:
+            self.reduce(operands, ops)
+        return operands[0]
+
+    def reduce(self, operands: list, ops: list[Token]) -> None:
+        t = ops.pop()
+        right = operands.pop()
+        left = operands.pop()
+        operands.append(self.grown(BinOp(t.text, left, right, t.column), t, left, right))
 
     def unary(self):
         t = self.peek()
@@ -525,19 +558,17 @@ class _Parser:
             self.enter(t)
             operand = self.unary()
             self.leave()
-            return BinOp("-", Num(0), operand, t.column)
+            return self.grown(BinOp("-", Num(0), operand, t.column), t, operand)
         if t.kind == "op" and t.text == "(":
             self.next()
             self.enter(t)
-            inner = self.arith(0)
+            inner = self.arith()
             self.expect_op(")", f"to close the '(' at column {t.column}")
             self.leave()
             return inner
         if t.kind == "num":
             self.next()
-            if t.value > 0xFFFFFFFF:
-                raise self.error(f"number {t.text} does not fit in 32 bits", t)
-            return Num(t.value)
+            return Num(t.value)  # (the lexer refuses numbers past 32 bits)
         if t.kind == "id" and t.text in CONSTANTS:
             self.next()
             return Num(CONSTANTS[t.text])
@@ -548,7 +579,7 @@ class _Parser:
             self.next()
             br = self.next()
             self.enter(br)
-            index = self.arith(0)
+            index = self.arith()
             size = 1
             if self.is_op(":"):
                 self.next()
@@ -560,41 +591,61 @@ class _Parser:
                 size = s.value
             self.expect_op("]", f"to close the '[' at column {br.column}")
             self.leave()
-            return Load(t.text, index, size, t.column)
+            return self.grown(Load(t.text, index, size, t.column), br, index)
         if t.kind == "id":
-            raise self.error(f"unknown name '{t.text}' in arithmetic", t)
+            raise self.error(f"unknown name '{shown(t.text)}' in arithmetic", t)
         raise self.error(f"expected a number, len or proto[offset], found {_describe(t)}", t)
 
 
 class _Chain:
-    """Builds left-associative and/or chains of equal precedence as flat n-ary nodes."""
+    """Builds left-associative and/or chains of equal precedence as flat n-ary nodes;
+    each change between and/or nests the chain so far one level deeper."""
 
-    def __init__(self, first: Node) -> None:
+    def __init__(self, parser: _Parser, first: Node) -> None:
+        self.parser = parser
         self.items = [first]
+        self.deepest = parser.depth_of(first)
         self.op: str | None = None
+        self.optok: Token | None = None
 
-    def add(self, op: str, item: Node) -> None:
+    def add(self, op: str, item: Node, optok: Token) -> None:
         if self.op is not None and op != self.op:
-            self.items = [self.node()]
+            nested = self.node()
+            self.items = [nested]
+            self.deepest = self.parser.depth_of(nested)
         self.op = op
+        self.optok = optok
         self.items.append(item)
+        self.deepest = max(self.deepest, self.parser.depth_of(item))
+        if self.deepest >= MAX_DEPTH:  # the node made of these would be too deep: say so now
+            raise self.parser.too_deep(optok)
 
     def node(self) -> Node:
         if self.op is None:
             return self.items[0]
-        return (And if self.op == "and" else Or)(tuple(self.items))
+        node = (And if self.op == "and" else Or)(tuple(self.items))
+        return self.parser.record(node, self.deepest + 1, self.optok)
 
 
 def _describe(t: Token) -> str:
     if t.kind == "end":
         return "the end of the expression"
-    if t.kind == "kw":
-        return f"'{t.text}'"
-    return f"'{t.text}'"
+    return f"'{shown(t.text)}'"
 
 
 def parse(expression: str) -> Node:
     """Parse a pcap-filter expression into an AST (raises FilterError)."""
     if not isinstance(expression, str):
         raise FilterError(f"a filter expression must be a str, not {type(expression).__name__}")
-    return _Parser(expression).parse()
+    try:
+        return _Parser(expression).parse()
+    except RecursionError:
+        raise stack_exhausted(expression) from None
+
+
+def stack_exhausted(expression: str) -> FilterError:
+    """The error for a RecursionError met while handling an expression within MAX_DEPTH:
+    the walks need about 200 frames at MAX_DEPTH, so the caller's stack was nearly full."""
+    return FilterError(f"expression too deeply nested for the Python stack left to this call "
+                       f"(it allows {MAX_DEPTH} levels with about 200 frames free)",
+                       expression=expression)
