@@ -26,6 +26,7 @@ with atheris.instrument_imports(include=["purepcap"]):
     import purepcap._sources  # noqa: F401
     import purepcap.format  # noqa: F401
     try:  # the decoders and the filter compiler, when present
+        import purepcap._appfields  # noqa: F401
         import purepcap._records  # noqa: F401
         import purepcap.filter  # noqa: F401
         import purepcap.headers  # noqa: F401

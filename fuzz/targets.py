@@ -135,6 +135,44 @@ def filter_expression(data: bytes) -> None:
         pass
 
 
+# The (IP protocol, source port, destination port) an appfields input's first byte picks:
+# DNS over UDP and TCP, HTTP's, TLS's, a proxy's and SOCKS' ports, one nobody claims.
+APP_PORTS = ((17, 53, 40000), (6, 40000, 53), (6, 40000, 80), (6, 443, 40000), (6, 40000, 8080),
+             (6, 1080, 3000), (6, 40000, 25), (6, 40000, 4433), (17, 5353, 5353))
+
+
+def app_input(choice: int, payload: bytes) -> bytes:
+    """Encode (APP_PORTS index, payload) as an appfields-target input."""
+    return bytes([choice]) + payload
+
+
+def appfields(data: bytes) -> None:
+    """The application-field decoders (DNS, HTTP, TLS) on one transport payload: they
+    never raise, give None or one value per field of the promised type, and decode
+    only what the cheap candidate test lets through."""
+    from purepcap._appfields import APP_FIELDS, app_fields, is_candidate
+    if not data:
+        return
+    proto, sport, dport = APP_PORTS[data[0] % len(APP_PORTS)]
+    payload = data[1:]
+    out = app_fields(proto, sport, dport, payload)
+    if out is None:
+        return
+    if not is_candidate(proto, sport, dport, payload):
+        raise AssertionError("a value from a packet the candidate test refuses")
+    if not isinstance(out, tuple) or len(out) != len(APP_FIELDS):
+        raise AssertionError(f"app_fields returned {out!r}")
+    for name, v in zip(APP_FIELDS, out):  # noqa: B905 - lengths checked above
+        if v is None:
+            continue
+        if name in ("dns_id", "dns_qtype", "dns_rcode", "http_status"):
+            ok = isinstance(v, int)
+        elif name in ("dns_answers", "tls_alpn"):
+            ok = isinstance(v, tuple) and all(isinstance(x, str) for x in v)
+        else:
+            ok = isinstance(v, str)
+        if not ok:
+            raise AssertionError(f"{name} = {v!r}")
 # -- partitioned reads: split_capture's spans, read one by one, are the whole read -------------------
 _SCRATCH: list[str] = []
 
@@ -293,6 +331,7 @@ TARGETS = {
     "records": records,
     "records_direct": records_direct,
     "filter": filter_expression,
+    "appfields": appfields,
     "partitions": partitions,
     "filtered_read": filtered_read,
 }

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import linktypes
-from ._open import open
 
 # records() lives in the private module _records, so the name purepcap.records is
-# only ever the function (a public module of that name used to shadow it).
+# only ever the function (a public module of that name used to shadow it); flows()
+# lives in _flows for the same reason (resolved on first use, below).
+from ._open import open
 from ._records import records
 from .errors import (
     CaptureError,
@@ -30,7 +31,7 @@ from .format import Capture, Interface, Packet, PcapngWriter, PcapWriter, Span, 
 __version__ = "0.1.0"
 
 __all__ = [
-    "open", "records", "to_pandas", "Packet", "Interface", "Capture", "Span", "split_capture",
+    "open", "records", "to_pandas", "flows", "flows_to_pandas", "Packet", "Interface", "Capture", "Span", "split_capture",
     "PcapWriter", "PcapngWriter", "open_writer", "linktypes",
     "PcapError", "NotACaptureError", "UnsupportedFormatError", "TruncatedError", "DamagedError",
     "FilterError", "CaptureError", "PcapWarning",
@@ -40,9 +41,13 @@ __all__ = [
 # in an optional dependency.
 _LAZY = {
     "to_pandas": ("purepcap.dataframe", "to_pandas"),
+    "flows": ("purepcap._flows", "flows"),
+    "flows_to_pandas": ("purepcap._flowframe", "flows_to_pandas"),
 }
 
 if TYPE_CHECKING:
+    from ._flowframe import flows_to_pandas
+    from ._flows import flows
     from .dataframe import to_pandas
 
 

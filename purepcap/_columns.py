@@ -24,8 +24,19 @@ from typing import Any
 import numpy as np
 
 from . import _schema, linktypes
+from ._appfields import (
+    APP_FIELDS,
+    CANDIDATE_FIRST,
+    CANDIDATE_FIRST_HTTP,
+    DNS_PORTS,
+    HEADER_NAME_SPAN,
+    HTTP_PORTS,
+    app_fields,
+    decode_candidate,
+)
 from ._batches import PAD, Batch, _gather
 from ._categories import _BytesCoder, _code_type, _Coder, _mac_str, _Table
+from ._dns import DNS_FIELDS, dns_fields
 
 __all__ = ["DEFAULT_COLUMNS", "EXTRA_COLUMNS", "Column", "ColumnBuilder"]
 
@@ -158,7 +169,7 @@ class ColumnBuilder:
         self._v4 = _Coder(self.tables["host"], ip4_str, np.uint32)
         self._v6 = _BytesCoder(self.tables["host"], ip6_str)
         self._mac = _Coder(self.tables["mac"], _mac_str, np.uint64)
-        # numpy columns grow in place; the others (objects, Arrow payloads) are lists of parts
+        # numpy columns grow in place; the others (object arrays, Arrow payloads) are lists of parts
         self.parts: dict[str, Any] = {c: Column(_storage(c)) if _in_numpy(c) else []
                                       for c in self.columns}
         self.masks: dict[str, Column] = {c: Column(np.bool_) for c in self.columns if c in NULLABLE_INT}
@@ -171,11 +182,14 @@ class ColumnBuilder:
         fields = [_schema.BY_NAME[c] for c in self.columns]
         self._fast_cols = [(c, p) for c, p in _FAST_COLUMNS.items()
                            if p is not None and (c in self.want or c == "protocol")]
-        self._all_general = any(f.source != "packet" and f.role != "payload" and f.name not in _FAST_COLUMNS
+        self._all_general = any(f.source in _schema.DECODED_SOURCES and f.name not in _FAST_COLUMNS
                                 for f in fields)
-        self._object_cols = [f.name for f in fields if f.numpy == "object"]
+        self._object_cols = [f.name for f in fields if f.numpy == "object" and f.source not in _schema.APP_SOURCES]
+        # the application columns asked for, with each one's place in app_fields' tuple
+        self._app_cols = [(f.name, _APP_INDEX[f.name]) for f in fields if f.source in _schema.APP_SOURCES]
         self._payload = "payload" in self.want
         self._kinds = [(f.name, "packet" if f.source == "packet" else "payload" if f.role == "payload"
+                        else "app" if f.source in _schema.APP_SOURCES
                         else "object" if f.numpy == "object" else "numpy") for f in fields]
 
     def reserve(self, rows: int) -> None:
@@ -278,7 +292,10 @@ class ColumnBuilder:
         keep = fast.copy()
         out: dict[str, np.ndarray] = {}
         miss: dict[str, np.ndarray] = {}
-        objects = {c: [None] * n for c in self._object_cols}
+        objects = {c: np.full(n, None, dtype=object) for c in self._object_cols}
+        # the application fields found: (batch rows, value tuples, how many of APP_FIELDS
+        # each tuple holds), kept sparse: most rows have none
+        app: list[tuple[list[int], list[tuple], int]] = []
         pay_start = pay_stop = None
         if self._payload:
             pay_start = np.zeros(n, dtype=np.int64)
@@ -297,11 +314,15 @@ class ColumnBuilder:
                 col[fi] = values
                 if name in NULLABLE_INT:
                     miss[name][fi] = False if missing is None else missing
-            if pay_start is not None:
-                pay_start[fi], pay_stop[fi] = _fast_payload(f)
+            if pay_start is not None or self._app_cols:
+                starts, stops = _fast_payload(f)
+                if pay_start is not None:
+                    pay_start[fi], pay_stop[fi] = starts, stops
+                if self._app_cols:
+                    _fast_app(app, f, starts, stops)
 
         # every other packet: the reference decoder
-        extra = self._slow(b, si, keep, out, miss, objects, pay_start, pay_stop, n) if len(si) else b""
+        extra = self._slow(b, si, keep, out, miss, objects, app, pay_start, pay_stop, n) if len(si) else b""
 
         if self.protocols is not None:
             pcodes = [self.tables["proto"].codes[p] for p in self.protocols if p in self.tables["proto"].codes]
@@ -309,6 +330,8 @@ class ColumnBuilder:
         kept = np.flatnonzero(keep)
         if len(kept) == 0:
             return
+        if self._app_cols:
+            self._add_app(app, kept, n)
         self.rows += len(kept)
         for name, table in CATEGORY_TABLE.items():
             if name in self.parts:
@@ -318,8 +341,9 @@ class ColumnBuilder:
             if kind == "packet":  # a per-packet array, or one value for the whole batch
                 part.append(np.broadcast_to(np.asarray(getattr(b, name), dtype=np.int64), (n,))[kept])
             elif kind == "object":
-                values = objects[name]
-                part.append([values[i] for i in kept.tolist()])
+                part.append(objects[name][kept])
+            elif kind == "app":
+                pass  # added by _add_app
             elif kind == "payload":
                 part.append(_payload(b, extra, kept, pay_start, pay_stop))
             else:
@@ -327,8 +351,23 @@ class ColumnBuilder:
                 if name in miss:
                     self.masks[name].append(miss[name][kept])
 
+    def _add_app(self, app: list[tuple[list[int], list[tuple], int]], kept: np.ndarray, n: int) -> None:
+        """Add the application values found in a batch, at their rows' places in the
+        frame (rows not kept, by the protocol filter, are dropped)."""
+        place = np.full(n, -1, dtype=np.int64)
+        place[kept] = np.arange(self.rows, self.rows + len(kept))
+        for rows, values, width in app:
+            at = place[np.array(rows, dtype=np.intp)]
+            ok = at >= 0
+            by_field = list(zip(*values))  # noqa: B905 - one tuple per field
+            for c, k in self._app_cols:
+                if k < width:  # (fromiter keeps each tuple value one element)
+                    column = np.fromiter(by_field[k], dtype=object, count=len(rows))
+                    self.parts[c].append((at[ok], column[ok]))
+
     def _slow(self, b: Batch, si: np.ndarray, keep: np.ndarray, out: dict, miss: dict,
-              objects: dict[str, list], pay_start: np.ndarray | None, pay_stop: np.ndarray | None,
+              objects: dict[str, np.ndarray], app: list, pay_start: np.ndarray | None,
+              pay_stop: np.ndarray | None,
               n: int) -> bytes:
         """Decode the packets at ``si`` one by one; return the payload bytes they add."""
         if self._decode is None:
@@ -348,6 +387,9 @@ class ColumnBuilder:
                 out[c] = np.zeros(n, dtype=NULLABLE_INT[c])
                 miss[c] = np.ones(n, dtype=bool)
         objs = list(objects.items())
+        app_rows: list[int] = []
+        app_values: list[tuple] = []
+        find_app = app_fields if self._app_cols else None
         extra: list[bytes] = []
         extra_at = len(buf) - PAD  # slow payloads are appended after the batch's data
         for i, o, cl, ln, lt in zip(si.tolist(), offs, caps, lens, lts, strict=True):
@@ -364,12 +406,19 @@ class ColumnBuilder:
                     miss[c][i] = False
             for c, values in objs:
                 values[i] = d[c]
+            if find_app is not None:
+                got = find_app(d["ip_proto"], d["src_port"], d["dst_port"], d["payload"])
+                if got is not None:
+                    app_rows.append(i)
+                    app_values.append(got)
             if pay_start is not None:
                 p = d["payload"] or b""
                 pay_start[i] = extra_at
                 extra_at += len(p)
                 pay_stop[i] = extra_at
                 extra.append(p)
+        if app_rows:
+            app.append((app_rows, app_values, len(APP_FIELDS)))
         return b"".join(extra)
 
 
@@ -472,6 +521,73 @@ _FAST_COLUMNS: dict[str, Producer | None] = {
     "ip_proto": lambda cb, f: (f.proto, None),
     "ip_length": lambda cb, f: (f.ip_length(), None),
 }
+
+
+# The application fields' candidate test (purepcap._appfields.is_candidate) for a whole
+# batch: first-byte and port tables as numpy lookups, the tables taken from _appfields.
+_APP_INDEX = {name: i for i, name in enumerate(APP_FIELDS)}
+_CANDIDATE_FIRST = np.frombuffer(CANDIDATE_FIRST, dtype=np.uint8).astype(bool)
+_CANDIDATE_FIRST_HTTP = np.frombuffer(CANDIDATE_FIRST_HTTP, dtype=np.uint8).astype(bool)
+_IS_DNS_PORT = np.zeros(1 << 16, dtype=bool)
+_IS_DNS_PORT[list(DNS_PORTS)] = True
+_IS_HTTP_PORT = np.zeros(1 << 16, dtype=bool)
+_IS_HTTP_PORT[list(HTTP_PORTS)] = True
+
+
+def _fast_app(app: list, f: _FastRows, starts: np.ndarray, stops: np.ndarray) -> None:
+    """The application fields of the fast rows: purepcap._appfields.is_candidate for all
+    of them at once, with its tables, then its decoder for the candidates only; each
+    group of rows found goes to ``app`` as (batch rows, value tuples, tuple width)."""
+    b = f.b
+    sport, dport = f.pick("sport"), f.pick("dport")
+    size = stops - starts
+    udp, tcp = f.udp & (size > 0), f.tcp & (size > 0)
+    if not (udp.any() or tcp.any()):
+        return
+    # the first 6 payload bytes of every row (the buffer's padding covers a short one;
+    # a byte past a payload's end is only looked at where the size test refuses it)
+    head = _gather(b.buf, starts, 6).view(np.uint8).reshape(-1, 6)
+    first = head[:, 0]
+    on_dns = _IS_DNS_PORT[sport] | _IS_DNS_PORT[dport]
+    dns_like = (size >= 17) & (head[:, 4] == 0) & (head[:, 5] == 1) & ((head[:, 2] & 0x78) == 0) \
+        & ((head[:, 3] & 0x40) == 0)
+    cand = udp & (on_dns | dns_like)
+    cand |= tcp & ((sport == 53) | (dport == 53) | _CANDIDATE_FIRST[first])
+    # a header line cut by the segment, on HTTP's ports: a colon within the span
+    maybe = np.flatnonzero(tcp & ~cand & _CANDIDATE_FIRST_HTTP[first] & (_IS_HTTP_PORT[sport] | _IS_HTTP_PORT[dport]))
+    if len(maybe):
+        span = _gather(b.buf, starts[maybe], HEADER_NAME_SPAN).view(np.uint8).reshape(-1, HEADER_NAME_SPAN)
+        within = np.arange(HEADER_NAME_SPAN) < np.minimum(size[maybe], HEADER_NAME_SPAN)[:, None]
+        cand[maybe[((span == 0x3A) & within)[:, 1:].any(axis=1)]] = True
+    # UDP on DNS's ports is DNS (decode_candidate's first rule): its rows go straight
+    # to the DNS decoder and fill only the DNS columns
+    on_dns &= udp
+    cand &= ~on_dns
+    buf = b.buf
+    rows = np.flatnonzero(on_dns)
+    if len(rows):
+        found: list[int] = []
+        results: list[tuple] = []
+        for r, s, e in zip(f.fi[rows].tolist(), starts[rows].tolist(), stops[rows].tolist()):  # noqa: B905
+            got = dns_fields(bytes(buf[s:e]))
+            if got is not None:
+                found.append(r)
+                results.append(got)
+        if found:
+            app.append((found, results, len(DNS_FIELDS)))
+    rows = np.flatnonzero(cand)
+    if len(rows):
+        found = []
+        results = []
+        for r, proto, sp, dp, s, e in zip(f.fi[rows].tolist(), f.proto[rows].tolist(),  # noqa: B905
+                                          sport[rows].tolist(), dport[rows].tolist(), starts[rows].tolist(),
+                                          stops[rows].tolist()):
+            got = decode_candidate(proto, sp, dp, bytes(buf[s:e]))
+            if got is not None:
+                found.append(r)
+                results.append(got)
+        if found:
+            app.append((found, results, len(APP_FIELDS)))
 
 
 def _fast_payload(f: _FastRows) -> tuple[np.ndarray, np.ndarray]:

@@ -31,7 +31,11 @@ then each name in ``fields``, which may be any of :data:`EXTRA_FIELDS`:
 ``ip_version, ttl, ip_id, tcp_flags, tcp_seq, tcp_ack, tcp_window, icmp_type,
 icmp_code, vlan, eth_src, eth_dst, interface, fragment, ip_proto, ip_length``
 (meanings in :mod:`purepcap.headers`; ``interface`` is the packet's interface
-index in the capture). Packets without IP (ARP, STP, ...) yield no dict.
+index in the capture), and the application fields ``dns_id, dns_qname, dns_qtype,
+dns_rcode, dns_answers, http_method, http_uri, http_host, http_user_agent,
+http_status, tls_sni, tls_alpn, ja3, ja3s, ja4`` (decoded from this packet's TCP or
+UDP payload alone, None where it carries no such field; see
+:mod:`purepcap._appfields`). Packets without IP (ARP, STP, ...) yield no dict.
 """
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ from itertools import chain
 from typing import Any
 
 from . import linktypes as _lt
+from ._appfields import APP_FIELDS, app_fields
 from ._container import (
     DAMAGE,
     EPB_HEAD,
@@ -82,6 +87,9 @@ from .headers import _ip4_cache as _ip4
 from .headers import _ip6_cache as _ip6
 
 __all__ = ["records", "EXTRA_FIELDS", "PROTOCOLS", "protocol_numbers"]
+
+_APP = frozenset(APP_FIELDS)
+_NO_APP = (None,) * len(APP_FIELDS)
 
 # Ethernet + IPv4 fixed fields + the first 4 transport bytes, at fixed offsets when
 # IHL is 5: ethertype, version/IHL, total length, flags/fragment offset, protocol,
@@ -273,6 +281,7 @@ def _rows_payload(packets: Iterable, wanted: frozenset[int] | None, owned: Any) 
 
 def _rows_general(packets: Iterable, wanted: frozenset[int] | None, payload: bool,
                   extra: tuple[str, ...], owned: Any) -> Iterator[dict[str, Any]]:
+    app = any(f in _APP for f in extra)  # application fields: decoded from the payload
     try:
         for p in packets:
             r = decode(p.linktype, p.data, p.length)
@@ -284,6 +293,9 @@ def _rows_general(packets: Iterable, wanted: frozenset[int] | None, payload: boo
                    "dst_port": r["dst_port"], "protocol": r["protocol"]}
             if payload:
                 row["payload"] = r["payload"]
+            if app:
+                values = app_fields(r["ip_proto"], r["src_port"], r["dst_port"], r["payload"])
+                r.update(zip(APP_FIELDS, values or _NO_APP))  # noqa: B905 - one value per field
             for f in extra:
                 row[f] = r[f]
             yield row

@@ -41,7 +41,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 __all__ = ["Field", "FIELDS", "BY_NAME", "SOURCES", "DECODED_SOURCES", "APP_SOURCES", "ROW_DEFAULT",
-           "RECORD_EXTRA", "FRAME_DEFAULT", "FRAME_EXTRA", "DECODED", "PACKET", "ROLES", "CATEGORY_TABLES"]
+           "RECORD_EXTRA", "FRAME_DEFAULT", "FRAME_EXTRA", "DECODED", "APPLICATION", "PACKET", "ROLES",
+           "CATEGORY_TABLES"]
 
 # Where a value comes from.
 #   packet     the capture container, per record (purepcap.format.Packet)
@@ -113,8 +114,26 @@ FIELDS: tuple[Field, ...] = (
           "None, or (more_fragments, offset_in_bytes) for an IP fragment"),
     Field("ip_proto", "ip", "uint8", "UInt8", "extra", _, "the IP protocol number named by protocol"),
     Field("ip_length", "ip", "uint32", "UInt32", "extra", _, "IPv4 total length; IPv6 payload length + 40"),
-    # Application fields (issue 18) go here, after the header fields, e.g.
-    # Field("dns_qname", "dns", "object", "object", "extra", _, "first question name, no trailing dot"),
+    # Application fields (issue 18): decoded from the transport payload by purepcap._appfields,
+    # in APP_FIELDS' order, only for packets that can carry them (see its candidate test)
+    Field("dns_id", "dns", "object", "object", "extra", _, "DNS message id (int)"),
+    Field("dns_qname", "dns", "object", "object", "extra", _,
+          "DNS first question's name as sent, no trailing dot; the root is \"\""),
+    Field("dns_qtype", "dns", "object", "object", "extra", _, "DNS first question's type (int)"),
+    Field("dns_rcode", "dns", "object", "object", "extra", _, "DNS response code (int), responses only"),
+    Field("dns_answers", "dns", "object", "object", "extra", _,
+          "tuple of the A and AAAA addresses (str) of a DNS answer section"),
+    Field("http_method", "http", "object", "object", "extra", _, "HTTP/1.x request method"),
+    Field("http_uri", "http", "object", "object", "extra", _, "HTTP/1.x request URI, as sent"),
+    Field("http_host", "http", "object", "object", "extra", _, "HTTP Host header, spaces stripped"),
+    Field("http_user_agent", "http", "object", "object", "extra", _, "HTTP User-Agent header"),
+    Field("http_status", "http", "object", "object", "extra", _, "HTTP/1.x response status code (int)"),
+    Field("tls_sni", "tls", "object", "object", "extra", _, "TLS ClientHello server name (SNI)"),
+    Field("tls_alpn", "tls", "object", "object", "extra", _,
+          "tuple of TLS ALPN protocols: a ClientHello's offer, else a ServerHello's choice"),
+    Field("ja3", "tls", "object", "object", "extra", _, "JA3 of a TLS ClientHello (MD5 hex, as tshark)"),
+    Field("ja3s", "tls", "object", "object", "extra", _, "JA3S of a TLS ServerHello (MD5 hex, as tshark)"),
+    Field("ja4", "tls", "object", "object", "extra", _, "JA4 of a TLS ClientHello (FoxIO's specification)"),
 )
 del _
 
@@ -133,5 +152,7 @@ FRAME_DEFAULT = _names(lambda f: f.role == "default")
 FRAME_EXTRA = _names(lambda f: f.role in ("row", "extra"))
 # The keys of purepcap.headers.decode's dict, and those of the container's Packet.
 DECODED = _names(lambda f: f.source in DECODED_SOURCES)
+# The application fields, in the order purepcap._appfields.app_fields returns them.
+APPLICATION = _names(lambda f: f.source in APP_SOURCES)
 PACKET = _names(lambda f: f.source == "packet")
 

@@ -1,4 +1,4 @@
-# The `purepcap` command line: read, info, convert, compile, capture, interfaces.
+# The `purepcap` command line: read, info, convert, flows, compile, capture, interfaces.
 #
 # Strategy: argparse verbs, each a small function over the public API; this module
 # is a sink and only joins pieces (format, _lines, records/dataframe, filter, live).
@@ -126,6 +126,26 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("expression", nargs="*", metavar="EXPR", help="pcap-filter expression")
     c.set_defaults(func=cmd_convert)
 
+    fl = sub.add_parser(
+        "flows", formatter_class=fmt, help="one line per flow (conversation), like tshark -z conv",
+        description="Group the packets into flows (protocol, VLAN and the two endpoints, TCP connections\n"
+                    "split as tshark's tcp.stream splits them) and print one line per flow as it\n"
+                    "ends; --json prints JSON Lines, -w writes CSV, JSON Lines or Parquet (by extension).",
+        epilog="examples:\n"
+               "  purepcap flows fixtures/local.pcap\n"
+               "  purepcap flows fixtures/local.pcap tcp --json\n"
+               "  purepcap flows fixtures/local.pcap -w flows.parquet --stats --idle 60")
+    fl.add_argument("file", metavar="FILE", help="capture file, or - for stdin")
+    fl.add_argument("--json", action="store_true", help="print one JSON object per flow")
+    fl.add_argument("-w", dest="write", metavar="OUT", help="write the flows to OUT (.csv, .jsonl or .parquet)")
+    fl.add_argument("--idle", type=_timeout, default=120.0, metavar="S",
+                    help="idle timeout in seconds, or 'none' (default 120)")
+    fl.add_argument("--active", type=_timeout, default=1800.0, metavar="S",
+                    help="active timeout in seconds, or 'none' (default 1800)")
+    fl.add_argument("--stats", action="store_true", help="add nfstream's statistical features")
+    fl.add_argument("expression", nargs="*", metavar="EXPR", help="pcap-filter expression")
+    fl.set_defaults(func=cmd_flows)
+
     k = sub.add_parser(
         "compile", formatter_class=fmt, help="compile a filter to classic BPF, like tcpdump -d",
         description="Compile a pcap-filter expression to classic BPF and print it as tcpdump -d,\n"
@@ -176,6 +196,18 @@ def _positive(text: str) -> int:
     if n <= 0:
         raise argparse.ArgumentTypeError(f"{text} must be positive")
     return n
+
+
+def _timeout(text: str) -> float | None:
+    if text.lower() in ("none", "never"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0 or 'none', got {text!r}")
+    return value
 
 
 def _seconds(text: str) -> float:
@@ -719,6 +751,66 @@ def _convert_parquet(args: argparse.Namespace, columns: list[str]) -> int:
             table = pa.table({c: (pa.array(v, pa.timestamp("ns")) if c == "time" else pa.array(v))
                               for c, v in data.items()})
             pq.write_table(table, f)
+    return 0
+
+
+# -- flows -----------------------------------------------------------------------------------
+def _flow_line(f: dict[str, Any]) -> str:
+    def end(host: str, port: Any) -> str:
+        host = f"[{host}]" if ":" in host and port is not None else host
+        return host if port is None else f"{host}:{port}"
+
+    start = _TIMES.time(f["start"], 6)
+    secs = (f["end"] - f["start"]) / 1e9
+    return (f"{start} {secs:10.6f}s {f['protocol']:<6} {end(f['src_host'], f['src_port'])} <-> "
+            f"{end(f['dst_host'], f['dst_port'])} {f['src_packets']} > {f['dst_packets']} pkts, "
+            f"{f['src_bytes']:,} > {f['dst_bytes']:,} bytes, {f['conn_state']} {f['end_reason']}")
+
+
+def cmd_flows(args: argparse.Namespace) -> int:
+    from ._flows import FLOW_KEYS, STATS_KEYS, flows
+
+    args.where = args.file
+    kw: dict[str, Any] = {"filter": _expression(args), "idle_timeout": args.idle, "active_timeout": args.active,
+                          "stats": args.stats}
+    if args.write and _out_kind(args.write) == "parquet":
+        from .errors import missing_extra
+
+        try:
+            import pyarrow  # noqa: F401
+            import pyarrow.parquet  # noqa: F401
+
+            from ._flowframe import flows_to_pandas
+        except ImportError:
+            raise missing_extra("parquet", "pyarrow and pandas") from None
+        with atomic_output(args.write, "wb") as (f, _tmp):
+            flows_to_pandas(_stdin_or(args.file), **kw).to_parquet(f, engine="pyarrow", index=False)
+        return 0
+    rows = flows(_stdin_or(args.file), **kw)
+    columns = list(FLOW_KEYS) + (list(STATS_KEYS) if args.stats else [])
+    if args.write:
+        kind = _out_kind(args.write)
+        with atomic_output(args.write) as (f, _tmp):
+            if kind == "csv":
+                import csv
+
+                w = csv.writer(f)
+                w.writerow(columns)
+                for r in rows:
+                    w.writerow(["" if r[c] is None else r[c] for c in columns])
+            else:
+                dumps = json.JSONEncoder(separators=(",", ":")).encode
+                for r in rows:
+                    f.write(dumps(r) + "\n")
+        return 0
+    out = sys.stdout
+    if args.json:
+        dumps = json.JSONEncoder(separators=(",", ":")).encode
+        for r in rows:
+            out.write(dumps(r) + "\n")
+    else:
+        for r in rows:
+            out.write(_flow_line(r) + "\n")
     return 0
 
 

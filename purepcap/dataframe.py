@@ -202,10 +202,15 @@ def _frame(builder: Any) -> pd.DataFrame:
             import pyarrow as pa
 
             cols[name] = pd.arrays.ArrowExtensionArray(pa.chunked_array(parts, type=pa.binary()))
+        elif field.source in _schema.APP_SOURCES:  # sparse: (frame rows, values) per batch
+            arr = np.full(builder.rows, None, dtype=object)
+            for at, values in parts:
+                arr[at] = values
+            cols[name] = pd.Series(arr, dtype=object, copy=False)
         elif field.pandas == "object":
-            arr = np.empty(builder.rows, dtype=object)
-            arr[:] = [f for part in parts for f in part] if parts else []
-            cols[name] = arr
+            arr = np.concatenate(parts) if parts else np.empty(0, dtype=object)
+            # a Series keeps object: pandas 3 makes an object array of strings "str", None NaN
+            cols[name] = pd.Series(arr, dtype=object, copy=False)
         elif field.pandas == "datetime64[ns]":
             cols[name] = _concat(parts, np.int64).view("M8[ns]")
         elif field.category is not None:
@@ -279,7 +284,7 @@ def empty_frame(columns: Iterable[str] | None = None, payload: bool = False) -> 
         elif dtype == "category":
             cols[name] = pd.Categorical.from_codes([], categories=_string_index([]))
         elif dtype == "object":
-            cols[name] = np.zeros(0, dtype=object)
+            cols[name] = pd.Series(np.zeros(0, dtype=object), dtype=object)
         else:
             cols[name] = pd.array([], dtype=dtype)
     return pd.DataFrame(cols, columns=names)

@@ -7,7 +7,10 @@
 # purepcap.to_pandas on its own, so read_partition(i), read(), read_chunked() and
 # to_dask() (one task per partition, each opening the file and reading only its
 # byte range) all give the same rows. With urlpath=None and interface=..., each
-# read() takes the next `chunksize` packets from a live capture instead.
+# read() takes the next `chunksize` packets from a live capture instead. With
+# flows=True the rows are flows (purepcap.flows_to_pandas) and every partition is a
+# whole file, never a byte range: a flow's packets may be anywhere in its file, so
+# cutting a file would cut flows in two.
 # intake, pandas and dask are imported only when used (extras `intake`, `dask`).
 from __future__ import annotations
 
@@ -70,6 +73,9 @@ class PcapSource(DataSource):
     metadata: passed to intake.
     partition_size: bytes per partition of a big file (int, or "128MB"); default 64 MiB.
     columns: extra fields to add (ttl, vlan, tcp_flags, eth_src, frame, ...).
+    flows: True for one row per flow instead of per packet (purepcap.flows_to_pandas;
+        one partition per file), or a dict of its options (idle_timeout,
+        active_timeout, stats).
     """
 
     name = "pcap"
@@ -80,7 +86,7 @@ class PcapSource(DataSource):
     def __init__(self, urlpath: Any, interface: str | None = None, chunksize: int | None = None,
                  protocol: Any = None, payload: bool = False, filter: str | None = None,
                  storage_options: dict | None = None, metadata: dict | None = None,
-                 partition_size: int | str | None = None, columns: Any = None) -> None:
+                 partition_size: int | str | None = None, columns: Any = None, flows: Any = False) -> None:
         if urlpath is None and interface is None:
             raise ValueError("PcapSource needs a urlpath (file, glob, list, URL) or an interface "
                              "to capture from")
@@ -96,6 +102,7 @@ class PcapSource(DataSource):
         self.filter = filter
         self.partition_size = _parse_size(partition_size)
         self.columns = columns
+        self.flows = _flow_options(flows, urlpath, payload, columns)
         self._parts: list[tuple[str, Any]] | None = None
         self._capture: Any = None
         super().__init__(storage_options=storage_options, metadata=metadata)
@@ -111,11 +118,19 @@ class PcapSource(DataSource):
 
     # -- what the data is ---------------------------------------------------------------
     def _options(self) -> dict[str, Any]:
+        if self.flows is not None:
+            return {"protocol": self.protocol, "filter": self.filter, "flows": self.flows,
+                    "storage_options": self.storage_options or None}
         return {"protocol": self.protocol, "payload": self.payload, "filter": self.filter,
                 "columns": self.columns, "storage_options": self.storage_options or None}
 
     def _meta(self) -> Any:
         from .dataframe import empty_frame
+
+        if self.flows is not None:
+            from ._flowframe import empty_flow_frame
+
+            return empty_flow_frame(bool(self.flows.get("stats")))
 
         return empty_frame(self.columns, self.payload)
 
@@ -125,7 +140,9 @@ class PcapSource(DataSource):
             self._parts = []
             nparts = 1
         else:
-            self._parts = _partitions(self.urlpath, self.storage_options, self.partition_size)
+            # flows: a whole file per partition (no flow is cut at a byte range)
+            self._parts = _partitions(self.urlpath, self.storage_options,
+                                      self.partition_size if self.flows is None else 1 << 62)
             nparts = len(self._parts)
         return Schema(datashape=None, dtype={c: str(t) for c, t in meta.dtypes.items()},
                       shape=(None, len(meta.columns)), npartitions=nparts,
@@ -174,8 +191,8 @@ class PcapSource(DataSource):
             raise missing_extra("dask", "dask[dataframe]") from None
         self._load_metadata()
         meta = clear_known_categories(self._meta())
-        # Dask would turn object columns into strings; the only one we have is
-        # `fragment`, whose values are tuples, so keep the types exactly as to_pandas gives
+        # Dask would turn object columns into strings: `fragment`'s and the application
+        # fields' tuples, and strings whose None must stay None; keep to_pandas' types
         with dask.config.set({"dataframe.convert-string": False}):
             if not self._parts:  # no files: the empty frame read() gives (from_map needs one)
                 return dd.from_pandas(self._meta(), npartitions=1)
@@ -272,10 +289,30 @@ def _describe(part: tuple[str, Any]) -> dict[str, Any]:
 
 def read_partition(part: tuple[str, Any], options: dict[str, Any]) -> Any:
     """One partition as a DataFrame: a whole file, or the byte range of a Span."""
+    path, span = part
+    if "flows" in options:
+        from ._flowframe import flows_to_pandas
+
+        opts = dict(options)
+        return flows_to_pandas(path, **opts.pop("flows"), **opts)
     from .dataframe import to_pandas
 
-    path, span = part
     return to_pandas(path, span=span, **options)
+
+
+def _flow_options(flows: Any, urlpath: Any, payload: bool, columns: Any) -> dict[str, Any] | None:
+    """flows= as flows_to_pandas' options, or None for packet rows."""
+    if flows is False or flows is None:
+        return None
+    if urlpath is None:
+        raise ValueError("flows=True needs capture files: a live capture's flows never end")
+    if payload or columns:
+        raise ValueError("payload and columns are packet columns; they do not apply with flows=True")
+    opts = {} if flows is True else dict(flows)
+    unknown = set(opts) - {"idle_timeout", "active_timeout", "stats"}
+    if unknown:
+        raise ValueError(f"unknown flows option(s) {sorted(unknown)}; use idle_timeout, active_timeout, stats")
+    return opts
 
 
 class _PartitionReader:

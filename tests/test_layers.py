@@ -18,11 +18,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("sources", ("_sources",)),  # bytes in: paths, pipes, URLs, decompression
     ("containers", ("format", "_container")),  # pcap and pcapng: Packets in, files out
     ("headers", ("headers",)),  # link, IP and transport decoding
+    ("application", ("_dns", "_http", "_tls", "_appfields")),  # DNS, HTTP and TLS fields of a payload
     ("filter", ("filter", "filter._lexer", "filter._parser", "filter._codegen", "filter._optimize",
                 "filter._bpf", "filter._match")),
     ("captures", ("_open", "live", "_live_linux", "_live_bsd")),  # files and interfaces, filtered
     ("records", ("_records",)),
-    ("frames", ("_batches", "_categories", "_columns", "dataframe")),
+    ("flows", ("_community_id", "_flows")),  # conversations from packets
+    ("frames", ("_batches", "_categories", "_columns", "dataframe", "_flowframe")),
     ("api", ("purepcap",)),
     ("apps", ("intake_source", "_intake_reader", "cli", "_lines", "_progress", "__main__")),
     ("tools", ("build", "strategies")),  # packet builders for tests: nothing in the library uses them
