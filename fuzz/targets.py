@@ -194,7 +194,8 @@ def _scratch(data: bytes) -> str:
 
 
 def _packets(open_capture) -> tuple[list, tuple | None]:
-    """(the packets as plain tuples, (error type, offset) or None), strict reading."""
+    """(the packets as plain tuples, (the error's type, its offset) or None), strict
+    reading: a span names damage in its prefix where the file has it."""
     got: list = []
     try:
         with open_capture() as cap:

@@ -4,7 +4,9 @@
 # CaptureError subclass with a message a user can act on. Iteration hands out the same
 # Packet objects that capture files give, in batches read from the kernel; the loop
 # stops on count, timeout or stop(), which is safe from another thread or a signal
-# handler because it only sets a flag and pokes a wake-up descriptor.
+# handler because it only sets a flag and pokes a wake-up descriptor. close() is safe
+# from another thread too: the source is only read under a lock that close() takes
+# after waking the reader.
 from __future__ import annotations
 
 import math

@@ -777,3 +777,33 @@ def test_concatenated_xz_streams_are_all_read(between, after):
     for cut in range(second + 20, len(packed) - len(after), 1999):  # inside the second stream
         n, err = drain(packed[:cut])
         assert 150 <= n <= 300 and isinstance(err, purepcap.TruncatedError) and "xz" in str(err), (cut, err)
+
+
+# The partitions fuzz target's findings (issue 23 item 1, fixed in the walkers): inputs inline.
+BAD_BYTE_ORDER_SHB = bytes.fromhex("0a0d0d0a1c0000006361700001000000ffffffffffffffff1c000000")
+
+
+def test_fuzz_finding_a_section_header_with_a_bad_byte_order_is_not_split(tmp_path):
+    # split_capture made one span of it, which read as an empty file (NotACaptureError)
+    path = tmp_path / "bad-bom.pcapng"
+    path.write_bytes(BAD_BYTE_ORDER_SHB)
+    with pytest.raises(purepcap.DamagedError) as whole:
+        list(purepcap.open(str(path)))
+    with pytest.raises(purepcap.DamagedError) as split:
+        purepcap.split_capture(str(path), 1)
+    assert whole.value.offset == split.value.offset == 0
+    fuzz_targets().partitions(BAD_BYTE_ORDER_SHB)
+
+
+def test_fuzz_finding_damage_in_a_span_prefix_is_named_where_the_file_has_it():
+    # an interface block whose trailer disagrees with its length, behind the section
+    # header: the whole read says offset 44, the span read said 84 (the span's start)
+    shb = bytes.fromhex("0a0d0d0a0000001c1a2b3c4d00010000ffffffffffffffff0000001c")
+    idb_bad_trailer = bytes.fromhex("0000000100000028000100000004000000020004657468300000000000000000")
+    idb_bad_trailer += bytes(8)  # 40 bytes claimed, trailer 0
+    epb = struct.pack(">IIIIIII", 6, 48, 0, 0, 0, 16, 16) + bytes(16) + struct.pack(">I", 48)
+    raw = shb + idb_bad_trailer + epb
+    with pytest.raises(purepcap.DamagedError) as whole:
+        list(purepcap.open(raw))
+    assert whole.value.offset == len(shb)
+    fuzz_targets().partitions(raw)
