@@ -97,6 +97,10 @@ def make_rows(n: int, subset: int, ten: int | None) -> list[Row]:
         Row("dpkt_rows", "dpkt rows as tuples", "mixed.pcap", work("dpkt_rows"), n, "dpkt_rows"),
         Row("dpkt_pandas", "dpkt rows -> DataFrame", "mixed.pcap", work("dpkt_pandas"), n, "dpkt_pandas"),
         Row("tshark", "tshark fields -> CSV -> pandas", "mixed.pcap", work("tshark_pandas"), n, "dpkt_pandas"),
+        Row("to_pandas_app", "to_pandas(columns=[the 15 application fields])", "mixed.pcap", work("to_pandas_app"),
+            n, "dpkt_pandas"),
+        Row("tshark_app", "tshark fields + the application fields -> CSV -> pandas", "mixed.pcap",
+            work("tshark_app"), n, "dpkt_pandas"),
         Row("scapy", f"scapy PcapReader ({subset:,}-packet subset)", "mixed-subset.pcap", work("scapy"), subset,
             "dpkt_rows"),
         Row("tcpdump", "`tcpdump -r F -w /dev/null` (C floor)", "mixed.pcap",
@@ -286,6 +290,11 @@ def targets(rows: dict[str, Row], metric: str = "wall") -> list[tuple[str, str, 
                 a / b >= 12 if a and b else None))
     out.append(("`to_pandas()`", ">= 1.3M packets/s (12x dpkt's 113k/s on the issue's machine)",
                 f"{a / 1e6:.2f}M packets/s" if a else "n/a", a >= 1.3e6 if a else None))
+    a, b, t = wall("to_pandas_app"), wall("to_pandas"), wall("tshark_app")
+    out.append(("`to_pandas(columns=[application fields])`", "<= 1.5x plain `to_pandas()` (issue 18)",
+                f"{a / b:.2f}x ({a:.2f} s vs {b:.2f} s)" if a and b else "n/a", a <= 1.5 * b if a and b else None))
+    out.append(("`to_pandas(columns=[application fields])`", ">= 20x tshark's fields -> pandas (issue 18)",
+                f"{t / a:.1f}x ({a:.2f} s vs {t:.2f} s)" if a and t else "n/a", t >= 20 * a if a and t else None))
     tp, base = rows.get("to_pandas"), rows.get("pandas_base")
     if tp and base and tp.rss and base.rss and tp.out:
         df_mib = tp.out[-1]["df_bytes"] / 2**20

@@ -2,8 +2,9 @@
 #
 #   python fuzz/fuzz.py TARGET [libFuzzer options] [CORPUS_DIR ...]
 #
-# TARGET is one of containers, headers, records, filter (see targets.py). purepcap is
-# imported inside atheris.instrument_imports() so that libFuzzer sees its branches.
+# TARGET is one of containers, headers, records, records_direct, filter, partitions,
+# filtered_read (see targets.py). purepcap is imported inside
+# atheris.instrument_imports() so that libFuzzer sees its branches.
 # Any exception a target raises is a finding; libFuzzer writes the input to crash-*.
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ with atheris.instrument_imports(include=["purepcap"]):
     import purepcap._sources  # noqa: F401
     import purepcap.format  # noqa: F401
     try:  # the decoders and the filter compiler, when present
+        import purepcap._appfields  # noqa: F401
         import purepcap._records  # noqa: F401
         import purepcap.filter  # noqa: F401
         import purepcap.headers  # noqa: F401

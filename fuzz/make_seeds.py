@@ -18,7 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from targets import header_input  # noqa: E402
+from targets import APP_PORTS, app_input, header_input  # noqa: E402
 
 from purepcap import build as b  # noqa: E402
 from purepcap.format import PcapngWriter, PcapWriter  # noqa: E402
@@ -128,6 +128,30 @@ FILTERS = [
 ]
 
 
+def app_payloads() -> dict[str, bytes]:
+    """A DNS response, an HTTP request and response, a TLS ClientHello and ServerHello."""
+    question = b"\x03www\x07example\x03com\x00\x00\x01\x00\x01"
+    dns = (struct.pack("!HHHHHH", 0x1234, 0x8180, 1, 1, 0, 0) + question
+           + b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 1]))
+    ext_body = b"\x00\x0e\x00\x00\x0bexample.com"
+    exts = (struct.pack("!HH", 0, len(ext_body)) + ext_body
+            + struct.pack("!HH", 16, 5) + b"\x00\x03\x02h2"
+            + struct.pack("!HH", 10, 4) + b"\x00\x02\x00\x1d"
+            + struct.pack("!HH", 0x2A2A, 0))
+    hello = (b"\x03\x03" + bytes(32) + b"\x00" + b"\x00\x04\x13\x01\xc0\x2f" + b"\x01\x00"
+             + struct.pack("!H", len(exts)) + exts)
+    server = b"\x03\x03" + bytes(32) + b"\x00" + b"\x13\x01\x00" + b"\x00\x00"
+
+    def record(msg_type: int, body: bytes) -> bytes:
+        msg = bytes([msg_type]) + len(body).to_bytes(3, "big") + body
+        return b"\x16\x03\x01" + struct.pack("!H", len(msg)) + msg
+
+    return {"dns": dns, "dns-tcp": struct.pack("!H", len(dns)) + dns,
+            "http-request": b"GET /a HTTP/1.1\r\nHost: example.com\r\nUser-Agent: x/1\r\n\r\n",
+            "http-response": b"HTTP/1.1 200 OK\r\nServer: y\r\n\r\n",
+            "client-hello": record(1, hello), "server-hello": record(2, server)}
+
+
 def main() -> None:
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "seeds")
     packets = stacks()
@@ -135,9 +159,14 @@ def main() -> None:
         "containers": captures(packets),
         "headers": {f"lt{lt}-{i}": header_input(lt, p, len(p)) for i, (lt, p) in enumerate(packets)},
         "filter": {f"expr-{i}": e.encode() for i, e in enumerate(FILTERS)},
+        "appfields": {f"{name}-{i}": app_input(i, p) for name, p in app_payloads().items()
+                      for i in range(len(APP_PORTS))},
     }
     files["records"] = dict(files["containers"])
     files["records_direct"] = dict(files["containers"])
+    files["partitions"] = dict(files["containers"])
+    files["filtered_read"] = {f"expr-{i}-sample-{k}": bytes([k]) + e.encode()
+                              for i, e in enumerate(FILTERS) for k in (0, 1)}
     for target, seeds in files.items():
         d = os.path.join(root, target)
         shutil.rmtree(d, ignore_errors=True)

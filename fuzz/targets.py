@@ -2,7 +2,8 @@
 # the fuzzer's bytes and raises only if purepcap breaks a promise of issue 9: anything
 # but a PcapError escaping the container readers or records(), headers.decode raising
 # at all, the filter compiler raising anything but FilterError, or a delivered packet
-# that contradicts itself. Plain Python, so a crash file replays without atheris:
+# that contradicts itself; or of issue 23: partitioned reads that differ from the whole
+# read, or filters whose readers and back ends disagree. Plain Python, so a crash file replays without atheris:
 #   python -c "import sys; sys.path.insert(0, 'fuzz'); import targets; targets.TARGETS['containers'](open(F, 'rb').read())"
 from __future__ import annotations
 
@@ -134,10 +135,202 @@ def filter_expression(data: bytes) -> None:
         pass
 
 
+# The (IP protocol, source port, destination port) an appfields input's first byte picks:
+# DNS over UDP and TCP, HTTP's, TLS's, a proxy's and SOCKS' ports, one nobody claims.
+APP_PORTS = ((17, 53, 40000), (6, 40000, 53), (6, 40000, 80), (6, 443, 40000), (6, 40000, 8080),
+             (6, 1080, 3000), (6, 40000, 25), (6, 40000, 4433), (17, 5353, 5353))
+
+
+def app_input(choice: int, payload: bytes) -> bytes:
+    """Encode (APP_PORTS index, payload) as an appfields-target input."""
+    return bytes([choice]) + payload
+
+
+def appfields(data: bytes) -> None:
+    """The application-field decoders (DNS, HTTP, TLS) on one transport payload: they
+    never raise, give None or one value per field of the promised type, and decode
+    only what the cheap candidate test lets through."""
+    from purepcap._appfields import APP_FIELDS, app_fields, is_candidate
+    if not data:
+        return
+    proto, sport, dport = APP_PORTS[data[0] % len(APP_PORTS)]
+    payload = data[1:]
+    out = app_fields(proto, sport, dport, payload)
+    if out is None:
+        return
+    if not is_candidate(proto, sport, dport, payload):
+        raise AssertionError("a value from a packet the candidate test refuses")
+    if not isinstance(out, tuple) or len(out) != len(APP_FIELDS):
+        raise AssertionError(f"app_fields returned {out!r}")
+    for name, v in zip(APP_FIELDS, out):  # noqa: B905 - lengths checked above
+        if v is None:
+            continue
+        if name in ("dns_id", "dns_qtype", "dns_rcode", "http_status"):
+            ok = isinstance(v, int)
+        elif name in ("dns_answers", "tls_alpn"):
+            ok = isinstance(v, tuple) and all(isinstance(x, str) for x in v)
+        else:
+            ok = isinstance(v, str)
+        if not ok:
+            raise AssertionError(f"{name} = {v!r}")
+# -- partitioned reads: split_capture's spans, read one by one, are the whole read -------------------
+_SCRATCH: list[str] = []
+
+
+def _scratch(data: bytes) -> str:
+    """A temporary file holding ``data`` (split_capture works on paths), reused per process."""
+    if not _SCRATCH:
+        import atexit
+        import os
+        import tempfile
+
+        fd, path = tempfile.mkstemp(prefix="purepcap-fuzz-", suffix=".pcap")
+        os.close(fd)
+        atexit.register(lambda: os.path.exists(path) and os.unlink(path))
+        _SCRATCH.append(path)
+    with open(_SCRATCH[0], "wb") as f:
+        f.write(data)
+    return _SCRATCH[0]
+
+
+def _packets(open_capture) -> tuple[list, tuple | None]:
+    """(the packets as plain tuples, (error type, offset) or None), strict reading."""
+    got: list = []
+    try:
+        with open_capture() as cap:
+            for p in cap:
+                got.append((p.frame, p.time, p.caplen, p.length, p.linktype, p.interface, p.data))
+    except PcapError as e:
+        if e.offset is None:
+            raise AssertionError(f"PcapError without an offset: {e}") from e
+        return got, (type(e).__name__, e.offset)
+    return got, None
+
+
+# every record its own span, a few records a span, and three spans
+PART_SIZES = (1, 97, 0)
+
+
+def partitions(data: bytes) -> None:
+    """A capture cut by split_capture and read span by span (what Intake and Dask
+    partitions do) gives the packets a whole read gives, and the same error (type and
+    offset) where the whole read has one. A capture split_capture refuses is read whole
+    by Intake, so there is nothing to compare."""
+    path = _scratch(data)
+    whole = _packets(lambda: purepcap.open(path))
+    for part in PART_SIZES:
+        try:
+            spans = purepcap.split_capture(path, part or max(1, len(data) // 3))
+        except PcapError:
+            continue
+        got: list = []
+        error = None
+        for span in spans:
+            packets, error = _packets(lambda s=span: purepcap.open(path, span=s))
+            got += packets
+            if error is not None:
+                break
+        if (got, error) != whole:
+            raise AssertionError(f"split into {len(spans)} spans of {part or len(data) // 3} bytes: "
+                                 f"{len(got)} packets and {error}, read whole: {len(whole[0])} and {whole[1]}")
+
+
+# -- filters through the readers: open(filter=), records(filter=), and both back ends agree -----------
+def _sample_captures() -> list[bytes]:
+    import io
+
+    from purepcap import build as b
+    from purepcap.format import PcapngWriter, PcapWriter
+
+    a, c, a6, c6 = "10.0.0.1", "192.0.2.7", "2001:db8::1", "2001:db8::2"
+    eth = [
+        b.ether() / b.ipv4(src=a, dst=c) / b.tcp(sport=4242, dport=80, flags="S") / b"GET / HTTP/1.0\r\n",
+        b.ether() / b.ipv4(src=c, dst=a) / b.udp(sport=53, dport=5353) / b"\x12\x34\x01\x00",
+        b.ether() / b.ipv4(src=a, dst=c) / b.icmp() / b"ping",
+        b.ether() / b.vlan(5) / b.ipv4(src=a, dst=c) / b.udp(sport=1, dport=2) / b"x",
+        b.ether() / b.vlan(5) / b.vlan(7) / b.ipv6(src=a6, dst=c6) / b.tcp(sport=443, dport=5000) / b"y",
+        b.ether() / b.mpls(16) / b.ipv4(src=a, dst=c) / b.tcp() / b"mpls",
+        b.ether() / b.ipv6(src=a6, dst=c6) / b.hop_by_hop() / b.fragment() / b.tcp() / b"frag",
+        b.ether() / b.pppoe() / b.ipv4(src=a, dst=c) / b.udp() / b"pppoe",
+        b.ether() / b.arp(),
+    ]
+    out = []
+    f = io.BytesIO()
+    with PcapWriter(f) as w:
+        for i, p in enumerate(eth):
+            w.write_packet(1_700_000_000_000_000_000 + i, bytes(p))
+    out.append(f.getvalue())
+    f = io.BytesIO()
+    with PcapngWriter(f) as w:  # several link types in one file: each gets its own matcher
+        sll = w.add_interface(113)
+        raw = w.add_interface(101)
+        w.write_packet(1, bytes(eth[0]))
+        w.write_packet(2, bytes(b.sll() / b.ipv4(src=a, dst=c) / b.udp(dport=53) / b"sll"), interface=sll)
+        w.write_packet(3, bytes(b.raw() / b.ipv6(src=a6, dst=c6) / b.tcp(dport=80) / b"raw"), interface=raw)
+        w.write_packet(4, bytes(eth[3])[:20], length=len(bytes(eth[3])))  # cut short by a snaplen
+    out.append(f.getvalue())
+    return out
+
+
+_SAMPLES: list[bytes] = []
+
+
+def filtered_read(data: bytes) -> None:
+    """A filter expression (bytes 1...) applied by the readers to a sample capture (byte
+    0 picks it): purepcap.open(filter=) delivers exactly the packets the offline matcher
+    accepts, records(filter=) exactly their rows, and where compile_bpf compiles the
+    expression for a packet's link type its program agrees with the matcher packet by
+    packet. Only FilterError may escape."""
+    from purepcap import filter as f
+    from purepcap._records import records as rows
+
+    if not data:
+        return
+    if not _SAMPLES:
+        _SAMPLES.extend(_sample_captures())
+    sample = _SAMPLES[data[0] % len(_SAMPLES)]
+    text = data[1:].decode("utf-8", "replace")
+    try:
+        match = f.offline_matcher(text)
+    except FilterError:
+        return
+    with purepcap.open(sample) as cap:
+        packets = list(cap)
+    wanted = []
+    for p in packets:
+        try:
+            if match(p):
+                wanted.append(p.frame)
+        except FilterError:  # the expression does not apply to this link type
+            return
+    with purepcap.open(sample, filter=text) as cap:
+        got = [p.frame for p in cap]
+    if got != wanted:
+        raise AssertionError(f"open(filter=) delivered frames {got}, the matcher accepts {wanted}")
+    kept = set(wanted)
+    via_filter = [r["frame"] for r in rows(sample, filter=text)]
+    expected = [r["frame"] for r in rows(sample) if r["frame"] in kept]
+    if via_filter != expected:
+        raise AssertionError(f"records(filter=) gave frames {via_filter}, expected {expected}")
+    programs: dict = {}
+    for p in packets:
+        if p.linktype not in programs:
+            try:
+                programs[p.linktype] = f.compile_bpf(text, p.linktype)
+            except FilterError:
+                programs[p.linktype] = None
+        program = programs[p.linktype]
+        if program is not None and bool(f.run_bpf(program, p.data, p.length)) != (p.frame in kept):
+            raise AssertionError(f"compile_bpf and the offline matcher disagree on frame {p.frame}")
+
+
 TARGETS = {
     "containers": containers,
     "headers": headers,
     "records": records,
     "records_direct": records_direct,
     "filter": filter_expression,
+    "appfields": appfields,
+    "partitions": partitions,
+    "filtered_read": filtered_read,
 }

@@ -19,9 +19,34 @@ from typing import IO, Any
 
 import numpy as np
 
-from . import linktypes
+from ._container import (
+    BT_EPB,
+    DAMAGE,
+    EPB_MIN,
+    INTERFACE,
+    MAX_BLOCK,
+    NEED_MORE,
+    NS,
+    PACKET,
+    PACKETLESS_BLOCKS,
+    PCAP_HEADER_LEN,
+    PCAP_MAGICS,
+    PCAPNG_SHB,
+    SECTION,
+    IfaceTime,
+    PcapHeader,
+    PcapngState,
+    pcap_cut_short,
+    pcap_record_too_long,
+    pcapng_block,
+    pcapng_cut_short,
+    pcapng_state_from,
+    read_pcap_header,
+    report_damage,
+)
 from ._sources import open_source, source_name
-from .format import _PACKETLESS_BLOCKS, _PCAPNG_MAX_BLOCK, _PCAPNG_SHB, CHUNK_SIZE, NS, Packet, Span
+from .errors import PcapError
+from .format import CHUNK_SIZE, Packet, Span, span_prefix_error
 
 __all__ = ["Batch", "NotFastPcap", "pcap_batches", "packet_batches"]
 
@@ -101,13 +126,6 @@ def _times(times: tuple) -> np.ndarray:
 
 
 # -- batches straight from a classic pcap file ------------------------------------------
-_PCAP_MAGICS = {  # as read little-endian: (byte order, ticks per second, record header length)
-    0xA1B2C3D4: ("<", 1_000_000, 16), 0xD4C3B2A1: (">", 1_000_000, 16),
-    0xA1B23C4D: ("<", NS, 16), 0x4D3CB2A1: (">", NS, 16),
-    0xA1B2CD34: ("<", 1_000_000, 24), 0x34CDB2A1: (">", 1_000_000, 24),
-}
-
-
 class NotFastPcap(Exception):
     """The source is not a classic pcap the batch reader handles; ``head`` was consumed."""
 
@@ -162,13 +180,15 @@ def pcap_batches(source: Any, *, storage_options: dict | None = None, span: Span
                     break
                 head += more
         magic = struct.unpack_from("<I", head)[0] if len(head) >= 4 else None
-        if magic == _PCAPNG_SHB and len(head) >= 12:
+        if magic == PCAPNG_SHB and len(head) >= 12:
             return _pcapng_start(source, stream, closers, head, span, chunk_size)
-        if magic not in _PCAP_MAGICS or len(head) < 24:
+        if magic not in PCAP_MAGICS or len(head) < PCAP_HEADER_LEN:
             raise NotFastPcap(stream, head, closers)
-        order, ticks, reclen = _PCAP_MAGICS[magic]
-        _, major, minor, _, _, snaplen, ltfield = struct.unpack_from(order + "IHHiIII", head)
-        if (major, minor) != (2, 4) or ltfield & 0x03FF0000:
+        try:
+            hdr = read_pcap_header(head)
+        except PcapError:  # purepcap.format's reader reports it
+            raise NotFastPcap(stream, head, closers) from None
+        if hdr.swaps_lengths:  # pre-2.4 lengths are judged record by record: the reader's work
             raise NotFastPcap(stream, head, closers)
     except NotFastPcap:
         raise
@@ -176,8 +196,7 @@ def pcap_batches(source: Any, *, storage_options: dict | None = None, span: Span
         for c in closers:
             c.close()
         raise
-    return _pcap_batches(source, stream, closers, head, order, ticks, reclen, snaplen,
-                         ltfield & 0xFFFF, span, chunk_size)
+    return _pcap_batches(source, stream, closers, head, hdr, span, chunk_size)
 
 
 class _ChunkBuffer:
@@ -215,14 +234,20 @@ class _ChunkBuffer:
         self.buf: Any = memoryview(self._mem)[self._at:]
         self._tail = (0, len(held))  # what the next fill keeps, as offsets in buf
 
-    def carry(self, pos: int, end: int) -> int:
-        """Keep the unfinished record in ``buf[pos:end]`` for the next fill; its length."""
+    def carry(self, pos: int, end: int, need: int = 0) -> int:
+        """Keep the unfinished record in ``buf[pos:end]`` for the next fill; its length.
+        ``need`` is the whole record's length where the walker knows it (0 if not)."""
         self._tail = (pos, end)
+        self._need = need
         return end - pos
 
-    def _want(self, have: int = 0) -> int:
-        # a record bigger than a chunk is completed in doubling reads, not chunk by chunk
-        n = max(self._size, have)
+    _need = 0
+
+    def _want(self, have: int = 0, need: int = 0) -> int:
+        # A record bigger than a chunk is completed by one read of what it lacks, into a
+        # buffer of its size (peak memory: the record and one chunk), or, where its
+        # length is not known, in doubling reads, not chunk by chunk.
+        n = max(self._size, need - have if need > self._size else have)
         return n if self._left is None else min(n, self._left)
 
     def _read_into(self, mem: bytearray, at: int, n: int) -> bytes | int:
@@ -235,7 +260,18 @@ class _ChunkBuffer:
                 return self._readinto(memoryview(mem)[at:at + n]) or 0
             except (NotImplementedError, io.UnsupportedOperation):
                 self._readinto = None
-        return self._stream.read(n) or b""
+        if n <= self._size:
+            return self._stream.read(n) or b""
+        # a record longer than a chunk: pieces of a chunk each go straight into place, so
+        # that no copy of the whole record is made beside the buffer
+        got = 0
+        while got < n:
+            piece = self._stream.read(min(self._size, n - got))
+            if not piece:
+                break
+            mem[at + got:at + got + len(piece)] = piece
+            got += len(piece)
+        return got
 
     def _take(self, got: bytes | int, mem: bytearray, at: int) -> int:
         if isinstance(got, bytes):
@@ -250,7 +286,8 @@ class _ChunkBuffer:
         Afterwards ``buf`` starts with the kept record."""
         pos, end = self._tail
         have = end - pos
-        if self._pending is not None and have <= self.ROOM:
+        need, self._need = self._need, 0
+        if self._pending is not None and have <= self.ROOM and need <= self._size:
             got = self._take(self._pending.result(), self._spare, self.ROOM)
             self._pending = None
             start = self.ROOM - have
@@ -259,7 +296,7 @@ class _ChunkBuffer:
         else:
             early = self._collect()
             kept = bytes(self.buf[pos:end])  # a copy: it may overlap where it goes
-            want = self._want(have)
+            want = self._want(have, need)
             if have + len(early) + want + PAD > len(self._mem) - self._at:  # a record bigger than a chunk
                 # (the spare keeps its size: a chunk read ahead always fits behind its room)
                 self._mem = bytearray(self._at + have + len(early) + want + PAD)
@@ -296,6 +333,16 @@ class _ChunkBuffer:
             self._worker = self._pending = None
 
 
+def _fill(chunks: _ChunkBuffer, name: str, frame: int) -> int:
+    """chunks.fill(), with damage the stream itself reports (a decompressor's) stamped
+    with the source and the last frame delivered, as the container reader stamps it."""
+    try:
+        return chunks.fill()
+    except PcapError as exc:
+        report_damage(exc, exc.source or name, frame, True)
+        raise  # (report_damage raised it)
+
+
 def _regular_file(stream: Any) -> bool:
     """Whether reading ahead is safe and pays: an unbuffered file on disk (a read there
     never waits on a writer, and releases the GIL for its whole copy)."""
@@ -307,12 +354,13 @@ def _regular_file(stream: Any) -> bool:
         return False
 
 
-def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes,
-                  order: str, ticks: int, reclen: int, snaplen: int, linktype: int, span: Span | None,
-                  chunk_size: int) -> Iterator[Batch]:
+def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes, file_hdr: PcapHeader,
+                  span: Span | None, chunk_size: int) -> Iterator[Batch]:
+    order, ticks, reclen, _ = file_hdr.variant
+    name = source_name(source)
+    linktype = file_hdr.linktype
     caplen_at = struct.Struct(order + "8xI").unpack_from  # a record header's caplen
-    # the container reader's bound on a record; anything above it is its business
-    limit = max(min(snaplen, 32 * 1024 * 1024), linktypes.max_caplen(linktype))
+    limit = file_hdr.record_limit
     mult = NS // ticks
     rec_dtype = np.dtype([("sec", order + "u4"), ("frac", order + "u4"), ("caplen", order + "u4"),
                           ("length", order + "u4")])
@@ -327,7 +375,7 @@ def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes,
         have = 0  # bytes of the buffer holding data
         eof = False
         while not eof:
-            got = chunks.fill()
+            got = _fill(chunks, name, frame)
             buf = chunks.buf
             if not got:
                 eof = True
@@ -363,10 +411,13 @@ def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes,
                                 hdr["sec"].astype(np.int64) * NS + frac,
                                 np.arange(frame + 1, frame + 1 + n, dtype=np.int64), linktype, 0)
                     frame += n
-            if irregular or (eof and pos < end):
-                yield from _irregular(source, stream, chunks.rest(pos, end), head, base + pos, frame, stop, span)
-                return
-            have = chunks.carry(pos, end)
+            if irregular:
+                report_damage(pcap_record_too_long(base + pos, frame, caplen_at(buf, pos)[0], file_hdr),
+                              name, frame, True)
+            if eof and pos < end:
+                report_damage(pcap_cut_short(base + pos, frame, end - pos < reclen), name, frame, True)
+            # a record longer than a chunk is gathered in one read of what it lacks
+            have = chunks.carry(pos, end, reclen + caplen_at(buf, pos)[0] if end - pos >= reclen else 0)
             base += pos
     finally:
         if chunks is not None:
@@ -376,60 +427,65 @@ def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes,
 
 
 # -- batches straight from a pcapng file ------------------------------------------------
-_EPB = 6
-
-
 def _pcapng_start(source: Any, stream: IO[bytes], closers: list, head: bytes, span: Span | None,
                   chunk_size: int) -> Iterator[Batch]:
     """Read the section header and the interface blocks after it (or take them from the
-    span), and let purepcap.format parse them; the packets are then walked here."""
-    from .errors import PcapError
-    from .format import Capture, read_pcapng_head
+    span) and parse them; the packets are then walked here."""
+    from .format import read_pcapng_head
 
     try:
         if span is not None:
             prefix, held, base = span.prefix, b"", span.start
+            try:
+                st = pcapng_state_from(prefix, span.interface_base, span.section - 1)
+            except PcapError as exc:
+                exc.source = exc.source or source_name(source)
+                raise span_prefix_error(exc, span) from None
             stream.seek(span.start)
         else:
-            held, pos, idbs = read_pcapng_head(stream.read, head)
+            held, pos, _ = read_pcapng_head(stream.read, head)
             if not pos:
                 raise NotFastPcap(stream, held, closers)
             prefix, held, base = held[:pos], held[pos:], pos
-            head = prefix + held  # what NotFastPcap must replay from here on
-        try:
-            with Capture(prefix, span=None) as described:
-                interfaces = described.interfaces
-                order = "<" if described.byte_order == "little" else ">"
-        except PcapError:
-            raise NotFastPcap(stream, head, closers) from None
-        if span is None and len(interfaces) != idbs:  # an interface block it refused
-            raise NotFastPcap(stream, head, closers)
+            try:
+                st = pcapng_state_from(prefix)
+            except PcapError:  # purepcap.format's reader reports it
+                raise NotFastPcap(stream, prefix + held, closers) from None
     except NotFastPcap:
         raise
     except BaseException:
         for c in closers:
             c.close()
         raise
-    return _pcapng_batches(source, stream, closers, prefix, held, base, order, interfaces, span, chunk_size)
+    return _pcapng_batches(source, stream, closers, held, base, st, span, chunk_size)
 
 
-def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, prefix: bytes, held: bytes, base: int,
-                    order: str, interfaces: list, span: Span | None, chunk_size: int) -> Iterator[Batch]:
+class _Interfaces:
+    """The interface tables of one section, as numpy arrays indexed by interface id:
+    link type, global index, ns per tick (0 where a tick is not a whole number of ns, or
+    the offset is past +-2**62 ns: those times are computed in Python integers) and
+    offset in ns."""
+
+    def __init__(self, ifaces: list[IfaceTime]) -> None:
+        self.ifaces = ifaces
+        self.n = len(ifaces)
+        self.linktype = np.array([i.linktype for i in ifaces] or [0], dtype=np.int64)
+        self.index = np.array([i.index for i in ifaces] or [0], dtype=np.int64)
+        self.mult = np.array([i.mult if i.div == 1 and abs(i.offset) < 1 << 62 else 0 for i in ifaces] or [0],
+                             dtype=np.int64)
+        self.offset = np.array([i.offset if abs(i.offset) < 1 << 62 else 0 for i in ifaces] or [0],
+                               dtype=np.int64)
+
+
+def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, held: bytes, base: int,
+                    st: PcapngState, span: Span | None, chunk_size: int) -> Iterator[Batch]:
+    name = source_name(source)
+    order = st.order
     blen_at = struct.Struct(order + "4xI").unpack_from  # a block's length
     u32 = np.dtype(order + "u4")
     epb_dtype = np.dtype([("btype", u32), ("blen", u32), ("iid", u32), ("hi", u32),
                           ("lo", u32), ("caplen", u32), ("length", u32)])
-    iface_base = span.interface_base if span else 0
-    n_if = len(interfaces)
-    # per interface: link type, global index, and how its ticks become nanoseconds
-    lt_of = np.array([i.linktype for i in interfaces] or [0], dtype=np.int64)
-    gidx_of = np.arange(iface_base, iface_base + max(n_if, 1), dtype=np.int64)
-    mult_of = np.array([NS // i.tsresol if i.tsresol <= NS and NS % i.tsresol == 0 else 0
-                        for i in interfaces] or [0], dtype=np.int64)
-    # an offset beyond +-2**62 ns (146 years) sends that interface's times to Python integers
-    offsets = [i.tsoffset * NS for i in interfaces] or [0]
-    mult_of[[abs(o) >= 1 << 62 for o in offsets]] = 0
-    off_of = np.array([o if abs(o) < 1 << 62 else 0 for o in offsets], dtype=np.int64)
+    tab = _Interfaces(st.section_ifaces)
     chunks: _ChunkBuffer | None = None
     try:
         frame = span.first_frame - 1 if span else 0
@@ -437,12 +493,17 @@ def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, prefix: bytes
         chunks = _ChunkBuffer(stream, chunk_size, held, None if stop is None else stop - base - len(held))
         have = len(held)
         eof = False
+        refill = True
+        pos = 0
         while True:
-            got = chunks.fill()
-            buf = chunks.buf
-            if not got:
-                eof = True
-            end = have + got
+            if refill:
+                got = _fill(chunks, name, frame)
+                buf = chunks.buf
+                if not got:
+                    eof = True
+                end = have + got
+                pos = 0
+            refill = True
             # The one Python step per block follows block lengths only (at least 12 a
             # step, so a lying zero cannot stall it; such a block fails the checks).
             # Whether each block walked is a whole EPB or a block without packets is
@@ -450,39 +511,61 @@ def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, prefix: bytes
             # that is not.
             starts: list[int] = []
             append = starts.append
-            pos = 0
             last = end - 12  # the last offset a block fits at
-            while pos <= last:
-                append(pos)
-                blen = blen_at(buf, pos)[0]
-                pos += blen if blen >= 12 else 12
-            pos, irregular, rec, is_epb = _check_blocks(buf, starts, pos, end, u32)
+            walk = pos
+            while walk <= last:
+                append(walk)
+                blen = blen_at(buf, walk)[0]
+                walk += blen if blen >= 12 else 12
+            pos, irregular, rec, is_epb = _check_blocks(buf, starts, walk, end, u32, pos)
             epbs = rec[is_epb]
             if len(epbs):
                 e = _gather(buf, epbs, 28).view(epb_dtype)
                 iid = e["iid"].astype(np.int64)
                 caplen = e["caplen"].astype(np.int64)
-                bad = np.flatnonzero((iid >= n_if) | (caplen > e["blen"].astype(np.int64) - 32))
-                if len(bad):  # the container reader reports (or steps over) this block
+                bad = np.flatnonzero((iid >= tab.n) | (caplen > e["blen"].astype(np.int64) - 32))
+                if len(bad):  # the careful step reports (or reads) this block
                     k = int(bad[0])
                     pos, irregular = int(epbs[k]), True
                     epbs, e, iid, caplen = epbs[:k], e[:k], iid[:k], caplen[:k]
                 n = len(e)
                 if n:
-                    one = n_if == 1  # one interface: scalars, as for pcap
+                    one = tab.n == 1  # one interface: scalars, as for pcap
                     yield Batch(buf, epbs + 28, caplen, e["length"].astype(np.int64),
-                                _pcapng_times(e, iid, interfaces, mult_of, off_of),
+                                _pcapng_times(e, iid, tab),
                                 np.arange(frame + 1, frame + 1 + n, dtype=np.int64),
-                                int(lt_of[0]) if one else lt_of[iid], iface_base if one else gidx_of[iid])
+                                int(tab.linktype[0]) if one else tab.linktype[iid],
+                                int(tab.index[0]) if one else tab.index[iid])
                     frame += n
             if irregular or (eof and pos < end):
-                rest = Span(base + pos, stop if stop is not None else 1 << 62, frame + 1, prefix, iface_base,
-                            span.section if span else 0)
-                yield from _resume(source, stream, chunks.rest(pos, end), rest)
-                return
+                # One block for the careful step, then back to the walk on the same buffer.
+                what, value, nxt = pcapng_block(st, buf, pos, end, base, eof, True)
+                if what == NEED_MORE:
+                    if eof:
+                        report_damage(pcapng_cut_short(base + pos, frame), name, frame, True)
+                    have = chunks.carry(pos, end, _block_need(buf, pos, end, blen_at))
+                    base += pos
+                    continue
+                if what == DAMAGE:
+                    report_damage(value, name, frame, True)
+                if what == PACKET:
+                    it, t, caplen1, length1, at = value
+                    frame += 1
+                    yield _batch_of([bytes(buf[at:at + caplen1])], [(frame, t, length1, it.linktype, it.index)])
+                elif what == SECTION or what == INTERFACE:
+                    tab = _Interfaces(st.section_ifaces)
+                    if st.order != order:
+                        order = st.order
+                        blen_at = struct.Struct(order + "4xI").unpack_from
+                        u32 = np.dtype(order + "u4")
+                        epb_dtype = np.dtype([("btype", u32), ("blen", u32), ("iid", u32), ("hi", u32),
+                                              ("lo", u32), ("caplen", u32), ("length", u32)])
+                pos = nxt
+                refill = False
+                continue
             if eof:
                 return
-            have = chunks.carry(pos, end)
+            have = chunks.carry(pos, end, _block_need(buf, pos, end, blen_at))
             base += pos
     finally:
         if chunks is not None:
@@ -491,28 +574,36 @@ def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, prefix: bytes
             c.close()
 
 
+def _block_need(buf: Any, pos: int, end: int, blen_at: Any) -> int:
+    """The length of the block cut off at ``pos``, where it can be believed (else 0)."""
+    if end - pos < 12 or struct.unpack_from("<I", buf, pos)[0] == PCAPNG_SHB:
+        return 0  # (a section header's length may be in the other byte order)
+    blen = blen_at(buf, pos)[0]
+    return blen if blen <= MAX_BLOCK else 0
+
+
 def _check_blocks(buf: Any, starts: list[int], walked_to: int, end: int,
-                  u32: np.dtype) -> tuple[int, bool, np.ndarray, np.ndarray]:
-    """Check the blocks a length-only walk of ``buf[:end]`` found at ``starts``.
+                  u32: np.dtype, first: int = 0) -> tuple[int, bool, np.ndarray, np.ndarray]:
+    """Check the blocks a length-only walk of ``buf[first:end]`` found at ``starts``.
 
     A block passes as the format reader's fast path would take it: an EPB of 32 bytes
-    or more, or a block without packets of 12 or more, a multiple of 4 and within the
+    or more, or a block without packets of 12 or more, a multiple of 4 and below the
     block bound, whose trailing length repeats its length. The blocks before the first
     that fails are returned -- (where the walk stops, whether it stopped at a block the
-    reader must judge, their offsets, which of them are EPBs). A last block that the
-    data cut short is left for the next read, unless its header already fails."""
+    careful step must judge, their offsets, which of them are EPBs). A last block that
+    the data cut short is left for the next read, unless its header already fails."""
     if not starts:
-        return walked_to, False, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+        return first, False, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
     rec = np.fromiter(starts, dtype=np.int64, count=len(starts))
     nxt = np.empty_like(rec)
     nxt[:-1] = rec[1:]
     nxt[-1] = walked_to
     head = _gather(buf, rec, 8).view(u32).reshape(-1, 2)
     btype, blen = head[:, 0], head[:, 1].astype(np.int64)
-    is_epb = btype == _EPB
-    ok = (blen >= np.where(is_epb, 32, 12)) & (blen <= _PCAPNG_MAX_BLOCK) & ((blen & 3) == 0)
+    is_epb = btype == BT_EPB
+    ok = (blen >= np.where(is_epb, EPB_MIN, 12)) & (blen < MAX_BLOCK) & ((blen & 3) == 0)
     if not is_epb.all():
-        ok &= is_epb | np.isin(btype, list(_PACKETLESS_BLOCKS))
+        ok &= is_epb | np.isin(btype, list(PACKETLESS_BLOCKS))
     cut = walked_to > end  # the last block runs past the data
     whole = ok.copy()
     if cut:
@@ -528,13 +619,12 @@ def _check_blocks(buf: Any, starts: list[int], walked_to: int, end: int,
     return walked_to, False, rec, is_epb
 
 
-def _pcapng_times(e: np.ndarray, iid: np.ndarray, interfaces: list, mult_of: np.ndarray,
-                  off_of: np.ndarray) -> np.ndarray:
-    """Nanoseconds from EPB ticks exactly as purepcap.format computes them; vectorised
-    where int64 cannot overflow, in Python integers (NaT past 2262) elsewhere."""
+def _pcapng_times(e: np.ndarray, iid: np.ndarray, tab: _Interfaces) -> np.ndarray:
+    """Nanoseconds from EPB ticks by each interface's IfaceTime rule; vectorised where
+    int64 cannot overflow, in Python integers (NaT past 2262) elsewhere."""
     ticks = (e["hi"].astype(np.uint64) << np.uint64(32)) | e["lo"].astype(np.uint64)
-    mult = mult_of[iid]
-    offs = off_of[iid]
+    mult = tab.mult[iid]
+    offs = tab.offset[iid]
     # |ticks * mult| < 2**62 and |offset| < 2**62 (checked per interface): no int64 overflow
     safe = (mult > 0) & (ticks < np.uint64(1 << 62) // np.maximum(mult, 1).astype(np.uint64))
     if safe.all():
@@ -543,66 +633,6 @@ def _pcapng_times(e: np.ndarray, iid: np.ndarray, interfaces: list, mult_of: np.
     out[safe] = ticks[safe].astype(np.int64) * mult[safe] + offs[safe]
     lo, hi = NAT + 1, np.iinfo(np.int64).max
     for i in np.flatnonzero(~safe).tolist():
-        iface = interfaces[int(iid[i])]
-        t_ticks = int(ticks[i])
-        m = int(mult[i])
-        t = t_ticks * m + iface.tsoffset * NS if m else t_ticks * NS // iface.tsresol + iface.tsoffset * NS
+        t = tab.ifaces[int(iid[i])].ns(int(ticks[i]))
         out[i] = t if lo <= t <= hi else NAT
     return out
-
-
-def _irregular(source: Any, stream: IO[bytes], held: bytes, head: bytes, at: int, frame: int,
-               stop: int | None, span: Span | None) -> Iterator[Batch]:
-    rest = Span(at, stop if stop is not None else 1 << 62, frame + 1, head,
-                span.interface_base if span else 0, span.section if span else 0)
-    yield from _resume(source, stream, held, rest)
-
-
-def _resume(source: Any, stream: IO[bytes], held: bytes, rest: Span) -> Iterator[Batch]:
-    """Continue from byte ``rest.start`` with purepcap.format's reader, which delivers
-    what it can and raises exactly its own error for the damage.
-
-    The reader is given a span starting there over a stream that replays the bytes
-    already held and then goes on reading where we stopped, so this works on pipes
-    and decompressed streams too, with the reader's own offsets and frames.
-    """
-    from ._open import open as open_capture
-
-    with open_capture(_Resume(held, stream, rest.start, source_name(source)), span=rest) as cap:
-        yield from packet_batches(cap)
-
-
-class _Resume(io.RawIOBase):
-    """The rest of a stream from absolute offset ``origin``: ``held`` (bytes already
-    read) and then the stream. It can seek only within ``held``, which is all a span
-    reader needs (it peeks a few bytes, seeks back, and seeks to ``origin``)."""
-
-    def __init__(self, held: bytes, stream: IO[bytes], origin: int, name: str) -> None:
-        super().__init__()
-        self._held, self._stream, self._origin, self._pos, self.name = held, stream, origin, 0, name
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._origin + self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        rel = offset - self._origin if whence == 0 else self._pos + offset if whence == 1 else -1
-        if not (0 <= rel <= len(self._held) and self._pos <= len(self._held)):
-            raise OSError("cannot seek outside the replayed bytes")
-        self._pos = rel
-        return self._origin + rel
-
-    def readinto(self, b: Any) -> int:
-        n = len(b)
-        if self._pos < len(self._held):
-            chunk = self._held[self._pos:self._pos + n]
-        else:
-            chunk = self._stream.read(n) or b""
-        b[:len(chunk)] = chunk
-        self._pos += len(chunk)
-        return len(chunk)

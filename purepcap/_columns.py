@@ -10,37 +10,46 @@
 # purepcap.records() row for row. Hosts, protocols and MAC addresses become category
 # codes (_categories) against one table per call, so an address string is made once
 # per distinct address (by purepcap.headers' own formatters), not once per packet.
+#
+# The columns follow the field table (purepcap._schema): a column from the packet
+# container is the batch's array of that name; a decoded column is read for the fast
+# rows by its producer in _FAST_COLUMNS and for the other rows from the reference
+# decoder's dict, by its kind (category code, nullable integer, object). A decoded
+# column without a producer (a new field) sends every row to the reference decoder.
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
-from . import linktypes
+from . import _schema, linktypes
+from ._appfields import (
+    APP_FIELDS,
+    CANDIDATE_FIRST,
+    CANDIDATE_FIRST_HTTP,
+    DNS_PORTS,
+    HEADER_NAME_SPAN,
+    HTTP_PORTS,
+    app_fields,
+    decode_candidate,
+)
 from ._batches import PAD, Batch, _gather
 from ._categories import _BytesCoder, _code_type, _Coder, _mac_str, _Table
+from ._dns import DNS_FIELDS, dns_fields
 
 __all__ = ["DEFAULT_COLUMNS", "EXTRA_COLUMNS", "Column", "ColumnBuilder"]
 
-DEFAULT_COLUMNS = ("time", "src_host", "src_port", "dst_host", "dst_port", "protocol")
-EXTRA_COLUMNS = ("ip_version", "ttl", "ip_id", "tcp_flags", "tcp_seq", "tcp_ack", "tcp_window",
-                 "icmp_type", "icmp_code", "vlan", "eth_src", "eth_dst", "interface", "fragment",
-                 "frame", "length", "caplen", "ip_proto", "ip_length")
-
+# The columns, their storage and their category tables: all from the one field table.
+DEFAULT_COLUMNS = _schema.FRAME_DEFAULT
+EXTRA_COLUMNS = _schema.FRAME_EXTRA
 # numeric columns that may be missing: numpy storage type (a pandas nullable type on top)
-NULLABLE_INT = {
-    "src_port": np.uint16, "dst_port": np.uint16,
-    "ip_version": np.uint8, "ttl": np.uint8, "ip_id": np.uint32, "tcp_flags": np.uint16,
-    "tcp_seq": np.uint32, "tcp_ack": np.uint32, "tcp_window": np.uint16,
-    "icmp_type": np.uint8, "icmp_code": np.uint8, "vlan": np.uint16,
-    "ip_proto": np.uint8, "ip_length": np.uint32,
-}
+NULLABLE_INT = {f.name: np.dtype(f.numpy).type for f in _schema.FIELDS if f.nullable}
 # numeric columns that every packet has
-PLAIN_INT = {"frame": np.int64, "length": np.int64, "caplen": np.int64, "interface": np.int64}
+PLAIN_INT = {f.name: np.dtype(f.numpy).type for f in _schema.FIELDS
+             if f.numpy == "int64" and f.pandas == "int64"}
 # string columns stored as category codes; the table each one uses
-CATEGORY_TABLE = {"src_host": "host", "dst_host": "host", "protocol": "proto",
-                  "eth_src": "mac", "eth_dst": "mac"}
+CATEGORY_TABLE = {f.name: f.category for f in _schema.FIELDS if f.category is not None}
 
 
 _TCP, _UDP, _ICMP = 6, 17, 1
@@ -92,11 +101,15 @@ _W6 = _fields([("vtc", "u1", 0), ("plen", ">u2", 4), ("nh", "u1", 6), ("hlim", "
                     + [(n, f, o + 40) for n, f, o in _TRANSPORT], 60)
 
 
+def _in_numpy(name: str) -> bool:
+    """Whether a column is built as a numpy Column (else as a list of parts)."""
+    f = _schema.BY_NAME[name]
+    return f.category is not None or f.numpy not in (None, "object")
+
+
 def _storage(name: str) -> Any:
-    if name in NULLABLE_INT:
-        return NULLABLE_INT[name]
     # category codes start small and widen when their table outgrows them
-    return np.int8 if name in CATEGORY_TABLE else np.int64
+    return np.int8 if name in CATEGORY_TABLE else np.dtype(_schema.BY_NAME[name].numpy).type
 
 
 class Column:
@@ -149,19 +162,35 @@ class ColumnBuilder:
         self.columns = list(columns)
         self.want = set(self.columns)
         self.protocols = None if protocols is None else set(protocols)
-        self.tables = {"host": _Table(), "proto": _Table(), "mac": _Table()}
+        self.tables = {t: _Table() for t in _schema.CATEGORY_TABLES}
         from .headers import ip4_str, ip6_str
 
         # address strings made by purepcap.headers itself, so they equal records()'
         self._v4 = _Coder(self.tables["host"], ip4_str, np.uint32)
         self._v6 = _BytesCoder(self.tables["host"], ip6_str)
         self._mac = _Coder(self.tables["mac"], _mac_str, np.uint64)
-        self.parts: dict[str, Any] = {c: [] if c in ("payload", "fragment") else Column(_storage(c))
+        # numpy columns grow in place; the others (object arrays, Arrow payloads) are lists of parts
+        self.parts: dict[str, Any] = {c: Column(_storage(c)) if _in_numpy(c) else []
                                       for c in self.columns}
         self.masks: dict[str, Column] = {c: Column(np.bool_) for c in self.columns if c in NULLABLE_INT}
         self.rows = 0
         self._proto_code = np.full(256, -1, dtype=np.int32)  # IP protocol number -> code
         self._decode = None
+        # What each batch does, chosen once from the field table: the fast rows' producers
+        # (protocol always: the protocol filter reads it), the object columns filled row by
+        # row, and how each column's values are taken from a batch.
+        fields = [_schema.BY_NAME[c] for c in self.columns]
+        self._fast_cols = [(c, p) for c, p in _FAST_COLUMNS.items()
+                           if p is not None and (c in self.want or c == "protocol")]
+        self._all_general = any(f.source in _schema.DECODED_SOURCES and f.name not in _FAST_COLUMNS
+                                for f in fields)
+        self._object_cols = [f.name for f in fields if f.numpy == "object" and f.source not in _schema.APP_SOURCES]
+        # the application columns asked for, with each one's place in app_fields' tuple
+        self._app_cols = [(f.name, _APP_INDEX[f.name]) for f in fields if f.source in _schema.APP_SOURCES]
+        self._payload = "payload" in self.want
+        self._kinds = [(f.name, "packet" if f.source == "packet" else "payload" if f.role == "payload"
+                        else "app" if f.source in _schema.APP_SOURCES
+                        else "object" if f.numpy == "object" else "numpy") for f in fields]
 
     def reserve(self, rows: int) -> None:
         """Make room for about ``rows`` rows in every column (an estimate is fine)."""
@@ -231,7 +260,6 @@ class ColumnBuilder:
         if n == 0:
             return
         off, cap = b.off, b.caplen
-        want = self.want
         l3, ipk, vlan, eth = self._link_layer(b, n)
 
         # IP and transport, from 60 bytes at the IP header, read as IPv4 + 40 and as IPv6 + 20
@@ -239,128 +267,62 @@ class ColumnBuilder:
         win = _gather(b.buf, at3, 60)
         w4, w6 = _Fields(win.view(_W4)), _Fields(win.view(_W6))
         del win
-        known = l3 >= 0
-        # IPv4 without options or fragmentation, carrying TCP, UDP or ICMP
-        p4 = w4["proto"]
-        tcp4 = p4 == _TCP
-        hdr4 = np.where(tcp4, (w4["doff"] >> 4).astype(np.int64) * 4, np.where(p4 == _UDP, 8, 4))
-        f4 = known & (ipk == 1) & (w4["vihl"] == 0x45) & ((w4["frag"] & 0x3FFF) == 0)
-        f4 &= tcp4 | (p4 == _UDP) | (p4 == _ICMP)
-        f4 &= (hdr4 >= np.where(tcp4, 20, 0)) & (l3 + 20 + hdr4 <= cap) & (20 + hdr4 <= w4["ip_len"])
-        # IPv6 without extension headers, carrying TCP, UDP or ICMPv6
-        p6 = w6["nh"]
-        tcp6 = p6 == _TCP
-        hdr6 = np.where(tcp6, (w6["doff"] >> 4).astype(np.int64) * 4, np.where(p6 == _UDP, 8, 4))
-        f6 = known & ((w6["vtc"] >> 4) == 6) & (tcp6 | (p6 == _UDP) | (p6 == _ICMPV6))
-        f6 &= (hdr6 >= np.where(tcp6, 20, 0)) & (l3 + 40 + hdr6 <= cap) & (hdr6 <= w6["plen"])
+        if self._all_general:  # a column only the reference decoder makes: every row takes it
+            fast = np.zeros(n, dtype=bool)
+            hdr4 = hdr6 = None
+        else:
+            known = l3 >= 0
+            # IPv4 without options or fragmentation, carrying TCP, UDP or ICMP
+            p4 = w4["proto"]
+            tcp4 = p4 == _TCP
+            hdr4 = np.where(tcp4, (w4["doff"] >> 4).astype(np.int64) * 4, np.where(p4 == _UDP, 8, 4))
+            f4 = known & (ipk == 1) & (w4["vihl"] == 0x45) & ((w4["frag"] & 0x3FFF) == 0)
+            f4 &= tcp4 | (p4 == _UDP) | (p4 == _ICMP)
+            f4 &= (hdr4 >= np.where(tcp4, 20, 0)) & (l3 + 20 + hdr4 <= cap) & (20 + hdr4 <= w4["ip_len"])
+            # IPv6 without extension headers, carrying TCP, UDP or ICMPv6
+            p6 = w6["nh"]
+            tcp6 = p6 == _TCP
+            hdr6 = np.where(tcp6, (w6["doff"] >> 4).astype(np.int64) * 4, np.where(p6 == _UDP, 8, 4))
+            f6 = known & ((w6["vtc"] >> 4) == 6) & (tcp6 | (p6 == _UDP) | (p6 == _ICMPV6))
+            f6 &= (hdr6 >= np.where(tcp6, 20, 0)) & (l3 + 40 + hdr6 <= cap) & (hdr6 <= w6["plen"])
+            fast = f4 | f6
 
-        fast = f4 | f6
         fi = np.flatnonzero(fast)
         si = np.flatnonzero(~fast)
         keep = fast.copy()
         out: dict[str, np.ndarray] = {}
         miss: dict[str, np.ndarray] = {}
-
-        # fast rows, vectorised: every field is the IPv6 one where the row is IPv6
-        every = len(fi) == n
-        v6 = f6 if every else f6[fi]
-        any6 = bool(v6.any())
-        a4 = w4 if every else w4.at(fi)
-        a6 = w6 if every else w6.at(fi)
-
-        def pick(f4_field: str, f6_field: str | None = None) -> np.ndarray:
-            if not any6:
-                return a4[f4_field]
-            return np.where(v6, a6[f6_field or f4_field], a4[f4_field])
-
-        fproto = pick("proto", "nh")
-        ftcp, fudp = fproto == _TCP, fproto == _UDP
-        ficmp = (fproto == _ICMP) | (fproto == _ICMPV6)
-        fhdr = hdr4[fi] if not any6 else np.where(v6, hdr6[fi], hdr4[fi])
-
-        def put(name: str, values: np.ndarray, missing: np.ndarray | None = None) -> None:
-            col = out.get(name)
-            if col is None:
-                col = out[name] = np.zeros(n, dtype=NULLABLE_INT.get(name) or values.dtype)
-                if name in NULLABLE_INT:
-                    miss[name] = np.ones(n, dtype=bool)
-            col[fi] = values
-            if name in NULLABLE_INT:
-                miss[name][fi] = False if missing is None else missing
-
-        if "src_host" in want or "dst_host" in want:
-            codes = np.empty(2 * len(fi), dtype=np.int32)
-            four = np.flatnonzero(~v6)
-            codes[np.concatenate([four, four + len(fi)])] = self._v4.codes(
-                np.concatenate([a4["src"][four], a4["dst"][four]]))
-            if any6:
-                six = np.flatnonzero(v6)
-                raw6 = _gather(b.buf, at3[fi[six]] + 8, 32).view("S16").reshape(-1, 2)
-                codes[np.concatenate([six, six + len(fi)])] = self._v6.codes(
-                    np.concatenate([raw6[:, 0], raw6[:, 1]]))
-            put("src_host", codes[:len(fi)])
-            put("dst_host", codes[len(fi):])
-        put("protocol", self._proto_codes(fproto))
-        if "src_port" in want or "dst_port" in want:
-            noports = ~(ftcp | fudp)
-            put("src_port", pick("sport"), noports)
-            put("dst_port", pick("dport"), noports)
-        if "ip_proto" in want:
-            put("ip_proto", fproto)
-        if "ip_length" in want:
-            put("ip_length", np.where(v6, a6["plen"].astype(np.uint32) + 40, a4["ip_len"]) if any6
-                else a4["ip_len"])
-        if "ip_version" in want:
-            put("ip_version", np.where(v6, 6, 4).astype(np.uint8))
-        if "ttl" in want:
-            put("ttl", pick("ttl", "hlim"))
-        if "ip_id" in want:
-            put("ip_id", a4["ip_id"], v6)
-        if "tcp_flags" in want:
-            put("tcp_flags", ((pick("doff") & 1).astype(np.uint16) << 8) | pick("flags"), ~ftcp)
-        if "tcp_seq" in want:
-            put("tcp_seq", pick("seq"), ~ftcp)
-        if "tcp_ack" in want:
-            put("tcp_ack", pick("ack"), ~ftcp)
-        if "tcp_window" in want:
-            put("tcp_window", pick("win"), ~ftcp)
-        if "icmp_type" in want:
-            put("icmp_type", pick("sport") >> 8, ~ficmp)
-        if "icmp_code" in want:
-            put("icmp_code", pick("sport") & 0xFF, ~ficmp)
-        if "vlan" in want:
-            fv = vlan[fi]
-            put("vlan", np.maximum(fv, 0).astype(np.uint16), fv < 0)
-        if "eth_src" in want or "eth_dst" in want:
-            # other link types have no MAC addresses
-            ethrows = np.arange(len(fi)) if eth is None else np.flatnonzero(eth[fi])
-            macs = _gather(b.buf, off[fi[ethrows]], 12).view(">u2").reshape(-1, 6).astype(np.uint64)
-            for name, k in (("eth_dst", 0), ("eth_src", 3)):
-                if name in want:
-                    mac = (macs[:, k] << np.uint64(32)) | (macs[:, k + 1] << np.uint64(16)) | macs[:, k + 2]
-                    codes = np.full(len(fi), -1, dtype=np.int32)
-                    codes[ethrows] = self._mac.codes(mac)
-                    put(name, codes)
-        fragments = [None] * n if "fragment" in want else None
+        objects = {c: np.full(n, None, dtype=object) for c in self._object_cols}
+        # the application fields found: (batch rows, value tuples, how many of APP_FIELDS
+        # each tuple holds), kept sparse: most rows have none
+        app: list[tuple[list[int], list[tuple], int]] = []
         pay_start = pay_stop = None
-        if "payload" in want:
+        if self._payload:
             pay_start = np.zeros(n, dtype=np.int64)
             pay_stop = np.zeros(n, dtype=np.int64)
-            # as headers.decode: after the TCP/UDP header, from the ICMP header on; up to
-            # the IP length or caplen, and for UDP also up to a shorter UDP length
-            f3 = at3[fi]
-            fl4 = f3 + np.where(v6, 40, 20)
-            start = fl4 + np.where(ficmp, 0, fhdr)
-            iplen = np.where(v6, a6["plen"].astype(np.int64) + 40, a4["ip_len"].astype(np.int64)) if any6 \
-                else a4["ip_len"].astype(np.int64)
-            stop = np.minimum(f3 + iplen, off[fi] + cap[fi])
-            ulen = (pick("seq") >> 16).astype(np.int64)  # UDP length sits where TCP's sequence does
-            stop = np.where(fudp & (ulen >= 8), np.minimum(stop, fl4 + ulen), stop)
-            pay_start[fi] = start
-            pay_stop[fi] = np.maximum(stop, start)
+
+        if len(fi):
+            # fast rows, vectorised: each column from its producer in _FAST_COLUMNS
+            f = _FastRows(b, fi, at3, w4, w6, f6, hdr4, hdr6, vlan, eth, n)
+            for name, produce in self._fast_cols:
+                values, missing = produce(self, f)
+                col = out.get(name)
+                if col is None:
+                    col = out[name] = np.zeros(n, dtype=NULLABLE_INT.get(name) or values.dtype)
+                    if name in NULLABLE_INT:
+                        miss[name] = np.ones(n, dtype=bool)
+                col[fi] = values
+                if name in NULLABLE_INT:
+                    miss[name][fi] = False if missing is None else missing
+            if pay_start is not None or self._app_cols:
+                starts, stops = _fast_payload(f)
+                if pay_start is not None:
+                    pay_start[fi], pay_stop[fi] = starts, stops
+                if self._app_cols:
+                    _fast_app(app, f, starts, stops)
 
         # every other packet: the reference decoder
-        extra = self._slow(b, si, keep, out, miss, fragments, pay_start, pay_stop, n) if len(si) else b""
+        extra = self._slow(b, si, keep, out, miss, objects, app, pay_start, pay_stop, n) if len(si) else b""
 
         if self.protocols is not None:
             pcodes = [self.tables["proto"].codes[p] for p in self.protocols if p in self.tables["proto"].codes]
@@ -368,27 +330,44 @@ class ColumnBuilder:
         kept = np.flatnonzero(keep)
         if len(kept) == 0:
             return
+        if self._app_cols:
+            self._add_app(app, kept, n)
         self.rows += len(kept)
         for name, table in CATEGORY_TABLE.items():
             if name in self.parts:
                 self.parts[name].widen(_code_type(len(self.tables[table].names)))
-        for name in self.columns:
-            if name == "time":
-                self.parts[name].append(b.time[kept])
-            elif name in PLAIN_INT:
-                src = {"frame": b.frame, "length": b.length, "caplen": b.caplen, "interface": b.interface}[name]
-                self.parts[name].append(np.broadcast_to(np.asarray(src, dtype=np.int64), (n,))[kept])
-            elif name == "fragment":
-                self.parts[name].append([fragments[i] for i in kept.tolist()])
-            elif name == "payload":
-                self.parts[name].append(_payload(b, extra, kept, pay_start, pay_stop))
+        for name, kind in self._kinds:
+            part = self.parts[name]
+            if kind == "packet":  # a per-packet array, or one value for the whole batch
+                part.append(np.broadcast_to(np.asarray(getattr(b, name), dtype=np.int64), (n,))[kept])
+            elif kind == "object":
+                part.append(objects[name][kept])
+            elif kind == "app":
+                pass  # added by _add_app
+            elif kind == "payload":
+                part.append(_payload(b, extra, kept, pay_start, pay_stop))
             else:
-                self.parts[name].append(out[name][kept])
+                part.append(out[name][kept])
                 if name in miss:
                     self.masks[name].append(miss[name][kept])
 
+    def _add_app(self, app: list[tuple[list[int], list[tuple], int]], kept: np.ndarray, n: int) -> None:
+        """Add the application values found in a batch, at their rows' places in the
+        frame (rows not kept, by the protocol filter, are dropped)."""
+        place = np.full(n, -1, dtype=np.int64)
+        place[kept] = np.arange(self.rows, self.rows + len(kept))
+        for rows, values, width in app:
+            at = place[np.array(rows, dtype=np.intp)]
+            ok = at >= 0
+            by_field = list(zip(*values))  # noqa: B905 - one tuple per field
+            for c, k in self._app_cols:
+                if k < width:  # (fromiter keeps each tuple value one element)
+                    column = np.fromiter(by_field[k], dtype=object, count=len(rows))
+                    self.parts[c].append((at[ok], column[ok]))
+
     def _slow(self, b: Batch, si: np.ndarray, keep: np.ndarray, out: dict, miss: dict,
-              fragments: list | None, pay_start: np.ndarray | None, pay_stop: np.ndarray | None,
+              objects: dict[str, np.ndarray], app: list, pay_start: np.ndarray | None,
+              pay_stop: np.ndarray | None,
               n: int) -> bytes:
         """Decode the packets at ``si`` one by one; return the payload bytes they add."""
         if self._decode is None:
@@ -407,6 +386,10 @@ class ColumnBuilder:
             if c not in out:
                 out[c] = np.zeros(n, dtype=NULLABLE_INT[c])
                 miss[c] = np.ones(n, dtype=bool)
+        objs = list(objects.items())
+        app_rows: list[int] = []
+        app_values: list[tuple] = []
+        find_app = app_fields if self._app_cols else None
         extra: list[bytes] = []
         extra_at = len(buf) - PAD  # slow payloads are appended after the batch's data
         for i, o, cl, ln, lt in zip(si.tolist(), offs, caps, lens, lts, strict=True):
@@ -421,16 +404,204 @@ class ColumnBuilder:
                 if v is not None:
                     out[c][i] = v
                     miss[c][i] = False
-            if fragments is not None:
-                fragments[i] = d["fragment"]
+            for c, values in objs:
+                values[i] = d[c]
+            if find_app is not None:
+                got = find_app(d["ip_proto"], d["src_port"], d["dst_port"], d["payload"])
+                if got is not None:
+                    app_rows.append(i)
+                    app_values.append(got)
             if pay_start is not None:
                 p = d["payload"] or b""
                 pay_start[i] = extra_at
                 extra_at += len(p)
                 pay_stop[i] = extra_at
                 extra.append(p)
+        if app_rows:
+            app.append((app_rows, app_values, len(APP_FIELDS)))
         return b"".join(extra)
 
+
+class _FastRows:
+    """The rows of a batch the vectorised path decodes (``fi``), read as IPv4 (``a4``)
+    or IPv6 (``a6``, where ``v6``), and what several columns share: the protocol, its
+    kind and the transport header's length; host and MAC codes once asked for."""
+
+    __slots__ = ("b", "fi", "at3", "a4", "a6", "v6", "any6", "vlan", "eth", "proto", "tcp", "udp", "icmp",
+                 "hdr", "_hosts", "_macs")
+
+    def __init__(self, b: Batch, fi: np.ndarray, at3: np.ndarray, w4: _Fields, w6: _Fields, f6: np.ndarray,
+                 hdr4: np.ndarray, hdr6: np.ndarray, vlan: np.ndarray, eth: np.ndarray | None, n: int) -> None:
+        every = len(fi) == n
+        self.b, self.fi, self.at3, self.vlan, self.eth = b, fi, at3, vlan, eth
+        self.v6 = v6 = f6 if every else f6[fi]
+        self.any6 = any6 = bool(v6.any())
+        self.a4 = w4 if every else w4.at(fi)
+        self.a6 = w6 if every else w6.at(fi)
+        self.proto = proto = self.pick("proto", "nh")
+        self.tcp, self.udp = proto == _TCP, proto == _UDP
+        self.icmp = (proto == _ICMP) | (proto == _ICMPV6)
+        self.hdr = hdr4[fi] if not any6 else np.where(v6, hdr6[fi], hdr4[fi])
+        self._hosts: np.ndarray | None = None
+        self._macs: tuple[np.ndarray, np.ndarray] | None = None
+
+    def pick(self, f4_field: str, f6_field: str | None = None) -> np.ndarray:
+        """A field of every fast row: the IPv6 one (``f6_field`` if named) where the row is IPv6."""
+        if not self.any6:
+            return self.a4[f4_field]
+        return np.where(self.v6, self.a6[f6_field or f4_field], self.a4[f4_field])
+
+    def ip_length(self) -> np.ndarray:
+        if not self.any6:
+            return self.a4["ip_len"]
+        return np.where(self.v6, self.a6["plen"].astype(np.uint32) + 40, self.a4["ip_len"])
+
+    def hosts(self, cb: ColumnBuilder) -> np.ndarray:
+        """Source codes, then destination codes (made together: one table lookup)."""
+        if self._hosts is None:
+            fi, v6 = self.fi, self.v6
+            codes = np.empty(2 * len(fi), dtype=np.int32)
+            four = np.flatnonzero(~v6)
+            codes[np.concatenate([four, four + len(fi)])] = cb._v4.codes(
+                np.concatenate([self.a4["src"][four], self.a4["dst"][four]]))
+            if self.any6:
+                six = np.flatnonzero(v6)
+                raw6 = _gather(self.b.buf, self.at3[fi[six]] + 8, 32).view("S16").reshape(-1, 2)
+                codes[np.concatenate([six, six + len(fi)])] = cb._v6.codes(
+                    np.concatenate([raw6[:, 0], raw6[:, 1]]))
+            self._hosts = codes
+        return self._hosts
+
+    def mac(self, cb: ColumnBuilder, k: int) -> np.ndarray:
+        """Codes of the MAC address at 16-bit word ``k`` (0: destination, 3: source);
+        -1 on rows of other link types, which have none."""
+        if self._macs is None:
+            fi = self.fi
+            ethrows = np.arange(len(fi)) if self.eth is None else np.flatnonzero(self.eth[fi])
+            words = _gather(self.b.buf, self.b.off[fi[ethrows]], 12).view(">u2").reshape(-1, 6).astype(np.uint64)
+            self._macs = (ethrows, words)
+        ethrows, words = self._macs
+        mac = (words[:, k] << np.uint64(32)) | (words[:, k + 1] << np.uint64(16)) | words[:, k + 2]
+        codes = np.full(len(self.fi), -1, dtype=np.int32)
+        codes[ethrows] = cb._mac.codes(mac)
+        return codes
+
+
+def _vlan(f: _FastRows) -> tuple[np.ndarray, np.ndarray]:
+    fv = f.vlan[f.fi]
+    return np.maximum(fv, 0).astype(np.uint16), fv < 0
+
+
+# How each column is read for the fast rows of a batch, all at once: (builder, fast rows)
+# -> (values, rows where the field is missing, or None). The columns from the packet
+# container, the payload and the object columns are not here (ColumnBuilder.add takes
+# them from the batch, _fast_payload and the reference decoder); fragment is None on
+# every fast row (they are not fragments). A decoded column with no producer here is
+# made by the reference decoder for every row of the batch: correct, and slower.
+Producer = Callable[["ColumnBuilder", _FastRows], "tuple[np.ndarray, np.ndarray | None]"]
+_FAST_COLUMNS: dict[str, Producer | None] = {
+    "src_host": lambda cb, f: (f.hosts(cb)[:len(f.fi)], None),
+    "dst_host": lambda cb, f: (f.hosts(cb)[len(f.fi):], None),
+    "protocol": lambda cb, f: (cb._proto_codes(f.proto), None),
+    "src_port": lambda cb, f: (f.pick("sport"), ~(f.tcp | f.udp)),
+    "dst_port": lambda cb, f: (f.pick("dport"), ~(f.tcp | f.udp)),
+    "ip_version": lambda cb, f: (np.where(f.v6, 6, 4).astype(np.uint8), None),
+    "ttl": lambda cb, f: (f.pick("ttl", "hlim"), None),
+    "ip_id": lambda cb, f: (f.a4["ip_id"], f.v6),
+    "tcp_flags": lambda cb, f: (((f.pick("doff") & 1).astype(np.uint16) << 8) | f.pick("flags"), ~f.tcp),
+    "tcp_seq": lambda cb, f: (f.pick("seq"), ~f.tcp),
+    "tcp_ack": lambda cb, f: (f.pick("ack"), ~f.tcp),
+    "tcp_window": lambda cb, f: (f.pick("win"), ~f.tcp),
+    "icmp_type": lambda cb, f: (f.pick("sport") >> 8, ~f.icmp),  # ICMP's type and code sit where ports do
+    "icmp_code": lambda cb, f: (f.pick("sport") & 0xFF, ~f.icmp),
+    "vlan": lambda cb, f: _vlan(f),
+    "eth_src": lambda cb, f: (f.mac(cb, 3), None),
+    "eth_dst": lambda cb, f: (f.mac(cb, 0), None),
+    "fragment": None,
+    "ip_proto": lambda cb, f: (f.proto, None),
+    "ip_length": lambda cb, f: (f.ip_length(), None),
+}
+
+
+# The application fields' candidate test (purepcap._appfields.is_candidate) for a whole
+# batch: first-byte and port tables as numpy lookups, the tables taken from _appfields.
+_APP_INDEX = {name: i for i, name in enumerate(APP_FIELDS)}
+_CANDIDATE_FIRST = np.frombuffer(CANDIDATE_FIRST, dtype=np.uint8).astype(bool)
+_CANDIDATE_FIRST_HTTP = np.frombuffer(CANDIDATE_FIRST_HTTP, dtype=np.uint8).astype(bool)
+_IS_DNS_PORT = np.zeros(1 << 16, dtype=bool)
+_IS_DNS_PORT[list(DNS_PORTS)] = True
+_IS_HTTP_PORT = np.zeros(1 << 16, dtype=bool)
+_IS_HTTP_PORT[list(HTTP_PORTS)] = True
+
+
+def _fast_app(app: list, f: _FastRows, starts: np.ndarray, stops: np.ndarray) -> None:
+    """The application fields of the fast rows: purepcap._appfields.is_candidate for all
+    of them at once, with its tables, then its decoder for the candidates only; each
+    group of rows found goes to ``app`` as (batch rows, value tuples, tuple width)."""
+    b = f.b
+    sport, dport = f.pick("sport"), f.pick("dport")
+    size = stops - starts
+    udp, tcp = f.udp & (size > 0), f.tcp & (size > 0)
+    if not (udp.any() or tcp.any()):
+        return
+    # the first 6 payload bytes of every row (the buffer's padding covers a short one;
+    # a byte past a payload's end is only looked at where the size test refuses it)
+    head = _gather(b.buf, starts, 6).view(np.uint8).reshape(-1, 6)
+    first = head[:, 0]
+    on_dns = _IS_DNS_PORT[sport] | _IS_DNS_PORT[dport]
+    dns_like = (size >= 17) & (head[:, 4] == 0) & (head[:, 5] == 1) & ((head[:, 2] & 0x78) == 0) \
+        & ((head[:, 3] & 0x40) == 0)
+    cand = udp & (on_dns | dns_like)
+    cand |= tcp & ((sport == 53) | (dport == 53) | _CANDIDATE_FIRST[first])
+    # a header line cut by the segment, on HTTP's ports: a colon within the span
+    maybe = np.flatnonzero(tcp & ~cand & _CANDIDATE_FIRST_HTTP[first] & (_IS_HTTP_PORT[sport] | _IS_HTTP_PORT[dport]))
+    if len(maybe):
+        span = _gather(b.buf, starts[maybe], HEADER_NAME_SPAN).view(np.uint8).reshape(-1, HEADER_NAME_SPAN)
+        within = np.arange(HEADER_NAME_SPAN) < np.minimum(size[maybe], HEADER_NAME_SPAN)[:, None]
+        cand[maybe[((span == 0x3A) & within)[:, 1:].any(axis=1)]] = True
+    # UDP on DNS's ports is DNS (decode_candidate's first rule): its rows go straight
+    # to the DNS decoder and fill only the DNS columns
+    on_dns &= udp
+    cand &= ~on_dns
+    buf = b.buf
+    rows = np.flatnonzero(on_dns)
+    if len(rows):
+        found: list[int] = []
+        results: list[tuple] = []
+        for r, s, e in zip(f.fi[rows].tolist(), starts[rows].tolist(), stops[rows].tolist()):  # noqa: B905
+            got = dns_fields(bytes(buf[s:e]))
+            if got is not None:
+                found.append(r)
+                results.append(got)
+        if found:
+            app.append((found, results, len(DNS_FIELDS)))
+    rows = np.flatnonzero(cand)
+    if len(rows):
+        found = []
+        results = []
+        for r, proto, sp, dp, s, e in zip(f.fi[rows].tolist(), f.proto[rows].tolist(),  # noqa: B905
+                                          sport[rows].tolist(), dport[rows].tolist(), starts[rows].tolist(),
+                                          stops[rows].tolist()):
+            got = decode_candidate(proto, sp, dp, bytes(buf[s:e]))
+            if got is not None:
+                found.append(r)
+                results.append(got)
+        if found:
+            app.append((found, results, len(APP_FIELDS)))
+
+
+def _fast_payload(f: _FastRows) -> tuple[np.ndarray, np.ndarray]:
+    """Where the fast rows' payloads start and stop in the batch's buffer: as
+    headers.decode, after the TCP/UDP header, from the ICMP header on; up to the IP
+    length or caplen, and for UDP also up to a shorter UDP length."""
+    b, fi, v6 = f.b, f.fi, f.v6
+    f3 = f.at3[fi]
+    fl4 = f3 + np.where(v6, 40, 20)
+    start = fl4 + np.where(f.icmp, 0, f.hdr)
+    stop = np.minimum(f3 + f.ip_length().astype(np.int64), b.off[fi] + b.caplen[fi])
+    ulen = (f.pick("seq") >> 16).astype(np.int64)  # UDP length sits where TCP's sequence does
+    stop = np.where(f.udp & (ulen >= 8), np.minimum(stop, fl4 + ulen), stop)
+    return start, np.maximum(stop, start)
 
 def _payload(b: Batch, extra: bytes, kept: np.ndarray, start: np.ndarray, stop: np.ndarray) -> Any:
     """The kept packets' payloads as one Arrow binary array (one buffer, no object per row)."""

@@ -8,7 +8,8 @@
 #   sized frames in blocks, one poll per block) by default, TPACKET_V2 (one frame per
 #   packet, released at once) in immediate mode so a lone packet is seen within
 #   milliseconds. When the ring cannot be set up, recvmsg() with PACKET_AUXDATA and
-#   SO_TIMESTAMPNS is the fallback.
+#   SO_TIMESTAMPNS is the fallback. Each of the three is a receiver class (RingV3,
+#   RingV2, Recvmsg) that LinuxSource, which owns the socket, reads through.
 # - Link type from the device's ARPHRD: Ethernet and loopback give EN10MB on a raw
 #   socket; everything else uses a cooked (SOCK_DGRAM) socket and we build the 16-byte
 #   LINUX_SLL header ourselves from the sockaddr_ll the kernel reports.
@@ -32,6 +33,7 @@ import struct
 import threading
 from collections.abc import Sequence
 
+from .errors import CaptureError, InterfaceDownError
 from .format import Packet, _new_packet
 from .linktypes import EN10MB, LINUX_SLL
 
@@ -270,7 +272,12 @@ def _pow2_at_least(n: int) -> int:
 
 
 class LinuxSource:
-    """An open AF_PACKET capture on one device. Not thread-safe except wakeup()."""
+    """An open AF_PACKET capture on one device. Not thread-safe except wakeup().
+
+    The socket, its filter, binding, promiscuous mode and wake-ups are here; packets are
+    taken off it by one receiver, the first of these that can be set up: RingV3 (the
+    default), RingV2 (immediate mode), Recvmsg (no ring, or method="recvmsg").
+    """
 
     def __init__(self, interface: str, info: dict, *, snaplen: int, promisc: bool, immediate: bool,
                  program: Sequence[tuple[int, int, int, int]], buffer_size: int, method: str) -> None:
@@ -281,11 +288,8 @@ class LinuxSource:
         self.snaplen = snaplen
         self.skip_outgoing = 0  # ifindex whose outgoing copies are left out
         self.skip_outgoing_name = ""
-        self.method = "recvmsg"
-        self._mm: mmap.mmap | None = None
+        self._rx: RingV3 | RingV2 | Recvmsg | None = None
         self._promisc = False
-        self._ring_pos = 0
-        self._pending_error = 0
         self.sock: socket.socket | None = None
         self._wake_fd = -1
         self._wake_lock = threading.Lock()
@@ -297,6 +301,11 @@ class LinuxSource:
         except BaseException:
             self.close()
             raise
+
+    @property
+    def method(self) -> str:
+        """The receive path: "tpacket_v3", "tpacket_v2" or "recvmsg"."""
+        return self._rx.method if self._rx is not None else "recvmsg"
 
     def _setup(self, info: dict, promisc: bool, immediate: bool, program, buffer_size: int,
                method: str) -> None:
@@ -317,19 +326,12 @@ class LinuxSource:
             self.skip_outgoing_name = info["lo_name"]
         if method in ("auto", "ring"):
             try:
-                self._setup_ring(info, immediate, buffer_size)
+                self._rx = (RingV2 if immediate else RingV3)(self, info, buffer_size)
             except OSError:
                 if method == "ring":
                     raise
-        if self._mm is None:
-            sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
-            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, buffer_size)
-            except OSError:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer_size)
-            self._buf = bytearray(max(self.snaplen, 2048) + 64)
-            self._anc = socket.CMSG_SPACE(_AUXDATA.size) + socket.CMSG_SPACE(_TIMESPEC.size) + 64
+        if self._rx is None:
+            self._rx = Recvmsg(self, buffer_size)
         sock.setblocking(False)
         if self.ifindex == 0:
             _bind_all_devices(sock)
@@ -344,50 +346,6 @@ class LinuxSource:
         self._poll.register(sock.fileno(), select.POLLIN | select.POLLERR)
         self._poll.register(self._wake_fd, select.POLLIN)
         self.kernel_stats()  # start the counters from zero
-
-    def _setup_ring(self, info: dict, immediate: bool, buffer_size: int) -> None:
-        sock = self.sock
-        assert sock is not None
-        if immediate:
-            sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V2)
-            # Frames big enough for the device's largest packet (or snaplen if smaller);
-            # a bigger packet is cut, as libpcap does.
-            link = 0 if self.cooked else 14 + 8
-            payload = min(self.snaplen, max(info["mtu"], 1500) + link)
-            frame_size = tpacket_align(tpacket_align(V2_HDR_SIZE + 20) + 16 + payload)
-            block_size = _pow2_at_least(frame_size)
-            block_nr = max(2, buffer_size // block_size)
-            per_block = block_size // frame_size
-            req = _REQ.pack(block_size, block_nr, frame_size, per_block * block_nr, 0, 0, 0)[:16]
-            sock.setsockopt(SOL_PACKET, PACKET_RX_RING, req)
-            self._frame_size = frame_size
-            self._frames_per_block = per_block
-            self._block_size = block_size
-            self._nframes = per_block * block_nr
-            self.method = "tpacket_v2"
-            size = block_size * block_nr
-        else:
-            sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
-            block_size = max(1 << 20, _pow2_at_least(self.snaplen + 1024))
-            block_nr = max(2, buffer_size // block_size)
-            # Frames are not used by V3 but must be consistent: one per block. A block is
-            # handed over when full or after 8 ms.
-            req = _REQ.pack(block_size, block_nr, block_size, block_nr, 8, 0, 0)
-            sock.setsockopt(SOL_PACKET, PACKET_RX_RING, req)
-            self._block_size = block_size
-            self._nblocks = block_nr
-            self.method = "tpacket_v3"
-            size = block_size * block_nr
-        try:
-            self._mm = mmap.mmap(sock.fileno(), size, mmap.MAP_SHARED,
-                                 mmap.PROT_READ | mmap.PROT_WRITE)
-        except OSError:
-            # Take the ring down again, or packets would go to a ring nobody reads
-            # instead of the queue recvmsg() reads (the version must go back too).
-            self.method = "recvmsg"
-            sock.setsockopt(SOL_PACKET, PACKET_RX_RING, _REQ.pack(0, 0, 0, 0, 0, 0, 0))
-            sock.setsockopt(SOL_PACKET, PACKET_VERSION, 0)
-            raise
 
     # -- reading --
 
@@ -407,7 +365,6 @@ class LinuxSource:
         return bool(events) and not woke
 
     def _raise_socket_error(self, err: int | None = None) -> None:
-        from .live import CaptureError, InterfaceDownError
         assert self.sock is not None
         if err is None:
             err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -417,76 +374,10 @@ class LinuxSource:
             raise CaptureError(f"capture on {self.interface} failed: {os.strerror(err)}")
 
     def read_batch(self, frame: int) -> list[Packet]:
-        """Whatever is ready now, without blocking (possibly nothing)."""
-        if self.method == "tpacket_v3":
-            mm = self._mm
-            off = self._ring_pos * self._block_size
-            if not _U32.unpack_from(mm, off + 8)[0] & TP_STATUS_USER:  # block_status
-                return []
-            out = decode_block_v3(mm, off, frame, self.linktype, self.snaplen, self.cooked,
-                                  self.skip_outgoing)
-            mm[off + 8:off + 12] = b"\0\0\0\0"  # give the block back to the kernel
-            self._ring_pos = (self._ring_pos + 1) % self._nblocks
-            return out
-        if self.method == "tpacket_v2":
-            return self._read_v2(frame)
-        return self._read_recvmsg(frame)
-
-    def _read_v2(self, frame: int) -> list[Packet]:
-        mm = self._mm
-        out: list[Packet] = []
-        for _ in range(self._nframes):
-            pos = self._ring_pos
-            off = (pos // self._frames_per_block) * self._block_size + (pos % self._frames_per_block) * self._frame_size
-            if not _U32.unpack_from(mm, off)[0] & TP_STATUS_USER:  # tp_status
-                break
-            pkt = decode_frame_v2(mm, off, frame, self.linktype, self.snaplen, self.cooked,
-                                  self.skip_outgoing)
-            mm[off:off + 4] = b"\0\0\0\0"
-            self._ring_pos = (pos + 1) % self._nframes
-            if pkt is not None:
-                frame += 1
-                out.append(pkt)
-        return out
-
-    def _read_recvmsg(self, frame: int) -> list[Packet]:
-        sock = self.sock
-        assert sock is not None
-        if self._pending_error:
-            err, self._pending_error = self._pending_error, 0
-            self._raise_socket_error(err)
-        buf = self._buf
-        out: list[Packet] = []
-        for _ in range(256):
-            try:
-                n, anc, _flags, addr = sock.recvmsg_into([buf], self._anc, socket.MSG_TRUNC)
-            except BlockingIOError:
-                break
-            except OSError as exc:
-                if out:  # deliver what came before; the error is raised on the next read
-                    self._pending_error = exc.errno
-                    break
-                self._raise_socket_error(exc.errno)
-            if self.skip_outgoing and addr[2] == PACKET_OUTGOING and addr[0] == self.skip_outgoing_name:
-                continue
-            time_ns = None
-            length = n
-            status = tci = tpid = 0
-            for level, kind, payload in anc:
-                if level == SOL_PACKET and kind == PACKET_AUXDATA:
-                    status, length, _, _, _, tci, tpid = _AUXDATA.unpack_from(payload)
-                elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                    sec, nsec = _TIMESPEC.unpack_from(payload)
-                    time_ns = sec * 1_000_000_000 + nsec
-            data = bytes(buf[:min(n, len(buf))])
-            if self.cooked:
-                data = _SLL_HDR.pack(addr[2], addr[3], len(addr[4]), addr[4].ljust(8, b"\0"),
-                                     struct.pack(">H", addr[1])) + data
-                length += SLL_HDR_LEN
-            data, length = _finish(data, length, status, tci, tpid, self.cooked, self.snaplen)
-            frame += 1
-            out.append(Packet(frame, time_ns, len(data), length, self.linktype, 0, data))
-        return out
+        """Whatever is ready now, without blocking (possibly nothing); frames are numbered
+        on from ``frame``."""
+        assert self._rx is not None
+        return self._rx.read_batch(frame)
 
     # -- control --
 
@@ -514,9 +405,9 @@ class LinuxSource:
         return _STATS.unpack_from(raw)
 
     def close(self) -> None:
-        if self._mm is not None:
-            self._mm.close()  # closes mmap's duplicate of the socket fd too
-            self._mm = None
+        if self._rx is not None:
+            self._rx.close()  # a ring's mmap holds a duplicate of the socket fd
+            self._rx = None
         if self.sock is not None:
             if self._promisc:
                 try:
@@ -531,6 +422,164 @@ class LinuxSource:
             if self._wake_fd >= 0:
                 fd, self._wake_fd = self._wake_fd, -1
                 os.close(fd)
+
+
+# --- receivers: one class per way of taking packets off the socket -------------------------
+
+def _map_ring(sock: socket.socket, version: int, req: bytes, size: int) -> mmap.mmap:
+    """Set up a PACKET_RX_RING of ``version`` and map it; on failure take it down again,
+    or packets would go to a ring nobody reads instead of the queue recvmsg() reads."""
+    sock.setsockopt(SOL_PACKET, PACKET_VERSION, version)
+    sock.setsockopt(SOL_PACKET, PACKET_RX_RING, req)
+    try:
+        return mmap.mmap(sock.fileno(), size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    except OSError:
+        sock.setsockopt(SOL_PACKET, PACKET_RX_RING, _REQ.pack(0, 0, 0, 0, 0, 0, 0))
+        sock.setsockopt(SOL_PACKET, PACKET_VERSION, 0)
+        raise
+
+
+class RingV3:
+    """TPACKET_V3: variable-sized frames packed into blocks, one poll per block; a block
+    is handed over when full or after 8 ms."""
+
+    method = "tpacket_v3"
+
+    def __init__(self, src: LinuxSource, info: dict, buffer_size: int) -> None:
+        assert src.sock is not None
+        self._src = src
+        block_size = max(1 << 20, _pow2_at_least(src.snaplen + 1024))
+        block_nr = max(2, buffer_size // block_size)
+        # Frames are not used by V3 but must be consistent: one per block.
+        req = _REQ.pack(block_size, block_nr, block_size, block_nr, 8, 0, 0)
+        self._mm = _map_ring(src.sock, TPACKET_V3, req, block_size * block_nr)
+        self._block_size = block_size
+        self._nblocks = block_nr
+        self._pos = 0
+
+    def read_batch(self, frame: int) -> list[Packet]:
+        mm = self._mm
+        off = self._pos * self._block_size
+        if not _U32.unpack_from(mm, off + 8)[0] & TP_STATUS_USER:  # block_status
+            return []
+        src = self._src
+        out = decode_block_v3(mm, off, frame, src.linktype, src.snaplen, src.cooked, src.skip_outgoing)
+        mm[off + 8:off + 12] = b"\0\0\0\0"  # give the block back to the kernel
+        self._pos = (self._pos + 1) % self._nblocks
+        return out
+
+    def close(self) -> None:
+        self._mm.close()
+
+
+class RingV2:
+    """TPACKET_V2: one frame per packet, released at once, so a lone packet is seen
+    within milliseconds (immediate mode)."""
+
+    method = "tpacket_v2"
+
+    def __init__(self, src: LinuxSource, info: dict, buffer_size: int) -> None:
+        assert src.sock is not None
+        self._src = src
+        # Frames big enough for the device's largest packet (or snaplen if smaller);
+        # a bigger packet is cut, as libpcap does.
+        link = 0 if src.cooked else 14 + 8
+        payload = min(src.snaplen, max(info["mtu"], 1500) + link)
+        frame_size = tpacket_align(tpacket_align(V2_HDR_SIZE + 20) + 16 + payload)
+        block_size = _pow2_at_least(frame_size)
+        block_nr = max(2, buffer_size // block_size)
+        per_block = block_size // frame_size
+        req = _REQ.pack(block_size, block_nr, frame_size, per_block * block_nr, 0, 0, 0)[:16]
+        self._mm = _map_ring(src.sock, TPACKET_V2, req, block_size * block_nr)
+        self._frame_size = frame_size
+        self._frames_per_block = per_block
+        self._block_size = block_size
+        self._nframes = per_block * block_nr
+        self._pos = 0
+
+    def read_batch(self, frame: int) -> list[Packet]:
+        mm = self._mm
+        src = self._src
+        out: list[Packet] = []
+        for _ in range(self._nframes):
+            pos = self._pos
+            off = (pos // self._frames_per_block) * self._block_size + (pos % self._frames_per_block) * self._frame_size
+            if not _U32.unpack_from(mm, off)[0] & TP_STATUS_USER:  # tp_status
+                break
+            pkt = decode_frame_v2(mm, off, frame, src.linktype, src.snaplen, src.cooked, src.skip_outgoing)
+            mm[off:off + 4] = b"\0\0\0\0"
+            self._pos = (pos + 1) % self._nframes
+            if pkt is not None:
+                frame += 1
+                out.append(pkt)
+        return out
+
+    def close(self) -> None:
+        self._mm.close()
+
+
+class Recvmsg:
+    """No ring: recvmsg() with PACKET_AUXDATA (lengths, VLAN tag) and SO_TIMESTAMPNS, up to
+    256 packets a batch."""
+
+    method = "recvmsg"
+
+    def __init__(self, src: LinuxSource, buffer_size: int) -> None:
+        sock = src.sock
+        assert sock is not None
+        self._src = src
+        sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, buffer_size)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer_size)
+        self._buf = bytearray(max(src.snaplen, 2048) + 64)
+        self._anc = socket.CMSG_SPACE(_AUXDATA.size) + socket.CMSG_SPACE(_TIMESPEC.size) + 64
+        self._pending_error = 0
+
+    def read_batch(self, frame: int) -> list[Packet]:
+        src = self._src
+        sock = src.sock
+        assert sock is not None
+        if self._pending_error:
+            err, self._pending_error = self._pending_error, 0
+            src._raise_socket_error(err)
+        buf = self._buf
+        out: list[Packet] = []
+        for _ in range(256):
+            try:
+                n, anc, _flags, addr = sock.recvmsg_into([buf], self._anc, socket.MSG_TRUNC)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if out:  # deliver what came before; the error is raised on the next read
+                    self._pending_error = exc.errno
+                    break
+                src._raise_socket_error(exc.errno)
+            if src.skip_outgoing and addr[2] == PACKET_OUTGOING and addr[0] == src.skip_outgoing_name:
+                continue
+            time_ns = None
+            length = n
+            status = tci = tpid = 0
+            for level, kind, payload in anc:
+                if level == SOL_PACKET and kind == PACKET_AUXDATA:
+                    status, length, _, _, _, tci, tpid = _AUXDATA.unpack_from(payload)
+                elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    sec, nsec = _TIMESPEC.unpack_from(payload)
+                    time_ns = sec * 1_000_000_000 + nsec
+            data = bytes(buf[:min(n, len(buf))])
+            if src.cooked:
+                data = _SLL_HDR.pack(addr[2], addr[3], len(addr[4]), addr[4].ljust(8, b"\0"),
+                                     struct.pack(">H", addr[1])) + data
+                length += SLL_HDR_LEN
+            data, length = _finish(data, length, status, tci, tpid, src.cooked, src.snaplen)
+            frame += 1
+            out.append(Packet(frame, time_ns, len(data), length, src.linktype, 0, data))
+        return out
+
+    def close(self) -> None:
+        pass
 
 
 def _bind_all_devices(sock: socket.socket) -> None:

@@ -31,7 +31,11 @@ then each name in ``fields``, which may be any of :data:`EXTRA_FIELDS`:
 ``ip_version, ttl, ip_id, tcp_flags, tcp_seq, tcp_ack, tcp_window, icmp_type,
 icmp_code, vlan, eth_src, eth_dst, interface, fragment, ip_proto, ip_length``
 (meanings in :mod:`purepcap.headers`; ``interface`` is the packet's interface
-index in the capture). Packets without IP (ARP, STP, ...) yield no dict.
+index in the capture), and the application fields ``dns_id, dns_qname, dns_qtype,
+dns_rcode, dns_answers, http_method, http_uri, http_host, http_user_agent,
+http_status, tls_sni, tls_alpn, ja3, ja3s, ja4`` (decoded from this packet's TCP or
+UDP payload alone, None where it carries no such field; see
+:mod:`purepcap._appfields`). Packets without IP (ARP, STP, ...) yield no dict.
 """
 from __future__ import annotations
 
@@ -43,26 +47,49 @@ from itertools import chain
 from typing import Any
 
 from . import linktypes as _lt
+from ._appfields import APP_FIELDS, app_fields
+from ._container import (
+    DAMAGE,
+    EPB_HEAD,
+    EPB_STEP,
+    INTERFACE,
+    MAX_BLOCK,
+    NEED_MORE,
+    NS,
+    PACKET,
+    PACKETLESS_BLOCKS,
+    PCAP_HEADER_LEN,
+    PCAP_MAGICS,
+    PCAP_RECORD,
+    PCAPNG_SHB,
+    SECTION,
+    IfaceTime,
+    PcapHeader,
+    PcapngState,
+    epb_key_split,
+    pcap_cut_short,
+    pcap_record_too_long,
+    pcap_wrapped_time,
+    pcapng_block,
+    pcapng_cut_short,
+    pcapng_state_from,
+    read_pcap_header,
+    report_damage,
+)
 from ._protocols import NAMES as _PROTO_NAMES
 from ._protocols import number as _proto_number
-from ._sources import is_url
-from .format import (
-    _EPB_HEAD,
-    _EPB_STEP,
-    _PACKETLESS_BLOCKS,
-    _PCAPNG_MAX_BLOCK,
-    _PCAPNG_SHB,
-    CHUNK_SIZE,
-    NS,
-    READ_SIZE,
-    Span,
-    _epb_key_split,
-)
-from .headers import EXTRA_FIELDS, PROTOCOLS, decode
+from ._schema import RECORD_EXTRA as EXTRA_FIELDS
+from ._sources import is_openable, is_url, source_name
+from .errors import PcapError
+from .format import READ_SIZE
+from .headers import PROTOCOLS, decode
 from .headers import _ip4_cache as _ip4
 from .headers import _ip6_cache as _ip6
 
 __all__ = ["records", "EXTRA_FIELDS", "PROTOCOLS", "protocol_numbers"]
+
+_APP = frozenset(APP_FIELDS)
+_NO_APP = (None,) * len(APP_FIELDS)
 
 # Ethernet + IPv4 fixed fields + the first 4 transport bytes, at fixed offsets when
 # IHL is 5: ethertype, version/IHL, total length, flags/fragment offset, protocol,
@@ -82,7 +109,13 @@ def protocol_numbers(protocol: str | Iterable[str] | None) -> frozenset[int] | N
     """The IP protocol numbers named by ``protocol=``; ValueError for an unknown name."""
     if protocol is None:
         return None
-    names = [protocol] if isinstance(protocol, str) else list(protocol)
+    if isinstance(protocol, str):
+        names = [protocol]
+    elif isinstance(protocol, Iterable):
+        names = list(protocol)
+    else:
+        raise ValueError(f"protocol must be a name or a sequence of names, not {protocol!r} "
+                         f"(a protocol number N is named ip-proto-N)")
     numbers = set()
     for name in names:
         if not isinstance(name, str):
@@ -106,10 +139,6 @@ def _check_fields(fields: Sequence[str] | str | None) -> tuple[str, ...]:
     return names
 
 
-def _is_openable(source: Any) -> bool:
-    return isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(source, "read")
-
-
 def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
             filter: str | None = None, fields: Sequence[str] | None = None, strict: bool = True,
             storage_options: dict | None = None) -> Iterator[dict[str, Any]]:
@@ -126,7 +155,7 @@ def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload
     """
     wanted = protocol_numbers(protocol)
     extra = _check_fields(fields)
-    if _is_openable(source):
+    if is_openable(source):
         if filter is None and not extra:
             direct = _direct_source(source)
             if direct is not None:
@@ -252,6 +281,7 @@ def _rows_payload(packets: Iterable, wanted: frozenset[int] | None, owned: Any) 
 
 def _rows_general(packets: Iterable, wanted: frozenset[int] | None, payload: bool,
                   extra: tuple[str, ...], owned: Any) -> Iterator[dict[str, Any]]:
+    app = any(f in _APP for f in extra)  # application fields: decoded from the payload
     try:
         for p in packets:
             r = decode(p.linktype, p.data, p.length)
@@ -263,6 +293,9 @@ def _rows_general(packets: Iterable, wanted: frozenset[int] | None, payload: boo
                    "dst_port": r["dst_port"], "protocol": r["protocol"]}
             if payload:
                 row["payload"] = r["payload"]
+            if app:
+                values = app_fields(r["ip_proto"], r["src_port"], r["dst_port"], r["payload"])
+                r.update(zip(APP_FIELDS, values or _NO_APP))  # noqa: B905 - one value per field
             for f in extra:
                 row[f] = r[f]
             yield row
@@ -272,33 +305,30 @@ def _rows_general(packets: Iterable, wanted: frozenset[int] | None, payload: boo
 
 
 # -- pcap and pcapng read directly -----------------------------------------------------------
-# For an uncompressed pcap 2.4 file (standard magic, no FCS bits) or a pcapng file (a path
-# or bytes) the packets are walked here, in the same loop that builds the rows: no Packet
-# object, no generator in between, and the fixed fields are unpacked straight out of the
-# read buffer. In pcapng the walk takes enhanced packet blocks and steps over blocks that
-# carry no packet; the section header and the interface blocks at the start are parsed by
-# purepcap.format. Anything irregular -- a record longer than the link type allows, a
-# fraction of a second out of range, a new section or interface, another kind of packet
-# block, damage, a cut-short end -- is handed, from that record on, to purepcap.format's
-# reader (through a Span), which delivers what it can and raises (or warns) exactly as it
-# would have from the start.
-_PLAIN_PCAP_MAGICS = {0xA1B2C3D4: ("<", 1_000_000), 0xD4C3B2A1: (">", 1_000_000),
-                      0xA1B23C4D: ("<", NS), 0x4D3CB2A1: (">", NS)}
+# For an uncompressed pcap or pcapng file (a path or bytes) the packets are walked here, in
+# the same loop that builds the rows: no Packet object, no generator in between, and the
+# fixed fields are unpacked straight out of the read buffer. Every container rule comes
+# from purepcap._container. In pcap, the rare record the loop does not take as it is (a
+# fraction of a second out of range, a length swap of a pre-2.4 file, a lying length) is
+# judged in place; in pcapng, any block the EPB run does not take (a new section or
+# interface, another kind of packet block, damage) goes through the one careful step,
+# pcapng_block, and the walk then returns to its run.
 
 
 class _Direct:
     """What the direct walk needs: the open stream, the bytes read so far, and where
-    they end in the file; for pcapng the leading blocks and, per interface, (link type,
-    ns per tick, offset in ns), None for a resolution that is not a whole number of ns."""
+    they end in the file; the pcap file header, or the pcapng state after the leading
+    blocks."""
 
-    def __init__(self, stream: Any, prefix: bytes, held: bytes, order: str,
-                 interfaces: list[tuple[int, int, int] | None] | None) -> None:
-        self.stream, self.prefix, self.held, self.order = stream, prefix, held, order
-        self.interfaces = interfaces
+    def __init__(self, stream: Any, prefix: bytes, held: bytes, pcap: PcapHeader | None,
+                 pcapng: PcapngState | None) -> None:
+        self.stream, self.prefix, self.held = stream, prefix, held
+        self.pcap, self.pcapng = pcap, pcapng
 
 
 def _direct_source(source: Any) -> _Direct | None:
-    """A _Direct when ``source`` is a plain pcap 2.4 or a pcapng file or bytes; else None."""
+    """A _Direct when ``source`` is an uncompressed pcap or pcapng file or bytes whose
+    header reads; else None (purepcap.open then reads it, and reports what is wrong)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         stream: Any = io.BytesIO(bytes(source))
     elif isinstance(source, (str, os.PathLike)) and not (
@@ -312,15 +342,15 @@ def _direct_source(source: Any) -> _Direct | None:
     else:
         return None
     try:
-        head = stream.read(24) or b""
-        if len(head) == 24:
-            magic, major, minor, ltfield = struct.unpack_from("<IHH12xI", head)
-            if magic in _PLAIN_PCAP_MAGICS:
-                order = _PLAIN_PCAP_MAGICS[magic][0]
-                major, minor, ltfield = struct.unpack_from(order + "4xHH12xI", head)
-                if (major, minor) == (2, 4) and not ltfield & 0xFFFF0000:
-                    return _Direct(stream, head, b"", order, None)
-            elif magic == _PCAPNG_SHB:
+        head = stream.read(PCAP_HEADER_LEN) or b""
+        if len(head) == PCAP_HEADER_LEN:
+            magic = struct.unpack_from("<I", head)[0]
+            if magic in PCAP_MAGICS:
+                try:
+                    return _Direct(stream, head, b"", read_pcap_header(head), None)
+                except PcapError:
+                    pass
+            elif magic == PCAPNG_SHB:
                 found = _pcapng_start(stream, head)
                 if found is not None:
                     return found
@@ -332,45 +362,48 @@ def _direct_source(source: Any) -> _Direct | None:
 
 
 def _pcapng_start(stream: Any, head: bytes) -> _Direct | None:
-    from .errors import PcapError
-    from .format import Capture, read_pcapng_head
+    from .format import read_pcapng_head
 
-    held, n, idbs = read_pcapng_head(stream.read, head)
+    held, n, _ = read_pcapng_head(stream.read, head)
     if not n:
         return None
     try:
-        with Capture(held[:n]) as described:
-            order = "<" if described.byte_order == "little" else ">"
-            described_ifaces = described.interfaces
+        st = pcapng_state_from(held[:n])
     except PcapError:
-        return None  # purepcap.open reports it
-    if len(described_ifaces) != idbs:  # an interface block it refused: its reader reports that
-        return None
-    interfaces: list[tuple[int, int, int] | None] = []
-    for i in described_ifaces:
-        exact = i.tsresol <= NS and NS % i.tsresol == 0
-        interfaces.append((i.linktype, NS // i.tsresol, i.tsoffset * NS) if exact else None)
-    return _Direct(stream, held[:n], held[n:], order, interfaces)
+        return None  # purepcap.open reports it, after the packets before it (none)
+    return _Direct(stream, held[:n], held[n:], None, st)
 
 
 def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, payload: bool,
                  strict: bool) -> Iterator[dict[str, Any]]:
-    order, stream = found.order, found.stream
-    ng = found.interfaces
-    if ng is None:
-        ticks = _PLAIN_PCAP_MAGICS[struct.unpack_from("<I", found.prefix)[0]][1]
-        linktype = struct.unpack_from(order + "20xI", found.prefix)[0]
+    stream = found.stream
+    st = found.pcapng
+    name = source_name(source)
+    linktype = mult = ticks = hbase = 0
+    hard_limit = limit = 0
+    swaps = False
+    if st is None:
+        hdr = found.pcap
+        assert hdr is not None
+        order, ticks, hlen, _ = hdr.variant
+        linktype = hdr.linktype
         mult = NS // ticks
-        hlen = 16
+        hard_limit = hdr.record_limit
+        swaps = hdr.swaps_lengths
+        # a record the loop takes as it is; every record of a pre-2.4 file (whose lengths
+        # may be swapped) is judged in the rare branch
+        limit = -1 if swaps else hard_limit
+        ng: list[IfaceTime] = []
     else:
-        ticks = linktype = mult = hbase = 0
+        order = st.order
         hlen = 28
+        ng = st.section_ifaces
         n_if = len(ng)
         cur_key = -1  # the interface id and top 32 time bits of the last packet, as one u64
         next_caplen = next_length = 0
-    record = struct.Struct(order + "IIII").unpack_from
-    block = struct.Struct(order + _EPB_HEAD).unpack_from  # as format's EPB run reads them
-    step = struct.Struct(order + _EPB_STEP).unpack_from
+    record = struct.Struct(order + PCAP_RECORD).unpack_from
+    block = struct.Struct(order + EPB_HEAD).unpack_from  # as format's EPB run reads them
+    step = struct.Struct(order + EPB_STEP).unpack_from
     u32 = struct.Struct(order + "I").unpack_from
     unpack6 = _FAST6.unpack_from
     cache6 = _ip6
@@ -379,11 +412,8 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
     cache = _ip4
     names = _PROTO_NAMES
     ported = _PORTED
-    # never more than format's reader accepts, nor more than a chunk (the reader
-    # gathers a record that big without re-copying it chunk by chunk)
-    limit = min(_lt.max_caplen(linktype), CHUNK_SIZE)
-    max_block = _PCAPNG_MAX_BLOCK
-    skipped = _PACKETLESS_BLOCKS
+    max_block = MAX_BLOCK
+    skipped = PACKETLESS_BLOCKS
     ethernet = linktype == _lt.EN10MB
     fast_len = 47 if payload else _FAST_LEN
     read = stream.read
@@ -391,45 +421,57 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
     base = len(found.prefix)  # file offset of buf[0]
     pos = 0
     frame = 0
-    irregular = False
+    careful = False  # the block at pos is for the careful step
+    eof = False
     fresh = bool(buf)  # what was read with the leading blocks is walked before reading more
     ahead = False
     try:
         while True:
             if not fresh:
+                ahead = False
                 if pos < len(buf):
                     # a record cut by the end of the last read: read only what it lacks
                     # (gluing the rest onto a whole new chunk would copy the file once more)
                     rest = buf[pos:]
-                    if len(rest) < hlen:
-                        missing = hlen - len(rest)
-                    else:  # the walk checked this length before it stopped
-                        missing = (16 + record(rest, 0)[2] if ng is None else u32(rest, 4)[0]) - len(rest)
+                    missing = hlen - len(rest)
+                    if missing <= 0:  # the walk checked this length before it stopped
+                        if st is None:
+                            _, _, caplen, length = record(rest, 0)
+                            missing = hlen + (length if swaps and caplen > length else caplen) - len(rest)
+                        elif u32(rest, 0)[0] != PCAPNG_SHB:  # (an SHB's length may be in another order)
+                            missing = u32(rest, 4)[0] - len(rest)
                     data = read(missing if missing > 0 else READ_SIZE)
-                    if not data:
-                        irregular = True  # a record cut short: the reader says how
-                        break
-                    buf = rest + data
+                    if data:
+                        buf = rest + data
+                        base += pos
+                        pos = 0
+                    else:
+                        eof = True
                 else:
-                    buf = read(READ_SIZE)
-                    if not buf:
-                        break
-                base += pos
-                pos = 0
-                ahead = False
+                    data = read(READ_SIZE)
+                    base += pos
+                    buf = data
+                    pos = 0
+                    eof = not data
             fresh = False
             end = len(buf)
-            while pos + hlen <= end:
-                if ng is None:
+            while pos + hlen <= end and not eof:
+                if st is None:
                     sec, frac, caplen, length = record(buf, pos)
-                    start = pos + 16
-                    nxt = dend = start + caplen
                     if caplen > limit or frac >= ticks:
-                        irregular = True
-                        break
+                        if swaps and caplen > length:
+                            caplen, length = length, caplen
+                        if caplen > hard_limit:
+                            report_damage(pcap_record_too_long(base + pos, frame, caplen, found.pcap),
+                                          name, frame, strict)
+                            return
+                        t = pcap_wrapped_time(sec, frac, mult) if frac >= ticks else sec * NS + frac * mult
+                    else:
+                        t = sec * NS + frac * mult
+                    start = pos + hlen
+                    nxt = dend = start + caplen
                     if nxt > end:
                         break
-                    t = sec * NS + frac * mult
                 else:
                     # (as in format's EPB run, a block's trailer is read together with the
                     # next block's fields, in one unpack; "ahead" says they are in hand)
@@ -444,21 +486,21 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
                             if nxt > end:
                                 break
                             if u32(buf, nxt - 4)[0] != blen:
-                                irregular = True
+                                careful = True
                                 break
                             pos = nxt
                             continue
-                        irregular = True
+                        careful = True
                         break
                     if nxt > end:
                         break
                     if key != cur_key:
-                        iid, hi = _epb_key_split(key, order)
-                        if iid >= n_if or ng[iid] is None:
-                            irregular = True
+                        iid, hi = epb_key_split(key, order)
+                        if iid >= n_if or ng[iid].div != 1:
+                            careful = True
                             break
                         cur_key = key
-                        linktype, mult, off = ng[iid]
+                        _, linktype, mult, _, off, _ = ng[iid]
                         ethernet = linktype == _lt.EN10MB
                         hbase = (hi << 32) * mult + off
                     t = hbase + lo * mult
@@ -468,11 +510,11 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
                         this_len = blen
                         tail, btype, blen, key, lo, next_caplen, next_length = step(buf, nxt - 4)
                         if tail != this_len:
-                            irregular = True
+                            careful = True
                             break
                         ahead = True
                     elif u32(buf, nxt - 4)[0] != blen:
-                        irregular = True
+                        careful = True
                         break
                 frame += 1
                 pos = nxt
@@ -528,23 +570,59 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
                                        "caplen": caplen, "src_host": cache6[src6], "src_port": sport,
                                        "dst_host": cache6[dst6], "dst_port": dport, "protocol": names[proto]}
                                 continue
-                r = decode(linktype, buf[start:dend], length)
-                if r is None or (wanted is not None and r["ip_proto"] not in wanted):
-                    continue
-                row = {"frame": frame, "time": t, "length": length, "caplen": caplen,
-                       "src_host": r["src_host"], "src_port": r["src_port"], "dst_host": r["dst_host"],
-                       "dst_port": r["dst_port"], "protocol": r["protocol"]}
-                if payload:
-                    row["payload"] = r["payload"]
-                yield row
-            if irregular:
-                break
+                row = _row(linktype, buf[start:dend], frame, t, caplen, length, wanted, payload)
+                if row is not None:
+                    yield row
+            if careful or (eof and pos < end and st is not None):
+                careful = False
+                ahead = False
+                what, value, nxt = pcapng_block(st, buf, pos, end, base, eof, strict)
+                if what == NEED_MORE:
+                    if eof:
+                        report_damage(pcapng_cut_short(base + pos, frame), name, frame, strict)
+                        return
+                    continue  # read more
+                if what == PACKET:
+                    it, t, caplen, length, at = value
+                    frame += 1
+                    row = _row(it.linktype, buf[at:at + caplen], frame, t, caplen, length, wanted, payload)
+                    if row is not None:
+                        yield row
+                elif what == SECTION or what == INTERFACE:
+                    ng = st.section_ifaces
+                    n_if = len(ng)
+                    cur_key = -1
+                    if st.order != order:
+                        order = st.order
+                        block = struct.Struct(order + EPB_HEAD).unpack_from
+                        step = struct.Struct(order + EPB_STEP).unpack_from
+                        u32 = struct.Struct(order + "I").unpack_from
+                elif what == DAMAGE:
+                    if nxt < 0:
+                        report_damage(value, name, frame, strict)
+                        return
+                    value.source, value.frame = name, frame
+                    st.note_skipped(value)
+                pos = nxt
+                fresh = True  # back to the run, on what the buffer still holds
+                continue
+            if eof:
+                if pos < end:  # a pcap record cut short
+                    report_damage(pcap_cut_short(base + pos, frame, end - pos < hlen), name, frame, strict)
+                return
     finally:
         stream.close()
-    if irregular:
-        from ._open import open as _open
-        rest = _open(source, strict=strict, span=Span(base + pos, 1 << 62, frame + 1, found.prefix))
-        if payload:
-            yield from _rows_payload(rest, wanted, rest)
-        else:
-            yield from _rows_default(rest, wanted, rest)
+
+
+def _row(linktype: int, data: bytes, frame: int, t: int | None, caplen: int, length: int,
+         wanted: frozenset[int] | None, payload: bool) -> dict[str, Any] | None:
+    """The row of a packet the fast paths do not decode, from headers.decode."""
+    r = decode(linktype, data, length)
+    if r is None or (wanted is not None and r["ip_proto"] not in wanted):
+        return None
+    row = {"frame": frame, "time": t, "length": length, "caplen": caplen,
+           "src_host": r["src_host"], "src_port": r["src_port"], "dst_host": r["dst_host"],
+           "dst_port": r["dst_port"], "protocol": r["protocol"]}
+    if payload:
+        row["payload"] = r["payload"]
+    return row

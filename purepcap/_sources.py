@@ -1,7 +1,9 @@
 # Turns whatever the caller names as a capture (path, file object, "-", bytes,
 # fsspec URL) into one readable binary stream, and undoes compression recognised
 # by its magic bytes. Pipes cannot seek, so the magic is peeked by reading and
-# then replayed in front of the stream instead of seeking back.
+# then replayed in front of the stream instead of seeking back. A decompressor's own
+# memory (xz's dictionary, zstd's window) is asked for by the stream's header, so it
+# is bounded here: past XZ_MEMLIMIT / ZSTD_MAX_WINDOW the stream is refused.
 from __future__ import annotations
 
 import io
@@ -9,9 +11,9 @@ import os
 import sys
 from typing import IO, Any, BinaryIO
 
-from .errors import DamagedError, TruncatedError, missing_extra
+from .errors import DamagedError, TruncatedError, UnsupportedFormatError, missing_extra
 
-__all__ = ["Source", "open_source", "source_name"]
+__all__ = ["Source", "open_source", "source_name", "XZ_MEMLIMIT", "ZSTD_MAX_WINDOW"]
 
 Source = str | os.PathLike | BinaryIO | bytes | bytearray | memoryview
 
@@ -19,6 +21,13 @@ _GZIP = b"\x1f\x8b"
 _BZ2 = b"BZh"
 _XZ = b"\xfd7zXZ\x00"
 _ZSTD = b"\x28\xb5\x2f\xfd"
+
+# The most memory an xz decoder may use: a 64 MiB dictionary (xz -9, the largest
+# preset) needs 65 MiB; the next dictionary size up, 96 MiB, is refused.
+XZ_MEMLIMIT = 80 << 20
+# The largest zstd window: 64 MiB, every level up to --ultra -21; --ultra -22 and
+# --long (128 MiB and more) are refused.
+ZSTD_MAX_WINDOW = 1 << 26
 
 
 class _Replay(io.RawIOBase):
@@ -87,6 +96,12 @@ class _Decompressed(io.RawIOBase):
                 got += len(piece)
         except MemoryError:
             raise
+        except _TooMuchMemory as e:
+            at = self._delivered + got
+            where = f" starting at decompressed offset {at}" if at else ""
+            self._error = UnsupportedFormatError(
+                f"{self._compression} stream{where} needs {e} to decode, more memory than purepcap "
+                f"allows a decompressor", offset=at)
         except EOFError as e:
             at = self._delivered + got
             self._error = TruncatedError(f"{self._compression} stream cut short after {at} "
@@ -108,6 +123,75 @@ class _Decompressed(io.RawIOBase):
             super().close()
 
 
+class _TooMuchMemory(Exception):
+    """A compressed stream whose header asks for more decoder memory than allowed."""
+
+
+class _Xz:
+    """xz streams decoded with a memory limit (lzma.LZMAFile takes none).
+
+    Like LZMAFile, concatenated streams are read one after another and bytes after the
+    last one that do not start a stream are ignored; unlike it, stream padding (zero
+    bytes) between streams does not end the reading (xz -d reads on too), and a stream
+    that needs more than XZ_MEMLIMIT is refused wherever it starts, not taken for
+    trailing garbage.
+    """
+
+    _FEED = 64 * 1024
+
+    def __init__(self, raw: IO[bytes], lzma: Any) -> None:
+        self._raw = raw
+        self._lzma = lzma
+        self._d = self._new()
+        self._end = False
+
+    def _new(self) -> Any:
+        return self._lzma.LZMADecompressor(format=self._lzma.FORMAT_XZ, memlimit=XZ_MEMLIMIT)
+
+    def _decompress(self, data: bytes, size: int) -> bytes:
+        try:
+            return self._d.decompress(data, size)
+        except self._lzma.LZMAError as e:
+            if "memory" in str(e).lower():
+                raise _TooMuchMemory(f"over {XZ_MEMLIMIT >> 20} MiB (a larger dictionary than xz -9 uses)") from None
+            raise
+
+    def read1(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = 1 << 20
+        while not self._end:
+            if self._d.eof:  # a stream ended: what follows may be another one
+                rest = (self._d.unused_data or self._raw.read(self._FEED)).lstrip(b"\0")
+                while not rest:  # stream padding (zero bytes) may come between streams
+                    more = self._raw.read(self._FEED)
+                    if not more:
+                        break
+                    rest = more.lstrip(b"\0")
+                if not rest:
+                    self._end = True
+                    break
+                self._d = self._new()
+                try:
+                    out = self._decompress(rest, size)
+                except self._lzma.LZMAError:
+                    self._end = True  # not an xz stream: trailing bytes, ignored as LZMAFile does
+                    break
+            else:
+                data = self._raw.read(self._FEED) if self._d.needs_input else b""
+                if self._d.needs_input and not data:
+                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+                out = self._decompress(data, size)
+            if out:
+                return out
+        return b""
+
+    def read(self, size: int = -1) -> bytes:
+        return self.read1(size)
+
+    def close(self) -> None:
+        pass
+
+
 class _Zstd:
     """zstd frames decoded so that a cut-short stream is noticed.
 
@@ -121,7 +205,8 @@ class _Zstd:
 
     def __init__(self, raw: IO[bytes], zstandard: Any) -> None:
         self._raw = raw
-        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._new = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).decompressobj
+        self._error = zstandard.ZstdError
         self._d = self._new()
         self._out = b""
         self._at = 0  # how much of _out was handed out already
@@ -136,7 +221,7 @@ class _Zstd:
                 self._started = False
                 if rest:
                     self._started = True
-                    self._out, self._at = self._d.decompress(rest[:self._FEED]), 0
+                    self._out, self._at = self._decompress(rest[:self._FEED]), 0
                     if len(rest) > self._FEED:
                         self._raw = _Replay(rest[self._FEED:], self._raw)
                     continue
@@ -147,7 +232,7 @@ class _Zstd:
                     raise EOFError("zstd frame cut short")
                 break
             self._started = True
-            self._out, self._at = self._d.decompress(data), 0
+            self._out, self._at = self._decompress(data), 0
         if size is None or size < 0 or size >= len(self._out) - self._at:
             out = self._out[self._at:] if self._at else self._out
             self._out, self._at = b"", 0
@@ -156,11 +241,26 @@ class _Zstd:
             self._at += size
         return out
 
+    def _decompress(self, data: bytes) -> bytes:
+        try:
+            return self._d.decompress(data)
+        except self._error as e:
+            if "too much memory" in str(e):
+                raise _TooMuchMemory(f"a window over {ZSTD_MAX_WINDOW >> 20} MiB (zstd --long or --ultra -22)") from None
+            raise
+
     def read(self, size: int = -1) -> bytes:
         return self.read1(size)
 
     def close(self) -> None:
         pass
+
+
+def is_openable(source: object) -> bool:
+    """A capture to open (path, ``"-"``, URL, bytes, binary file object), as opposed to
+    an iterable of Packets (an open or a live capture) to take as it is. Captures
+    deliberately have no read(), so a read() means a file object."""
+    return isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(source, "read")
 
 
 def is_url(source: object) -> bool:
@@ -233,7 +333,7 @@ def open_source(source: Source, storage_options: dict | None = None) -> tuple[IO
         stream, compression = bz2.BZ2File(stream, "rb"), "bzip2"
     elif head.startswith(_XZ):
         import lzma
-        stream, compression = lzma.LZMAFile(stream, "rb"), "xz"
+        stream, compression = _Xz(stream, lzma), "xz"  # type: ignore[assignment]
     elif head.startswith(_ZSTD):
         try:
             import zstandard

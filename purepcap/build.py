@@ -48,7 +48,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from . import linktypes
+from . import _schema, linktypes
 from .format import NS, Packet, PcapngWriter, PcapWriter
 
 __all__ = [
@@ -67,10 +67,8 @@ TCP_FLAGS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20, "
 # Names of the IP protocols this module can build, as purepcap.headers names them.
 PROTOCOL_NAMES = {1: "icmp", 2: "igmp", 4: "ipv4", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre",
                   58: "icmpv6", 132: "sctp"}
-# What purepcap.headers.decode returns, in its order.
-DECODED_KEYS = ("src_host", "dst_host", "src_port", "dst_port", "protocol", "ip_version", "ttl",
-                "ip_id", "tcp_flags", "tcp_seq", "tcp_ack", "tcp_window", "icmp_type", "icmp_code",
-                "vlan", "eth_src", "eth_dst", "fragment", "ip_proto", "ip_length", "payload")
+# What purepcap.headers.decode returns, in its order (from the one field table).
+DECODED_KEYS = _schema.DECODED
 EXPERIMENTAL_PROTO = 253  # RFC 3692: IP protocol used when raw bytes follow an IP header
 EXPERIMENTAL_ETHERTYPE = 0x88B5  # IEEE 802 local experimental ethertype, for raw bytes after a link layer
 

@@ -4,7 +4,8 @@
 # is a sink and only joins pieces (format, _lines, records/dataframe, filter, live).
 # Every failure the user can cause ends in ONE line on stderr and exit code 1 (bad
 # input) or 2 (usage, from argparse); no traceback reaches the terminal. A closed
-# stdout (`| head`) ends the run quietly. Optional pieces are imported per verb so
+# stdout (`| head`) ends the run quietly; SIGTERM unwinds like Ctrl-C (exit 143), so
+# `convert` still removes its temporary file. Optional pieces are imported per verb so
 # `purepcap read` starts fast and needs nothing outside the standard library.
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
-from . import __version__, linktypes
+from . import __version__, _schema, linktypes
 from ._lines import LineFormatter, format_time, hexdump, network_offset
 from ._progress import make_progress
 from .errors import FilterError, PcapError, PcapWarning
@@ -31,6 +32,33 @@ PROG = "purepcap"
 
 class UserError(Exception):
     """Bad input found by the command line itself: printed as one line, exit 1."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind (so `convert` removes its temporary file) and exit 143.
+    A BaseException, so that no handler of ordinary errors on the way swallows it."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """SIGTERM raises Terminated for the block, unless it was ignored when we started (or we
+    are not the main thread, where Python cannot handle signals)."""
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+            old = None
+        else:
+            old = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:
+        old = None
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
 
 
 # -- argument parsing ------------------------------------------------------------------------
@@ -126,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
                "  purepcap capture -i lo --timeout 30 -w lo.pcapng")
     cap.add_argument("-i", dest="interface", required=True, metavar="IFACE")
     cap.add_argument("-c", dest="count", type=_positive, metavar="N", help="stop after N packets")
-    cap.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds")
+    cap.add_argument("--timeout", type=_seconds, metavar="S", help="stop after S seconds")
     cap.add_argument("-s", dest="snaplen", type=_positive, default=262144, metavar="SNAPLEN")
     cap.add_argument("-w", dest="write", metavar="OUT", help="write to OUT (.pcap or .pcapng)")
     cap.add_argument("--no-promisc", action="store_true", help="do not put the interface in promiscuous mode")
@@ -150,6 +178,15 @@ def _positive(text: str) -> int:
     if n <= 0:
         raise argparse.ArgumentTypeError(f"{text} must be positive")
     return n
+
+
+def _seconds(text: str) -> float:
+    from .live import check_timeout
+
+    try:
+        return check_timeout(float(text))  # type: ignore[return-value]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds >= 0") from None
 
 
 def _linktype(text: str) -> int:
@@ -199,6 +236,10 @@ def _one_line(exc: BaseException, where: str | None) -> str:
         name = exc.filename if exc.filename is not None else where
         reason = exc.strerror or str(exc)
         text = f"{name}: {reason}" if name else reason
+    elif isinstance(exc, MemoryError):
+        text = "out of memory" + (f" ({exc})" if str(exc) else "")
+        if where:
+            text = f"{where}: {text}"
     elif isinstance(exc, NotImplementedError):
         text = str(exc) or "not implemented yet"
         if where:
@@ -232,17 +273,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     args.where = None
     try:
-        with warnings.catch_warnings():
+        with _sigterm_unwinds(), warnings.catch_warnings():
             warnings.simplefilter("ignore", PcapWarning)
             rc = args.func(args)
         sys.stdout.flush()
         return rc
+    except Terminated:
+        return 128 + signal.SIGTERM
     except BrokenPipeError:
         _quiet_broken_pipe()
         return 0
     except KeyboardInterrupt:
         sys.stderr.write("\n")
         return 130
+    except MemoryError as exc:  # numpy's _ArrayMemoryError too; what was built is gone by now
+        _error(args.verb, _one_line(exc, args.where))
+        return 1
     except (PcapError, OSError, ImportError, NotImplementedError, UserError, ValueError) as exc:
         try:
             sys.stdout.flush()
@@ -542,7 +588,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         try:
             with make_progress(_file_size(name)) as show:
                 info = summarise(name, show)
-        except (PcapError, OSError) as exc:
+        except (PcapError, OSError, MemoryError) as exc:
             _error("info", _one_line(exc, name))
             rc = 1
             continue
@@ -558,7 +604,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 # -- convert ---------------------------------------------------------------------------------
-BASE_COLUMNS = ["time", "src_host", "src_port", "dst_host", "dst_port", "protocol"]
+# the columns of every output, as to_pandas gives them; from the one field table
+BASE_COLUMNS = list(_schema.FRAME_DEFAULT)
 
 
 def _out_kind(out: str) -> str:
@@ -611,7 +658,8 @@ def atomic_output(path: str, mode: str = "w"):
 def _records(args: argparse.Namespace, columns: list[str]) -> Iterable[dict]:
     from ._records import records
 
-    extra = [c for c in columns if c not in BASE_COLUMNS and c != "payload"]
+    # frame, length and caplen are in every records() row already: ask only for the rest
+    extra = [c for c in columns if c not in _schema.ROW_DEFAULT and c != "payload"]
     kw: dict[str, Any] = {"payload": args.payload, "filter": _expression(args)}
     if extra:
         kw["fields"] = extra

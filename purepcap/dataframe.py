@@ -27,9 +27,12 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from . import _schema
+from ._sources import is_openable
 from .errors import missing_extra
 
 if TYPE_CHECKING:
@@ -39,17 +42,10 @@ if TYPE_CHECKING:
 
 __all__ = ["to_pandas", "columns_for", "empty_frame", "concat_frames", "DEFAULT_COLUMNS", "EXTRA_COLUMNS"]
 
-DEFAULT_COLUMNS = ("time", "src_host", "src_port", "dst_host", "dst_port", "protocol")
-EXTRA_COLUMNS = ("ip_version", "ttl", "ip_id", "tcp_flags", "tcp_seq", "tcp_ack", "tcp_window",
-                 "icmp_type", "icmp_code", "vlan", "eth_src", "eth_dst", "interface", "fragment",
-                 "frame", "length", "caplen", "ip_proto", "ip_length")
-
-_PANDAS_DTYPES = {
-    "src_port": "UInt16", "dst_port": "UInt16", "ip_version": "UInt8", "ttl": "UInt8", "ip_id": "UInt32",
-    "tcp_flags": "UInt16", "tcp_seq": "UInt32", "tcp_ack": "UInt32", "tcp_window": "UInt16",
-    "icmp_type": "UInt8", "icmp_code": "UInt8", "vlan": "UInt16", "ip_proto": "UInt8", "ip_length": "UInt32",
-    "frame": "int64", "length": "int64", "caplen": "int64", "interface": "int64", "fragment": "object",
-}
+# The columns and their pandas types, from the one field table.
+DEFAULT_COLUMNS = _schema.FRAME_DEFAULT
+EXTRA_COLUMNS = _schema.FRAME_EXTRA
+_PANDAS_DTYPES = {f.name: f.pandas for f in _schema.FIELDS}
 
 
 def _require_pandas() -> Any:
@@ -93,19 +89,6 @@ def _protocols(protocol: str | Iterable[str] | None) -> set[str] | None:
     return {NAMES[n] for n in protocol_numbers(protocol)}
 
 
-def _is_openable(source: Any) -> bool:
-    """A capture to open (path, bytes, file object, URL), as opposed to Packets to take."""
-    if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
-        return True
-    from ._open import FilteredCapture
-    from .format import Capture
-
-    # open and live captures iterate Packets; a live one also has a read() of its own
-    if isinstance(source, (Capture, FilteredCapture)) or type(source).__module__.startswith("purepcap.live"):
-        return False
-    return hasattr(source, "read")
-
-
 def to_pandas(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
               filter: str | None = None, columns: Iterable[str] | None = None,
               storage_options: dict | None = None, span: Span | None = None) -> pd.DataFrame:
@@ -115,9 +98,9 @@ def to_pandas(source: Any, *, protocol: str | Iterable[str] | None = None, paylo
     fsspec URL) or an iterable of Packets (an open or live capture). Columns are
     ``time, src_host, src_port, dst_host, dst_port, protocol`` (as intake-pcap), plus
     ``payload`` with ``payload=True``, plus the extra fields named in ``columns``
-    (ip_version, ttl, ip_id, tcp_flags, tcp_seq, tcp_ack, tcp_window, icmp_type,
-    icmp_code, vlan, eth_src, eth_dst, interface, fragment, frame, length, caplen,
-    ip_proto, ip_length; see ``purepcap.headers`` for their meanings).
+    (EXTRA_COLUMNS: frame, length, caplen, ip_version, ttl, ip_id, tcp_flags, tcp_seq,
+    tcp_ack, tcp_window, icmp_type, icmp_code, vlan, eth_src, eth_dst, interface,
+    fragment, ip_proto, ip_length; see ``purepcap.headers`` for their meanings).
     ``protocol`` keeps only the named protocol(s); ``filter`` is a pcap-filter
     expression. ``span`` (from ``purepcap.split_capture``) reads one byte range.
     Rows equal ``purepcap.records()`` with the same arguments, row for row.
@@ -143,13 +126,17 @@ def _size_of(source: Any, span: Span | None) -> int | None:
     if span is not None:
         return span.stop - span.start
     if isinstance(source, (str, os.PathLike)) and not (isinstance(source, str) and "://" in source):
+        # Only a regular file may be looked into: a FIFO, /dev/stdin or <(...) path
+        # would give its first bytes to us and nothing to the reader that opens it next.
         try:
-            size = os.path.getsize(source)
-        except OSError:
+            st = os.stat(source)
+        except (OSError, ValueError):
             return None
-        with open(source, "rb") as f:  # compressed files hold more than their size says
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        with open(source, "rb", buffering=0) as f:  # compressed files hold more than their size says
             head = f.read(2)
-        return None if head in (b"\x1f\x8b", b"BZ", b"\xfd7", b"\x28\xb5") else size
+        return None if head in (b"\x1f\x8b", b"BZ", b"\xfd7", b"\x28\xb5") else st.st_size
     if isinstance(source, (bytes, bytearray, memoryview)):
         return len(source)
     return None
@@ -159,7 +146,7 @@ def _source_batches(source: Any, *, filter: str | None, storage_options: dict | 
     from . import _batches
     from ._open import open as open_capture
 
-    if not _is_openable(source):  # an iterable of Packets (or of lists of them, live)
+    if not is_openable(source):  # an iterable of Packets (or of lists of them, live)
         packets = source
         if filter is not None:
             from .filter import offline_matcher
@@ -206,29 +193,34 @@ def _frame(builder: Any) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
-    from ._columns import CATEGORY_TABLE, NULLABLE_INT
 
     cols: dict[str, Any] = {}
     for name in builder.columns:
         parts = builder.parts.pop(name)
-        if name == "payload":
+        field = _schema.BY_NAME[name]
+        if field.pandas == "binary[pyarrow]":
             import pyarrow as pa
 
             cols[name] = pd.arrays.ArrowExtensionArray(pa.chunked_array(parts, type=pa.binary()))
-        elif name == "fragment":
-            arr = np.empty(builder.rows, dtype=object)
-            arr[:] = [f for part in parts for f in part] if parts else []
-            cols[name] = arr
-        elif name == "time":
+        elif field.source in _schema.APP_SOURCES:  # sparse: (frame rows, values) per batch
+            arr = np.full(builder.rows, None, dtype=object)
+            for at, values in parts:
+                arr[at] = values
+            cols[name] = pd.Series(arr, dtype=object, copy=False)
+        elif field.pandas == "object":
+            arr = np.concatenate(parts) if parts else np.empty(0, dtype=object)
+            # a Series keeps object: pandas 3 makes an object array of strings "str", None NaN
+            cols[name] = pd.Series(arr, dtype=object, copy=False)
+        elif field.pandas == "datetime64[ns]":
             cols[name] = _concat(parts, np.int64).view("M8[ns]")
-        elif name in CATEGORY_TABLE:
-            table = builder.tables[CATEGORY_TABLE[name]]
+        elif field.category is not None:
+            table = builder.tables[field.category]
             cols[name] = _categorical(parts.finish(), table.names)
-        elif name in NULLABLE_INT:
-            values = _concat(parts, NULLABLE_INT[name])
+        elif field.nullable:
+            values = _concat(parts, np.dtype(field.numpy))
             cols[name] = pd.arrays.IntegerArray(values, _concat(builder.masks.pop(name), bool))
         else:
-            cols[name] = _concat(parts, np.int64)
+            cols[name] = _concat(parts, np.dtype(field.numpy))
         del parts
     return pd.DataFrame(cols, columns=builder.columns, copy=False)
 
@@ -282,17 +274,19 @@ def empty_frame(columns: Iterable[str] | None = None, payload: bool = False) -> 
     cols: dict[str, Any] = {}
     names = columns_for(columns, payload)
     for name in names:
-        if name == "time":
+        dtype = _PANDAS_DTYPES[name]
+        if dtype == "datetime64[ns]":
             cols[name] = np.zeros(0, dtype="M8[ns]")
-        elif name == "payload":
+        elif dtype == "binary[pyarrow]":
             import pyarrow as pa
 
             cols[name] = pd.array([], dtype=pd.ArrowDtype(pa.binary()))
-        elif name in ("src_host", "dst_host", "protocol", "eth_src", "eth_dst"):
+        elif dtype == "category":
             cols[name] = pd.Categorical.from_codes([], categories=_string_index([]))
+        elif dtype == "object":
+            cols[name] = pd.Series(np.zeros(0, dtype=object), dtype=object)
         else:
-            cols[name] = pd.array([], dtype=_PANDAS_DTYPES[name]) if name != "fragment" else \
-                np.zeros(0, dtype=object)
+            cols[name] = pd.array([], dtype=dtype)
     return pd.DataFrame(cols, columns=names)
 
 

@@ -11,6 +11,9 @@ __all__ = [
     "DamagedError",
     "FilterError",
     "CaptureError",
+    "NoPrivilegeError",
+    "NoSuchInterfaceError",
+    "InterfaceDownError",
     "PcapWarning",
     "missing_extra",
 ]
@@ -74,6 +77,20 @@ class FilterError(PcapError):
 
 class CaptureError(PcapError):
     """A live capture cannot start or continue (privilege, interface, kernel)."""
+
+
+# The live capture errors live here, not in purepcap.live, so that its platform back
+# ends (_live_linux, _live_bsd) raise them without importing the module above them.
+class NoPrivilegeError(CaptureError):
+    """The process may not open a capture (no CAP_NET_RAW, or no access to /dev/bpf)."""
+
+
+class NoSuchInterfaceError(CaptureError):
+    """The interface does not exist; the message lists those that do."""
+
+
+class InterfaceDownError(CaptureError):
+    """The interface exists but is administratively down (or went down during a capture)."""
 
 
 class PcapWarning(UserWarning):

@@ -1,4 +1,6 @@
 # Capture-file containers: classic pcap (all six magics) and pcapng, read and written.
+# Every container rule (magics, layouts, bounds, time rules, the careful pcapng step)
+# lives in _container; this module keeps the Packet reader's own tight loops.
 #
 # Strategy: the stream is read in large chunks into one bytes buffer and records are
 # cut out of it with precompiled ``struct.Struct.unpack_from``; a record that straddles
@@ -16,22 +18,60 @@ import io
 import os
 import struct
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 from . import linktypes
-from ._sources import Source, open_source, source_name
-from .errors import (
-    DamagedError,
-    FilterError,
-    NotACaptureError,
-    PcapError,
-    PcapWarning,
-    TruncatedError,
-    UnsupportedFormatError,
+from ._container import (
+    BT_EPB,
+    BT_IDB,
+    BT_PB,
+    BT_SPB,
+    BYTE_ORDER_MAGIC,
+    DAMAGE,
+    EPB_HEAD,
+    EPB_STEP,
+    IF_DESCRIPTION,
+    IF_FCSLEN,
+    IF_NAME,
+    IF_TSOFFSET,
+    IF_TSRESOL,
+    INTERFACE,
+    MAX_BLOCK,
+    NEED_MORE,
+    NS,
+    PACKET,
+    PACKET_BLOCK_HEAD,
+    PACKET_BLOCKS,
+    PCAP_HEADER_LEN,
+    PCAP_MAGICS,
+    PCAP_RECORD,
+    PCAPNG_SHB,
+    SECTION,
+    SHB_USERAPPL,
+    Interface,
+    PcapHeader,
+    PcapngState,
+    bad_block_length,
+    block_length_ok,
+    decode_tsresol,
+    epb_key_split,
+    leading_blocks,
+    packet_block_damage,
+    pcap_cut_short,
+    pcap_record_too_long,
+    pcap_wrapped_time,
+    pcapng_block,
+    pcapng_cut_short,
+    precision_name,
+    read_pcap_header,
+    shb_byte_order,
 )
+from ._sources import Source, open_source, source_name
+from .errors import DamagedError, NotACaptureError, PcapError, PcapWarning, TruncatedError
 
 __all__ = [
     "Packet",
@@ -52,62 +92,7 @@ CHUNK_SIZE = 4 * 1024 * 1024
 # packets ~40% faster than 4 MiB reads (bench/RESULTS.md). A record bigger than this
 # is gathered in doubling reads.
 READ_SIZE = 256 * 1024
-NS = 1_000_000_000
 
-# pcap magics as read little-endian: (byte order, ticks per second, record header length)
-_PCAP_MAGICS = {
-    0xA1B2C3D4: ("<", 1_000_000, 16, False),
-    0xD4C3B2A1: (">", 1_000_000, 16, False),
-    0xA1B23C4D: ("<", NS, 16, False),
-    0x4D3CB2A1: (">", NS, 16, False),
-    0xA1B2CD34: ("<", 1_000_000, 24, True),  # Alexey Kuznetzov's "modified" pcap
-    0x34CDB2A1: (">", 1_000_000, 24, True),
-}
-_PCAPNG_SHB = 0x0A0D0D0A
-_BYTE_ORDER_MAGIC = 0x1A2B3C4D
-_PCAPNG_MAX_BLOCK = 32 * 1024 * 1024  # well above any honest block, far below a lie
-# Blocks without packets that the reader steps over: name resolution, interface
-# statistics, decryption secrets, custom (the batch walkers in records and _columns
-# step over exactly these too and hand anything else back to the reader)
-_PACKETLESS_BLOCKS = frozenset((4, 5, 10, 0x00000BAD, 0x40000BAD))
-# Interfaces are kept for the whole file, so their number and their options are what a
-# crafted file could grow without bound (millions of 20-byte IDBs cost 20 times their
-# size in objects). Together they get the bound of one block: an interface counts
-# _INTERFACE_COST plus 64 per option and the option's bytes.
-_INTERFACE_BUDGET = _PCAPNG_MAX_BLOCK
-_INTERFACE_COST = 1024
-_MAX_SKIP_WARNINGS = 100  # strict=False warns for this many skipped blocks, then counts
-
-_BT_IDB = 1
-_BT_PB = 2  # obsolete Packet Block
-_BT_SPB = 3
-_BT_EPB = 6
-# The EPB runs here and in records read a block's type, length and fixed fields in one
-# unpack (_EPB_HEAD), and a block's trailing length with the next block's fields in one
-# more (_EPB_STEP). The interface id and the top 32 bits of the timestamp are read as
-# one u64 ``key``: it is only compared with the last packet's, and one int costs less
-# to make than two. _epb_key_split gives them back when the key changes.
-_EPB_HEAD = "IIQIII"  # type, length, key, low 32 time bits, caplen, length on the wire
-_EPB_STEP = "I" + _EPB_HEAD  # a trailing length, then the next block's _EPB_HEAD
-
-
-def _epb_key_split(key: int, order: str) -> tuple[int, int]:
-    """(interface id, top 32 time bits) of an EPB key read in byte order ``order``."""
-    return (key & 0xFFFFFFFF, key >> 32) if order == "<" else (key >> 32, key & 0xFFFFFFFF)
-
-
-# if_tsresol default and options
-_OPT_ENDOFOPT = 0
-_IF_NAME = 2
-_IF_DESCRIPTION = 3
-_IF_TSRESOL = 9
-_IF_FILTER = 11
-_IF_OS = 12
-_IF_FCSLEN = 13
-_IF_TSOFFSET = 14
-_SHB_HARDWARE = 2
-_SHB_OS = 3
-_SHB_USERAPPL = 4
 
 
 class Packet:
@@ -156,43 +141,6 @@ class Packet:
 _new_packet = object.__new__
 
 
-@dataclass
-class Interface:
-    """A capture interface: the one of a pcap file, or a pcapng IDB."""
-
-    linktype: int
-    snaplen: int
-    tsresol: int = 1_000_000  # timestamp ticks per second
-    tsoffset: int = 0  # seconds added to every timestamp
-    name: str | None = None
-    description: str | None = None
-    os: str | None = None
-    filter: str | None = None
-    fcslen: int | None = None
-    section: int = 0
-    index: int = 0  # position in Capture.interfaces
-    options: dict[int, list[bytes]] = field(default_factory=dict, repr=False)
-
-    @property
-    def linktype_name(self) -> str:
-        return linktypes.name(self.linktype)
-
-    @property
-    def precision(self) -> str:
-        return _precision_name(self.tsresol)
-
-
-def _precision_name(tsresol: int) -> str:
-    return {1: "s", 1000: "ms", 1_000_000: "us", NS: "ns"}.get(tsresol, f"1/{tsresol} s")
-
-
-def _decode_tsresol(raw: int) -> int:
-    """Ticks per second from an if_tsresol byte: 10^-n, or 2^-n when the top bit is set."""
-    if raw & 0x80:
-        return 1 << (raw & 0x7F)
-    return 10 ** raw
-
-
 @dataclass(frozen=True)
 class Span:
     """A byte range of a capture that can be read on its own (a Dask partition).
@@ -207,6 +155,26 @@ class Span:
     prefix: bytes
     interface_base: int = 0
     section: int = 0
+    # for each block of a pcapng prefix: (its offset in the file, the frames before it),
+    # so that damage found in the prefix is reported where the whole file has it
+    prefix_at: tuple[tuple[int, int], ...] = ()
+
+
+def span_prefix_error(exc: PcapError, span: Span) -> PcapError:
+    """``exc``, found at an offset of ``span.prefix``, moved to where the file has it."""
+    if not span.prefix_at or exc.offset is None or len(span.prefix) < 8:
+        exc.frame = span.first_frame - 1 if exc.frame is None else exc.frame
+        return exc
+    order = shb_byte_order(span.prefix, 0)
+    pos = 0
+    for at, frames in span.prefix_at:
+        blen = struct.unpack_from(order + "I", span.prefix, pos + 4)[0] if pos + 8 <= len(span.prefix) else 0
+        if pos <= exc.offset < pos + max(blen, 1) or blen < 12:
+            exc.offset, exc.frame = at + exc.offset - pos, frames
+            return exc
+        pos += blen
+    exc.frame = span.first_frame - 1
+    return exc
 
 
 class Capture:
@@ -226,13 +194,18 @@ class Capture:
     snaplen: int
     modified: bool = False
     fcs_length: int | None = None
+    filter: str | None = None  # the pcap-filter expression purepcap.open(filter=) applied
+    linktype = linktypes.EN10MB
+    snaplen = 0
+    precision = "us"
+    hardware = os = application = None
+    _ng: PcapngState | None = None
 
     def __init__(self, source: Source, *, strict: bool = True, storage_options: dict | None = None,
                  span: Span | None = None, chunk_size: int = READ_SIZE) -> None:
         self.name = source_name(source)
         self.strict = strict
         self.interfaces: list[Interface] = []
-        self.sections = 0
         self.frames = 0
         self.clean_end: bool | None = None
         self.error: PcapError | None = None
@@ -252,7 +225,7 @@ class Capture:
                     if not more:
                         break
                     head += more
-                self._start(head, 0)
+                self._start(head)
         except PcapError as exc:
             self.close()
             exc.source = exc.source or self.name
@@ -262,6 +235,15 @@ class Capture:
             self.close()
             raise
 
+    @property
+    def sections(self) -> int:
+        return self._ng.sections if self._ng is not None else 1
+
+    @property
+    def skipped(self) -> int:
+        """Damaged pcapng blocks strict=False stepped over."""
+        return self._ng.skipped if self._ng is not None else 0
+
     # -- set-up -------------------------------------------------------------------------
     def _read(self, n: int) -> bytes:
         return self._stream.read(n) or b""
@@ -270,19 +252,19 @@ class Capture:
         seek = getattr(self._stream, "seek", None)
         if seek is None or not getattr(self._stream, "seekable", lambda: False)():
             raise PcapError(f"{self.name}: reading a span needs a seekable file")
-        self._start(span.prefix, 0, span=span)
+        self._start(span.prefix, span=span)
         seek(span.start)
 
-    def _start(self, head: bytes, base: int, span: Span | None = None) -> None:
+    def _start(self, head: bytes, span: Span | None = None) -> None:
         if len(head) < 4:
             if not head:
                 raise NotACaptureError("empty file: not a capture", offset=0, frame=0, source=self.name)
             raise TruncatedError(f"file is {len(head)} bytes, too short for a capture header",
                                  offset=0, frame=0, source=self.name)
         magic = struct.unpack_from("<I", head)[0]
-        if magic in _PCAP_MAGICS:
-            self._gen = self._start_pcap(head, magic, span)
-        elif magic == _PCAPNG_SHB:
+        if magic in PCAP_MAGICS:
+            self._gen = self._start_pcap(head, span)
+        elif magic == PCAPNG_SHB:
             self._gen = self._start_pcapng(head, span)
         else:
             raise NotACaptureError(
@@ -308,9 +290,8 @@ class Capture:
         ``missing`` is what the record cut off in ``rest`` still lacks. Only that much is
         read: the one record is parsed from that small buffer, and the next read is a
         whole fresh chunk. Gluing ``rest`` onto a whole chunk instead copies every byte of
-        the file once more (a quarter of open()'s time on 1M mixed packets). A record
-        longer than a chunk is still gathered in doubling reads, which keeps a
-        decompressor's output for one read (and its copy) small."""
+        the file once more. A record longer than a chunk is still gathered in doubling
+        reads, which keeps a decompressor's output for one read (and its copy) small."""
         size = max(chunk, len(rest))
         if rest and 0 < missing < size:
             size = missing
@@ -324,50 +305,37 @@ class Capture:
         return (rest + data if rest else data), False, None
 
     # -- classic pcap -------------------------------------------------------------------
-    def _start_pcap(self, head: bytes, magic: int, span: Span | None) -> Iterator[Packet]:
-        order, ticks, reclen, modified = _PCAP_MAGICS[magic]
-        while len(head) < 24:
-            more = self._read(24 - len(head))
+    def _start_pcap(self, head: bytes, span: Span | None) -> Iterator[Packet]:
+        while len(head) < PCAP_HEADER_LEN:
+            more = self._read(PCAP_HEADER_LEN - len(head))
             if not more:
                 raise TruncatedError(f"pcap file header cut short at {len(head)} of 24 bytes",
                                      offset=len(head), frame=0, source=self.name)
             head += more
-        _, major, minor, _thiszone, _sigfigs, snaplen, ltfield = struct.unpack_from(order + "IHHiIII", head)
         self.format = "pcap"
-        self.version = (major, minor)
-        self.byte_order = "little" if order == "<" else "big"
-        self.snaplen = snaplen
-        self.modified = modified
-        if major != 2:
-            raise UnsupportedFormatError(f"pcap major version {major} at offset 4 is not supported (only 2)",
-                                         offset=4, frame=0, source=self.name)
-        if ltfield & 0x03FF0000:
-            raise UnsupportedFormatError(
-                f"pcap link-type field 0x{ltfield:08x} at offset 20 has its reserved bits set", offset=20,
-                frame=0, source=self.name)
-        linktype = ltfield & 0xFFFF
-        if ltfield & 0x04000000:
-            self.fcs_length = (ltfield >> 28) * 2  # in 16-bit units in the file
-        self.linktype = linktype
-        self.precision = _precision_name(ticks)
-        self.interfaces = [Interface(linktype, snaplen, tsresol=ticks, fcslen=self.fcs_length)]
-        self.sections = 1
-        return self._iter_pcap(head[24:], 24, order, ticks, reclen, span)
+        hdr = read_pcap_header(head)
+        variant = hdr.variant
+        self.version = hdr.version
+        self.byte_order = "little" if variant.order == "<" else "big"
+        self.snaplen = hdr.snaplen
+        self.modified = variant.modified
+        self.fcs_length = hdr.fcs_length
+        self.linktype = hdr.linktype
+        self.precision = precision_name(variant.ticks)
+        self.interfaces = [Interface(hdr.linktype, hdr.snaplen, tsresol=variant.ticks, fcslen=hdr.fcs_length)]
+        return self._iter_pcap(head[PCAP_HEADER_LEN:], PCAP_HEADER_LEN, hdr, span)
 
-    def _iter_pcap(self, buf: bytes, base: int, order: str, ticks: int, reclen: int,
-                   span: Span | None) -> Iterator[Packet]:
-        unpack = struct.Struct(order + "IIII").unpack_from
+    def _iter_pcap(self, buf: bytes, base: int, hdr: PcapHeader, span: Span | None) -> Iterator[Packet]:
+        order, ticks, reclen, _ = hdr.variant
+        unpack = struct.Struct(order + PCAP_RECORD).unpack_from
         new = _new_packet
         cur_sec = -1  # sec * NS is kept for the second the last packet was in
         sbase = 0
         chunk = self._chunk
         mult = NS // ticks
         lt = self.linktype
-        # A record may be as big as the snaplen says, but the snaplen is a length field
-        # too: past the pcapng block bound it is not believed, or one lying header would
-        # make us gather (and re-copy, chunk by chunk) gigabytes for a single record.
-        limit = max(min(self.snaplen, _PCAPNG_MAX_BLOCK), linktypes.max_caplen(lt))
-        maybe_swapped = self.version < (2, 4)
+        limit = hdr.record_limit
+        maybe_swapped = hdr.swaps_lengths
         keep = self._test_for(lt) if self._test_for is not None else None
         frame = 0
         stop = None
@@ -385,9 +353,9 @@ class Capture:
             if not eof and not fresh:
                 # The parsed chunk stays alive until the next one is read. Freed first, it
                 # can be the top of the heap, which malloc then gives back to the system
-                # and faults in again on the next read (15k page faults on 1M mixed
-                # pcapng). A buffer that gathered a record longer than a chunk is dropped
-                # first, so that such a record is not held twice.
+                # and faults in again on the next read. A buffer that gathered a record
+                # longer than a chunk is dropped first, so that such a record is not held
+                # twice.
                 rest = buf[pos:] if pos < len(buf) else b""
                 missing = reclen - len(rest)
                 if missing <= 0:  # the header is whole; it passed the limit check above
@@ -413,11 +381,7 @@ class Capture:
                     # checked here before the first of them.
                     if caplen > limit:
                         self.frames = frame
-                        self._fail(DamagedError(
-                            f"record at offset {base + pos} (after frame {frame}) claims {caplen} bytes, "
-                            f"more than the snaplen {self.snaplen}"
-                            + (f" and the largest possible {limit}" if self.snaplen != limit else ""),
-                            offset=base + pos))
+                        self._fail(pcap_record_too_long(base + pos, frame, caplen, hdr))
                         return
                     break
                 frame += 1
@@ -430,7 +394,7 @@ class Capture:
                 if sec != cur_sec:
                     cur_sec = sec
                     sbase = sec * NS
-                p.time = sbase + frac * mult if frac < ticks else _wrapped_time(sec, frac, mult)
+                p.time = sbase + frac * mult if frac < ticks else pcap_wrapped_time(sec, frac, mult)
                 p.caplen = caplen
                 p.length = length
                 p.linktype = lt
@@ -443,10 +407,7 @@ class Capture:
                 if stream_error is not None:
                     self._fail(stream_error)
                 elif pos < end:
-                    what = "record header" if end - pos < reclen else "record data"
-                    self._fail(TruncatedError(
-                        f"capture cut short in a {what} at offset {base + pos} (after frame {frame})",
-                        offset=base + pos))
+                    self._fail(pcap_cut_short(base + pos, frame, end - pos < reclen))
                 else:
                     self.clean_end = True
                 return
@@ -461,23 +422,29 @@ class Capture:
             raise TruncatedError(f"pcapng section header cut short at {len(self._buf)} bytes",
                                  offset=len(self._buf), frame=0, source=self.name)
         buf = self._buf
-        order = self._shb_order(buf, 0, 0)
+        order = shb_byte_order(buf, 0)
         blen = struct.unpack_from(order + "I", buf, 4)[0]
-        self._check_block_length(_PCAPNG_SHB, blen, 0, 0)
+        if not block_length_ok(PCAPNG_SHB, blen):
+            raise bad_block_length(blen, 0)
         if not self._fill(buf, blen):
             raise TruncatedError(f"pcapng section header at offset 0 claims {blen} bytes, "
                                  f"the file has {len(self._buf)}", offset=0, frame=0, source=self.name)
         buf = self._buf
-        self._pcapng_order = order
-        self._parse_shb(buf, 0, blen, order, 0)
-        if span is not None:
-            self._iface_base = span.interface_base
-            self.sections = span.section
+        # a span's section and interfaces are numbered as in the whole file
+        st = PcapngState(order, span.interface_base if span else 0, span.section - 1 if span else 0)
+        try:
+            st.parse_shb(buf, 0, blen, 0)
+        except PcapError as exc:
+            raise exc if span is None else span_prefix_error(exc, span) from None
+        self._ng = st
+        self.interfaces = st.interfaces
+        self.version, self.byte_order = st.version, st.byte_order
+        self.hardware, self.os, self.application = st.hardware, st.os, st.application
         pos = blen
         while self._fill(buf, pos + 8):
             buf = self._buf
             btype, ilen = struct.unpack_from(order + "II", buf, pos)
-            if btype != _BT_IDB or not 20 <= ilen <= _PCAPNG_MAX_BLOCK or ilen % 4:
+            if btype != BT_IDB or not 20 <= ilen <= MAX_BLOCK or ilen % 4:
                 break
             if not self._fill(buf, pos + ilen):
                 break
@@ -485,15 +452,29 @@ class Capture:
             if struct.unpack_from(order + "I", buf, pos + ilen - 4)[0] != ilen:
                 break
             try:
-                self._parse_idb(buf, pos, ilen, order, pos)
-            except PcapError:
-                break  # the packet loop meets it again and reports it in order
+                st.parse_idb(buf, pos, ilen, pos)
+            except PcapError as exc:
+                if span is None:
+                    break  # the packet loop meets it again and reports it in order
+                if self.strict:  # a span has no packet loop before its own start to meet it
+                    raise span_prefix_error(exc, span) from None
+                pos += ilen  # strict=False stepped over it where it stands in the file
+                continue
+            self._first_interface()
             pos += ilen
         buf = self._buf
         self._buf = b""  # the generator owns the opening chunk now; do not pin it here
         if span is not None:
+            if pos != len(span.prefix):
+                raise DamagedError(f"the leading blocks of a span at offset {span.start} end at {pos} "
+                                   f"of {len(span.prefix)} bytes", offset=span.start, frame=0)
             return self._iter_pcapng(b"", span.start, 0, span)
         return self._iter_pcapng(buf, 0, pos, None)
+
+    def _first_interface(self) -> None:
+        if len(self.interfaces) == 1:
+            first = self.interfaces[0]
+            self.linktype, self.snaplen, self.precision = first.linktype, first.snaplen, first.precision
 
     def _fill(self, buf: bytes, n: int) -> bool:
         """Make self._buf = buf plus more of the stream until it holds n bytes."""
@@ -506,144 +487,31 @@ class Capture:
         self._buf = buf
         return True
 
-    def _shb_order(self, buf: bytes, pos: int, base: int) -> str:
-        if len(buf) < pos + 12:
-            raise TruncatedError(f"pcapng section header at offset {base + pos} cut short",
-                                 offset=base + pos)
-        bom = struct.unpack_from("<I", buf, pos + 8)[0]
-        if bom == _BYTE_ORDER_MAGIC:
-            return "<"
-        if bom == 0x4D3C2B1A:
-            return ">"
-        raise DamagedError(f"pcapng section header at offset {base + pos} has a bad byte-order magic "
-                           f"{buf[pos + 8:pos + 12].hex(' ')}", offset=base + pos)
-
-    def _check_block_length(self, btype: int, blen: int, offset: int, frame: int) -> None:
-        if blen < 12 or (blen % 4 and btype != _BT_PB) or blen > _PCAPNG_MAX_BLOCK:
-            raise DamagedError(f"pcapng block at offset {offset} has length {blen}",
-                               offset=offset, frame=frame, source=self.name)
-
-    def _parse_options(self, buf: bytes, pos: int, end: int, order: str, where: str,
-                       offset: int, budget: int = _INTERFACE_BUDGET) -> dict[int, list[bytes]]:
-        """Options from pos to end; every length is checked against the block, and what
-        they cost to keep (64 + their length each) against ``budget``."""
-        opts: dict[int, list[bytes]] = {}
-        unpack = struct.Struct(order + "HH").unpack_from
-        cost = 0
-        while pos + 4 <= end:
-            code, olen = unpack(buf, pos)
-            if code == _OPT_ENDOFOPT:
-                break
-            vend = pos + 4 + olen
-            if vend > end:
-                raise DamagedError(f"{where} at offset {offset} has option {code} of length {olen}, "
-                                   f"past the end of its block", offset=offset)
-            cost += 64 + olen
-            if cost > budget:
-                raise UnsupportedFormatError(
-                    f"{where} at offset {offset}: its options and those before it exceed purepcap's "
-                    f"bound of {_INTERFACE_BUDGET} bytes for interface options", offset=offset)
-            opts.setdefault(code, []).append(buf[pos + 4:vend])
-            pos = vend + (-olen % 4)
-        self._options_cost = cost
-        return opts
-
-    def _parse_shb(self, buf: bytes, pos: int, blen: int, order: str, offset: int) -> None:
-        if blen < 28:
-            raise DamagedError(f"pcapng section header at offset {offset} has length {blen}", offset=offset)
-        major, minor = struct.unpack_from(order + "HH", buf, pos + 12)
-        if major != 1 or minor not in (0, 2):
-            raise UnsupportedFormatError(
-                f"pcapng section at offset {offset} has unknown version {major}.{minor}", offset=offset)
-        tail = struct.unpack_from(order + "I", buf, pos + blen - 4)[0]
-        if tail != blen:
-            raise DamagedError(f"pcapng section header at offset {offset} has length {blen} at its start "
-                               f"and {tail} at its end", offset=offset)
-        opts = self._parse_options(buf, pos + 24, pos + blen - 4, order, "pcapng section header", offset)
-        self.sections += 1
-        if self.sections == 1:
-            self.version = (major, minor)
-            self.byte_order = "little" if order == "<" else "big"
-            self.hardware = _opt_str(opts, _SHB_HARDWARE)
-            self.os = _opt_str(opts, _SHB_OS)
-            self.application = _opt_str(opts, _SHB_USERAPPL)
-        self._section_ifaces: list[tuple] = []
-
-    def _parse_idb(self, buf: bytes, pos: int, blen: int, order: str, offset: int) -> None:
-        if blen < 20:
-            raise DamagedError(f"pcapng interface block at offset {offset} has length {blen}", offset=offset)
-        lt, _reserved, snaplen = struct.unpack_from(order + "HHI", buf, pos + 8)
-        budget = _INTERFACE_BUDGET - self._interfaces_cost - _INTERFACE_COST
-        if budget < 0:
-            raise UnsupportedFormatError(
-                f"pcapng interface block at offset {offset} would be interface {len(self.interfaces)}: "
-                f"more than purepcap keeps in one file (at most {_INTERFACE_BUDGET // _INTERFACE_COST}, "
-                f"fewer when they carry many options)", offset=offset)
-        opts = self._parse_options(buf, pos + 16, pos + blen - 4, order, "pcapng interface block", offset,
-                                   budget)
-        self._interfaces_cost += _INTERFACE_COST + self._options_cost
-        tsresol = 1_000_000
-        if _IF_TSRESOL in opts and opts[_IF_TSRESOL][0]:
-            raw = opts[_IF_TSRESOL][0][0]
-            if (raw & 0x7F) > (63 if raw & 0x80 else 18):
-                raise DamagedError(f"pcapng interface block at offset {offset} has if_tsresol 0x{raw:02x}",
-                                   offset=offset)
-            tsresol = _decode_tsresol(raw)
-        tsoffset = 0
-        if _IF_TSOFFSET in opts and len(opts[_IF_TSOFFSET][0]) == 8:
-            tsoffset = struct.unpack(order + "q", opts[_IF_TSOFFSET][0])[0]
-        fcslen = opts[_IF_FCSLEN][0][0] if _IF_FCSLEN in opts and opts[_IF_FCSLEN][0] else None
-        filt = opts.get(_IF_FILTER, [b""])[0]
-        iface = Interface(
-            linktype=lt, snaplen=snaplen, tsresol=tsresol, tsoffset=tsoffset,
-            name=_opt_str(opts, _IF_NAME), description=_opt_str(opts, _IF_DESCRIPTION),
-            os=_opt_str(opts, _IF_OS), filter=filt[1:].decode("utf-8", "replace") if filt else None,
-            fcslen=fcslen, section=self.sections - 1, index=self._iface_base + len(self._section_ifaces),
-            options=opts)
-        self.interfaces.append(iface)
-        if len(self.interfaces) == 1:
-            self.linktype = lt
-            self.snaplen = snaplen
-            self.precision = iface.precision
-        if tsresol <= NS and NS % tsresol == 0:
-            mult, div = NS // tsresol, 1
-        else:
-            mult, div = NS, tsresol
-        self._section_ifaces.append((iface.index, lt, mult, div, tsoffset * NS, snaplen))
-
-    _iface_base = 0
-    skipped = 0  # damaged pcapng blocks strict=False stepped over
-    _interfaces_cost = 0  # what the interfaces read so far cost, against _INTERFACE_BUDGET
-    _options_cost = 0
-    linktype = linktypes.EN10MB
-    snaplen = 0
-    precision = "us"
-    hardware = os = application = None
-
     def _iter_pcapng(self, buf: bytes, base: int, pos: int, span: Span | None) -> Iterator[Packet]:
         chunk = self._chunk
-        order = self._pcapng_order
+        st = self._ng
+        assert st is not None
+        order = st.order
         hdr = struct.Struct(order + "II").unpack_from
-        u32 = struct.Struct(order + "I").unpack_from
-        epb = struct.Struct(order + "IIIII").unpack_from
-        head = struct.Struct(order + _EPB_HEAD).unpack_from
-        step = struct.Struct(order + _EPB_STEP).unpack_from
+        head = struct.Struct(order + EPB_HEAD).unpack_from
+        step = struct.Struct(order + EPB_STEP).unpack_from
         new = _new_packet
         # the interface of the last packet and the top 32 bits of its time (as one u64
         # ``key``), and that interface's time base for them
         cur_key = -1
-        gidx = lt = mult = div = off = hbase = 0
+        gidx = lt = mult = off = hbase = 0
         test_for = self._test_for
         keep = None
-        EPB = _BT_EPB  # a local: the run tests it per packet
+        EPB = BT_EPB  # a local: the run tests it per packet
         # The run takes only blocks that lie whole in a buffer no longer than the block
         # bound, so every block it takes is below the bound with no test per block (a
-        # block of exactly the bound is left to the careful path). A longer buffer (rare:
+        # block of exactly the bound is left to the careful step). A longer buffer (rare:
         # the doubling reads that gather a section header of over 16 MiB, or a stream that
-        # hands out more than it is asked for) is left to the careful path whole.
-        fast_bound = _PCAPNG_MAX_BLOCK
+        # hands out more than it is asked for) is left to the careful step whole.
+        fast_bound = MAX_BLOCK
         frame = 0
-        ifaces = self._section_ifaces
+        ifaces = st.section_ifaces
+        strict = self.strict
         stop = None
         if span is not None:
             frame = span.first_frame - 1
@@ -661,7 +529,7 @@ class Capture:
                     btype, blen = hdr(rest, 0)
                     # the loop stopped short of this block's end (it checked blen first);
                     # an SHB's length may be in the other byte order: read a whole chunk
-                    missing = 0 if btype == _PCAPNG_SHB else blen - len(rest)
+                    missing = 0 if btype == PCAPNG_SHB else blen - len(rest)
                 base += pos
                 pos = 0
                 if len(buf) > chunk:
@@ -680,14 +548,14 @@ class Capture:
                 # A run of whole EPBs. Each turn reads this block's trailer together with
                 # the next block's fields (one unpack), so a block's fields are already
                 # in hand when its turn comes; a block the run does not take (another
-                # type, damage, the end of the buffer near) is left to the careful path.
+                # type, damage, the end of the buffer near) goes to the careful step.
                 while (btype == EPB and (nxt := pos + blen) <= last  # (caplen .. are read only then)
                        and caplen + 32 <= blen and not blen & 3):
                     if key != cur_key:
-                        iid, hi = _epb_key_split(key, order)
+                        iid, hi = epb_key_split(key, order)
                         # an interface whose tick is not a whole number of ns is left to the
-                        # careful path, so that the run needs no test for it per packet
-                        if iid >= len(ifaces) or ifaces[iid][3] != 1:
+                        # careful step, so that the run needs no test for it per packet
+                        if iid >= len(ifaces) or ifaces[iid].div != 1:
                             break
                         cur_key = key
                         gidx, lt, mult, _, off, _ = ifaces[iid]
@@ -712,144 +580,52 @@ class Capture:
                     p.data = data
                     this_len = blen
                     tail, btype, blen, key, lo, caplen, length = step(buf, nxt - 4)
-                    if tail != this_len:  # not delivered: the careful path reports the damage
+                    if tail != this_len:  # not delivered: the careful step reports the damage
                         btype, blen = hdr(buf, pos)
                         break
                     frame += 1
                     pos = nxt
                     p.frame = frame
                     yield p
-                # everything else, and every damaged block, takes the careful path; it reuses
-                # the names of the cached interface fields, so the cache is dropped here
+                # Everything else, and every damaged block, takes the careful step; the
+                # run's cached interface is dropped, as the step may change the section.
                 cur_key = -1
-                if btype == _PCAPNG_SHB:
-                    try:
-                        new_order = self._shb_order(buf, pos, base)
-                    except DamagedError as exc:
-                        self.frames = frame
-                        exc.offset = base + pos
-                        self._fail(exc)
-                        return
-                    if new_order != order:
-                        order = new_order
+                what, value, nxt = pcapng_block(st, buf, pos, end, base, eof, strict)
+                if what == NEED_MORE:
+                    break
+                if what == PACKET:
+                    it, t, caplen, length, at = value
+                    frame += 1
+                    data = buf[at:at + caplen]
+                    if test_for is None or test_for(it.linktype)(data, length):
+                        yield Packet(frame, t, caplen, length, it.linktype, it.index, data)
+                elif what == SECTION:
+                    ifaces = st.section_ifaces
+                    if st.order != order:
+                        order = st.order
                         hdr = struct.Struct(order + "II").unpack_from
-                        u32 = struct.Struct(order + "I").unpack_from
-                        epb = struct.Struct(order + "IIIII").unpack_from
-                        head = struct.Struct(order + _EPB_HEAD).unpack_from
-                        step = struct.Struct(order + _EPB_STEP).unpack_from
-                        btype, blen = hdr(buf, pos)
-                    self._pcapng_order = order
-                try:
-                    self._check_block_length(btype, blen, base + pos, frame)
-                except DamagedError as exc:
+                        head = struct.Struct(order + EPB_HEAD).unpack_from
+                        step = struct.Struct(order + EPB_STEP).unpack_from
+                elif what == INTERFACE:
+                    self._first_interface()
+                elif what == DAMAGE:
                     self.frames = frame
-                    self._fail(exc)
-                    return
-                nxt = pos + blen
-                if nxt > end or (nxt + 12 > end and not eof and not self.strict):
-                    break  # strict=False may need the next block's header to judge this one
-                try:
-                    tail = u32(buf, nxt - 4)[0] if btype != _BT_PB or not blen & 3 else blen
-                    if tail != blen:
-                        raise DamagedError(f"pcapng block at offset {base + pos} has length {blen} at "
-                                           f"its start and {tail} at its end", offset=base + pos)
-                    if btype == _PCAPNG_SHB:
-                        self._parse_shb(buf, pos, blen, order, base + pos)
-                        ifaces = self._section_ifaces
-                        cur_key = -1  # a new section numbers its interfaces from 0 again
-                        self._iface_base = len(self.interfaces)
-                    elif btype == _BT_IDB:
-                        self._parse_idb(buf, pos, blen, order, base + pos)
-                    elif btype == _BT_EPB or btype == _BT_PB:
-                        if blen < 32:
-                            raise DamagedError(f"pcapng block at offset {base + pos} has length {blen}",
-                                               offset=base + pos)
-                        if btype == _BT_EPB:
-                            iid, hi, lo, caplen, length = epb(buf, pos + 8)
-                        else:  # the obsolete Packet Block: a 16-bit interface, then a drops count
-                            iid, _drops, hi, lo, caplen, length = struct.unpack_from(order + "HHIIII", buf,
-                                                                                     pos + 8)
-                        if iid >= len(ifaces):
-                            raise DamagedError(
-                                f"pcapng packet block at offset {base + pos} names interface {iid}, "
-                                f"the section has {len(ifaces)}", offset=base + pos)
-                        if caplen > blen - 32:
-                            raise DamagedError(
-                                f"pcapng packet block at offset {base + pos} claims {caplen} bytes in a "
-                                f"block of {blen}", offset=base + pos)
-                        gidx, lt, mult, div, off, _ = ifaces[iid]
-                        ts = (hi << 32) | lo
-                        t = ts * mult + off if div == 1 else ts * NS // div + off
-                        frame += 1
-                        data = buf[pos + 28:pos + 28 + caplen]
-                        if test_for is None or test_for(lt)(data, length):
-                            yield Packet(frame, t, caplen, length, lt, gidx, data)
-                    elif btype == _BT_SPB:
-                        if not ifaces:
-                            raise DamagedError(f"pcapng simple packet block at offset {base + pos} "
-                                               f"comes before any interface", offset=base + pos)
-                        if blen < 16:
-                            raise DamagedError(f"pcapng block at offset {base + pos} has length {blen}",
-                                               offset=base + pos)
-                        gidx, lt, _, _, _, snap = ifaces[0]
-                        length = u32(buf, pos + 8)[0]
-                        caplen = min(length, blen - 16)
-                        if snap:
-                            caplen = min(caplen, snap)
-                        frame += 1
-                        data = buf[pos + 12:pos + 12 + caplen]
-                        if test_for is None or test_for(lt)(data, length):
-                            yield Packet(frame, None, caplen, length, lt, gidx, data)
-                    # NRB, ISB, DSB, custom and unknown blocks carry no packets: skipped
-                except PcapError as exc:
-                    if isinstance(exc, FilterError):  # the filter's, not the file's
-                        raise
-                    self.frames = frame
-                    if exc.offset is None:
-                        exc.offset = base + pos
-                    if self.strict or not self._next_block_plausible(buf, nxt, end, order, eof):
-                        self._fail(exc)
+                    if nxt < 0:
+                        self._fail(value)
                         return
-                    exc.source = self.name
-                    exc.frame = frame
-                    # Every distinct warning text stays in the caller's warnings registry
-                    # for good, so a file of a million damaged blocks would grow memory
-                    # without bound: past the first few, skips are only counted.
-                    self.skipped += 1
-                    if self.skipped <= _MAX_SKIP_WARNINGS:
-                        more = ("; further damaged blocks are skipped without a warning "
-                                "(Capture.skipped counts them)") if self.skipped == _MAX_SKIP_WARNINGS else ""
-                        warnings.warn(f"{exc}; skipped that block{more}", PcapWarning, stacklevel=2)
+                    value.source = self.name
+                    value.frame = frame
+                    st.note_skipped(value)
                 pos = nxt
             if eof:
                 self.frames = frame
                 if stream_error is not None:
                     self._fail(stream_error)
                 elif pos < end:
-                    self._fail(TruncatedError(
-                        f"pcapng block at offset {base + pos} cut short (after frame {frame})",
-                        offset=base + pos))
+                    self._fail(pcapng_cut_short(base + pos, frame))
                 else:
                     self.clean_end = self.error is None
                 return
-
-    @staticmethod
-    def _next_block_plausible(buf: bytes, nxt: int, end: int, order: str, eof: bool) -> bool:
-        if nxt == end:
-            return True
-        if nxt + 8 > end:
-            return False
-        btype = struct.unpack_from(order + "I", buf, nxt)[0]
-        if btype == _PCAPNG_SHB:  # a new section's length is in its own byte order
-            if nxt + 12 > end:
-                return False
-            bom = struct.unpack_from("<I", buf, nxt + 8)[0]
-            if bom not in (_BYTE_ORDER_MAGIC, 0x4D3C2B1A):
-                return False
-            order = "<" if bom == _BYTE_ORDER_MAGIC else ">"
-        blen = struct.unpack_from(order + "I", buf, nxt + 4)[0]
-        return (btype in (1, 2, 3, 4, 5, 6, 10, _PCAPNG_SHB, 0xBAD, 0x40000BAD)
-                and 12 <= blen <= _PCAPNG_MAX_BLOCK)
 
     # -- public surface -----------------------------------------------------------------
     def keep_only(self, test_for: Callable[[int], Callable[[bytes, int], Any]]) -> None:
@@ -875,15 +651,35 @@ class Capture:
         self.close()
 
     def close(self) -> None:
+        """Close the file. A Capture is read by one thread at a time, but close() may come
+        from any thread: the iteration in the reading thread then ends. If that thread is
+        between packets, or gets there within CLOSE_PATIENCE seconds, its next step is
+        StopIteration and the file is closed before close() returns; if it stays inside
+        the reader (waiting on a pipe, say), it finishes the packets already read, then
+        gets a ValueError saying the capture was closed and closes the file itself."""
         gen = getattr(self, "_gen", None)
         if gen is not None:
-            gen.close()
-        for c in self._closers:
+            deadline = None
+            while True:
+                try:
+                    gen.close()
+                    break
+                except ValueError:  # "generator already executing": someone is inside it
+                    now = time.monotonic()
+                    deadline = deadline or now + CLOSE_PATIENCE
+                    if now >= deadline or _inside(gen):
+                        self._stream = _ClosedStream(self)  # the reader's next read stops it
+                        return
+                    time.sleep(0.001)
+        self._close_files()
+
+    def _close_files(self) -> None:
+        closers, self._closers = self._closers, []
+        for c in closers:
             try:
                 c.close()
             except Exception:  # noqa: BLE001 - closing must not mask the real error
                 pass
-        self._closers = []
 
     def describe(self) -> dict[str, Any]:
         """What the file says of itself, as plain data."""
@@ -906,22 +702,30 @@ class Capture:
         }
 
 
-def _wrapped_time(sec: int, frac: int, mult: int) -> int:
-    """Time of a record whose fraction is invalid (one second or more).
-
-    libpcap and Wireshark scale the fraction to nanoseconds in a signed 32-bit
-    integer; doing the same keeps purepcap's times equal to theirs on such files.
-    """
-    ns = (frac * mult) & 0xFFFFFFFF
-    if ns >= 0x80000000:
-        ns -= 0x100000000
-    return sec * NS + ns
+CLOSE_PATIENCE = 0.5  # seconds close() waits for a reading thread to step out of the reader
 
 
-def _opt_str(opts: dict[int, list[bytes]], code: int) -> str | None:
-    if code not in opts:
-        return None
-    return opts[code][0].rstrip(b"\x00").decode("utf-8", "replace")
+def _inside(gen: Any) -> bool:
+    """Whether this thread is running ``gen`` (close() called from within the reader)."""
+    frame = sys._getframe(1)
+    target = gen.gi_frame
+    while frame is not None:
+        if frame is target:
+            return True
+        frame = frame.f_back
+    return False
+
+
+class _ClosedStream:
+    """What a Capture reads after close() found another thread (or itself) inside the
+    reader: the reading thread closes the file here and stops, as on a closed file."""
+
+    def __init__(self, capture: Capture) -> None:
+        self._capture = capture
+
+    def read(self, n: int = -1) -> bytes:
+        self._capture._close_files()
+        raise ValueError(f"{self._capture.name}: the capture was closed while it was being read")
 
 
 def open_capture(source: Source, *, strict: bool = True, storage_options: dict | None = None,
@@ -933,41 +737,34 @@ def open_capture(source: Source, *, strict: bool = True, storage_options: dict |
 # -- splitting a capture into independently readable byte ranges ---------------------------
 def read_pcapng_head(read: Callable[[int], bytes], head: bytes) -> tuple[bytes, int, int]:
     """Read on from ``head`` (the start of a pcapng stream) until its section header and
-    the interface blocks right behind it are whole.
+    the interface blocks right behind it are whole (``leading_blocks`` says how far).
 
     Returns (everything read, ``head`` included; the length of those leading blocks; how
-    many interface blocks they hold). They end before the first interface block that
-    ``Capture`` does not take on opening either (a bad length or trailer): the reader
-    meets that one in its packet loop. The length is 0 when the stream ends inside them
-    or the section header's length is out of bounds. For the batch walkers that let this
-    module parse the blocks (``Capture(prefix)``) and then walk the packet blocks.
+    many interface blocks they hold). The length is 0 when the stream ends inside them
+    or the section header's length is out of bounds. Reads double in size, so a long run
+    of interface blocks costs linear time; it stops at the interface budget. For the
+    batch walkers, which then let PcapngState parse the blocks and walk the packets.
     """
     if len(head) < 12:
         return head, 0, 0
-    order = "<" if struct.unpack_from("<I", head, 8)[0] == _BYTE_ORDER_MAGIC else ">"
-    held = head
+    order = "<" if struct.unpack_from("<I", head, 8)[0] == BYTE_ORDER_MAGIC else ">"
+    held = bytearray(head)
     pos = idbs = 0
     while True:
-        while len(held) < pos + 8:
-            more = read(max(65536, pos + 8 - len(held)))
-            if not more:
-                return held, 0, 0
-            held += more
-        btype, blen = struct.unpack_from(order + "II", held, pos)
-        if pos and (btype != _BT_IDB or not 20 <= blen <= _PCAPNG_MAX_BLOCK or blen % 4):
-            return held, pos, idbs
-        if not 12 <= blen <= _PCAPNG_MAX_BLOCK:
-            return held, 0, 0
-        while len(held) < pos + blen:
-            more = read(max(65536, pos + blen - len(held)))
-            if not more:
-                return held, 0, 0
-            held += more
-        if pos:
-            if struct.unpack_from(order + "I", held, pos + blen - 4)[0] != blen:
-                return held, pos, idbs
-            idbs += 1
-        pos += blen
+        pos, idbs, more = leading_blocks(held, order, pos, idbs)
+        if not more:
+            return bytes(held), pos, idbs
+        data = read(max(65536, len(held)))
+        if not data:
+            return bytes(held), 0, 0
+        held += data
+
+
+# Spans of one pcapng section each carry the section's leading blocks; where interface
+# blocks come between packets, every span holds its own longer copy. Past this many
+# bytes of such copies in all, no new span is cut (the spans grow instead), so that
+# splitting a crafted file cannot take memory without bound.
+SPLIT_PREFIX_BUDGET = MAX_BLOCK
 
 
 def split_capture(path: str | os.PathLike, part_bytes: int = 64 * 1024 * 1024) -> list[Span]:
@@ -975,19 +772,23 @@ def split_capture(path: str | os.PathLike, part_bytes: int = 64 * 1024 * 1024) -
 
     One pass reads only record (block) headers and seeks over the data, so it costs
     one small read per record. Spans begin on record boundaries and, for pcapng,
-    carry the section and interface blocks needed to decode them.
+    carry the section and interface blocks needed to decode them. Damage ends the pass:
+    the last span then runs to the end of the file, and its reader reports the damage.
     """
     size = os.path.getsize(path)
+    # a file whose header the reader refuses is refused here with the reader's own error
+    Capture(path).close()
     with open(path, "rb") as f:
-        head = f.read(24)
-        if len(head) >= 4 and struct.unpack_from("<I", head)[0] == _PCAPNG_SHB:
+        head = f.read(PCAP_HEADER_LEN)
+        if len(head) >= 4 and struct.unpack_from("<I", head)[0] == PCAPNG_SHB:
             return _split_pcapng(f, size, part_bytes)
-        if len(head) < 24 or struct.unpack_from("<I", head)[0] not in _PCAP_MAGICS:
+        if len(head) < PCAP_HEADER_LEN or struct.unpack_from("<I", head)[0] not in PCAP_MAGICS:
             raise NotACaptureError(f"{os.fspath(path)}: not an uncompressed capture file; cannot split",
                                    offset=0, frame=0)
-        order, _, reclen, _ = _PCAP_MAGICS[struct.unpack_from("<I", head)[0]]
-        unpack = struct.Struct(order + "IIII").unpack_from
-        spans, start, first, frame, pos = [], 24, 1, 0, 24
+        hdr = read_pcap_header(head)
+        reclen = hdr.variant.record_len
+        unpack = struct.Struct(hdr.variant.order + PCAP_RECORD).unpack_from
+        spans, start, first, frame, pos = [], PCAP_HEADER_LEN, 1, 0, PCAP_HEADER_LEN
         while True:
             if pos - start >= part_bytes:
                 spans.append(Span(start, pos, first, head))
@@ -996,8 +797,10 @@ def split_capture(path: str | os.PathLike, part_bytes: int = 64 * 1024 * 1024) -
             rec = f.read(reclen)
             if len(rec) < reclen:
                 break
-            caplen = unpack(rec, 0)[2]
-            if caplen > _PCAPNG_MAX_BLOCK:
+            _, _, caplen, length = unpack(rec, 0)
+            if hdr.swaps_lengths and caplen > length:
+                caplen = length
+            if caplen > hdr.record_limit or pos + reclen + caplen > size:
                 break  # damage: the reader of the last span will report it
             pos += reclen + caplen
             frame += 1
@@ -1006,44 +809,99 @@ def split_capture(path: str | os.PathLike, part_bytes: int = 64 * 1024 * 1024) -
 
 
 def _split_pcapng(f: IO[bytes], size: int, part_bytes: int) -> list[Span]:
+    # The walk keeps a PcapngState as the reader does and judges every section header and
+    # interface block by the reader's rules, and every packet block's fields and trailing
+    # length: damage ends the walk before that block, so the damage lies in the body of the
+    # last span, where its reader meets it exactly as a whole read does (strict or not),
+    # and no prefix ever holds a block the reader would refuse. A step reads the last
+    # block's trailing length and this block's header in one read.
     spans: list[Span] = []
-    order = "<"
+    st = PcapngState()
     pos = frame = 0
-    n_ifaces = 0  # interfaces in all sections so far: the global index base
-    section = 0
-    section_prefix = b""  # SHB + IDBs of the current section
-    span_start, span_first, span_prefix, span_base = 0, 1, b"", 0
+    section_blocks: list[bytes] = []  # SHB + IDBs of the current section
+    section_at: list[tuple[int, int]] = []  # where each of them is, and the frames before it
+    section_prefix = b""  # the same, joined, once a span needs them
+    prefix_total = 0  # bytes of distinct prefixes the spans hold (SPLIT_PREFIX_BUDGET)
+    span_start, span_first = 0, 1
+    span_prefix: tuple[bytes, tuple[tuple[int, int], ...]] | None = None
+    last_len = 0  # the length of the block before pos, whose trailer the next read holds
+
+    def prefix() -> tuple[bytes, tuple[tuple[int, int], ...]]:
+        nonlocal section_prefix, prefix_total
+        if len(section_prefix) != sum(map(len, section_blocks)):
+            section_prefix = b"".join(section_blocks)
+            prefix_total += len(section_prefix)
+        return section_prefix, tuple(section_at)
+
+    def cut(stop: int, base: int | None = None, section: int | None = None) -> None:
+        data, at = span_prefix or prefix()
+        spans.append(Span(span_start, stop, span_first, data, st.interface_base if base is None else base,
+                          st.sections if section is None else section, at))
+
     while pos + 12 <= size:
-        f.seek(pos)
-        hdr = f.read(12)
-        if len(hdr) < 12:
+        f.seek(pos - 4 if last_len else pos)
+        raw = f.read((4 if last_len else 0) + PACKET_BLOCK_HEAD)
+        if last_len:
+            if struct.unpack_from(st.order + "I", raw)[0] != last_len:
+                pos -= last_len  # that block is damaged: the reader of the last span says how
+                break
+            raw = raw[4:]
+        if len(raw) < 12:
             break
-        btype = struct.unpack_from(order + "I", hdr)[0]  # the SHB type reads the same either way
-        if btype == _PCAPNG_SHB:
-            order = "<" if struct.unpack_from("<I", hdr, 8)[0] == _BYTE_ORDER_MAGIC else ">"
-        blen = struct.unpack_from(order + "I", hdr, 4)[0]
-        if blen < 12 or blen > _PCAPNG_MAX_BLOCK:
+        order = st.order
+        btype = struct.unpack_from(order + "I", raw)[0]  # the SHB type reads the same either way
+        if btype == PCAPNG_SHB:
+            try:
+                order = shb_byte_order(raw, 0, pos)
+            except PcapError:
+                break
+        blen = struct.unpack_from(order + "I", raw, 4)[0]
+        if not block_length_ok(btype, blen) or blen & 3 or pos + blen > size:
             break  # damage: the reader of the last span will report it
-        if btype == _PCAPNG_SHB:
-            if frame + 1 > span_first:
-                spans.append(Span(span_start, pos, span_first, span_prefix, span_base, section))
+        if btype == PCAPNG_SHB or btype == BT_IDB:
             f.seek(pos)
-            section_prefix = f.read(blen)
-            section += 1
-            span_start, span_first, span_prefix, span_base = pos + blen, frame + 1, section_prefix, n_ifaces
-        elif btype == _BT_IDB:
-            f.seek(pos)
-            section_prefix += f.read(blen)
-            n_ifaces += 1
-            if span_start == pos:  # no packet yet in this span: the IDB joins its prefix
-                span_start, span_prefix = pos + blen, section_prefix
-        elif btype in (_BT_EPB, _BT_SPB, _BT_PB):
-            if pos - span_start >= part_bytes:
-                spans.append(Span(span_start, pos, span_first, span_prefix, span_base, section))
-                span_start, span_first, span_prefix = pos, frame + 1, section_prefix
+            block = f.read(blen)
+            if struct.unpack_from(order + "I", block, blen - 4)[0] != blen:
+                break  # damage: the reader of the last span will report it
+            was = st.order, st.interface_base, st.section_ifaces, st.sections
+            try:
+                if btype == PCAPNG_SHB:
+                    st.order = order
+                    st.parse_shb(block, 0, blen, pos)
+                else:
+                    st.parse_idb(block, 0, blen, pos)
+            except PcapError:
+                st.order, st.interface_base, st.section_ifaces, st.sections = was
+                break  # (over the interface budget too)
+            last_len = 0  # its trailer was read with it
+            if btype == PCAPNG_SHB:
+                if frame + 1 > span_first:
+                    cut(pos, was[1], was[3])
+                section_blocks, section_at = [block], [(pos, frame)]
+                span_start, span_first = pos + blen, frame + 1
+                span_prefix = prefix()
+            else:
+                section_blocks.append(block)
+                section_at.append((pos, frame))
+                if span_start == pos:  # no packet yet in this span: the IDB joins its prefix
+                    span_start = pos + blen
+                    span_prefix = None  # joined when the span is cut or the section ends
+            pos += blen
+            continue
+        if btype in PACKET_BLOCKS:
+            if len(raw) < PACKET_BLOCK_HEAD and btype != BT_SPB:
+                break
+            if packet_block_damage(btype, blen, raw, 0, order, len(st.section_ifaces), pos) is not None:
+                break
+            if span_prefix is None:
+                span_prefix = prefix()
+            if pos - span_start >= part_bytes and prefix_total <= SPLIT_PREFIX_BUDGET:
+                cut(pos)
+                span_start, span_first, span_prefix = pos, frame + 1, prefix()
             frame += 1
+        last_len = blen
         pos += blen
-    spans.append(Span(span_start, size, span_first, span_prefix, span_base, section))
+    cut(size)
     return spans
 
 
@@ -1173,9 +1031,9 @@ class PcapngWriter(_Writer):
         o = self._order
         opts = b""
         if self._application:
-            opts = _opt(o, _SHB_USERAPPL, self._application.encode()) + _opt(o, 0, b"")
-        body = struct.pack(o + "IHHq", _BYTE_ORDER_MAGIC, 1, 0, -1) + opts
-        self._f.write(_block(o, _PCAPNG_SHB, body))
+            opts = _opt(o, SHB_USERAPPL, self._application.encode()) + _opt(o, 0, b"")
+        body = struct.pack(o + "IHHq", BYTE_ORDER_MAGIC, 1, 0, -1) + opts
+        self._f.write(_block(o, PCAPNG_SHB, body))
         self._ifaces: list[tuple[int, int, int]] = []  # (ticks per second, tsoffset, snaplen)
 
     def add_interface(self, linktype: int, *, snaplen: int = linktypes.MAX_SNAPLEN, tsresol: int = 9,
@@ -1185,19 +1043,19 @@ class PcapngWriter(_Writer):
         o = self._order
         opts = b""
         if name is not None:
-            opts += _opt(o, _IF_NAME, name.encode())
+            opts += _opt(o, IF_NAME, name.encode())
         if description is not None:
-            opts += _opt(o, _IF_DESCRIPTION, description.encode())
+            opts += _opt(o, IF_DESCRIPTION, description.encode())
         if tsresol != 6:
-            opts += _opt(o, _IF_TSRESOL, bytes([tsresol]))
+            opts += _opt(o, IF_TSRESOL, bytes([tsresol]))
         if tsoffset:
-            opts += _opt(o, _IF_TSOFFSET, struct.pack(o + "q", tsoffset))
+            opts += _opt(o, IF_TSOFFSET, struct.pack(o + "q", tsoffset))
         if fcslen is not None:
-            opts += _opt(o, _IF_FCSLEN, bytes([fcslen]))
+            opts += _opt(o, IF_FCSLEN, bytes([fcslen]))
         if opts:
             opts += _opt(o, 0, b"")
-        self._f.write(_block(o, _BT_IDB, struct.pack(o + "HHI", linktype, 0, snaplen) + opts))
-        self._ifaces.append((_decode_tsresol(tsresol), tsoffset, snaplen))
+        self._f.write(_block(o, BT_IDB, struct.pack(o + "HHI", linktype, 0, snaplen) + opts))
+        self._ifaces.append((decode_tsresol(tsresol), tsoffset, snaplen))
         return len(self._ifaces) - 1
 
     def _ticks(self, time: int, interface: int) -> int:
@@ -1226,7 +1084,7 @@ class PcapngWriter(_Writer):
         caplen = len(data)
         body = struct.pack(o + "IIIII", interface, ticks >> 32, ticks & 0xFFFFFFFF, caplen,
                            caplen if length is None else length) + data
-        self._f.write(_block(o, _BT_EPB, body))
+        self._f.write(_block(o, BT_EPB, body))
         self.packets += 1
 
     def write_simple(self, data: bytes, *, length: int | None = None) -> None:
@@ -1234,7 +1092,7 @@ class PcapngWriter(_Writer):
         if not self._ifaces:
             raise ValueError("a simple packet block needs interface 0")
         o = self._order
-        self._f.write(_block(o, _BT_SPB, struct.pack(o + "I", len(data) if length is None else length) + data))
+        self._f.write(_block(o, BT_SPB, struct.pack(o + "I", len(data) if length is None else length) + data))
         self.packets += 1
 
     def write_obsolete(self, time: int, data: bytes, *, length: int | None = None, interface: int = 0) -> None:
@@ -1244,7 +1102,7 @@ class PcapngWriter(_Writer):
         caplen = len(data)
         body = struct.pack(o + "HHIIII", interface, 0, ticks >> 32, ticks & 0xFFFFFFFF, caplen,
                            caplen if length is None else length) + data
-        self._f.write(_block(o, _BT_PB, body))
+        self._f.write(_block(o, BT_PB, body))
         self.packets += 1
 
     def write_block(self, btype: int, body: bytes) -> None:

@@ -76,6 +76,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 
+from . import _schema
 from . import linktypes as _lt
 from ._protocols import NAMES as _PROTO_NAMES
 
@@ -96,10 +97,9 @@ PROTOCOLS: tuple[str, ...] = ("tcp", "udp", "icmp", "icmpv6", "igmp", "gre", "es
     n for n in _PROTO_NAMES if n not in ("tcp", "udp", "icmp", "icmpv6", "igmp", "gre", "esp", "ah",
                                          "sctp", "ospf", "pim", "vrrp") and not n.startswith("ip-proto-"))
 
-# Fields records() adds on request (fields=...). All but `interface` come from decode().
-EXTRA_FIELDS: tuple[str, ...] = ("ip_version", "ttl", "ip_id", "tcp_flags", "tcp_seq", "tcp_ack",
-                                 "tcp_window", "icmp_type", "icmp_code", "vlan", "eth_src", "eth_dst",
-                                 "interface", "fragment", "ip_proto", "ip_length")
+# Fields records() adds on request (fields=...), from the one field table. All but
+# `interface` (the Packet's) come from decode().
+EXTRA_FIELDS: tuple[str, ...] = _schema.RECORD_EXTRA
 
 _U16 = struct.Struct("!H").unpack_from
 _U32 = struct.Struct("!I").unpack_from
@@ -369,11 +369,9 @@ _PORTED = frozenset((6, 17, 132))
 _V6_EXT = frozenset((0, 43, 44, 60, 51))
 
 
-_BLANK = {"src_host": None, "dst_host": None, "src_port": None, "dst_port": None, "protocol": None,
-          "ip_version": None, "ttl": None, "ip_id": None, "tcp_flags": None, "tcp_seq": None,
-          "tcp_ack": None, "tcp_window": None, "icmp_type": None, "icmp_code": None, "vlan": None,
-          "eth_src": None, "eth_dst": None, "fragment": None, "ip_proto": None, "ip_length": None,
-          "payload": b""}
+# decode()'s keys, all None but the payload; from the one field table
+_BLANK = dict.fromkeys(_schema.DECODED)
+_BLANK["payload"] = b""
 _blank = _BLANK.copy  # a copy of a template is cheaper than a 21-key display
 
 

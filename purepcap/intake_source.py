@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from decimal import Decimal
 from typing import Any
 
 from . import __version__
@@ -42,7 +43,7 @@ def _parse_size(value: int | str | None) -> int:
         if not m:
             raise ValueError(f"partition_size {value!r} is not a size like 64MB or 1GiB")
         unit = (1024 if m.group(3) else 1000) ** "_kmgt".index(m.group(2).lower() or "_")
-        size = int(float(m.group(1)) * unit)
+        size = int(Decimal(m.group(1)) * unit)  # exact: a float of 400 digits is inf
     if size < 1:
         raise ValueError(f"partition_size must be at least one byte, not {value!r}")
     return size
@@ -173,9 +174,11 @@ class PcapSource(DataSource):
             raise missing_extra("dask", "dask[dataframe]") from None
         self._load_metadata()
         meta = clear_known_categories(self._meta())
-        # Dask would turn object columns into strings; the only one we have is
-        # `fragment`, whose values are tuples, so keep the types exactly as to_pandas gives
+        # Dask would turn object columns into strings: `fragment`'s and the application
+        # fields' tuples, and strings whose None must stay None; keep to_pandas' types
         with dask.config.set({"dataframe.convert-string": False}):
+            if not self._parts:  # no files: the empty frame read() gives (from_map needs one)
+                return dd.from_pandas(self._meta(), npartitions=1)
             return dd.from_map(_PartitionReader(self._options()), self._parts, meta=meta,
                                label="read-pcap", enforce_metadata=False)
 
@@ -216,7 +219,8 @@ def _partitions(urlpath: Any, storage_options: dict | None, partition_size: int)
     for path in paths:
         if "://" not in path and os.path.isfile(path) and os.path.getsize(path) > partition_size:
             try:
-                spans = [s for s in split_capture(path, partition_size) if s.stop > s.start]
+                # an empty span is kept: its leading blocks may hold the damage to report
+                spans = split_capture(path, partition_size)
             except (PcapError, OSError):
                 spans = []  # compressed or damaged: read whole, and let the reader report it
             if len(spans) > 1:

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import math
-import re
 import sys
 import threading
 import time
@@ -16,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import CaptureError
+from .errors import CaptureError, FilterError, InterfaceDownError, NoPrivilegeError, NoSuchInterfaceError
 from .format import Packet
 
 __all__ = [
@@ -27,21 +26,26 @@ __all__ = [
 MAX_SNAPLEN = 262144
 DEFAULT_BUFFER = 8 << 20
 _LINUX = sys.platform.startswith("linux")
-_VLAN_WORD = re.compile(r"\bvlan\b")
 
 Program = Sequence[tuple[int, int, int, int]]
 
-
-class NoPrivilegeError(CaptureError):
-    """The process may not open a capture (no CAP_NET_RAW, or no access to /dev/bpf)."""
-
-
-class NoSuchInterfaceError(CaptureError):
-    """The interface does not exist; the message lists those that do."""
+# poll() takes a C int of milliseconds; a longer timeout is waited for in pieces of this
+_MAX_WAIT_MS = 3_600_000
 
 
-class InterfaceDownError(CaptureError):
-    """The interface exists but is administratively down."""
+def check_timeout(timeout: object) -> float | None:
+    """``timeout`` as seconds (a finite number >= 0) or None; ValueError otherwise."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        try:
+            seconds = float(timeout)
+        except OverflowError:
+            seconds = math.inf
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+    raise ValueError(f"timeout must be a number of seconds >= 0 (finite), or None for no timeout, "
+                     f"not {timeout!r}")
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,63 @@ def _program(filter: str | Program | None, linktype: int, snaplen: int, cooked: 
     return program
 
 
+# The tag protocol ids the `vlan` primitive looks for (filter/_codegen, Encap)
+_VLAN_TPIDS = frozenset((0x8100, 0x88A8, 0x9100))
+
+
+def _reads_vlan_tags(expression: str) -> bool:
+    """Whether the expression tests VLAN tags: a `vlan` primitive, or `ether proto` (or
+    `link proto`) naming a tag protocol id. Decided on the parsed expression, not its text."""
+    from .filter import parse
+    from .filter._codegen import ETHERTYPE
+    from .filter._parser import And, Encap, Not, Or, Prim
+
+    stack = [parse(expression)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (And, Or)):
+            stack.extend(node.items)
+        elif isinstance(node, Not):
+            stack.append(node.item)
+        elif isinstance(node, Encap) and node.name == "vlan":
+            return True
+        elif isinstance(node, Prim) and node.qual.addr == "proto" and node.qual.proto in ("ether", "link"):
+            v = node.value
+            if (v.number if v.kind == "num" else ETHERTYPE.get(v.text)) in _VLAN_TPIDS:
+                return True
+    return False
+
+
+def _linux_filter(filter: str | Program | None, linktype: int, snaplen: int,
+                  cooked: bool) -> tuple[list, Any]:
+    """(the program for the kernel, a Python matcher or None) for an AF_PACKET socket.
+
+    The kernel runs the expression unless it cannot see what the expression reads:
+    - the outer VLAN tag, which the kernel takes off before socket filters run (the
+      Packets get it back), so an expression that tests tags would never match there;
+    - on a cooked socket, bytes of the LINUX_SLL header, which the kernel builds only
+      for us (compile_bpf says so with a FilterError for linux_cooked=True, where the
+      same expression compiles for the link type).
+    Then only the snaplen stays in the kernel and the expression is matched in Python on
+    the delivered bytes."""
+    if not isinstance(filter, str):
+        return _program(filter, linktype, snaplen, cooked), None
+    from .filter import offline_matcher
+
+    try:
+        program = _program(filter, linktype, snaplen, cooked)
+    except FilterError:
+        if not cooked:
+            raise
+        _program(filter, linktype, snaplen, False)  # an error of the expression itself raises here
+        program = None
+    if program is not None and not cooked and _reads_vlan_tags(filter):
+        program = None
+    if program is None:
+        return _program(None, linktype, snaplen, cooked), offline_matcher(filter)
+    return program, None
+
+
 class LiveCapture:
     """An open live capture; see :func:`capture`."""
 
@@ -150,8 +211,7 @@ class LiveCapture:
         for name, value in (("count", count), ("chunksize", chunksize)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, not {value!r}")
-        if timeout is not None and (not isinstance(timeout, (int, float)) or not timeout >= 0):
-            raise ValueError(f"timeout must be a number of seconds >= 0 or None, not {timeout!r}")
+        timeout = check_timeout(timeout)
         if not isinstance(snaplen, int) or not 1 <= snaplen <= MAX_SNAPLEN:
             raise ValueError(f"snaplen must be between 1 and {MAX_SNAPLEN}, not {snaplen!r}")
         if method not in ("auto", "ring", "recvmsg"):
@@ -171,6 +231,11 @@ class LiveCapture:
         self._received = 0
         self._dropped = 0
         self._lock = threading.Lock()
+        # Held while the source is read or waited on, so that close() from another thread
+        # never closes it under a reader; re-entrant for a signal handler's close().
+        self._io = threading.RLock()
+        self._io_owner: int | None = None
+        self._closing = False
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._src: Any = None
         self._userland_match: Any = None
@@ -193,15 +258,7 @@ class LiveCapture:
         if not info["flags"] & L.IFF_UP:
             raise _down(self.interface)
         linktype, cooked = L.linktype_for(info["arphrd"])
-        if isinstance(self.filter, str) and not cooked and _VLAN_WORD.search(self.filter):
-            # The kernel takes the outer VLAN tag off before socket filters run, so a
-            # program that looks for tags in the bytes would miss it. Keep only the
-            # snaplen in the kernel and match in Python on the bytes with the tag back.
-            program = _program(None, linktype, self.snaplen, cooked)
-            from .filter import offline_matcher
-            self._userland_match = offline_matcher(self.filter)
-        else:
-            program = _program(self.filter, linktype, self.snaplen, cooked)
+        program, self._userland_match = _linux_filter(self.filter, linktype, self.snaplen, cooked)
         try:
             return L.LinuxSource(self.interface, info, snaplen=self.snaplen, promisc=self.promisc,
                                  immediate=self.immediate, program=program,
@@ -250,21 +307,37 @@ class LiveCapture:
         except Exception:
             pass
 
-    def _batches(self) -> Iterator[list[Packet]]:
-        src = self._src
-        while not self._stopped and not self._done and src is not None:
-            batch = src.read_batch(self._frame)
-            if batch and self._userland_match is not None:
-                batch = self._match(batch)
-            if not batch:
+    def _next_batch(self) -> list[Packet] | None:
+        """The packets ready now; [] after a wait; None once closed or past the deadline."""
+        with self._io:
+            src = self._src
+            if src is None or self._closing:
+                return None
+            self._io_owner = threading.get_ident()
+            try:
+                batch = src.read_batch(self._frame)
+                if batch and self._userland_match is not None:
+                    batch = self._match(batch)
+                if batch:
+                    return batch
                 if self._deadline is None:
                     wait_ms = None
                 else:
                     left = self._deadline - time.monotonic()
                     if left <= 0:
-                        break
-                    wait_ms = max(1, math.ceil(left * 1000))
+                        return None
+                    wait_ms = min(max(1, math.ceil(left * 1000)), _MAX_WAIT_MS)
                 src.wait(wait_ms)
+                return []
+            finally:
+                self._io_owner = None
+
+    def _batches(self) -> Iterator[list[Packet]]:
+        while not self._stopped and not self._done:
+            batch = self._next_batch()
+            if batch is None:
+                break
+            if not batch:
                 continue
             if self.count is not None:
                 left_count = self.count - self._captured
@@ -350,7 +423,16 @@ class LiveCapture:
         return self._src is None
 
     def close(self) -> None:
-        with self._lock:
+        """Close the capture. Safe from another thread: an iteration there ends after the
+        batch in hand, and close() returns once the kernel side is released. From a signal
+        handler that interrupted a read, the reading thread closes it on its way out."""
+        self._closing = True
+        src = self._src
+        if src is not None:
+            src.wakeup()  # a reader waiting in poll() lets go of the source
+        if self._io_owner == threading.get_ident():
+            return  # we interrupted our own read (a signal handler): it ends, then closes
+        with self._io, self._lock:
             src, self._src = self._src, None
             if src is not None:
                 try:
@@ -374,8 +456,9 @@ class LiveCapture:
         kernel kept for this capture, dropped ones included (tcpdump's "received by
         filter"; on Linux only packets that passed the kernel filter are counted, on the
         BSDs ``bs_recv`` counts every packet the descriptor saw); ``filter_passed``, the
-        same less packets rejected by a filter that had to run in Python (expressions with
-        ``vlan`` on Linux, where the kernel strips the tag before socket filters run);
+        same less packets rejected by a filter that had to run in Python (on Linux,
+        expressions that test VLAN tags, which the kernel strips before socket filters
+        run, or read a cooked socket's LINUX_SLL header);
         ``dropped``, packets lost because the buffer was full (tcpdump's "dropped by
         kernel")."""
         with self._lock:
@@ -408,9 +491,11 @@ def capture(interface: str, *, count: int | None = None, timeout: float | None =
     the ring ("ring") or plain recvmsg ("recvmsg") on Linux.
 
     On Linux the kernel takes the outer VLAN tag off before the socket filter runs; the
-    tag is put back into the delivered bytes, and expressions that mention ``vlan`` are
-    matched on those bytes in Python. Other expressions run in the kernel and, as with
-    libpcap, also match tagged packets by their inner headers.
+    tag is put back into the delivered bytes, and expressions that test tags (``vlan``,
+    ``ether proto 0x8100``, ...) are matched on those bytes in Python, as are, on a cooked
+    socket ("any", non-Ethernet devices), expressions that read the LINUX_SLL header the
+    kernel filter never sees. Other expressions run in the kernel and, as with libpcap,
+    also match tagged packets by their inner headers.
 
     Raises NoPrivilegeError, NoSuchInterfaceError, InterfaceDownError or another
     CaptureError.

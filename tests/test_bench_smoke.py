@@ -57,13 +57,16 @@ def test_quick_run_writes_every_row_and_target(tmp_path: Path) -> None:
     raw = json.loads((tmp_path / "data" / "results-quick.json").read_text())
     outs = {r["key"]: r["out"][-1]["n"] for r in raw["rows"] if r["out"]}
     assert outs["records"] == outs["dpkt_rows"] == outs["to_pandas"] == outs["dpkt_pandas"] == 600
+    assert outs["to_pandas_app"] == 600
     assert outs["v_records"] == outs["v_dpkt_rows"] < 600  # ARP frames have no IP row
     assert outs["records_filter"] == outs["open_filter"] < 600
     assert outs["records_10x"] == 6000
     assert outs["floor_bytes"] == outs["floor_tuples"] == outs["open"] == 600  # the yardsticks see every packet
     targets = text[text.index("### Targets"):text.index("### All rows")]
     verdicts = re.findall(r"\| (PASS|MISS|n/a) \|$", targets, re.M)
-    assert len(verdicts) == 11  # the to_pandas() target is two lines: 12x dpkt, and 1.3M/s
+    # the to_pandas() target is two lines: 12x dpkt, and 1.3M/s; issue 18 adds two
+    # (application columns: <= 1.5x plain to_pandas, >= 20x tshark)
+    assert len(verdicts) == 13
     assert "Live capture" in text and "--no-live" in text
     for what in ("Machine:", "Versions:", "python 3.", "dpkt", "Load average"):
         assert what in text

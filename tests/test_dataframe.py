@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import purepcap
-from purepcap import build
+from purepcap import _schema, build
 from purepcap import strategies as pst
 from purepcap.dataframe import (
     DEFAULT_COLUMNS,
@@ -56,7 +56,7 @@ def kinds(df: pd.DataFrame) -> list:
 def assert_matches_records(df: pd.DataFrame, source, **kw) -> None:
     """Every row and column of df equals what records() yields for the same arguments."""
     columns = kw.pop("columns", None)
-    fields = [c for c in (columns or []) if c not in ("frame", "length", "caplen")]
+    fields = [c for c in (columns or []) if c not in _schema.ROW_DEFAULT]  # records() rows have those
     recs = list(purepcap.records(source, fields=fields, **kw))
     assert len(df) == len(recs)
     for name in df.columns:

@@ -566,9 +566,9 @@ def test_open_filter_equals_matching_every_packet(tmp_path, expr: str, chunk) ->
     if chunk is None:
         cap = purepcap.open(str(path), filter=expr)
     else:  # EPBs straddling reads, so that some go through the careful path
-        from purepcap._open import FilteredCapture
+        from purepcap._open import filtered
         from purepcap.format import Capture
-        cap = FilteredCapture(Capture(str(path), chunk_size=chunk), expr)
+        cap = filtered(Capture(str(path), chunk_size=chunk), expr)
     with cap:
         got = [(p.frame, p.time, p.linktype, p.interface, p.data) for p in cap]
     assert got == want and 0 < len(want) < 160

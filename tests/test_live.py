@@ -631,7 +631,7 @@ def test_statistics_count_kernel_drops_and_accumulate(pair):
     # counters) add up.
     rx = pair.udp_receiver(5001)
     with rx, pair.capture(method="ring", immediate=True, buffer_size=16384, timeout=1) as cap:
-        nframes = cap._src._nframes
+        nframes = cap._src._rx._nframes  # the TPACKET_V2 receiver's ring
         send_udp(pair, [b"s%d" % i for i in range(20)])
         mid = settled_stats(cap, 20)  # several reads, each resetting the kernel's counters
         send_udp(pair, [b"s%d" % i for i in range(20, 50)])

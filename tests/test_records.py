@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from conftest import FIXTURES
 from hypothesis import given
 from hypothesis import strategies as st
 from test_headers import V4_TCP, V6_UDP, ether, ext, frag6, icmp, ipv4, ipv6, sll, tcp, udp
@@ -273,3 +274,22 @@ def test_chunked_live_style_source_is_flattened():
 
     packets = list(purepcap.open(capture_bytes()))
     assert list(records(Chunked(packets))) == list(records(packets))
+
+
+def test_one_source_classifier_for_records_and_frames(tmp_path):
+    """records() and to_pandas() tell a capture to open from Packets to take by one
+    rule (purepcap._sources.is_openable); it relies on captures having no read()."""
+    from purepcap import _records, dataframe, live
+    from purepcap._sources import is_openable
+    from purepcap.format import Capture
+
+    path = FIXTURES / "local.pcap"
+    assert not hasattr(Capture, "read") and not hasattr(live.LiveCapture, "read")
+    with open(path, "rb") as f:
+        for source in (path, str(path), path.read_bytes(), memoryview(path.read_bytes()), f):
+            assert is_openable(source)
+    with purepcap.open(path) as cap, purepcap.open(path, filter="tcp") as filtered:
+        assert not is_openable(cap) and not is_openable(filtered)
+        assert filtered.filter == "tcp" and cap.filter is None
+    assert not is_openable([]) and not is_openable(iter(()))
+    assert _records.is_openable is is_openable and dataframe.is_openable is is_openable

@@ -92,17 +92,29 @@ def test_direct_equals_packet_path(variant, payload):
     assert direct[0] == general(raw, payload)
 
 
-def test_not_direct_when_not_plain():
+def test_not_direct_when_not_a_capture_header():
     raw = pcap(FRAMES)
     assert not is_direct(raw[:20])
-    assert not is_direct(b"\x0a\x0d\x0d\x0a" + raw[4:])  # pcapng magic
-    old = bytearray(raw)
-    old[6:8] = struct.pack("<H", 3)  # version 2.3
-    assert not is_direct(bytes(old))
-    fcs = bytearray(raw)
-    fcs[20:24] = struct.pack("<I", 1 | 0x14000000)  # FCS bits in the link-type field
-    assert not is_direct(bytes(fcs))
-    assert records(bytes(fcs)) is not None and list(records(bytes(old)))
+    assert not is_direct(b"\x0a\x0d\x0d\x0a" + raw[4:])  # pcapng magic on a pcap body
+
+
+@pytest.mark.parametrize("change", ["version 2.3", "fcs bits", "modified"])
+def test_direct_takes_every_pcap_variant_as_the_packet_path_does(change):
+    raw = bytearray(pcap(FRAMES))
+    if change == "version 2.3":
+        raw[6:8] = struct.pack("<H", 3)
+    elif change == "fcs bits":
+        raw[20:24] = struct.pack("<I", 1 | 0x14000000)  # FCS bits in the link-type field
+    else:  # Kuznetzov's modified pcap: 8 more bytes in every record header
+        out, pos = bytearray(struct.pack("<I", 0xA1B2CD34) + raw[4:24]), 24
+        while pos < len(raw):
+            caplen = struct.unpack_from("<I", raw, pos + 8)[0]
+            out += raw[pos:pos + 16] + bytes(8) + raw[pos + 16:pos + 16 + caplen]
+            pos += 16 + caplen
+        raw = out
+    assert is_direct(bytes(raw))
+    direct, via = both_paths(bytes(raw))
+    assert direct == via and len(direct[0]) >= 2 and direct[1] is None
 
 
 def damaged_cases():

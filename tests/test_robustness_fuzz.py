@@ -32,7 +32,9 @@ targets = importlib.import_module("targets")
 make_seeds = importlib.import_module("make_seeds")
 
 NEEDS = {"containers": [], "headers": ["purepcap.headers"], "records": ["purepcap._records"],
-         "records_direct": ["purepcap._records"], "filter": ["purepcap.filter._parser"]}
+         "records_direct": ["purepcap._records"], "filter": ["purepcap.filter._parser"],
+         "appfields": ["purepcap._appfields"],
+         "partitions": [], "filtered_read": ["purepcap._records", "purepcap.filter._parser"]}
 
 
 def needs(target: str) -> None:
@@ -149,3 +151,22 @@ def test_records_direct_target_fails_when_the_walks_differ(monkeypatch) -> None:
                                         "66d00a0000010a0000020001005000000000000000005002ffff00000000"))
     with pytest.raises(AssertionError, match="direct walk differs"):
         targets.records_direct(buf.getvalue())
+
+
+def test_appfields_target_fails_on_a_value_of_the_wrong_type(monkeypatch) -> None:
+    import purepcap._appfields as app
+    needs("appfields")
+    monkeypatch.setattr(app, "app_fields", lambda *a: (b"raw",) + (None,) * (len(app.APP_FIELDS) - 1))
+    with pytest.raises(AssertionError):
+        targets.appfields(targets.app_input(0, b"\x00" * 12))
+
+
+def test_appfields_target_fails_when_a_decoder_raises(monkeypatch) -> None:
+    import purepcap._appfields as app
+    needs("appfields")
+
+    def broken(payload, tcp=False):
+        raise IndexError("a read past the end")
+    monkeypatch.setattr(app, "dns_fields", broken)
+    with pytest.raises(IndexError):
+        targets.appfields(targets.app_input(0, b"\x00" * 12))

@@ -1,0 +1,196 @@
+# DNS messages: the header, the first question and the A/AAAA answers, from one UDP
+# payload or one TCP segment (a 2-byte length, then the message). Strategy: a plain
+# walk over the bytes with explicit bounds checks, following tshark 4's reading of
+# what a damaged message still shows: the question only when its name, type and class
+# were captured, names that run too long or loop written as tshark writes them. Name
+# expansion follows at most MAX_POINTERS compression pointers and never the same one
+# twice, so it is linear in the message; names keep at most 253 characters of text.
+from __future__ import annotations
+
+import struct
+
+from .headers import ip4_str, ip6_str
+
+__all__ = ["dns_fields", "DNS_FIELDS", "MAX_POINTERS", "looks_like_dns"]
+
+# The fields, in the order dns_fields returns them.
+DNS_FIELDS = ("dns_id", "dns_qname", "dns_qtype", "dns_rcode", "dns_answers")
+
+# tshark's limits (MAX_DNAME_LEN): more pointers than this is a loop; a name whose text
+# reaches 254 characters is "too long".
+MAX_POINTERS = 255
+_MAX_TEXT = 253
+
+TOO_LONG = "<Name too long>"
+LOOPS = "<Name contains a pointer that loops>"
+UNKNOWN_LABEL = "<Unknown extended label>"
+
+_HEADER = struct.Struct("!HHHHHH").unpack_from
+_TYPE_CLASS = struct.Struct("!HH").unpack_from
+_RR_TAIL = struct.Struct("!HHIH").unpack_from  # type, class, ttl, rdlength
+
+
+class _Bad(Exception):
+    """A read past the end of the message (tshark's ReportedBoundsError)."""
+
+
+def _name(msg: bytes, off: int) -> tuple[str, int]:
+    """The name at ``off``: (text, bytes it takes at ``off``); _Bad where tshark throws.
+
+    The text is "" for the root, else the labels joined by dots and decoded as UTF-8
+    (invalid bytes become U+FFFD), or one of tshark's markers. A pointer met a second
+    time is a loop (tshark walks on until its pointer count passes MAX_POINTERS, to
+    the same verdict); so no label is walked twice and the walk is linear in the
+    message.
+    """
+    n = len(msg)
+    start = off
+    used = -1  # the name's length at ``start``, fixed at the first pointer
+    parts: list[bytes] = []
+    seen: set[int] | None = None
+    while True:
+        if off >= n:
+            raise _Bad
+        c = msg[off]
+        if c == 0:
+            off += 1
+            break
+        if c < 0x40:  # a label
+            end = off + 1 + c
+            if end > n:
+                raise _Bad
+            parts.append(msg[off + 1:end])
+            off = end
+        elif c >= 0xC0:  # a pointer
+            if off + 1 >= n:
+                raise _Bad
+            if used < 0:
+                used = off + 2 - start
+                seen = set()
+            if off in seen or len(seen) >= MAX_POINTERS:
+                return LOOPS, used
+            seen.add(off)
+            off = (c & 0x3F) << 8 | msg[off + 1]
+        elif c < 0x80:  # an extended label (RFC 2673): only the bitstring label is known
+            if c != 0x41:
+                return UNKNOWN_LABEL, off + 1 - start if used < 0 else used
+            if off + 1 >= n:
+                raise _Bad
+            bits = msg[off + 1]
+            size = (bits - 1) // 8 + 1 if bits else 32
+            if off + 2 + size > n:
+                raise _Bad
+            parts.append(b"\\[x" + msg[off + 2:off + 2 + size].hex().encode() + b"/%d]" % bits)
+            off += 2 + size
+        else:
+            raise _Bad
+    if used < 0:
+        used = off - start
+    if not parts:
+        if used > 1:  # a pointer to the root: tshark refuses it
+            raise _Bad
+        return "", used
+    if sum(map(len, parts)) + len(parts) - 1 > _MAX_TEXT:
+        return TOO_LONG, used
+    return b".".join(parts).decode("utf-8", "replace"), used
+
+
+def dns_fields(payload: bytes, tcp: bool = False) -> tuple | None:
+    """(dns_id, dns_qname, dns_qtype, dns_rcode, dns_answers) of the DNS message in
+    ``payload``, None where there is not even an id. For ``tcp`` the payload starts
+    with the 2-byte message length. Never raises.
+
+    ``dns_rcode`` is set on responses only; ``dns_answers`` is a tuple of the A and
+    AAAA addresses of the answer section (empty when it has none), None where the
+    header was cut short.
+    """
+    if tcp:
+        if len(payload) < 2:
+            return None
+        size = payload[0] << 8 | payload[1]
+        msg = payload[2:2 + size]
+    else:
+        msg = payload
+    n = len(msg)
+    if n < 12:
+        # a header cut short (a first IP fragment, a lying length): tshark still
+        # shows the id and flags when it has them both
+        if n < 4:
+            return None
+        return msg[0] << 8 | msg[1], None, None, msg[3] & 0x0F if msg[2] & 0x80 else None, None
+    ident, flags, qdcount, ancount, _, _ = _HEADER(msg, 0)
+    rcode = flags & 0x0F if flags & 0x8000 else None
+    qname = qtype = None
+    answers: list[str] = []
+    off = 12
+    try:
+        if qdcount:
+            qname, used = _name(msg, off)
+            off += used
+            if off + 4 > n:
+                qname = None
+                raise _Bad
+            qtype = _TYPE_CLASS(msg, off)[0]
+            off += 4
+            # a question takes 5 bytes at least: where the rest cannot fit, the walk
+            # (tshark's too) stops in them, and no answer is reached
+            if off + 5 * (qdcount - 1) > n:
+                raise _Bad
+            for _ in range(qdcount - 1):
+                off += _name(msg, off)[1] + 4
+                if off > n:
+                    raise _Bad
+        # an answer record takes 11 bytes at least: no more are walked than fit
+        for _ in range(min(ancount, (n - off) // 11 + 1)):
+            off += _name(msg, off)[1]
+            if off + 10 > n:
+                raise _Bad
+            rtype, _, _, rdlength = _RR_TAIL(msg, off)
+            off += 10
+            if off + rdlength > n:
+                raise _Bad
+            if rtype == 1 and rdlength == 4:
+                answers.append(ip4_str(int.from_bytes(msg[off:off + 4], "big")))
+            elif rtype == 28 and rdlength == 16:
+                answers.append(ip6_str(msg[off:off + 16]))
+            off += rdlength
+    except _Bad:
+        pass
+    return ident, qname, qtype, rcode, tuple(answers)
+
+
+# Most records a message found by looks_like_dns may hold in each section.
+_MAX_PLAUSIBLE_RECORDS = 64
+# bytes a plausible name's labels hold: letters, digits, '-' and '_'
+_NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def looks_like_dns(msg: bytes) -> bool:
+    """A strict test for DNS away from its ports: a standard query or response with
+    one question whose name is a host name of class IN (or ANY), at most 64 records
+    a section (none in a query's answer and authority sections), every record whole,
+    and nothing after the last one."""
+    n = len(msg)
+    if n < 17:
+        return False
+    _, flags, qdcount, ancount, nscount, arcount = _HEADER(msg, 0)
+    if qdcount != 1 or flags & 0x7840 or max(ancount, nscount, arcount) > _MAX_PLAUSIBLE_RECORDS:
+        return False
+    if not flags & 0x8000 and (ancount or nscount):
+        return False
+    try:
+        text, used = _name(msg, 12)
+        if not text or text[0] == "<" or not all(b in _NAME_BYTES for b in text.encode().replace(b".", b"")):
+            return False
+        off = 12 + used
+        if off + 4 > n or _TYPE_CLASS(msg, off)[1] not in (1, 255):
+            return False
+        off += 4
+        for _ in range(ancount + nscount + arcount):
+            off += _name(msg, off)[1]
+            if off + 10 > n:
+                return False
+            off += 10 + _RR_TAIL(msg, off)[3]
+    except _Bad:
+        return False
+    return off == n
