@@ -153,12 +153,14 @@ def _parser() -> argparse.ArgumentParser:
     k = sub.add_parser(
         "compile", formatter_class=fmt, help="compile a filter to classic BPF, like tcpdump -d",
         description="Compile a pcap-filter expression to classic BPF and print it as tcpdump -d,\n"
-                    "-dd or -ddd would.",
+                    "-dd or -ddd would (optimised, as tcpdump does; -O for the plain program).",
         epilog="examples:\n  purepcap compile 'tcp port 80'\n  purepcap compile -dd --linktype 113 'udp'")
     k.add_argument("expression", nargs="+", metavar="EXPR")
     k.add_argument("--linktype", type=_linktype, default=linktypes.EN10MB, metavar="N",
                    help="link type number or name (default 1, EN10MB)")
     k.add_argument("-s", dest="snaplen", type=_positive, default=linktypes.MAX_SNAPLEN, metavar="SNAPLEN")
+    k.add_argument("-O", dest="optimize", action="store_false",
+                   help="do not optimise the program (as tcpdump -O)")
     style = k.add_mutually_exclusive_group()
     style.add_argument("-d", dest="style", action="store_const", const="-d", help="readable (default)")
     style.add_argument("-dd", dest="style", action="store_const", const="-dd", help="as a C array")
@@ -811,7 +813,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     expression = _expression(args) or ""
     args.where = repr(expression)
-    program = compile_bpf(expression, args.linktype, args.snaplen)
+    program = compile_bpf(expression, args.linktype, args.snaplen, optimize=args.optimize)
     sys.stdout.write(dump_bpf(program, args.style).rstrip("\n") + "\n")
     return 0
 

@@ -690,6 +690,109 @@ def lower(tree: Node, expression: str, linktype: int, *, offline: bool):
     return fold(_Lower(expression, linktype, offline).lower(tree))
 
 
+def _first_test(t):
+    while t[0] == "and":
+        t = t[1][0]
+    return t
+
+
+def _guard_of(t):
+    """(load, constant) of the equality test alternative t begins with, or None."""
+    first = _first_test(t)
+    if first[0] == "cmp" and first[1] == "jeq" and first[2][0] == "ld" and first[3][0] == "k":
+        return first[2], first[3][1]
+    return None
+
+
+def _group(items: list) -> list:
+    """Alternatives of an `or` with the same first test brought together, moving one
+    only past alternatives that begin by testing the same load against other constants:
+    whichever passes its first test is tried, the others fail at it without loading
+    anything else, so the verdict and the loads that run are the same in either order."""
+    groups: list[tuple] = []  # (guard or None, [items])
+    for item in items:
+        guard = _guard_of(item)
+        if guard is not None:
+            for g, members in reversed(groups):
+                if g is None or g[0] != guard[0]:
+                    break
+                if g == guard:
+                    members.append(item)
+                    break
+            else:
+                groups.append((guard, [item]))
+                continue
+            if g == guard:
+                continue
+        groups.append((guard, [item]))
+    return [item for _, members in groups for item in members]
+
+
+def _factor(items: list) -> list:
+    """`(G and X) or (G and Y)` as `G and (X or Y)`: the same tests in the same order on
+    every path (G is evaluated once instead of twice, with the same outcome). A run of
+    alternatives with the same first test becomes one; the rest is folded once (longer
+    common prefixes are factored there)."""
+    out: list = []
+    i = 0
+    while i < len(items):
+        head = _conjuncts(items[i])
+        j = i + 1
+        while j < len(items) and len(head) > 1:
+            other = _conjuncts(items[j])
+            if len(other) < 2 or other[0] != head[0]:
+                break
+            j += 1
+        if j - i < 2:
+            out.append(items[i])
+        else:
+            rests = [_tail(_conjuncts(t)[1:]) for t in items[i:j]]
+            out.append(("and", [head[0], fold(("or", rests))]))
+        i = j
+    return out
+
+
+def _conjuncts(t) -> list:
+    return t[1] if t[0] == "and" else [t]
+
+
+def _field_key(t):
+    """(how the field is addressed, its offset) of `field == constant`, or None."""
+    if t[0] == "cmp" and t[1] == "jeq" and t[3][0] == "k":
+        v = t[2]
+        if v[0] == "ld":
+            return (("ld",), v[2])
+        if v[0] == "ldi":
+            return (("ldi", v[3]), v[2])
+    return None
+
+
+def _field_order(items: list) -> list:
+    """A run of `field == constant` alternatives, ordered by field offset: the order of
+    tcpdump's programs (libpcap's optimiser tests one loaded field against every constant
+    before it loads the next), so a packet cut short between two fields gets the verdict
+    tcpdump gives it, in both back ends."""
+    out: list = []
+    run: list = []
+    for item in items + [None]:
+        key = None if item is None else _field_key(item)
+        if key is not None and (not run or _field_key(run[0])[0] == key[0]):
+            run.append(item)
+            continue
+        out.extend(sorted(run, key=lambda t: _field_key(t)[1]))
+        run = []
+        if item is not None:
+            if key is not None:
+                run.append(item)
+            else:
+                out.append(item)
+    return out
+
+
+def _tail(items: list):
+    return items[0] if len(items) == 1 else ("and", items)
+
+
 def fold(t):
     """Simplify constants without changing which loads run (a load past the captured
     bytes rejects the packet, so a test before a constant must stay)."""
@@ -722,6 +825,10 @@ def fold(t):
             return FALSE  # every path ends in reject, and a failed load rejects too
         if out[0] == stop:
             return stop
+        if kind == "or" and len(out) > 1:
+            out = _field_order(_factor(_group(out)))
+            if len(out) == 1:
+                return fold(out[0])
         if len(out) == 1:
             return out[0]
         return (kind, out)
