@@ -134,30 +134,6 @@ class NotFastPcap(Exception):
         self.stream, self.head, self.closers = stream, head, closers
 
 
-class _Prepend:
-    """A stream that gives ``head`` first and then the rest of ``stream`` (for pipes)."""
-
-    def __init__(self, head: bytes, stream: IO[bytes], name: str) -> None:
-        self._head, self._stream, self.name = head, stream, name
-
-    def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            data, self._head = self._head + (self._stream.read() or b""), b""
-            return data
-        if self._head:
-            data, self._head = self._head[:n], self._head[n:]
-            if len(data) < n:
-                data += self._stream.read(n - len(data)) or b""
-            return data
-        return self._stream.read(n) or b""
-
-    def seekable(self) -> bool:
-        return False
-
-    def readable(self) -> bool:
-        return True
-
-
 def pcap_batches(source: Any, *, storage_options: dict | None = None, span: Span | None = None,
                  chunk_size: int = CHUNK_SIZE) -> Iterator[Batch]:
     """Batches read straight from a classic pcap (version 2.4, any magic) or a pcapng

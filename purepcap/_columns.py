@@ -404,8 +404,9 @@ class ColumnBuilder:
                 if v is not None:
                     out[c][i] = v
                     miss[c][i] = False
-            for c, values in objs:
-                values[i] = d[c]
+            if objs:
+                for c, values in objs:
+                    values[i] = d[c]
             if find_app is not None:
                 got = find_app(d["ip_proto"], d["src_port"], d["dst_port"], d["payload"])
                 if got is not None:

@@ -32,11 +32,15 @@ ZSTD_MAX_WINDOW = 1 << 26
 
 
 class _Replay(io.RawIOBase):
-    """A read-only stream that gives ``head`` first and then the rest of ``raw``."""
+    """A read-only stream that gives ``head`` first and then the rest of ``raw``: the one
+    way purepcap puts back bytes it peeked at on a stream that cannot seek. ``name``
+    names it in error messages."""
 
-    def __init__(self, head: bytes, raw: IO[bytes]) -> None:
+    def __init__(self, head: bytes, raw: IO[bytes], name: str | None = None) -> None:
         self._head = head
         self._raw = raw
+        if name is not None:
+            self.name = name
 
     def readable(self) -> bool:
         return True

@@ -126,11 +126,11 @@ def _table(builder: Any, schema: pa.Schema) -> pa.Table:
         parts = builder.parts.pop(name)
         if field.pandas == "binary[pyarrow]":
             arrays.append(pa.chunked_array(parts, type=kind))
-        elif field.source in _schema.APP_SOURCES:  # sparse: (rows, values) per batch, as in dataframe
-            dense = np.full(builder.rows, None, dtype=object)
-            for at, values in parts:
-                dense[at] = values
-            arrays.append(pa.array(dense.tolist(), kind))
+        elif field.source in _schema.APP_SOURCES:  # sparse: (frame rows, values) per batch
+            column = np.full(builder.rows, None, dtype=object)
+            for at, found in parts:
+                column[at] = found
+            arrays.append(pa.array(column.tolist(), kind))
         elif field.pandas == "object":
             values = [v for part in parts for v in part]
             if name == "fragment":

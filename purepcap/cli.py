@@ -698,7 +698,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     args.where = args.file
     kind = _out_kind(args.out)
     extra = [c.strip() for c in args.columns.split(",") if c.strip()]
-    columns = BASE_COLUMNS + [c for c in extra if c not in BASE_COLUMNS] + (["payload"] if args.payload else [])
+    # the order of records() rows and of to_pandas(): the base columns, payload, the extras
+    columns = BASE_COLUMNS + (["payload"] if args.payload else []) + [c for c in extra if c not in BASE_COLUMNS]
     if kind == "parquet":
         return _convert_parquet(args, columns)
     show = make_progress(_file_size(args.file))

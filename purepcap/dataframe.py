@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import _schema
-from ._sources import is_openable
+from ._sources import _Replay, is_openable
 from .errors import missing_extra
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ def _source_batches(source: Any, *, filter: str | None, storage_options: dict | 
                     c.close()
                 cap = open_capture(source, storage_options=storage_options, span=span)
             else:  # a pipe cannot be opened again: replay what was read
-                cap = open_capture(_batches._Prepend(e.head, e.stream, getattr(source, "name", "<stream>")))
+                cap = open_capture(_Replay(e.head, e.stream, getattr(source, "name", "<stream>")))
             with cap:
                 yield from _batches.packet_batches(cap)
         finally:

@@ -113,7 +113,7 @@ def test_cli_convert_gives_every_field(capture, tmp_path, kind):
     out = tmp_path / f"o.{kind}"
     rc, _, err = run_main("convert", str(path), str(out), "--columns", ",".join(_schema.FRAME_EXTRA))
     assert rc == 0, err
-    want = _schema.FRAME_DEFAULT + _schema.FRAME_EXTRA  # the CLI's payload (--payload) comes last
+    want = _schema.FRAME_DEFAULT + _schema.FRAME_EXTRA
     recs = list(purepcap.records(path, fields=_schema.RECORD_EXTRA))
     if kind == "csv":
         with open(out, newline="") as f:
@@ -129,6 +129,23 @@ def test_cli_convert_gives_every_field(capture, tmp_path, kind):
     assert [int(r[col] if kind == "csv" else r["frame"]) for r in got] == [r["frame"] for r in recs]
     ttl = [(r[want.index("ttl")] if kind == "csv" else r["ttl"]) for r in got]
     assert [None if v in ("", None) else int(v) for v in ttl] == [r["ttl"] for r in recs]
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet"])
+def test_cli_convert_orders_columns_as_to_pandas(capture, tmp_path, kind):
+    path = capture[0]
+    out = tmp_path / f"o.{kind}"
+    rc, _, err = run_main("convert", str(path), str(out), "--payload", "--columns", "vlan,frame,ttl")
+    assert rc == 0, err
+    want = tuple(purepcap.to_pandas(path, payload=True, columns=["vlan", "frame", "ttl"]).columns)
+    assert want == _schema.FRAME_DEFAULT + ("payload", "vlan", "frame", "ttl")
+    if kind == "csv":
+        with open(out, newline="") as f:
+            assert tuple(next(csv.reader(f))) == want
+    elif kind == "jsonl":
+        assert tuple(json.loads(out.read_text().splitlines()[0])) == want
+    else:
+        assert tuple(pd.read_parquet(out).columns) == want
 
 
 def test_cli_parquet_gives_every_field(capture, tmp_path):
