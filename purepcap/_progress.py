@@ -128,6 +128,8 @@ class TqdmProgress(Progress):
 
     def close(self) -> None:
         self.refresh()
+        if time.monotonic() - self.start >= _delay():  # the last counts are drawn before it clears
+            self._bar.refresh()
         self._bar.close()
 
 

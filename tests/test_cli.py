@@ -697,7 +697,9 @@ def test_compile_prints_the_filter_compilers_program():
 
 
 def test_progress_shown_when_stderr_is_a_terminal(tmp_path: Path):
+    import fcntl
     import pty
+    import termios
     import threading
 
     frame = ether(ipv4("10.0.0.1", "10.0.0.2", 17, udp(9, 53, b"q")))
@@ -707,6 +709,8 @@ def test_progress_shown_when_stderr_is_a_terminal(tmp_path: Path):
             w.write_packet(T0 + i, frame)
 
     leader, follower = pty.openpty()
+    # a terminal of 80 columns: tqdm draws nothing in one without a size (its width is -1)
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     chunks: list[bytes] = []
 
     def drain() -> None:  # read while the child runs, so nothing waits in the terminal's buffer
