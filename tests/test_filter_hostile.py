@@ -233,7 +233,7 @@ def test_the_worst_expression_within_the_bounds_costs_little_memory_and_time() -
     with pytest.raises(FilterError, match="more than the kernel's 4096 instructions"):
         compile_bpf(expr)
     # the emission stops at 4,096 (it went on to 86,000, then refused); ~0.25 s here
-    assert _cpu(lambda: compile_bpf(expr)) < 1
+    assert _cpu(lambda: compile_bpf(expr)) < 3  # a bound on runaway work, not a speed target
 
 
 def test_a_big_expression_compiled_in_parts_agrees_with_the_cbpf(monkeypatch) -> None:

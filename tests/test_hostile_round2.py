@@ -20,6 +20,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -357,8 +358,9 @@ def iterate_in_thread(cap):
         try:
             for _ in cap:
                 result["n"] += 1
-                if result["n"] == 1000:
+                if result["n"] >= 1000:
                     result["started"].set()
+                    time.sleep(0)  # let close() in: a loaded machine may not switch threads for a second
         except BaseException as e:  # noqa: BLE001 - what the reading thread sees is the point
             result["error"] = e
         result["started"].set()
