@@ -569,28 +569,6 @@ def _packets(rows: Iterable[dict[str, Any]], app: tuple[str, ...]) -> Iterator[P
                r["fragment"], r["ip_id"], r["icmp_type"], r["icmp_code"], extra)
 
 
-def _source_packets(source: Any, filter: str | None, storage_options: dict | None) -> tuple[Iterable, Any]:
-    """Packets of ``source`` as records() takes them, and what to close afterwards."""
-    from ._sources import is_openable
-
-    if is_openable(source):
-        from ._open import open as _open
-
-        cap = _open(source, filter=filter, storage_options=storage_options)
-        return cap, cap
-    packets: Iterable = source
-    if getattr(source, "chunksize", None):  # a live capture yielding lists of Packets
-        from itertools import chain
-
-        packets = chain.from_iterable(source)
-    if filter is not None:
-        from .filter import offline_matcher
-
-        match = offline_matcher(filter)
-        packets = (p for p in packets if match(p))
-    return packets, None
-
-
 def check_arguments(idle_timeout: float | None, active_timeout: float | None,
                     fields: Sequence[str] | str | None) -> tuple[int | None, int | None, tuple[str, ...]]:
     idle = _seconds("idle_timeout", idle_timeout)
@@ -615,7 +593,7 @@ def flows(source: Any, *, filter: str | None = None, protocol: str | Iterable[st
     flows of its good packets, then raises the PcapError.
     """
     idle, active, app = check_arguments(idle_timeout, active_timeout, fields)
-    from ._records import protocol_numbers
+    from ._records import packets_of, protocol_numbers
 
     wanted = protocol_numbers(protocol)
     if app:
@@ -627,5 +605,5 @@ def flows(source: Any, *, filter: str | None = None, protocol: str | Iterable[st
         names = tuple(dict.fromkeys(NEEDED_FIELDS + tuple(n for a in app for n in _DERIVED.get(a, (a,)))))
         rows = records(source, protocol=protocol, filter=filter, fields=names, storage_options=storage_options)
         return _run(_packets(rows, app), idle, active, bool(stats), app)
-    packets, owned = _source_packets(source, filter, storage_options)
+    packets, owned = packets_of(source, filter=filter, storage_options=storage_options)
     return _run(_fast_packets(packets, wanted, owned), idle, active, bool(stats), ())

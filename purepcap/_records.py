@@ -163,14 +163,22 @@ def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload
     """
     wanted = protocol_numbers(protocol)
     extra = _check_fields(fields)
+    if is_openable(source) and filter is None and not extra:
+        direct = _direct_source(source)
+        if direct is not None:
+            return _direct_rows(source, direct, wanted, payload, strict)
+    packets, owned = packets_of(source, filter=filter, strict=strict, storage_options=storage_options)
+    return _rows(packets, wanted, payload, extra, owned)
+
+
+def packets_of(source: Any, *, filter: str | None = None, strict: bool = True,
+               storage_options: dict | None = None) -> tuple[Iterable, Any]:
+    """The Packets of ``source`` as records() reads them (a capture opened and filtered, or
+    an iterable of Packets, a live capture's lists flattened), and what to close after."""
     if is_openable(source):
-        if filter is None and not extra:
-            direct = _direct_source(source)
-            if direct is not None:
-                return _direct_rows(source, direct, wanted, payload, strict)
         from ._open import open as _open
         capture = _open(source, filter=filter, strict=strict, storage_options=storage_options)
-        return _rows(capture, wanted, payload, extra, capture)
+        return capture, capture
     packets: Iterable = source
     if getattr(source, "chunksize", None):  # a live capture yielding lists of Packets
         packets = chain.from_iterable(source)
@@ -178,7 +186,7 @@ def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload
         from .filter import offline_matcher
         match = offline_matcher(filter)
         packets = (p for p in packets if match(p))
-    return _rows(packets, wanted, payload, extra, None)
+    return packets, None
 
 
 def _rows(packets: Iterable, wanted: frozenset[int] | None, payload: bool, extra: tuple[str, ...],
