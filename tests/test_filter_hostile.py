@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import inspect
+import platform
 import random
 import sys
 import threading
@@ -160,13 +161,22 @@ def _in_a_thread_with_stack(frames: int, work):
 
 
 @pytest.mark.parametrize("kind", _at_depth(MAX_DEPTH).keys())
-def test_max_depth_needs_a_bounded_stack_and_a_short_one_is_a_filter_error(kind: str) -> None:
+def test_max_depth_needs_a_bounded_stack(kind: str) -> None:
     expr = _at_depth(MAX_DEPTH)[kind]
     p = _packet()
     # 250 frames are enough for the deepest expression (Python's default allows 1,000)
     for work in (lambda: compile_bpf(expr), lambda: offline_matcher(expr)(p)):
         result = _in_a_thread_with_stack(250, work)
         assert not isinstance(result, BaseException), result
+
+
+@pytest.mark.skipif(platform.python_implementation() == "PyPy",
+                    reason="PyPy, left 60 frames, fails inside its own exception machinery "
+                           "(TypeError: couldn't record exception context) before any handler runs")
+@pytest.mark.parametrize("kind", _at_depth(MAX_DEPTH).keys())
+def test_a_short_stack_is_a_filter_error(kind: str) -> None:
+    expr = _at_depth(MAX_DEPTH)[kind]
+    p = _packet()
     # a caller that leaves too little stack gets a FilterError, not a RecursionError
     for work in (lambda: compile_bpf(expr), lambda: offline_matcher(expr)(p)):
         result = _in_a_thread_with_stack(60, work)
