@@ -157,19 +157,18 @@ INTERFACE_BUDGET = MAX_BLOCK
 INTERFACE_COST = 1024
 MAX_SKIP_WARNINGS = 100  # strict=False warns for this many skipped blocks, then counts
 
-_OPT_ENDOFOPT = 0
-_IF_NAME = 2
-_IF_DESCRIPTION = 3
-_IF_TSRESOL = 9
-_IF_FILTER = 11
-_IF_OS = 12
-_IF_FCSLEN = 13
-_IF_TSOFFSET = 14
+# option codes (the writers in format use them too)
+OPT_ENDOFOPT = 0
+IF_NAME = 2
+IF_DESCRIPTION = 3
+IF_TSRESOL = 9
+IF_FILTER = 11
+IF_OS = 12
+IF_FCSLEN = 13
+IF_TSOFFSET = 14
 SHB_HARDWARE = 2
 SHB_OS = 3
 SHB_USERAPPL = 4
-IF_NAME, IF_DESCRIPTION, IF_TSRESOL, IF_TSOFFSET, IF_FCSLEN = (
-    _IF_NAME, _IF_DESCRIPTION, _IF_TSRESOL, _IF_TSOFFSET, _IF_FCSLEN)
 
 
 def precision_name(tsresol: int) -> str:
@@ -357,7 +356,7 @@ class PcapngState:
         cost = 0
         while pos + 4 <= end:
             code, olen = unpack(buf, pos)
-            if code == _OPT_ENDOFOPT:
+            if code == OPT_ENDOFOPT:
                 break
             vend = pos + 4 + olen
             if vend > end:
@@ -409,21 +408,21 @@ class PcapngState:
         opts, cost = self.parse_options(buf, pos + 16, pos + blen - 4, "pcapng interface block", offset,
                                         budget)
         tsresol = 1_000_000
-        if _IF_TSRESOL in opts and opts[_IF_TSRESOL][0]:
-            raw = opts[_IF_TSRESOL][0][0]
+        if IF_TSRESOL in opts and opts[IF_TSRESOL][0]:
+            raw = opts[IF_TSRESOL][0][0]
             if (raw & 0x7F) > (63 if raw & 0x80 else 18):
                 raise DamagedError(f"pcapng interface block at offset {offset} has if_tsresol 0x{raw:02x}",
                                    offset=offset)
             tsresol = decode_tsresol(raw)
         tsoffset = 0
-        if _IF_TSOFFSET in opts and len(opts[_IF_TSOFFSET][0]) == 8:
-            tsoffset = struct.unpack(order + "q", opts[_IF_TSOFFSET][0])[0]
-        fcslen = opts[_IF_FCSLEN][0][0] if _IF_FCSLEN in opts and opts[_IF_FCSLEN][0] else None
-        filt = opts.get(_IF_FILTER, [b""])[0]
+        if IF_TSOFFSET in opts and len(opts[IF_TSOFFSET][0]) == 8:
+            tsoffset = struct.unpack(order + "q", opts[IF_TSOFFSET][0])[0]
+        fcslen = opts[IF_FCSLEN][0][0] if IF_FCSLEN in opts and opts[IF_FCSLEN][0] else None
+        filt = opts.get(IF_FILTER, [b""])[0]
         iface = Interface(
             linktype=lt, snaplen=snaplen, tsresol=tsresol, tsoffset=tsoffset,
-            name=opt_str(opts, _IF_NAME), description=opt_str(opts, _IF_DESCRIPTION),
-            os=opt_str(opts, _IF_OS), filter=filt[1:].decode("utf-8", "replace") if filt else None,
+            name=opt_str(opts, IF_NAME), description=opt_str(opts, IF_DESCRIPTION),
+            os=opt_str(opts, IF_OS), filter=filt[1:].decode("utf-8", "replace") if filt else None,
             fcslen=fcslen, section=self.sections - 1,
             index=self.interface_base + len(self.section_ifaces), options=opts)
         self.interfaces_cost += INTERFACE_COST + cost
