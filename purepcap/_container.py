@@ -551,20 +551,22 @@ def leading_blocks(buf: Any, order: str, pos: int = 0, idbs: int = 0) -> tuple[i
     INTERFACE_COST), so a file of millions of them is not gathered whole. A walk that
     needed more goes on from the (pos, idbs) it returned, so it is linear in all."""
     hdr = struct.Struct(order + "II").unpack_from
+    if len(buf) < 8:
+        return 0, 0, True
+    shb_len = hdr(buf, 0)[1]
     if pos == 0:
-        if len(buf) < 8:
-            return 0, 0, True
-        blen = hdr(buf, 0)[1]
-        if not 12 <= blen <= MAX_BLOCK:
+        if not 12 <= shb_len <= MAX_BLOCK:
             return 0, 0, False
-        if len(buf) < blen:
+        if len(buf) < shb_len:
             return 0, 0, True
-        pos = blen
+        pos = shb_len
     while (idbs + 1) * INTERFACE_COST <= INTERFACE_BUDGET:
         if len(buf) < pos + 8:
             return pos, idbs, True
         btype, ilen = hdr(buf, pos)
         if btype != BT_IDB or not 20 <= ilen <= MAX_BLOCK or ilen % 4:
+            return pos, idbs, False
+        if pos - shb_len + ilen > INTERFACE_BUDGET:  # their options alone would be over it
             return pos, idbs, False
         if len(buf) < pos + ilen:
             return pos, idbs, True

@@ -440,17 +440,17 @@ class Capture:
         self.interfaces = st.interfaces
         self.version, self.byte_order = st.version, st.byte_order
         self.hardware, self.os, self.application = st.hardware, st.os, st.application
+        # the interface blocks right behind, as far as leading_blocks takes them
         pos = blen
-        while self._fill(buf, pos + 8):
-            buf = self._buf
-            btype, ilen = struct.unpack_from(order + "II", buf, pos)
-            if btype != BT_IDB or not 20 <= ilen <= MAX_BLOCK or ilen % 4:
-                break
-            if not self._fill(buf, pos + ilen):
-                break
-            buf = self._buf
-            if struct.unpack_from(order + "I", buf, pos + ilen - 4)[0] != ilen:
-                break
+        end, idbs, more = leading_blocks(buf, order, blen, 0)
+        while True:
+            if pos == end:
+                if not more or not self._fill(buf, 2 * len(buf)):  # doubling: linear in all
+                    break
+                buf = self._buf
+                end, idbs, more = leading_blocks(buf, order, end, idbs)
+                continue
+            ilen = struct.unpack_from(order + "I", buf, pos + 4)[0]
             try:
                 st.parse_idb(buf, pos, ilen, pos)
             except PcapError as exc:
@@ -458,9 +458,9 @@ class Capture:
                     break  # the packet loop meets it again and reports it in order
                 if self.strict:  # a span has no packet loop before its own start to meet it
                     raise span_prefix_error(exc, span) from None
-                pos += ilen  # strict=False stepped over it where it stands in the file
-                continue
-            self._first_interface()
+                # strict=False stepped over it where it stands in the file
+            else:
+                self._first_interface()
             pos += ilen
         buf = self._buf
         self._buf = b""  # the generator owns the opening chunk now; do not pin it here
