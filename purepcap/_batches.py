@@ -406,33 +406,27 @@ def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes, fi
 def _pcapng_start(source: Any, stream: IO[bytes], closers: list, head: bytes, span: Span | None,
                   chunk_size: int) -> Iterator[Batch]:
     """Read the section header and the interface blocks after it (or take them from the
-    span) and parse them; the packets are then walked here."""
+    span) and parse them; the packets are then walked here. Called inside pcap_batches'
+    guard, which closes the stream on any error but NotFastPcap."""
     from .format import read_pcapng_head
 
-    try:
-        if span is not None:
-            prefix, held, base = span.prefix, b"", span.start
-            try:
-                st = pcapng_state_from(prefix, span.interface_base, span.section - 1)
-            except PcapError as exc:
-                exc.source = exc.source or source_name(source)
-                raise span_prefix_error(exc, span) from None
-            stream.seek(span.start)
-        else:
-            held, pos, _ = read_pcapng_head(stream.read, head)
-            if not pos:
-                raise NotFastPcap(stream, held, closers)
-            prefix, held, base = held[:pos], held[pos:], pos
-            try:
-                st = pcapng_state_from(prefix)
-            except PcapError:  # purepcap.format's reader reports it
-                raise NotFastPcap(stream, prefix + held, closers) from None
-    except NotFastPcap:
-        raise
-    except BaseException:
-        for c in closers:
-            c.close()
-        raise
+    if span is not None:
+        prefix, held, base = span.prefix, b"", span.start
+        try:
+            st = pcapng_state_from(prefix, span.interface_base, span.section - 1)
+        except PcapError as exc:
+            exc.source = exc.source or source_name(source)
+            raise span_prefix_error(exc, span) from None
+        stream.seek(span.start)
+    else:
+        held, pos, _ = read_pcapng_head(stream.read, head)
+        if not pos:
+            raise NotFastPcap(stream, held, closers)
+        prefix, held, base = held[:pos], held[pos:], pos
+        try:
+            st = pcapng_state_from(prefix)
+        except PcapError:  # purepcap.format's reader reports it
+            raise NotFastPcap(stream, prefix + held, closers) from None
     return _pcapng_batches(source, stream, closers, held, base, st, span, chunk_size)
 
 
