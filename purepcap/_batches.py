@@ -135,14 +135,15 @@ class NotFastPcap(Exception):
 
 
 def pcap_batches(source: Any, *, storage_options: dict | None = None, span: Span | None = None,
-                 chunk_size: int = CHUNK_SIZE) -> Iterator[Batch]:
+                 chunk_size: int = CHUNK_SIZE, errors: str = "raise") -> Iterator[Batch]:
     """Batches read straight from a classic pcap (version 2.4, any magic) or a pcapng
     file's enhanced packet blocks, compressed or not.
 
     Raises NotFastPcap before the first batch when the source is anything else; the
     exception carries the opened stream and the bytes already read from it. Anything
     irregular (a lying length, a cut-short end) is handed to purepcap.format's reader
-    from that record on, so damage is reported exactly as it reports it.
+    from that record on, so damage is reported exactly as it reports it: by the
+    ``errors`` policy (purepcap.errors.ERRORS) through _container.report_damage.
     """
     stream, closers, _ = open_source(source, storage_options)
     try:
@@ -157,7 +158,7 @@ def pcap_batches(source: Any, *, storage_options: dict | None = None, span: Span
                 head += more
         magic = struct.unpack_from("<I", head)[0] if len(head) >= 4 else None
         if magic == PCAPNG_SHB and len(head) >= 12:
-            return _pcapng_start(source, stream, closers, head, span, chunk_size)
+            return _pcapng_start(source, stream, closers, head, span, chunk_size, errors)
         if magic not in PCAP_MAGICS or len(head) < PCAP_HEADER_LEN:
             raise NotFastPcap(stream, head, closers)
         try:
@@ -172,7 +173,7 @@ def pcap_batches(source: Any, *, storage_options: dict | None = None, span: Span
         for c in closers:
             c.close()
         raise
-    return _pcap_batches(source, stream, closers, head, hdr, span, chunk_size)
+    return _pcap_batches(source, stream, closers, head, hdr, span, chunk_size, errors)
 
 
 class _ChunkBuffer:
@@ -309,14 +310,15 @@ class _ChunkBuffer:
             self._worker = self._pending = None
 
 
-def _fill(chunks: _ChunkBuffer, name: str, frame: int) -> int:
-    """chunks.fill(), with damage the stream itself reports (a decompressor's) stamped
-    with the source and the last frame delivered, as the container reader stamps it."""
+def _fill(chunks: _ChunkBuffer, name: str, frame: int, errors: str) -> int | None:
+    """chunks.fill(), with damage the stream itself reports (a decompressor's) reported
+    by the ``errors`` policy, as the container reader reports it: None when the walk
+    is to stop there."""
     try:
         return chunks.fill()
     except PcapError as exc:
-        report_damage(exc, exc.source or name, frame, True)
-        raise  # (report_damage raised it)
+        report_damage(exc, exc.source or name, frame, errors)
+        return None
 
 
 def _regular_file(stream: Any) -> bool:
@@ -331,7 +333,7 @@ def _regular_file(stream: Any) -> bool:
 
 
 def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes, file_hdr: PcapHeader,
-                  span: Span | None, chunk_size: int) -> Iterator[Batch]:
+                  span: Span | None, chunk_size: int, errors: str) -> Iterator[Batch]:
     order, ticks, reclen, _ = file_hdr.variant
     name = source_name(source)
     linktype = file_hdr.linktype
@@ -351,7 +353,9 @@ def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes, fi
         have = 0  # bytes of the buffer holding data
         eof = False
         while not eof:
-            got = _fill(chunks, name, frame)
+            got = _fill(chunks, name, frame, errors)
+            if got is None:
+                return
             buf = chunks.buf
             if not got:
                 eof = True
@@ -389,9 +393,11 @@ def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes, fi
                     frame += n
             if irregular:
                 report_damage(pcap_record_too_long(base + pos, frame, caplen_at(buf, pos)[0], file_hdr),
-                              name, frame, True)
+                              name, frame, errors)
+                return
             if eof and pos < end:
-                report_damage(pcap_cut_short(base + pos, frame, end - pos < reclen), name, frame, True)
+                report_damage(pcap_cut_short(base + pos, frame, end - pos < reclen), name, frame, errors)
+                return
             # a record longer than a chunk is gathered in one read of what it lacks
             have = chunks.carry(pos, end, reclen + caplen_at(buf, pos)[0] if end - pos >= reclen else 0)
             base += pos
@@ -404,7 +410,7 @@ def _pcap_batches(source: Any, stream: IO[bytes], closers: list, head: bytes, fi
 
 # -- batches straight from a pcapng file ------------------------------------------------
 def _pcapng_start(source: Any, stream: IO[bytes], closers: list, head: bytes, span: Span | None,
-                  chunk_size: int) -> Iterator[Batch]:
+                  chunk_size: int, errors: str) -> Iterator[Batch]:
     """Read the section header and the interface blocks after it (or take them from the
     span) and parse them; the packets are then walked here. Called inside pcap_batches'
     guard, which closes the stream on any error but NotFastPcap."""
@@ -427,7 +433,7 @@ def _pcapng_start(source: Any, stream: IO[bytes], closers: list, head: bytes, sp
             st = pcapng_state_from(prefix)
         except PcapError:  # purepcap.format's reader reports it
             raise NotFastPcap(stream, prefix + held, closers) from None
-    return _pcapng_batches(source, stream, closers, held, base, st, span, chunk_size)
+    return _pcapng_batches(source, stream, closers, held, base, st, span, chunk_size, errors)
 
 
 class _Interfaces:
@@ -448,8 +454,9 @@ class _Interfaces:
 
 
 def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, held: bytes, base: int,
-                    st: PcapngState, span: Span | None, chunk_size: int) -> Iterator[Batch]:
+                    st: PcapngState, span: Span | None, chunk_size: int, errors: str) -> Iterator[Batch]:
     name = source_name(source)
+    strict = errors == "raise"
     order = st.order
     blen_at = struct.Struct(order + "4xI").unpack_from  # a block's length
     u32 = np.dtype(order + "u4")
@@ -467,7 +474,9 @@ def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, held: bytes, 
         pos = 0
         while True:
             if refill:
-                got = _fill(chunks, name, frame)
+                got = _fill(chunks, name, frame, errors)
+                if got is None:
+                    return
                 buf = chunks.buf
                 if not got:
                     eof = True
@@ -509,16 +518,20 @@ def _pcapng_batches(source: Any, stream: IO[bytes], closers: list, held: bytes, 
                     frame += n
             if irregular or (eof and pos < end):
                 # One block for the careful step, then back to the walk on the same buffer.
-                what, value, nxt = pcapng_block(st, buf, pos, end, base, eof, True)
+                what, value, nxt = pcapng_block(st, buf, pos, end, base, eof, strict)
                 if what == NEED_MORE:
                     if eof:
-                        report_damage(pcapng_cut_short(base + pos, frame), name, frame, True)
+                        report_damage(pcapng_cut_short(base + pos, frame), name, frame, errors)
+                        return
                     have = chunks.carry(pos, end, _block_need(buf, pos, end, blen_at))
                     base += pos
                     continue
                 if what == DAMAGE:
-                    report_damage(value, name, frame, True)
-                if what == PACKET:
+                    if nxt < 0:
+                        report_damage(value, name, frame, errors)
+                        return
+                    st.note_skipped(value, name, frame, errors)
+                elif what == PACKET:
                     it, t, caplen1, length1, at = value
                     frame += 1
                     yield _batch_of([bytes(buf[at:at + caplen1])], [(frame, t, length1, it.linktype, it.index)])

@@ -280,14 +280,22 @@ def next_block_plausible(buf: Any, nxt: int, end: int, order: str) -> bool:
     return btype in KNOWN_BLOCKS and 12 <= blen <= MAX_BLOCK
 
 
-def report_damage(exc: PcapError, source: str, frame: int, strict: bool) -> None:
-    """Damage that ends a walk: raised when ``strict``, else a PcapWarning (the walk then
-    stops). ``frame`` is the last packet delivered before it."""
+def report_damage(exc: PcapError, source: str, frame: int, errors: str, skipped: str = "") -> None:
+    """Damage found by a walk, by the ``errors`` policy (purepcap.errors.ERRORS): raised
+    ("raise"), else a PcapWarning ("warn") or nothing ("ignore"), and the walk stops, or
+    with ``skipped`` (what the warning adds) steps over the damaged block. ``frame`` is
+    the last packet delivered before it. Every walker reports damage here, so the
+    warning names the file, the offset and the frame in one wording everywhere."""
     exc.source = source
     exc.frame = frame
-    if strict:
+    if errors == "raise":
         raise exc
-    warnings.warn(str(exc), PcapWarning, stacklevel=3)
+    if errors == "warn":
+        text = str(exc)
+        if f"after frame {frame})" not in text:  # (most messages name it already)
+            text += f" (after frame {frame})"
+        what = skipped or "; the packets before it are kept, reading stopped there"
+        warnings.warn(PcapWarning(text + what, exc), stacklevel=3)
 
 
 def pcapng_cut_short(offset: int, frame: int) -> TruncatedError:
@@ -325,7 +333,7 @@ PACKET = 1  # a packet: (IfaceTime, time in ns or None, caplen, length, data off
 SECTION = 2  # a new section began (its byte order may differ)
 INTERFACE = 3  # a new interface in this section
 SKIPPED = 4  # a block without packets
-DAMAGE = 5  # a PcapError; its next offset is where strict=False may go on, or -1
+DAMAGE = 5  # a PcapError; its next offset is where a walk not raising may go on, or -1
 
 
 class PcapngState:
@@ -430,8 +438,9 @@ class PcapngState:
         self.section_ifaces.append(iface_time(iface))
         return iface
 
-    def note_skipped(self, exc: PcapError) -> None:
-        """strict=False stepped over a damaged block: warn, for the first few.
+    def note_skipped(self, exc: PcapError, source: str, frame: int, errors: str) -> None:
+        """A walk not raising on damage ("warn", "ignore") stepped over a damaged block:
+        report it (report_damage), for the first few.
 
         Every distinct warning text stays in the caller's warnings registry for good, so
         a file of a million damaged blocks would grow memory without bound: past the
@@ -440,7 +449,7 @@ class PcapngState:
         if self.skipped <= MAX_SKIP_WARNINGS:
             more = ("; further damaged blocks are skipped without a warning "
                     "(Capture.skipped counts them)") if self.skipped == MAX_SKIP_WARNINGS else ""
-            warnings.warn(f"{exc}; skipped that block{more}", PcapWarning, stacklevel=4)
+            report_damage(exc, source, frame, errors, f"; skipped that block{more}")
 
 
 PACKET_BLOCKS = frozenset((BT_EPB, BT_PB, BT_SPB))

@@ -25,6 +25,7 @@ import numpy as np
 
 from . import _flows, _schema
 from .dataframe import _require_pandas, build_columns
+from .errors import errors_policy
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,7 +56,7 @@ def flows_to_pandas(source: Any, *, filter: str | None = None, protocol: str | I
                     idle_timeout: float | None = 120.0, active_timeout: float | None = 1800.0,
                     stats: bool = False, fields: Sequence[str] | None = None,
                     storage_options: dict | None = None, span: Span | None = None,
-                    progress: bool = False) -> pd.DataFrame:
+                    progress: bool = False, errors: str = "warn") -> pd.DataFrame:
     """The flows of ``source`` (as :func:`purepcap.flows` gives them) as a DataFrame, one
     row per flow sorted by ``first_frame``, with ``duration`` (end - start) after ``end``.
 
@@ -63,24 +64,26 @@ def flows_to_pandas(source: Any, *, filter: str | None = None, protocol: str | I
     flags nullable ``UInt16``; ``start``/``end`` ``datetime64[ns]`` (naive UTC);
     ``duration`` ``timedelta64[ns]``; counts ``int64``; ``community_id`` strings.
     ``progress=True`` shows the packets read on stderr, as to_pandas does (not yet with
-    ``stats`` or ``fields``, which read through flows()).
+    ``stats`` or ``fields``, which read through flows()). ``errors`` ("warn", the
+    default, "ignore" or "raise") as in to_pandas: the flows of the good packets.
     """
+    errors = errors_policy(errors)
     _require_pandas()
     idle, active, app = _flows.check_arguments(idle_timeout, active_timeout, fields)
     if stats or app:
         rows = list(_flows.flows(source, filter=filter, protocol=protocol, idle_timeout=idle_timeout,
                                  active_timeout=active_timeout, stats=stats, fields=fields,
-                                 storage_options=storage_options))
+                                 storage_options=storage_options, errors=errors))
         return flow_frame(rows, stats=bool(stats), fields=app)
-    cols = _packet_columns(source, filter, protocol, storage_options, span, progress)
+    cols = _packet_columns(source, filter, protocol, storage_options, span, progress, errors)
     return _build(cols, idle, active)
 
 
 # -- packet columns ---------------------------------------------------------------------------
 def _packet_columns(source: Any, filter: str | None, protocol: Any, storage_options: dict | None,
-                    span: Span | None, progress: Any = False) -> dict[str, Any]:
+                    span: Span | None, progress: Any = False, errors: str = "raise") -> dict[str, Any]:
     (builder,) = build_columns(source, _COLUMNS, protocol=protocol, filter=filter,
-                               storage_options=storage_options, span=span, progress=progress)
+                               storage_options=storage_options, span=span, progress=progress, errors=errors)
     # numbers as int64, -1 where missing; TCP flags and IP lengths 0 where missing (they
     # are summed), with the flags' mask kept for the engine; fragments as a boolean column
     # (None when there are none) and the (more, offset) tuples for the engine

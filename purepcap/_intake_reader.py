@@ -35,7 +35,7 @@ class PCAP(datatypes.FileData):
 class PcapToPandas(readers.BaseReader):
     """One row per IP packet (purepcap.to_pandas); a glob or list gives the files in order.
 
-    Keywords: protocol, payload, filter, columns, partition_size (see PcapSource).
+    Keywords: protocol, payload, filter, columns, partition_size, errors (see PcapSource).
     """
 
     implements = {PCAP}

@@ -21,17 +21,22 @@ def filtered(capture: Capture, expression: str) -> Capture:
     return capture
 
 
-def open(source: Source, *, filter: str | None = None, strict: bool = True,
+def open(source: Source, *, filter: str | None = None, errors: str | None = None, strict: bool = True,
          storage_options: dict | None = None, span: Span | None = None) -> Capture:
     """Open a capture for reading: a context manager and an iterator of Packets.
 
     ``source`` is a path, a PathLike, a binary file object (a pipe will do), ``"-"``
     for standard input, bytes or a memoryview, or an fsspec URL. gzip, bzip2, xz and
     zstd (with the ``zstd`` extra) are undone by their magic bytes. ``filter`` is a
-    pcap-filter expression (tcpdump syntax). With ``strict=False`` damage ends the
-    iteration with a PcapWarning instead of a PcapError.
+    pcap-filter expression (tcpdump syntax).
+
+    ``errors`` says what damage in the capture (cut short, a lying length) does, after
+    every good packet before it was delivered: "raise" (the default) raises the
+    PcapError, "warn" issues a PcapWarning naming the file, offset and frame and ends the
+    iteration (a damaged pcapng block that can be stepped over is skipped instead),
+    "ignore" does the same silently. ``strict=False`` is the older spelling of "warn".
     """
-    capture = Capture(source, strict=strict, storage_options=storage_options, span=span)
+    capture = Capture(source, strict=strict, errors=errors, storage_options=storage_options, span=span)
     if filter is None:
         return capture
     try:

@@ -80,7 +80,7 @@ from ._protocols import NAMES as _PROTO_NAMES
 from ._protocols import number as _proto_number
 from ._schema import RECORD_EXTRA as EXTRA_FIELDS
 from ._sources import is_openable, is_url, source_name
-from .errors import PcapError
+from .errors import PcapError, errors_policy
 from .format import READ_SIZE
 from .headers import PROTOCOLS, decode
 from .headers import _ip4_cache as _ip4
@@ -149,7 +149,7 @@ def _check_fields(fields: Sequence[str] | str | None) -> tuple[str, ...]:
 
 def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
             filter: str | None = None, fields: Sequence[str] | None = None, strict: bool = True,
-            storage_options: dict | None = None) -> Iterator[dict[str, Any]]:
+            storage_options: dict | None = None, errors: str | None = None) -> Iterator[dict[str, Any]]:
     """Yield one dict per IP packet of ``source``.
 
     ``source`` is anything :func:`purepcap.open` accepts (path, file object, bytes,
@@ -160,24 +160,27 @@ def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload
     unknown name raises ValueError at once. ``payload=True`` adds the
     payload bytes. ``filter`` is a pcap-filter expression applied through
     ``purepcap.open``. ``fields`` adds extra keys (see the module docstring).
+    ``errors`` ("raise", the default, "warn" or "ignore") is what damage in the capture
+    does after the rows before it, as in ``purepcap.open``.
     """
+    errors = errors_policy(errors, strict)
     wanted = protocol_numbers(protocol)
     extra = _check_fields(fields)
     if is_openable(source) and filter is None and not extra:
         direct = _direct_source(source)
         if direct is not None:
-            return _direct_rows(source, direct, wanted, payload, strict)
-    packets, owned = packets_of(source, filter=filter, strict=strict, storage_options=storage_options)
+            return _direct_rows(source, direct, wanted, payload, errors)
+    packets, owned = packets_of(source, filter=filter, errors=errors, storage_options=storage_options)
     return _rows(packets, wanted, payload, extra, owned)
 
 
-def packets_of(source: Any, *, filter: str | None = None, strict: bool = True,
+def packets_of(source: Any, *, filter: str | None = None, errors: str = "raise",
                storage_options: dict | None = None) -> tuple[Iterable, Any]:
     """The Packets of ``source`` as records() reads them (a capture opened and filtered, or
     an iterable of Packets, a live capture's lists flattened), and what to close after."""
     if is_openable(source):
         from ._open import open as _open
-        capture = _open(source, filter=filter, strict=strict, storage_options=storage_options)
+        capture = _open(source, filter=filter, errors=errors, storage_options=storage_options)
         return capture, capture
     packets: Iterable = source
     if getattr(source, "chunksize", None):  # a live capture yielding lists of Packets
@@ -391,8 +394,9 @@ def _pcapng_start(stream: Any, head: bytes) -> _Direct | None:
 
 
 def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, payload: bool,
-                 strict: bool) -> Iterator[dict[str, Any]]:
+                 errors: str) -> Iterator[dict[str, Any]]:
     stream = found.stream
+    strict = errors == "raise"
     st = found.pcapng
     name = source_name(source)
     linktype = mult = ticks = hbase = 0
@@ -479,7 +483,7 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
                             caplen, length = length, caplen
                         if caplen > hard_limit:
                             report_damage(pcap_record_too_long(base + pos, frame, caplen, found.pcap),
-                                          name, frame, strict)
+                                          name, frame, errors)
                             return
                         t = pcap_wrapped_time(sec, frac, mult) if frac >= ticks else sec * NS + frac * mult
                     else:
@@ -595,7 +599,7 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
                 what, value, nxt = pcapng_block(st, buf, pos, end, base, eof, strict)
                 if what == NEED_MORE:
                     if eof:
-                        report_damage(pcapng_cut_short(base + pos, frame), name, frame, strict)
+                        report_damage(pcapng_cut_short(base + pos, frame), name, frame, errors)
                         return
                     continue  # read more
                 if what == PACKET:
@@ -615,16 +619,15 @@ def _direct_rows(source: Any, found: _Direct, wanted: frozenset[int] | None, pay
                         u32 = struct.Struct(order + "I").unpack_from
                 elif what == DAMAGE:
                     if nxt < 0:
-                        report_damage(value, name, frame, strict)
+                        report_damage(value, name, frame, errors)
                         return
-                    value.source, value.frame = name, frame
-                    st.note_skipped(value)
+                    st.note_skipped(value, name, frame, errors)
                 pos = nxt
                 fresh = True  # back to the run, on what the buffer still holds
                 continue
             if eof:
                 if pos < end:  # a pcap record cut short
-                    report_damage(pcap_cut_short(base + pos, frame, end - pos < hlen), name, frame, strict)
+                    report_damage(pcap_cut_short(base + pos, frame, end - pos < hlen), name, frame, errors)
                 return
     finally:
         stream.close()

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _schema
 from ._sources import _Replay, is_openable
-from .errors import missing_extra
+from .errors import errors_policy, missing_extra
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,7 +102,7 @@ def _protocols(protocol: str | Iterable[str] | None) -> set[str] | None:
 def to_pandas(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
               filter: str | None = None, columns: Iterable[str] | None = None,
               storage_options: dict | None = None, span: Span | None = None,
-              progress: bool = False) -> pd.DataFrame:
+              progress: bool = False, errors: str = "warn") -> pd.DataFrame:
     """A capture as a DataFrame with one row per IP packet, built column by column.
 
     ``source`` is anything ``purepcap.open`` accepts (path, file object, ``"-"``, bytes,
@@ -116,22 +116,28 @@ def to_pandas(source: Any, *, protocol: str | Iterable[str] | None = None, paylo
     expression. ``span`` (from ``purepcap.split_capture``) reads one byte range.
     Rows equal ``purepcap.records()`` with the same arguments, row for row.
     ``progress=True`` shows packets, bytes, rate and ETA on stderr (tqdm when installed).
+    ``errors`` is what damage in the capture (cut short, a lying length) does: "warn"
+    (the default) keeps the rows of every good packet and issues one PcapWarning naming
+    the file, offset and frame; "ignore" does so silently; "raise" raises the PcapError
+    instead of returning the table.
     """
+    errors = errors_policy(errors)
     _require_pandas()
     if payload:
         _require_pyarrow()
     (builder,) = build_columns(source, columns_for(columns, payload), protocol=protocol, filter=filter,
-                               storage_options=storage_options, span=span, progress=progress)
+                               storage_options=storage_options, span=span, progress=progress, errors=errors)
     return _frame(builder)
 
 
 def build_columns(source: Any, names: list[str], *, protocol: str | Iterable[str] | None = None,
                   filter: str | None = None, storage_options: dict | None = None, span: Span | None = None,
-                  progress: Any = False, part_rows: int | None = None) -> Iterator[Any]:
+                  progress: Any = False, part_rows: int | None = None, errors: str = "raise") -> Iterator[Any]:
     """The numpy columns of a capture's table (purepcap._columns.ColumnBuilder): one
     builder for the whole capture, or with ``part_rows`` one per part of at least that
     many rows (the last may be smaller), so that a caller can write each part and drop
-    it (bounded memory). Needs numpy only: to_pandas and to_arrow wrap the columns."""
+    it (bounded memory). Needs numpy only: to_pandas and to_arrow wrap the columns.
+    ``errors``: what damage does (purepcap.errors.ERRORS), as in every walker."""
     from . import _columns
     from ._progress import progress_for
 
@@ -141,7 +147,7 @@ def build_columns(source: Any, names: list[str], *, protocol: str | Iterable[str
     given = 0
     with progress_for(progress, total) as show:
         for i, batch in enumerate(_source_batches(source, filter=filter, storage_options=storage_options,
-                                                  span=span)):
+                                                  span=span, errors=errors)):
             builder.add(batch)
             show.add(len(batch), int(batch.caplen.sum()) + 16 * len(batch))  # as pcap stores them
             if i == 0 and total and len(batch) and part_rows is None:
@@ -178,7 +184,8 @@ def _size_of(source: Any, span: Span | None) -> int | None:
     return None
 
 
-def _source_batches(source: Any, *, filter: str | None, storage_options: dict | None, span: Span | None):
+def _source_batches(source: Any, *, filter: str | None, storage_options: dict | None, span: Span | None,
+                    errors: str):
     from . import _batches
     from ._open import open as open_capture
 
@@ -192,19 +199,19 @@ def _source_batches(source: Any, *, filter: str | None, storage_options: dict | 
         yield from _batches.packet_batches(packets)
         return
     if filter is not None:
-        with open_capture(source, filter=filter, storage_options=storage_options, span=span) as cap:
+        with open_capture(source, filter=filter, storage_options=storage_options, span=span, errors=errors) as cap:
             yield from _batches.packet_batches(cap)
         return
     try:
-        batches = _batches.pcap_batches(source, storage_options=storage_options, span=span)
+        batches = _batches.pcap_batches(source, storage_options=storage_options, span=span, errors=errors)
     except _batches.NotFastPcap as e:  # pcapng, an old pcap version, or not a capture at all
         try:
             if span is not None or not hasattr(source, "read"):
                 for c in e.closers:
                     c.close()
-                cap = open_capture(source, storage_options=storage_options, span=span)
+                cap = open_capture(source, storage_options=storage_options, span=span, errors=errors)
             else:  # a pipe cannot be opened again: replay what was read
-                cap = open_capture(_Replay(e.head, e.stream, getattr(source, "name", "<stream>")))
+                cap = open_capture(_Replay(e.head, e.stream, getattr(source, "name", "<stream>")), errors=errors)
             with cap:
                 yield from _batches.packet_batches(cap)
         finally:

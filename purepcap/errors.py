@@ -15,6 +15,8 @@ __all__ = [
     "NoSuchInterfaceError",
     "InterfaceDownError",
     "PcapWarning",
+    "ERRORS",
+    "errors_policy",
     "missing_extra",
 ]
 
@@ -94,7 +96,28 @@ class InterfaceDownError(CaptureError):
 
 
 class PcapWarning(UserWarning):
-    """Damage that ``strict=False`` reading stepped over or stopped at."""
+    """Damage that ``errors="warn"`` reading stepped over or stopped at. ``error`` is the
+    PcapError it would have raised (with its ``source``, ``offset`` and ``frame``)."""
+
+    def __init__(self, message: str, error: PcapError | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+# What reading does on damage, by pandas' names: raise the PcapError (after the good
+# packets, for an iterator), warn (one PcapWarning per damage; keep every good packet)
+# or ignore (the same, silently).
+ERRORS = ("raise", "warn", "ignore")
+
+
+def errors_policy(errors: str | None, strict: bool = True) -> str:
+    """``errors`` checked (one of ERRORS), or where it is None the older ``strict`` flag's
+    equivalent (True: "raise", False: "warn")."""
+    if errors is None:
+        return "raise" if strict else "warn"
+    if errors not in ERRORS:
+        raise ValueError(f"errors={errors!r}: must be 'raise', 'warn' or 'ignore'")
+    return errors
 
 
 def missing_extra(extra: str, module: str) -> ImportError:

@@ -10,8 +10,10 @@
 # file (versions, interfaces, resolutions) is decoded once, outside the hot loop.
 #
 # Errors are raised *after* every good packet before them has been delivered; with
-# ``strict=False`` they become a PcapWarning and a clean stop (or, in pcapng, a skip
-# over a damaged block whose length still leads to the next block).
+# ``errors="warn"`` (or "ignore": the same without the warning) they become a
+# PcapWarning and a clean stop (or, in pcapng, a skip over a damaged block whose length
+# still leads to the next block), reported by _container.report_damage as every walker
+# reports them.
 from __future__ import annotations
 
 import io
@@ -19,7 +21,6 @@ import os
 import struct
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -68,10 +69,11 @@ from ._container import (
     pcapng_cut_short,
     precision_name,
     read_pcap_header,
+    report_damage,
     shb_byte_order,
 )
 from ._sources import Source, open_source, source_name
-from .errors import DamagedError, NotACaptureError, PcapError, PcapWarning, TruncatedError
+from .errors import DamagedError, NotACaptureError, PcapError, TruncatedError, errors_policy
 
 __all__ = [
     "Packet",
@@ -184,8 +186,10 @@ class Capture:
     file: ``format`` ("pcap" or "pcapng"), ``version``, ``byte_order``, ``snaplen``,
     ``precision``, ``linktype``, ``interfaces``, ``compression``. After iteration
     ends, ``clean_end`` says whether the file ended on a record boundary,
-    ``error`` holds the damage ``strict=False`` stopped at, and ``skipped`` counts the
-    damaged pcapng blocks it stepped over (only the first 100 of them warn).
+    ``error`` holds the damage ``errors="warn"`` or ``"ignore"`` stopped at, and
+    ``skipped`` counts the damaged pcapng blocks it stepped over (only the first 100 of
+    them warn). ``errors`` is what damage does ("raise", "warn", "ignore"; ``strict=False``
+    is the older spelling of "warn").
     """
 
     format: str
@@ -202,9 +206,9 @@ class Capture:
     _ng: PcapngState | None = None
 
     def __init__(self, source: Source, *, strict: bool = True, storage_options: dict | None = None,
-                 span: Span | None = None, chunk_size: int = READ_SIZE) -> None:
+                 span: Span | None = None, chunk_size: int = READ_SIZE, errors: str | None = None) -> None:
         self.name = source_name(source)
-        self.strict = strict
+        self.errors = errors_policy(errors, strict)  # what damage does: raise, warn or ignore
         self.interfaces: list[Interface] = []
         self.frames = 0
         self.clean_end: bool | None = None
@@ -240,8 +244,13 @@ class Capture:
         return self._ng.sections if self._ng is not None else 1
 
     @property
+    def strict(self) -> bool:
+        """Whether damage raises (errors="raise")."""
+        return self.errors == "raise"
+
+    @property
     def skipped(self) -> int:
-        """Damaged pcapng blocks strict=False stepped over."""
+        """Damaged pcapng blocks a reading not raising on damage stepped over."""
         return self._ng.skipped if self._ng is not None else 0
 
     # -- set-up -------------------------------------------------------------------------
@@ -272,14 +281,11 @@ class Capture:
                 source=self.name)
 
     def _fail(self, exc: PcapError) -> None:
-        """Damage found: raise it (strict) or record it, warn and stop."""
-        exc.source = self.name
-        exc.frame = self.frames
+        """Damage found: record it, then raise it, warn or say nothing (self.errors); the
+        walk then stops."""
         self.clean_end = False
         self.error = exc
-        if self.strict:
-            raise exc
-        warnings.warn(str(exc), PcapWarning, stacklevel=3)
+        report_damage(exc, self.name, self.frames, self.errors)
 
     def _read_more(self, rest: bytes, base: int, stop: int | None, chunk: int,
                    missing: int = 0) -> tuple[bytes, bool, PcapError | None]:
@@ -613,9 +619,7 @@ class Capture:
                     if nxt < 0:
                         self._fail(value)
                         return
-                    value.source = self.name
-                    value.frame = frame
-                    st.note_skipped(value)
+                    st.note_skipped(value, self.name, frame, self.errors)
                 pos = nxt
             if eof:
                 self.frames = frame
@@ -740,10 +744,11 @@ class _ClosedStream:
         raise ValueError(f"{self._capture.name}: the capture was closed while it was being read")
 
 
-def open_capture(source: Source, *, strict: bool = True, storage_options: dict | None = None,
+def open_capture(source: Source, *, strict: bool = True, errors: str | None = None,
+                 storage_options: dict | None = None,
                  span: Span | None = None) -> Capture:
     """Open a pcap or pcapng capture (possibly compressed) for reading Packets."""
-    return Capture(source, strict=strict, storage_options=storage_options, span=span)
+    return Capture(source, strict=strict, errors=errors, storage_options=storage_options, span=span)
 
 
 # -- splitting a capture into independently readable byte ranges ---------------------------

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from . import __version__
-from .errors import missing_extra
+from .errors import errors_policy, missing_extra
 
 try:
     from intake.source.base import DataSource, Schema
@@ -76,6 +76,11 @@ class PcapSource(DataSource):
     flows: True for one row per flow instead of per packet (purepcap.flows_to_pandas;
         one partition per file), or a dict of its options (idle_timeout,
         active_timeout, stats).
+    errors: what damage in a capture (cut short, a lying length) does, as in
+        purepcap.to_pandas: "warn" (default: keep every good packet's row, one
+        PcapWarning naming the file, offset and frame), "ignore" (the same, silently)
+        or "raise" (the PcapError instead of the table). Each partition reads on to its
+        own damage, so under "warn" the other files (partitions) are read whole.
     """
 
     name = "pcap"
@@ -86,7 +91,8 @@ class PcapSource(DataSource):
     def __init__(self, urlpath: Any, interface: str | None = None, chunksize: int | None = None,
                  protocol: Any = None, payload: bool = False, filter: str | None = None,
                  storage_options: dict | None = None, metadata: dict | None = None,
-                 partition_size: int | str | None = None, columns: Any = None, flows: Any = False) -> None:
+                 partition_size: int | str | None = None, columns: Any = None, flows: Any = False,
+                 errors: str = "warn") -> None:
         if urlpath is None and interface is None:
             raise ValueError("PcapSource needs a urlpath (file, glob, list, URL) or an interface "
                              "to capture from")
@@ -103,6 +109,7 @@ class PcapSource(DataSource):
         self.partition_size = _parse_size(partition_size)
         self.columns = columns
         self.flows = _flow_options(flows, urlpath, payload, columns)
+        self.errors = errors_policy(errors)
         self._parts: list[tuple[str, Any]] | None = None
         self._capture: Any = None
         super().__init__(storage_options=storage_options, metadata=metadata)
@@ -120,9 +127,10 @@ class PcapSource(DataSource):
     def _options(self) -> dict[str, Any]:
         if self.flows is not None:
             return {"protocol": self.protocol, "filter": self.filter, "flows": self.flows,
-                    "storage_options": self.storage_options or None}
+                    "storage_options": self.storage_options or None, "errors": self.errors}
         return {"protocol": self.protocol, "payload": self.payload, "filter": self.filter,
-                "columns": self.columns, "storage_options": self.storage_options or None}
+                "columns": self.columns, "storage_options": self.storage_options or None,
+                "errors": self.errors}
 
     def _meta(self) -> Any:
         from .dataframe import empty_frame
