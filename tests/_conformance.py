@@ -4,7 +4,9 @@
 # direct walk and down its Packet path, to_pandas' batch walk, spans from
 # split_capture, the Intake source read whole and through Dask) is reduced to one plain
 # shape, an Outcome: the rows it delivered and the error it ended with (class, byte
-# offset, last good frame), plus, when reading leniently, the warnings it gave. Then
+# offset, last good frame), plus, reading with errors="warn", the warnings it gave
+# (with errors="ignore": none, and the same rows). Every reader takes errors= as one
+# of ERRORS (True/False are accepted here as strict's "raise"/"warn"). Then
 # each consumer's Outcome is compared with what purepcap.open says, narrowed to what
 # that consumer shows (IP packets only for records and DataFrames, NaT for times a
 # DataFrame cannot hold). The cases are made with purepcap's writers where they can
@@ -242,17 +244,28 @@ def collect(run: Callable[[], Any], name: str, out: Outcome) -> Outcome:
     return out
 
 
+ERRORS = ("raise", "warn", "ignore")
+
+
+def mode(errors: str | bool) -> str:
+    """errors= for a reader: a name of ERRORS, or strict's True ("raise") / False ("warn")."""
+    if isinstance(errors, bool):
+        return "raise" if errors else "warn"
+    assert errors in ERRORS
+    return errors
+
+
 def packet_row(p: purepcap.Packet) -> tuple:
     return (p.frame, p.time, p.length, p.caplen, p.linktype, p.interface, p.data)
 
 
-def read_open(src: Any, strict: bool = True, name: str = "<bytes>", filter: str | None = None) -> Outcome:
-    """The reference: purepcap.open's Packets, then its error (strict) or the damage it
-    stopped at (lenient: Capture.error) and its warnings."""
+def read_open(src: Any, errors: str | bool = "raise", name: str = "<bytes>", filter: str | None = None) -> Outcome:
+    """The reference: purepcap.open's Packets, then its error ("raise") or the damage it
+    stopped at (otherwise: Capture.error) and its warnings."""
     out = Outcome()
 
     def run() -> None:
-        with purepcap.open(src, strict=strict, filter=filter) as cap:
+        with purepcap.open(src, errors=mode(errors), filter=filter) as cap:
             for p in cap:
                 assert len(p.data) == p.caplen
                 out.rows.append(packet_row(p))
@@ -260,14 +273,14 @@ def read_open(src: Any, strict: bool = True, name: str = "<bytes>", filter: str 
     return collect(run, name, out)
 
 
-def read_spans(path: Path, part_bytes: int, strict: bool = True) -> Outcome:
+def read_spans(path: Path, part_bytes: int, errors: str | bool = "raise") -> Outcome:
     """split_capture's spans, each read by purepcap.open(span=), in order; a span that
     ends in damage ends the read, as that damage ends a whole read."""
     out = Outcome()
 
     def run() -> None:
         for span in purepcap.split_capture(path, part_bytes):
-            with purepcap.open(path, strict=strict, span=span) as cap:
+            with purepcap.open(path, errors=mode(errors), span=span) as cap:
                 for p in cap:
                     assert len(p.data) == p.caplen
                     out.rows.append(packet_row(p))
@@ -277,13 +290,13 @@ def read_spans(path: Path, part_bytes: int, strict: bool = True) -> Outcome:
     return collect(run, str(path), out)
 
 
-def read_records(src: Any, strict: bool = True, fields: list[str] | None = None, name: str = "<bytes>",
+def read_records(src: Any, errors: str | bool = "raise", fields: list[str] | None = None, name: str = "<bytes>",
                  filter: str | None = None) -> Outcome:
     out = Outcome()
     keys = ("frame", "time", "length", "caplen", *(fields or ()))
 
     def run() -> None:
-        for r in purepcap.records(src, strict=strict, fields=fields, filter=filter):
+        for r in purepcap.records(src, errors=mode(errors), fields=fields, filter=filter):
             out.rows.append(tuple(r[k] for k in keys))
     return collect(run, name, out)
 
@@ -300,21 +313,36 @@ def frame_rows(df: Any) -> list[tuple]:
                     df["caplen"].tolist(), df["interface"].tolist()))
 
 
-def read_pandas(src: Any, name: str = "<bytes>", filter: str | None = None) -> Outcome:
+def arrow_rows(table: Any) -> list[tuple]:
+    """frame_rows of a pyarrow Table (a null time as None)."""
+    import pyarrow as pa
+
+    times = table["time"].cast(pa.int64()).to_pylist()
+    return list(map(lambda *row: row, table["frame"].to_pylist(), times, table["length"].to_pylist(),
+                    table["caplen"].to_pylist(), table["interface"].to_pylist()))
+
+
+def read_pandas(src: Any, name: str = "<bytes>", filter: str | None = None, errors: str | bool = "raise",
+                table: str = "pandas") -> Outcome:
+    """to_pandas' rows (or to_arrow's or to_polars' with ``table``, made a DataFrame)."""
     out = Outcome()
 
     def run() -> None:
-        out.rows = frame_rows(purepcap.to_pandas(src, columns=FRAME_COLUMNS, filter=filter))
+        if table == "pandas":
+            out.rows = frame_rows(purepcap.to_pandas(src, columns=FRAME_COLUMNS, filter=filter, errors=mode(errors)))
+            return
+        got = getattr(purepcap, f"to_{table}")(src, columns=FRAME_COLUMNS, filter=filter, errors=mode(errors))
+        out.rows = arrow_rows(got if table == "arrow" else got.to_arrow())
     return collect(run, name, out)
 
 
-def read_intake(path: Path, partition_size: int | None, dask: bool = False) -> Outcome:
+def read_intake(path: Path, partition_size: int | None, dask: bool = False, errors: str | bool = "raise") -> Outcome:
     from purepcap.intake_source import PcapSource
 
     out = Outcome()
 
     def run() -> None:
-        source = PcapSource(str(path), partition_size=partition_size, columns=FRAME_COLUMNS)
+        source = PcapSource(str(path), partition_size=partition_size, columns=FRAME_COLUMNS, errors=mode(errors))
         if dask:
             import dask as _dask
 

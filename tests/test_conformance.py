@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from _conformance import (
+    ERRORS,
     FRAME_COLUMNS,
     Case,
     Outcome,
@@ -47,19 +48,20 @@ from purepcap import NotACaptureError
 
 # The frame consumers need their libraries; the others are the core suite's, run on every
 # Python purepcap supports (PyPy included, where open() and records() may walk differently).
-_LIBRARIES = {"pandas": ("pandas",), "intake": ("pandas", "intake"), "dask": ("pandas", "intake", "dask")}
+_LIBRARIES = {"pandas": ("pandas",), "intake": ("pandas", "intake"), "dask": ("pandas", "intake", "dask"),
+              "arrow": ("pyarrow",), "polars": ("pyarrow", "polars")}
 
 CASES = {c.name: c for c in all_cases()}
 
 
 # -- the reference -------------------------------------------------------------------------
-_REFERENCE: dict[tuple[str, bool], Outcome] = {}
+_REFERENCE: dict[tuple[str, str], Outcome] = {}
 
 
-def reference(case: Case, strict: bool) -> Outcome:
-    key = (case.name, strict)
+def reference(case: Case, errors: str) -> Outcome:
+    key = (case.name, errors)
     if key not in _REFERENCE:
-        _REFERENCE[key] = read_open(case.data, strict)
+        _REFERENCE[key] = read_open(case.data, errors)
     return _REFERENCE[key]
 
 
@@ -74,15 +76,20 @@ def case_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("name", list(CASES))
 def test_case_is_what_its_name_says(name: str) -> None:
     """The reference itself, against what the case was built to be: this many good
-    packets, then this error (or none). Reading leniently gives the same packets."""
+    packets, then this error (or none). Reading with errors="warn" gives the same
+    packets first, and a warning for damage stepped over or stopped at; "ignore" gives
+    what "warn" gives, without a warning."""
     case = CASES[name]
-    ref = reference(case, True)
+    ref = reference(case, "raise")
     assert (len(ref.rows), ref.error and ref.error[0]) == (case.packets, case.error)
     assert ref.warnings == []
-    lenient = reference(case, False)
+    lenient = reference(case, "warn")
     assert lenient.rows[:case.packets] == ref.rows
     if ref.error is not None and lenient.error is None:  # damage stepped over or stopped at
         assert lenient.warnings
+    quiet = reference(case, "ignore")
+    assert (quiet.rows, quiet.error, quiet.stopped, quiet.warnings) == \
+        (lenient.rows, lenient.error, lenient.stopped, [])
 
 
 # A pcap-filter that keeps packets by their length on the wire, whatever their link type.
@@ -91,9 +98,10 @@ FILTER = f"len >= {FILTER_LEN}"
 
 
 # -- the consumers -----------------------------------------------------------------------------
-# name -> (strict, whether it applies to a case, run(case, path) -> (got, want))
+# name -> (errors, whether it applies to a case, run(case, path) -> (got, want)); every
+# consumer runs with each of errors="raise", "warn" and "ignore"
 Run = Callable[[Case, Path], "tuple[Outcome, Outcome]"]
-CONSUMERS: dict[str, tuple[bool, Callable[[Case], bool], Run]] = {}
+CONSUMERS: dict[str, tuple[str, Callable[[Case], bool], Run]] = {}
 
 
 def _always(case: Case) -> bool:
@@ -115,123 +123,144 @@ def _small_uncompressed(case: Case) -> bool:
 BIG_PART = 1 << 18  # a partition size for the big cases: ~18 spans
 
 
-def _strict_names(strict: bool) -> str:
-    return "strict" if strict else "lenient"
+def _add(name: str, errors: str, run: Run, applies: Callable[[Case], bool] = _always) -> None:
+    CONSUMERS[f"{name}/{errors}"] = (errors, applies, run)
 
 
-def _add(name: str, strict: bool, run: Run, applies: Callable[[Case], bool] = _always) -> None:
-    CONSUMERS[f"{name}/{_strict_names(strict)}"] = (strict, applies, run)
-
-
-for _strict in (True, False):
-    def _open_path(case: Case, path: Path, s: bool = _strict) -> tuple[Outcome, Outcome]:
+for _mode in ERRORS:
+    def _open_path(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
         return read_open(path, s, name=str(path)), reference(case, s)
 
-    def _open_file(case: Case, path: Path, s: bool = _strict) -> tuple[Outcome, Outcome]:
+    def _open_file(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
         return read_open(io.BytesIO(case.data), s, name="<stream>"), reference(case, s)
 
-    def _records_bytes(case: Case, path: Path, s: bool = _strict) -> tuple[Outcome, Outcome]:
+    def _records_bytes(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
         return read_records(case.data, s), as_records(reference(case, s))
 
-    def _records_path(case: Case, path: Path, s: bool = _strict) -> tuple[Outcome, Outcome]:
+    def _records_path(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
         return read_records(path, s, name=str(path)), as_records(reference(case, s))
 
-    def _records_general(case: Case, path: Path, s: bool = _strict) -> tuple[Outcome, Outcome]:
+    def _records_general(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
         # an extra field sends records() down its Packet path
         return (read_records(path, s, fields=["interface"], name=str(path)),
                 as_records(reference(case, s), interface=True))
 
-    def _records_file(case: Case, path: Path, s: bool = _strict) -> tuple[Outcome, Outcome]:
+    def _records_file(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
         return read_records(io.BytesIO(case.data), s, name="<stream>"), as_records(reference(case, s))
 
-    def _records_payload(case: Case, path: Path, s: bool = _strict) -> tuple[Outcome, Outcome]:
+    def _records_payload(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
         out = Outcome()
 
         def run() -> None:
-            for r in purepcap.records(path, strict=s, payload=True):
+            for r in purepcap.records(path, errors=s, payload=True):
                 out.rows.append((r["frame"], r["time"], r["length"], r["caplen"]))
         return collect(run, str(path), out), as_records(reference(case, s))
 
-    def _open_filter(case: Case, path: Path, s: bool = _strict) -> tuple[Outcome, Outcome]:
+    def _open_filter(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
         # a filter runs inside the reader's loops (Capture.keep_only), before a Packet is made
         want = reference(case, s)
         return (read_open(case.data, s, filter=FILTER),
                 Outcome([r for r in want.rows if r[2] >= FILTER_LEN], want.error, want.warnings, want.stopped))
 
-    def _records_filter(case: Case, path: Path, s: bool = _strict) -> tuple[Outcome, Outcome]:
+    def _records_filter(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
         want = reference(case, s)
         return (read_records(path, s, filter=FILTER, name=str(path)),
                 as_records(Outcome([r for r in want.rows if r[2] >= FILTER_LEN], want.error, want.warnings)))
 
-    _add("open-path", _strict, _open_path)
-    _add("open-filter", _strict, _open_filter)
-    _add("records-filter", _strict, _records_filter)
-    _add("open-fileobj", _strict, _open_file)
-    _add("records-bytes", _strict, _records_bytes)
-    _add("records-path", _strict, _records_path)
-    _add("records-fields", _strict, _records_general)
-    _add("records-fileobj", _strict, _records_file)
-    _add("records-payload", _strict, _records_payload)
+    def _records_packets(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
+        # records() over an open Capture: the Capture reports damage, records only passes it on
+        out = Outcome()
+
+        def run() -> None:
+            with purepcap.open(case.data, errors=s) as cap:
+                for r in purepcap.records(cap):
+                    out.rows.append((r["frame"], r["time"], r["length"], r["caplen"]))
+        return collect(run, "<bytes>", out), as_records(reference(case, s))
+
+    def _flows(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
+        # flows() over the same packets: the first frame of each flow, and the same end
+        out = Outcome()
+
+        def run() -> None:
+            for f in purepcap.flows(path, errors=s, idle_timeout=None, active_timeout=None):
+                out.rows.append((f["first_frame"],))
+        got = collect(run, str(path), out)
+        got.rows.sort()
+        return got, _flow_firsts(reference(case, s))
+
+    def _pandas_bytes(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
+        return read_pandas(case.data, errors=s), as_frame(reference(case, s))
+
+    def _pandas_path(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
+        return read_pandas(path, name=str(path), errors=s), as_frame(reference(case, s))
+
+    def _pandas_file(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
+        return read_pandas(io.BytesIO(case.data), name="<stream>", errors=s), as_frame(reference(case, s))
+
+    def _pandas_packets(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
+        # an open Capture: to_pandas batches its Packets (the Packet path of the batch walk);
+        # the Capture's errors= decides, to_pandas' own only checks the name
+        out = Outcome()
+
+        def run() -> None:
+            with purepcap.open(case.data, errors=s) as cap:
+                out.rows = frame_rows(purepcap.to_pandas(cap, columns=FRAME_COLUMNS, errors=s))
+        return collect(run, "<bytes>", out), as_frame(reference(case, s))
+
+    def _pandas_filter(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
+        want = reference(case, s)
+        return (read_pandas(path, name=str(path), filter=FILTER, errors=s),
+                as_frame(Outcome([r for r in want.rows if r[2] >= FILTER_LEN], want.error, want.warnings)))
+
+    def _arrow_path(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
+        return read_pandas(path, name=str(path), errors=s, table="arrow"), as_frame(reference(case, s))
+
+    def _polars_bytes(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
+        return read_pandas(case.data, errors=s, table="polars"), as_frame(reference(case, s))
+
+    _add("open-path", _mode, _open_path)
+    _add("open-filter", _mode, _open_filter)
+    _add("records-filter", _mode, _records_filter)
+    _add("open-fileobj", _mode, _open_file)
+    _add("records-bytes", _mode, _records_bytes)
+    _add("records-path", _mode, _records_path)
+    _add("records-fields", _mode, _records_general)
+    _add("records-fileobj", _mode, _records_file)
+    _add("records-payload", _mode, _records_payload)
+    _add("records-capture", _mode, _records_packets)
+    _add("flows-path", _mode, _flows, _small)
     for _n in (1, 64, 1000, BIG_PART):
-        def _spans(case: Case, path: Path, s: bool = _strict, n: int = _n) -> tuple[Outcome, Outcome]:
+        def _spans(case: Case, path: Path, s: str = _mode, n: int = _n) -> tuple[Outcome, Outcome]:
             want = reference(case, s)
             return read_spans(path, n, s), want
-        _add(f"spans-{_n}", _strict, _spans, _uncompressed if _n == BIG_PART else _small_uncompressed)
+        _add(f"spans-{_n}", _mode, _spans, _uncompressed if _n == BIG_PART else _small_uncompressed)
+    _add("pandas-filter", _mode, _pandas_filter)
+    _add("pandas-bytes", _mode, _pandas_bytes)
+    _add("pandas-path", _mode, _pandas_path)
+    _add("pandas-fileobj", _mode, _pandas_file)
+    _add("pandas-capture", _mode, _pandas_packets)
+    _add("arrow-path", _mode, _arrow_path)
+    _add("polars-bytes", _mode, _polars_bytes)
+    for _n in (1, 200, BIG_PART, None):
+        def _intake(case: Case, path: Path, s: str = _mode, n: int | None = _n) -> tuple[Outcome, Outcome]:
+            return read_intake(path, n, errors=s), as_frame(reference(case, s))
+        _add(f"intake-{_n or 'default'}", _mode, _intake, _small if _n in (1, 200) else _always)
+    for _n in (1, 200, BIG_PART):
+        def _dask(case: Case, path: Path, s: str = _mode, n: int = _n) -> tuple[Outcome, Outcome]:
+            return read_intake(path, n, dask=True, errors=s), as_frame(reference(case, s))
+        _add(f"dask-{_n}", _mode, _dask, _small if _n in (1, 200) else _always)
 
 
-def _records_packets(case: Case, path: Path) -> tuple[Outcome, Outcome]:
-    # records() over an open Capture: the Capture raises, records only passes it on
-    out = Outcome()
+def _flow_firsts(ref: Outcome) -> Outcome:
+    """What flows() must give: one flow per distinct key among the IP packets, found by
+    its first frame (here: by purepcap.flows over the reference's own packets, so that
+    only where the packets end and how the damage is reported can differ), and the
+    reference's error and warnings."""
+    from purepcap.format import Packet
 
-    def run() -> None:
-        with purepcap.open(case.data) as cap:
-            for r in purepcap.records(cap):
-                out.rows.append((r["frame"], r["time"], r["length"], r["caplen"]))
-    return collect(run, "<bytes>", out), as_records(reference(case, True))
-
-
-def _pandas_bytes(case: Case, path: Path) -> tuple[Outcome, Outcome]:
-    return read_pandas(case.data), as_frame(reference(case, True))
-
-
-def _pandas_path(case: Case, path: Path) -> tuple[Outcome, Outcome]:
-    return read_pandas(path, name=str(path)), as_frame(reference(case, True))
-
-
-def _pandas_file(case: Case, path: Path) -> tuple[Outcome, Outcome]:
-    return read_pandas(io.BytesIO(case.data), name="<stream>"), as_frame(reference(case, True))
-
-
-def _pandas_packets(case: Case, path: Path) -> tuple[Outcome, Outcome]:
-    # an open Capture: to_pandas batches its Packets (the Packet path of the batch walk)
-    out = Outcome()
-
-    def run() -> None:
-        with purepcap.open(case.data) as cap:
-            out.rows = frame_rows(purepcap.to_pandas(cap, columns=FRAME_COLUMNS))
-    return collect(run, "<bytes>", out), as_frame(reference(case, True))
-
-
-def _pandas_filter(case: Case, path: Path) -> tuple[Outcome, Outcome]:
-    want = reference(case, True)
-    return (read_pandas(path, name=str(path), filter=FILTER),
-            as_frame(Outcome([r for r in want.rows if r[2] >= FILTER_LEN], want.error)))
-
-
-_add("records-capture", True, _records_packets)
-_add("pandas-filter", True, _pandas_filter)
-_add("pandas-bytes", True, _pandas_bytes)
-_add("pandas-path", True, _pandas_path)
-_add("pandas-fileobj", True, _pandas_file)
-_add("pandas-capture", True, _pandas_packets)
-for _n in (1, 200, BIG_PART, None):
-    def _intake(case: Case, path: Path, n: int | None = _n) -> tuple[Outcome, Outcome]:
-        return read_intake(path, n), as_frame(reference(case, True))
-    _add(f"intake-{_n or 'default'}", True, _intake, _small if _n in (1, 200) else _always)
-for _n in (1, 200, BIG_PART):
-    def _dask(case: Case, path: Path, n: int = _n) -> tuple[Outcome, Outcome]:
-        return read_intake(path, n, dask=True), as_frame(reference(case, True))
-    _add(f"dask-{_n}", True, _dask, _small if _n in (1, 200) else _always)
+    packets = [Packet(r[0], r[1], r[3], r[2], r[4], r[5], r[6]) for r in ref.rows]
+    rows = sorted((f["first_frame"],) for f in purepcap.flows(packets, idle_timeout=None, active_timeout=None))
+    return Outcome(rows, ref.error, ref.warnings)
 
 
 def _params() -> list[Any]:
@@ -249,7 +278,7 @@ def _params() -> list[Any]:
 @pytest.mark.parametrize("case_name, consumer", _params())
 def test_consumer_agrees_with_open(case_name: str, consumer: str, case_dir: Path) -> None:
     case = CASES[case_name]
-    strict, _, run = CONSUMERS[consumer]
+    _, _, run = CONSUMERS[consumer]
     got, want = run(case, case_dir / case_name)
     wrong = difference(got, want)
     if wrong:

@@ -7,6 +7,7 @@
 #   * partitioned reads agree with the whole read: split_capture's spans read one by one,
 #     and the Intake source at several partition sizes, read() and to_dask(), give the
 #     same rows and the same error (class and offset).
+# Each with errors="raise", "warn" and "ignore" (issue 20): the same rows and warnings.
 # Explicit examples pin the disagreements issue 23.1 found (each failed before the
 # walkers took their rules from _container and split_capture from the reader).
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 from _conformance import (
     EPB,
+    ERRORS,
     PB,
     SHB,
     SPB,
@@ -130,36 +132,36 @@ def _same(got: Outcome, want: Outcome, what: str) -> None:
 
 
 # -- whole reads: Packets, records, DataFrame --------------------------------------------------
-@given(base=st.sampled_from(sorted(BASES)), ops=mutations, strict=st.booleans(), compress=st.booleans())
+@given(base=st.sampled_from(sorted(BASES)), ops=mutations, errors=st.sampled_from(ERRORS),
+       compress=st.booleans())
 def test_mutated_capture_reads_alike_through_every_whole_consumer(scratch: Path, base: str, ops: list,
-                                                                   strict: bool, compress: bool) -> None:
+                                                                   errors: str, compress: bool) -> None:
     data = mutate(BASES[base], ops)
     if compress:
         data = gzip.compress(data, mtime=0)
     scratch.write_bytes(data)
-    ref = read_open(data, strict)
-    _same(read_open(scratch, strict, name=str(scratch)), ref, "open(path)")
-    _same(read_open(io.BytesIO(data), strict, name="<stream>"), ref, "open(file object)")
+    ref = read_open(data, errors)
+    _same(read_open(scratch, errors, name=str(scratch)), ref, "open(path)")
+    _same(read_open(io.BytesIO(data), errors, name="<stream>"), ref, "open(file object)")
     want = as_records(ref)
-    _same(read_records(data, strict), want, "records(bytes)")
-    _same(read_records(scratch, strict, name=str(scratch)), want, "records(path)")
-    _same(read_records(io.BytesIO(data), strict, name="<stream>"), want, "records(file object)")
-    _same(read_records(scratch, strict, fields=["interface"], name=str(scratch)), as_records(ref, True),
+    _same(read_records(data, errors), want, "records(bytes)")
+    _same(read_records(scratch, errors, name=str(scratch)), want, "records(path)")
+    _same(read_records(io.BytesIO(data), errors, name="<stream>"), want, "records(file object)")
+    _same(read_records(scratch, errors, fields=["interface"], name=str(scratch)), as_records(ref, True),
           "records(path, fields=)")
-    if strict:
-        _same(read_pandas(data), as_frame(ref), "to_pandas(bytes)")
-        _same(read_pandas(scratch, name=str(scratch)), as_frame(ref), "to_pandas(path)")
+    _same(read_pandas(data, errors=errors), as_frame(ref), "to_pandas(bytes)")
+    _same(read_pandas(scratch, name=str(scratch), errors=errors), as_frame(ref), "to_pandas(path)")
 
 
 # -- partitioned reads against the whole read --------------------------------------------------
-def _partitioned_agree(scratch: Path, data: bytes, part: int, strict: bool) -> None:
+def _partitioned_agree(scratch: Path, data: bytes, part: int, errors: str) -> None:
     scratch.write_bytes(data)
-    ref = read_open(data, strict)
-    _same(read_spans(scratch, part, strict), ref, f"split_capture(path, {part}) spans")
-    if strict:
-        want = as_frame(ref)
-        _same(read_intake(scratch, part), want, f"PcapSource(partition_size={part}).read()")
-        _same(read_intake(scratch, part, dask=True), want, f"PcapSource(partition_size={part}).to_dask()")
+    ref = read_open(data, errors)
+    _same(read_spans(scratch, part, errors), ref, f"split_capture(path, {part}) spans")
+    want = as_frame(ref)
+    _same(read_intake(scratch, part, errors=errors), want, f"PcapSource(partition_size={part}).read()")
+    _same(read_intake(scratch, part, dask=True, errors=errors), want,
+          f"PcapSource(partition_size={part}).to_dask()")
 
 
 # The disagreements issue 23.1 found, as mutations of valid captures.
@@ -167,20 +169,20 @@ _SECOND_SECTION = "ng-second-section-after-packet-1"
 
 
 @given(base=st.sampled_from(sorted(BASES)), ops=mutations, part=st.sampled_from([1, 48, 300]),
-       strict=st.booleans())
+       errors=st.sampled_from(ERRORS))
 # a pcapng cut inside its second section header: Intake returned the good rows, no error
-@example(base=_SECOND_SECTION, ops=[("truncate", 200)], part=1, strict=True)
+@example(base=_SECOND_SECTION, ops=[("truncate", 200)], part=1, errors="raise")
 # a leading interface block's if_tsresol set to 0x7f (a flipped byte): Intake's error
 # had no frame; read leniently, the spans raised where a whole read warns
-@example(base="ng-tsresol-0x09", ops=[("flip", 64, 0x76)], part=1, strict=True)
-@example(base="ng-tsresol-0x09", ops=[("flip", 64, 0x76)], part=1, strict=False)
+@example(base="ng-tsresol-0x09", ops=[("flip", 64, 0x76)], part=1, errors="raise")
+@example(base="ng-tsresol-0x09", ops=[("flip", 64, 0x76)], part=1, errors="warn")
 # the second section header's major version flipped to 2: it was reported at offset 0
-@example(base=_SECOND_SECTION, ops=[("flip", 192, 0x03)], part=1, strict=True)
+@example(base=_SECOND_SECTION, ops=[("flip", 192, 0x03)], part=1, errors="raise")
 # the third packet block's trailer set to 0, read leniently: frames were numbered apart
-@example(base="ng-little", ops=[("field", 4, "trailer", 0)], part=1, strict=False)
+@example(base="ng-little", ops=[("field", 4, "trailer", 0)], part=1, errors="warn")
 def test_mutated_capture_reads_alike_whole_and_partitioned(scratch: Path, base: str, ops: list, part: int,
-                                                           strict: bool) -> None:
-    _partitioned_agree(scratch, mutate(BASES[base], ops), part, strict)
+                                                           errors: str) -> None:
+    _partitioned_agree(scratch, mutate(BASES[base], ops), part, errors)
 
 
 # Classic pcap under any mutation that leaves its file header alone, and pcapng mutated
@@ -188,10 +190,11 @@ def test_mutated_capture_reads_alike_whole_and_partitioned(scratch: Path, base: 
 PCAP = sorted(n for n in BASES if n.startswith("pcap-"))
 
 
-@given(base=st.sampled_from(PCAP), ops=mutations, part=st.sampled_from([1, 48, 300]), strict=st.booleans())
+@given(base=st.sampled_from(PCAP), ops=mutations, part=st.sampled_from([1, 48, 300]),
+       errors=st.sampled_from(ERRORS))
 def test_mutated_pcap_body_reads_alike_whole_and_partitioned(scratch: Path, base: str, ops: list, part: int,
-                                                             strict: bool) -> None:
-    _partitioned_agree(scratch, mutate(BASES[base], ops, keep=24), part, strict)
+                                                             errors: str) -> None:
+    _partitioned_agree(scratch, mutate(BASES[base], ops, keep=24), part, errors)
 
 
 def _first_packet_block(data: bytes) -> int:
@@ -201,11 +204,12 @@ def _first_packet_block(data: bytes) -> int:
 NG = sorted(n for n in BASES if n.startswith("ng-"))
 
 
-@given(base=st.sampled_from(NG), ops=mutations, part=st.sampled_from([1, 48, 300]), strict=st.booleans())
+@given(base=st.sampled_from(NG), ops=mutations, part=st.sampled_from([1, 48, 300]),
+       errors=st.sampled_from(ERRORS))
 def test_mutated_pcapng_body_reads_alike_whole_and_partitioned(scratch: Path, base: str, ops: list, part: int,
-                                                               strict: bool) -> None:
+                                                               errors: str) -> None:
     clean = BASES[base]
-    _partitioned_agree(scratch, mutate(clean, ops, keep=_first_packet_block(clean)), part, strict)
+    _partitioned_agree(scratch, mutate(clean, ops, keep=_first_packet_block(clean)), part, errors)
 
 
 # -- captures drawn by purepcap.strategies --------------------------------------------------------
@@ -213,33 +217,32 @@ def test_mutated_pcapng_body_reads_alike_whole_and_partitioned(scratch: Path, ba
 # order, interfaces with their own resolutions and offsets, simple and obsolete packet
 # blocks, small snaplens), and damaged ones from strategies.damaged(). The builder says
 # which Packets a reader must give: the reference is held to that first.
-def _whole_agree(scratch: Path, data: bytes, strict: bool) -> Outcome:
+def _whole_agree(scratch: Path, data: bytes, errors: str) -> Outcome:
     scratch.write_bytes(data)
-    ref = read_open(data, strict)
-    _same(read_open(scratch, strict, name=str(scratch)), ref, "open(path)")
+    ref = read_open(data, errors)
+    _same(read_open(scratch, errors, name=str(scratch)), ref, "open(path)")
     want = as_records(ref)
-    _same(read_records(data, strict), want, "records(bytes)")
-    _same(read_records(scratch, strict, name=str(scratch)), want, "records(path)")
-    _same(read_records(io.BytesIO(data), strict, name="<stream>"), want, "records(file object)")
-    _same(read_records(scratch, strict, fields=["interface"], name=str(scratch)), as_records(ref, True),
+    _same(read_records(data, errors), want, "records(bytes)")
+    _same(read_records(scratch, errors, name=str(scratch)), want, "records(path)")
+    _same(read_records(io.BytesIO(data), errors, name="<stream>"), want, "records(file object)")
+    _same(read_records(scratch, errors, fields=["interface"], name=str(scratch)), as_records(ref, True),
           "records(path, fields=)")
-    if strict:
-        _same(read_pandas(data), as_frame(ref), "to_pandas(bytes)")
-        _same(read_pandas(scratch, name=str(scratch)), as_frame(ref), "to_pandas(path)")
+    _same(read_pandas(data, errors=errors), as_frame(ref), "to_pandas(bytes)")
+    _same(read_pandas(scratch, name=str(scratch), errors=errors), as_frame(ref), "to_pandas(path)")
     return ref
 
 
-@given(case=strategies.captures(), part=st.sampled_from([1, 48, 300]), strict=st.booleans())
+@given(case=strategies.captures(), part=st.sampled_from([1, 48, 300]), errors=st.sampled_from(ERRORS))
 def test_drawn_capture_reads_alike_whole_and_partitioned(scratch: Path, case: Any, part: int,
-                                                         strict: bool) -> None:
-    ref = _whole_agree(scratch, case.data, strict)
+                                                         errors: str) -> None:
+    ref = _whole_agree(scratch, case.data, errors)
     assert ref.rows == [packet_row(p) for p in case.packets] and ref.error is None and ref.stopped is None
-    _partitioned_agree(scratch, case.data, part, strict)
+    _partitioned_agree(scratch, case.data, part, errors)
 
 
-@given(case=strategies.damaged(), strict=st.booleans())
-def test_damaged_capture_reads_alike_through_every_whole_consumer(scratch: Path, case: Any, strict: bool) -> None:
-    ref = _whole_agree(scratch, case.data, strict)
+@given(case=strategies.damaged(), errors=st.sampled_from(ERRORS))
+def test_damaged_capture_reads_alike_through_every_whole_consumer(scratch: Path, case: Any, errors: str) -> None:
+    ref = _whole_agree(scratch, case.data, errors)
     assert ref.rows[:len(case.delivered)] == [packet_row(p) for p in case.delivered]
     if case.must_fail:
         assert ref.error is not None or ref.stopped is not None or ref.warnings
