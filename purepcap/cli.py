@@ -98,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
                         "the default is 6, as tcpdump")
     r.add_argument("-l", dest="line_buffered", action="store_true",
                    help="flush each line at once, for a live pipe into another program (as tcpdump -l)")
+    _keep_going_option(r, "packet")
     r.add_argument("expression", nargs="*", default=[], metavar="EXPR",
                    help="pcap-filter expression (tcpdump syntax)")
     r.set_defaults(func=cmd_read)
@@ -127,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--payload", action="store_true", help="add the payload column")
     c.add_argument("--columns", metavar="COLS", default="",
                    help="extra columns, comma separated (ttl, ip_version, tcp_flags, vlan, ...)")
+    _keep_going_option(c, "row")
     c.add_argument("expression", nargs="*", default=[], metavar="EXPR", help="pcap-filter expression")
     c.set_defaults(func=cmd_convert)
 
@@ -147,6 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     fl.add_argument("--active", type=_timeout, default=1800.0, metavar="S",
                     help="active timeout in seconds, or 'none' (default 1800)")
     fl.add_argument("--stats", action="store_true", help="add nfstream's statistical features")
+    _keep_going_option(fl, "flow")
     fl.add_argument("expression", nargs="*", metavar="EXPR", help="pcap-filter expression")
     fl.set_defaults(func=cmd_flows)
 
@@ -195,6 +198,13 @@ def _parser() -> argparse.ArgumentParser:
                          epilog="example:\n  purepcap interfaces")
     ifs.set_defaults(func=cmd_interfaces)
     return p
+
+
+def _keep_going_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--keep-going", action="store_true",
+                        help=f"on a damaged or cut-short capture, write every good {what}, say on stderr "
+                             "what was lost (file, offset, frame) and exit 1; without it the damage "
+                             "ends the run there (exit 1)")
 
 
 def _positive(text: str) -> int:
@@ -446,10 +456,45 @@ def _stdin_or(name: str) -> Any:
     return _Pipe(sys.stdin.buffer) if name == "-" else name
 
 
-def _open_capture(name: str, expression: str | None, *, strict: bool = True) -> Any:
+def _open_capture(name: str, expression: str | None, *, errors: str = "raise") -> Any:
     import purepcap
 
-    return purepcap.open(_stdin_or(name), filter=expression, strict=strict)
+    return purepcap.open(_stdin_or(name), filter=expression, errors=errors)
+
+
+class KeepGoing:
+    """--keep-going: the readers run with errors="warn", the PcapWarnings they give (what
+    was lost: file, offset, frame) are gathered while the verb runs, and ``finish`` says
+    in one line on stderr what was lost and makes the exit code 1. Without the option
+    the readers raise (errors="raise") and nothing is gathered."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.on = bool(getattr(args, "keep_going", False))
+        self.verb = args.verb
+        self.errors = "warn" if self.on else "raise"
+        self.lost: list[str] = []
+        self._catch: Any = None
+
+    def __enter__(self) -> KeepGoing:
+        if self.on:
+            self._catch = warnings.catch_warnings(record=True)
+            self._seen = self._catch.__enter__()
+            warnings.simplefilter("always", PcapWarning)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._catch is not None:
+            self.lost = [str(w.message) for w in self._seen if issubclass(w.category, PcapWarning)]
+            self._catch.__exit__(*exc)
+            self._catch = None
+
+    def finish(self, rc: int = 0) -> int:
+        if not self.lost:
+            return rc
+        more = len(self.lost) - 1
+        _error(self.verb, " ".join(self.lost[0].split())
+               + (f" (and {more} more damaged block{'s' if more != 1 else ''} skipped)" if more else ""))
+        return 1
 
 
 def cmd_read(args: argparse.Namespace) -> int:
@@ -458,7 +503,14 @@ def cmd_read(args: argparse.Namespace) -> int:
         with contextlib.suppress(AttributeError, ValueError):
             sys.stdout.reconfigure(line_buffering=True)
     expression = _expression(args)
-    cap = _open_capture(args.file, expression)
+    keep = KeepGoing(args)
+    with keep:
+        _read(args, expression, keep)
+    return keep.finish()
+
+
+def _read(args: argparse.Namespace, expression: str | None, keep: KeepGoing) -> None:
+    cap = _open_capture(args.file, expression, errors=keep.errors)
     sink = None
     with contextlib.ExitStack() as stack:
         stack.callback(cap.close)
@@ -475,7 +527,7 @@ def cmd_read(args: argparse.Namespace) -> int:
                         break
             finally:
                 sink.close()  # errors about the output name it themselves (OSError, UserError)
-            return 0
+            return
         out = sys.stdout
         write = out.write
         digits = 9 if args.nano else 6  # tcpdump's -tttt: µs unless asked, whatever the file holds
@@ -492,7 +544,6 @@ def cmd_read(args: argparse.Namespace) -> int:
             n += 1
             if count is not None and n >= count:
                 break
-    return 0
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -685,12 +736,12 @@ def atomic_output(path: str, mode: str = "w"):
         raise
 
 
-def _records(args: argparse.Namespace, columns: list[str]) -> Iterable[dict]:
+def _records(args: argparse.Namespace, columns: list[str], errors: str) -> Iterable[dict]:
     from ._records import records
 
     # frame, length and caplen are in every records() row already: ask only for the rest
     extra = [c for c in columns if c not in _schema.ROW_DEFAULT and c != "payload"]
-    kw: dict[str, Any] = {"payload": args.payload, "filter": _expression(args)}
+    kw: dict[str, Any] = {"payload": args.payload, "filter": _expression(args), "errors": errors}
     if extra:
         kw["fields"] = extra
     return records(_stdin_or(args.file), **kw)
@@ -702,11 +753,19 @@ def cmd_convert(args: argparse.Namespace) -> int:
     extra = [c.strip() for c in args.columns.split(",") if c.strip()]
     # the order of records() rows and of to_pandas(): the base columns, payload, the extras
     columns = BASE_COLUMNS + (["payload"] if args.payload else []) + [c for c in extra if c not in BASE_COLUMNS]
-    if kind == "parquet":
-        return _convert_parquet(args, columns)
+    keep = KeepGoing(args)
+    with keep:
+        if kind == "parquet":
+            _convert_parquet(args, columns, keep.errors)
+        else:
+            _convert_rows(args, columns, kind, keep.errors)
+    return keep.finish()
+
+
+def _convert_rows(args: argparse.Namespace, columns: list[str], kind: str, errors: str) -> None:
     show = make_progress(_file_size(args.file))
     with show, atomic_output(args.out) as (f, _tmp):
-        rows = _records(args, columns)
+        rows = _records(args, columns, errors)
         if kind == "csv":
             import csv
 
@@ -720,10 +779,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
             for r in rows:
                 f.write(dumps({c: _cell(c, r.get(c)) for c in columns}) + "\n")
                 show.tick(r.get("caplen", 0) + 16)
-    return 0
 
 
-def _convert_parquet(args: argparse.Namespace, columns: list[str]) -> int:
+def _convert_parquet(args: argparse.Namespace, columns: list[str], errors: str) -> None:
     """Parquet from to_arrow's tables, a row group at a time (memory holds one group), in
     to_arrow's schema: the same file whatever else is installed."""
     from .errors import missing_extra
@@ -741,10 +799,9 @@ def _convert_parquet(args: argparse.Namespace, columns: list[str]) -> int:
     with show, atomic_output(args.out, "wb") as (f, _tmp):
         with pq.ParquetWriter(f, schema, version="2.6") as writer:
             for table in arrow_tables(_stdin_or(args.file), payload=args.payload, filter=_expression(args),
-                                      columns=extra, progress=show,
+                                      columns=extra, progress=show, errors=errors,
                                       part_rows=ROW_GROUP_ROWS // 8 if args.payload else ROW_GROUP_ROWS):
                 writer.write_table(table, row_group_size=max(len(table), 1))
-    return 0
 
 
 # -- flows -----------------------------------------------------------------------------------
@@ -761,11 +818,18 @@ def _flow_line(f: dict[str, Any]) -> str:
 
 
 def cmd_flows(args: argparse.Namespace) -> int:
+    args.where = args.file
+    keep = KeepGoing(args)
+    with keep:
+        _flows(args, keep.errors)
+    return keep.finish()
+
+
+def _flows(args: argparse.Namespace, errors: str) -> None:
     from ._flows import FLOW_KEYS, STATS_KEYS, flows
 
-    args.where = args.file
     kw: dict[str, Any] = {"filter": _expression(args), "idle_timeout": args.idle, "active_timeout": args.active,
-                          "stats": args.stats}
+                          "stats": args.stats, "errors": errors}
     if args.write and _out_kind(args.write) == "parquet":
         from .errors import missing_extra
 
@@ -778,7 +842,7 @@ def cmd_flows(args: argparse.Namespace) -> int:
             raise missing_extra("parquet", "pyarrow and pandas") from None
         with atomic_output(args.write, "wb") as (f, _tmp):
             flows_to_pandas(_stdin_or(args.file), **kw).to_parquet(f, engine="pyarrow", index=False)
-        return 0
+        return
     rows = flows(_stdin_or(args.file), **kw)
     columns = list(FLOW_KEYS) + (list(STATS_KEYS) if args.stats else [])
     if args.write:
@@ -795,7 +859,7 @@ def cmd_flows(args: argparse.Namespace) -> int:
                 dumps = json.JSONEncoder(separators=(",", ":")).encode
                 for r in rows:
                     f.write(dumps(r) + "\n")
-        return 0
+        return
     out = sys.stdout
     if args.json:
         dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -804,7 +868,6 @@ def cmd_flows(args: argparse.Namespace) -> int:
     else:
         for r in rows:
             out.write(_flow_line(r) + "\n")
-    return 0
 
 
 # -- compile ---------------------------------------------------------------------------------
