@@ -358,7 +358,7 @@ def test_truncated_file_raises_what_the_reader_raises(cut, tmp_path):
     path = tmp_path / "cut.pcap"
     path.write_bytes(data)
     expected = _error_of(lambda: list(purepcap.open(path)))
-    got = _error_of(lambda: to_pandas(path))
+    got = _error_of(lambda: to_pandas(path, errors="raise"))
     assert got == expected
     if expected is None:
         assert_matches_records(to_pandas(path), path)
@@ -375,7 +375,7 @@ def test_lying_length_raises_what_the_reader_raises(tmp_path):
     path.write_bytes(bytes(raw))
     expected = _error_of(lambda: list(purepcap.open(path)))
     assert expected is not None
-    assert _error_of(lambda: to_pandas(path)) == expected
+    assert _error_of(lambda: to_pandas(path, errors="raise")) == expected
 
 
 def test_not_a_capture(tmp_path):
@@ -562,7 +562,7 @@ def test_corpus_rows_equal_records():
                 recs = None
         if recs is None:
             with pytest.raises(purepcap.PcapError):
-                to_pandas(path)
+                to_pandas(path, errors="raise")
             continue
         df = to_pandas(path, payload=True, columns=ALL_EXTRAS)
         assert_matches_records(df, path, payload=True, columns=ALL_EXTRAS)
@@ -655,7 +655,7 @@ def test_pcapng_cut_anywhere_raises_what_the_reader_raises(tmp_path):
     for n in list(range(0, 200, 3)) + list(range(200, len(raw), 41)):
         cut.write_bytes(raw[:n])
         expected = _error_of(lambda: list(purepcap.open(cut)))
-        assert _error_of(lambda: to_pandas(cut)) == expected, n
+        assert _error_of(lambda: to_pandas(cut, errors="raise")) == expected, n
         if expected is None:
             assert_matches_records(to_pandas(cut), cut)
 
@@ -685,7 +685,7 @@ def test_pcapng_damaged_block_raises_what_the_reader_raises(tmp_path):
         damaged.write_bytes(bytes(bad))
         expected = _error_of(lambda: list(purepcap.open(damaged)))  # noqa: B023
         assert expected is not None, (btype, field, value)
-        assert _error_of(lambda: to_pandas(damaged)) == expected, (btype, field, value)  # noqa: B023
+        assert _error_of(lambda: to_pandas(damaged, errors="raise")) == expected, (btype, field, value)  # noqa: B023
 
 
 class _Counted(io.BytesIO):
@@ -720,7 +720,7 @@ def test_a_lying_length_is_judged_where_it_stands(fmt):
     expected = _error_of(lambda: list(purepcap.open(_Counted(raw))))
     assert expected is not None and expected[0] is purepcap.DamagedError
     stream = _Counted(raw)
-    assert _error_of(lambda: to_pandas(stream)) == expected
+    assert _error_of(lambda: to_pandas(stream, errors="raise")) == expected
     assert stream.taken < 12 << 20
 
 
@@ -754,7 +754,7 @@ def test_damage_in_streams_is_reported_as_the_reader_reports_it(tmp_path, name, 
         def source(d=data):
             return _Pipe(d) if wrap == "pipe" else gzip.compress(d)
         expected = _error_of(lambda: list(purepcap.open(source())))  # noqa: B023
-        assert _error_of(lambda: to_pandas(source())) == expected  # noqa: B023
+        assert _error_of(lambda: to_pandas(source(), errors="raise")) == expected  # noqa: B023
         errors.append(expected)
         if expected is None:
             assert_matches_records(to_pandas(source()), source())
