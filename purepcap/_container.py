@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from . import linktypes
-from .errors import DamagedError, PcapError, PcapWarning, TruncatedError, UnsupportedFormatError
+from .errors import DamagedError, PcapError, PcapWarning, TruncatedError, UnsupportedFormatError, damage_text
 
 NS = 1_000_000_000
 
@@ -291,11 +291,8 @@ def report_damage(exc: PcapError, source: str, frame: int, errors: str, skipped:
     if errors == "raise":
         raise exc
     if errors == "warn":
-        text = str(exc)
-        if f"after frame {frame})" not in text:  # (most messages name it already)
-            text += f" (after frame {frame})"
         what = skipped or "; the packets before it are kept, reading stopped there"
-        warnings.warn(PcapWarning(text + what, exc), stacklevel=3)
+        warnings.warn(PcapWarning(damage_text(exc) + what, exc), stacklevel=3)
 
 
 def pcapng_cut_short(offset: int, frame: int) -> TruncatedError:

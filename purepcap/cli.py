@@ -23,7 +23,7 @@ from typing import IO, Any
 from . import __version__, _schema, linktypes
 from ._lines import LineFormatter, format_time, hexdump, network_offset
 from ._progress import make_progress
-from .errors import FilterError, PcapError, PcapWarning
+from .errors import FilterError, PcapError, PcapWarning, damage_text
 
 __all__ = ["main"]
 
@@ -278,7 +278,7 @@ def _one_line(exc: BaseException, where: str | None) -> str:
         expr = exc.expression if exc.expression is not None else where
         text = f"bad filter expression {expr!r}: {msg}" if expr else f"bad filter expression: {msg}"
     elif isinstance(exc, PcapError):
-        text = str(exc)
+        text = damage_text(exc)
         if where and not text.startswith(where):
             text = f"{where}: {text}"
     elif isinstance(exc, OSError):
@@ -614,7 +614,7 @@ def summarise(name: str, progress: Any = None) -> dict[str, Any]:
         "bytes_per_second": (captured * 1e9 / duration) if duration else None,
         "truncated_packets": truncated,
         "clean_end": bool(clean),
-        "error": str(error) if error is not None else None,
+        "error": damage_text(error) if error is not None else None,
     }
     for key, value in written_by.items():
         if isinstance(value, str) and value:

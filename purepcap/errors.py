@@ -17,6 +17,7 @@ __all__ = [
     "PcapWarning",
     "ERRORS",
     "errors_policy",
+    "damage_text",
     "missing_extra",
 ]
 
@@ -118,6 +119,15 @@ def errors_policy(errors: str | None, strict: bool = True) -> str:
     if errors not in ERRORS:
         raise ValueError(f"errors={errors!r}: must be 'raise', 'warn' or 'ignore'")
     return errors
+
+
+def damage_text(exc: PcapError) -> str:
+    """``exc`` as one text naming the file, the offset and the last good frame, as the
+    warnings and the command line tell damage (most messages name the frame already)."""
+    text = str(exc)
+    if exc.frame is not None and f"after frame {exc.frame})" not in text:
+        text += f" (after frame {exc.frame})"
+    return text
 
 
 def missing_extra(extra: str, module: str) -> ImportError:
