@@ -10,7 +10,9 @@
 # fast loop. A new block type or pcap variant is therefore added here and nowhere else.
 from __future__ import annotations
 
+import os
 import struct
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -292,7 +294,22 @@ def report_damage(exc: PcapError, source: str, frame: int, errors: str, skipped:
         raise exc
     if errors == "warn":
         what = skipped or "; the packets before it are kept, reading stopped there"
-        warnings.warn(PcapWarning(damage_text(exc) + what, exc), stacklevel=3)
+        warnings.warn(PcapWarning(damage_text(exc) + what, exc), stacklevel=_user_level())
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _user_level() -> int:
+    """The stacklevel of the first frame outside purepcap (as pandas' find_stack_level),
+    so that a warning points at the user's call, however deep the walker that found the
+    damage (a generator's frame links back to whoever resumed it). Only on damage."""
+    frame = sys._getframe(1)  # report_damage's frame: warnings' stacklevel 1
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def pcapng_cut_short(offset: int, frame: int) -> TruncatedError:
