@@ -82,3 +82,22 @@ def test_version_2_catalog_round_trip(tmp_path):
     df = again["tcp_http"].read()
     assert len(df) == sum(1 for _ in purepcap.records(FIXTURES / "http.pcap", protocol="tcp")) > 0
     assert set(df["protocol"]) == {"tcp"}
+
+
+def test_new_style_readers_take_errors(tmp_path):
+    """issue 20: errors= reaches the new-style readers too (they build a PcapSource)."""
+    import warnings
+
+    from purepcap import PcapWarning, TruncatedError
+
+    cut = tmp_path / "t.pcap"
+    cut.write_bytes((FIXTURES / "local.pcap").read_bytes()[:3000])
+    good = to_pandas((FIXTURES / "local.pcap").read_bytes()[:2981], errors="raise")
+    data = PCAP(url=str(cut))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PcapWarning)
+        pd.testing.assert_frame_equal(data.to_reader("pandas", errors="ignore").read(), good)
+        got = data.to_reader("dask", errors="ignore").read().compute()
+    assert got["time"].tolist() == good["time"].tolist()
+    with pytest.raises(TruncatedError):
+        data.to_reader("pandas", errors="raise").read()
