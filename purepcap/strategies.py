@@ -397,7 +397,7 @@ class DamagedCase:
     """A damaged capture file and what a reader must still do with it.
 
     ``delivered``: the Packets a reader must return first, unchanged. ``must_fail``:
-    whether it must then raise a PcapError (or, with strict=False, warn and stop);
+    whether it must then raise a PcapError (or, with errors="warn", warn and stop);
     with ``exact`` the error comes right after ``delivered``, else the damage may let
     more packets through first (a bit flip in packet data changes nothing visible).
     """

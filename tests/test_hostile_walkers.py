@@ -58,12 +58,12 @@ def whole_and_partitioned(path: Path) -> dict[str, object]:
     from purepcap.intake_source import PcapSource
 
     return {
-        "to_pandas": outcome(lambda: purepcap.to_pandas(path)),
+        "to_pandas": outcome(lambda: purepcap.to_pandas(path, errors="raise")),
         "open": outcome(lambda: list(purepcap.open(path))),
-        "partition_size=1": outcome(lambda: PcapSource(str(path), partition_size=1).read()),
-        "partition_size=500": outcome(lambda: PcapSource(str(path), partition_size=500).read()),
-        "dask": outcome(lambda: PcapSource(str(path), partition_size=1).to_dask().compute()),
-        "default": outcome(lambda: PcapSource(str(path)).read()),
+        "partition_size=1": outcome(lambda: PcapSource(str(path), partition_size=1, errors="raise").read()),
+        "partition_size=500": outcome(lambda: PcapSource(str(path), partition_size=500, errors="raise").read()),
+        "dask": outcome(lambda: PcapSource(str(path), partition_size=1, errors="raise").to_dask().compute()),
+        "default": outcome(lambda: PcapSource(str(path), errors="raise").read()),
     }
 
 
@@ -168,7 +168,7 @@ def test_records_and_to_pandas_refuse_too_many_leading_interfaces_as_open_does(t
         list(purepcap.records(path))
     pytest.importorskip("pandas")
     with pytest.raises(purepcap.UnsupportedFormatError):
-        purepcap.to_pandas(path)
+        purepcap.to_pandas(path, errors="raise")
 
 
 # -- item 6: a record longer than a chunk costs the record and one copy of it --------------------

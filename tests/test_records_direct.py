@@ -364,5 +364,5 @@ def test_pcapng_damaged_leading_interface_block_is_reported(damage, strict):
     pytest.importorskip("pandas")
     if strict:
         with pytest.raises(purepcap.DamagedError) as info:
-            purepcap.to_pandas(bytes(raw))
+            purepcap.to_pandas(bytes(raw), errors="raise")
         assert (type(info.value), str(info.value), info.value.offset, info.value.frame) == direct[1]
