@@ -487,6 +487,9 @@ class KeepGoing:
             self.lost = [str(w.message) for w in self._seen if issubclass(w.category, PcapWarning)]
             self._catch.__exit__(*exc)
             self._catch = None
+            for w in self._seen:  # any other warning goes on as it came
+                if not issubclass(w.category, PcapWarning):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
     def finish(self, rc: int = 0) -> int:
         if not self.lost:
