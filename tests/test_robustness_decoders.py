@@ -243,5 +243,5 @@ def test_to_pandas_refuses_a_packet_block_whose_trailing_length_lies() -> None:
         list(records(bytes(raw)))
     assert by_records.value.offset == start
     with pytest.raises(purepcap.DamagedError) as by_pandas:
-        to_pandas(bytes(raw))
+        to_pandas(bytes(raw), errors="raise")
     assert by_pandas.value.offset == start
