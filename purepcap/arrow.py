@@ -128,7 +128,7 @@ def _table(builder: Any, schema: pa.Schema) -> pa.Table:
         if field.pandas == "binary[pyarrow]":
             arrays.append(pa.chunked_array(parts, type=kind))
         elif field.source in _schema.APP_SOURCES:  # sparse: (frame rows, values) per batch
-            column = np.full(builder.rows, None, dtype=object)
+            column = np.empty(builder.rows, dtype=object)  # numpy fills object arrays with None
             for at, found in parts:
                 column[at] = found
             arrays.append(pa.array(column.tolist(), kind))
