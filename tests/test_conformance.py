@@ -35,6 +35,7 @@ from _conformance import (
     collect,
     difference,
     frame_rows,
+    loops,
     read_intake,
     read_open,
     read_pandas,
@@ -43,7 +44,7 @@ from _conformance import (
 )
 
 import purepcap
-from purepcap import NotACaptureError
+from purepcap import NotACaptureError, _loops
 
 # The frame consumers need their libraries; the others are the core suite's, run on every
 # Python purepcap supports (PyPy included, where open() and records() may walk differently).
@@ -177,6 +178,41 @@ for _strict in (True, False):
             want = reference(case, s)
             return read_spans(path, n, s), want
         _add(f"spans-{_n}", _strict, _spans, _uncompressed if _n == BIG_PART else _small_uncompressed)
+
+
+# Both of the Packet readers' loops (purepcap._loops: the one each interpreter runs) over
+# every case, whichever interpreter runs the tests: over a path, a file object and a
+# filter, in reads small enough that records straddle them, and as spans.
+for _choice in _loops.CHOICES:
+    for _strict in (True, False):
+        def _loop_path(case: Case, path: Path, s: bool = _strict, c: str = _choice) -> tuple[Outcome, Outcome]:
+            with loops(c):
+                return read_open(path, s, name=str(path)), reference(case, s)
+
+        def _loop_file(case: Case, path: Path, s: bool = _strict, c: str = _choice) -> tuple[Outcome, Outcome]:
+            with loops(c):
+                return read_open(io.BytesIO(case.data), s, name="<stream>"), reference(case, s)
+
+        def _loop_filter(case: Case, path: Path, s: bool = _strict, c: str = _choice) -> tuple[Outcome, Outcome]:
+            want = reference(case, s)
+            with loops(c):
+                return (read_open(case.data, s, filter=FILTER),
+                        Outcome([r for r in want.rows if r[2] >= FILTER_LEN], want.error, want.warnings, want.stopped))
+
+        def _loop_spans(case: Case, path: Path, s: bool = _strict, c: str = _choice) -> tuple[Outcome, Outcome]:
+            with loops(c):
+                return read_spans(path, 64, s), reference(case, s)
+
+        _add(f"loops-{_choice}-path", _strict, _loop_path)
+        _add(f"loops-{_choice}-fileobj", _strict, _loop_file)
+        _add(f"loops-{_choice}-filter", _strict, _loop_filter)
+        _add(f"loops-{_choice}-spans", _strict, _loop_spans, _small_uncompressed)
+        for _n in (5, 97, 4096):
+            def _loop_chunks(case: Case, path: Path, s: bool = _strict, c: str = _choice,
+                             n: int = _n) -> tuple[Outcome, Outcome]:
+                with loops(c):
+                    return read_open(path, s, name=str(path), chunk_size=n), reference(case, s)
+            _add(f"loops-{_choice}-reads-{_n}", _strict, _loop_chunks, _always if _n == 4096 else _small)
 
 
 def _records_packets(case: Case, path: Path) -> tuple[Outcome, Outcome]:
