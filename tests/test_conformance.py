@@ -180,9 +180,10 @@ for _strict in (True, False):
         _add(f"spans-{_n}", _strict, _spans, _uncompressed if _n == BIG_PART else _small_uncompressed)
 
 
-# Both of the Packet readers' loops (purepcap._loops: the one each interpreter runs) over
-# every case, whichever interpreter runs the tests: over a path, a file object and a
-# filter, in reads small enough that records straddle them, and as spans.
+# Both interpreters' loops (purepcap._loops: the one each interpreter runs) over every
+# case, whichever interpreter runs the tests: the Packet readers over a path, a file
+# object and a filter, in reads small enough that records straddle them, and as spans;
+# and records() of a path (the direct walk, or rows of Packets).
 for _choice in _loops.CHOICES:
     for _strict in (True, False):
         def _loop_path(case: Case, path: Path, s: bool = _strict, c: str = _choice) -> tuple[Outcome, Outcome]:
@@ -207,6 +208,12 @@ for _choice in _loops.CHOICES:
         _add(f"loops-{_choice}-fileobj", _strict, _loop_file)
         _add(f"loops-{_choice}-filter", _strict, _loop_filter)
         _add(f"loops-{_choice}-spans", _strict, _loop_spans, _small_uncompressed)
+
+        def _loop_records(case: Case, path: Path, s: bool = _strict, c: str = _choice) -> tuple[Outcome, Outcome]:
+            with loops(c):  # "cpython": the direct walk; "pypy": rows of the Packets
+                return read_records(path, s, name=str(path)), as_records(reference(case, s))
+
+        _add(f"loops-{_choice}-records", _strict, _loop_records)
         for _n in (5, 97, 4096):
             def _loop_chunks(case: Case, path: Path, s: bool = _strict, c: str = _choice,
                              n: int = _n) -> tuple[Outcome, Outcome]:
