@@ -21,7 +21,6 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import IO, Any
 
 from . import _loops, linktypes
@@ -145,23 +144,49 @@ class Packet:
 _new_packet = object.__new__
 
 
-@dataclass(frozen=True)
 class Span:
     """A byte range of a capture that can be read on its own (a Dask partition).
 
     ``prefix`` holds the file header (pcap) or the section header and interface
     blocks in force at ``start`` (pcapng), replayed before seeking to ``start``.
+    ``prefix_at`` holds, for each block of a pcapng prefix, its offset in the file and
+    the frames before it, so that damage found in the prefix is reported where the
+    whole file has it.
+
+    Immutable, hashable and compared by value, as a frozen dataclass would be (written
+    out for the reason Interface is: see _container.Interface).
     """
 
-    start: int
-    stop: int
-    first_frame: int
-    prefix: bytes
-    interface_base: int = 0
-    section: int = 0
-    # for each block of a pcapng prefix: (its offset in the file, the frames before it),
-    # so that damage found in the prefix is reported where the whole file has it
-    prefix_at: tuple[tuple[int, int], ...] = ()
+    __slots__ = ("start", "stop", "first_frame", "prefix", "interface_base", "section", "prefix_at")
+
+    def __init__(self, start: int, stop: int, first_frame: int, prefix: bytes, interface_base: int = 0,
+                 section: int = 0, prefix_at: tuple[tuple[int, int], ...] = ()) -> None:
+        for name, value in zip(self.__slots__, (start, stop, first_frame, prefix, interface_base, section,
+                                                prefix_at)):
+            object.__setattr__(self, name, value)
+
+    def _fields(self) -> tuple:
+        return tuple(getattr(self, f) for f in self.__slots__)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: a Span is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: a Span is immutable")
+
+    def __repr__(self) -> str:
+        return "Span(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__) + ")"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __reduce__(self) -> tuple:
+        return (Span, self._fields())
 
 
 def span_prefix_error(exc: PcapError, span: Span) -> PcapError:
