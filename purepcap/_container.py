@@ -133,6 +133,10 @@ KNOWN_BLOCKS = frozenset((PCAPNG_SHB, BT_IDB, BT_PB, BT_SPB, BT_EPB)) | PACKETLE
 # only compared with the last packet's, and one int costs less to make than two.
 EPB_HEAD = "IIQIII"  # type, length, key, low 32 time bits, caplen, length on the wire
 EPB_STEP = "I" + EPB_HEAD  # a trailing length, then the next block's EPB_HEAD
+# The same fields as seven 32-bit words: type, length, interface id, top and low 32 time
+# bits, caplen, length on the wire. PyPy's loop reads this: its struct makes a 64-bit
+# unsigned field far slower than two 32-bit ones (0.36 s against 0.26 s of 1M blocks).
+EPB_WORDS = "IIIIIII"
 EPB_DATA = 28  # where an EPB's packet data starts
 EPB_MIN = 32  # the smallest EPB: its fields and trailing length
 

@@ -18,8 +18,9 @@
 #   every few MB, each marking everything alive (all of purepcap and of what it
 #   imports): reading mixed.pcap's 1M packets took 0.45-0.5 s of CPU with them and
 #   0.2-0.25 s with the reused buffer (bench/RESULTS.md, "PyPy"). The JIT compiles the
-#   plainer loops well, so they call _container's small functions (epb_fits,
-#   epb_key_split) where CPython's inline them.
+#   plainer loops well, so they call _container's small functions (epb_fits) where
+#   CPython's inline them, and read an enhanced packet block as seven 32-bit words
+#   (_container.EPB_WORDS), not with the 64-bit field CPython's loop takes in one.
 #
 # records() on CPython walks an uncompressed file itself (_records._direct_rows), with no
 # Packet per row; on PyPy it makes its rows from the "pypy" loops' Packets, which was

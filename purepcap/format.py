@@ -34,6 +34,7 @@ from ._container import (
     EPB_DATA,
     EPB_HEAD,
     EPB_STEP,
+    EPB_WORDS,
     IF_DESCRIPTION,
     IF_FCSLEN,
     IF_NAME,
@@ -770,7 +771,7 @@ class Capture:
         st = self._ng
         assert st is not None
         order = st.order
-        head = struct.Struct(order + EPB_HEAD).unpack_from
+        head = struct.Struct(order + EPB_WORDS).unpack_from
         u32 = struct.Struct(order + "I").unpack_from
         test_for = self._test_for
         keep = None
@@ -797,10 +798,9 @@ class Capture:
             need = 12
             while pos + 12 <= end:
                 if pos + EPB_DATA <= end:
-                    btype, blen, key, lo, caplen, length = head(buf, pos)
+                    btype, blen, iid, hi, lo, caplen, length = head(buf, pos)
                     nxt = pos + blen
                     if btype == BT_EPB and nxt <= end and epb_fits(blen, caplen) and u32(buf, nxt - 4)[0] == blen:
-                        iid, hi = epb_key_split(key, order)
                         if iid != cur_iid and iid < len(ifaces) and ifaces[iid].div == 1:
                             cur_iid = iid
                             gidx, lt, mult, _, off, _ = ifaces[iid]
@@ -833,7 +833,7 @@ class Capture:
                     ifaces = st.section_ifaces
                     if st.order != order:
                         order = st.order
-                        head = struct.Struct(order + EPB_HEAD).unpack_from
+                        head = struct.Struct(order + EPB_WORDS).unpack_from
                         u32 = struct.Struct(order + "I").unpack_from
                 elif what == INTERFACE:
                     self._first_interface()
