@@ -476,7 +476,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the 10x capture (about 7 GB at 1M packets) for the streaming-memory target")
     ap.add_argument("--keep-10x", action="store_true", help="keep the 10x capture afterwards (default: delete it)")
     ap.add_argument("--no-live", dest="live", action="store_false", help="skip bench/bench_live.py")
-    ap.add_argument("--only", help="comma-separated row keys to run (default: all)")
+    ap.add_argument("--only", help="comma-separated row keys to run (default: all); with --python, a key "
+                                   "also keeps that interpreter's row of it (open: pypy3_open)")
     ap.add_argument("--profile", action="store_true", help="also write cProfile top functions into DATA")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     ap.add_argument("--python", action="append", default=[], metavar="EXE",
@@ -502,8 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = make_rows(n, subset, None)
     for o in OTHERS:
         rows += other_python_rows(o, n)
-    if args.only:
+    if args.only:  # a key keeps its row under every --python too ("open": pypy3_open as well)
         keep = set(args.only.split(","))
+        keep |= {f"{python_tag(o)}_{k}" for o in OTHERS for k in list(keep)}
         rows = [r for r in rows if r.key in keep]
     for r in rows:
         tool = r.argv[0]

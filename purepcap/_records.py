@@ -5,9 +5,9 @@
 # extension headers -- is one unpack_from of the fixed-offset fields, two cached
 # address strings and one dict display. Anything else goes through headers.decode
 # (the general path). Extra fields always use the general path, so asking for them
-# never slows the default rows. An uncompressed pcap 2.4 file (path or bytes) read
-# without a filter is walked here directly, with no Packet per record; everything
-# else iterates purepcap.open's Packets.
+# never slows the default rows. On CPython an uncompressed pcap or pcapng file (path or
+# bytes) read without a filter is walked here directly, with no Packet per record;
+# everything else, and everything on PyPy (see _loops), iterates purepcap.open's Packets.
 """``purepcap.records``: one dict per IP packet of a capture.
 
 Each dict has, in this order:
@@ -46,6 +46,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
 from typing import Any
 
+from . import _loops
 from . import linktypes as _lt
 from ._appfields import APP_FIELDS, app_fields
 from ._container import (
@@ -166,7 +167,7 @@ def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload
     errors = errors_policy(errors, strict)
     wanted = protocol_numbers(protocol)
     extra = _check_fields(fields)
-    if is_openable(source) and filter is None and not extra:
+    if is_openable(source) and filter is None and not extra and _loops.LOOPS == "cpython":  # see _loops
         direct = _direct_source(source)
         if direct is not None:
             return _direct_rows(source, direct, wanted, payload, errors)

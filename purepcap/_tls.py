@@ -7,7 +7,8 @@
 # are there; the walks are bounded by the segment's length (each step advances).
 from __future__ import annotations
 
-import hashlib
+# hashlib is imported where a hash is made: on PyPy it loads OpenSSL through cffi, a
+# third of what `import purepcap` costs there, for files that may hold no TLS at all.
 
 __all__ = ["tls_fields", "TLS_FIELDS", "looks_like_tls", "is_grease"]
 
@@ -188,6 +189,7 @@ def _alpn_char(b: int) -> str | None:
 
 def ja4(h: _Hello) -> str:
     """The JA4 fingerprint of a ClientHello over TCP, as FoxIO specifies it."""
+    import hashlib
     versions = [v for v in h.versions if not is_grease(v)]
     version = max(versions) if versions else h.version
     ciphers = [c for c in h.ciphers if not is_grease(c)]
@@ -216,6 +218,7 @@ def ja4(h: _Hello) -> str:
 def tls_fields(payload: bytes) -> tuple | None:
     """(tls_sni, tls_alpn, ja3, ja3s, ja4) of the hellos in one TCP segment's TLS
     records, None when it has no whole ClientHello or ServerHello. Never raises."""
+    import hashlib
     n = len(payload)
     off = 0
     client: _Hello | None = None

@@ -22,10 +22,9 @@ import struct
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import IO, Any
 
-from . import linktypes
+from . import _loops, linktypes
 from ._container import (
     BT_EPB,
     BT_IDB,
@@ -33,8 +32,10 @@ from ._container import (
     BT_SPB,
     BYTE_ORDER_MAGIC,
     DAMAGE,
+    EPB_DATA,
     EPB_HEAD,
     EPB_STEP,
+    EPB_WORDS,
     IF_DESCRIPTION,
     IF_FCSLEN,
     IF_NAME,
@@ -59,6 +60,7 @@ from ._container import (
     bad_block_length,
     block_length_ok,
     decode_tsresol,
+    epb_fits,
     epb_key_split,
     leading_blocks,
     packet_block_damage,
@@ -94,6 +96,8 @@ CHUNK_SIZE = 4 * 1024 * 1024
 # packets ~40% faster than 4 MiB reads (bench/RESULTS.md). A record bigger than this
 # is gathered in doubling reads.
 READ_SIZE = 256 * 1024
+# the streams whose readinto() the PyPy loops' reused buffer is filled by (see _loops)
+_READS_INTO = (io.FileIO, io.BufferedReader, io.BytesIO)
 
 
 
@@ -143,23 +147,49 @@ class Packet:
 _new_packet = object.__new__
 
 
-@dataclass(frozen=True)
 class Span:
     """A byte range of a capture that can be read on its own (a Dask partition).
 
     ``prefix`` holds the file header (pcap) or the section header and interface
     blocks in force at ``start`` (pcapng), replayed before seeking to ``start``.
+    ``prefix_at`` holds, for each block of a pcapng prefix, its offset in the file and
+    the frames before it, so that damage found in the prefix is reported where the
+    whole file has it.
+
+    Immutable, hashable and compared by value, as a frozen dataclass would be (written
+    out for the reason Interface is: see _container.Interface).
     """
 
-    start: int
-    stop: int
-    first_frame: int
-    prefix: bytes
-    interface_base: int = 0
-    section: int = 0
-    # for each block of a pcapng prefix: (its offset in the file, the frames before it),
-    # so that damage found in the prefix is reported where the whole file has it
-    prefix_at: tuple[tuple[int, int], ...] = ()
+    __slots__ = ("start", "stop", "first_frame", "prefix", "interface_base", "section", "prefix_at")
+
+    def __init__(self, start: int, stop: int, first_frame: int, prefix: bytes, interface_base: int = 0,
+                 section: int = 0, prefix_at: tuple[tuple[int, int], ...] = ()) -> None:
+        for name, value in zip(self.__slots__, (start, stop, first_frame, prefix, interface_base, section,
+                                                prefix_at)):
+            object.__setattr__(self, name, value)
+
+    def _fields(self) -> tuple:
+        return tuple(getattr(self, f) for f in self.__slots__)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: a Span is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: a Span is immutable")
+
+    def __repr__(self) -> str:
+        return "Span(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__) + ")"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __reduce__(self) -> tuple:
+        return (Span, self._fields())
 
 
 def span_prefix_error(exc: PcapError, span: Span) -> PcapError:
@@ -329,7 +359,8 @@ class Capture:
         self.linktype = hdr.linktype
         self.precision = precision_name(variant.ticks)
         self.interfaces = [Interface(hdr.linktype, hdr.snaplen, tsresol=variant.ticks, fcslen=hdr.fcs_length)]
-        return self._iter_pcap(head[PCAP_HEADER_LEN:], PCAP_HEADER_LEN, hdr, span)
+        walk = self._iter_pcap_pypy if _loops.LOOPS == "pypy" else self._iter_pcap  # see _loops
+        return walk(head[PCAP_HEADER_LEN:], PCAP_HEADER_LEN, hdr, span)
 
     def _iter_pcap(self, buf: bytes, base: int, hdr: PcapHeader, span: Span | None) -> Iterator[Packet]:
         order, ticks, reclen, _ = hdr.variant
@@ -474,8 +505,10 @@ class Capture:
             if pos != len(span.prefix):
                 raise DamagedError(f"the leading blocks of a span at offset {span.start} end at {pos} "
                                    f"of {len(span.prefix)} bytes", offset=span.start, frame=0)
-            return self._iter_pcapng(b"", span.start, 0, span)
-        return self._iter_pcapng(buf, 0, pos, None)
+        walk = self._iter_pcapng_pypy if _loops.LOOPS == "pypy" else self._iter_pcapng  # see _loops
+        if span is not None:
+            return walk(b"", span.start, 0, span)
+        return walk(buf, 0, pos, None)
 
     def _first_interface(self) -> None:
         if len(self.interfaces) == 1:
@@ -612,6 +645,200 @@ class Capture:
                         hdr = struct.Struct(order + "II").unpack_from
                         head = struct.Struct(order + EPB_HEAD).unpack_from
                         step = struct.Struct(order + EPB_STEP).unpack_from
+                elif what == INTERFACE:
+                    self._first_interface()
+                elif what == DAMAGE:
+                    self.frames = frame
+                    if nxt < 0:
+                        self._fail(value)
+                        return
+                    st.note_skipped(value, self.name, frame, self.errors)
+                pos = nxt
+            if eof:
+                self.frames = frame
+                if stream_error is not None:
+                    self._fail(stream_error)
+                elif pos < end:
+                    self._fail(pcapng_cut_short(base + pos, frame))
+                else:
+                    self.clean_end = self.error is None
+                return
+
+    # -- the PyPy loops (see _loops) ----------------------------------------------------
+    def _refill(self, buf: Any, pos: int, end: int, base: int, stop: int | None,
+                need: int) -> tuple[bytearray, int, int, bool, PcapError | None]:
+        """The PyPy loops' read. ``buf[pos:end]`` is the unparsed end of the buffer (at
+        file offset ``base + pos``) and ``need`` the bytes the record there needs whole
+        (a header's worth where that is not known yet). That rest moves to the front of
+        one reused bytearray, and as much of the stream as fits follows it. Returns
+        (buffer, where its data ends, the file offset of its start, whether the stream
+        ended, damage the stream itself reported).
+
+        The buffer holds a chunk beyond the rest, so every call reads something until
+        the stream ends, and grows to hold a record longer than that (the formats bound
+        it), shrinking back after it. Streams whose readinto() fills the buffer directly
+        are read so; any other stream is read() and copied in."""
+        rest = end - pos
+        chunk = self._chunk
+        want = max(need, rest + chunk)
+        if type(buf) is not bytearray or len(buf) < want or len(buf) > 2 * want + chunk:
+            old = buf
+            buf = bytearray(max(want, chunk + min(chunk, 65536)))
+            buf[:rest] = old[pos:end]
+        elif rest and pos:
+            buf[:rest] = buf[pos:end]
+        base += pos
+        room = len(buf) - rest
+        if stop is not None:
+            room = min(room, stop - base - rest)
+        stream = self._stream
+        try:
+            if room <= 0:
+                n = 0
+            elif type(stream) in _READS_INTO:
+                with memoryview(buf)[rest:rest + room] as view:
+                    n = stream.readinto(view) or 0
+            else:
+                data = stream.read(room) or b""
+                n = len(data)
+                if n > room:  # a stream that gives more than it is asked for
+                    buf = buf[:rest] + data
+                else:
+                    buf[rest:rest + n] = data
+        except PcapError as exc:
+            return buf, rest, base, True, exc
+        return buf, rest + n, base, n == 0, None
+
+    def _iter_pcap_pypy(self, buf: bytes, base: int, hdr: PcapHeader, span: Span | None) -> Iterator[Packet]:
+        """_iter_pcap as PyPy's JIT runs it best (see _loops): the same Packets, errors
+        and warnings, the records cut out of the buffer _refill keeps."""
+        order, ticks, reclen, _ = hdr.variant
+        unpack = struct.Struct(order + PCAP_RECORD).unpack_from
+        mult = NS // ticks
+        lt = self.linktype
+        limit = hdr.record_limit
+        swapped = hdr.swaps_lengths
+        keep = self._test_for(lt) if self._test_for is not None else None
+        frame = 0
+        stop = None
+        if span is not None:
+            frame = span.first_frame - 1
+            base = span.start
+            buf = b""
+            stop = span.stop
+        self.frames = frame
+        pos = 0
+        end = len(buf)
+        need = reclen  # what the record at pos needs whole
+        eof = False
+        stream_error: PcapError | None = None
+        fresh = pos < end  # what the opening read left over is parsed before reading more
+        while True:
+            if not eof and not fresh:
+                buf, end, base, eof, stream_error = self._refill(buf, pos, end, base, stop, need)
+                pos = 0
+            fresh = False
+            need = reclen
+            while pos + reclen <= end:
+                sec, frac, caplen, length = unpack(buf, pos)
+                if swapped and caplen > length:
+                    caplen, length = length, caplen
+                if caplen > limit:
+                    self.frames = frame
+                    self._fail(pcap_record_too_long(base + pos, frame, caplen, hdr))
+                    return
+                nxt = pos + reclen + caplen
+                if nxt > end:
+                    need = reclen + caplen
+                    break
+                frame += 1
+                data = bytes(buf[nxt - caplen:nxt])
+                pos = nxt
+                if keep is not None and not keep(data, length):
+                    continue
+                yield Packet(frame, sec * NS + frac * mult if frac < ticks else pcap_wrapped_time(sec, frac, mult),
+                             caplen, length, lt, 0, data)
+            if eof:
+                self.frames = frame
+                if stream_error is not None:
+                    self._fail(stream_error)
+                elif pos < end:
+                    self._fail(pcap_cut_short(base + pos, frame, end - pos < reclen))
+                else:
+                    self.clean_end = True
+                return
+
+    def _iter_pcapng_pypy(self, buf: bytes, base: int, pos: int, span: Span | None) -> Iterator[Packet]:
+        """_iter_pcapng as PyPy's JIT runs it best (see _loops): a whole, sound enhanced
+        packet block of an interface whose tick is a whole number of ns is taken here;
+        every other block, and every damaged one, goes through _container's careful step."""
+        st = self._ng
+        assert st is not None
+        order = st.order
+        head = struct.Struct(order + EPB_WORDS).unpack_from
+        u32 = struct.Struct(order + "I").unpack_from
+        test_for = self._test_for
+        keep = None
+        cur_iid = -1  # the interface of the last packet the run took; its fields:
+        gidx = lt = mult = off = 0
+        ifaces = st.section_ifaces
+        strict = self.strict
+        frame = 0
+        stop = None
+        if span is not None:
+            frame = span.first_frame - 1
+            stop = span.stop
+        self.frames = frame
+        end = len(buf)
+        need = 12  # what the block at pos needs whole
+        eof = False
+        stream_error: PcapError | None = None
+        fresh = pos < end  # what the opening read left over is parsed before reading more
+        while True:
+            if not eof and not fresh:
+                buf, end, base, eof, stream_error = self._refill(buf, pos, end, base, stop, need)
+                pos = 0
+            fresh = False
+            need = 12
+            while pos + 12 <= end:
+                if pos + EPB_DATA <= end:
+                    btype, blen, iid, hi, lo, caplen, length = head(buf, pos)
+                    nxt = pos + blen
+                    if btype == BT_EPB and nxt <= end and epb_fits(blen, caplen) and u32(buf, nxt - 4)[0] == blen:
+                        if iid != cur_iid and iid < len(ifaces) and ifaces[iid].div == 1:
+                            cur_iid = iid
+                            gidx, lt, mult, _, off, _ = ifaces[iid]
+                            keep = test_for(lt) if test_for is not None else None
+                        if iid == cur_iid:
+                            frame += 1
+                            data = bytes(buf[pos + EPB_DATA:pos + EPB_DATA + caplen])
+                            pos = nxt
+                            if keep is None or keep(data, length):
+                                yield Packet(frame, ((hi << 32) | lo) * mult + off, caplen, length, lt, gidx, data)
+                            continue
+                # everything else takes the careful step, which may change the section
+                cur_iid = -1
+                what, value, nxt = pcapng_block(st, buf, pos, end, base, eof, strict)
+                if what == NEED_MORE:
+                    btype = u32(buf, pos)[0]
+                    if btype == PCAPNG_SHB:  # its length is in its own byte order (a sound one:
+                        # the careful step reports a bad byte-order magic as damage)
+                        need = struct.unpack_from(shb_byte_order(buf, pos) + "I", buf, pos + 4)[0]
+                    else:
+                        need = u32(buf, pos + 4)[0]
+                    break
+                if what == PACKET:
+                    it, t, caplen, length, at = value
+                    frame += 1
+                    data = bytes(buf[at:at + caplen])
+                    if test_for is None or test_for(it.linktype)(data, length):
+                        yield Packet(frame, t, caplen, length, it.linktype, it.index, data)
+                elif what == SECTION:
+                    ifaces = st.section_ifaces
+                    if st.order != order:
+                        order = st.order
+                        head = struct.Struct(order + EPB_WORDS).unpack_from
+                        u32 = struct.Struct(order + "I").unpack_from
                 elif what == INTERFACE:
                     self._first_interface()
                 elif what == DAMAGE:

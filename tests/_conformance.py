@@ -21,14 +21,15 @@ import gzip
 import io
 import struct
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import purepcap
-from purepcap import PcapError, PcapWarning, build
-from purepcap.format import PcapngWriter
+from purepcap import PcapError, PcapWarning, _loops, build
+from purepcap.format import Capture, PcapngWriter
 from purepcap.headers import decode
 
 # -- spec values ---------------------------------------------------------------------------
@@ -259,13 +260,29 @@ def packet_row(p: purepcap.Packet) -> tuple:
     return (p.frame, p.time, p.length, p.caplen, p.linktype, p.interface, p.data)
 
 
-def read_open(src: Any, errors: str | bool = "raise", name: str = "<bytes>", filter: str | None = None) -> Outcome:
+@contextmanager
+def loops(choice: str) -> Iterator[None]:
+    """The readers' loops of ``choice`` ("cpython" or "pypy", see purepcap._loops) for
+    the Captures opened inside, whichever interpreter runs the tests."""
+    was = _loops.LOOPS
+    _loops.LOOPS = choice
+    try:
+        yield
+    finally:
+        _loops.LOOPS = was
+
+
+def read_open(src: Any, errors: str | bool = "raise", name: str = "<bytes>", filter: str | None = None,
+              chunk_size: int | None = None) -> Outcome:
     """The reference: purepcap.open's Packets, then its error ("raise") or the damage it
-    stopped at (otherwise: Capture.error) and its warnings."""
+    stopped at (otherwise: Capture.error) and its warnings. ``chunk_size`` reads the file
+    that many bytes at a time (no filter then), so that records straddle reads."""
     out = Outcome()
 
     def run() -> None:
-        with purepcap.open(src, errors=mode(errors), filter=filter) as cap:
+        opened = purepcap.open(src, errors=mode(errors), filter=filter) if chunk_size is None else \
+            Capture(src, errors=mode(errors), chunk_size=chunk_size)
+        with opened as cap:
             for p in cap:
                 assert len(p.data) == p.caplen
                 out.rows.append(packet_row(p))

@@ -36,6 +36,7 @@ from _conformance import (
     collect,
     difference,
     frame_rows,
+    loops,
     read_intake,
     read_open,
     read_pandas,
@@ -44,7 +45,7 @@ from _conformance import (
 )
 
 import purepcap
-from purepcap import NotACaptureError
+from purepcap import NotACaptureError, _loops
 
 # The frame consumers need their libraries; the others are the core suite's, run on every
 # Python purepcap supports (PyPy included, where open() and records() may walk differently).
@@ -249,6 +250,48 @@ for _mode in ERRORS:
         def _dask(case: Case, path: Path, s: str = _mode, n: int = _n) -> tuple[Outcome, Outcome]:
             return read_intake(path, n, dask=True, errors=s), as_frame(reference(case, s))
         _add(f"dask-{_n}", _mode, _dask, _small if _n in (1, 200) else _always)
+
+
+# Both interpreters' loops (purepcap._loops: the one each interpreter runs) over every
+# case, whichever interpreter runs the tests: the Packet readers over a path, a file
+# object and a filter, in reads small enough that records straddle them, and as spans;
+# and records() of a path (the direct walk, or rows of Packets).
+for _choice in _loops.CHOICES:
+    for _m in ("raise", "warn"):  # "ignore" is "warn" without the warning
+        def _loop_path(case: Case, path: Path, s: str = _m, c: str = _choice) -> tuple[Outcome, Outcome]:
+            with loops(c):
+                return read_open(path, s, name=str(path)), reference(case, s)
+
+        def _loop_file(case: Case, path: Path, s: str = _m, c: str = _choice) -> tuple[Outcome, Outcome]:
+            with loops(c):
+                return read_open(io.BytesIO(case.data), s, name="<stream>"), reference(case, s)
+
+        def _loop_filter(case: Case, path: Path, s: str = _m, c: str = _choice) -> tuple[Outcome, Outcome]:
+            want = reference(case, s)
+            with loops(c):
+                return (read_open(case.data, s, filter=FILTER),
+                        Outcome([r for r in want.rows if r[2] >= FILTER_LEN], want.error, want.warnings, want.stopped))
+
+        def _loop_spans(case: Case, path: Path, s: str = _m, c: str = _choice) -> tuple[Outcome, Outcome]:
+            with loops(c):
+                return read_spans(path, 64, s), reference(case, s)
+
+        _add(f"loops-{_choice}-path", _m, _loop_path)
+        _add(f"loops-{_choice}-fileobj", _m, _loop_file)
+        _add(f"loops-{_choice}-filter", _m, _loop_filter)
+        _add(f"loops-{_choice}-spans", _m, _loop_spans, _small_uncompressed)
+
+        def _loop_records(case: Case, path: Path, s: str = _m, c: str = _choice) -> tuple[Outcome, Outcome]:
+            with loops(c):  # "cpython": the direct walk; "pypy": rows of the Packets
+                return read_records(path, s, name=str(path)), as_records(reference(case, s))
+
+        _add(f"loops-{_choice}-records", _m, _loop_records)
+        for _n in (5, 97, 4096):
+            def _loop_chunks(case: Case, path: Path, s: str = _m, c: str = _choice,
+                             n: int = _n) -> tuple[Outcome, Outcome]:
+                with loops(c):
+                    return read_open(path, s, name=str(path), chunk_size=n), reference(case, s)
+            _add(f"loops-{_choice}-reads-{_n}", _m, _loop_chunks, _always if _n == 4096 else _small)
 
 
 def _flow_firsts(ref: Outcome) -> Outcome:

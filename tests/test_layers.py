@@ -14,7 +14,7 @@ PACKAGE = ROOT / "purepcap"
 
 # Bottom first. "purepcap" is the package's __init__ (the public names).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "linktypes", "_protocols", "_schema", "_progress", "_compat")),  # stdlib only
+    ("base", ("errors", "linktypes", "_protocols", "_schema", "_progress", "_compat", "_loops")),  # stdlib only
     ("sources", ("_sources",)),  # bytes in: paths, pipes, URLs, decompression
     ("containers", ("format", "_container")),  # pcap and pcapng: Packets in, files out
     ("headers", ("headers",)),  # link, IP and transport decoding

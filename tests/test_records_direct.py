@@ -18,10 +18,18 @@ from test_format import _pcapng_with_a_misaligned_epb
 from test_headers import V4_TCP, V6_UDP, ether, ipv4, tcp, udp
 
 import purepcap
+from purepcap import _loops
 from purepcap._records import records
 from purepcap.format import PcapWriter
 
 records_mod = importlib.import_module("purepcap._records")  # the module (purepcap.records is the function)
+
+
+@pytest.fixture(autouse=True)
+def _direct_walk(monkeypatch):
+    """The direct walk is the "cpython" loops' way (purepcap._loops): tested here on every
+    interpreter, PyPy included, where records() would otherwise take the Packet path."""
+    monkeypatch.setattr(_loops, "LOOPS", "cpython")
 
 T0 = 1_600_000_000_000_000_000
 
