@@ -131,12 +131,15 @@ def _build(c: dict[str, Any], idle: int | None, active: int | None) -> pd.DataFr
     # sums of times and timeouts below stay inside int64)
     idle, active = (None if x is None or x >= 1 << 62 else x for x in (idle, active))
     # each endpoint as one int (host code, port + 1), the conversation as the ordered pair
-    e_src = (c["src_host"].astype(np.int64) << 17) | _filled(c, "src_port", -1) + 1
-    e_dst = (c["dst_host"].astype(np.int64) << 17) | _filled(c, "dst_port", -1) + 1
-    lo, hi = np.minimum(e_src, e_dst), np.maximum(e_src, e_dst)
-    del e_dst
-    proto = _filled(c, "ip_proto", -1)
-    pv = (proto << 13) | (_filled(c, "vlan", -1) + 1)
+    # (arrays made in place and dropped once used: peak memory is a few int64 columns)
+    e_src, e_dst = _endpoint(c, "src_host", "src_port"), _endpoint(c, "dst_host", "dst_port")
+    lo = np.minimum(e_src, e_dst)
+    hi = np.maximum(e_src, e_dst, out=e_dst)
+    src_is_hi = e_src != lo
+    del e_src, e_dst
+    pv = _filled(c, "ip_proto", -1)
+    pv <<= 13
+    pv |= _filled(c, "vlan", -1) + 1
     codes, first = _conversations(lo, hi, pv)
     n_g = len(first)
     if c["has_nat"] or (any(x is not None for x in (idle, active)) and bool((t[1:] < t[:-1]).any())):
@@ -147,9 +150,9 @@ def _build(c: dict[str, Any], idle: int | None, active: int | None) -> pd.DataFr
     last = np.zeros(n_g, dtype=np.int64)
     np.maximum.at(last, codes, np.arange(n))
     span = t[last] - t[first]  # (time never goes back here)
-    rev = e_src != e_src[first][codes]  # sent by the flow's dst
-    del e_src
-    idx2 = codes * 2 + rev  # conversation and direction
+    idx2 = codes << 1  # conversation and direction (1: sent by the flow's dst)
+    idx2 |= src_is_hi != src_is_hi[first][codes]
+    del src_is_hi
 
     # Which conversations need the engine. "hard": its timeouts or fragment rules may
     # split them, so all their packets go through it. "events": TCP conversations with
@@ -171,10 +174,11 @@ def _build(c: dict[str, Any], idle: int | None, active: int | None) -> pd.DataFr
         hard[span >= active] = True
     # a TCP packet without flags, or a plain one without ACK, may change a state later
     # than the packets _event_states picks: the engine sees all of such a conversation
-    odd = (proto == 6) & ((flags & 0x17) == 0)
+    tcp = c["ip_proto"] == 6  # (a missing ip_proto is stored as 0)
+    odd = tcp & ((flags & 0x17) == 0)
     if flags_missing is not None:
         odd &= ~flags_missing
-        odd |= (proto == 6) & flags_missing
+        odd |= tcp & flags_missing
     hard[codes[odd]] = True
     if idle is not None:
         # a gap as long as the idle timeout splits a conversation, and a closed TCP flow
@@ -208,13 +212,24 @@ def _build(c: dict[str, Any], idle: int | None, active: int | None) -> pd.DataFr
     return _frame(parts, c)
 
 
+def _endpoint(c: dict[str, Any], host: str, port: str) -> np.ndarray:
+    """Each row's endpoint as one int64: host code << 17 | (port + 1, 0 without a port)."""
+    e = _filled(c, port, -1)
+    e += 1
+    e |= c[host].astype(np.int64) << 17
+    return e
+
+
 def _conversations(lo: np.ndarray, hi: np.ndarray, pv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row's conversation (equal ``lo``, ``hi``, ``pv``) as a number, numbered in
     order of first appearance, and each conversation's first row. One 64-bit mix of the
     three words is numbered by hash table (pandas' factorize, when pandas is loaded) or
     by sort; a mix shared by two conversations is detected and the exact, slower lexsort
     used instead."""
-    h = (lo.view(np.uint64) * _MIX1 ^ hi.view(np.uint64)) * _MIX2 ^ pv.view(np.uint64)
+    h = lo.view(np.uint64) * _MIX1
+    h ^= hi.view(np.uint64)
+    h *= _MIX2
+    h ^= pv.view(np.uint64)
     h ^= h >> np.uint64(29)
     codes = _first_seen_codes(h)
     del h
@@ -237,7 +252,8 @@ def _first_seen_codes(keys: np.ndarray) -> np.ndarray:
 
     pd = sys.modules.get("pandas")  # (flows_to_pandas has loaded it; numpy alone sorts)
     if pd is not None:
-        codes, _ = pd.factorize(keys)
+        # (a small first table: one sized for every row would be mostly empty, and slow to walk)
+        codes, _ = pd.factorize(keys, size_hint=min(len(keys), 4096))
         return codes.astype(np.int64, copy=False)
     _, inverse = np.unique(keys, return_inverse=True)
     inverse = inverse.reshape(-1)
