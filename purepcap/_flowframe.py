@@ -313,10 +313,10 @@ def _event_states(c: dict[str, Any], codes: np.ndarray, idx2: np.ndarray, events
         return {}, np.flatnonzero(events).tolist()
     states: dict[int, tuple[str, str]] = {}
     count: dict[int, int] = {}
-    for f in _engine_flows(c, rows, None, None):
-        g = conv_of[f["first_frame"]]
+    for frame, state in _engine_flows(c, rows, None, None, emit=_state_of):
+        g = conv_of[frame]
         count[g] = count.get(g, 0) + 1
-        states[g] = (f["conn_state"], f["end_reason"])
+        states[g] = state
     split = [g for g, x in count.items() if x > 1]
     for g in split:
         del states[g]
@@ -408,10 +408,16 @@ def _objects(values: list) -> np.ndarray:
     return arr
 
 
+def _state_of(f: Any, reason: str) -> tuple[int, tuple[str, str]]:
+    """What _event_states takes from a flow of the engine: its first frame, conn_state and end_reason."""
+    return f.first_frame, (_flows.conn_state(f), f.closed or reason)
+
+
 def _engine_flows(c: dict[str, Any], rows: np.ndarray, idle: int | None, active: int | None,
-                  now: int | None = None) -> list[dict]:
-    """purepcap.flows' engine over the packets at ``rows``; with ``now`` (the capture's
-    last time, when these rows may end before it) a flow past a deadline then ends by it."""
+                  now: int | None = None, emit: Any = None) -> list:
+    """purepcap.flows' engine over the packets at ``rows`` (its dicts, or what ``emit``
+    makes of each flow); with ``now`` (the capture's last time, when these rows may end
+    before it) a flow past a deadline then ends by it."""
     hosts = c["hosts"]
 
     def col(name: str) -> list:
@@ -426,7 +432,7 @@ def _engine_flows(c: dict[str, Any], rows: np.ndarray, idle: int | None, active:
         _optional(c, "tcp_seq", rows), [None] * len(rows) if frag is None else frag[rows].tolist(),
         _optional(c, "ip_id", rows), _optional(c, "icmp_type", rows), _optional(c, "icmp_code", rows),
         [None] * len(rows))
-    flows = list(_flows._run(packets, idle, active, False, ()))
+    flows = list(_flows._run(packets, idle, active, False, (), emit))
     if now is not None and (idle is not None or active is not None):
         never = _flows._NEVER
         idle_i, active_i = never if idle is None else idle, never if active is None else active

@@ -71,7 +71,7 @@ from __future__ import annotations
 
 import struct
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from ._community_id import community_id
@@ -323,7 +323,9 @@ Packet = tuple
 
 
 def _run(packets: Iterable[Packet], idle: int | None, active: int | None, stats: bool,
-         app: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+         app: tuple[str, ...], emit: Callable[[_Flow, str], Any] | None = None) -> Iterator[Any]:
+    """The flows of ``packets`` as each ends: ``emit(flow, reason)`` of each, by default its dict."""
+    row = emit if emit is not None else (lambda f, reason: _row(f, reason, stats, app))
     table: OrderedDict[tuple, _Flow] = OrderedDict()  # least recently active first
     closing: OrderedDict[tuple, _Flow] = OrderedDict()  # closed flows, least recently active first
     frags: dict[tuple, tuple] = {}  # (src, dst, proto, ip id) of a first fragment -> flow key
@@ -371,7 +373,7 @@ def _run(packets: Iterable[Packet], idle: int | None, active: int | None, stats:
                     if reason is not None:
                         del table[key]
                         closing.pop(key, None)
-                        yield _row(f, reason, stats, app)
+                        yield row(f, reason)
                         f = None
                 if f is not None:
                     touch(key)
@@ -427,13 +429,13 @@ def _run(packets: Iterable[Packet], idle: int | None, active: int | None, stats:
             countdown -= 1
             if countdown == 0:
                 countdown = _SWEEP_EVERY
-                yield from _sweep(table, closing, now, idle, linger, active_i, stats, app)
+                yield from _sweep(table, closing, now, idle, linger, active_i, row)
                 if next_active is not None and now >= next_active:
-                    next_active = yield from _sweep_active(table, closing, now, active, stats, app)
+                    next_active = yield from _sweep_active(table, closing, now, active, row)
     except PcapError:
-        yield from _flush(table, stats, app, now, idle_i, active_i)
+        yield from _flush(table, row, now, idle_i, active_i)
         raise
-    yield from _flush(table, stats, app, now, idle_i, active_i)
+    yield from _flush(table, row, now, idle_i, active_i)
 
 
 def _ends(f: _Flow, t: int, idle: int, active: int, linger: int, src: str, sport: int | None,
@@ -461,7 +463,7 @@ def _expired(f: _Flow, idle: int, active: int) -> str:
 
 
 def _sweep(table: OrderedDict, closing: OrderedDict, now: int, idle: int | None, linger: int | None,
-           active: int, stats: bool, app: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+           active: int, row: Callable[[_Flow, str], Any]) -> Iterator[Any]:
     """Hand out the flows that went idle (or closed and quiet), least recently active first."""
     if linger is not None:
         while closing:
@@ -471,7 +473,7 @@ def _sweep(table: OrderedDict, closing: OrderedDict, now: int, idle: int | None,
             del closing[key]
             if table.get(key) is f:
                 del table[key]
-                yield _row(f, "idle", stats, app)
+                yield row(f, "idle")
     if idle is not None:
         while table:
             key, f = next(iter(table.items()))
@@ -479,29 +481,28 @@ def _sweep(table: OrderedDict, closing: OrderedDict, now: int, idle: int | None,
                 break
             del table[key]
             closing.pop(key, None)
-            yield _row(f, _expired(f, idle, active), stats, app)
+            yield row(f, _expired(f, idle, active))
 
 
-def _sweep_active(table: OrderedDict, closing: OrderedDict, now: int, active: int, stats: bool,
-                  app: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+def _sweep_active(table: OrderedDict, closing: OrderedDict, now: int, active: int,
+                  row: Callable[[_Flow, str], Any]) -> Iterator[Any]:
     """Hand out the flows that reached the active timeout; returns the next deadline."""
     done = [key for key, f in table.items() if now - f.start >= active]
     for key in done:
         f = table.pop(key)
         closing.pop(key, None)
-        yield _row(f, "active", stats, app)
+        yield row(f, "active")
     return min((f.start for f in table.values()), default=now) + active if table else None
 
 
-def _flush(table: OrderedDict, stats: bool, app: tuple[str, ...], now: int, idle: int,
-           active: int) -> Iterator[dict[str, Any]]:
+def _flush(table: OrderedDict, row: Callable[[_Flow, str], Any], now: int, idle: int,
+           active: int) -> Iterator[Any]:
     """The flows still in the table at the end, by first frame: ended by a timeout if
     the capture's last time ``now`` is past a deadline, else by the end of the capture."""
     rest = sorted(table.values(), key=lambda f: f.first_frame)
     table.clear()
     for f in rest:
-        yield _row(f, _expired(f, idle, active) if now - f.end >= idle or now - f.start >= active else "eof",
-                   stats, app)
+        yield row(f, _expired(f, idle, active) if now - f.end >= idle or now - f.start >= active else "eof")
 
 
 # -- packets in -------------------------------------------------------------------------------
