@@ -1,21 +1,26 @@
 # purepcap.flows_to_pandas: the flow table as a DataFrame, built from numpy columns.
 #
 # Strategy: the packets' columns come from the same batch decoder as to_pandas
-# (_batches + _columns; hosts are category codes of one shared table). Every packet gets
-# a conversation key (protocol, VLAN, the two endpoints in canonical order) as three
-# int64 words, and one stable argsort of a 64-bit mix of them groups each conversation's
-# packets in capture order (a hash collision is detected and the exact, slower lexsort
-# used instead). A conversation that is one flow -- no IP fragment, no gap as long as the
-# idle timeout (or, with TCP SYN/FIN/RST, as the close delay), shorter than the active
-# timeout, every time known -- is summed up at once with reduceat over its run of the
-# sorted arrays. If it has TCP SYN, FIN or RST, purepcap.flows' engine runs over just
-# the packets that can change its TCP state (each SYN/FIN/RST, the first packet each
-# way and the next each way after those) for conn_state and end_reason; if a new SYN
-# splits it there, it joins the others. Every other conversation is handed, packet by
-# packet in capture order, to the engine, whose sequential rules decide its flows; the
-# flows of a conversation depend only on its own packets, so this gives the rows
-# purepcap.flows() gives (tests compare them on the corpus and on hypothesis-made TCP
-# sessions). stats=True and fields= take the engine for all.
+# (_batches + _columns; hosts are category codes of one shared table), kept in their
+# narrow types. Every packet gets a conversation key (protocol, VLAN, the two endpoints
+# in canonical order) as three int64 words; one hash-table pass over a 64-bit mix of
+# them numbers the conversations in order of first appearance (a mix shared by two
+# conversations is detected and the exact, slower lexsort used instead), and ufunc.at
+# sums packets, bytes, IP bytes and TCP flags per conversation and direction, with no
+# sort. A conversation that is one flow -- no IP fragment, no gap as long as the idle
+# timeout (or, with TCP SYN/FIN/RST, as the close delay), shorter than the active
+# timeout -- is taken from those sums; only the conversations that span a timeout are
+# sorted (a linear radix sort) to look at their gaps. If it has TCP SYN, FIN or RST,
+# purepcap.flows' engine runs over just the packets that can change its TCP state (each
+# SYN/FIN/RST, the first packet each way and the next each way after those) for
+# conn_state and end_reason; if a new SYN splits it there, it joins the others. Every
+# other conversation is handed, packet by packet in capture order, to the engine, whose
+# sequential rules decide its flows. With time never going back, the flows of a
+# conversation depend only on its own packets and the capture's last time (a flow past a
+# deadline when the capture ends ended by it), so this gives the rows purepcap.flows()
+# gives; a capture whose time goes back, or with packets without a time, goes through
+# the engine whole (tests compare the two on the corpus and on hypothesis-made
+# captures). stats=True and fields= take the engine for all.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
