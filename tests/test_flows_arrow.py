@@ -19,6 +19,8 @@ import purepcap
 pa = pytest.importorskip("pyarrow")
 np = pytest.importorskip("numpy")
 
+from test_arrow import assert_same, pandas_columns  # noqa: E402
+
 from purepcap.arrow import flow_arrow_schema, flows_to_arrow  # noqa: E402
 
 FIXTURE_FILES = sorted(str(p.relative_to(FIXTURES)) for p in FIXTURES.rglob("*.pcap*"))
@@ -46,25 +48,8 @@ def plain_table(table: pa.Table) -> dict[str, list]:
 
 
 def plain_frame(df) -> dict[str, list]:
-    pd = pytest.importorskip("pandas")
-    out = {}
-    for name in df.columns:
-        if name in ("start", "end", "duration"):
-            ns = df[name].to_numpy().view(np.int64).tolist()
-            out[name] = [None if t == NAT else t for t in ns]
-        else:
-            out[name] = [None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else v
-                         for v in df[name].tolist()]
-    return out
-
-
-def assert_same(got: dict[str, list], want: dict[str, list]) -> None:
-    assert list(got) == list(want)
-    for name in want:
-        if got[name] != want[name]:
-            bad = [i for i, (a, b) in enumerate(zip(got[name], want[name])) if a != b][:3]  # noqa: B905
-            raise AssertionError(f"column {name}: {len(got[name])} rows against {len(want[name])}; rows {bad}: "
-                                 f"{[got[name][i] for i in bad]} != {[want[name][i] for i in bad]}")
+    """flows_to_pandas' frame as plain_table gives a table (int ns times and durations)."""
+    return pandas_columns(df, times=("start", "end", "duration"))
 
 
 # -- types ---------------------------------------------------------------------------------------
