@@ -8,7 +8,7 @@
 Each row is one fresh process timed whole from the parent (interpreter start and
 imports included), peak RSS from wait4(); runs are interleaved (run 1 of every row,
 then run 2, ...) and the median reported. The flows_to_pandas row also prints the
-time of the call alone (in-process rate). The capture is bench/_gen.py's mixed one
+time of the call alone (in-process rate), wall and CPU (process_time). The capture is bench/_gen.py's mixed one
 (20,000 flows, 70% TCP / 25% UDP / 5% ICMP, no SYN or FIN: every conversation takes
 flows_to_pandas' vectorised path); the sessions_ rows read a fifth as many packets of
 complete TCP connections (handshake, data, FIN both ways), which take its sequential
@@ -39,29 +39,31 @@ HUGE = 10**9  # seconds: nfstream's timeouts, so that no flow is cut
 
 WORK = {
     "flows_to_pandas": (
-        "import time, purepcap, pandas; t = time.perf_counter(); df = purepcap.flows_to_pandas(F); "
-        "print(len(df), time.perf_counter() - t)"),
+        "import time, purepcap, pandas; t = time.perf_counter(); c = time.process_time(); df = purepcap.flows_to_pandas(F); "
+        "print(len(df), time.perf_counter() - t, time.process_time() - c)"),
     "flows_to_pandas_nt": (
-        "import time, purepcap, pandas; t = time.perf_counter(); "
+        "import time, purepcap, pandas; t = time.perf_counter(); c = time.process_time(); "
         "df = purepcap.flows_to_pandas(F, idle_timeout=None, active_timeout=None); "
-        "print(len(df), time.perf_counter() - t)"),
+        "print(len(df), time.perf_counter() - t, time.process_time() - c)"),
     "flows": (
-        "import time, purepcap; t = time.perf_counter(); n = sum(1 for _ in purepcap.flows(F)); "
-        "print(n, time.perf_counter() - t)"),
+        "import time, purepcap; t = time.perf_counter(); c = time.process_time(); n = sum(1 for _ in purepcap.flows(F)); "
+        "print(n, time.perf_counter() - t, time.process_time() - c)"),
     "to_pandas": (
-        "import time, purepcap, pandas; t = time.perf_counter(); df = purepcap.to_pandas(F); "
-        "print(len(df), time.perf_counter() - t)"),
+        "import time, purepcap, pandas; t = time.perf_counter(); c = time.process_time(); df = purepcap.to_pandas(F); "
+        "print(len(df), time.perf_counter() - t, time.process_time() - c)"),
+    # the floor under any pandas row: the interpreter, purepcap, numpy and pandas imported
+    "imports": "import time, purepcap, pandas; print(0, 0.0, 0.0)",
     "nfstream": (
-        "import time; from nfstream import NFStreamer; t = time.perf_counter(); "
+        "import time; from nfstream import NFStreamer; t = time.perf_counter(); c = time.process_time(); "
         f"df = NFStreamer(F, idle_timeout={HUGE}, active_timeout={HUGE}).to_pandas(); "
-        "print(len(df), time.perf_counter() - t)"),
+        "print(len(df), time.perf_counter() - t, time.process_time() - c)"),
     "nfstream_stats": (
-        "import time; from nfstream import NFStreamer; t = time.perf_counter(); "
+        "import time; from nfstream import NFStreamer; t = time.perf_counter(); c = time.process_time(); "
         f"df = NFStreamer(F, idle_timeout={HUGE}, active_timeout={HUGE}, n_dissections=0, "
-        "statistical_analysis=True).to_pandas(); print(len(df), time.perf_counter() - t)"),
+        "statistical_analysis=True).to_pandas(); print(len(df), time.perf_counter() - t, time.process_time() - c)"),
     "flows_to_pandas_stats": (
-        "import time, purepcap, pandas; t = time.perf_counter(); df = purepcap.flows_to_pandas(F, stats=True); "
-        "print(len(df), time.perf_counter() - t)"),
+        "import time, purepcap, pandas; t = time.perf_counter(); c = time.process_time(); df = purepcap.flows_to_pandas(F, stats=True); "
+        "print(len(df), time.perf_counter() - t, time.process_time() - c)"),
 }
 
 
@@ -76,9 +78,9 @@ def run(code: str, path: Path) -> dict:
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode:
         return {"error": (err.strip().splitlines() or ["failed"])[-1]}
-    rows, inner = out.split()[-2:]
+    rows, inner, inner_cpu = out.split()[-3:]
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024,
-            "rows": int(rows), "inner": float(inner)}
+            "rows": int(rows), "inner": float(inner), "inner_cpu": float(inner_cpu)}
 
 
 def capture(data: Path, n: int) -> Path:
@@ -187,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         if not ok:
             summary[k] = {"error": rs[0].get("error") if rs else "no run"}
             continue
-        summary[k] = {m: statistics.median(r[m] for r in ok) for m in ("wall", "cpu", "rss_mib", "inner")}
+        summary[k] = {m: statistics.median(r[m] for r in ok) for m in ("wall", "cpu", "rss_mib", "inner", "inner_cpu")}
         summary[k]["rows"] = ok[0]["rows"]
         summary[k]["packets"] = n * 10 if k == "flows_10x" else n // 5 if k.startswith("sessions_") else n
     out = {"packets": n, "runs": runs, "load": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M UTC",
@@ -200,14 +202,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def table(summary: dict, n: int) -> str:
     lines = ["| row | rows out | wall s (whole process) | packets/s whole | in-process s | packets/s in-process "
-             "| CPU s | peak RSS MiB |", "|---|---|---|---|---|---|---|---|"]
+             "| CPU s (whole) | in-process CPU s | peak RSS MiB |", "|---|---|---|---|---|---|---|---|---|"]
     for k, s in summary.items():
         if "error" in s:
-            lines.append(f"| {k} | error: {s['error']} | | | | | | |")
+            lines.append(f"| {k} | error: {s['error']} | | | | | | | |")
             continue
         pk = s["packets"]
+        if k == "imports":
+            lines.append(f"| {k} | | {s['wall']:.2f} | | | | {s['cpu']:.2f} | | {s['rss_mib']:.0f} |")
+            continue
         lines.append(f"| {k} | {s['rows']:,} | {s['wall']:.2f} | {pk / s['wall']:,.0f} | {s['inner']:.2f} | "
-                     f"{pk / s['inner']:,.0f} | {s['cpu']:.2f} | {s['rss_mib']:.0f} |")
+                     f"{pk / s['inner']:,.0f} | {s['cpu']:.2f} | {s['inner_cpu']:.2f} | {s['rss_mib']:.0f} |")
     nf, ours = summary.get("nfstream"), summary.get("flows_to_pandas")
     if nf and ours and "error" not in nf and "error" not in ours:
         lines.append("")

@@ -304,8 +304,14 @@ class ColumnBuilder:
         if len(fi):
             # fast rows, vectorised: each column from its producer in _FAST_COLUMNS
             f = _FastRows(b, fi, at3, w4, w6, f6, hdr4, hdr6, vlan, eth, n)
+            every = len(fi) == n  # (the common batch: the producers' arrays are the columns)
             for name, produce in self._fast_cols:
                 values, missing = produce(self, f)
+                if every:
+                    out[name] = values.astype(NULLABLE_INT.get(name) or values.dtype, copy=False)
+                    if name in NULLABLE_INT:
+                        miss[name] = np.zeros(n, dtype=bool) if missing is None else missing
+                    continue
                 col = out.get(name)
                 if col is None:
                     col = out[name] = np.zeros(n, dtype=NULLABLE_INT.get(name) or values.dtype)
@@ -336,20 +342,21 @@ class ColumnBuilder:
         for name, table in CATEGORY_TABLE.items():
             if name in self.parts:
                 self.parts[name].widen(_code_type(len(self.tables[table].names)))
+        rows = slice(None) if len(kept) == n else kept  # (every row kept: no copy to take them)
         for name, kind in self._kinds:
             part = self.parts[name]
             if kind == "packet":  # a per-packet array, or one value for the whole batch
-                part.append(np.broadcast_to(np.asarray(getattr(b, name), dtype=np.int64), (n,))[kept])
+                part.append(np.broadcast_to(np.asarray(getattr(b, name), dtype=np.int64), (n,))[rows])
             elif kind == "object":
-                part.append(objects[name][kept])
+                part.append(objects[name][rows])
             elif kind == "app":
                 pass  # added by _add_app
             elif kind == "payload":
                 part.append(_payload(b, extra, kept, pay_start, pay_stop))
             else:
-                part.append(out[name][kept])
+                part.append(out[name][rows])
                 if name in miss:
-                    self.masks[name].append(miss[name][kept])
+                    self.masks[name].append(miss[name][rows])
 
     def _add_app(self, app: list[tuple[list[int], list[tuple], int]], kept: np.ndarray, n: int) -> None:
         """Add the application values found in a batch, at their rows' places in the

@@ -1,21 +1,26 @@
 # purepcap.flows_to_pandas: the flow table as a DataFrame, built from numpy columns.
 #
 # Strategy: the packets' columns come from the same batch decoder as to_pandas
-# (_batches + _columns; hosts are category codes of one shared table). Every packet gets
-# a conversation key (protocol, VLAN, the two endpoints in canonical order) as three
-# int64 words, and one stable argsort of a 64-bit mix of them groups each conversation's
-# packets in capture order (a hash collision is detected and the exact, slower lexsort
-# used instead). A conversation that is one flow -- no IP fragment, no gap as long as the
-# idle timeout (or, with TCP SYN/FIN/RST, as the close delay), shorter than the active
-# timeout, every time known -- is summed up at once with reduceat over its run of the
-# sorted arrays. If it has TCP SYN, FIN or RST, purepcap.flows' engine runs over just
-# the packets that can change its TCP state (each SYN/FIN/RST, the first packet each
-# way and the next each way after those) for conn_state and end_reason; if a new SYN
-# splits it there, it joins the others. Every other conversation is handed, packet by
-# packet in capture order, to the engine, whose sequential rules decide its flows; the
-# flows of a conversation depend only on its own packets, so this gives the rows
-# purepcap.flows() gives (tests compare them on the corpus and on hypothesis-made TCP
-# sessions). stats=True and fields= take the engine for all.
+# (_batches + _columns; hosts are category codes of one shared table), kept in their
+# narrow types. Every packet gets a conversation key (protocol, VLAN, the two endpoints
+# in canonical order) as three int64 words; one hash-table pass over a 64-bit mix of
+# them numbers the conversations in order of first appearance (a mix shared by two
+# conversations is detected and the exact, slower lexsort used instead), and ufunc.at
+# sums packets, bytes, IP bytes and TCP flags per conversation and direction, with no
+# sort. A conversation that is one flow -- no IP fragment, no gap as long as the idle
+# timeout (or, with TCP SYN/FIN/RST, as the close delay), shorter than the active
+# timeout -- is taken from those sums; only the conversations that span a timeout are
+# sorted (a linear radix sort) to look at their gaps. If it has TCP SYN, FIN or RST,
+# purepcap.flows' engine runs over just the packets that can change its TCP state (each
+# SYN/FIN/RST, the first packet each way and the next each way after those) for
+# conn_state and end_reason; if a new SYN splits it there, it joins the others. Every
+# other conversation is handed, packet by packet in capture order, to the engine, whose
+# sequential rules decide its flows. With time never going back, the flows of a
+# conversation depend only on its own packets and the capture's last time (a flow past a
+# deadline when the capture ends ended by it), so this gives the rows purepcap.flows()
+# gives; a capture whose time goes back, or with packets without a time, goes through
+# the engine whole (tests compare the two on the corpus and on hypothesis-made
+# captures). stats=True and fields= take the engine for all.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -92,32 +97,46 @@ def flows_to_pandas(source: Any, **kwargs: Any) -> pd.DataFrame:
 # -- packet columns ---------------------------------------------------------------------------
 def _packet_columns(source: Any, filter: str | None, protocol: Any, storage_options: dict | None,
                     span: Span | None, progress: Any = False) -> dict[str, Any]:
+    """The packets' columns as the ColumnBuilder stores them (narrow types), each
+    nullable one with its mask of missing rows in ``miss`` (None where none is missing);
+    ``fragment`` a boolean column and ``fragments`` the (more, offset) tuples, both None
+    when no packet is a fragment."""
     (builder,) = build_columns(source, _COLUMNS, protocol=protocol, filter=filter,
                                storage_options=storage_options, span=span, progress=progress)
-    # numbers as int64, -1 where missing; TCP flags and IP lengths 0 where missing (they
-    # are summed), with the flags' mask kept for the engine; fragments as a boolean column
-    # (None when there are none) and the (more, offset) tuples for the engine
-    out: dict[str, Any] = {"hosts": builder.tables["host"].names}
+    out: dict[str, Any] = {"hosts": builder.tables["host"].names, "miss": {}}
     for name in _COLUMNS:
         part = builder.parts.pop(name)
-        if name == "fragment":
-            listed = [f for p in part for f in p]
-            out["fragments"] = listed
-            out[name] = np.fromiter((f is not None for f in listed), dtype=bool, count=len(listed)) \
-                if any(listed) else None
+        if name == "fragment":  # object arrays, None on every row but a fragment's
+            is_frag = np.concatenate([p.astype(bool) for p in part]) if part else np.zeros(0, dtype=bool)
+            found = bool(is_frag.any())
+            out["fragment"] = is_frag if found else None
+            out["fragments"] = np.concatenate(part) if found else None
             continue
-        arr = part.finish()
+        out[name] = part.finish()
         if name in builder.masks:
             miss = builder.masks.pop(name).finish()
-            arr = arr.astype(np.int64)
-            arr[miss] = 0 if name in ("tcp_flags", "ip_length") else -1
-            if name == "tcp_flags":
-                out["tcp_flags_missing"] = miss
-        elif arr.dtype != np.int64 and name not in ("src_host", "dst_host", "protocol"):
-            arr = arr.astype(np.int64)
-        out[name] = arr
-    out["has_nat"] = bool(len(out["time"])) and bool((out["time"] == NAT).any())
+            out["miss"][name] = miss if miss.any() else None
+    t = out["time"]
+    out["has_nat"] = bool(len(t)) and bool((t == NAT).any())
     return out
+
+
+def _filled(c: dict[str, Any], name: str, fill: int) -> np.ndarray:
+    """Column ``name`` as int64, ``fill`` where it is missing."""
+    arr = c[name].astype(np.int64)
+    miss = c["miss"].get(name)
+    if miss is not None:
+        arr[miss] = fill
+    return arr
+
+
+def _optional(c: dict[str, Any], name: str, rows: np.ndarray) -> list:
+    """Column ``name`` at ``rows`` as a list, None where it is missing."""
+    values = c[name][rows].tolist()
+    miss = c["miss"].get(name)
+    if miss is None:
+        return values
+    return [None if m else v for v, m in zip(values, miss[rows].tolist())]  # noqa: B905
 
 
 # -- the table --------------------------------------------------------------------------------
@@ -126,228 +145,325 @@ def _build(c: dict[str, Any], idle: int | None, active: int | None) -> dict[str,
     if n == 0:
         return _columns_of([])
     t = c["time"]
-    flags = c["tcp_flags"]  # 0 where missing (c["tcp_flags_missing"] says where)
+    # (a timeout of 2**62 ns, 146 years, or more never ends a flow here: so that the
+    # sums of times and timeouts below stay inside int64)
+    idle, active = (None if x is None or x >= 1 << 62 else x for x in (idle, active))
     # each endpoint as one int (host code, port + 1), the conversation as the ordered pair
-    e_src = (c["src_host"].astype(np.int64) << 17) | (c["src_port"] + 1)
-    e_dst = (c["dst_host"].astype(np.int64) << 17) | (c["dst_port"] + 1)
-    lo, hi = np.minimum(e_src, e_dst), np.maximum(e_src, e_dst)
-    pv = (c["ip_proto"].astype(np.int64) << 13) | (c["vlan"] + 1)
-    order, starts = _group(lo, hi, pv)
-    new = np.zeros(n, dtype=bool)
-    new[starts] = True
-    g_of = np.cumsum(new) - 1  # the conversation of each sorted row
-    gid = np.empty(n, dtype=np.int64)
-    gid[order] = g_of
-    n_g = len(starts)
+    # (arrays made in place and dropped once used: peak memory is a few int64 columns)
+    e_src, e_dst = _endpoint(c, "src_host", "src_port"), _endpoint(c, "dst_host", "dst_port")
+    lo = np.minimum(e_src, e_dst)
+    hi = np.maximum(e_src, e_dst, out=e_dst)
+    src_is_hi = e_src != lo
+    del e_src, e_dst
+    pv = _filled(c, "ip_proto", -1)
+    pv <<= 13
+    pv |= _filled(c, "vlan", -1) + 1
+    codes, first = _conversations(lo, hi, pv)
+    n_g = len(first)
+    if c["has_nat"] or (any(x is not None for x in (idle, active)) and bool((t[1:] < t[:-1]).any())):
+        # A packet without a time takes the engine's running time, and with time going
+        # back the engine's sweeps may end a flow before a gap says so: both depend on
+        # every packet before, so the engine sees them all, in capture order.
+        return _frame([_engine_flows(c, np.arange(n), idle, active)], c)
+    last = np.zeros(n_g, dtype=np.int64)
+    np.maximum.at(last, codes, np.arange(n))
+    span = t[last] - t[first]  # (time never goes back here)
+    idx2 = codes << 1  # conversation and direction (1: sent by the flow's dst)
+    idx2 |= src_is_hi != src_is_hi[first][codes]
+    del src_is_hi
 
     # Which conversations need the engine. "hard": its timeouts or fragment rules may
     # split them, so all their packets go through it. "events": TCP conversations with
     # SYN, FIN or RST, one flow unless a new SYN splits them; the engine runs over the
     # packets that can change their state only, and the sums are taken here.
-    tcp = c["ip_proto"] == 6
+    flags = _filled(c, "tcp_flags", 0)
+    flags_missing = c["miss"].get("tcp_flags")
     event_rows = (flags & 0x07) != 0  # SYN, FIN or RST
     events = np.zeros(n_g, dtype=bool)
-    events[gid[event_rows]] = True
+    events[codes[event_rows]] = True
     hard = np.zeros(n_g, dtype=bool)
-    if c["has_nat"]:
-        hard[gid[t == NAT]] = True
     frag = c["fragment"]
     if frag is not None:  # every conversation of a host pair with fragments, ports or not
         pair = ((lo >> 17) << 31 | (hi >> 17)) * 131 + pv
-        hard[gid[np.isin(pair, np.unique(pair[frag]))]] = True
-    ends = np.empty(n_g, dtype=np.int64)
-    ends[:-1] = starts[1:] - 1
-    ends[-1] = n - 1
-    if idle is not None:
-        ts = t[order]
-        gap = ts[1:] - ts[:-1]
-        gap[new[1:]] = 0
-        hard[g_of[1:][gap >= idle]] = True
-        # a closed TCP flow waits only the close delay: any such gap, and the engine decides
-        linger = min(idle, int(_flows.CLOSE_DELAY * 1_000_000_000))
-        hard[g_of[1:][(gap >= linger) & events[g_of[1:]]]] = True
+        hard[codes[np.isin(pair, np.unique(pair[frag]))]] = True
+        del pair
+    del lo, hi, pv
     if active is not None:
-        hard[(t[order[ends]] - t[order[starts]]) >= active] = True
+        hard[span >= active] = True
     # a TCP packet without flags, or a plain one without ACK, may change a state later
-    # than the packets picked below: the engine sees all of such a conversation
-    odd = tcp & (c["tcp_flags_missing"] | ((flags & 0x17) == 0))
-    hard[gid[odd]] = True
+    # than the packets _event_states picks: the engine sees all of such a conversation
+    tcp = c["ip_proto"] == 6  # (a missing ip_proto is stored as 0)
+    odd = tcp & ((flags & 0x17) == 0)
+    if flags_missing is not None:
+        odd &= ~flags_missing
+        odd |= tcp & flags_missing
+    hard[codes[odd]] = True
+    if idle is not None:
+        # a gap as long as the idle timeout splits a conversation, and a closed TCP flow
+        # waits only the close delay; a conversation's gaps are at most its span, so only
+        # the conversations that span that long are sorted to find them
+        linger = min(idle, int(_flows.CLOSE_DELAY * 1_000_000_000))
+        look = ~hard & ((span >= idle) | (events & (span >= linger)))
+        if look.any():
+            rows = np.flatnonzero(look[codes])
+            rows = rows[_stable_order(codes[rows], n_g)]
+            g, ts = codes[rows], t[rows]
+            same = g[1:] == g[:-1]
+            gap = ts[1:] - ts[:-1]
+            g = g[1:]
+            hard[g[same & (gap >= idle)]] = True
+            hard[g[same & (gap >= linger) & events[g]]] = True
     events &= ~hard
 
-    parts: list = []
     states: dict[int, tuple[str, str]] = {}
     if events.any():
-        states, split = _event_states(c, order, starts, g_of, gid, e_src, events, event_rows)
+        states, split = _event_states(c, codes, idx2, events, event_rows)
         if split:  # a new SYN split the conversation: the engine sees all of it
             hard[split] = True
-            events[split] = False
-    simple = ~hard
-    if simple.any():
-        parts.append(_simple_flows(c, order, starts, ends, None if simple.all() else simple, g_of, e_src,
-                                   [states.get(g) for g in np.flatnonzero(simple).tolist()] if states else None))
+    parts: list = []
+    simple = np.flatnonzero(~hard)
+    if len(simple):
+        parts.append(_simple_flows(c, simple, first, last, idx2, flags, states, idle, active))
     if hard.any():
-        rows = np.flatnonzero(hard[gid])  # in capture order
-        parts.append(_engine_flows(c, rows, idle, active))
+        rows = np.flatnonzero(hard[codes])  # in capture order
+        parts.append(_engine_flows(c, rows, idle, active, int(t[-1])))
     return _frame(parts, c)
 
 
-def _event_states(c: dict[str, Any], order: np.ndarray, starts: np.ndarray, g_of: np.ndarray, gid: np.ndarray,
-                  e_src: np.ndarray, events: np.ndarray, event_rows: np.ndarray) -> tuple[dict, list[int]]:
+def _endpoint(c: dict[str, Any], host: str, port: str) -> np.ndarray:
+    """Each row's endpoint as one int64: host code << 17 | (port + 1, 0 without a port)."""
+    e = _filled(c, port, -1)
+    e += 1
+    e |= c[host].astype(np.int64) << 17
+    return e
+
+
+def _conversations(lo: np.ndarray, hi: np.ndarray, pv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's conversation (equal ``lo``, ``hi``, ``pv``) as a number, numbered in
+    order of first appearance, and each conversation's first row. One 64-bit mix of the
+    three words is numbered by hash table (pandas' factorize, when pandas is loaded) or
+    by sort; a mix shared by two conversations is detected and the exact, slower lexsort
+    used instead."""
+    h = lo.view(np.uint64) * _MIX1
+    h ^= hi.view(np.uint64)
+    h *= _MIX2
+    h ^= pv.view(np.uint64)
+    h ^= h >> np.uint64(29)
+    codes = _first_seen_codes(h)
+    del h
+    first = _firsts(codes)
+    if ((lo[first][codes] != lo) | (hi[first][codes] != hi) | (pv[first][codes] != pv)).any():
+        order = np.lexsort((pv, hi, lo))  # a mix collision: number the exact words
+        a, b, v = lo[order], hi[order], pv[order]
+        new = np.ones(len(order), dtype=bool)
+        new[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (v[1:] != v[:-1])
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.cumsum(new) - 1
+        codes = _first_seen_codes(rank)
+        first = _firsts(codes)
+    return codes, first
+
+
+def _first_seen_codes(keys: np.ndarray) -> np.ndarray:
+    """Equal keys as equal numbers 0, 1, ..., numbered in order of first appearance."""
+    import sys
+
+    pd = sys.modules.get("pandas")  # (flows_to_pandas has loaded it; numpy alone sorts)
+    if pd is not None:
+        # (a small first table: one sized for every row would be mostly empty, and slow to walk)
+        codes, _ = pd.factorize(keys, size_hint=min(len(keys), 4096))
+        return codes.astype(np.int64, copy=False)
+    _, inverse = np.unique(keys, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    first = np.full(int(inverse.max()) + 1, len(keys), dtype=np.int64)
+    np.minimum.at(first, inverse, np.arange(len(keys)))
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))
+    return rank[inverse]
+
+
+def _firsts(codes: np.ndarray) -> np.ndarray:
+    """The first row of each number of first-appearance codes (where the running maximum grows)."""
+    top = np.maximum.accumulate(codes)
+    new = np.ones(len(codes), dtype=bool)
+    new[1:] = top[1:] != top[:-1]
+    return np.flatnonzero(new)
+
+
+def _stable_order(keys: np.ndarray, top: int) -> np.ndarray:
+    """A stable argsort of integer keys in [0, top), by 16-bit digits (numpy's stable
+    sort of 16-bit integers is a radix sort: linear time, where 64-bit keys take n log n)."""
+    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    shift = 16
+    while top > 1 << shift:
+        digit = ((keys[order] >> shift) & 0xFFFF).astype(np.uint16)
+        order = order[np.argsort(digit, kind="stable")]
+        shift += 16
+    return order
+
+
+def _event_states(c: dict[str, Any], codes: np.ndarray, idx2: np.ndarray, events: np.ndarray,
+                  event_rows: np.ndarray) -> tuple[dict, list[int]]:
     """conn_state and end_reason of the "events" conversations, from the engine run over
     the packets that can change a TCP state: every SYN, FIN and RST, the first packet
     each way, and the first packet each way after each of those. Returns
     {conversation: (conn_state, end_reason)} and the conversations that were split."""
-    n = len(order)
-    sel = events[g_of]  # sorted positions of the events conversations
-    fwd = e_src[order] == e_src[order[starts]][g_of]
-    ev = np.flatnonzero(sel & event_rows[order])
-    keep = np.zeros(n, dtype=bool)
-    keep[ev] = True
-    for side in (fwd, ~fwd):
-        pos = np.flatnonzero(sel & side)
-        if not len(pos):
-            continue
-        head = np.ones(len(pos), dtype=bool)
-        head[1:] = g_of[pos[1:]] != g_of[pos[:-1]]
-        keep[pos[head]] = True  # the first packet this way
-        j = np.searchsorted(pos, ev, side="right")
-        ok = j < len(pos)
-        nxt = pos[j[ok]]
-        keep[nxt[g_of[nxt] == g_of[ev[ok]]]] = True  # the next packet this way after an event
-    rows = np.sort(order[keep])
-    conv_of = dict(zip(c["frame"][rows].tolist(), gid[rows].tolist()))  # noqa: B905
+    n = len(codes)
+    rows = np.flatnonzero(events[codes])  # in capture order
+    k = idx2[rows]
+    o = _stable_order(k, 2 * len(events))
+    at, k = rows[o], k[o]  # by conversation and direction, each in capture order
+    is_ev = event_rows[at]
+    keep = is_ev.copy()
+    keep[0] = True
+    keep[1:] |= k[1:] != k[:-1]  # the first packet each way
+    ev, ev_k = at[is_ev], k[is_ev]
+    place = k * (n + 1) + at  # increasing
+    for way in (0, 1):  # the first packet this way after each event
+        want = (ev_k & ~1) | way
+        j = np.searchsorted(place, want * (n + 1) + ev, side="right")
+        ok = j < len(place)
+        j = j[ok]
+        keep[j[k[j] == want[ok]]] = True
+    rows = np.sort(at[keep])
+    conv_of = dict(zip(c["frame"][rows].tolist(), codes[rows].tolist()))  # noqa: B905
     if len(conv_of) < len(rows):  # frame numbers repeat (packets of several captures): no shortcut
         return {}, np.flatnonzero(events).tolist()
     states: dict[int, tuple[str, str]] = {}
     count: dict[int, int] = {}
-    for f in _engine_flows(c, rows, None, None):
-        g = conv_of[f["first_frame"]]
+    for frame, state in _engine_flows(c, rows, None, None, emit=_state_of):
+        g = conv_of[frame]
         count[g] = count.get(g, 0) + 1
-        states[g] = (f["conn_state"], f["end_reason"])
-    split = [g for g, k in count.items() if k > 1]
+        states[g] = state
+    split = [g for g, x in count.items() if x > 1]
     for g in split:
         del states[g]
     return states, split
 
 
-def _group(lo: np.ndarray, hi: np.ndarray, pv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A stable order that puts equal (lo, hi, pv) together, and where each group starts."""
-    h = (lo.view(np.uint64) * _MIX1 ^ hi.view(np.uint64)) * _MIX2 ^ pv.view(np.uint64)
-    h ^= h >> np.uint64(29)
-    order = np.argsort(h, kind="stable")
-    hs = h[order]
-    same = hs[1:] == hs[:-1]
-    a, b, v = lo[order], hi[order], pv[order]
-    if (same & ((a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (v[1:] != v[:-1]))).any():
-        # a hash collision: sort exactly
-        order = np.lexsort((np.arange(len(h)), pv, hi, lo))
-        a, b, v = lo[order], hi[order], pv[order]
-        same = (a[1:] == a[:-1]) & (b[1:] == b[:-1]) & (v[1:] == v[:-1])
-    starts = np.flatnonzero(np.concatenate(([True], ~same)))
-    return order, starts
+def _at(c: dict[str, Any], name: str, rows: np.ndarray, fill: int = -1) -> np.ndarray:
+    """Column ``name`` at ``rows`` as int64, ``fill`` where it is missing."""
+    arr = c[name][rows].astype(np.int64)
+    miss = c["miss"].get(name)
+    if miss is not None:
+        arr[miss[rows]] = fill
+    return arr
 
 
-def _simple_flows(c: dict[str, Any], order: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-                  simple: np.ndarray | None, g_of: np.ndarray, e_src: np.ndarray,
-                  states: list | None = None) -> dict[str, Any]:
-    """One flow per simple conversation, summed over its run of the sorted rows;
+def _simple_flows(c: dict[str, Any], sg: np.ndarray, first: np.ndarray, last: np.ndarray, idx2: np.ndarray,
+                  flags: np.ndarray, states: dict[int, tuple[str, str]], idle: int | None,
+                  active: int | None) -> dict[str, np.ndarray]:
+    """One flow per conversation of ``sg`` (each one flow), as columns (see _to_frame):
+    the sums taken per conversation and direction at once over all packets (``idx2``);
     ``states`` the (conn_state, end_reason) the engine found for some of them."""
-    if simple is not None:  # keep the simple conversations' rows only
-        keep = simple[g_of]
-        idx = order[keep]
-        sizes = (ends - starts + 1)[simple]
-        st = np.zeros(len(sizes), dtype=np.int64)
-        np.cumsum(sizes[:-1], out=st[1:])
-        g = np.repeat(np.arange(len(sizes)), sizes)
-    else:
-        idx, st, g = order, starts, g_of
-    first = idx[st]
-    last = idx[np.append(st[1:], len(idx)) - 1]
-    fwd = e_src[idx] == e_src[first][g]  # sent by the first packet's sender
-    out: dict[str, Any] = {"first": first, "last": last, "states": states}
-    length, iplen, flags = c["length"][idx], c["ip_length"][idx], c["tcp_flags"][idx]
-    all_packets = np.diff(np.append(st, len(idx)))
-    src_packets = np.add.reduceat(fwd.astype(np.int64), st)
-    out["src_packets"], out["dst_packets"] = src_packets, all_packets - src_packets
-    for name, values in (("bytes", length), ("ip_bytes", iplen)):
-        total = np.add.reduceat(values, st)
-        src = np.add.reduceat(values * fwd, st)
-        out[f"src_{name}"], out[f"dst_{name}"] = src, total - src
-    out["src_tcp_flags"] = np.bitwise_or.reduceat(flags * fwd, st)
-    out["dst_tcp_flags"] = np.bitwise_or.reduceat(flags * ~fwd, st)
+    from ._protocols import NAMES
+
+    m = 2 * len(first)
+    packets = np.bincount(idx2, minlength=m)
+    sums = {}
+    for name, values in (("bytes", c["length"].astype(np.int64, copy=False)), ("ip_bytes", _filled(c, "ip_length", 0))):
+        total = np.zeros(m, dtype=np.int64)
+        np.add.at(total, idx2, values)
+        sums[name] = total
+    ored = np.zeros(m, dtype=np.int64)
+    np.bitwise_or.at(ored, idx2, flags)
+    f, lf = first[sg], last[sg]
+    src, dst = 2 * sg, 2 * sg + 1
+    t = c["time"]
+    hosts = np.empty(len(c["hosts"]), dtype=object)
+    hosts[:] = c["hosts"]
+    proto = _at(c, "ip_proto", f)
+    kinds, which = np.unique(proto, return_inverse=True)
+    is_tcp = proto == 6
+    out: dict[str, np.ndarray] = {
+        "first_frame": c["frame"][f], "last_frame": c["frame"][lf], "start": t[f], "end": t[lf],
+        "src_host": hosts[c["src_host"][f]], "src_port": _at(c, "src_port", f),
+        "dst_host": hosts[c["dst_host"][f]], "dst_port": _at(c, "dst_port", f),
+        "protocol": _objects([NAMES[x] for x in kinds.tolist()])[which.reshape(-1)],
+        "vlan": _at(c, "vlan", f), "src_packets": packets[src], "dst_packets": packets[dst],
+        "src_bytes": sums["bytes"][src], "dst_bytes": sums["bytes"][dst],
+        "src_ip_bytes": sums["ip_bytes"][src], "dst_ip_bytes": sums["ip_bytes"][dst],
+        "src_tcp_flags": np.where(is_tcp, ored[src], -1), "dst_tcp_flags": np.where(is_tcp, ored[dst], -1),
+    }
+    conn = np.where(proto == 17, np.where(out["dst_packets"] > 0, "SF", "S0"), "OTH").astype(object)
+    reason = np.full(len(sg), "eof", dtype=object)
+    if states:
+        pos = np.searchsorted(sg, np.fromiter(states, dtype=np.int64, count=len(states)))
+        found = list(states.values())
+        conn[pos] = [s[0] for s in found]
+        reason[pos] = [s[1] for s in found]
+    if idle is not None or active is not None:  # ended by a timeout the capture's end is past
+        now = int(t[-1])
+        late = np.zeros(len(sg), dtype=bool)
+        if idle is not None:
+            late |= now - out["end"] >= idle
+        if active is not None:
+            late |= now - out["start"] >= active
+        late &= reason == "eof"
+        if late.any():
+            reason[late] = _timeout_reasons(out["start"][late], out["end"][late], idle, active)
+    out["conn_state"], out["end_reason"] = conn, reason
+    cid = _flows.community_id
+    itype, icode = _at(c, "icmp_type", f).tolist(), _at(c, "icmp_code", f).tolist()
+    out["community_id"] = _objects([
+        cid(x, s, d, sp, dp, None if ty < 0 else ty, None if co < 0 else co)
+        for x, s, d, sp, dp, ty, co in zip(proto.tolist(), out["src_host"].tolist(), out["dst_host"].tolist(),  # noqa: B905
+                                           [None if v < 0 else v for v in out["src_port"].tolist()],
+                                           [None if v < 0 else v for v in out["dst_port"].tolist()], itype, icode)])
     return out
 
 
-def _engine_flows(c: dict[str, Any], rows: np.ndarray, idle: int | None, active: int | None) -> list[dict]:
+def _timeout_reasons(start: np.ndarray, end: np.ndarray, idle: int | None, active: int | None) -> np.ndarray:
+    """purepcap._flows' rule for a flow past a deadline: the timeout whose deadline came first, idle on a tie."""
+    if idle is None or active is None:
+        return np.full(len(start), "active" if idle is None else "idle", dtype=object)
+    return np.where(end - start <= active - idle, "idle", "active").astype(object)
+
+
+def _objects(values: list) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+def _state_of(f: Any, reason: str) -> tuple[int, tuple[str, str]]:
+    """What _event_states takes from a flow of the engine: its first frame, conn_state and end_reason."""
+    return f.first_frame, (_flows.conn_state(f), f.closed or reason)
+
+
+def _engine_flows(c: dict[str, Any], rows: np.ndarray, idle: int | None, active: int | None,
+                  now: int | None = None, emit: Any = None) -> list:
+    """purepcap.flows' engine over the packets at ``rows`` (its dicts, or what ``emit``
+    makes of each flow); with ``now`` (the capture's last time, when these rows may end
+    before it) a flow past a deadline then ends by it."""
     hosts = c["hosts"]
 
     def col(name: str) -> list:
         return c[name][rows].tolist()
 
-    def opt(values: list) -> list:
-        return [None if v < 0 else v for v in values]
-
     frag = c["fragments"]
-    missing = c["tcp_flags_missing"][rows].tolist()
-    flags = [None if m else v for v, m in zip(col("tcp_flags"), missing)]  # noqa: B905
     times = [None if v == NAT else v for v in col("time")]
     packets = zip(  # noqa: B905 - Python 3.9 has no strict=
-        col("frame"), times, col("length"), [hosts[h] for h in col("src_host")], opt(col("src_port")),
-                  [hosts[h] for h in col("dst_host")], opt(col("dst_port")), col("ip_proto"), opt(col("vlan")),
-                  col("ip_length"), flags, opt(col("tcp_seq")),
-                  [frag[i] for i in rows.tolist()], opt(col("ip_id")), opt(col("icmp_type")),
-                  opt(col("icmp_code")), [None] * len(rows))
-    return list(_flows._run(packets, idle, active, False, ()))
+        col("frame"), times, col("length"), [hosts[h] for h in col("src_host")], _optional(c, "src_port", rows),
+        [hosts[h] for h in col("dst_host")], _optional(c, "dst_port", rows), _at(c, "ip_proto", rows).tolist(),
+        _optional(c, "vlan", rows), _at(c, "ip_length", rows, 0).tolist(), _optional(c, "tcp_flags", rows),
+        _optional(c, "tcp_seq", rows), [None] * len(rows) if frag is None else frag[rows].tolist(),
+        _optional(c, "ip_id", rows), _optional(c, "icmp_type", rows), _optional(c, "icmp_code", rows),
+        [None] * len(rows))
+    flows = list(_flows._run(packets, idle, active, False, (), emit))
+    if now is not None and (idle is not None or active is not None):
+        never = _flows._NEVER
+        idle_i, active_i = never if idle is None else idle, never if active is None else active
+        for f in flows:
+            if f["end_reason"] == "eof" and (now - f["end"] >= idle_i or now - f["start"] >= active_i):
+                f["end_reason"] = _flows.timeout_reason(f["start"], f["end"], idle_i, active_i)
+    return flows
 
 
 def _frame(parts: list, c: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The columns of the simple flows' arrays and the engine's rows (unsorted)."""
-    cols: dict[str, list] = {k: [] for k in _flows.FLOW_KEYS}
-    for part in parts:
-        if isinstance(part, list):
-            for k in _flows.FLOW_KEYS:
-                cols[k].extend(r[k] for r in part)
-        else:
-            _simple_columns(part, c, cols)
-    return {k: _column(k, values) for k, values in cols.items()}
-
-
-def _simple_columns(p: dict[str, Any], c: dict[str, Any], cols: dict[str, list]) -> None:
-    from ._protocols import NAMES
-
-    first, last = p["first"], p["last"]
-    hosts = c["hosts"]
-    src = [hosts[h] for h in c["src_host"][first].tolist()]
-    dst = [hosts[h] for h in c["dst_host"][first].tolist()]
-    sport = [None if v < 0 else v for v in c["src_port"][first].tolist()]
-    dport = [None if v < 0 else v for v in c["dst_port"][first].tolist()]
-    proto = c["ip_proto"][first].tolist()
-    vlan = [None if v < 0 else v for v in c["vlan"][first].tolist()]
-    itype = c["icmp_type"][first].tolist()
-    icode = c["icmp_code"][first].tolist()
-    dpk = p["dst_packets"].tolist()
-    cols["first_frame"].extend(c["frame"][first].tolist())
-    cols["last_frame"].extend(c["frame"][last].tolist())
-    cols["start"].extend(c["time"][first].tolist())
-    cols["end"].extend(c["time"][last].tolist())
-    cols["src_host"].extend(src)
-    cols["src_port"].extend(sport)
-    cols["dst_host"].extend(dst)
-    cols["dst_port"].extend(dport)
-    cols["protocol"].extend(NAMES[x] for x in proto)
-    cols["vlan"].extend(vlan)
-    for k in ("src_packets", "dst_packets", "src_bytes", "dst_bytes", "src_ip_bytes", "dst_ip_bytes"):
-        cols[k].extend(p[k].tolist())
-    for k in ("src_tcp_flags", "dst_tcp_flags"):
-        cols[k].extend(v if x == 6 else None for v, x in zip(p[k].tolist(), proto))  # noqa: B905
-    states = p["states"] or [None] * len(proto)
-    cols["conn_state"].extend(st[0] if st else ("SF" if d else "S0") if x == 17 else "OTH"
-                              for x, d, st in zip(proto, dpk, states))  # noqa: B905
-    cols["end_reason"].extend(st[1] if st else "eof" for st in states)
-    cid = _flows.community_id
-    cols["community_id"].extend(
-        cid(x, s, d, sp, dp, None if ty < 0 else ty, None if co < 0 else co)
-        for x, s, d, sp, dp, ty, co in zip(proto, src, dst, sport, dport, itype, icode))  # noqa: B905
+    """The columns of the simple flows and the engine's rows (unsorted)."""
+    pieces = [_columns_of(p) if isinstance(p, list) else p for p in parts]
+    return {k: np.concatenate([p[k] for p in pieces]) for k in _flows.FLOW_KEYS}
 
 
 def flow_keys(stats: bool = False, fields: Sequence[str] = ()) -> list[str]:
@@ -355,22 +471,21 @@ def flow_keys(stats: bool = False, fields: Sequence[str] = ()) -> list[str]:
     return list(_flows.FLOW_KEYS) + (list(_flows.STATS_KEYS) if stats else []) + list(fields)
 
 
-def _column(k: str, values: list) -> np.ndarray:
-    """One flow column of Python values as flow_columns gives it."""
-    if k in ("start", "end"):
-        return np.array([NAT if v is None else v for v in values], dtype=np.int64)
-    if k in _DTYPES:
-        return np.array([-1 if v is None else v for v in values], dtype=np.int64)
-    if k in _flows.STATS_KEYS:
-        return np.array(values, dtype=np.float64 if "mean" in k or "stddev" in k else np.int64)
-    arr = np.empty(len(values), dtype=object)
-    arr[:] = values
-    return arr
-
-
 def _columns_of(rows: list[dict[str, Any]], keys: Sequence[str] = _flows.FLOW_KEYS) -> dict[str, np.ndarray]:
-    """Flow dicts as the columns flow_columns gives (unsorted)."""
-    return {k: _column(k, [r[k] for r in rows]) for k in keys}
+    """Flow dicts as the columns flow_columns gives (unsorted): int64 (-1 for None in the
+    nullable ones, NaT for a missing time), float64 for the mean and stddev statistics, objects."""
+    out: dict[str, np.ndarray] = {}
+    for k in keys:
+        values = [r[k] for r in rows]
+        if k in ("start", "end"):
+            out[k] = np.array([NAT if v is None else v for v in values], dtype=np.int64)
+        elif k in _DTYPES:
+            out[k] = np.array([-1 if v is None else v for v in values], dtype=np.int64)
+        elif k in _flows.STATS_KEYS:
+            out[k] = np.array(values, dtype=np.float64 if "mean" in k or "stddev" in k else np.int64)
+        else:
+            out[k] = _objects(values)
+    return out
 
 
 def _sorted(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -16,7 +16,11 @@
 #   - a SYN without ACK whose sequence number differs from the one its direction
 #             started with starts a new flow (tshark's tcp.stream rule, port reuse);
 #   - eof:    the end of the capture (or a damaged capture: the flows of the good
-#             packets come out, then the PcapError).
+#             packets come out, then the PcapError), unless the capture's last time is
+#             past the flow's idle or active deadline: then that timeout ended it.
+# A flow past both deadlines ended by the one that came first (idle on a tie), whether
+# a packet, a sweep or the end of the capture finds it: so a flow's end_reason never
+# depends on when the sweeps ran, and flows_to_pandas can compute it column-wise.
 # The packets come from purepcap.open's Packets through _fast_packets (one unpack for
 # Ethernet/IPv4 TCP, UDP and ICMP; headers.decode for the rest, so the fields equal
 # records()' -- a corpus test checks it), or through records() itself when fields= asks
@@ -47,7 +51,8 @@ dst_tcp_flags     dst -> src
 conn_state        Zeek's conn.log state: S0 S1 SF REJ S2 S3 RSTO RSTR RSTOS0 RSTRH SH SHR OTH
                   (as Zeek, a flow whose first packet is a SYN-ACK has dst as its originator)
 end_reason        idle, active, fin, rst or eof (a flow whose ports a new connection took
-                  over before any close was seen: idle)
+                  over before any close was seen: idle; a flow past both its idle and
+                  active deadlines, also when the capture ends there: the earlier one)
 community_id      Community ID v1, seed 0 (``1:`` + base64)
 ================  ===========================================================================
 
@@ -66,7 +71,7 @@ from __future__ import annotations
 
 import struct
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from ._community_id import community_id
@@ -318,7 +323,9 @@ Packet = tuple
 
 
 def _run(packets: Iterable[Packet], idle: int | None, active: int | None, stats: bool,
-         app: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+         app: tuple[str, ...], emit: Callable[[_Flow, str], Any] | None = None) -> Iterator[Any]:
+    """The flows of ``packets`` as each ends: ``emit(flow, reason)`` of each, by default its dict."""
+    row = emit if emit is not None else (lambda f, reason: _row(f, reason, stats, app))
     table: OrderedDict[tuple, _Flow] = OrderedDict()  # least recently active first
     closing: OrderedDict[tuple, _Flow] = OrderedDict()  # closed flows, least recently active first
     frags: dict[tuple, tuple] = {}  # (src, dst, proto, ip id) of a first fragment -> flow key
@@ -366,7 +373,7 @@ def _run(packets: Iterable[Packet], idle: int | None, active: int | None, stats:
                     if reason is not None:
                         del table[key]
                         closing.pop(key, None)
-                        yield _row(f, reason, stats, app)
+                        yield row(f, reason)
                         f = None
                 if f is not None:
                     touch(key)
@@ -422,24 +429,22 @@ def _run(packets: Iterable[Packet], idle: int | None, active: int | None, stats:
             countdown -= 1
             if countdown == 0:
                 countdown = _SWEEP_EVERY
-                yield from _sweep(table, closing, now, idle, linger, stats, app)
+                yield from _sweep(table, closing, now, idle, linger, active_i, row)
                 if next_active is not None and now >= next_active:
-                    next_active = yield from _sweep_active(table, closing, now, active, stats, app)
+                    next_active = yield from _sweep_active(table, closing, now, active, row)
     except PcapError:
-        yield from _flush(table, stats, app)
+        yield from _flush(table, row, now, idle_i, active_i)
         raise
-    yield from _flush(table, stats, app)
+    yield from _flush(table, row, now, idle_i, active_i)
 
 
 def _ends(f: _Flow, t: int, idle: int, active: int, linger: int, src: str, sport: int | None,
           flags: int | None, seq: int | None) -> str | None:
     """Why a packet at ``t`` does not join flow ``f`` but starts a new one, or None."""
-    if t - f.end >= idle:
-        return "idle"
+    if t - f.end >= idle or t - f.start >= active:
+        return _expired(f, idle, active)
     if f.closed and t - f.end >= linger:
         return "idle"
-    if t - f.start >= active:
-        return "active"
     if flags is not None and flags & (_SYN | _ACK) == _SYN and seq is not None:
         base = f.base_seq[0 if (src == f.src and sport == f.sport) else 1]
         if base is not None and seq != base:
@@ -447,8 +452,18 @@ def _ends(f: _Flow, t: int, idle: int, active: int, linger: int, src: str, sport
     return None
 
 
+def timeout_reason(start: int, end: int, idle: int, active: int) -> str:
+    """The timeout that ended a flow found past its idle or active deadline (``_NEVER``
+    for a timeout that is None): the one whose deadline came first, idle on a tie."""
+    return "idle" if end + idle <= start + active else "active"
+
+
+def _expired(f: _Flow, idle: int, active: int) -> str:
+    return timeout_reason(f.start, f.end, idle, active)
+
+
 def _sweep(table: OrderedDict, closing: OrderedDict, now: int, idle: int | None, linger: int | None,
-           stats: bool, app: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+           active: int, row: Callable[[_Flow, str], Any]) -> Iterator[Any]:
     """Hand out the flows that went idle (or closed and quiet), least recently active first."""
     if linger is not None:
         while closing:
@@ -458,7 +473,7 @@ def _sweep(table: OrderedDict, closing: OrderedDict, now: int, idle: int | None,
             del closing[key]
             if table.get(key) is f:
                 del table[key]
-                yield _row(f, "idle", stats, app)
+                yield row(f, "idle")
     if idle is not None:
         while table:
             key, f = next(iter(table.items()))
@@ -466,26 +481,28 @@ def _sweep(table: OrderedDict, closing: OrderedDict, now: int, idle: int | None,
                 break
             del table[key]
             closing.pop(key, None)
-            yield _row(f, "idle", stats, app)
+            yield row(f, _expired(f, idle, active))
 
 
-def _sweep_active(table: OrderedDict, closing: OrderedDict, now: int, active: int, stats: bool,
-                  app: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+def _sweep_active(table: OrderedDict, closing: OrderedDict, now: int, active: int,
+                  row: Callable[[_Flow, str], Any]) -> Iterator[Any]:
     """Hand out the flows that reached the active timeout; returns the next deadline."""
     done = [key for key, f in table.items() if now - f.start >= active]
     for key in done:
         f = table.pop(key)
         closing.pop(key, None)
-        yield _row(f, "active", stats, app)
+        yield row(f, "active")
     return min((f.start for f in table.values()), default=now) + active if table else None
 
 
-def _flush(table: OrderedDict, stats: bool, app: tuple[str, ...]) -> Iterator[dict[str, Any]]:
-    """The flows still active at the end, by first frame."""
+def _flush(table: OrderedDict, row: Callable[[_Flow, str], Any], now: int, idle: int,
+           active: int) -> Iterator[Any]:
+    """The flows still in the table at the end, by first frame: ended by a timeout if
+    the capture's last time ``now`` is past a deadline, else by the end of the capture."""
     rest = sorted(table.values(), key=lambda f: f.first_frame)
     table.clear()
     for f in rest:
-        yield _row(f, "eof", stats, app)
+        yield row(f, _expired(f, idle, active) if now - f.end >= idle or now - f.start >= active else "eof")
 
 
 # -- packets in -------------------------------------------------------------------------------

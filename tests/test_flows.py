@@ -405,3 +405,120 @@ def test_application_fields_per_flow():
     http = next(f for f in fl if f["protocol"] == "tcp")
     assert (dns["dns_qname"], dns["server_name"]) == ("example.com", None)
     assert (http["server_name"], http["http_user_agent"]) == ("example.com", "purepcap-fixtures/1")
+
+
+# -- the columnar path against the engine --------------------------------------------------------
+def test_end_reason_does_not_depend_on_when_sweeps_ran():
+    # a flow silent for longer than the idle timeout before the capture ends ended by
+    # it, whether a sweep found it (5000 packets after it) or the end of the capture (10)
+    pd = pytest.importorskip("pandas")
+    from purepcap._flowframe import flow_frame
+
+    for after in (5000, 10):
+        frames = [(T0, udp(A, B, 1, 2))] + [(T0 + SEC + i * (250 * SEC // after), udp(A, B, 3, 4))
+                                            for i in range(after)]
+        data = capture(frames)
+        fl = list(flows(data, idle_timeout=120))
+        assert [(f["first_frame"], f["end_reason"]) for f in fl] == [(1, "idle"), (2, "eof")]
+        pd.testing.assert_frame_equal(purepcap.flows_to_pandas(data, idle_timeout=120), flow_frame(fl))
+
+
+def test_a_flow_past_both_deadlines_ends_by_the_earlier_one():
+    # idle deadline 4.5 + 5 s, active deadline 0 + 6 s: active came first, whether the
+    # flow's next packet (at 100 s) or the end of the capture finds it
+    pd = pytest.importorskip("pandas")
+    from purepcap._flowframe import flow_frame
+
+    kw = {"idle_timeout": 5, "active_timeout": 6}
+    for last in (udp(A, B, 1, 2), udp(A, B, 7, 7)):
+        data = capture([(T0, udp(A, B, 1, 2)), (T0 + 4_500_000_000, udp(B, A, 2, 1)), (T0 + 100 * SEC, last)])
+        fl = list(flows(data, **kw))
+        assert fl[0]["end_reason"] == "active" and fl[0]["last_frame"] == 2
+        pd.testing.assert_frame_equal(purepcap.flows_to_pandas(data, **kw), flow_frame(fl))
+        # with the idle deadline first (idle 1 s): idle
+        assert next(flows(data, idle_timeout=1, active_timeout=6))["end_reason"] == "idle"
+
+
+_PEERS = [("10.0.0.1", 1000), ("10.0.0.2", 80), ("10.0.0.3", 53), ("fd00::1", 1000), ("fd00::2", 80)]
+
+
+@st.composite
+def _mixed_packets(draw):
+    """Packets of a few hosts and ports: TCP with any flags (or SYNs that reuse ports),
+    UDP, ICMP, VLANs, IPv4 fragments; times that mostly go forward, sometimes back."""
+    frames, t = [], T0
+    steps = [1, SEC // 2, 2 * SEC, 7 * SEC, 200 * SEC] + ([-SEC] if draw(st.integers(0, 3)) == 0 else [])
+    for _ in range(draw(st.integers(1, 40))):
+        (a, pa), (b, pb) = draw(st.permutations(_PEERS).map(lambda p: p[:2]))
+        if (":" in a) != (":" in b):
+            b, pb = ("fd00::9", 80) if ":" in a else ("10.0.0.9", 80)
+        kind = draw(st.sampled_from(["tcp", "tcp", "udp", "icmp", "frag"]))
+        vlan = draw(st.sampled_from([None, None, 5]))
+        eth = build.ether(vlans=[vlan]) if vlan is not None else build.ether()
+        ip = build.ipv6(src=a, dst=b) if ":" in a else build.ipv4(src=a, dst=b, id=draw(st.integers(0, 2)))
+        if kind == "tcp":
+            flags = draw(st.sampled_from(["S", "SA", "A", "PA", "FA", "R", "RA", "F", "", "U"]))
+            frame = eth / ip / build.tcp(sport=pa, dport=pb, flags=flags or 0, seq=draw(st.integers(0, 2)))
+        elif kind == "udp":
+            frame = eth / ip / build.udp(sport=pa, dport=pb) / b"x"
+        elif kind == "icmp" and ":" not in a:
+            frame = eth / ip / build.icmp(type=draw(st.sampled_from([0, 8, 3])), code=0)
+        elif kind == "frag" and ":" not in a:
+            later = draw(st.booleans())
+            frame = eth / build.ipv4(src=a, dst=b, id=draw(st.integers(0, 2)), mf=not later,
+                                     offset=16 if later else 0, proto=17) / (b"z" * 16)
+        else:
+            frame = eth / ip / build.udp(sport=pa, dport=pb)
+        t += draw(st.sampled_from(steps))
+        frames.append((t, bytes(frame)))
+    return frames
+
+
+@given(frames=_mixed_packets(), idle=st.sampled_from([None, 1.0, 6.0, 120.0]),
+       active=st.sampled_from([None, 3.0, 1800.0]), sweep=st.sampled_from([2, 4096]))
+def test_dataframe_equals_the_dicts_on_mixed_captures(frames, idle, active, sweep):
+    # flows_to_pandas' columnar path (conversation numbers, sums per direction, the
+    # engine for the conversations a timeout, fragment or TCP event may split) gives
+    # flows()' rows field for field, whenever flows()' sweeps run
+    pd = pytest.importorskip("pandas")
+    from purepcap import _flows
+    from purepcap._flowframe import flow_frame
+
+    data = capture(frames)
+    kw = {"idle_timeout": idle, "active_timeout": active}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_flows, "_SWEEP_EVERY", sweep)
+        expected = flow_frame(list(flows(data, **kw)))
+    pd.testing.assert_frame_equal(purepcap.flows_to_pandas(data, **kw), expected)
+
+
+def test_conversations_are_exact_when_the_mix_collides(monkeypatch):
+    # with a mix that maps every conversation alike, the exact numbering takes over
+    pd = pytest.importorskip("pandas")
+    import numpy as np
+
+    from purepcap import _flowframe
+    from purepcap._flowframe import flow_frame
+
+    monkeypatch.setattr(_flowframe, "_MIX1", np.uint64(0))
+    monkeypatch.setattr(_flowframe, "_MIX2", np.uint64(0))
+    for name in ("local.pcap", "http.pcap", "vlan.pcap"):
+        pd.testing.assert_frame_equal(purepcap.flows_to_pandas(FIXTURES / name),
+                                      flow_frame(list(flows(FIXTURES / name))))
+
+
+@given(keys=st.lists(st.integers(0, 5), min_size=1, max_size=50))
+def test_first_seen_numbering_without_pandas_equals_factorize(keys):
+    pd = pytest.importorskip("pandas")
+    import sys
+
+    import numpy as np
+
+    from purepcap._flowframe import _first_seen_codes
+
+    arr = np.array(keys, dtype=np.uint64)
+    with_pandas = _first_seen_codes(arr)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delitem(sys.modules, "pandas")
+        alone = _first_seen_codes(arr)
+    assert with_pandas.tolist() == alone.tolist() == pd.factorize(arr)[0].tolist()
