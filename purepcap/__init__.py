@@ -31,7 +31,8 @@ from .format import Capture, Interface, Packet, PcapngWriter, PcapWriter, Span, 
 __version__ = "0.1.0"
 
 __all__ = [
-    "open", "records", "to_pandas", "to_arrow", "to_polars", "flows", "flows_to_pandas", "Packet", "Interface",
+    "open", "records", "to_pandas", "to_arrow", "to_polars", "flows", "flows_to_pandas",
+    "flows_to_arrow", "flows_to_polars", "Packet", "Interface",
     "Capture", "Span", "split_capture",
     "PcapWriter", "PcapngWriter", "open_writer", "linktypes",
     "PcapError", "NotACaptureError", "UnsupportedFormatError", "TruncatedError", "DamagedError",
@@ -46,12 +47,14 @@ _LAZY = {
     "flows_to_pandas": ("purepcap._flowframe", "flows_to_pandas"),
     "to_arrow": ("purepcap.arrow", "to_arrow"),
     "to_polars": ("purepcap.arrow", "to_polars"),
+    "flows_to_arrow": ("purepcap.arrow", "flows_to_arrow"),
+    "flows_to_polars": ("purepcap.arrow", "flows_to_polars"),
 }
 
 if TYPE_CHECKING:
     from ._flowframe import flows_to_pandas
     from ._flows import flows
-    from .arrow import to_arrow, to_polars
+    from .arrow import flows_to_arrow, flows_to_polars, to_arrow, to_polars
     from .dataframe import to_pandas
 
 

@@ -37,51 +37,64 @@ if TYPE_CHECKING:
 
     from .format import Span
 
-__all__ = ["flows_to_pandas", "flow_frame", "empty_flow_frame"]
+__all__ = ["flows_to_pandas", "flow_columns", "flow_keys", "flow_frame", "empty_flow_frame"]
 
 _COLUMNS = ["time", "src_host", "src_port", "dst_host", "dst_port", "frame", "length",
             "tcp_flags", "tcp_seq", "vlan", "ip_length", "fragment", "ip_id", "ip_proto", "icmp_type",
             "icmp_code"]
 
-# pandas types of the flow columns (hosts, protocol, conn_state, end_reason: category);
-# ports, VLAN and TCP flags typed as the packet fields they come from (purepcap._schema)
-_DTYPES = {
-    "first_frame": _schema.BY_NAME["frame"].pandas, "last_frame": _schema.BY_NAME["frame"].pandas,
-    "src_port": _schema.BY_NAME["src_port"].pandas, "dst_port": _schema.BY_NAME["dst_port"].pandas,
-    "vlan": _schema.BY_NAME["vlan"].pandas, "src_packets": "int64", "dst_packets": "int64",
-    "src_bytes": "int64", "dst_bytes": "int64", "src_ip_bytes": "int64", "dst_ip_bytes": "int64",
-    "src_tcp_flags": _schema.BY_NAME["tcp_flags"].pandas, "dst_tcp_flags": _schema.BY_NAME["tcp_flags"].pandas,
-}
-_CATEGORIES = ("src_host", "dst_host", "protocol", "conn_state", "end_reason")
+# The integer flow columns typed as the packet field they come from (purepcap._schema:
+# UInt16 ports, VLAN and TCP flags; int64 frames), and the counts (int64). Hosts,
+# protocol, conn_state and end_reason are categories.
+FIELD_OF = {"first_frame": "frame", "last_frame": "frame", "src_port": "src_port", "dst_port": "dst_port",
+            "vlan": "vlan", "src_tcp_flags": "tcp_flags", "dst_tcp_flags": "tcp_flags"}
+_DTYPES = {k: _schema.BY_NAME[f].pandas for k, f in FIELD_OF.items()}
+_DTYPES.update(dict.fromkeys(("src_packets", "dst_packets", "src_bytes", "dst_bytes", "src_ip_bytes",
+                              "dst_ip_bytes"), "int64"))
+# the nullable integer columns (-1 is None in flow_columns' arrays) and the category ones
+NULLABLE = frozenset(k for k, v in _DTYPES.items() if v != "int64")
+CATEGORIES = ("src_host", "dst_host", "protocol", "conn_state", "end_reason")
 NAT = np.iinfo(np.int64).min
 _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
 
 
-def flows_to_pandas(source: Any, *, filter: str | None = None, protocol: str | Iterable[str] | None = None,
-                    idle_timeout: float | None = 120.0, active_timeout: float | None = 1800.0,
-                    stats: bool = False, fields: Sequence[str] | None = None,
-                    storage_options: dict | None = None, span: Span | None = None,
-                    progress: bool = False, errors: str = "warn") -> pd.DataFrame:
-    """The flows of ``source`` (as :func:`purepcap.flows` gives them) as a DataFrame, one
-    row per flow sorted by ``first_frame``, with ``duration`` (end - start) after ``end``.
-
-    Types: hosts, protocol, conn_state and end_reason are ``category``; ports, vlan and TCP
-    flags nullable ``UInt16``; ``start``/``end`` ``datetime64[ns]`` (naive UTC);
-    ``duration`` ``timedelta64[ns]``; counts ``int64``; ``community_id`` strings.
+def flow_columns(source: Any, *, filter: str | None = None, protocol: str | Iterable[str] | None = None,
+                 idle_timeout: float | None = 120.0, active_timeout: float | None = 1800.0,
+                 stats: bool = False, fields: Sequence[str] | None = None,
+                 storage_options: dict | None = None, span: Span | None = None,
+                 progress: bool = False, errors: str = "warn") -> dict[str, np.ndarray]:
+    """The flows of ``source`` (as :func:`purepcap.flows` gives them) as the columns every
+    flow table is made of (flows_to_pandas, flows_to_arrow, flows_to_polars), sorted by
+    ``first_frame``: numpy arrays, int64 with -1 for None in the nullable integer columns
+    (:data:`NULLABLE`), NaT's int64 for a missing time, float64 for the mean and stddev
+    statistics, objects for strings and the ``fields=`` values. Needs numpy only.
     ``progress=True`` shows the packets read on stderr, as to_pandas does (not yet with
     ``stats`` or ``fields``, which read through flows()). ``errors`` ("warn", the
     default, "ignore" or "raise") as in to_pandas: the flows of the good packets.
     """
     errors = errors_policy(errors)
-    _require_pandas()
     idle, active, app = _flows.check_arguments(idle_timeout, active_timeout, fields)
     if stats or app:
         rows = list(_flows.flows(source, filter=filter, protocol=protocol, idle_timeout=idle_timeout,
                                  active_timeout=active_timeout, stats=stats, fields=fields,
                                  storage_options=storage_options, errors=errors))
-        return flow_frame(rows, stats=bool(stats), fields=app)
+        return _sorted(_columns_of(rows, flow_keys(bool(stats), app)))
     cols = _packet_columns(source, filter, protocol, storage_options, span, progress, errors)
-    return _build(cols, idle, active)
+    return _sorted(_build(cols, idle, active))
+
+
+def flows_to_pandas(source: Any, **kwargs: Any) -> pd.DataFrame:
+    """The flows of ``source`` (as :func:`purepcap.flows` gives them) as a DataFrame, one
+    row per flow sorted by ``first_frame``, with ``duration`` (end - start) after ``end``.
+    The arguments are :func:`flow_columns`' (flows()' and ``storage_options``, ``span``,
+    ``progress``).
+
+    Types: hosts, protocol, conn_state and end_reason are ``category``; ports, vlan and TCP
+    flags nullable ``UInt16``; ``start``/``end`` ``datetime64[ns]`` (naive UTC);
+    ``duration`` ``timedelta64[ns]``; counts ``int64``; ``community_id`` strings.
+    """
+    _require_pandas()
+    return _to_frame(flow_columns(source, **kwargs))
 
 
 # -- packet columns ---------------------------------------------------------------------------
@@ -130,10 +143,10 @@ def _optional(c: dict[str, Any], name: str, rows: np.ndarray) -> list:
 
 
 # -- the table --------------------------------------------------------------------------------
-def _build(c: dict[str, Any], idle: int | None, active: int | None) -> pd.DataFrame:
+def _build(c: dict[str, Any], idle: int | None, active: int | None) -> dict[str, np.ndarray]:
     n = len(c["time"])
     if n == 0:
-        return empty_flow_frame()
+        return _columns_of([])
     t = c["time"]
     # (a timeout of 2**62 ns, 146 years, or more never ends a flow here: so that the
     # sums of times and timeouts below stay inside int64)
@@ -450,15 +463,20 @@ def _engine_flows(c: dict[str, Any], rows: np.ndarray, idle: int | None, active:
     return flows
 
 
-def _frame(parts: list, c: dict[str, Any]) -> pd.DataFrame:
-    """The DataFrame of the simple flows' columns and the engine's rows, by first frame."""
+def _frame(parts: list, c: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The columns of the simple flows and the engine's rows (unsorted)."""
     pieces = [_columns_of(p) if isinstance(p, list) else p for p in parts]
-    return _to_frame({k: np.concatenate([p[k] for p in pieces]) for k in _flows.FLOW_KEYS})
+    return {k: np.concatenate([p[k] for p in pieces]) for k in _flows.FLOW_KEYS}
+
+
+def flow_keys(stats: bool = False, fields: Sequence[str] = ()) -> list[str]:
+    """The flow columns, in order (``duration`` is added after ``end`` by the tables)."""
+    return list(_flows.FLOW_KEYS) + (list(_flows.STATS_KEYS) if stats else []) + list(fields)
 
 
 def _columns_of(rows: list[dict[str, Any]], keys: Sequence[str] = _flows.FLOW_KEYS) -> dict[str, np.ndarray]:
-    """Flow dicts as the columns _to_frame takes: int64 (-1 for None in the nullable
-    ones, NaT for a missing time), float64 for the mean and stddev statistics, objects."""
+    """Flow dicts as the columns flow_columns gives (unsorted): int64 (-1 for None in the
+    nullable ones, NaT for a missing time), float64 for the mean and stddev statistics, objects."""
     out: dict[str, np.ndarray] = {}
     for k in keys:
         values = [r[k] for r in rows]
@@ -473,20 +491,24 @@ def _columns_of(rows: list[dict[str, Any]], keys: Sequence[str] = _flows.FLOW_KE
     return out
 
 
+def _sorted(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    order = np.argsort(cols["first_frame"], kind="stable")
+    return {k: values[order] for k, values in cols.items()}
+
+
 def _to_frame(cols: dict[str, np.ndarray]) -> pd.DataFrame:
+    """flow_columns' columns as the DataFrame flows_to_pandas gives."""
     import pandas as pd
 
-    order = np.argsort(cols["first_frame"], kind="stable")
     data: dict[str, Any] = {}
     for k, values in cols.items():
-        values = values[order]
         if k in ("start", "end"):
             data[k] = values.view("M8[ns]")
             if k == "end":
                 data["duration"] = (data["end"] - data["start"]).astype("m8[ns]")
-        elif k in _CATEGORIES:
+        elif k in CATEGORIES:
             data[k] = pd.Categorical(values)
-        elif k in _DTYPES and _DTYPES[k] != "int64":  # nullable: -1 is None
+        elif k in NULLABLE:  # -1 is None
             dtype = pd.api.types.pandas_dtype(_DTYPES[k])
             data[k] = pd.arrays.IntegerArray(values.astype(dtype.numpy_dtype), values < 0)
         else:
@@ -497,8 +519,7 @@ def _to_frame(cols: dict[str, np.ndarray]) -> pd.DataFrame:
 def flow_frame(rows: list[dict[str, Any]], stats: bool = False, fields: Sequence[str] = ()) -> pd.DataFrame:
     """A DataFrame of flow dicts (as flows() yields them), typed as flows_to_pandas types them."""
     _require_pandas()
-    keys = list(_flows.FLOW_KEYS) + (list(_flows.STATS_KEYS) if stats else []) + list(fields)
-    return _to_frame(_columns_of(rows, keys))
+    return _to_frame(_sorted(_columns_of(rows, flow_keys(stats, fields))))
 
 
 def empty_flow_frame(stats: bool = False, fields: Sequence[str] = ()) -> pd.DataFrame:

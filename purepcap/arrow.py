@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
     from .format import Span
 
-__all__ = ["to_arrow", "to_polars", "arrow_schema", "arrow_tables", "ROW_GROUP_ROWS"]
+__all__ = ["to_arrow", "to_polars", "flows_to_arrow", "flows_to_polars", "arrow_schema", "flow_arrow_schema",
+           "arrow_tables", "ROW_GROUP_ROWS"]
 
 # Rows per part when a capture is converted in parts (purepcap convert's Parquet row
 # groups): about 30 MB of the default columns, so memory stays bounded by a part;
@@ -45,6 +46,14 @@ def _require_pyarrow() -> Any:
     except ImportError:
         raise missing_extra("arrow", "pyarrow") from None
     return pa
+
+
+def _require_polars() -> Any:
+    try:
+        import polars as pl
+    except ImportError:
+        raise missing_extra("polars", "polars") from None
+    return pl
 
 
 def arrow_type(name: str) -> pa.DataType:
@@ -176,16 +185,20 @@ def _fixed_width(values: Any, kind: pa.DataType, missing: Any = None) -> pa.Arra
     return pa.Array.from_buffers(kind, len(values), [validity, pa.py_buffer(values)], null_count=nulls)
 
 
-def _strings(names: list[str]) -> pa.Array:
-    """A list of str as an Arrow string array (int32 offsets into their UTF-8 bytes)."""
+def _strings(names: list[str | None]) -> pa.Array:
+    """A list of str (or None: null) as an Arrow string array (int32 offsets into their
+    UTF-8 bytes)."""
     import numpy as np
     import pyarrow as pa
 
-    encoded = [name.encode() for name in names]
+    encoded = [b"" if name is None else name.encode() for name in names]
     offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
     np.cumsum([len(b) for b in encoded], out=offsets[1:])
-    return pa.Array.from_buffers(pa.string(), len(encoded), [None, pa.py_buffer(offsets),
-                                                             pa.py_buffer(b"".join(encoded))])
+    missing = np.fromiter((name is None for name in names), dtype=bool, count=len(names))
+    validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if missing.any() else None
+    return pa.Array.from_buffers(pa.string(), len(encoded), [validity, pa.py_buffer(offsets),
+                                                             pa.py_buffer(b"".join(encoded))],
+                                 null_count=int(missing.sum()))
 
 
 def to_polars(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
@@ -196,10 +209,93 @@ def to_polars(source: Any, *, protocol: str | Iterable[str] | None = None, paylo
     Polars without a copy where the types allow (extra `polars`). Hosts, protocol and
     MACs are Categorical, ``time`` Datetime("ns", "UTC"), ports UInt16 with nulls."""
     errors = errors_policy(errors)
-    try:
-        import polars as pl
-    except ImportError:
-        raise missing_extra("polars", "polars") from None
+    pl = _require_polars()
     return pl.from_arrow(to_arrow(source, protocol=protocol, payload=payload, filter=filter, columns=columns,
                                   storage_options=storage_options, span=span, progress=progress,
                                   errors=errors))
+
+
+# -- flows ------------------------------------------------------------------------------------
+def flow_arrow_schema(stats: bool = False, fields: Iterable[str] = ()) -> pa.Schema:
+    """The schema flows_to_arrow gives for ``stats=`` and ``fields=`` (the same whatever
+    the capture holds): flows_to_pandas' columns, in its order. Hosts, protocol,
+    conn_state and end_reason dictionary<int32, string>; ``start``/``end``
+    timestamp[ns, UTC], ``duration`` duration[ns]; ports, VLAN, TCP flags and frames
+    typed as the packet fields they come from (uint16 with nulls, int64); counts int64;
+    statistics float64 or int64; ``fields=`` values as to_arrow types them
+    (``server_name`` string)."""
+    pa = _require_pyarrow()
+    from . import _flows, _schema
+    from ._flowframe import CATEGORIES, FIELD_OF, flow_keys
+
+    out = []
+    for k in flow_keys(stats, tuple(fields or ())):
+        if k in ("start", "end"):
+            out.append(pa.field(k, pa.timestamp("ns", tz="UTC")))
+            if k == "end":
+                out.append(pa.field("duration", pa.duration("ns")))
+        elif k in CATEGORIES:
+            out.append(pa.field(k, pa.dictionary(pa.int32(), pa.string())))
+        elif k in FIELD_OF:
+            out.append(pa.field(k, arrow_type(FIELD_OF[k])))
+        elif k in _flows.STATS_KEYS:
+            out.append(pa.field(k, pa.float64() if "mean" in k or "stddev" in k else pa.int64()))
+        elif k in _flows.FLOW_KEYS:  # the counts, and community_id
+            out.append(pa.field(k, pa.string() if k == "community_id" else pa.int64()))
+        else:
+            out.append(pa.field(k, arrow_type(k) if k in _schema.BY_NAME else pa.string()))
+    return pa.schema(out)
+
+
+def flows_to_arrow(source: Any, **kwargs: Any) -> pa.Table:
+    """The flows of ``source`` as a pyarrow Table: flows_to_pandas' rows and columns
+    (same arguments, purepcap._flowframe.flow_columns'), typed by
+    :func:`flow_arrow_schema`, built from the same numpy columns without pandas."""
+    _require_pyarrow()
+    from . import _flows
+    from ._flowframe import flow_columns
+
+    cols = flow_columns(source, **kwargs)
+    stats = _flows.STATS_KEYS[0] in cols
+    fields = [k for k in cols if k not in _flows.FLOW_KEYS and k not in _flows.STATS_KEYS]
+    return _flow_table(cols, flow_arrow_schema(stats, fields))
+
+
+def _flow_table(cols: dict[str, Any], schema: pa.Schema) -> pa.Table:
+    import numpy as np
+    import pyarrow as pa
+
+    from ._flowframe import NAT, NULLABLE
+
+    arrays: list[Any] = []
+    for column in schema:
+        name, kind = column.name, column.type
+        if name == "duration":
+            start, end = cols["start"], cols["end"]
+            arrays.append(_fixed_width(end - start, kind, (start == NAT) | (end == NAT)))
+            continue
+        values = cols[name]
+        if pa.types.is_timestamp(kind):
+            arrays.append(_fixed_width(values, kind, values == NAT))
+        elif pa.types.is_dictionary(kind):
+            names, codes = np.unique(values.astype(str), return_inverse=True) if len(values) else ([], values)
+            arrays.append(pa.DictionaryArray.from_arrays(
+                _fixed_width(np.asarray(codes, dtype=np.int32).reshape(-1), pa.int32()), _strings(list(names))))
+        elif name in NULLABLE:  # -1 is None
+            arrays.append(_fixed_width(values.astype(kind.to_pandas_dtype()), kind, values < 0))
+        elif values.dtype != object:
+            arrays.append(_fixed_width(values.astype(kind.to_pandas_dtype(), copy=False), kind))
+        elif name == "community_id":  # from buffers: pa.array() would import pandas
+            arrays.append(_strings(values.tolist()))
+        else:
+            arrays.append(pa.array(values.tolist(), kind))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def flows_to_polars(source: Any, **kwargs: Any) -> pl.DataFrame:
+    """The flows of ``source`` as a Polars DataFrame: flows_to_arrow's table (same
+    arguments) handed to Polars (extra `polars`): hosts, protocol, conn_state and
+    end_reason Categorical, ``start``/``end`` Datetime("ns", "UTC"), ``duration``
+    Duration("ns"), ports UInt16 with nulls."""
+    pl = _require_polars()
+    return pl.from_arrow(flows_to_arrow(source, **kwargs))

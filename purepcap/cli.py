@@ -837,14 +837,15 @@ def _flows(args: argparse.Namespace, errors: str) -> None:
         from .errors import missing_extra
 
         try:
-            import pyarrow  # noqa: F401
-            import pyarrow.parquet  # noqa: F401
-
-            from ._flowframe import flows_to_pandas
+            import numpy  # noqa: F401
+            import pyarrow.parquet as pq
         except ImportError:
-            raise missing_extra("parquet", "pyarrow and pandas") from None
+            raise missing_extra("parquet", "pyarrow") from None
+        from .arrow import flows_to_arrow
+
+        table = flows_to_arrow(_stdin_or(args.file), **kw)  # the schema of the columns asked for, whatever is installed
         with atomic_output(args.write, "wb") as (f, _tmp):
-            flows_to_pandas(_stdin_or(args.file), **kw).to_parquet(f, engine="pyarrow", index=False)
+            pq.write_table(table, f, version="2.6")
         return
     rows = flows(_stdin_or(args.file), **kw)
     columns = list(FLOW_KEYS) + (list(STATS_KEYS) if args.stats else [])

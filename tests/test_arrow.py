@@ -54,11 +54,12 @@ def records_columns(source, names: list[str], **kw) -> dict[str, list]:
     return {n: [r[n] for r in recs] for n in names}
 
 
-def pandas_columns(df) -> dict[str, list]:
+def pandas_columns(df, times: tuple[str, ...] = ("time",)) -> dict[str, list]:
+    """Each column as records() gives it (``times``, datetime64 or timedelta64, as int ns)."""
     pd = pytest.importorskip("pandas")
     out = {}
     for name in df.columns:
-        if name == "time":
+        if name in times:
             ns = df[name].to_numpy().view(np.int64).tolist()
             out[name] = [None if t == np.iinfo(np.int64).min else t for t in ns]
         else:

@@ -3,8 +3,6 @@
 # private network namespace made and removed by the test, on its loopback device only.
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import gzip
 import io
 import itertools
@@ -25,6 +23,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from _netns import namespaces, netns
 
 import purepcap
 from purepcap import PcapError, UnsupportedFormatError
@@ -462,48 +461,20 @@ def _can_capture() -> bool:
 needs_root = pytest.mark.skipif(not _can_capture(), reason="live capture needs root with CAP_NET_RAW on Linux "
                                                            "and iproute2")
 _ns_seq = itertools.count()
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET; os.setns came in Python 3.12
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-@contextlib.contextmanager
-def inside(ns: str):
-    """This thread in network namespace ``ns`` for the block (sockets made here stay there)."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-    try:
-        _setns(target)
-        yield
-    finally:
-        _setns(home)
-        os.close(target)
-        os.close(home)
 
 
 @pytest.fixture
 def loopns():
     """A fresh network namespace with only its loopback device, up; removed afterwards."""
     name = f"pphostile{os.getpid()}x{next(_ns_seq)}"
-    try:
-        subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True, timeout=30)
-    except (subprocess.CalledProcessError, OSError) as exc:
-        pytest.skip(f"cannot make a network namespace here: {exc}")
-    try:
-        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True, capture_output=True, timeout=30)
+    with namespaces(name, skip=pytest.skip, ipv6=True, loopback_up=True):
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
 
 
 def udp_pinger(ns: str, *, every: float = 0.1, limit: int = 300):
     """A thread sending one small datagram to 127.0.0.1 inside ``ns`` every ``every`` s
     (at most ``limit``) until the returned event is set."""
-    with inside(ns):
+    with netns(ns):
         tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound: no ICMP unreachable back
         rx.bind(("127.0.0.1", 5999))
@@ -531,7 +502,7 @@ def udp_pinger(ns: str, *, every: float = 0.1, limit: int = 300):
 def test_a_live_timeout_that_is_not_a_finite_number_of_seconds_is_refused(loopns, timeout):
     from purepcap import live
 
-    with inside(loopns), pytest.raises(ValueError, match="timeout"):
+    with netns(loopns), pytest.raises(ValueError, match="timeout"):
         live.capture("lo", timeout=timeout, count=1).close()
 
 
@@ -540,7 +511,7 @@ def test_a_live_timeout_that_is_not_a_finite_number_of_seconds_is_refused(loopns
 def test_a_huge_live_timeout_waits_in_pieces(loopns, timeout):
     from purepcap import live
 
-    with inside(loopns):
+    with netns(loopns):
         cap = live.capture("lo", timeout=timeout, count=1)
     done = udp_pinger(loopns, every=0.3)
     try:
@@ -579,7 +550,7 @@ LIVE_MODES = [{"method": "auto"}, {"method": "auto", "immediate": True}, {"metho
 def test_live_close_from_another_thread_while_it_waits(loopns, opts):
     from purepcap import live
 
-    with inside(loopns):
+    with netns(loopns):
         cap = live.capture("lo", **opts)  # nothing is sent: the reader waits without a timeout
     t, result = live_reader(cap)
     threading.Event().wait(0.3)
@@ -597,7 +568,7 @@ def test_live_close_from_another_thread_mid_stream(loopns, opts):
     done = udp_pinger(loopns, every=0.0005, limit=200_000)
     try:
         for _ in range(15):
-            with inside(loopns):
+            with netns(loopns):
                 cap = live.capture("lo", **opts)
             t, result = live_reader(cap)
             threading.Event().wait(0.05)
@@ -657,7 +628,7 @@ def eth_udp(payload: bytes, *, vlan: int | None = None) -> bytes:
 
 def raw_frames(ns: str, frames: list[bytes], *, delay: float = 0.3) -> threading.Thread:
     """Send Ethernet frames on ``ns``'s loopback device from a thread, after ``delay``."""
-    with inside(ns):
+    with netns(ns):
         tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         tx.bind(("lo", 0))
 
@@ -679,7 +650,7 @@ def test_expressions_that_test_vlan_tags_see_the_tag_the_kernel_took_off(loopns,
     from purepcap import live
 
     frames = [eth_udp(b"plain%d" % i) for i in range(3)] + [eth_udp(b"tagged%d" % i, vlan=7) for i in range(3)]
-    with inside(loopns):
+    with netns(loopns):
         cap = live.capture("lo", filter=expression, count=3, timeout=10)
     raw_frames(loopns, frames)
     with cap:
@@ -694,7 +665,7 @@ def test_a_filter_on_the_cooked_header_runs_in_python(loopns):
     from purepcap import live
     from purepcap.linktypes import LINUX_SLL
 
-    with inside(loopns):
+    with netns(loopns):
         cap = live.capture("any", filter="link[2:2] = 772 and udp port 5999", count=2, timeout=10)
     done = udp_pinger(loopns, every=0.2)
     try:
@@ -703,7 +674,7 @@ def test_a_filter_on_the_cooked_header_runs_in_python(loopns):
     finally:
         done.set()
     assert len(got) == 2 and all(p.linktype == LINUX_SLL and p.data[2:4] == b"\x03\x04" for p in got)
-    with inside(loopns), pytest.raises(purepcap.FilterError):
+    with netns(loopns), pytest.raises(purepcap.FilterError):
         live.capture("any", filter="link[2:2] = 772 and", count=1)  # the expression's own errors still raise
 
 
@@ -713,7 +684,7 @@ def test_a_filter_on_the_cooked_header_runs_in_python(loopns):
 def test_each_live_receive_path_is_its_own_class(loopns, opts, receiver):
     from purepcap import _live_linux, live
 
-    with inside(loopns):
+    with netns(loopns):
         cap = live.capture("lo", count=3, timeout=10, **opts)
     rx = cap._src._rx
     assert type(rx) is getattr(_live_linux, receiver) and cap.method == rx.method

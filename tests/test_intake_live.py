@@ -5,12 +5,9 @@
 # bounded loop. Needs root; skips cleanly otherwise.
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -23,6 +20,8 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("ip") is None, reason="needs iproute2 (ip)"),
 ]
 
+from _netns import link_veth, namespaces, netns  # noqa: E402
+
 intake = pytest.importorskip("intake")
 
 if "pcap" not in intake.registry:  # a checkout run without pip install: no entry points
@@ -32,53 +31,15 @@ if "pcap" not in intake.registry:  # a checkout run without pip install: no entr
 
 MAC_A, MAC_B = "02:00:00:00:0c:01", "02:00:00:00:0c:02"
 IP_A, IP_B = "10.78.0.1", "10.78.0.2"
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def sh(*args: str) -> None:
-    subprocess.run(args, check=True, capture_output=True, timeout=30)
-
-
-@contextlib.contextmanager
-def netns(name: str):
-    """Run the current thread in network namespace ``name`` for the block."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if _libc.setns(target, 0x40000000) != 0:
-            raise OSError(ctypes.get_errno(), "setns")
-        yield
-    finally:
-        _libc.setns(home, 0x40000000)
-        os.close(target)
-        os.close(home)
 
 
 @pytest.fixture
 def veth():
     tag = f"{os.getpid() % 100000}"
     a, b, va, vb = f"ppik{tag}a", f"ppik{tag}b", f"vik{tag}a", f"vik{tag}b"
-    made = []
-    try:
-        try:
-            for ns in (a, b):
-                sh("ip", "netns", "add", ns)
-                made.append(ns)
-                if os.path.exists("/proc/sys/net/ipv6"):
-                    sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-                       "net.ipv6.conf.default.disable_ipv6=1")
-        except (subprocess.CalledProcessError, OSError) as exc:
-            pytest.skip(f"cannot make network namespaces here: {exc}")
-        sh("ip", "link", "add", va, "netns", a, "address", MAC_A, "type", "veth",
-           "peer", "name", vb, "netns", b, "address", MAC_B)
-        for ns, dev, mine, peer, peer_mac in ((a, va, IP_A, IP_B, MAC_B), (b, vb, IP_B, IP_A, MAC_A)):
-            sh("ip", "-n", ns, "addr", "add", f"{mine}/24", "dev", dev)
-            sh("ip", "-n", ns, "link", "set", dev, "up")
-            sh("ip", "-n", ns, "neigh", "replace", peer, "lladdr", peer_mac, "dev", dev, "nud", "permanent")
+    with namespaces(a, b, skip=pytest.skip):
+        link_veth(a, b, va, vb, MAC_A, MAC_B, IP_A, IP_B)
         yield a, b, va
-    finally:
-        for ns in made:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
 
 
 def _read_in(ns: str, ds, n_reads: int, out: list) -> None:

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import itertools
 import json
@@ -44,41 +43,14 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("ip") is None, reason="needs iproute2 (ip)"),
 ]
 
+from _netns import link_veth, namespaces, netns, setns, sh  # noqa: E402
+
 from purepcap import live  # noqa: E402
 
 MAC_A = bytes.fromhex("020000000a01")
 MAC_B = bytes.fromhex("020000000b02")
 IP_A, IP_B = "10.77.0.1", "10.77.0.2"
 _seq = itertools.count()
-
-
-def sh(*args: str) -> None:
-    subprocess.run(args, check=True, capture_output=True, timeout=30)
-
-
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def setns(fd: int) -> None:
-    # os.setns arrived in Python 3.12
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-@contextlib.contextmanager
-def netns(name: str):
-    """Run the current thread in network namespace ``name`` for the block."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        setns(target)
-        yield
-    finally:
-        setns(home)
-        os.close(target)
-        os.close(home)
 
 
 @dataclass
@@ -126,38 +98,15 @@ class Pair:
         return bool(int(out, 16) & 0x100)
 
 
-def _make_ns(name: str) -> None:
-    sh("ip", "netns", "add", name)
-    if os.path.exists("/proc/sys/net/ipv6"):
-        sh("ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-           "net.ipv6.conf.default.disable_ipv6=1")
-
-
 @pytest.fixture
 def pair():
     n = next(_seq)
     tag = f"{os.getpid()}x{n}"
     a, b = f"pplive{tag}a", f"pplive{tag}b"
-    made = []
-    try:
-        try:
-            for ns in (a, b):
-                _make_ns(ns)
-                made.append(ns)
-        except (subprocess.CalledProcessError, OSError) as exc:
-            pytest.skip(f"cannot make network namespaces here: {exc}")
+    with namespaces(a, b, skip=pytest.skip):
         va, vb = f"va{n}", f"vb{n}"
-        sh("ip", "link", "add", va, "netns", a, "address", MAC_A.hex(":"), "type", "veth",
-           "peer", "name", vb, "netns", b, "address", MAC_B.hex(":"))
-        for ns, dev, mine, peer, peer_mac in ((a, va, IP_A, IP_B, MAC_B), (b, vb, IP_B, IP_A, MAC_A)):
-            sh("ip", "-n", ns, "addr", "add", f"{mine}/24", "dev", dev)
-            sh("ip", "-n", ns, "link", "set", dev, "up")
-            sh("ip", "-n", ns, "neigh", "replace", peer, "lladdr", peer_mac.hex(":"), "dev", dev,
-               "nud", "permanent")
+        link_veth(a, b, va, vb, MAC_A.hex(":"), MAC_B.hex(":"), IP_A, IP_B)
         yield Pair(a, b, va, vb)
-    finally:
-        for ns in made:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
 
 
 @contextlib.contextmanager

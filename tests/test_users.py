@@ -464,6 +464,23 @@ _EXTRAS_OF_CALLS = {"to_pandas": "pandas", "to_arrow": "pyarrow", "to_polars": "
 _ELSEWHERE = ("scheduler.example", 'live.capture("eth0"')
 
 
+def readme_outputs() -> list[tuple[str, str]]:
+    """The README's examples shown with their output: a python block followed at once by
+    a text block."""
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```python\n([^`]*)```\n\n```text\n([^`]*)```", text)
+
+
+@pytest.mark.parametrize("n", range(len(readme_outputs())))
+def test_readme_outputs_are_what_the_examples_print(n: int):
+    code, shown = readme_outputs()[n]
+    for module in sorted({module for call, module in _EXTRAS_OF_CALLS.items() if call in code}):
+        pytest.importorskip(module)
+    r = run_python(code)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout == shown
+
+
 @pytest.mark.parametrize("n", range(len(readme_blocks())))
 def test_readme_python_examples_run_as_written(n: int, tmp_path: Path):
     code = readme_blocks()[n]
