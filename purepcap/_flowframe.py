@@ -55,7 +55,7 @@ def flows_to_pandas(source: Any, *, filter: str | None = None, protocol: str | I
                     idle_timeout: float | None = 120.0, active_timeout: float | None = 1800.0,
                     stats: bool = False, fields: Sequence[str] | None = None,
                     storage_options: dict | None = None, span: Span | None = None,
-                    progress: bool = False) -> pd.DataFrame:
+                    progress: bool = False, reassemble: bool = False) -> pd.DataFrame:
     """The flows of ``source`` (as :func:`purepcap.flows` gives them) as a DataFrame, one
     row per flow sorted by ``first_frame``, with ``duration`` (end - start) after ``end``.
 
@@ -63,14 +63,14 @@ def flows_to_pandas(source: Any, *, filter: str | None = None, protocol: str | I
     flags nullable ``UInt16``; ``start``/``end`` ``datetime64[ns]`` (naive UTC);
     ``duration`` ``timedelta64[ns]``; counts ``int64``; ``community_id`` strings.
     ``progress=True`` shows the packets read on stderr, as to_pandas does (not yet with
-    ``stats`` or ``fields``, which read through flows()).
+    ``stats`` or ``fields``, which read through flows()). ``reassemble`` as flows().
     """
     _require_pandas()
     idle, active, app = _flows.check_arguments(idle_timeout, active_timeout, fields)
     if stats or app:
         rows = list(_flows.flows(source, filter=filter, protocol=protocol, idle_timeout=idle_timeout,
                                  active_timeout=active_timeout, stats=stats, fields=fields,
-                                 storage_options=storage_options))
+                                 storage_options=storage_options, reassemble=reassemble))
         return flow_frame(rows, stats=bool(stats), fields=app)
     cols = _packet_columns(source, filter, protocol, storage_options, span, progress)
     return _build(cols, idle, active)

@@ -583,14 +583,16 @@ def check_arguments(idle_timeout: float | None, active_timeout: float | None,
 def flows(source: Any, *, filter: str | None = None, protocol: str | Iterable[str] | None = None,
           idle_timeout: float | None = 120.0, active_timeout: float | None = 1800.0,
           stats: bool = False, fields: Sequence[str] | None = None,
-          storage_options: dict | None = None) -> Iterator[dict[str, Any]]:
+          storage_options: dict | None = None, reassemble: bool = False) -> Iterator[dict[str, Any]]:
     """Yield one dict per flow of ``source`` as each flow ends (see the module docstring).
 
     ``source`` is anything :func:`purepcap.records` takes. ``filter`` (pcap-filter) and
     ``protocol`` choose the packets; ``idle_timeout`` and ``active_timeout`` are seconds
     (None: never). ``stats=True`` adds nfstream's statistical features. ``fields`` adds
-    the first value of each named ``records()`` field. A damaged capture yields the
-    flows of its good packets, then raises the PcapError.
+    the first value of each named ``records()`` field; ``reassemble=True`` reads the
+    application fields as ``records(reassemble=True)`` does (a split ClientHello's JA3
+    counts, on its first frame). A damaged capture yields the flows of its good
+    packets, then raises the PcapError.
     """
     idle, active, app = check_arguments(idle_timeout, active_timeout, fields)
     from ._records import packets_of, protocol_numbers
@@ -603,7 +605,8 @@ def flows(source: Any, *, filter: str | None = None, protocol: str | Iterable[st
         from ._records import records
 
         names = tuple(dict.fromkeys(NEEDED_FIELDS + tuple(n for a in app for n in _DERIVED.get(a, (a,)))))
-        rows = records(source, protocol=protocol, filter=filter, fields=names, storage_options=storage_options)
+        rows = records(source, protocol=protocol, filter=filter, fields=names, storage_options=storage_options,
+                       reassemble=reassemble)
         return _run(_packets(rows, app), idle, active, bool(stats), app)
     packets, owned = packets_of(source, filter=filter, storage_options=storage_options)
     return _run(_fast_packets(packets, wanted, owned), idle, active, bool(stats), ())

@@ -164,6 +164,10 @@ class Reassembler:
     def __len__(self) -> int:
         return len(self._pending)
 
+    def pending_keys(self) -> list:
+        """The directions with a pending message."""
+        return list(self._pending)
+
     def oldest(self) -> int | None:
         """The first frame of the oldest pending message, None when none is pending."""
         for m in self._pending.values():

@@ -79,21 +79,23 @@ def arrow_schema(columns: Iterable[str] | None = None, payload: bool = False) ->
 def to_arrow(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
              filter: str | None = None, columns: Iterable[str] | None = None,
              storage_options: dict | None = None, span: Span | None = None,
-             progress: bool = False) -> pa.Table:
+             progress: bool = False, reassemble: bool = False) -> pa.Table:
     """A capture as a pyarrow Table with one row per IP packet: to_pandas' rows and
     columns (same arguments), typed for Arrow: ``time`` timestamp[ns, UTC], hosts,
     protocol and MACs dictionary<int32, string>, ports and small integers unsigned with
     nulls, ``payload`` binary, ``fragment`` struct<more_fragments, offset>.
+    ``reassemble=True``: the application columns of split messages, as to_pandas.
     """
     (table,) = arrow_tables(source, protocol=protocol, payload=payload, filter=filter, columns=columns,
-                            storage_options=storage_options, span=span, progress=progress)
+                            storage_options=storage_options, span=span, progress=progress,
+                            reassemble=reassemble)
     return table
 
 
 def arrow_tables(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
                  filter: str | None = None, columns: Iterable[str] | None = None,
                  storage_options: dict | None = None, span: Span | None = None, progress: Any = False,
-                 part_rows: int | None = None) -> Iterator[pa.Table]:
+                 part_rows: int | None = None, reassemble: bool = False) -> Iterator[pa.Table]:
     """to_arrow's table, or with ``part_rows`` the same rows as a series of tables of
     about that many rows each (one schema), built one at a time: memory holds one part."""
     _require_pyarrow()
@@ -103,7 +105,7 @@ def arrow_tables(source: Any, *, protocol: str | Iterable[str] | None = None, pa
     schema = arrow_schema(columns, payload)
     for builder in build_columns(source, names, protocol=protocol, filter=filter,
                                  storage_options=storage_options, span=span, progress=progress,
-                                 part_rows=part_rows):
+                                 part_rows=part_rows, reassemble=reassemble):
         yield _table(builder, schema)
 
 
@@ -159,7 +161,7 @@ def _table(builder: Any, schema: pa.Schema) -> pa.Table:
 def to_polars(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
               filter: str | None = None, columns: Iterable[str] | None = None,
               storage_options: dict | None = None, span: Span | None = None,
-              progress: bool = False) -> pl.DataFrame:
+              progress: bool = False, reassemble: bool = False) -> pl.DataFrame:
     """A capture as a Polars DataFrame: to_arrow's table (same arguments) handed to
     Polars without a copy where the types allow (extra `polars`). Hosts, protocol and
     MACs are Categorical, ``time`` Datetime("ns", "UTC"), ports UInt16 with nulls."""
@@ -168,4 +170,5 @@ def to_polars(source: Any, *, protocol: str | Iterable[str] | None = None, paylo
     except ImportError:
         raise missing_extra("polars", "polars") from None
     return pl.from_arrow(to_arrow(source, protocol=protocol, payload=payload, filter=filter, columns=columns,
-                                  storage_options=storage_options, span=span, progress=progress))
+                                  storage_options=storage_options, span=span, progress=progress,
+                                  reassemble=reassemble))

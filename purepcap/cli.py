@@ -127,6 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--payload", action="store_true", help="add the payload column")
     c.add_argument("--columns", metavar="COLS", default="",
                    help="extra columns, comma separated (ttl, ip_version, tcp_flags, vlan, ...)")
+    c.add_argument("--reassemble", action="store_true",
+                   help="join the TCP segments of split TLS hellos and HTTP request headers for the "
+                        "application columns (ja3, tls_sni, http_host, ...); the value is on the first segment")
     c.add_argument("expression", nargs="*", default=[], metavar="EXPR", help="pcap-filter expression")
     c.set_defaults(func=cmd_convert)
 
@@ -693,6 +696,8 @@ def _records(args: argparse.Namespace, columns: list[str]) -> Iterable[dict]:
     kw: dict[str, Any] = {"payload": args.payload, "filter": _expression(args)}
     if extra:
         kw["fields"] = extra
+    if args.reassemble:
+        kw["reassemble"] = True
     return records(_stdin_or(args.file), **kw)
 
 
@@ -741,7 +746,7 @@ def _convert_parquet(args: argparse.Namespace, columns: list[str]) -> int:
     with show, atomic_output(args.out, "wb") as (f, _tmp):
         with pq.ParquetWriter(f, schema, version="2.6") as writer:
             for table in arrow_tables(_stdin_or(args.file), payload=args.payload, filter=_expression(args),
-                                      columns=extra, progress=show,
+                                      columns=extra, progress=show, reassemble=args.reassemble,
                                       part_rows=ROW_GROUP_ROWS // 8 if args.payload else ROW_GROUP_ROWS):
                 writer.write_table(table, row_group_size=max(len(table), 1))
     return 0

@@ -76,6 +76,10 @@ class PcapSource(DataSource):
     flows: True for one row per flow instead of per packet (purepcap.flows_to_pandas;
         one partition per file), or a dict of its options (idle_timeout,
         active_timeout, stats).
+    reassemble: True to join the TCP segments of split TLS hellos and HTTP request
+        headers for the application columns (purepcap.to_pandas(reassemble=True)).
+        A message may run on past any byte range, so each file is then one partition;
+        a live capture joins the segments within each chunk only.
     """
 
     name = "pcap"
@@ -86,7 +90,8 @@ class PcapSource(DataSource):
     def __init__(self, urlpath: Any, interface: str | None = None, chunksize: int | None = None,
                  protocol: Any = None, payload: bool = False, filter: str | None = None,
                  storage_options: dict | None = None, metadata: dict | None = None,
-                 partition_size: int | str | None = None, columns: Any = None, flows: Any = False) -> None:
+                 partition_size: int | str | None = None, columns: Any = None, flows: Any = False,
+                 reassemble: bool = False) -> None:
         if urlpath is None and interface is None:
             raise ValueError("PcapSource needs a urlpath (file, glob, list, URL) or an interface "
                              "to capture from")
@@ -103,6 +108,7 @@ class PcapSource(DataSource):
         self.partition_size = _parse_size(partition_size)
         self.columns = columns
         self.flows = _flow_options(flows, urlpath, payload, columns)
+        self.reassemble = bool(reassemble)
         self._parts: list[tuple[str, Any]] | None = None
         self._capture: Any = None
         super().__init__(storage_options=storage_options, metadata=metadata)
@@ -121,8 +127,11 @@ class PcapSource(DataSource):
         if self.flows is not None:
             return {"protocol": self.protocol, "filter": self.filter, "flows": self.flows,
                     "storage_options": self.storage_options or None}
-        return {"protocol": self.protocol, "payload": self.payload, "filter": self.filter,
-                "columns": self.columns, "storage_options": self.storage_options or None}
+        options = {"protocol": self.protocol, "payload": self.payload, "filter": self.filter,
+                   "columns": self.columns, "storage_options": self.storage_options or None}
+        if self.reassemble:
+            options["reassemble"] = True
+        return options
 
     def _meta(self) -> Any:
         from .dataframe import empty_frame
@@ -140,9 +149,11 @@ class PcapSource(DataSource):
             self._parts = []
             nparts = 1
         else:
-            # flows: a whole file per partition (no flow is cut at a byte range)
+            # flows, reassembly: a whole file per partition (no flow or message is cut at a
+            # byte range)
+            whole = self.flows is not None or self.reassemble
             self._parts = _partitions(self.urlpath, self.storage_options,
-                                      self.partition_size if self.flows is None else 1 << 62)
+                                      1 << 62 if whole else self.partition_size)
             nparts = len(self._parts)
         return Schema(datashape=None, dtype={c: str(t) for c, t in meta.dtypes.items()},
                       shape=(None, len(meta.columns)), npartitions=nparts,
@@ -213,7 +224,8 @@ class PcapSource(DataSource):
     def _live_frame(self, packets: list) -> Any:
         from .dataframe import to_pandas
 
-        return to_pandas(packets, protocol=self.protocol, payload=self.payload, columns=self.columns)
+        return to_pandas(packets, protocol=self.protocol, payload=self.payload, columns=self.columns,
+                         reassemble=self.reassemble)
 
     def _close(self) -> None:
         # forget everything; the next read opens and discovers again
