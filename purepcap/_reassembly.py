@@ -153,10 +153,13 @@ class Reassembler:
     """Joins the TCP segments of hellos and HTTP request headers (see the module
     comment). Feed every TCP segment with a payload, in frame order, to segment()."""
 
-    def __init__(self, max_message: int = MAX_MESSAGE, max_pending_bytes: int = MAX_PENDING_BYTES,
-                 max_pending: int = MAX_PENDING, max_span: int = MAX_SPAN) -> None:
-        self.max_message, self.max_pending_bytes = max_message, max_pending_bytes
-        self.max_pending, self.max_span = max_pending, max_span
+    def __init__(self, max_message: int | None = None, max_pending_bytes: int | None = None,
+                 max_pending: int | None = None, max_span: int | None = None) -> None:
+        # (None: the module's limit, read now, so a test can lower it for a whole read)
+        self.max_message = MAX_MESSAGE if max_message is None else max_message
+        self.max_pending_bytes = MAX_PENDING_BYTES if max_pending_bytes is None else max_pending_bytes
+        self.max_pending = MAX_PENDING if max_pending is None else max_pending
+        self.max_span = MAX_SPAN if max_span is None else max_span
         self._pending: OrderedDict[Any, _Message] = OrderedDict()  # oldest first
         self.pending_bytes = 0
         self.joined = self.abandoned = 0  # messages completed and given up (for tests)
