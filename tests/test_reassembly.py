@@ -11,7 +11,16 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_appfields import SAMPLES, alpn_ext, client_hello, record, server_hello, sni_ext, tls_ext, u16_list_ext
+from test_appfields import (
+    SAMPLES,
+    alpn_ext,
+    client_hello,
+    record,
+    server_hello,
+    sni_ext,
+    tls_ext,
+    u16_list_ext,
+)
 
 import purepcap
 from purepcap import PcapError
