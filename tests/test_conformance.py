@@ -163,7 +163,18 @@ for _strict in (True, False):
         return (read_records(path, s, filter=FILTER, name=str(path)),
                 as_records(Outcome([r for r in want.rows if r[2] >= FILTER_LEN], want.error, want.warnings)))
 
+    def _records_reassemble(case: Case, path: Path, s: bool = _strict) -> tuple[Outcome, Outcome]:
+        # reassemble=True holds rows back and gives them in frame order: the same rows and
+        # the same error at the same place (an application field turns it on)
+        out = Outcome()
+
+        def run() -> None:
+            for r in purepcap.records(path, strict=s, fields=["ja3"], reassemble=True):
+                out.rows.append((r["frame"], r["time"], r["length"], r["caplen"]))
+        return collect(run, str(path), out), as_records(reference(case, s))
+
     _add("open-path", _strict, _open_path)
+    _add("records-reassemble", _strict, _records_reassemble)
     _add("open-filter", _strict, _open_filter)
     _add("records-filter", _strict, _records_filter)
     _add("open-fileobj", _strict, _open_file)
@@ -218,7 +229,16 @@ def _pandas_filter(case: Case, path: Path) -> tuple[Outcome, Outcome]:
             as_frame(Outcome([r for r in want.rows if r[2] >= FILTER_LEN], want.error)))
 
 
+def _pandas_reassemble(case: Case, path: Path) -> tuple[Outcome, Outcome]:
+    out = Outcome()
+
+    def run() -> None:
+        out.rows = frame_rows(purepcap.to_pandas(path, columns=FRAME_COLUMNS + ["ja3"], reassemble=True))
+    return collect(run, str(path), out), as_frame(reference(case, True))
+
+
 _add("records-capture", True, _records_packets)
+_add("pandas-reassemble", True, _pandas_reassemble)
 _add("pandas-filter", True, _pandas_filter)
 _add("pandas-bytes", True, _pandas_bytes)
 _add("pandas-path", True, _pandas_path)
