@@ -27,21 +27,30 @@
 #   - The joined message's fields are handed back for the message's FIRST segment,
 #     with the other segments it took (their own single-packet fields no longer apply).
 #     A message that is abandoned leaves every segment its single-packet fields.
+#   - A message is reported once: each direction remembers the sequence range of its
+#     last message (joined, abandoned, or one that a single candidate segment held), and
+#     a candidate segment that lies inside it is a retransmission, whose fields are
+#     cleared (as tshark, reassembling, reports a retransmitted request once).
+# What it is fed decides what it does, and only candidate segments
+# (purepcap._appfields.is_candidate) and the segments of a direction with a pending
+# message change anything: so the DataFrame path feeds only those, records() every TCP
+# segment, and the two agree.
 # Bounds (each evicts, oldest message first, and an evicted message is abandoned):
 # MAX_MESSAGE bytes per message, MAX_PENDING_BYTES over all messages, MAX_PENDING
 # messages, and MAX_SPAN frames from a message's first segment to its last (which also
-# bounds the rows records() holds back). The end of the capture abandons what is left.
+# bounds the rows records() holds back); MAX_DIRECTIONS remembered last messages (the
+# least recently started forgotten first). The end of the capture abandons what is left.
 from __future__ import annotations
 
 from collections import OrderedDict
 from typing import Any
 
-from ._appfields import tcp_reader
+from ._appfields import NO_APP, is_candidate, tcp_reader
 from ._dns import DNS_FIELDS
 from ._http import HTTP_FIELDS, http_fields, starts_request
 from ._tls import TLS_FIELDS, tls_fields
 
-__all__ = ["Reassembler", "MAX_MESSAGE", "MAX_PENDING_BYTES", "MAX_PENDING", "MAX_SPAN"]
+__all__ = ["Reassembler", "MAX_MESSAGE", "MAX_PENDING_BYTES", "MAX_PENDING", "MAX_SPAN", "MAX_DIRECTIONS"]
 
 # a ClientHello with post-quantum key shares is 1.5-2 KB; 64 KiB leaves room for any real
 # hello (the TLS record and the decoder take a hello of at most 65,535 bytes)
@@ -49,6 +58,7 @@ MAX_MESSAGE = 1 << 16
 MAX_PENDING_BYTES = 1 << 22  # 4 MiB over all pending messages
 MAX_PENDING = 1024  # pending messages
 MAX_SPAN = 1 << 14  # frames from a message's first segment to its last
+MAX_DIRECTIONS = 1 << 16  # directions whose last message is remembered (for retransmissions)
 
 _MOD = 0xFFFFFFFF
 _HALF = 1 << 31
@@ -63,13 +73,13 @@ _MAX_HELLO = 0xFFFF  # what one TLS record's length can say
 class _Message:
     """A message being joined: who it is reported on, what it took, and its bytes."""
 
-    __slots__ = ("first", "tag", "tags", "next_seq", "http", "data", "size", "total",
+    __slots__ = ("first", "tag", "tags", "seq", "next_seq", "http", "data", "size", "total",
                  "pos", "rend", "in_hs", "hs", "need", "records")
 
-    def __init__(self, first: int, tag: Any, next_seq: int, http: bool) -> None:
+    def __init__(self, first: int, tag: Any, seq: int, http: bool) -> None:
         self.first, self.tag = first, tag
         self.tags: list[Any] = []
-        self.next_seq = next_seq
+        self.seq = self.next_seq = seq
         self.http = http
         self.data = bytearray()  # HTTP: the whole block so far; TLS: bytes not yet parsed
         self.size = 0  # bytes held (data + hs), counted against MAX_PENDING_BYTES
@@ -161,6 +171,9 @@ class Reassembler:
         self.max_pending = MAX_PENDING if max_pending is None else max_pending
         self.max_span = MAX_SPAN if max_span is None else max_span
         self._pending: OrderedDict[Any, _Message] = OrderedDict()  # oldest first
+        # direction -> [first, end) sequence range of its last message, least recently
+        # started first (entries move only when a message starts, at a fed segment)
+        self._last: OrderedDict[Any, list[int]] = OrderedDict()
         self.pending_bytes = 0
         self.joined = self.abandoned = 0  # messages completed and given up (for tests)
 
@@ -190,6 +203,21 @@ class Reassembler:
         del self._pending[key]
         self.pending_bytes -= m.size
         self.abandoned += 1
+        self._ended(key, m)
+
+    def _ended(self, key: Any, m: _Message) -> None:
+        """Remember where a message that was pending ended (in place: no reordering)."""
+        last = self._last.get(key)
+        if last is not None:
+            last[0], last[1] = m.seq, m.next_seq
+
+    def _started(self, key: Any, seq: int, end: int) -> None:
+        last = self._last
+        if key in last:
+            last.move_to_end(key)
+        elif len(last) >= MAX_DIRECTIONS:
+            last.popitem(last=False)
+        last[key] = [seq, end]
 
     def _resize(self, m: _Message) -> None:
         size = len(m.data) + len(m.hs)
@@ -201,7 +229,8 @@ class Reassembler:
         """Take one TCP segment (``key``: its direction; ``tag``: what the caller wants
         back for its frame). Returns (first segment's tag, the APP_FIELDS tuple of the
         joined message, the tags of the other segments it took) when a message is
-        complete, else None."""
+        complete; (tag, all None, []) for a retransmission, whose fields are cleared;
+        else None (the segment keeps its own fields)."""
         if not payload:
             return None
         pending = self._pending
@@ -215,11 +244,18 @@ class Reassembler:
             if ahead >= _HALF:
                 ahead -= 1 << 32
             if ahead + len(payload) <= 0:
-                return None  # only bytes we have: a retransmission
+                return tag, NO_APP, []  # only bytes we have: a retransmission
             if ahead > 0:
                 self._drop(key, m)  # a gap: a lost or reordered segment
             else:
                 return self._append(key, m, tag, payload[-ahead:] if ahead else payload)
+        if not is_candidate(6, sport, dport, payload):
+            return None
+        end = (seq + len(payload)) & _MOD
+        last = self._last.get(key)
+        if last is not None and (seq - last[0]) & _MOD < _HALF and (last[1] - end) & _MOD < _HALF:
+            return tag, NO_APP, []  # inside the last message: a retransmission of it
+        self._started(key, seq, end)
         return self._open(frame, tag, key, sport, dport, seq, payload)
 
     def _append(self, key: Any, m: _Message, tag: Any, new: bytes) -> tuple[Any, tuple, list] | None:
@@ -239,6 +275,7 @@ class Reassembler:
                 return None
             del self._pending[key]
             self.pending_bytes -= m.size
+            self._ended(key, m)
             fields = http_fields(bytes(data))
             got = None if fields is None else _NO_DNS + fields + _NO_TLS
         else:
@@ -250,6 +287,7 @@ class Reassembler:
                 return None
             del self._pending[key]
             self.pending_bytes -= m.size
+            self._ended(key, m)
             got = None if hello is False else _tls_fields(hello)
         if got is None:
             self.abandoned += 1

@@ -140,7 +140,7 @@ def conversations(draw, n: int) -> tuple[list[bytes], list[dict]]:
         for k in range(len(segs)):
             if draw(st.integers(0, 4)) == 0:  # an exact retransmission, somewhere after its original
                 at = segs.index(next(s for s in segs if s[1] == ("seg", c, k)))
-                segs.insert(draw(st.integers(at + 1, len(segs))), (segs[at][0], ("retx",)))
+                segs.insert(draw(st.integers(at + 1, len(segs))), (segs[at][0], ("retx", c)))
         streams.append(frames + segs)
         messages.append({"expected": expected, "segments": len(bounds) - 1, "kind": kind, "side": side,
                          "flow": (cport, sport)})
@@ -159,6 +159,7 @@ def conversations(draw, n: int) -> tuple[list[bytes], list[dict]]:
     for c, m in enumerate(messages):
         where = [i for i, (_, role) in enumerate(out) if role[:2] == ("seg", c)]
         m["first"], m["others"] = where[0], where[1:]
+        m["retransmissions"] = [i for i, (_, role) in enumerate(out) if role == ("retx", c)]
     return frames, messages
 
 
@@ -174,8 +175,8 @@ def test_split_messages_read_as_whole_on_every_path(tmp_path, monkeypatch, conv)
     rows = app_rows(path)
     for m in messages:
         assert rows[m["first"]] == list(m["expected"]), m
-        for i in m["others"]:  # the segments the message took carry nothing of their own
-            assert rows[i] == [None] * len(APP_FIELDS)
+        for i in m["others"] + m["retransmissions"]:  # the segments the message took carry
+            assert rows[i] == [None] * len(APP_FIELDS)  # nothing of their own, nor its copies
     # to_pandas's fix-up equals records' held-back rows, row for row
     assert frame_rows(path) == rows
     # also when a message runs over many batches (tiny ones), and in parts (Arrow row groups)
@@ -252,7 +253,7 @@ def test_not_opened():
     for data, dport in [(HELLO, 443), (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 80), (b"GET /\r\n", 80),
                         (b"\x17\x03\x03\x10\x00" + bytes(100), 443), (b"GET / HTTP/1.1\r\nHost: a", 22),
                         (HELLO[:100], 80)]:
-        assert j.segment(1, 1, ("k", dport), 40000, dport, 0, False, data) is None
+        assert j.segment(1, 1, (data, dport), 40000, dport, 0, False, data) is None
     assert len(j) == 0
 
 
