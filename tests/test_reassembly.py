@@ -388,3 +388,47 @@ def test_random_split_points_of_a_corpus_like_hello_are_stable():
         j = Reassembler()
         assert j.segment(1, 1, "k", 40000, 443, 10, False, HELLO[:cut]) is None
         assert j.segment(2, 2, "k", 40000, 443, 10 + cut, False, HELLO[cut:]) == (1, want, [2])
+
+
+# -- the other ways in --------------------------------------------------------------------------
+def split_capture(tmp_path) -> tuple[str, str]:
+    hello = record(client_hello(extensions=sni_ext("ways.example") + tls_ext(51, bytes(1800))))
+    frames = [tcp(CLIENT, SERVER, 40000, 443, 1, data=hello[:1000]),
+              bytes(b.Ether() / b.IPv4() / b.UDP(1, 2) / b"x"),
+              tcp(CLIENT, SERVER, 40000, 443, 1001, data=hello[1000:])]
+    return write(tmp_path / "ways.pcap", frames), "ways.example"
+
+
+def test_row_keys_keep_their_order(tmp_path):
+    path, _ = split_capture(tmp_path)
+    for kw in ({"fields": ["vlan", "ja3", "ttl"], "payload": True}, {"fields": ["tls_sni"]}):
+        plain = list(purepcap.records(path, **kw))
+        joined = list(purepcap.records(path, **kw, reassemble=True))
+        assert [list(r) for r in joined] == [list(r) for r in plain]
+
+
+def test_intake_reads_whole_files_when_reassembling(tmp_path):
+    pytest.importorskip("intake")
+    from purepcap.intake_source import PcapSource
+
+    path, name = split_capture(tmp_path)
+    cut = PcapSource(path, columns=["tls_sni"], partition_size=100)
+    whole = PcapSource(path, columns=["tls_sni"], partition_size=100, reassemble=True)
+    assert cut.discover()["npartitions"] > 1 and whole.discover()["npartitions"] == 1
+    assert whole.read()["tls_sni"].tolist() == [name, None, None]
+    assert cut.read()["tls_sni"].tolist() == [None, None, None]
+
+
+def test_cli_convert_reassembles(tmp_path):
+    import csv
+    import subprocess
+    import sys
+
+    path, name = split_capture(tmp_path)
+    for out, extra in (("plain.csv", []), ("joined.csv", ["--reassemble"])):
+        r = subprocess.run([sys.executable, "-m", "purepcap", "convert", path, str(tmp_path / out),
+                            "--columns", "tls_sni", *extra], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    read = [[row["tls_sni"] for row in csv.DictReader(open(tmp_path / f, newline=""))]  # noqa: SIM115
+            for f in ("plain.csv", "joined.csv")]
+    assert read == [["", "", ""], [name, "", ""]]
