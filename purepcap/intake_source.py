@@ -19,7 +19,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from . import __version__
+from . import __version__, _schema
 from .errors import missing_extra
 
 try:
@@ -108,7 +108,9 @@ class PcapSource(DataSource):
         self.partition_size = _parse_size(partition_size)
         self.columns = columns
         self.flows = _flow_options(flows, urlpath, payload, columns)
-        self.reassemble = bool(reassemble)
+        # (only application columns are reassembled: without them nothing changes)
+        self.reassemble = bool(reassemble) and bool(set(_schema.APPLICATION) & set(
+            [columns] if isinstance(columns, str) else columns or ()))
         self._parts: list[tuple[str, Any]] | None = None
         self._capture: Any = None
         super().__init__(storage_options=storage_options, metadata=metadata)

@@ -432,3 +432,11 @@ def test_cli_convert_reassembles(tmp_path):
     read = [[row["tls_sni"] for row in csv.DictReader(open(tmp_path / f, newline=""))]  # noqa: SIM115
             for f in ("plain.csv", "joined.csv")]
     assert read == [["", "", ""], [name, "", ""]]
+
+
+def test_intake_cuts_files_when_no_application_column_is_asked(tmp_path):
+    pytest.importorskip("intake")
+    from purepcap.intake_source import PcapSource
+
+    path, _ = split_capture(tmp_path)
+    assert PcapSource(path, columns=["ttl"], partition_size=100, reassemble=True).discover()["npartitions"] > 1
