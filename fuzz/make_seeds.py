@@ -18,7 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from targets import APP_PORTS, app_input, header_input  # noqa: E402
+from targets import APP_PORTS, app_input, header_input, reassembly_input  # noqa: E402
 
 from purepcap import build as b  # noqa: E402
 from purepcap.format import PcapngWriter, PcapWriter  # noqa: E402
@@ -161,6 +161,11 @@ def main() -> None:
         "filter": {f"expr-{i}": e.encode() for i, e in enumerate(FILTERS)},
         "appfields": {f"{name}-{i}": app_input(i, p) for name, p in app_payloads().items()
                       for i in range(len(APP_PORTS))},
+    }
+    pieces = app_payloads()
+    files["reassembly"] = {
+        f"{name}-split-{cut}": reassembly_input([(k, 0, p[:cut]), (k, 0, p[cut:]), (k, -len(p), p[:cut])])
+        for name, p in pieces.items() if len(p) > 8 for k in (0, 1) for cut in (5, len(p) // 2)
     }
     files["records"] = dict(files["containers"])
     files["records_direct"] = dict(files["containers"])

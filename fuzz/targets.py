@@ -179,6 +179,53 @@ def appfields(data: bytes) -> None:
             ok = isinstance(v, str)
         if not ok:
             raise AssertionError(f"{name} = {v!r}")
+# -- reassembly: a stream of TCP segments, joined --------------------------------------------------
+# An input is a series of segments, each: a byte (direction 0-3, bit 2: SYN), a 2-byte
+# sequence step (signed: back, forward, or a retransmission), a byte of payload length,
+# then the payload. The joiner runs with small caps so that the fuzzer reaches them.
+_REASM_PORTS = ((40000, 443), (40000, 80), (443, 40000), (40000, 4433))
+
+
+def reassembly_input(segments: list[tuple[int, int, bytes]]) -> bytes:
+    """Encode [(direction byte, sequence step, payload)] as a reassembly-target input (a
+    payload over 255 bytes goes as several segments, in order)."""
+    out = b""
+    for d, step, p in segments:
+        for at in range(0, max(len(p), 1), 255):
+            chunk = p[at:at + 255]
+            out += bytes([d]) + ((step if at == 0 else 0) & 0xFFFF).to_bytes(2, "big") + bytes([len(chunk)]) + chunk
+    return out
+
+
+def reassembly(data: bytes) -> None:
+    """purepcap._reassembly on a hostile segment stream: it never raises, keeps its caps
+    and hands back only values of the promised shape for segments it was given."""
+    from purepcap._appfields import APP_FIELDS
+    from purepcap._reassembly import Reassembler
+
+    j = Reassembler(max_message=4096, max_pending_bytes=6000, max_pending=3, max_span=20)
+    seqs = [0, 0, 0, 0]
+    pos = frame = 0
+    while pos + 4 <= len(data):
+        d, step, size = data[pos], int.from_bytes(data[pos + 1:pos + 3], "big", signed=True), data[pos + 3]
+        payload = data[pos + 4:pos + 4 + size]
+        pos += 4 + size
+        frame += 1
+        k = d & 3
+        seqs[k] = (seqs[k] + step) & 0xFFFFFFFF
+        sport, dport = _REASM_PORTS[k]
+        done = j.segment(frame, frame, k, sport, dport, seqs[k], bool(d & 4), payload)
+        seqs[k] = (seqs[k] + len(payload)) & 0xFFFFFFFF
+        if done is not None:
+            first, values, others = done
+            if not (isinstance(values, tuple) and len(values) == len(APP_FIELDS) and first <= frame
+                    and all(first < o <= frame for o in others)):
+                raise AssertionError(f"segment() returned {done!r}")
+        if j.pending_bytes > 6000 or len(j) > 3 or j.pending_bytes != sum(
+                len(m.data) + len(m.hs) for m in j._pending.values()):
+            raise AssertionError("the joiner passed its caps")
+
+
 # -- partitioned reads: split_capture's spans, read one by one, are the whole read -------------------
 _SCRATCH: list[str] = []
 
@@ -338,6 +385,7 @@ TARGETS = {
     "records_direct": records_direct,
     "filter": filter_expression,
     "appfields": appfields,
+    "reassembly": reassembly,
     "partitions": partitions,
     "filtered_read": filtered_read,
 }

@@ -13,12 +13,12 @@ from ._schema import APPLICATION
 from ._tls import TLS_FIELDS, looks_like_tls, tls_fields
 
 __all__ = ["APP_FIELDS", "app_fields", "is_candidate", "decode_candidate", "DNS_PORTS", "HTTP_PORTS",
-           "CANDIDATE_FIRST", "CANDIDATE_FIRST_HTTP", "HEADER_NAME_SPAN"]
+           "CANDIDATE_FIRST", "CANDIDATE_FIRST_HTTP", "HEADER_NAME_SPAN", "tcp_reader", "NO_APP"]
 
 # Every application field, in the order app_fields returns them: the field table's
 # order, which is the decoders' (a test checks it)
 APP_FIELDS: tuple[str, ...] = APPLICATION
-_NONE = (None,) * len(APP_FIELDS)
+NO_APP = (None,) * len(APP_FIELDS)
 _NO_DNS = (None,) * len(DNS_FIELDS)
 _NO_HTTP = (None,) * len(HTTP_FIELDS)
 _NO_TLS = (None,) * len(TLS_FIELDS)
@@ -103,24 +103,36 @@ def decode_candidate(proto: int, sport: int, dport: int, payload: bytes) -> tupl
                 return None
         d = dns_fields(payload, False)
         return None if d is None else d + _NO_HTTP + _NO_TLS
-    kind = _tcp_kind(sport, dport)
-    if kind == _DNS:
+    reader = tcp_reader(sport, dport, payload)
+    if reader == "tls":
+        t = tls_fields(payload)
+        return None if t is None else _NO_DNS + _NO_HTTP + t
+    if reader == "http":
+        h = http_fields(payload)
+        return None if h is None else _NO_DNS + h + _NO_TLS
+    if reader == "dns":
         d = dns_fields(payload, True)
         return None if d is None else d + _NO_HTTP + _NO_TLS
+    return None
+
+
+def tcp_reader(sport: int, dport: int, payload: bytes) -> str | None:
+    """Which decoder reads a TCP segment: "dns", "http", "tls" or None, by tshark's
+    port table first and its heuristics second (purepcap._reassembly asks it too, of
+    the first segment of a message)."""
+    kind = _tcp_kind(sport, dport)
+    if kind == _DNS:
+        return "dns"
     if kind == _OTHER:
         return None
     if kind == _HTTP and not (looks_like_tls(payload) and sport != 80 and dport != 80):
         # (TLS through an HTTP proxy's CONNECT tunnel is read as TLS; on port 80 it is not)
-        h = http_fields(payload)
-        return None if h is None else _NO_DNS + h + _NO_TLS
+        return "http"
     if kind == _SOCKS and not looks_like_tls(payload):
         # SOCKS hands the conversation on once its handshake is done
-        h = http_fields(payload) if looks_like_http(payload) else None
-        return None if h is None else _NO_DNS + h + _NO_TLS
+        return "http" if looks_like_http(payload) else None
     if kind == _TLS or kind == _STARTTLS or kind == _SOCKS or kind == _HTTP or looks_like_tls(payload):
-        t = tls_fields(payload)
-        return None if t is None else _NO_DNS + _NO_HTTP + t
+        return "tls"
     if looks_like_http(payload):
-        h = http_fields(payload)
-        return None if h is None else _NO_DNS + h + _NO_TLS
+        return "http"
     return None

@@ -158,7 +158,8 @@ class ColumnBuilder:
     "payload"); ``protocols`` the protocol names to keep, or None for all.
     """
 
-    def __init__(self, columns: Iterable[str], protocols: Iterable[str] | None = None) -> None:
+    def __init__(self, columns: Iterable[str], protocols: Iterable[str] | None = None,
+                 reassembler: Any = None) -> None:
         self.columns = list(columns)
         self.want = set(self.columns)
         self.protocols = None if protocols is None else set(protocols)
@@ -187,6 +188,11 @@ class ColumnBuilder:
         self._object_cols = [f.name for f in fields if f.numpy == "object" and f.source not in _schema.APP_SOURCES]
         # the application columns asked for, with each one's place in app_fields' tuple
         self._app_cols = [(f.name, _APP_INDEX[f.name]) for f in fields if f.source in _schema.APP_SOURCES]
+        # reassemble=True (purepcap._reassembly, shared by the builders of one read): the
+        # TCP segments it must see, gathered by both paths of a batch as (row, direction,
+        # ports, seq, SYN, payload) and fed in frame order once the batch is added
+        self.joiner = reassembler if self._app_cols else None
+        self._feed: list[tuple] | None = None
         self._payload = "payload" in self.want
         self._kinds = [(f.name, "packet" if f.source == "packet" else "payload" if f.role == "payload"
                         else "app" if f.source in _schema.APP_SOURCES
@@ -296,6 +302,8 @@ class ColumnBuilder:
         # the application fields found: (batch rows, value tuples, how many of APP_FIELDS
         # each tuple holds), kept sparse: most rows have none
         app: list[tuple[list[int], list[tuple], int]] = []
+        if self.joiner is not None:
+            self._feed = []
         pay_start = pay_stop = None
         if self._payload:
             pay_start = np.zeros(n, dtype=np.int64)
@@ -325,7 +333,9 @@ class ColumnBuilder:
                 if pay_start is not None:
                     pay_start[fi], pay_stop[fi] = starts, stops
                 if self._app_cols:
-                    _fast_app(app, f, starts, stops)
+                    cand = _fast_app(app, f, starts, stops)
+                    if self._feed is not None and cand is not None:
+                        self._fast_feed(f, cand, starts, stops)
 
         # every other packet: the reference decoder
         extra = self._slow(b, si, keep, out, miss, objects, app, pay_start, pay_stop, n) if len(si) else b""
@@ -338,6 +348,8 @@ class ColumnBuilder:
             return
         if self._app_cols:
             self._add_app(app, kept, n)
+            if self._feed:
+                self._reassemble(b, kept, n)
         self.rows += len(kept)
         for name, table in CATEGORY_TABLE.items():
             if name in self.parts:
@@ -372,6 +384,59 @@ class ColumnBuilder:
                     column = np.fromiter(by_field[k], dtype=object, count=len(rows))
                     self.parts[c].append((at[ok], column[ok]))
 
+    def _fast_feed(self, f: _FastRows, cand: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> None:
+        """The fast rows the reassembly must see: TCP segments with a payload of the
+        connections (by port pair; the joiner checks the whole direction) that have a
+        pending message or a candidate segment in this batch. Every other segment could
+        neither start nor continue a message."""
+        tcp = np.flatnonzero(f.tcp & (stops > starts))
+        if not len(tcp):
+            return
+        sport, dport = f.pick("sport")[tcp], f.pick("dport")[tcp]
+        pairs = sport.astype(np.int64) << 16 | dport
+        known = [k[2] << 16 | k[4] for k in self.joiner.pending_keys()]
+        opening = pairs[cand[tcp]]
+        rows = tcp[np.isin(pairs, np.concatenate([np.array(known, dtype=np.int64), opening]))]
+        if not len(rows):
+            return
+        names = self.tables["host"].names
+        hosts = f.hosts(self)
+        m = len(f.fi)
+        at = f.fi[rows]
+        vlans = f.vlan[at].tolist()
+        buf = f.b.buf
+        feed = self._feed
+        for r, v, src, dst, sp, dp, seq, flags, s, e in zip(  # noqa: B905
+                at.tolist(), vlans, hosts[rows].tolist(), hosts[rows + m].tolist(), f.pick("sport")[rows].tolist(),
+                f.pick("dport")[rows].tolist(), f.pick("seq")[rows].tolist(), f.pick("flags")[rows].tolist(),
+                starts[rows].tolist(), stops[rows].tolist()):
+            feed.append((r, (None if v < 0 else v, names[src], sp, names[dst], dp), sp, dp, seq,
+                         bool(flags & 2), bytes(buf[s:e])))
+
+    def _reassemble(self, b: Batch, kept: np.ndarray, n: int) -> None:
+        """Feed the batch's segments to the joiner in frame order; where a message is
+        complete, its fields replace its first row's and clear the rows it took (a later
+        (rows, values) part overrides an earlier one: see dataframe._frame)."""
+        place = np.full(n, -1, dtype=np.int64)
+        place[kept] = np.arange(self.rows, self.rows + len(kept))
+        feed, self._feed = self._feed, None
+        feed.sort(key=_first)
+        joiner = self.joiner
+        frames = b.frame
+        for i, key, sp, dp, seq, syn, body in feed:
+            at = int(place[i])
+            if at < 0:
+                continue  # (a protocol filter that drops TCP)
+            done = joiner.segment(int(frames[i]), at, key, sp, dp, seq, syn, body)
+            if done is not None:
+                first, values, others = done
+                rows = np.array([first] + others, dtype=np.int64)
+                for c, k in self._app_cols:
+                    column = np.full(len(rows), None, dtype=object)
+                    column[0] = values[k]
+                    self.parts[c].append((rows, column))
+        joiner.expire(int(frames[n - 1]))
+
     def _slow(self, b: Batch, si: np.ndarray, keep: np.ndarray, out: dict, miss: dict,
               objects: dict[str, np.ndarray], app: list, pay_start: np.ndarray | None,
               pay_stop: np.ndarray | None,
@@ -397,6 +462,7 @@ class ColumnBuilder:
         app_rows: list[int] = []
         app_values: list[tuple] = []
         find_app = app_fields if self._app_cols else None
+        feed = self._feed
         extra: list[bytes] = []
         extra_at = len(buf) - PAD  # slow payloads are appended after the batch's data
         for i, o, cl, ln, lt in zip(si.tolist(), offs, caps, lens, lts):
@@ -419,6 +485,11 @@ class ColumnBuilder:
                 if got is not None:
                     app_rows.append(i)
                     app_values.append(got)
+                if (feed is not None and d["ip_proto"] == _TCP and d["payload"] and d["fragment"] is None
+                        and d["tcp_seq"] is not None):
+                    feed.append((i, (d["vlan"], d["src_host"], d["src_port"], d["dst_host"], d["dst_port"]),
+                                 d["src_port"], d["dst_port"], d["tcp_seq"], bool(d["tcp_flags"] & 2),
+                                 d["payload"]))
             if pay_start is not None:
                 p = d["payload"] or b""
                 pay_start[i] = extra_at
@@ -542,16 +613,21 @@ _IS_HTTP_PORT = np.zeros(1 << 16, dtype=bool)
 _IS_HTTP_PORT[list(HTTP_PORTS)] = True
 
 
-def _fast_app(app: list, f: _FastRows, starts: np.ndarray, stops: np.ndarray) -> None:
+def _first(item: tuple) -> int:
+    return item[0]
+
+
+def _fast_app(app: list, f: _FastRows, starts: np.ndarray, stops: np.ndarray) -> np.ndarray | None:
     """The application fields of the fast rows: purepcap._appfields.is_candidate for all
     of them at once, with its tables, then its decoder for the candidates only; each
-    group of rows found goes to ``app`` as (batch rows, value tuples, tuple width)."""
+    group of rows found goes to ``app`` as (batch rows, value tuples, tuple width).
+    Returns the candidate test's result over the fast rows (None: no TCP or UDP payload)."""
     b = f.b
     sport, dport = f.pick("sport"), f.pick("dport")
     size = stops - starts
     udp, tcp = f.udp & (size > 0), f.tcp & (size > 0)
     if not (udp.any() or tcp.any()):
-        return
+        return None
     # the first 6 payload bytes of every row (the buffer's padding covers a short one;
     # a byte past a payload's end is only looked at where the size test refuses it)
     head = _gather(b.buf, starts, 6).view(np.uint8).reshape(-1, 6)
@@ -596,6 +672,7 @@ def _fast_app(app: list, f: _FastRows, starts: np.ndarray, stops: np.ndarray) ->
                 results.append(got)
         if found:
             app.append((found, results, len(APP_FIELDS)))
+    return cand
 
 
 def _fast_payload(f: _FastRows) -> tuple[np.ndarray, np.ndarray]:

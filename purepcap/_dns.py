@@ -128,14 +128,14 @@ def dns_fields(payload: bytes, tcp: bool = False) -> tuple | None:
             qname, used = _name(msg, off)
             off += used
             if off + 4 > n:
-                qname = None
-                raise _Bad
+                return ident, None, None, rcode, ()
             qtype = _TYPE_CLASS(msg, off)[0]
             off += 4
             # a question takes 5 bytes at least: where the rest cannot fit, the walk
-            # (tshark's too) stops in them, and no answer is reached
+            # (tshark's too) stops in them, and no answer is reached (returned here, not
+            # raised: an exception costs more than the rest of a short message's walk)
             if off + 5 * (qdcount - 1) > n:
-                raise _Bad
+                return ident, qname, qtype, rcode, ()
             for _ in range(qdcount - 1):
                 off += _name(msg, off)[1] + 4
                 if off > n:

@@ -62,7 +62,7 @@ def flow_columns(source: Any, *, filter: str | None = None, protocol: str | Iter
                  idle_timeout: float | None = 120.0, active_timeout: float | None = 1800.0,
                  stats: bool = False, fields: Sequence[str] | None = None,
                  storage_options: dict | None = None, span: Span | None = None,
-                 progress: bool = False, errors: str = "warn") -> dict[str, np.ndarray]:
+                 progress: bool = False, errors: str = "warn", reassemble: bool = False) -> dict[str, np.ndarray]:
     """The flows of ``source`` (as :func:`purepcap.flows` gives them) as the columns every
     flow table is made of (flows_to_pandas, flows_to_arrow, flows_to_polars), sorted by
     ``first_frame``: numpy arrays, int64 with -1 for None in the nullable integer columns
@@ -70,14 +70,16 @@ def flow_columns(source: Any, *, filter: str | None = None, protocol: str | Iter
     statistics, objects for strings and the ``fields=`` values. Needs numpy only.
     ``progress=True`` shows the packets read on stderr, as to_pandas does (not yet with
     ``stats`` or ``fields``, which read through flows()). ``errors`` ("warn", the
-    default, "ignore" or "raise") as in to_pandas: the flows of the good packets.
+    default, "ignore" or "raise") as in to_pandas: the flows of the good packets. ``reassemble``
+    as flows().
     """
     errors = errors_policy(errors)
     idle, active, app = _flows.check_arguments(idle_timeout, active_timeout, fields)
     if stats or app:
         rows = list(_flows.flows(source, filter=filter, protocol=protocol, idle_timeout=idle_timeout,
                                  active_timeout=active_timeout, stats=stats, fields=fields,
-                                 storage_options=storage_options, errors=errors))
+                                 storage_options=storage_options, errors=errors,
+                                 reassemble=reassemble))
         return _sorted(_columns_of(rows, flow_keys(bool(stats), app)))
     cols = _packet_columns(source, filter, protocol, storage_options, span, progress, errors)
     return _sorted(_build(cols, idle, active))

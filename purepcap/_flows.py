@@ -600,7 +600,7 @@ def check_arguments(idle_timeout: float | None, active_timeout: float | None,
 def flows(source: Any, *, filter: str | None = None, protocol: str | Iterable[str] | None = None,
           idle_timeout: float | None = 120.0, active_timeout: float | None = 1800.0,
           stats: bool = False, fields: Sequence[str] | None = None,
-          storage_options: dict | None = None, errors: str = "raise") -> Iterator[dict[str, Any]]:
+          storage_options: dict | None = None, errors: str = "raise", reassemble: bool = False) -> Iterator[dict[str, Any]]:
     """Yield one dict per flow of ``source`` as each flow ends (see the module docstring).
 
     ``source`` is anything :func:`purepcap.records` takes. ``filter`` (pcap-filter) and
@@ -608,7 +608,9 @@ def flows(source: Any, *, filter: str | None = None, protocol: str | Iterable[st
     (None: never). ``stats=True`` adds nfstream's statistical features. ``fields`` adds
     the first value of each named ``records()`` field. A damaged capture yields the
     flows of its good packets, then raises the PcapError; ``errors="warn"`` or
-    ``"ignore"`` (as in ``purepcap.open``) ends them at the damage instead.
+    ``"ignore"`` (as in ``purepcap.open``) ends them at the damage instead. ``reassemble=True`` reads the
+    application fields as ``records(reassemble=True)`` does (a split ClientHello's JA3
+    counts, on its first frame).
     """
     errors = errors_policy(errors)
     idle, active, app = check_arguments(idle_timeout, active_timeout, fields)
@@ -623,7 +625,7 @@ def flows(source: Any, *, filter: str | None = None, protocol: str | Iterable[st
 
         names = tuple(dict.fromkeys(NEEDED_FIELDS + tuple(n for a in app for n in _DERIVED.get(a, (a,)))))
         rows = records(source, protocol=protocol, filter=filter, fields=names, storage_options=storage_options,
-                       errors=errors)
+                       errors=errors, reassemble=reassemble)
         return _run(_packets(rows, app), idle, active, bool(stats), app)
     packets, owned = packets_of(source, filter=filter, storage_options=storage_options, errors=errors)
     return _run(_fast_packets(packets, wanted, owned), idle, active, bool(stats), ())

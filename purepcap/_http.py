@@ -7,7 +7,7 @@
 # lines, each found with one bytes.find.
 from __future__ import annotations
 
-__all__ = ["http_fields", "HTTP_FIELDS", "looks_like_http", "METHODS"]
+__all__ = ["http_fields", "HTTP_FIELDS", "looks_like_http", "METHODS", "starts_request"]
 
 HTTP_FIELDS = ("http_method", "http_uri", "http_host", "http_user_agent", "http_status")
 
@@ -63,6 +63,12 @@ def _request(line: bytes) -> tuple[bytes, bytes] | None:
         return None
     end = line.find(b" ", sp + 1)
     return line[:sp], line[sp + 1:] if end < 0 else line[sp + 1:end]
+
+
+def starts_request(payload: bytes) -> bool:
+    """Whether ``payload`` starts with a known request method and a space."""
+    sp = payload.find(b" ", 0, _LONGEST_METHOD + 1)
+    return sp > 0 and payload[:sp] in METHODS
 
 
 def _header_name(line: bytes) -> bytes | None:

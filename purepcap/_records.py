@@ -150,7 +150,7 @@ def _check_fields(fields: Sequence[str] | str | None) -> tuple[str, ...]:
 
 def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
             filter: str | None = None, fields: Sequence[str] | None = None, strict: bool = True,
-            storage_options: dict | None = None, errors: str | None = None) -> Iterator[dict[str, Any]]:
+            storage_options: dict | None = None, errors: str | None = None, reassemble: bool = False) -> Iterator[dict[str, Any]]:
     """Yield one dict per IP packet of ``source``.
 
     ``source`` is anything :func:`purepcap.open` accepts (path, file object, bytes,
@@ -163,10 +163,21 @@ def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload
     ``purepcap.open``. ``fields`` adds extra keys (see the module docstring).
     ``errors`` ("raise", the default, "warn" or "ignore") is what damage in the capture
     does after the rows before it, as in ``purepcap.open``.
+    ``reassemble=True`` joins the TCP segments of a TLS ClientHello or ServerHello and
+    of an HTTP request's header block split across packets (purepcap._reassembly: in
+    order, exact retransmissions ignored, a gap abandons the message, bounded per
+    message and in total) and gives the application fields of the joined message on
+    the row of its FIRST segment; the other segments it took carry none. Because that
+    value is known only at a later segment, rows from a pending message's first
+    segment on are held back (at most ``_reassembly.MAX_SPAN`` frames) and given out
+    in frame order. Without application fields asked for, it changes nothing.
     """
     errors = errors_policy(errors, strict)
     wanted = protocol_numbers(protocol)
     extra = _check_fields(fields)
+    if reassemble and any(f in _APP for f in extra):
+        packets, owned = packets_of(source, filter=filter, errors=errors, storage_options=storage_options)
+        return _rows_reassembled(packets, wanted, payload, extra, owned)
     if is_openable(source) and filter is None and not extra and _loops.LOOPS == "cpython":  # see _loops
         direct = _direct_source(source)
         if direct is not None:
@@ -322,6 +333,64 @@ def _rows_general(packets: Iterable, wanted: frozenset[int] | None, payload: boo
     finally:
         if owned is not None:
             owned.close()
+
+
+# the records() fields the reassembly reads (besides the default keys and payload)
+_REASSEMBLY_FIELDS = ("ip_proto", "fragment", "vlan", "tcp_seq", "tcp_flags")
+
+
+def _rows_reassembled(packets: Iterable, wanted: frozenset[int] | None, payload: bool,
+                      extra: tuple[str, ...], owned: Any) -> Iterator[dict[str, Any]]:
+    """_rows_general's rows with the application fields of reassembled messages (see
+    records()): rows are held from a pending message's first frame on, and given out in
+    frame order once it is complete or abandoned."""
+    from collections import deque
+
+    from ._reassembly import Reassembler
+
+    asked = set(extra) | ({"payload"} if payload else set())
+    names = tuple(dict.fromkeys(extra + _REASSEMBLY_FIELDS))
+    drop = [k for k in names + ("payload",) if k not in asked]
+    app = [(f, APP_FIELDS.index(f)) for f in extra if f in _APP]
+    joiner = Reassembler()
+    held: deque[dict[str, Any]] = deque()
+    rows = _rows_general(packets, wanted, True, names, owned)
+    try:
+        for row in rows:
+            body = row["payload"]
+            if row["ip_proto"] == 6 and body and row["fragment"] is None and row["tcp_seq"] is not None:
+                done = joiner.segment(row["frame"], row, (row["vlan"], row["src_host"], row["src_port"],
+                                                          row["dst_host"], row["dst_port"]),
+                                      row["src_port"], row["dst_port"], row["tcp_seq"],
+                                      bool(row["tcp_flags"] & 2), body)
+                if done is not None:
+                    first, values, others = done
+                    for f, k in app:
+                        first[f] = values[k]
+                    for other in others:
+                        for f, _ in app:
+                            other[f] = None
+            elif joiner:
+                joiner.expire(row["frame"])
+            for k in drop:
+                del row[k]
+            if not joiner:
+                while held:
+                    yield held.popleft()
+                yield row
+            else:
+                held.append(row)
+                oldest = joiner.oldest()
+                while held[0]["frame"] < oldest:
+                    yield held.popleft()
+    except PcapError:
+        while held:  # the rows before the damage, then the error
+            yield held.popleft()
+        raise
+    finally:
+        rows.close()
+    while held:  # the end of the capture abandons the pending messages
+        yield held.popleft()
 
 
 # -- pcap and pcapng read directly -----------------------------------------------------------

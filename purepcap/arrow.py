@@ -91,23 +91,24 @@ def arrow_schema(columns: Iterable[str] | None = None, payload: bool = False) ->
 def to_arrow(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
              filter: str | None = None, columns: Iterable[str] | None = None,
              storage_options: dict | None = None, span: Span | None = None,
-             progress: bool = False, errors: str = "warn") -> pa.Table:
+             progress: bool = False, errors: str = "warn", reassemble: bool = False) -> pa.Table:
     """A capture as a pyarrow Table with one row per IP packet: to_pandas' rows and
     columns (same arguments), typed for Arrow: ``time`` timestamp[ns, UTC], hosts,
     protocol and MACs dictionary<int32, string>, ports and small integers unsigned with
     nulls, ``payload`` binary, ``fragment`` struct<more_fragments, offset>. ``errors``
-    ("warn", the default, "ignore" or "raise") as in to_pandas.
+    ("warn", the default, "ignore" or "raise") as in to_pandas. ``reassemble=True``: the
+    application columns of split messages, as to_pandas.
     """
     (table,) = arrow_tables(source, protocol=protocol, payload=payload, filter=filter, columns=columns,
                             storage_options=storage_options, span=span, progress=progress,
-                            errors=errors_policy(errors))
+                            errors=errors_policy(errors), reassemble=reassemble)
     return table
 
 
 def arrow_tables(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
                  filter: str | None = None, columns: Iterable[str] | None = None,
                  storage_options: dict | None = None, span: Span | None = None, progress: Any = False,
-                 part_rows: int | None = None, errors: str = "raise") -> Iterator[pa.Table]:
+                 part_rows: int | None = None, errors: str = "raise", reassemble: bool = False) -> Iterator[pa.Table]:
     """to_arrow's table, or with ``part_rows`` the same rows as a series of tables of
     about that many rows each (one schema), built one at a time: memory holds one part."""
     _require_pyarrow()
@@ -117,7 +118,7 @@ def arrow_tables(source: Any, *, protocol: str | Iterable[str] | None = None, pa
     schema = arrow_schema(columns, payload)
     for builder in build_columns(source, names, protocol=protocol, filter=filter,
                                  storage_options=storage_options, span=span, progress=progress,
-                                 part_rows=part_rows, errors=errors):
+                                 part_rows=part_rows, errors=errors, reassemble=reassemble):
         yield _table(builder, schema)
 
 
@@ -204,7 +205,7 @@ def _strings(names: list[str | None]) -> pa.Array:
 def to_polars(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
               filter: str | None = None, columns: Iterable[str] | None = None,
               storage_options: dict | None = None, span: Span | None = None,
-              progress: bool = False, errors: str = "warn") -> pl.DataFrame:
+              progress: bool = False, errors: str = "warn", reassemble: bool = False) -> pl.DataFrame:
     """A capture as a Polars DataFrame: to_arrow's table (same arguments) handed to
     Polars without a copy where the types allow (extra `polars`). Hosts, protocol and
     MACs are Categorical, ``time`` Datetime("ns", "UTC"), ports UInt16 with nulls."""
@@ -212,7 +213,7 @@ def to_polars(source: Any, *, protocol: str | Iterable[str] | None = None, paylo
     pl = _require_polars()
     return pl.from_arrow(to_arrow(source, protocol=protocol, payload=payload, filter=filter, columns=columns,
                                   storage_options=storage_options, span=span, progress=progress,
-                                  errors=errors))
+                                  errors=errors, reassemble=reassemble))
 
 
 # -- flows ------------------------------------------------------------------------------------

@@ -129,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--columns", metavar="COLS", default="",
                    help="extra columns, comma separated (ttl, ip_version, tcp_flags, vlan, ...)")
     _keep_going_option(c, "row")
+    c.add_argument("--reassemble", action="store_true",
+                   help="join the TCP segments of split TLS hellos and HTTP request headers for the "
+                        "application columns (ja3, tls_sni, http_host, ...); the value is on the first segment")
     c.add_argument("expression", nargs="*", default=[], metavar="EXPR", help="pcap-filter expression")
     c.set_defaults(func=cmd_convert)
 
@@ -747,6 +750,8 @@ def _records(args: argparse.Namespace, columns: list[str], errors: str) -> Itera
     kw: dict[str, Any] = {"payload": args.payload, "filter": _expression(args), "errors": errors}
     if extra:
         kw["fields"] = extra
+    if args.reassemble:
+        kw["reassemble"] = True
     return records(_stdin_or(args.file), **kw)
 
 
@@ -802,7 +807,7 @@ def _convert_parquet(args: argparse.Namespace, columns: list[str], errors: str) 
     with show, atomic_output(args.out, "wb") as (f, _tmp):
         with pq.ParquetWriter(f, schema, version="2.6") as writer:
             for table in arrow_tables(_stdin_or(args.file), payload=args.payload, filter=_expression(args),
-                                      columns=extra, progress=show, errors=errors,
+                                      columns=extra, progress=show, errors=errors, reassemble=args.reassemble,
                                       part_rows=ROW_GROUP_ROWS // 8 if args.payload else ROW_GROUP_ROWS):
                 writer.write_table(table, row_group_size=max(len(table), 1))
 

@@ -102,7 +102,7 @@ def _protocols(protocol: str | Iterable[str] | None) -> set[str] | None:
 def to_pandas(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,
               filter: str | None = None, columns: Iterable[str] | None = None,
               storage_options: dict | None = None, span: Span | None = None,
-              progress: bool = False, errors: str = "warn") -> pd.DataFrame:
+              progress: bool = False, errors: str = "warn", reassemble: bool = False) -> pd.DataFrame:
     """A capture as a DataFrame with one row per IP packet, built column by column.
 
     ``source`` is anything ``purepcap.open`` accepts (path, file object, ``"-"``, bytes,
@@ -120,29 +120,40 @@ def to_pandas(source: Any, *, protocol: str | Iterable[str] | None = None, paylo
     (the default) keeps the rows of every good packet and issues one PcapWarning naming
     the file, offset and frame; "ignore" does so silently; "raise" raises the PcapError
     instead of returning the table.
+    ``reassemble=True`` joins the TCP segments of split TLS hellos and HTTP request
+    headers for the application columns, as ``records(reassemble=True)`` does (the
+    value on the message's first row); a fix-up of those rows, nothing held back.
     """
     errors = errors_policy(errors)
     _require_pandas()
     if payload:
         _require_pyarrow()
     (builder,) = build_columns(source, columns_for(columns, payload), protocol=protocol, filter=filter,
-                               storage_options=storage_options, span=span, progress=progress, errors=errors)
+                               storage_options=storage_options, span=span, progress=progress, errors=errors,
+                               reassemble=reassemble)
     return _frame(builder)
 
 
 def build_columns(source: Any, names: list[str], *, protocol: str | Iterable[str] | None = None,
                   filter: str | None = None, storage_options: dict | None = None, span: Span | None = None,
-                  progress: Any = False, part_rows: int | None = None, errors: str = "raise") -> Iterator[Any]:
+                  progress: Any = False, part_rows: int | None = None, errors: str = "raise", reassemble: bool = False) -> Iterator[Any]:
     """The numpy columns of a capture's table (purepcap._columns.ColumnBuilder): one
     builder for the whole capture, or with ``part_rows`` one per part of at least that
     many rows (the last may be smaller), so that a caller can write each part and drop
     it (bounded memory). Needs numpy only: to_pandas and to_arrow wrap the columns.
-    ``errors``: what damage does (purepcap.errors.ERRORS), as in every walker."""
+    ``errors``: what damage does (purepcap.errors.ERRORS), as in every walker.
+    With ``reassemble``, one joiner serves every part, and a part is not cut while a
+    message is pending (its first row must be in the part its fields are set in)."""
     from . import _columns
     from ._progress import progress_for
 
     protocols = _protocols(protocol)
-    builder = _columns.ColumnBuilder(names, protocols)
+    joiner = None
+    if reassemble:
+        from ._reassembly import Reassembler
+
+        joiner = Reassembler()
+    builder = _columns.ColumnBuilder(names, protocols, joiner)
     total = _size_of(source, span)
     given = 0
     with progress_for(progress, total) as show:
@@ -155,10 +166,10 @@ def build_columns(source: Any, names: list[str], *, protocol: str | Iterable[str
                 # grow once instead of by steps (unused room costs no memory)
                 used = int(batch.off[-1] + batch.caplen[-1])
                 builder.reserve(int(builder.rows * total / max(used, 1) * 1.05) + 1024)
-            if part_rows is not None and builder.rows >= part_rows:
+            if part_rows is not None and builder.rows >= part_rows and not joiner:
                 given += 1
                 yield builder
-                builder = _columns.ColumnBuilder(names, protocols)
+                builder = _columns.ColumnBuilder(names, protocols, joiner)
         if builder.rows or not given:
             yield builder
 

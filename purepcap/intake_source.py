@@ -19,7 +19,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from . import __version__
+from . import __version__, _schema
 from .errors import errors_policy, missing_extra
 
 try:
@@ -81,6 +81,10 @@ class PcapSource(DataSource):
         PcapWarning naming the file, offset and frame), "ignore" (the same, silently)
         or "raise" (the PcapError instead of the table). Each partition reads on to its
         own damage, so under "warn" the other files (partitions) are read whole.
+    reassemble: True to join the TCP segments of split TLS hellos and HTTP request
+        headers for the application columns (purepcap.to_pandas(reassemble=True)).
+        A message may run on past any byte range, so each file is then one partition;
+        a live capture joins the segments within each chunk only.
     """
 
     name = "pcap"
@@ -92,7 +96,7 @@ class PcapSource(DataSource):
                  protocol: Any = None, payload: bool = False, filter: str | None = None,
                  storage_options: dict | None = None, metadata: dict | None = None,
                  partition_size: int | str | None = None, columns: Any = None, flows: Any = False,
-                 errors: str = "warn") -> None:
+                 errors: str = "warn", reassemble: bool = False) -> None:
         if urlpath is None and interface is None:
             raise ValueError("PcapSource needs a urlpath (file, glob, list, URL) or an interface "
                              "to capture from")
@@ -110,6 +114,9 @@ class PcapSource(DataSource):
         self.columns = columns
         self.flows = _flow_options(flows, urlpath, payload, columns)
         self.errors = errors_policy(errors)
+        # (only application columns are reassembled: without them nothing changes)
+        self.reassemble = bool(reassemble) and bool(set(_schema.APPLICATION) & set(
+            [columns] if isinstance(columns, str) else columns or ()))
         self._parts: list[tuple[str, Any]] | None = None
         self._capture: Any = None
         super().__init__(storage_options=storage_options, metadata=metadata)
@@ -128,9 +135,12 @@ class PcapSource(DataSource):
         if self.flows is not None:
             return {"protocol": self.protocol, "filter": self.filter, "flows": self.flows,
                     "storage_options": self.storage_options or None, "errors": self.errors}
-        return {"protocol": self.protocol, "payload": self.payload, "filter": self.filter,
-                "columns": self.columns, "storage_options": self.storage_options or None,
-                "errors": self.errors}
+        options = {"protocol": self.protocol, "payload": self.payload, "filter": self.filter,
+                   "columns": self.columns, "storage_options": self.storage_options or None,
+                   "errors": self.errors}
+        if self.reassemble:
+            options["reassemble"] = True
+        return options
 
     def _meta(self) -> Any:
         from .dataframe import empty_frame
@@ -148,9 +158,11 @@ class PcapSource(DataSource):
             self._parts = []
             nparts = 1
         else:
-            # flows: a whole file per partition (no flow is cut at a byte range)
+            # flows, reassembly: a whole file per partition (no flow or message is cut at a
+            # byte range)
+            whole = self.flows is not None or self.reassemble
             self._parts = _partitions(self.urlpath, self.storage_options,
-                                      self.partition_size if self.flows is None else 1 << 62)
+                                      1 << 62 if whole else self.partition_size)
             nparts = len(self._parts)
         return Schema(datashape=None, dtype={c: str(t) for c, t in meta.dtypes.items()},
                       shape=(None, len(meta.columns)), npartitions=nparts,
@@ -221,7 +233,8 @@ class PcapSource(DataSource):
     def _live_frame(self, packets: list) -> Any:
         from .dataframe import to_pandas
 
-        return to_pandas(packets, protocol=self.protocol, payload=self.payload, columns=self.columns)
+        return to_pandas(packets, protocol=self.protocol, payload=self.payload, columns=self.columns,
+                         reassemble=self.reassemble)
 
     def _close(self) -> None:
         # forget everything; the next read opens and discovers again

@@ -219,6 +219,24 @@ for _mode in ERRORS:
     def _polars_bytes(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
         return read_pandas(case.data, errors=s, table="polars"), as_frame(reference(case, s))
 
+    def _records_reassemble(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
+        # reassemble=True holds rows back and gives them in frame order: the same rows and
+        # the same error at the same place (an application field turns it on)
+        out = Outcome()
+
+        def run() -> None:
+            for r in purepcap.records(path, errors=s, fields=["ja3"], reassemble=True):
+                out.rows.append((r["frame"], r["time"], r["length"], r["caplen"]))
+        return collect(run, str(path), out), as_records(reference(case, s))
+
+    def _pandas_reassemble(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
+        out = Outcome()
+
+        def run() -> None:
+            out.rows = frame_rows(purepcap.to_pandas(path, columns=FRAME_COLUMNS + ["ja3"], reassemble=True,
+                                                     errors=s))
+        return collect(run, str(path), out), as_frame(reference(case, s))
+
     _add("open-path", _mode, _open_path)
     _add("open-filter", _mode, _open_filter)
     _add("records-filter", _mode, _records_filter)
@@ -230,6 +248,8 @@ for _mode in ERRORS:
     _add("records-payload", _mode, _records_payload)
     _add("records-capture", _mode, _records_packets)
     _add("flows-path", _mode, _flows, _small)
+    _add("records-reassemble", _mode, _records_reassemble)
+    _add("pandas-reassemble", _mode, _pandas_reassemble)
     for _n in (1, 64, 1000, BIG_PART):
         def _spans(case: Case, path: Path, s: str = _mode, n: int = _n) -> tuple[Outcome, Outcome]:
             want = reference(case, s)

@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("sources", ("_sources",)),  # bytes in: paths, pipes, URLs, decompression
     ("containers", ("format", "_container")),  # pcap and pcapng: Packets in, files out
     ("headers", ("headers",)),  # link, IP and transport decoding
-    ("application", ("_dns", "_http", "_tls", "_appfields")),  # DNS, HTTP and TLS fields of a payload
+    ("application", ("_dns", "_http", "_tls", "_appfields", "_reassembly")),  # DNS, HTTP and TLS fields of a payload
     ("filter", ("filter", "filter._lexer", "filter._parser", "filter._codegen", "filter._optimize",
                 "filter._bpf", "filter._match")),
     ("captures", ("_open", "live", "_live_linux", "_live_bsd")),  # files and interfaces, filtered

@@ -33,7 +33,7 @@ make_seeds = importlib.import_module("make_seeds")
 
 NEEDS = {"containers": [], "headers": ["purepcap.headers"], "records": ["purepcap._records"],
          "records_direct": ["purepcap._records"], "filter": ["purepcap.filter._parser"],
-         "appfields": ["purepcap._appfields"],
+         "appfields": ["purepcap._appfields"], "reassembly": ["purepcap._reassembly"],
          "partitions": [], "filtered_read": ["purepcap._records", "purepcap.filter._parser"]}
 
 
@@ -170,3 +170,29 @@ def test_appfields_target_fails_when_a_decoder_raises(monkeypatch) -> None:
     monkeypatch.setattr(app, "dns_fields", broken)
     with pytest.raises(IndexError):
         targets.appfields(targets.app_input(0, b"\x00" * 12))
+
+
+def test_reassembly_target_joins_its_seeds() -> None:
+    # the seeds are split hellos and requests: the joiner must complete some of them
+    from purepcap._reassembly import Reassembler
+
+    joined = 0
+    real = Reassembler
+
+    class Counting(Reassembler):
+        def segment(self, *args):
+            nonlocal joined
+            done = super().segment(*args)
+            joined += done is not None and any(v is not None for v in done[1])
+            return done
+
+    import purepcap._reassembly as module
+    module.Reassembler = Counting
+    try:
+        for name, p in make_seeds.app_payloads().items():
+            if name in ("client-hello", "http-request"):
+                targets.reassembly(targets.reassembly_input([(0 if "hello" in name else 1, 0, p[:7]),
+                                                             (0 if "hello" in name else 1, 0, p[7:])]))
+    finally:
+        module.Reassembler = real
+    assert joined == 2
