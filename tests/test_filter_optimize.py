@@ -2,7 +2,7 @@
 # verdict as unoptimised ones on every packet of the corpus and on generated packets cut
 # short anywhere (run by run_bpf), and their length is compared with libpcap's optimiser
 # (pcap_compile through ctypes, which gives exactly `tcpdump -d`'s program, checked) on
-# 2,000 generated expressions per link type; PUREPCAP_OPTIMIZE_FULL=1 compares 5,000.
+# 1,500 generated expressions per link type; PUREPCAP_OPTIMIZE_FULL=1 compares 5,000.
 #
 # Issue 22 asks for "no longer than tcpdump -d for >= 95%, never longer by more than 10%",
 # and for the same verdicts. Both cannot hold at once: libpcap's optimiser treats a load as
@@ -290,7 +290,7 @@ def test_optimised_programs_are_about_as_short_as_libpcaps(linktype: int) -> Non
     count = {True: [0, 0, 0], False: [0, 0, 0]}  # exact -> no longer, over 10%, instructions
     worst = {True: 0.0, False: 0.0}
     compared = theirs_total = constant = 0
-    for expr in generated(5000 if FULL else 2000, seed=linktype):
+    for expr in generated(5000 if FULL else 1500, seed=linktype):
         try:
             plain = compile_bpf(expr, linktype, optimize=False)
         except FilterError:
@@ -319,7 +319,7 @@ def test_optimised_programs_are_about_as_short_as_libpcaps(linktype: int) -> Non
               f"{shorter}/{compared} no longer than libpcap's, {over} longer by more than 10%, "
               f"worst {worst[exact]:.2f}x, {total} instructions against {theirs_total}; "
               f"{constant} constant in libpcap left out")
-    assert compared > 1200
+    assert compared > 900
     shorter, over, total = count[True]
     assert shorter >= 0.88 * compared
     assert total <= 1.02 * theirs_total
