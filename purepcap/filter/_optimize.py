@@ -582,6 +582,7 @@ class _Optimizer:
         self.exact = exact
         self.values = _Values()
         self.an = _Analysis(self.values, exact)
+        self.forks = 0  # undecided tests thread() may still follow both ways, this pass
 
     def run(self) -> _Block:
         for _ in range(_MAX_ROUNDS):
@@ -691,6 +692,9 @@ class _Optimizer:
         for b in order:
             changed |= _and_to_jset(b, live)
         guard = _guards(order)
+        # following both ways of undecided tests is bounded per pass, in proportion to
+        # the program, so a long program costs linear work
+        self.forks = 8 * len(order) + 400
         for b, attr, s in edge_states:
             target = self.thread(getattr(b, attr), s, live, guard)
             if target is not None:
@@ -738,6 +742,9 @@ class _Optimizer:
                 continue
             outcome = self.an.decide(sim, b)
             if outcome is None:
+                if self.forks <= 0:
+                    return found
+                self.forks -= 1
                 yes = self._must_pass(b.jt, self.an.branch(sim, b, True), need, s, live,
                                       guard, budget)
                 if yes:
