@@ -204,6 +204,33 @@ def test_optimised_programs_give_every_corpus_packet_the_same_verdict() -> None:
     assert compared > 20 * n
 
 
+def _abs(size: int, k: int) -> tuple:
+    return (bpf.LD | size | bpf.ABS, 0, 0, k)
+
+
+ACCEPT, REJECT = (bpf.RET | bpf.K, 0, 0, 1), (bpf.RET | bpf.K, 0, 0, 0)
+IS_IP = (bpf.JMP | bpf.JEQ | bpf.K, 0, 2, 0x800)  # to a load of [30], or to REJECT
+
+
+@pytest.mark.parametrize("program,kept", [
+    # the unread ldh [20] can go: every path that accepts loads [30:32] after it
+    ([_abs(bpf.H, 20), _abs(bpf.H, 12), IS_IP, _abs(bpf.H, 30), ACCEPT, REJECT],
+     [_abs(bpf.H, 12), IS_IP, _abs(bpf.H, 30), ACCEPT, REJECT]),
+    # ldh [40] must stay (it needs more bytes than [30:32]), and then [30] can go
+    ([_abs(bpf.H, 40), _abs(bpf.H, 12), IS_IP, _abs(bpf.H, 30), ACCEPT, REJECT],
+     [_abs(bpf.H, 40), _abs(bpf.H, 12), IS_IP[:2] + (1, IS_IP[3]), ACCEPT, REJECT]),
+    # a Linux ancillary load (negative offset) reads no packet bytes: it covers nothing
+    ([_abs(bpf.H, 20), _abs(bpf.W, bpf.SKF_AD_PKTTYPE), IS_IP, ACCEPT, ACCEPT, REJECT],
+     [_abs(bpf.H, 20), _abs(bpf.W, bpf.SKF_AD_PKTTYPE), IS_IP[:2] + (1, IS_IP[3]), ACCEPT,
+      REJECT]),
+])
+def test_an_unread_load_goes_only_where_the_loads_after_it_cover_it(program, kept) -> None:
+    assert optimize(program) == kept
+    for n in range(0, 48):
+        for data in (bytes(12) + b"\x08\x00" + bytes(n), bytes(n)):
+            assert run_bpf(kept, data) == run_bpf(program, data), (n, data.hex())
+
+
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(expressions, st.lists(generated_packets(), min_size=1, max_size=12))
 def test_optimised_programs_give_generated_packets_the_same_verdict(expr: str, pkts) -> None:
