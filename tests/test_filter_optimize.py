@@ -243,6 +243,77 @@ def test_optimised_programs_give_generated_packets_the_same_verdict(expr: str, p
         check_verdicts(expr, linktype, some)
 
 
+@st.composite
+def random_programs(draw) -> list[tuple]:
+    """Valid cBPF programs of any shape the code generator might come to emit: loads of
+    every size and mode (relative to X too), scratch memory, ALU on K and X (division by
+    X included), tax/txa, forward jumps of every kind on K and X, ret #k and ret a."""
+    n = draw(st.integers(1, 40))
+    program: list[tuple] = []
+    for pc in range(n):
+        left = n - pc  # instructions after this one, the last being a return
+        kind = draw(st.sampled_from(["ld", "ld", "ldx", "alu", "mem", "misc", "jmp", "jmp", "ret"]))
+        if pc == n - 1 or kind == "ret":
+            program.append(draw(st.sampled_from([(bpf.RET | bpf.K, 0, 0, 0), (bpf.RET | bpf.K, 0, 0, 96),
+                                                 (bpf.RET | bpf.RVAL_A, 0, 0, 0)])))
+        elif kind == "ld":
+            size = draw(st.sampled_from([bpf.W, bpf.H, bpf.B]))
+            program.append(draw(st.sampled_from([
+                (bpf.LD | size | bpf.ABS, 0, 0, draw(st.integers(0, 40))),
+                (bpf.LD | size | bpf.IND, 0, 0, draw(st.integers(0, 20))),
+                (bpf.LD | bpf.IMM, 0, 0, draw(st.sampled_from([0, 1, 6, 0x800, 0xFFFFFFFF]))),
+                (bpf.LD | bpf.W | bpf.LEN, 0, 0, 0),
+                (bpf.LD | bpf.MEM, 0, 0, draw(st.integers(0, 3)))])))
+        elif kind == "ldx":
+            program.append(draw(st.sampled_from([
+                (bpf.LDX | bpf.B | bpf.MSH, 0, 0, draw(st.integers(0, 30))),
+                (bpf.LDX | bpf.IMM, 0, 0, draw(st.sampled_from([0, 2, 14]))),
+                (bpf.LDX | bpf.W | bpf.LEN, 0, 0, 0),
+                (bpf.LDX | bpf.MEM, 0, 0, draw(st.integers(0, 3)))])))
+        elif kind == "alu":
+            op = draw(st.sampled_from([bpf.ADD, bpf.SUB, bpf.MUL, bpf.DIV, bpf.MOD, bpf.AND, bpf.OR,
+                                       bpf.XOR, bpf.LSH, bpf.RSH, bpf.NEG]))
+            if op != bpf.NEG and draw(st.booleans()):
+                program.append((bpf.ALU | op | bpf.SX, 0, 0, 0))
+            else:
+                k = draw(st.integers(1, 31) if op in (bpf.DIV, bpf.MOD, bpf.LSH, bpf.RSH)
+                         else st.sampled_from([0, 1, 0xF, 0x1FFF, 0xFFFF0000]))
+                program.append((bpf.ALU | op, 0, 0, 0 if op == bpf.NEG else k))
+        elif kind == "mem":
+            program.append((draw(st.sampled_from([bpf.ST, bpf.STX])), 0, 0, draw(st.integers(0, 3))))
+        elif kind == "misc":
+            program.append((bpf.MISC | draw(st.sampled_from([bpf.TAX, bpf.TXA])), 0, 0, 0))
+        else:
+            op = draw(st.sampled_from([bpf.JA, bpf.JEQ, bpf.JGT, bpf.JGE, bpf.JSET]))
+            jt, jf = draw(st.integers(0, left - 2)), draw(st.integers(0, left - 2))
+            if op == bpf.JA:
+                program.append((bpf.JMP | bpf.JA, 0, 0, jt))
+            else:
+                src = draw(st.sampled_from([bpf.K, bpf.SX]))
+                k = draw(st.sampled_from([0, 1, 2, 6, 0x11, 0x800, 0x1000])) if src == bpf.K else 0
+                program.append((bpf.JMP | op | src, jt, jf, k))
+    return program
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(random_programs(), st.lists(st.binary(max_size=44), min_size=1, max_size=10),
+       st.sampled_from([0, 1, 500]))
+def test_any_program_keeps_its_verdicts(program: list[tuple], packets: list[bytes], extra: int) -> None:
+    """Not only what the code generator emits today: any valid program, on any bytes."""
+    validate(program)
+    short = optimize(program)
+    validate(short)
+    assert len(short) <= len(program)
+    model = optimize(program, exact=False)
+    validate(model)
+    cut = marked(program)
+    for data in packets + [bytes(range(40))]:
+        want = run_bpf(program, data, len(data) + extra)
+        assert run_bpf(short, data, len(data) + extra) == want, data.hex()
+        if run_bpf(model, data, len(data) + extra) != want:
+            assert run_bpf(cut, data, len(data) + extra) == 0, data.hex()
+
+
 # ---- length --------------------------------------------------------------------------------
 class _Insn(ctypes.Structure):
     _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
