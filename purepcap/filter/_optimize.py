@@ -205,12 +205,10 @@ class _State:
         return s
 
     def same_registers(self, other: _State, live: frozenset) -> bool:
-        if "A" in live and (self.a is None or self.a != other.a):
-            return False
-        if "X" in live and (self.x is None or self.x != other.x):
-            return False
-        for i in range(bpf.MEMWORDS):
-            if i in live and (self.mem[i] is None or self.mem[i] != other.mem[i]):
+        for r in live:
+            mine, theirs = ((self.a, other.a) if r == "A" else (self.x, other.x) if r == "X"
+                            else (self.mem[r], other.mem[r]))
+            if mine is None or mine != theirs:
                 return False
         return True
 
