@@ -1,18 +1,35 @@
 # The cBPF optimiser (purepcap/filter/_optimize.py): optimised programs give the same
-# verdict as unoptimised ones on every packet of the corpus (run by run_bpf), and are
-# about as short as tcpdump's (libpcap's optimiser), measured on generated expressions.
-# PUREPCAP_OPTIMIZE_FULL=1 compares 3,000 expressions instead of 400 (the report's figure).
+# verdict as unoptimised ones on every packet of the corpus and on generated packets cut
+# short anywhere (run by run_bpf), and their length is compared with libpcap's optimiser
+# (pcap_compile through ctypes, which gives exactly `tcpdump -d`'s program, checked) on
+# 1,500 generated expressions per link type; PUREPCAP_OPTIMIZE_FULL=1 compares the 3,000
+# (EN10MB) and 2,000 (LINUX_SLL) of the figures below.
 #
-# Issue 22 asks for "no longer than tcpdump -d for >= 95%, never longer by more than 10%".
-# Measured at 400 expressions: 89% (EN10MB) and 88% (LINUX_SLL) are no longer, and 9-10%
-# are longer by more than 10% (in total 3% longer). What is left is where libpcap's
-# optimiser changes verdicts of its own unoptimised program on packets cut short: it drops
-# loads whose value cannot change the verdict (`ip proto 6 and ip proto 1 or less 883`
-# loads no protocol byte) and tests a field against every constant before it loads the next
-# across loads that could fail. Ours never changes a verdict (the test above), so these
-# thresholds guard what is reached, not the issue's target.
+# Issue 22 asks for "no longer than tcpdump -d for >= 95%, never longer by more than 10%",
+# and for the same verdicts. Both cannot hold at once: libpcap's optimiser treats a load as
+# unable to fail, so it leaves out loads whose value cannot change the verdict and tests
+# fields in another order, and its program accepts packets cut short before such a load
+# that its own unoptimised program rejects (`tcp port 123 or not pppoes 14` is 9
+# instructions there; keeping the verdict of an IPv6 packet cut short inside the TCP ports
+# needs both port loads and the test between them). compile_bpf keeps the verdicts; the
+# same optimiser in libpcap's model (optimize(exact=False)) shows what the rest is.
+# Measured (EN10MB, seed 1, 3,000 expressions, 2,778 compared):
+#   verdict-keeping (the default): 2,489 / 2,778 (89.6%) no longer than tcpdump -d, 247
+#     longer by more than 10%, worst 6.6x; 57,811 instructions in all against tcpdump's
+#     57,849. Of the 289 longer, 239 are as short as libpcap's once unread loads may go,
+#     26 once jumps may be threaded across loads that can fail, 1 with both; in the other
+#     23 libpcap reorders tests (e.g. `ip broadcast` moved next to the load it reuses).
+#   libpcap's model: 2,753 / 2,778 (99.1%) no longer, 4 longer by more than 10%, worst
+#     1.21x; 53,380 instructions in all (8% fewer than tcpdump's).
+#   (before this optimiser's guards and two-way threading: 2,423 / 2,778 (87.2%), 296
+#     longer by more than 10%, worst 7.4x, 60,063 instructions.)
+# LINUX_SLL (seed 113, 2,000 expressions, 1,340 compared): verdict-keeping 1,204 (89.9%),
+# 113 longer by more than 10%, worst 4.6x, 25,541 instructions against 25,106 (before:
+# 1,188, 124, 5.0x, 26,125); libpcap's model 1,324 (98.8%), 3 longer by more than 10%.
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import os
 import random
@@ -23,12 +40,18 @@ import warnings
 
 import pytest
 from conftest import corpus_path, have_corpus, manifest, needs_corpus
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_filter_properties import expressions
+from test_filter_properties import packets as generated_packets
 
 import purepcap
 from purepcap import linktypes
 from purepcap.errors import FilterError, PcapError, PcapWarning
 from purepcap.filter import SUPPORTED_LINKTYPES, compile_bpf, dump_bpf, run_bpf
+from purepcap.filter import _bpf as bpf
 from purepcap.filter._bpf import validate
+from purepcap.filter._optimize import optimize
 
 TCPDUMP = shutil.which("tcpdump")
 needs_tcpdump = pytest.mark.skipif(TCPDUMP is None, reason="tcpdump is not installed")
@@ -132,29 +155,221 @@ VERDICT_EXPRESSIONS = [
 ] + generated(18, seed=7)
 
 
+def marked(program: list[tuple]) -> list[tuple]:
+    """program with its returns made 1 (reject) and 2 (accept): run, it gives 0 exactly
+    where the program runs past the captured bytes (or divides by zero)."""
+    out = []
+    for code, jt, jf, k in program:
+        if code == bpf.RET | bpf.K:
+            k = 2 if k else 1
+        elif code & 7 == bpf.RET:  # ret a
+            code, k = bpf.RET | bpf.K, 2
+        out.append((code, jt, jf, k))
+    return out
+
+
+def check_verdicts(expr: str, linktype: int, pkts) -> int | None:
+    """Run expr's unoptimised, optimised and libpcap-model programs on pkts: the optimised
+    one gives every packet the same verdict; the libpcap-model one differs only on packets
+    the unoptimised one runs past the captured bytes of. Return how many it differs on
+    (None where expr does not compile)."""
+    try:
+        plain = compile_bpf(expr, linktype, optimize=False)
+    except FilterError:
+        return None
+    short = compile_bpf(expr, linktype)
+    validate(short)
+    assert len(short) <= len(plain)
+    model = optimize(plain, exact=False)
+    validate(model)
+    cut = marked(plain)
+    differ = 0
+    for data, length in pkts:
+        want = run_bpf(plain, data, length)
+        assert run_bpf(short, data, length) == want, (expr, linktype, data.hex(), length)
+        if run_bpf(model, data, length) != want:
+            assert run_bpf(cut, data, length) == 0, (expr, linktype, data.hex(), length)
+            differ += 1
+    return differ
+
+
 @needs_corpus
 def test_optimised_programs_give_every_corpus_packet_the_same_verdict() -> None:
     packets = corpus_packets()
     n = sum(len(v) for v in packets.values())
     assert n > 20_000
-    compared = 0
+    compared = differ = 0
     for expr in VERDICT_EXPRESSIONS:
         for linktype, pkts in packets.items():
-            try:
-                plain = compile_bpf(expr, linktype, optimize=False)
-            except FilterError:
-                continue
-            short = compile_bpf(expr, linktype)
-            validate(short)
-            assert len(short) <= len(plain)
-            for data, length in pkts:
-                assert (run_bpf(short, data, length) != 0) == (run_bpf(plain, data, length) != 0), \
-                    (expr, linktype, data.hex(), length)
-            compared += len(pkts)
+            got = check_verdicts(expr, linktype, pkts)
+            if got is not None:
+                differ += got
+                compared += len(pkts)
+    print(f"{compared} (expression, corpus packet) verdicts equal; libpcap's model differs "
+          f"on {differ}, all cut short")
     assert compared > 20 * n
 
 
+def _abs(size: int, k: int) -> tuple:
+    return (bpf.LD | size | bpf.ABS, 0, 0, k)
+
+
+ACCEPT, REJECT = (bpf.RET | bpf.K, 0, 0, 1), (bpf.RET | bpf.K, 0, 0, 0)
+IS_IP = (bpf.JMP | bpf.JEQ | bpf.K, 0, 2, 0x800)  # to a load of [30], or to REJECT
+
+
+@pytest.mark.parametrize("program,kept", [
+    # the unread ldh [20] can go: every path that accepts loads [30:32] after it
+    ([_abs(bpf.H, 20), _abs(bpf.H, 12), IS_IP, _abs(bpf.H, 30), ACCEPT, REJECT],
+     [_abs(bpf.H, 12), IS_IP, _abs(bpf.H, 30), ACCEPT, REJECT]),
+    # ldh [40] must stay (it needs more bytes than [30:32]), and then [30] can go
+    ([_abs(bpf.H, 40), _abs(bpf.H, 12), IS_IP, _abs(bpf.H, 30), ACCEPT, REJECT],
+     [_abs(bpf.H, 40), _abs(bpf.H, 12), IS_IP[:2] + (1, IS_IP[3]), ACCEPT, REJECT]),
+    # a Linux ancillary load (negative offset) reads no packet bytes: it covers nothing
+    ([_abs(bpf.H, 20), _abs(bpf.W, bpf.SKF_AD_PKTTYPE), IS_IP, ACCEPT, ACCEPT, REJECT],
+     [_abs(bpf.H, 20), _abs(bpf.W, bpf.SKF_AD_PKTTYPE), IS_IP[:2] + (1, IS_IP[3]), ACCEPT,
+      REJECT]),
+])
+def test_an_unread_load_goes_only_where_the_loads_after_it_cover_it(program, kept) -> None:
+    assert optimize(program) == kept
+    for n in range(0, 48):
+        for data in (bytes(12) + b"\x08\x00" + bytes(n), bytes(n)):
+            assert run_bpf(kept, data) == run_bpf(program, data), (n, data.hex())
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(expressions, st.lists(generated_packets(), min_size=1, max_size=12))
+def test_optimised_programs_give_generated_packets_the_same_verdict(expr: str, pkts) -> None:
+    """Any expression of the property tests' grammar, on packets of every supported link
+    type, real-looking or random, cut short anywhere."""
+    by_linktype: dict[int, list] = {}
+    for p in pkts:
+        by_linktype.setdefault(p.linktype, []).append((p.data, p.length))
+    for linktype, some in by_linktype.items():
+        check_verdicts(expr, linktype, some)
+
+
+@st.composite
+def random_programs(draw) -> list[tuple]:
+    """Valid cBPF programs of any shape the code generator might come to emit: loads of
+    every size and mode (relative to X too), scratch memory, ALU on K and X (division by
+    X included), tax/txa, forward jumps of every kind on K and X, ret #k and ret a."""
+    n = draw(st.integers(1, 40))
+    program: list[tuple] = []
+    for pc in range(n):
+        left = n - pc  # instructions after this one, the last being a return
+        kind = draw(st.sampled_from(["ld", "ld", "ldx", "alu", "mem", "misc", "jmp", "jmp", "ret"]))
+        if pc == n - 1 or kind == "ret":
+            program.append(draw(st.sampled_from([(bpf.RET | bpf.K, 0, 0, 0), (bpf.RET | bpf.K, 0, 0, 96),
+                                                 (bpf.RET | bpf.RVAL_A, 0, 0, 0)])))
+        elif kind == "ld":
+            size = draw(st.sampled_from([bpf.W, bpf.H, bpf.B]))
+            program.append(draw(st.sampled_from([
+                (bpf.LD | size | bpf.ABS, 0, 0, draw(st.integers(0, 40))),
+                (bpf.LD | size | bpf.IND, 0, 0, draw(st.integers(0, 20))),
+                (bpf.LD | bpf.IMM, 0, 0, draw(st.sampled_from([0, 1, 6, 0x800, 0xFFFFFFFF]))),
+                (bpf.LD | bpf.W | bpf.LEN, 0, 0, 0),
+                (bpf.LD | bpf.MEM, 0, 0, draw(st.integers(0, 3)))])))
+        elif kind == "ldx":
+            program.append(draw(st.sampled_from([
+                (bpf.LDX | bpf.B | bpf.MSH, 0, 0, draw(st.integers(0, 30))),
+                (bpf.LDX | bpf.IMM, 0, 0, draw(st.sampled_from([0, 2, 14]))),
+                (bpf.LDX | bpf.W | bpf.LEN, 0, 0, 0),
+                (bpf.LDX | bpf.MEM, 0, 0, draw(st.integers(0, 3)))])))
+        elif kind == "alu":
+            op = draw(st.sampled_from([bpf.ADD, bpf.SUB, bpf.MUL, bpf.DIV, bpf.MOD, bpf.AND, bpf.OR,
+                                       bpf.XOR, bpf.LSH, bpf.RSH, bpf.NEG]))
+            if op != bpf.NEG and draw(st.booleans()):
+                program.append((bpf.ALU | op | bpf.SX, 0, 0, 0))
+            else:
+                k = draw(st.integers(1, 31) if op in (bpf.DIV, bpf.MOD, bpf.LSH, bpf.RSH)
+                         else st.sampled_from([0, 1, 0xF, 0x1FFF, 0xFFFF0000]))
+                program.append((bpf.ALU | op, 0, 0, 0 if op == bpf.NEG else k))
+        elif kind == "mem":
+            program.append((draw(st.sampled_from([bpf.ST, bpf.STX])), 0, 0, draw(st.integers(0, 3))))
+        elif kind == "misc":
+            program.append((bpf.MISC | draw(st.sampled_from([bpf.TAX, bpf.TXA])), 0, 0, 0))
+        else:
+            op = draw(st.sampled_from([bpf.JA, bpf.JEQ, bpf.JGT, bpf.JGE, bpf.JSET]))
+            jt, jf = draw(st.integers(0, left - 2)), draw(st.integers(0, left - 2))
+            if op == bpf.JA:
+                program.append((bpf.JMP | bpf.JA, 0, 0, jt))
+            else:
+                src = draw(st.sampled_from([bpf.K, bpf.SX]))
+                k = draw(st.sampled_from([0, 1, 2, 6, 0x11, 0x800, 0x1000])) if src == bpf.K else 0
+                program.append((bpf.JMP | op | src, jt, jf, k))
+    return program
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(random_programs(), st.lists(st.binary(max_size=44), min_size=1, max_size=10),
+       st.sampled_from([0, 1, 500]))
+def test_any_program_keeps_its_verdicts(program: list[tuple], packets: list[bytes], extra: int) -> None:
+    """Not only what the code generator emits today: any valid program, on any bytes."""
+    validate(program)
+    short = optimize(program)
+    validate(short)
+    assert len(short) <= len(program)
+    model = optimize(program, exact=False)
+    validate(model)
+    cut = marked(program)
+    for data in packets + [bytes(range(40))]:
+        want = run_bpf(program, data, len(data) + extra)
+        assert run_bpf(short, data, len(data) + extra) == want, data.hex()
+        if run_bpf(model, data, len(data) + extra) != want:
+            assert run_bpf(cut, data, len(data) + extra) == 0, data.hex()
+
+
 # ---- length --------------------------------------------------------------------------------
+class _Insn(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                ("k", ctypes.c_uint32)]
+
+
+class _Program(ctypes.Structure):
+    _fields_ = [("bf_len", ctypes.c_uint), ("bf_insns", ctypes.POINTER(_Insn))]
+
+
+@functools.lru_cache(maxsize=1)
+def _libpcap():
+    """libpcap through ctypes (the one tcpdump runs), or None where it is not installed."""
+    name = ctypes.util.find_library("pcap")
+    if name is None:
+        return None
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return None
+    lib.pcap_open_dead.restype = ctypes.c_void_p
+    lib.pcap_open_dead.argtypes = [ctypes.c_int, ctypes.c_int]
+    lib.pcap_compile.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Program), ctypes.c_char_p,
+                                 ctypes.c_int, ctypes.c_uint32]
+    lib.pcap_freecode.argtypes = [ctypes.POINTER(_Program)]
+    return lib
+
+
+needs_libpcap = pytest.mark.skipif(_libpcap() is None, reason="libpcap is not installed")
+
+
+@functools.cache
+def _libpcap_handle(linktype: int):
+    return _libpcap().pcap_open_dead(linktype, 262144)
+
+
+def libpcap_program(expr: str, linktype: int, optimize: bool = True) -> list[tuple] | None:
+    """pcap_compile's program for expr (as tcpdump -d -y LINKTYPE prints it: netmask 0),
+    or None where libpcap refuses it."""
+    lib = _libpcap()
+    prog = _Program()
+    if lib.pcap_compile(_libpcap_handle(linktype), ctypes.byref(prog), expr.encode(),
+                        int(optimize), 0) != 0:
+        return None
+    try:
+        return [(i.code, i.jt, i.jf, i.k) for i in prog.bf_insns[:prog.bf_len]]
+    finally:
+        lib.pcap_freecode(ctypes.byref(prog))
+
+
 def _tcpdump_length(expr: str, linktype: int) -> int | None:
     proc = subprocess.run([TCPDUMP, "-d", "-y", linktypes.NAMES[linktype], expr],
                           capture_output=True, text=True, timeout=20)
@@ -163,41 +378,61 @@ def _tcpdump_length(expr: str, linktype: int) -> int | None:
     return len(proc.stdout.splitlines())
 
 
+@needs_libpcap
 @needs_tcpdump
+def test_libpcap_through_ctypes_gives_tcpdumps_programs() -> None:
+    for linktype in (1, 113):
+        for expr in generated(15, seed=linktype) + ["ip broadcast", "tcp port 80"]:
+            program = libpcap_program(expr, linktype)
+            assert (None if program is None else len(program)) == _tcpdump_length(expr, linktype), expr
+
+
+@needs_libpcap
 @pytest.mark.parametrize("linktype", [1, 113])
-def test_optimised_programs_are_as_short_as_tcpdumps(linktype: int) -> None:
-    exprs = generated(3000 if FULL else 400, seed=linktype)
-    shorter_or_equal = compared = 0
-    longer: list[str] = []
-    constant = total_ours = total_theirs = 0
-    for expr in exprs:
+def test_optimised_programs_are_about_as_short_as_libpcaps(linktype: int) -> None:
+    """The figures at the top, measured; the thresholds hold them with a little slack."""
+    count = {True: [0, 0, 0], False: [0, 0, 0]}  # exact -> no longer, over 10%, instructions
+    worst = {True: 0.0, False: 0.0}
+    compared = theirs_total = constant = 0
+    n = (3000 if linktype == 1 else 2000) if FULL else 1500
+    for expr in generated(n, seed=linktype):
         try:
-            ours = compile_bpf(expr, linktype)
+            plain = compile_bpf(expr, linktype, optimize=False)
         except FilterError:
             continue
-        theirs = _tcpdump_length(expr, linktype)
+        theirs = libpcap_program(expr, linktype)
         if theirs is None:
             continue
-        if theirs == 1:
-            # The named exception: libpcap found the expression constant (`X or not X`)
-            # and dropped every load, so it accepts or rejects even packets too short
-            # for X; ours keeps X's loads, as the unoptimised program has them.
+        if len(theirs) == 1:
+            # libpcap found the expression constant (`X or not X`) and dropped every load,
+            # so it accepts or rejects even packets too short for X: left out
             constant += 1
             continue
         compared += 1
-        total_ours += len(ours)
-        total_theirs += theirs
-        if len(ours) <= theirs:
-            shorter_or_equal += 1
-        if len(ours) > 1.1 * theirs:
-            longer.append(f"{expr!r}: {len(ours)} vs {theirs}")
-    print(f"link type {linktype}: {shorter_or_equal}/{compared} no longer than tcpdump -d, "
-          f"{len(longer)} longer by more than 10%, {constant} constant in libpcap left out; "
-          f"{total_ours} instructions in all, tcpdump {total_theirs}")
-    assert compared > 250
-    assert shorter_or_equal >= 0.85 * compared
-    assert len(longer) <= 0.12 * compared, "\n".join(longer[:20])
-    assert total_ours <= 1.05 * total_theirs
+        theirs_total += len(theirs)
+        for exact in (True, False):
+            ours = optimize(plain, exact=exact)
+            if exact:
+                assert ours == compile_bpf(expr, linktype)
+            c = count[exact]
+            c[0] += len(ours) <= len(theirs)
+            c[1] += len(ours) > 1.1 * len(theirs)
+            c[2] += len(ours)
+            worst[exact] = max(worst[exact], len(ours) / len(theirs))
+    for exact, (shorter, over, total) in count.items():
+        print(f"link type {linktype}, {'verdict-keeping' if exact else 'libpcap model'}: "
+              f"{shorter}/{compared} no longer than libpcap's, {over} longer by more than 10%, "
+              f"worst {worst[exact]:.2f}x, {total} instructions against {theirs_total}; "
+              f"{constant} constant in libpcap left out")
+    assert compared > 900
+    shorter, over, total = count[True]
+    assert shorter >= 0.88 * compared
+    assert total <= 1.02 * theirs_total
+    shorter, over, total = count[False]
+    assert shorter >= 0.975 * compared
+    assert over <= 0.005 * compared
+    assert worst[False] <= 1.3
+    assert total <= 0.97 * theirs_total
 
 
 @pytest.mark.parametrize("expr", ["tcp port 80", "host 10.0.0.1 or 10.0.0.2"])

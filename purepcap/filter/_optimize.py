@@ -8,18 +8,22 @@
 #     (one of a few constants, not equal to k, within [lo, hi], bits of a mask set or
 #     clear);
 #   - a statement that puts into a register the value it already holds is dropped;
-#     a statement whose result is never read is dropped if it cannot fail;
-#   - jump threading: an edge into a block whose test is decided on that edge (by what
-#     earlier jumps said) goes straight to the decided successor, and on through any
-#     further decided blocks, when the blocks skipped cannot fail (their loads were
-#     already made on the path) and leave every register the target reads as it was;
+#   - jump threading: an edge goes straight to a block that every path from its target
+#     reaches, following the tests decided on that edge (by what earlier jumps said) and
+#     both ways of those that are not, when the blocks skipped leave every register that
+#     block reads as it was on the edge;
+#   - a statement whose result is never read is dropped;
 #   - blocks that can only end in `ret #0` become `ret #0`; identical blocks are merged;
 #     empty blocks are jumped over; a test whose two targets are the same is dropped.
 # Unlike libpcap's optimiser, nothing here changes a verdict: a load past the captured
 # bytes rejects the packet in the optimised program exactly when it does in the
-# unoptimised one (a load is only dropped when the same bytes were already loaded on
-# every path to it, or when every path from it rejects anyway). Tests prove the verdicts
-# equal with run_bpf on every packet of the corpus.
+# unoptimised one. A load (or an indirect load, or a division by X) is only dropped or
+# jumped over when it cannot fail there (the same bytes were loaded on every path to
+# it), or when every path on from it that can accept loads bytes at least as far (its
+# "guard": a packet the load would reject is rejected there anyway). Tests prove the
+# verdicts equal with run_bpf on every packet of the corpus and on generated packets cut
+# short anywhere. optimize(exact=False) works in libpcap's model instead, where loads
+# cannot fail (tests use it to show what the rest of the difference in length is).
 from __future__ import annotations
 
 from . import _bpf as bpf
@@ -201,12 +205,10 @@ class _State:
         return s
 
     def same_registers(self, other: _State, live: frozenset) -> bool:
-        if "A" in live and (self.a is None or self.a != other.a):
-            return False
-        if "X" in live and (self.x is None or self.x != other.x):
-            return False
-        for i in range(bpf.MEMWORDS):
-            if i in live and (self.mem[i] is None or self.mem[i] != other.mem[i]):
+        for r in live:
+            mine, theirs = ((self.a, other.a) if r == "A" else (self.x, other.x) if r == "X"
+                            else (self.mem[r], other.mem[r]))
+            if mine is None or mine != theirs:
                 return False
         return True
 
@@ -242,13 +244,19 @@ def _meet(states: list[_State]) -> _State:
 
 
 class _Analysis:
-    def __init__(self, values: _Values) -> None:
+    def __init__(self, values: _Values, exact: bool) -> None:
         self.values = values
+        self.exact = exact
 
-    # -- statements
     def step(self, s: _State, ins: tuple, where: tuple) -> tuple[bool, str | None, int | None]:
         """Apply one statement to s in place; return (it cannot fail here, the register it
-        sets ("A", "X" or a scratch slot number), the value it sets there)."""
+        sets ("A", "X" or a scratch slot number), the value it sets there). Not exact,
+        nothing fails (libpcap's model)."""
+        safe, reg, vn = self._step(s, ins, where)
+        return safe or not self.exact, reg, vn
+
+    # -- statements
+    def _step(self, s: _State, ins: tuple, where: tuple) -> tuple[bool, str | None, int | None]:
         v = self.values
         code, _, _, k = ins
         cls = code & 7
@@ -264,8 +272,10 @@ class _Analysis:
             elif mode == bpf.ABS:
                 size = _SIZES[code & 0x18]
                 vn = v.of(("ld", size, k))
-                safe = k + size <= s.avail
-                s.avail = max(s.avail, k + size)
+                end = _needs(ins)
+                safe = end is not None and end <= s.avail
+                if end is not None:
+                    s.avail = max(s.avail, end)
             elif mode == bpf.IND:
                 size = _SIZES[code & 0x18]
                 vn = v.of(("ldi", size, k, s.x)) if s.x is not None else v.of(("opaque",) + where)
@@ -273,8 +283,10 @@ class _Analysis:
                 s.known = s.known | {vn}
             else:  # MSH
                 vn = v.of(("msh", k))
-                safe = k + 1 <= s.avail
-                s.avail = max(s.avail, k + 1)
+                end = _needs(ins)
+                safe = end is not None and end <= s.avail
+                if end is not None:
+                    s.avail = max(s.avail, end)
             if cls == bpf.LD:
                 s.a = vn
                 return safe, "A", vn
@@ -367,9 +379,10 @@ class _Analysis:
                 return False  # no bit of a larger mask is set
         return None
 
-    def branch(self, s: _State, b: _Block, taken: bool) -> _State:
-        """s (after b's statements) with what taking b's jt (taken) or jf says."""
-        t = s.copy()
+    def branch(self, s: _State, b: _Block, taken: bool, into: _State | None = None) -> _State:
+        """s (after b's statements) with what taking b's jt (taken) or jf says: a copy,
+        or s itself changed when into is s."""
+        t = s.copy() if into is None else into
         a = s.a
         if a is None:
             return t
@@ -415,48 +428,70 @@ class _Analysis:
 
 # ---- the passes -----------------------------------------------------------------------
 
+def _needs(ins: tuple) -> int | None:
+    """How many captured bytes a statement needs (it rejects a shorter packet): the end
+    of an absolute load or of `ldxb 4*([k]&0xf)`; None for every other statement and
+    for Linux's negative-offset loads (ancillary data, which a kernel reads from the
+    socket buffer: they prove nothing about the packet's length)."""
+    code, _, _, k = ins
+    cls, mode = code & 7, code & 0xE0
+    if k >= 0x80000000:
+        return None
+    if cls == bpf.LD and mode == bpf.ABS:
+        return k + _SIZES[code & 0x18]
+    if cls == bpf.LDX and mode == bpf.MSH:
+        return k + 1
+    return None
+
+
+def _cannot_fail(ins: tuple) -> bool:
+    """A statement that never ends the program: no packet load, no division by X."""
+    code = ins[0]
+    cls, mode = code & 7, code & 0xE0
+    if cls in (bpf.LD, bpf.LDX):
+        return mode in (bpf.IMM, bpf.MEM, bpf.LEN)
+    if cls == bpf.ALU:
+        return not (code & 0xF0 in (bpf.DIV, bpf.MOD) and code & bpf.SX)
+    return True  # ST, STX, TAX, TXA
+
+
+def _stmt_uses_defs(ins: tuple) -> tuple[tuple, tuple]:
+    """The registers ("A", "X", slot numbers) one statement reads, and writes."""
+    code, _, _, k = ins
+    cls, mode = code & 7, code & 0xE0
+    if cls == bpf.LD:
+        return (("X",) if mode == bpf.IND else (k,) if mode == bpf.MEM else ()), ("A",)
+    if cls == bpf.LDX:
+        return ((k,) if mode == bpf.MEM else ()), ("X",)
+    if cls == bpf.ST:
+        return ("A",), (k,)
+    if cls == bpf.STX:
+        return ("X",), (k,)
+    if cls == bpf.ALU:
+        return (("A", "X") if code & 0xF0 != bpf.NEG and code & bpf.SX else ("A",)), ("A",)
+    if code & 0xF8 == bpf.TXA:
+        return ("X",), ("A",)
+    return ("A",), ("X",)
+
+
+def _exit_uses(b: _Block) -> set:
+    """What b's jump or return reads."""
+    if b.kind == "cond":
+        return {"A", "X"} if b.code & bpf.SX else {"A"}
+    if b.kind == "ret" and b.code != bpf.RET | bpf.K:
+        return {"A"}  # ret a
+    return set()
+
+
 def _uses_defs(b: _Block) -> tuple[set, set]:
-    """Registers ("A", "X", slot numbers) b reads before it writes them, and writes."""
+    """Registers b reads before it writes them, and writes."""
     uses: set = set()
     defs: set = set()
-
-    def use(r) -> None:
-        if r not in defs:
-            uses.add(r)
-
-    for code, _, _, k in b.stmts:
-        cls = code & 7
-        mode = code & 0xE0
-        if cls == bpf.LD:
-            if mode == bpf.IND:
-                use("X")
-            if mode == bpf.MEM:
-                use(k)
-            defs.add("A")
-        elif cls == bpf.LDX:
-            if mode == bpf.MEM:
-                use(k)
-            defs.add("X")
-        elif cls == bpf.ST:
-            use("A")
-            defs.add(k)
-        elif cls == bpf.STX:
-            use("X")
-            defs.add(k)
-        elif cls == bpf.ALU:
-            use("A")
-            if code & 0xF0 != bpf.NEG and code & bpf.SX:
-                use("X")
-            defs.add("A")
-        else:
-            use("X" if code & 0xF8 == bpf.TXA else "A")
-            defs.add("A" if code & 0xF8 == bpf.TXA else "X")
-    if b.kind == "cond":
-        use("A")
-        if b.code & bpf.SX:
-            use("X")
-    elif b.kind == "ret" and b.code != bpf.RET | bpf.K:
-        use("A")  # ret a
+    for ins in b.stmts:
+        u, d = _stmt_uses_defs(ins)
+        uses.update(r for r in u if r not in defs)
+        defs.update(d)
+    uses.update(r for r in _exit_uses(b) if r not in defs)
     return uses, defs
 
 
@@ -474,35 +509,84 @@ def _liveness(order: list[_Block]) -> dict[int, frozenset]:
 
 def _live_after(b: _Block, live_out: frozenset) -> list[frozenset]:
     """Registers live after each of b's statements."""
-    live = set(live_out)
-    if b.kind == "cond":
-        live.add("A")
-        if b.code & bpf.SX:
-            live.add("X")
-    elif b.kind == "ret" and b.code != bpf.RET | bpf.K:
-        live.add("A")
+    live = set(live_out) | _exit_uses(b)
     out: list[frozenset] = [frozenset()] * len(b.stmts)
     for i in range(len(b.stmts) - 1, -1, -1):
         out[i] = frozenset(live)
-        one = _Block(0)
-        one.kind = "ret"
-        one.code = bpf.RET | bpf.K
-        one.stmts = [b.stmts[i]]
-        u, d = _uses_defs(one)
-        live = (live - d) | u
+        u, d = _stmt_uses_defs(b.stmts[i])
+        live = (live - set(d)) | set(u)
     return out
 
 
+_ALWAYS = 1 << 40  # the guard of a block that can only reject
+
+
+def _exit_guard(b: _Block, guard: dict[int, int]) -> int:
+    if b.kind == "ret":
+        return _ALWAYS if _is_reject(b) else 0
+    return min(guard[id(s)] for s in b.successors())
+
+
+def _guards(order: list[_Block]) -> dict[int, int]:
+    """Each block's guard: every path from its entry that can accept the packet first
+    loads captured bytes up to at least the guard, so a packet shorter than the guard
+    is rejected from there, whatever else it does. A load that needs no more than the
+    guard where it stands changes no verdict when it is left out."""
+    guard: dict[int, int] = {}
+    for b in reversed(order):
+        g = _exit_guard(b, guard)
+        for ins in b.stmts:
+            end = _needs(ins)
+            if end is not None:
+                g = max(g, end)
+        guard[id(b)] = g
+    return guard
+
+
+def _drop_covered(order: list[_Block], exact: bool) -> bool:
+    """Drop statements whose result is never read and that cannot fail, or can fail only
+    on packets every later path rejects anyway (a load within the guard after it). One
+    backward walk, so each drop is judged on the code that is kept after it."""
+    live_in: dict[int, frozenset] = {}
+    guard: dict[int, int] = {}
+    changed = False
+    for b in reversed(order):
+        g = _exit_guard(b, guard)
+        live = _exit_uses(b)
+        for t in b.successors():
+            live |= live_in[id(t)]
+        kept = []
+        for ins in reversed(b.stmts):
+            u, d = _stmt_uses_defs(ins)
+            end = _needs(ins)
+            if not live.intersection(d) and (not exact or _cannot_fail(ins)
+                                             or (end is not None and end <= g)):
+                changed = True
+                continue
+            kept.append(ins)
+            live = (live - set(d)) | set(u)
+            if end is not None:
+                g = max(g, end)
+        kept.reverse()
+        b.stmts = kept
+        live_in[id(b)] = frozenset(live)
+        guard[id(b)] = g
+    return changed
+
+
 class _Optimizer:
-    def __init__(self, entry: _Block) -> None:
+    def __init__(self, entry: _Block, exact: bool) -> None:
         self.entry = entry
+        self.exact = exact
         self.values = _Values()
-        self.an = _Analysis(self.values)
+        self.an = _Analysis(self.values, exact)
+        self.forks = 0  # undecided tests thread() may still follow both ways, this pass
 
     def run(self) -> _Block:
         for _ in range(_MAX_ROUNDS):
             changed = self.simplify()
             changed |= self.dataflow()
+            changed |= _drop_covered(_reachable(self.entry), self.exact)
             if not changed:
                 break
         self.simplify()
@@ -605,37 +689,71 @@ class _Optimizer:
         live = _liveness(order)  # (dropped statements may have made registers live)
         for b in order:
             changed |= _and_to_jset(b, live)
+        guard = _guards(order)
+        # following both ways of undecided tests is bounded per pass, in proportion to
+        # the program, so a long program costs linear work
+        self.forks = 8 * len(order) + 400
         for b, attr, s in edge_states:
-            target = self.thread(getattr(b, attr), s, live)
+            target = self.thread(getattr(b, attr), s, live, guard)
             if target is not None:
                 setattr(b, attr, target)
                 changed = True
         return changed
 
-    def thread(self, start: _Block, s: _State, live: dict[int, frozenset]) -> _Block | None:
-        """Where an edge into start, with state s, can go instead (or None): past every
-        block whose test s decides, when those blocks cannot fail and leave what the
-        final block reads as it is on the edge."""
-        b = start
-        sim = s.copy()
-        best = None
-        seen = 0
-        while b.kind == "cond" and seen < 64:
-            seen += 1
+    def thread(self, start: _Block, s: _State, live: dict[int, frozenset],
+               guard: dict[int, int]) -> _Block | None:
+        """Where an edge into start, with state s, can go instead (or None): a block
+        every path from start reaches, following the tests s decides and both ways of
+        those it does not, when the blocks skipped leave what that block reads as it
+        is on the edge, and every load skipped either cannot fail there or needs no
+        more bytes than that block's guard (a packet it would reject is rejected from
+        there on anyway)."""
+        budget = [64]
+        found = self._must_pass(start, s.copy(), 0, s, live, guard, budget)
+        found.pop(id(start), None)
+        if not found:
+            return None
+        return max(found.values(), key=lambda blk: blk.pc)
+
+    def _must_pass(self, b: _Block, sim: _State, need: int, s: _State,
+                   live: dict[int, frozenset], guard: dict[int, int], budget: list,
+                   limit: int = 1 << 30) -> dict:
+        """The blocks (by id) every path from b (with state sim) passes, at which an edge
+        with state s could land instead; need: bytes the loads skipped so far need.
+        Blocks placed after limit are of no interest."""
+        found = {}
+        while b.pc <= limit:
+            if s.same_registers(sim, live[id(b)]) and need <= guard[id(b)]:
+                found[id(b)] = b
+            if b.kind == "ret" or budget[0] <= 0:
+                return found
+            budget[0] -= 1
             for i, ins in enumerate(b.stmts):
                 safe, _, _ = self.an.step(sim, ins, (b.pc, i))
                 if not safe:
-                    return best
+                    end = _needs(ins)
+                    if end is None:
+                        return found
+                    need = max(need, end)
+            if b.kind == "jmp":
+                b = b.jt
+                continue
             outcome = self.an.decide(sim, b)
             if outcome is None:
-                return best
-            sim = self.an.branch(sim, b, outcome)
+                if self.forks <= 0:
+                    return found
+                self.forks -= 1
+                yes = self._must_pass(b.jt, self.an.branch(sim, b, True), need, s, live,
+                                      guard, budget)
+                if yes:
+                    no = self._must_pass(b.jf, self.an.branch(sim, b, False, sim), need, s,
+                                         live, guard, budget,
+                                         min(limit, max(blk.pc for blk in yes.values())))
+                    found.update((k, v) for k, v in yes.items() if k in no)
+                return found
+            sim = self.an.branch(sim, b, outcome, sim)
             b = b.jt if outcome else b.jf
-            while b.kind == "jmp" and not b.stmts:
-                b = b.jt
-            if s.same_registers(sim, live[id(b)]):
-                best = b
-        return best
+        return found
 
 
 def _and_to_jset(b: _Block, live: dict[int, frozenset]) -> bool:
@@ -687,8 +805,15 @@ def _emit(entry: _Block) -> list[tuple[int, int, int, int]]:
     return rev[::-1]
 
 
-def optimize(program: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
-    """A shorter program that gives every packet the same verdict (see the top)."""
-    entry = _Optimizer(_blocks(list(program))).run()
+def optimize(program: list[tuple[int, int, int, int]], *,
+             exact: bool = True) -> list[tuple[int, int, int, int]]:
+    """A shorter program that gives every packet the same verdict (see the top).
+
+    exact=False optimises in libpcap's model instead, where a load cannot fail: a load
+    whose value cannot change the verdict is left out, so a packet cut short before it
+    may be accepted where the program given rejects it (libpcap's optimiser does the
+    same). Every packet the given program reads without running past its captured bytes
+    still gets the same verdict."""
+    entry = _Optimizer(_blocks(list(program)), exact).run()
     out = _emit(entry)
     return out if len(out) <= len(program) else list(program)
