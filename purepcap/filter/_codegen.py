@@ -1227,32 +1227,34 @@ class _Emitter:
     @staticmethod
     def _chain_step(nl: int, target: int) -> list:
         """One step of the walk, forward, with jump targets as labels: an int is an
-        instruction of the step, "next" the next step, "tail" the final comparison."""
+        instruction of the step, "next" the next step, "tail" the final comparison.
+        (libpcap first tests A == N and A == 59, "no next header"; here A == N only where
+        N is a header walked, which is then not walked: the same verdicts, shorter.)"""
         jeq = bpf.JMP | bpf.JEQ | bpf.K
         ldb_x = bpf.LD | bpf.B | bpf.IND
-        # (libpcap first tests A == N and A == 59, "no next header": both stop the walk
-        # below anyway unless N is a header walked)
-        step = [(jeq, 0, 0, target)] if target in CHAIN_EXTENSIONS + (51,) else []
-        stop = len(step) + 5
+        walked = [nh for nh in CHAIN_EXTENSIONS if nh != target]
+        through_ah = target != 51
+        tests = ([target] if len(walked) < 4 or not through_ah else []) + walked
+        stop = len(tests) + through_ah  # the `ja tail`
         ext, ah = stop + 1, stop + 10
-        if step:
-            step = [(jeq, stop, 1, target)]
-        for nh in CHAIN_EXTENSIONS:
-            step.append((jeq, ext, len(step) + 1, nh))
-        step.append((jeq, ah, stop, 51))
+        step = [(jeq, stop if nh == target else ext, i + 1, nh) for i, nh in enumerate(tests)]
+        if through_ah:
+            step.append((jeq, ah, stop, 51))
         step.append((bpf.JMP | bpf.JA, 0, 0, "tail"))
         # an extension header: A = its next header, X += (its length + 1) * 8
         step += [(ldb_x, 0, 0, nl), (bpf.ST, 0, 0, 0), (ldb_x, 0, 0, nl + 1),
                  (bpf.ALU | bpf.ADD | bpf.K, 0, 0, 1), (bpf.ALU | bpf.MUL | bpf.K, 0, 0, 8),
                  (bpf.ALU | bpf.ADD | bpf.SX, 0, 0, 0), (bpf.MISC | bpf.TAX, 0, 0, 0),
-                 (bpf.LD | bpf.MEM, 0, 0, 0), (bpf.JMP | bpf.JA, 0, 0, "next")]
-        # AH: A = its next header, X = (its length + 2) * 4, as libpcap 1.10 computes it
-        # (from the IP header, not from the AH header: the same verdicts as tcpdump's)
-        step += [(ldb_x, 0, 0, nl), (bpf.ST, 0, 0, 0), (bpf.MISC | bpf.TXA, 0, 0, 0),
-                 (bpf.ALU | bpf.ADD | bpf.K, 0, 0, 1), (bpf.MISC | bpf.TAX, 0, 0, 0),
-                 (ldb_x, 0, 0, nl), (bpf.ALU | bpf.ADD | bpf.K, 0, 0, 2),
-                 (bpf.ALU | bpf.MUL | bpf.K, 0, 0, 4), (bpf.MISC | bpf.TAX, 0, 0, 0),
-                 (bpf.LD | bpf.MEM, 0, 0, 0)]  # and on to the next step
+                 (bpf.LD | bpf.MEM, 0, 0, 0)]
+        if through_ah:
+            step.append((bpf.JMP | bpf.JA, 0, 0, "next"))
+            # AH: A = its next header, X = (its length + 2) * 4, as libpcap 1.10 computes
+            # it (from the IP header, not past AH: the same verdicts as tcpdump's)
+            step += [(ldb_x, 0, 0, nl), (bpf.ST, 0, 0, 0), (bpf.MISC | bpf.TXA, 0, 0, 0),
+                     (bpf.ALU | bpf.ADD | bpf.K, 0, 0, 1), (bpf.MISC | bpf.TAX, 0, 0, 0),
+                     (ldb_x, 0, 0, nl), (bpf.ALU | bpf.ADD | bpf.K, 0, 0, 2),
+                     (bpf.ALU | bpf.MUL | bpf.K, 0, 0, 4), (bpf.MISC | bpf.TAX, 0, 0, 0),
+                     (bpf.LD | bpf.MEM, 0, 0, 0)]  # and on to the next step
         return step
 
     def _place(self, block: list, labels: dict) -> int:
