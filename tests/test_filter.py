@@ -475,7 +475,10 @@ KERNEL_EXPRS = ["tcp port 80", "host 10.0.0.1 or net 192.168.0.0/16", "vlan 5 an
                 "ip6 and tcp[tcpflags] & tcp-syn != 0", "len > 100 and ip[8] < 64",
                 "ip[ip[0] & 0xf] > len - 3 * (ip[2:2] >> 1)", "pppoes and ip", "mpls and ip6",
                 "icmp[icmptype] = icmp-echo", "ether broadcast or ether multicast", "inbound",
-                " or ".join(f"port {p}" for p in range(1, 61))]
+                " or ".join(f"port {p}" for p in range(1, 61)),
+                # the unrolled protochain walk (two fit), LLC, IS-IS, DECnet, geneve
+                "protochain 6 or ip6 protochain 17", "llc s or stp", "l1 or iso proto \\clnp",
+                "decnet host 1.1", "geneve 10"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not hasattr(socket, "AF_PACKET"),
