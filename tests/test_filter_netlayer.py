@@ -233,7 +233,7 @@ LIBPCAP_1_10_DIFFERS = {
 NOT_ON_WIRE_YET = {"vxlan", "vxlan 100", "vxlan 101"}  # (not in libpcap 1.10)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _back_ends(expr: str, linktype: int) -> tuple:
     """The offline matcher and the cBPF programs (optimised and not; a protochain walk
     is long to optimise, so each is made once)."""
