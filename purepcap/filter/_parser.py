@@ -473,7 +473,8 @@ class _Parser:
         w = t.text
         if w == "llc":
             n = self.peek()
-            if n.kind == "id" and n.text in LLC_SUBTYPES:
+            # (`rnr` is also a pflog keyword: libpcap's grammar takes it here too)
+            if n.kind in ("id", "kw") and n.text in LLC_SUBTYPES:
                 self.next()
                 return Llc(n.text, t.column)
             if n.kind == "id":
