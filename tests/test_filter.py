@@ -267,7 +267,16 @@ ERRORS = [
     ("#", "unexpected character '#'", 1),
     ("ip6 host 1.2.3.4", "IPv4 address", 10),
     ("ip host ::1", "IPv6 address", 9),
-    ("stp", "'stp' is not supported", 1),
+    ("llc foo", "unknown LLC type name 'foo'", 5),
+    ("decnet host 64.120", "invalid DECnet address '64.120'", 13),
+    ("decnet net 1.1", "'decnet' is not a valid qualifier for 'net'", 1),
+    ("iso proto 256", "ISO protocol 256 greater than maximum 255", 11),
+    ("isis proto 32", "IS-IS PDU type 32 greater than maximum 31", 12),
+    ("protochain 256", "protocol number 256 greater than maximum 255", 12),
+    ("tcp protochain 6", "'tcp' is not a valid qualifier for 'protochain'", 1),
+    ("ip protochain 1.2.3.4", "'protochain' qualifier applied to IPv4 address", 15),
+    ("geneve and ip", "after geneve or vxlan", 12),
+    ("vxlan 16777216", "VXLAN VNI 16777216 greater than maximum 16777215", 1),
     ("port foo", "unknown port name 'foo'", 6),
     ("ip proto \\nosuch", "unknown ip proto 'nosuch'", 10),
     ("ip proto 256", "ip proto 256 > 255", 10),
@@ -466,7 +475,10 @@ KERNEL_EXPRS = ["tcp port 80", "host 10.0.0.1 or net 192.168.0.0/16", "vlan 5 an
                 "ip6 and tcp[tcpflags] & tcp-syn != 0", "len > 100 and ip[8] < 64",
                 "ip[ip[0] & 0xf] > len - 3 * (ip[2:2] >> 1)", "pppoes and ip", "mpls and ip6",
                 "icmp[icmptype] = icmp-echo", "ether broadcast or ether multicast", "inbound",
-                " or ".join(f"port {p}" for p in range(1, 61))]
+                " or ".join(f"port {p}" for p in range(1, 61)),
+                # the unrolled protochain walk (two fit), LLC, IS-IS, DECnet, geneve
+                "protochain 6 or ip6 protochain 17", "llc s or stp", "l1 or iso proto \\clnp",
+                "decnet host 1.1", "geneve 10"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not hasattr(socket, "AF_PACKET"),

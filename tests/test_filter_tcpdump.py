@@ -43,7 +43,14 @@ FIXED = [
     "pppoes and ip", "ip proto \\udp", "ip6 proto 17", "proto 47", "ether proto 0x88cc",
     "ether[12:2] = 0x0800", "not ip and not ip6", "udp and not port 53",
     "tcp and (port 22 or port 443) and not host 127.0.0.1",
+    # network-layer primitives (tests/test_filter_netlayer.py has them on built packets)
+    "llc", "llc u", "llc s or llc i", "llc ui", "stp", "vlan and stp", "iso", "clnp", "esis",
+    "isis", "iso proto \\isis", "isis proto 17", "l1", "l2", "iih", "lsp", "snp", "csnp", "psnp",
+    "decnet host 1.1", "decnet src 1.1 or decnet dst not 63.1023", "protochain 17",
+    "ip6 protochain 6", "ip protochain 51", "ip6 protochain 44", "geneve", "geneve 10", "carp",
+    "src not 10.0.0.1", "host (10.0.0.1 or 10.0.0.2)",
 ]
+ISIS_PDU_TYPES = ("isis proto 17", "l1", "l2", "iih", "lsp", "snp", "csnp", "psnp")
 
 
 def _pick(counter: Counter, k: int) -> list:
@@ -111,6 +118,13 @@ def _libpcap_ipv6_null_quirk(linktype: int, data: bytes) -> bool:
     return bool(af & {24, 28, 30})
 
 
+def _libpcap_1_10_differs(expr: str, linktype: int) -> bool:
+    """IS-IS PDU types over Cisco HDLC: libpcap 1.10 reads them one byte early (the pad
+    byte); purepcap reads them where a later libpcap does (its TESTrun's csnp_C_HDLC).
+    Such pairs are left out of the comparison (named deviation)."""
+    return linktype == 104 and expr in ISIS_PDU_TYPES
+
+
 def compare_file(rel: str, exprs: list[str]) -> tuple[int, int, list[str]]:
     """(expressions agreeing, expressions compared, failure descriptions)."""
     path = corpus_path(rel)
@@ -126,6 +140,8 @@ def compare_file(rel: str, exprs: list[str]) -> tuple[int, int, list[str]]:
     ok = total = 0
     failures = []
     for e in exprs:
+        if packets and _libpcap_1_10_differs(e, packets[0].linktype):
+            continue
         proc = subprocess.run([TCPDUMP, "-r", str(path), "-w", "-", e], capture_output=True,
                               timeout=30)
         total += 1

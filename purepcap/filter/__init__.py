@@ -25,6 +25,12 @@
 #   the verdict (so `X or not X` accepts truncated packets there), ours keeps them. The
 #   kernel's optmem limit (net.core.optmem_max, ~2,500 instructions by default)
 #   bounds what SO_ATTACH_FILTER accepts.
+# - `protochain` walks at most CHAIN_STEPS (100) headers, unrolled alike in both back
+#   ends (libpcap loops in cBPF, which no kernel accepts); after AH it takes the offset
+#   libpcap 1.10 takes (AH's length from the IP header). IS-IS PDU types over Cisco HDLC
+#   skip its pad byte and OSI over Linux cooked captures is read after the 802.2 header
+#   (libpcap 1.10 does neither; its later TESTrun expects the first). Nothing after
+#   geneve/vxlan may test the encapsulated packet yet. `gateway` is refused (names).
 # - Hostile expressions cost bounded work: at most MAX_LENGTH characters and
 #   MAX_TOKENS tokens (checked before any tree is built) and MAX_DEPTH levels of
 #   nesting; past them, a FilterError.

@@ -27,11 +27,13 @@ from ..errors import FilterError
 from . import _bpf as bpf
 from ._lexer import shown
 from ._parser import (
+    ISIS_PDU_KEYWORDS,
     And,
     BinOp,
     Empty,
     Encap,
     LenCmp,
+    Llc,
     Load,
     Node,
     Not,
@@ -45,7 +47,8 @@ from ._parser import (
     Value,
 )
 
-__all__ = ["lower", "fold", "emit_bpf", "linux_cooked_fixup", "SUPPORTED_LINKTYPES"]
+__all__ = ["lower", "fold", "emit_bpf", "linux_cooked_fixup", "SUPPORTED_LINKTYPES",
+           "CHAIN_STEPS", "CHAIN_EXTENSIONS"]
 
 ETHERTYPE = {"ip": 0x0800, "ip6": 0x86DD, "arp": 0x0806, "rarp": 0x8035, "atalk": 0x809B,
              "aarp": 0x80F3, "decnet": 0x6003, "lat": 0x6004, "sca": 0x6007, "moprc": 0x6002,
@@ -83,13 +86,32 @@ _LINKS = {
     LT.PPP: ("ppp", 2, 4), LT.C_HDLC: ("chdlc", 2, 4),
 }
 SUPPORTED_LINKTYPES = tuple(sorted(_LINKS))
-_KIND_DESC = {"ether": "Ethernet", "sll": "Linux cooked v1", "sll2": "Linux cooked v2",
+_OSI_NPID = {"clnp": 0x81, "esis": 0x82, "isis": 0x83}
+# IS-IS PDU types of each keyword (ISO 10589): L1/L2 hellos 15/16, point-to-point hello
+# 17, L1/L2 link-state 18/20, complete sequence numbers 24/25, partial 26/27
+_ISIS_PDU_GROUPS = {"l1": (15, 17, 18, 24, 26), "l2": (16, 17, 20, 25, 27),
+                    "iih": (15, 16, 17), "lsp": (18, 20), "snp": (24, 25, 26, 27),
+                    "csnp": (24, 25), "psnp": (26, 27)}
+# LLC control fields: S frames under mask 0x0f, U frames under 0xef (without P/F)
+_LLC_S = {"rr": 0x01, "rnr": 0x05, "rej": 0x09}
+_LLC_U = {"ui": 0x03, "ua": 0x63, "disc": 0x43, "dm": 0x0F, "sabme": 0x6F, "test": 0xE3,
+          "xid": 0xAF, "frmr": 0x87}
+_KIND_DESC = {"tunnel": "a geneve/vxlan tunnel", "ether": "Ethernet", "sll": "Linux cooked v1", "sll2": "Linux cooked v2",
               "null": "BSD loopback", "loop": "OpenBSD loopback", "raw": "Raw IP",
               "ipv4": "Raw IPv4", "ipv6": "Raw IPv6", "ppp": "PPP", "chdlc": "Cisco HDLC"}
 _PPP_TYPES = {0x0800: 0x0021, 0x86DD: 0x0057, 0x6003: 0x0027, 0x809B: 0x0029, 0x8137: 0x002B,
               0x8847: 0x0281}
 # BSD address families for IPv6 over NULL/LOOP (NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30).
 _AF_INET6_BSD = (24, 28, 30)
+
+# protochain walks at most this many headers after the IP header. libpcap's loop walks
+# until the packet ends (its TESTrun's deepest case walks 100), but cBPF in a kernel may
+# only jump forward, so both back ends unroll the same bounded walk: 100 steps of 19
+# instructions, so that two protochains fit in the kernel's 4,096 instructions (three
+# are too long). The headers walked: IPv6 hop-by-hop, destination options, routing and
+# fragment headers (their length in 8-byte units after the first 8), and AH (51).
+CHAIN_STEPS = 100
+CHAIN_EXTENSIONS = (0, 60, 43, 44)
 
 TRUE: tuple = ("true",)
 FALSE: tuple = ("false",)
@@ -113,6 +135,11 @@ def _not(item):
 
 def _cmp(size: int, off: int, value: int, jop: str = "jeq"):
     return ("cmp", jop, ("ld", size, off), ("k", value))
+
+
+def _mcmp1(v, value: int, mask: int):
+    """(v & mask) == value for a loaded value v."""
+    return ("cmp", "jeq", ("alu", "&", v, ("k", mask)), ("k", value))
 
 
 def _mcmp(size: int, off: int, value: int, mask: int):
@@ -161,6 +188,9 @@ class _Lower:
     def linktype_test(self, ethertype: int, column: int | None = None):
         st = self.st
         nl = st.off_nl
+        if st.kind == "tunnel":
+            raise self.error("tests after geneve or vxlan (on the encapsulated packet) are not "
+                             "supported", column)
         if st.mpls_depth > 0:
             # Inside MPLS there is no type field: bottom-of-stack, then the IP version.
             if ethertype == 0x0800:
@@ -233,6 +263,8 @@ class _Lower:
         if name in ("ether", "link"):
             raise self.error(f"'{name}' needs something to test (host, proto, broadcast, [..])",
                              column)
+        if name in ("iso", "clnp", "esis", "isis", "stp") or name in ISIS_PDU_KEYWORDS:
+            return self.osi_abbrev(name, column)
         raise self.error(f"the protocol '{name}' is not supported by purepcap's filter", column)
 
     # ---- the walk
@@ -260,7 +292,11 @@ class _Lower:
         if isinstance(node, Special):
             return self.special(node)
         if isinstance(node, Encap):
+            if node.name in ("geneve", "vxlan"):
+                return self.tunnel(node)
             return self.encap(node)
+        if isinstance(node, Llc):
+            return self.llc(node)
         raise AssertionError(node)
 
     def special(self, node: Special):
@@ -351,6 +387,12 @@ class _Lower:
         addr = q.addr
         if addr in ("port", "portrange"):
             return self.port(node)
+        if addr == "protochain":
+            return self.protochain(node)
+        if addr == "proto" and q.proto in ("iso", "isis"):
+            return self.osi_proto(node)
+        if q.proto == "decnet":
+            return self.decnet_host(node)
         if addr == "proto":
             return self.proto_qualified(node)
         # host, net, or no address qualifier (host by default)
@@ -646,6 +688,8 @@ class _Lower:
         raise AssertionError(node)
 
     def load(self, node: Load, checks: list):
+        if self.st.kind == "tunnel":
+            self.linktype_test(0, node.column)  # (refuses)
         idx = self.arith(node.index, checks)
         p = node.proto
         st = self.st
@@ -676,6 +720,212 @@ class _Lower:
         if x is not None:
             idx = ("alu", "+", idx, x)
         return ("ldi", size, base, idx)
+
+    # ---- network-layer primitives: LLC, OSI (iso, clnp, esis, isis and IS-IS PDU
+    # types), stp, DECnet addresses, protochain, geneve and vxlan. Offsets as libpcap
+    # 1.10 emits them (tcpdump -d), except where a later libpcap's TESTrun fixes it
+    # (IS-IS PDU types over Cisco HDLC skip its pad byte) and where 1.10 reads the wrong
+    # bytes of Linux cooked captures (OSI over SLL/SLL2 is read after the 802.2 header,
+    # as on Ethernet, and SLL2 tests its protocol field for 802.2).
+
+    def sap_layer(self, column: int | None, what: str):
+        """(how to test that the frame is 802.2 LLC, offset of the LLC header); (FALSE,
+        None) where the link type cannot carry it; (None, None) where it has no LLC."""
+        st = self.st
+        if st.mpls_depth:
+            raise self.error(f"'{what}' is not supported inside MPLS", column)
+        k = st.kind
+        if k == "ether":
+            o = st.off_linktype
+            return _not(_cmp(2, o, 1500, "jgt")), o + 2
+        if k == "sll":
+            return _cmp(2, 14, 4), 16  # LINUX_SLL_P_802_2
+        if k == "sll2":
+            return _cmp(2, 0, 4), 20
+        if k == "tunnel":
+            self.linktype_test(0, column)  # (refuses)
+        if k in ("null", "loop", "raw", "ipv4", "ipv6"):
+            return FALSE, None
+        return None, None
+
+    def llc_sap_test(self, sap: int, column: int | None, what: str):
+        """The frame carries 802.2 LLC with this SAP (ISO's 0xfe is tested as DSAP and SSAP)."""
+        k = self.st.kind
+        if k == "chdlc" and not self.st.mpls_depth:
+            return _cmp(2, self.st.off_linktype, (sap << 8 | sap) if sap == 0xFE else sap)
+        if k == "ppp" and not self.st.mpls_depth:
+            return _cmp(2, self.st.off_linktype, {0xFE: 0x0023, 0x42: 0x0031}[sap])
+        test, llc = self.sap_layer(column, what)
+        if llc is None:
+            return test
+        if sap == 0xFE:
+            return _and(test, _cmp(2, llc, 0xFEFE))
+        return _and(test, _cmp(1, llc, sap))
+
+    def osi_npid_offset(self) -> int:
+        """Where the OSI network-layer protocol id byte is (after the LLC header)."""
+        st = self.st
+        if st.kind == "chdlc":
+            return st.off_nl + 1  # Cisco HDLC pads OSI with one byte
+        if st.kind == "ppp":
+            return st.off_nl
+        return self.sap_layer(None, "iso")[1] + 3
+
+    def osi_test(self, npid: int | None, pdu_types: tuple = (), column: int | None = None):
+        test = self.llc_sap_test(0xFE, column, "iso")
+        if test == FALSE or npid is None:
+            return test
+        off = self.osi_npid_offset()
+        test = _and(test, _cmp(1, off, npid))
+        if pdu_types:
+            test = _and(test, _or(*(_cmp(1, off + 4, t) for t in pdu_types)))
+        return test
+
+    def osi_abbrev(self, name: str, column: int | None):
+        if name == "stp":
+            return self.llc_sap_test(0x42, column, name)
+        if name == "iso":
+            return self.osi_test(None, (), column)
+        if name in _OSI_NPID:
+            return self.osi_test(_OSI_NPID[name], (), column)
+        return self.osi_test(_OSI_NPID["isis"], _ISIS_PDU_GROUPS[name], column)
+
+    def osi_proto(self, node: Prim):
+        """iso proto N|\\clnp|\\esis|\\isis, isis proto N (a PDU type)."""
+        q, val = node.qual, node.value
+        if q.dir is not None:
+            raise self.error(f"'{q.dir}' cannot qualify '{q.proto} proto'", node.column)
+        if val.kind == "num":
+            n = val.number
+        elif val.kind == "id" and q.proto == "iso" and val.text in _OSI_NPID:
+            n = _OSI_NPID[val.text]
+        else:
+            raise self.error(f"unknown '{q.proto} proto' value '{shown(val.text)}'", val.column)
+        if q.proto == "iso":
+            if n > 255:
+                raise self.error(f"ISO protocol {n} greater than maximum 255", val.column)
+            return self.osi_test(n, (), node.column)
+        if n > 31:
+            raise self.error(f"IS-IS PDU type {n} greater than maximum 31", val.column)
+        return self.osi_test(_OSI_NPID["isis"], (n,), node.column)
+
+    def llc(self, node: Llc):
+        """llc [i|s|u|rr|...]: 802.2 LLC frames (Ethernet only here), by control field."""
+        st = self.st
+        if st.kind != "ether" or st.mpls_depth:
+            raise self.error(f"'llc' is not supported on {self.link_desc()}", node.column)
+        o = st.off_linktype
+        # an 802.3 length, and not Novell's "raw 802.3" (0xffff where the SAPs would be)
+        test = _and(_not(_cmp(2, o, 1500, "jgt")), _not(_cmp(2, o + 2, 0xFFFF)))
+        if node.subtype is None:
+            return test
+        ctl = o + 4
+        if node.subtype == "i":
+            sub = _not(("cmp", "jset", ("ld", 1, ctl), ("k", 1)))
+        elif node.subtype in ("s", "u"):
+            sub = _mcmp(1, ctl, 1 if node.subtype == "s" else 3, 3)
+        elif node.subtype in _LLC_S:
+            sub = _mcmp(1, ctl, _LLC_S[node.subtype], 0x0F)
+        else:
+            sub = _mcmp(1, ctl, _LLC_U[node.subtype], 0xEF)  # ignoring the poll/final bit
+        return _and(test, sub)
+
+    def decnet_host(self, node: Prim):
+        """decnet src|dst|host AREA.NODE: the address in DECnet's short and long data
+        headers (with and without a pad byte), as libpcap tests it."""
+        q, val = node.qual, node.value
+        if q.addr not in (None, "host"):
+            raise self.error(f"'decnet' is not a valid qualifier for '{q.addr}'", node.column)
+        if val.kind == "num" and val.number <= 0xFFFF:
+            addr = val.number
+        elif val.kind == "hid" and val.text.count(".") == 1:
+            area, _, number = val.text.partition(".")
+            if len(area.lstrip("0")) > 2 or len(number.lstrip("0")) > 4 \
+                    or int(area) > 63 or int(number) > 1023:
+                raise self.error(f"invalid DECnet address '{shown(val.text)}'", val.column)
+            addr = int(area) << 10 | int(number)
+        else:
+            raise self.error(f"invalid DECnet address '{shown(val.text)}'", val.column)
+        swapped = (addr & 0xFF) << 8 | addr >> 8  # stored little-endian
+        nl = self.st.off_nl
+
+        def at(short: int, padded_short: int, long: int, padded_long: int):
+            # flags byte: 2 a short data header, 6 a long one; 0x81 in front: one pad byte
+            return _or(_and(_mcmp(1, nl + 2, 0x02, 0x07), _cmp(2, nl + short, swapped)),
+                       _and(_mcmp(2, nl + 2, 0x8102, 0xFF07), _cmp(2, nl + padded_short, swapped)),
+                       _and(_mcmp(1, nl + 2, 0x06, 0x07), _cmp(2, nl + long, swapped)),
+                       _and(_mcmp(2, nl + 2, 0x8106, 0xFF07), _cmp(2, nl + padded_long, swapped)))
+
+        return _and(self.linktype_test(0x6003, node.column),
+                    self.dirop(q.dir, lambda: at(5, 6, 17, 18), lambda: at(3, 4, 9, 10)))
+
+    def protochain(self, node: Prim):
+        """[ip|ip6] protochain N: N anywhere in the chain of IPv6 extension headers
+        (and AH) that starts at the IP header. The IR test ("chain", nl, N, alternatives)
+        holds (guard, first next header, offset of what follows the IP header) for IPv4
+        and IPv6: one walk serves both (see CHAIN_STEPS)."""
+        q, val = node.qual, node.value
+        if q.proto not in (None, "ip", "ip6"):
+            raise self.error(f"'{q.proto}' is not a valid qualifier for 'protochain'",
+                             node.column)
+        if val.kind == "num":
+            n = val.number
+        elif val.kind == "id" and val.text in IPPROTO:
+            n = IPPROTO[val.text]
+        elif val.kind in ("hid", "hid6", "cidr4", "cidr6", "mask4"):
+            what = "IPv6 address" if val.kind.endswith("6") else "IPv4 address"
+            raise self.error(f"'protochain' qualifier applied to {what}", val.column)
+        else:
+            raise self.error(f"unknown 'protochain' value '{shown(val.text)}'", val.column)
+        if n > 255:
+            raise self.error(f"protocol number {n} greater than maximum 255", val.column)
+        nl = self.st.off_nl
+        alternatives = []
+        if q.proto in (None, "ip"):
+            alternatives.append((fold(self.linktype_test(0x0800, node.column)),
+                                 ("ld", 1, nl + 9), ("msh", nl)))
+        if q.proto in (None, "ip6"):
+            alternatives.append((fold(self.linktype_test(0x86DD, node.column)),
+                                 ("ld", 1, nl + 6), ("k", 40)))
+        alternatives = [a for a in alternatives if a[0] != FALSE]
+        if not alternatives:
+            return FALSE
+        return ("chain", nl, n, tuple(alternatives))
+
+    def tunnel(self, node: Encap):
+        """geneve [VNI] / vxlan [VNI]: UDP to port 6081 / 4789 with a valid header.
+        What follows would be tested in the encapsulated packet, at offsets libpcap
+        computes at run time: not supported yet, so it is refused (FilterError)."""
+        v = node.value
+        if v is not None and v > 0xFFFFFF:
+            raise self.error(f"{node.name.upper()} VNI {v} greater than maximum 16777215",
+                             node.column)
+        port = 6081 if node.name == "geneve" else 4789
+        nl = self.st.off_nl
+
+        def header(udp):
+            """Tests of the tunnel header (udp(off, size): a load at UDP header + off)."""
+            if node.name == "geneve":
+                tests = [_mcmp1(udp(8, 1), 0, 0xC0)]  # version 0
+            else:
+                tests = [_mcmp1(udp(8, 1), 0x08, 0x08)]  # the I flag: the VNI is valid
+            if v is not None:
+                tests.append(_mcmp1(udp(12, 4), v << 8, 0xFFFFFF00))
+            if node.name == "geneve":
+                # libpcap loads the protocol type to find the inner packet: a packet cut
+                # before it is rejected
+                tests.append(("cmp", "jge", udp(10, 2), ("k", 0)))
+            return tests
+
+        four = _and(self.linktype_test(0x0800, node.column), _cmp(1, nl + 9, 17),
+                    self.not_fragment(),
+                    ("cmp", "jeq", ("ldi", 2, nl + 2, ("msh", nl)), ("k", port)),
+                    *header(lambda off, size: ("ldi", size, nl + off, ("msh", nl))))
+        six = _and(self.linktype_test(0x86DD, node.column), _cmp(1, nl + 6, 17),
+                   _cmp(2, nl + 42, port),
+                   *header(lambda off, size: ("ld", size, nl + 40 + off)))
+        self.st = _State("tunnel", None, 0)
+        return _or(four, six)
 
 
 def _fold_alu(op: str, a: int, b: int) -> int:
@@ -930,6 +1180,8 @@ class _Emitter:
             for item in reversed(t[1]):
                 entry = self.test(item, on_true, entry)
             return entry
+        if kind == "chain":
+            return self.chain(t, on_true, on_false)
         if kind == "cmp":
             if len(self.rev) > bpf.BPF_MAXINSNS:
                 raise self.too_long()  # now, not after emitting all of a huge expression
@@ -944,6 +1196,84 @@ class _Emitter:
             self.rev.extend(reversed(pre))
             return len(self.rev) - 1
         raise AssertionError(t)
+
+    # -- protochain: a bounded, unrolled form of libpcap's loop (gen_protochain), with
+    # A the next-header value and X the offset of the header it names from the IP header.
+    def chain(self, t, on_true: int, on_false: int) -> int:
+        _, nl, target, alternatives = t
+        # the tail: libpcap compares A with N where the walk stops
+        self.jump(bpf.JMP | bpf.JEQ | bpf.K, target, on_true, on_false)
+        tail = len(self.rev) - 1
+        walk = tail
+        for _ in range(CHAIN_STEPS):
+            walk = self._place(self._chain_step(nl, target), {"next": walk, "tail": tail})
+            if len(self.rev) > bpf.BPF_MAXINSNS:
+                raise self.too_long()
+        # each alternative's start (A, X), the last one falling into the walk
+        starts = []
+        for i, (_, first, start) in enumerate(reversed(alternatives)):
+            if i:
+                self.rev.append((bpf.JMP | bpf.JA, 0, 0, len(self.rev) - walk))
+            load_x = [(bpf.LDX | bpf.B | bpf.MSH, 0, 0, start[1])] if start[0] == "msh" \
+                else [(bpf.LDX | bpf.IMM, 0, 0, start[1])]
+            self.rev.extend(reversed(self.value(first, 0) + load_x))
+            starts.append(len(self.rev) - 1)
+        entry = on_false
+        for (guard, _, _), begin in zip(reversed(alternatives), starts):
+            entry = self.test(guard, begin, entry)
+        return entry
+
+    @staticmethod
+    def _chain_step(nl: int, target: int) -> list:
+        """One step of the walk, forward, with jump targets as labels: an int is an
+        instruction of the step, "next" the next step, "tail" the final comparison.
+        (libpcap first tests A == N and A == 59, "no next header"; here A == N only where
+        N is a header walked, which is then not walked: the same verdicts, shorter.)"""
+        jeq = bpf.JMP | bpf.JEQ | bpf.K
+        ldb_x = bpf.LD | bpf.B | bpf.IND
+        walked = [nh for nh in CHAIN_EXTENSIONS if nh != target]
+        through_ah = target != 51
+        tests = ([target] if len(walked) < 4 or not through_ah else []) + walked
+        stop = len(tests) + through_ah  # the `ja tail`
+        ext, ah = stop + 1, stop + 9
+        step = [(jeq, stop if nh == target else ext, i + 1, nh) for i, nh in enumerate(tests)]
+        if through_ah:
+            step.append((jeq, ah, stop, 51))
+        step.append((bpf.JMP | bpf.JA, 0, 0, "tail"))
+        # An extension header: A = its next header, X += (its length + 1) * 8. (libpcap
+        # loads the next header first: any load that fails rejects, so the order of two
+        # loads with no test between them changes no verdict.)
+        step += [(ldb_x, 0, 0, nl + 1), (bpf.ALU | bpf.ADD | bpf.K, 0, 0, 1),
+                 (bpf.ALU | bpf.LSH | bpf.K, 0, 0, 3), (bpf.ALU | bpf.ADD | bpf.SX, 0, 0, 0),
+                 (bpf.ST, 0, 0, 0), (ldb_x, 0, 0, nl), (bpf.LDX | bpf.MEM, 0, 0, 0)]
+        if through_ah:
+            step.append((bpf.JMP | bpf.JA, 0, 0, "next"))
+            # AH: A = its next header, X = (its length + 2) * 4, as libpcap 1.10 computes
+            # it (from the IP header, not past AH: the same verdicts as tcpdump's)
+            step += [(ldb_x, 0, 0, nl + 1), (bpf.ALU | bpf.ADD | bpf.K, 0, 0, 2),
+                     (bpf.ALU | bpf.LSH | bpf.K, 0, 0, 2), (bpf.ST, 0, 0, 0),
+                     (ldb_x, 0, 0, nl), (bpf.LDX | bpf.MEM, 0, 0, 0)]  # on to the next step
+        return step
+
+    def _place(self, block: list, labels: dict) -> int:
+        """Append a forward block whose last instruction falls through to labels["next"]
+        (which must be the last instruction appended so far); returns its first."""
+        assert labels["next"] == len(self.rev) - 1
+        base = len(self.rev)
+        n = len(block)
+
+        def where(label) -> int:
+            return labels[label] if isinstance(label, str) else base + n - 1 - label
+
+        for i in range(n - 1, -1, -1):
+            code, jt, jf, k = block[i]
+            here = base + n - 1 - i
+            if code == bpf.JMP | bpf.JA:
+                k = here - where(k) - 1
+            elif code & 7 == bpf.JMP:
+                jt, jf = here - where(jt) - 1, here - where(jf) - 1
+            self.rev.append((code, jt, jf, k))
+        return len(self.rev) - 1
 
 
 def emit_bpf(ir, snaplen: int, expression: str) -> list[tuple[int, int, int, int]]:

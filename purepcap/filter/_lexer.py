@@ -29,6 +29,8 @@ KEYWORDS = frozenset("""
     stp ipx netbeui broadcast multicast and or not len inbound outbound vlan mpls
     pppoed pppoes geneve vxlan
 """.split())
+# Network-layer words (LLC, ISO/IS-IS): reserved in libpcap's scanner too.
+KEYWORDS |= frozenset("llc clnp l1 l2 iih lsp snp csnp psnp".split())
 
 _MAC = re.compile(
     r"(?:[0-9A-Fa-f]{1,2}:){5}[0-9A-Fa-f]{1,2}(?![0-9A-Za-z_.:\-])"

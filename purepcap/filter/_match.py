@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import FilterError
 from ..linktypes import MAX_SNAPLEN
 from . import _bpf as bpf
-from ._codegen import emit_bpf, lower
+from ._codegen import CHAIN_EXTENSIONS, CHAIN_STEPS, emit_bpf, lower
 from ._lexer import shown
 from ._parser import Node, stack_exhausted
 
@@ -34,6 +34,21 @@ _M32 = 0xFFFFFFFF
 
 def _shl(a: int, b: int) -> int:
     return (a << b) & _M32 if b < 32 else 0
+
+
+def _chain(d, nl: int, a: int, x: int, target: int) -> bool:
+    """protochain: the walk _codegen's cBPF unrolls (CHAIN_STEPS headers at most), with
+    its loads in the same order, so a header cut short rejects the packet alike."""
+    for _ in range(CHAIN_STEPS):
+        if a == target:
+            break
+        if a in CHAIN_EXTENSIONS:
+            a, x = d[x + nl], x + (d[x + nl + 1] + 1) * 8
+        elif a == 51:  # AH, with libpcap's offset (see _codegen._Emitter._chain_step)
+            a, x = d[x + nl], (d[x + 1 + nl] + 2) * 4
+        else:
+            break
+    return a == target
 
 
 def _msh_of(t) -> int | None:
@@ -154,6 +169,11 @@ class _Py:
             if sum(map(len, parts)) > _PART_LIMIT:
                 parts = self.split(kind, parts)
             return "(" + f" {kind} ".join(parts) + ")"
+        if kind == "chain":
+            _, nl, target, alternatives = t
+            return "(" + " or ".join(
+                f"({self.test(guard)} and _chain(d,{nl},{self.value(first)},"
+                f"{self.value(start)},{target}))" for guard, first, start in alternatives) + ")"
         if kind == "cmp":
             jop, a, b = t[1], t[2], t[3]
             # 16-bit equality with a constant: compare the two bytes, the later one first
@@ -272,7 +292,7 @@ def compile_python(ir, linktype: int, other: Callable[[Any], bool], expression: 
     if select_for is None:
         def select_for(lt: int) -> Any:
             return lambda packets: (p for p in packets if other(p))
-    env = {"_H": _H, "_W": _W, "_ABORT": _ABORT, "_shl": _shl, "_other": other,
+    env = {"_H": _H, "_W": _W, "_ABORT": _ABORT, "_shl": _shl, "_chain": _chain, "_other": other,
            "_select_for": select_for}
     try:
         helpers, src = python_source(ir, linktype)

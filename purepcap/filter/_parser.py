@@ -20,7 +20,7 @@ from ._lexer import Token, shown, tokenize
 __all__ = [
     "parse", "MAX_DEPTH", "Qual", "Value", "Prim", "ProtoName", "Special", "LenCmp", "Encap",
     "Relation", "Num", "PktLen", "Load", "BinOp", "And", "Or", "Not", "Empty", "Node",
-    "stack_exhausted",
+    "stack_exhausted", "Llc", "LLC_SUBTYPES", "ISIS_PDU_KEYWORDS",
 ]
 
 MAX_DEPTH = 60  # nesting, as above; libpcap has no such limit, we need one
@@ -28,7 +28,7 @@ MAX_DEPTH = 60  # nesting, as above; libpcap has no such limit, we need one
 PROTOS = ("ether", "link", "ip", "ip6", "arp", "rarp", "tcp", "udp", "icmp", "icmp6", "igmp",
           "sctp", "ah", "esp", "pim", "vrrp", "carp", "igrp", "ppp", "slip", "fddi", "tr", "wlan",
           "atalk", "aarp", "decnet", "lat", "sca", "moprc", "mopdl", "iso", "esis", "isis", "stp",
-          "ipx", "netbeui")
+          "ipx", "netbeui", "clnp")
 DIRS = ("src", "dst")
 ADDRS = ("host", "net", "port", "portrange", "gateway", "proto", "protochain")
 # Named constants usable in arithmetic (pcap-filter(7)).
@@ -124,6 +124,20 @@ class Encap:
 
 
 @dataclass(frozen=True)
+class Llc:
+    """llc, or llc with a frame kind (i, s, u) or an S/U subtype (rr, ui, ...)."""
+    subtype: str | None
+    column: int
+
+
+# `llc X`: the frame kinds and the S and U subtypes pcap-filter(7) names.
+LLC_SUBTYPES = ("i", "s", "u", "rr", "rnr", "rej", "ui", "ua", "disc", "dm", "sabme", "test",
+                "xid", "frmr")
+# IS-IS PDU-type groups, each a ProtoName.
+ISIS_PDU_KEYWORDS = ("l1", "l2", "iih", "lsp", "snp", "csnp", "psnp")
+
+
+@dataclass(frozen=True)
 class Num:
     value: int
 
@@ -180,7 +194,7 @@ class Empty:
     """The empty expression: accept everything (as tcpdump does)."""
 
 
-Node = Union[Prim, ProtoName, Special, LenCmp, Encap, Relation, And, Or, Not, Empty]  # noqa: UP007 - as Arith
+Node = Union[Prim, ProtoName, Special, LenCmp, Encap, Relation, And, Or, Not, Empty, Llc]  # noqa: UP007 - as Arith
 
 
 # ---- parser -------------------------------------------------------------------------
@@ -447,9 +461,30 @@ class _Parser:
         if w == "pppoed":
             self.next()
             return Encap(w, None, t.column), None
+        if w in ("llc", "geneve", "vxlan") or w in ISIS_PDU_KEYWORDS:
+            return self.network_term(), None
         if w in ("and", "or"):
             raise self.error(f"expected an expression before '{w}'", t)
         raise self.error(f"'{w}' is not supported by purepcap's filter", t)
+
+    def network_term(self) -> Node:
+        """llc [subtype], geneve [vni], vxlan [vni], and the IS-IS PDU groups (l1, csnp...)."""
+        t = self.next()
+        w = t.text
+        if w == "llc":
+            n = self.peek()
+            # (`rnr` is also a pflog keyword: libpcap's grammar takes it here too)
+            if n.kind in ("id", "kw") and n.text in LLC_SUBTYPES:
+                self.next()
+                return Llc(n.text, t.column)
+            if n.kind == "id":
+                raise self.error(f"unknown LLC type name '{shown(n.text)}' (use one of "
+                                 f"{', '.join(LLC_SUBTYPES)})", n)
+            return Llc(None, t.column)
+        if w in ("geneve", "vxlan"):
+            value = self.next().value if self.peek().kind == "num" else None
+            return Encap(w, value, t.column)
+        return ProtoName(w, t.column)
 
     def head_and_id(self) -> tuple[Node, Qual]:
         start = self.peek()
@@ -468,16 +503,24 @@ class _Parser:
                 dirq = f"src {conj} dst"
             if self.peek().kind == "kw" and self.peek().text in ADDRS:
                 addr = self.next().text
-            elif not self.starts_value():
+            elif not (self.starts_value() or self.is_kw("not") or self.is_op("!")
+                      or self.is_op("(")):
                 raise self.error(f"expected host, net or port after '{d.text}'", self.peek())
         elif self.peek().kind == "kw" and self.peek().text in ADDRS:
             addr = self.next().text
-        if addr in ("gateway", "protochain"):
-            raise self.error(f"'{addr}' is not supported by purepcap's filter", start)
+        if addr == "gateway":
+            raise self.error("'gateway' is not supported: libpcap's gateway needs a host name "
+                             "looked up in both /etc/ethers and /etc/hosts, and purepcap never "
+                             "resolves names (write 'ether host MAC and not host IP')", start)
+        if addr == "protochain" and dirq is not None:
+            raise self.error(f"'{dirq}' cannot qualify 'protochain'", start)
         q = Qual(proto, dirq, addr)
         if addr == "proto" and self.peek().kind == "kw":
             kw = self.peek().text
             raise self.error(f"'{kw}' is a keyword here: write '\\{kw}' for the protocol name")
+        if self.is_kw("not") or self.is_op("!") or self.is_op("("):
+            # `src not 1.1`, `host (a or b)`: libpcap's `not id` and `( pid )`
+            return self.bare_id(q), q
         if not self.starts_value():
             last = self.toks[self.pos - 1]
             raise self.error(f"expected a value after '{shown(last.text)}', found {_describe(self.peek())}")
