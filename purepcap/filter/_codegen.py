@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from .. import linktypes as LT
 from ..errors import FilterError
 from . import _bpf as bpf
+from . import _linkgen as wlan
 from ._lexer import shown
 from ._parser import (
     And,
@@ -43,6 +44,7 @@ from ._parser import (
     Relation,
     Special,
     Value,
+    WlanField,
 )
 
 __all__ = ["lower", "fold", "emit_bpf", "linux_cooked_fixup", "SUPPORTED_LINKTYPES"]
@@ -81,11 +83,14 @@ _LINKS = {
     LT.RAW_OPENBSD: ("raw", None, 0), LT.RAW_LINUX: ("raw", None, 0),
     LT.IPV4: ("ipv4", None, 0), LT.IPV6: ("ipv6", None, 0),
     LT.PPP: ("ppp", 2, 4), LT.C_HDLC: ("chdlc", 2, 4),
+    # 802.11 (behind its radio headers): offsets symbolic until _linkgen.finish
+    **{lt: ("wlan", wlan.BASE_PAYLOAD + 6, wlan.BASE_PAYLOAD + 8) for lt in wlan.WLAN_LINKTYPES},
 }
 SUPPORTED_LINKTYPES = tuple(sorted(_LINKS))
 _KIND_DESC = {"ether": "Ethernet", "sll": "Linux cooked v1", "sll2": "Linux cooked v2",
               "null": "BSD loopback", "loop": "OpenBSD loopback", "raw": "Raw IP",
-              "ipv4": "Raw IPv4", "ipv6": "Raw IPv6", "ppp": "PPP", "chdlc": "Cisco HDLC"}
+              "ipv4": "Raw IPv4", "ipv6": "Raw IPv6", "ppp": "PPP", "chdlc": "Cisco HDLC",
+              "wlan": "802.11"}
 _PPP_TYPES = {0x0800: 0x0021, 0x86DD: 0x0057, 0x6003: 0x0027, 0x809B: 0x0029, 0x8137: 0x002B,
               0x8847: 0x0281}
 # BSD address families for IPv6 over NULL/LOOP (NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30).
@@ -199,6 +204,8 @@ class _Lower:
             if ethertype == 0x86DD:
                 return _mcmp(1, 0, 0x60, 0xF0)
             return FALSE
+        if k == "wlan":
+            return wlan.payload_type(ethertype)
         if k == "ipv4":
             return TRUE if ethertype == 0x0800 else FALSE
         if k == "ipv6":
@@ -261,7 +268,51 @@ class _Lower:
             return self.special(node)
         if isinstance(node, Encap):
             return self.encap(node)
+        if isinstance(node, WlanField):
+            return self.wlan_field(node)
         raise AssertionError(node)
+
+    def require_80211(self, column: int | None, what: str = "802.11 link-layer types",
+                      ppi: bool = False) -> None:
+        # (libpcap refuses frame-control tests on PPI, though PPI may carry 802.11)
+        if self.st.kind != "wlan" or (self.linktype == LT.PPI and not ppi):
+            raise self.error(f"{what} supported only on 802.11, not {self.link_desc()}", column)
+
+    def wlan_field(self, node: WlanField):
+        self.require_80211(node.column)
+        if node.field == "dir":
+            v = node.type
+            if v.kind == "num":
+                if v.number > 3:
+                    raise self.error(f"invalid 802.11 direction value {v.number}", v.column)
+                return wlan.frame_control(v.number, 0x03, 1)
+            if v.text not in wlan.WLAN_DIRS:
+                raise self.error(f"unknown 802.11 direction '{shown(v.text)}'", v.column)
+            return wlan.frame_control(wlan.WLAN_DIRS[v.text], 0x03, 1)
+        typ = None
+        if node.type is not None:
+            v = node.type
+            if v.kind == "num":
+                if v.number & ~0x0C:
+                    raise self.error(f"invalid 802.11 type value {v.number:#04x}", v.column)
+                typ = v.number
+            elif v.text in wlan.WLAN_TYPES:
+                typ = wlan.WLAN_TYPES[v.text]
+            else:
+                raise self.error(f"unknown 802.11 type name '{shown(v.text)}'", v.column)
+            if node.field == "type":
+                return wlan.frame_control(typ, 0x0C)
+        v = node.subtype
+        if v.kind == "num":
+            if v.number & ~0xF0:
+                raise self.error(f"invalid 802.11 subtype value {v.number:#04x}", v.column)
+            return wlan.frame_control(typ | v.number, 0xFC)
+        for t, names in wlan.WLAN_SUBTYPES.items():
+            if (typ is None or t == typ) and v.text in names:
+                return wlan.frame_control(t | names[v.text], 0xFC)
+        if typ is None:
+            raise self.error(f"unknown 802.11 type name '{shown(v.text)}'", v.column)
+        raise self.error(f"unknown 802.11 subtype name '{shown(v.text)}'", v.column)
 
     def special(self, node: Special):
         st = self.st
@@ -278,6 +329,8 @@ class _Lower:
                 test = ("cmp", "jeq", ("ld", 2, bpf.SKF_AD_PKTTYPE), ("k", 4))
             return test if node.name == "outbound" else _not(test)
         proto = node.proto
+        if proto in (None, "ether", "link", "wlan") and st.kind == "wlan":
+            return wlan.wlan_multicast(node.name == "broadcast")
         if proto in (None, "ether", "link"):
             if st.kind != "ether":
                 raise self.error(f"{node.name} needs an Ethernet link layer, not "
@@ -354,6 +407,12 @@ class _Lower:
         if addr == "proto":
             return self.proto_qualified(node)
         # host, net, or no address qualifier (host by default)
+        if val.kind == "eid" and (q.proto == "wlan" or q.dir not in (None, "src", "dst", "src or dst",
+                                                                    "src and dst")):
+            if addr == "net":
+                raise self.error("'wlan net' is not valid: use wlan host", node.column)
+            self.require_80211(node.column, "802.11 addresses are", ppi=True)
+            return wlan.wlan_host(self.mac_bytes(val), q.dir)
         if val.kind == "eid":
             if q.proto not in ("ether", "link"):
                 raise self.error("a MAC address needs the 'ether' qualifier", val.column)
@@ -382,16 +441,22 @@ class _Lower:
             return _and(src(), dst())
         return _or(src(), dst())
 
-    def ether_host(self, val: Value, d: str | None):
-        if self.st.kind != "ether":
-            raise self.error(f"Ethernet addresses need an Ethernet link layer, not "
-                             f"{self.link_desc()}", val.column)
+    @staticmethod
+    def mac_bytes(val: Value) -> bytes:
         text = val.text.replace("-", ":")
         if "." in text:
             h = text.replace(".", "")
         else:
             h = "".join(p.zfill(2) for p in text.split(":"))
-        mac = bytes.fromhex(h)
+        return bytes.fromhex(h)
+
+    def ether_host(self, val: Value, d: str | None):
+        if self.st.kind == "wlan":  # libpcap tests the 802.11 addresses
+            return wlan.wlan_host(self.mac_bytes(val), d)
+        if self.st.kind != "ether":
+            raise self.error(f"Ethernet addresses need an Ethernet link layer, not "
+                             f"{self.link_desc()}", val.column)
+        mac = self.mac_bytes(val)
 
         def at(off: int):
             return _and(_cmp(4, off + 2, int.from_bytes(mac[2:], "big")),
@@ -650,7 +715,14 @@ class _Lower:
         p = node.proto
         st = self.st
         nl = st.off_nl
-        if p in ("ether", "link"):
+        if p in ("ether", "link", "wlan"):
+            if p == "wlan" and st.kind != "wlan":
+                raise self.error(f"'wlan[...]' needs an 802.11 link layer, not {self.link_desc()}",
+                                 node.column)
+            base, x = (wlan.BASE_LINK if st.kind == "wlan" else 0), None
+        elif p == "radio":
+            if self.linktype not in (LT.IEEE802_11_RADIOTAP, LT.IEEE802_11_PRISM, 163):
+                raise self.error("radio information not present in capture", node.column)
             base, x = 0, None
         elif p in ("ip", "ip6", "arp", "rarp"):
             checks.append(self.linktype_test(ETHERTYPE[p], node.column))
@@ -687,7 +759,10 @@ def _fold_alu(op: str, a: int, b: int) -> int:
 
 def lower(tree: Node, expression: str, linktype: int, *, offline: bool):
     """The boolean IR of a parsed expression for one link type."""
-    return fold(_Lower(expression, linktype, offline).lower(tree))
+    ir = fold(_Lower(expression, linktype, offline).lower(tree))
+    if linktype in wlan.WLAN_LINKTYPES:
+        ir = wlan.finish(ir, linktype)
+    return ir
 
 
 def _first_test(t):
@@ -870,9 +945,13 @@ class _Emitter:
             return [(bpf.LD | bpf.W | bpf.LEN, 0, 0, 0)]
         if kind == "ld":
             return [(bpf.LD | _SZ[v[1]] | bpf.ABS, 0, 0, v[2])]
+        if kind == "mem":
+            return [(bpf.LD | bpf.MEM, 0, 0, v[1])]
         if kind == "ldi":
             idx = v[3]
-            if idx[0] == "msh":
+            if idx[0] == "mem":
+                code = [(bpf.LDX | bpf.MEM, 0, 0, idx[1])]
+            elif idx[0] == "msh":
                 code = [(bpf.LDX | bpf.B | bpf.MSH, 0, 0, idx[1])]
             else:
                 code = self.value(idx, slot) + [(bpf.MISC | bpf.TAX, 0, 0, 0)]
@@ -946,7 +1025,38 @@ class _Emitter:
         raise AssertionError(t)
 
 
+    def goto(self, target: int) -> None:
+        """Make the next instruction (the last one emitted so far) lead to ``target``."""
+        if target != len(self.rev) - 1:
+            self.rev.append((bpf.JMP | bpf.JA, 0, 0, len(self.rev) - target - 1))
+
+    def steps(self, steps: list, after: int) -> int:
+        """A link preamble (see _linkgen): its steps in order, then ``after``."""
+        entry = after
+        for step in reversed(steps):
+            if step[0] == "set":
+                self.goto(entry)
+                code = self.value(step[2], 0) + [(bpf.ST, 0, 0, step[1])]
+                self.rev.extend(reversed(code))
+                entry = len(self.rev) - 1
+            elif step[0] == "if":
+                body = self.steps(step[2], entry)
+                entry = self.test(step[1], body, entry)
+            else:  # "need"
+                entry = self.test(step[1], entry, 0)
+        return entry
+
+
 def emit_bpf(ir, snaplen: int, expression: str) -> list[tuple[int, int, int, int]]:
+    if ir[0] == "pre":
+        e = _Emitter(expression)
+        e.rev.append((bpf.RET | bpf.K, 0, 0, 0))
+        e.rev.append((bpf.RET | bpf.K, 0, 0, snaplen))
+        entry = e.steps(ir[1], e.test(ir[2], 1, 0))
+        e.goto(entry)
+        if len(e.rev) > bpf.BPF_MAXINSNS:
+            raise e.too_long()
+        return e.rev[::-1]
     if ir == TRUE:
         return [(bpf.RET | bpf.K, 0, 0, snaplen)]
     if ir == FALSE:

@@ -28,7 +28,10 @@ KEYWORDS = frozenset("""
     igrp pim vrrp carp ah esp atalk aarp decnet lat sca moprc mopdl iso esis isis
     stp ipx netbeui broadcast multicast and or not len inbound outbound vlan mpls
     pppoed pppoes geneve vxlan
-""".split())
+""".split()) | frozenset((
+    # link-layer words (802.11 frame control and addresses)
+    "type subtype dir addr1 addr2 addr3 addr4 ra ta radio"
+).split())
 
 _MAC = re.compile(
     r"(?:[0-9A-Fa-f]{1,2}:){5}[0-9A-Fa-f]{1,2}(?![0-9A-Za-z_.:\-])"

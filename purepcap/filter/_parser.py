@@ -19,7 +19,7 @@ from ._lexer import Token, shown, tokenize
 
 __all__ = [
     "parse", "MAX_DEPTH", "Qual", "Value", "Prim", "ProtoName", "Special", "LenCmp", "Encap",
-    "Relation", "Num", "PktLen", "Load", "BinOp", "And", "Or", "Not", "Empty", "Node",
+    "Relation", "WlanField", "Num", "PktLen", "Load", "BinOp", "And", "Or", "Not", "Empty", "Node",
     "stack_exhausted",
 ]
 
@@ -28,8 +28,8 @@ MAX_DEPTH = 60  # nesting, as above; libpcap has no such limit, we need one
 PROTOS = ("ether", "link", "ip", "ip6", "arp", "rarp", "tcp", "udp", "icmp", "icmp6", "igmp",
           "sctp", "ah", "esp", "pim", "vrrp", "carp", "igrp", "ppp", "slip", "fddi", "tr", "wlan",
           "atalk", "aarp", "decnet", "lat", "sca", "moprc", "mopdl", "iso", "esis", "isis", "stp",
-          "ipx", "netbeui")
-DIRS = ("src", "dst")
+          "ipx", "netbeui", "radio")
+DIRS = ("src", "dst", "addr1", "addr2", "addr3", "addr4", "ra", "ta")
 ADDRS = ("host", "net", "port", "portrange", "gateway", "proto", "protochain")
 # Named constants usable in arithmetic (pcap-filter(7)).
 CONSTANTS = {
@@ -124,6 +124,16 @@ class Encap:
 
 
 @dataclass(frozen=True)
+class WlanField:
+    """802.11 frame control: `type T`, `type T subtype S`, `subtype S`, `dir D`; the
+    names (or numbers) as written, resolved by the code generator."""
+    field: str  # "type", "subtype" or "dir"
+    type: Value | None
+    subtype: Value | None
+    column: int
+
+
+@dataclass(frozen=True)
 class Num:
     value: int
 
@@ -180,12 +190,13 @@ class Empty:
     """The empty expression: accept everything (as tcpdump does)."""
 
 
-Node = Union[Prim, ProtoName, Special, LenCmp, Encap, Relation, And, Or, Not, Empty]  # noqa: UP007 - as Arith
+Node = Union[Prim, ProtoName, Special, LenCmp, Encap, Relation, WlanField, And, Or, Not, Empty]  # noqa: UP007 - as Arith
 
 
 # ---- parser -------------------------------------------------------------------------
 
 _ID_KINDS = ("num", "hid", "hid6", "eid", "id")
+_WLAN_FIELDS = ("type", "subtype", "dir")
 
 
 class _Parser:
@@ -409,6 +420,11 @@ class _Parser:
     def keyword_term(self) -> tuple[Node, Qual | None]:
         t = self.peek()
         w = t.text
+        if w == "wlan" and self.peek(1).kind == "kw" and self.peek(1).text in _WLAN_FIELDS:
+            self.next()
+            return self.wlan_field(), None
+        if w in _WLAN_FIELDS:
+            return self.wlan_field(), None
         if w in PROTOS:
             nxt = self.peek(1)
             if nxt.kind == "op" and nxt.text == "[":
@@ -450,6 +466,30 @@ class _Parser:
         if w in ("and", "or"):
             raise self.error(f"expected an expression before '{w}'", t)
         raise self.error(f"'{w}' is not supported by purepcap's filter", t)
+
+    def wlan_field(self) -> WlanField:
+        """type T [subtype S] | subtype S | dir D (libpcap's p80211 rule)."""
+        t = self.next()
+        field, typ, sub = t.text, None, None
+
+        def operand(kinds: tuple[str, ...]) -> Value:
+            v = self.peek()
+            if v.kind not in kinds:
+                raise self.error(f"expected a name{' or number' if 'num' in kinds else ''} "
+                                 f"after '{self.toks[self.pos - 1].text}', found {_describe(v)}", v)
+            return self.value()
+
+        if field == "type":
+            typ = operand(("num", "id"))
+            if self.is_kw("subtype"):
+                self.next()
+                field = "subtype"
+                sub = operand(("num", "id"))
+        elif field == "subtype":
+            sub = operand(("id",))
+        else:
+            typ = operand(("num", "id"))
+        return WlanField(field, typ, sub, t.column)
 
     def head_and_id(self) -> tuple[Node, Qual]:
         start = self.peek()

@@ -1,0 +1,271 @@
+# Link types whose headers have a variable length: 802.11 (its header is 24 bytes, 26
+# for QoS data) behind no radio header, radiotap, PPI, AVS or Prism headers (their
+# length read from the packet). Strategy, as libpcap's gencode: lowering writes the
+# IR with symbolic offsets (BASE_LINK + n is byte n of the 802.11 header, BASE_PAYLOAD
+# + n byte n after it), then finish() rewrites them into loads relative to two scratch
+# slots and puts in front of the test a preamble that fills the slots, which runs
+# first for every packet (its loads can reject a short packet, as in libpcap):
+#
+#   ("pre", steps, test)   steps: ("set", slot, value) | ("if", test, steps)
+#                                 | ("need", test)  (reject the packet unless test)
+#   ("mem", slot)          a value: what the preamble left in that slot
+#
+# Both back ends (_codegen.emit_bpf, _match) run the steps, then the test. Also here:
+# the 802.11 frame-control tests (`type`, `subtype`, `dir`) and address tests
+# (`wlan host/src/dst/addr1..4/ra/ta`, and `ether host` on 802.11), as libpcap emits them.
+from __future__ import annotations
+
+from .. import linktypes as LT
+
+__all__ = ["WLAN_LINKTYPES", "BASE_LINK", "BASE_PAYLOAD", "SLOT_LINK", "SLOT_PAYLOAD",
+           "finish", "wlan_host", "frame_control", "uses_mem", "WLAN_TYPES", "WLAN_SUBTYPES",
+           "WLAN_DIRS"]
+
+# Symbolic offsets: far above any real packet offset (cBPF offsets are 32-bit).
+BASE_LINK = 0x2000_0000
+BASE_PAYLOAD = 0x4000_0000
+# Scratch slots the preamble fills (the arithmetic's scratch use counts up from 0).
+SLOT_LINK = 15
+SLOT_PAYLOAD = 14
+
+# link type -> the radio header in front of the 802.11 header
+WLAN_LINKTYPES = {LT.IEEE802_11: "none", LT.IEEE802_11_RADIOTAP: "radiotap", LT.PPI: "ppi",
+                  LT.IEEE802_11_PRISM: "prism", 163: "avs"}
+
+# 802.11 frame control, byte 0: type in bits 2-3, subtype in bits 4-7 (values as shifted)
+WLAN_TYPES = {"mgt": 0x00, "management": 0x00, "ctl": 0x04, "control": 0x04, "data": 0x08}
+WLAN_SUBTYPES = {
+    0x00: {"assoc-req": 0x00, "assocreq": 0x00, "assoc-resp": 0x10, "assocresp": 0x10,
+           "reassoc-req": 0x20, "reassocreq": 0x20, "reassoc-resp": 0x30, "reassocresp": 0x30,
+           "probe-req": 0x40, "probereq": 0x40, "probe-resp": 0x50, "proberesp": 0x50,
+           "beacon": 0x80, "atim": 0x90, "disassoc": 0xA0, "disassociation": 0xA0,
+           "auth": 0xB0, "deauth": 0xC0},
+    0x04: {"ps-poll": 0xA0, "rts": 0xB0, "cts": 0xC0, "ack": 0xD0, "cf-end": 0xE0,
+           "cf-end-ack": 0xF0},
+    0x08: {"data": 0x00, "data-cf-ack": 0x10, "data-cf-poll": 0x20, "data-cf-ack-poll": 0x30,
+           "null": 0x40, "cf-ack": 0x50, "cf-poll": 0x60, "cf-ack-poll": 0x70,
+           "qos-data": 0x80, "qos-data-cf-ack": 0x90, "qos-data-cf-poll": 0xA0,
+           "qos-data-cf-ack-poll": 0xB0, "qos": 0xC0, "qos-cf-poll": 0xE0,
+           "qos-cf-ack-poll": 0xF0},
+}
+WLAN_DIRS = {"nods": 0, "tods": 1, "fromds": 2, "dstods": 3}
+
+_MEM_LINK = ("mem", SLOT_LINK)
+_MEM_PAYLOAD = ("mem", SLOT_PAYLOAD)
+
+
+def _jset(v, bits: int):
+    return ("cmp", "jset", v, ("k", bits))
+
+
+def _not(t):
+    return ("not", t)
+
+
+def _fc(n: int):
+    """Byte n of the frame control (symbolic: relocated by finish())."""
+    return ("ld", 1, BASE_LINK + n)
+
+
+def _mac_at(off: int, mac: bytes):
+    return ("and", [("cmp", "jeq", ("ld", 4, BASE_LINK + off + 2), ("k", int.from_bytes(mac[2:], "big"))),
+                    ("cmp", "jeq", ("ld", 2, BASE_LINK + off), ("k", int.from_bytes(mac[:2], "big")))])
+
+
+def frame_control(value: int, mask: int, byte: int = 0):
+    v = _fc(byte)
+    if mask != 0xFF:
+        v = ("alu", "&", v, ("k", mask))
+    return ("cmp", "jeq", v, ("k", value))
+
+
+def data_frame():
+    """The frame is a data frame (libpcap's test before any payload load)."""
+    return ("and", [_not(_jset(_fc(0), 0x04)), _jset(_fc(0), 0x08)])
+
+
+def _is_ctl_cts_or_ack():
+    return ("and", [frame_control(0x04, 0x0C),
+                    ("or", [frame_control(0xC0, 0xF0), frame_control(0xD0, 0xF0)])])
+
+
+def wlan_host(mac: bytes, d: str | None, test_macs=_mac_at):
+    """`wlan host/src/dst/addr1..4/ra/ta MAC` (libpcap 1.10's gen_wlanhostop)."""
+    at = lambda off: test_macs(off, mac)  # noqa: E731 - a short closure over mac
+    fc0, fc1 = _fc(0), _fc(1)
+    if d == "src":
+        return ("and", [_not(_jset(fc0, 0x04)), ("or", [
+            ("and", [_not(_jset(fc0, 0x08)), at(10)]),
+            ("and", [_jset(fc0, 0x08), ("or", [
+                ("and", [_not(_jset(fc1, 0x02)), at(10)]),
+                ("and", [_jset(fc1, 0x02), ("or", [
+                    ("and", [_not(_jset(fc1, 0x01)), at(16)]),
+                    ("and", [_jset(fc1, 0x01), at(24)])])])])])])])
+    if d == "dst":
+        return ("and", [_not(_jset(fc0, 0x04)), ("or", [
+            ("and", [_not(_jset(fc0, 0x08)), at(4)]),
+            ("and", [_jset(fc0, 0x08), ("or", [
+                ("and", [_not(_jset(fc1, 0x01)), at(4)]),
+                ("and", [_jset(fc1, 0x01), at(16)])])])])])
+    if d == "src and dst":
+        return ("and", [wlan_host(mac, "src", test_macs), wlan_host(mac, "dst", test_macs)])
+    if d in (None, "src or dst"):
+        return ("or", [wlan_host(mac, "src", test_macs), wlan_host(mac, "dst", test_macs)])
+    if d == "addr1":
+        return at(4)
+    if d == "addr2":
+        return ("and", [_not(_is_ctl_cts_or_ack()), at(10)])
+    if d == "addr3":
+        return ("and", [_not(frame_control(0x04, 0x0C)), at(16)])
+    if d == "addr4":
+        return ("and", [frame_control(0x03, 0x03, 1), at(24)])
+    if d == "ra":
+        return ("and", [_jset(fc0, 0x08), at(4)])
+    if d == "ta":
+        return ("and", [_jset(fc0, 0x08), _not(_is_ctl_cts_or_ack()), at(10)])
+    raise AssertionError(d)
+
+
+def wlan_multicast(broadcast: bool):
+    """`ether broadcast/multicast` on 802.11: the destination address (libpcap)."""
+    if broadcast:
+        return wlan_host(b"\xff" * 6, "dst")
+    return wlan_host(b"", "dst", lambda off, _mac: _jset(("ld", 1, BASE_LINK + off), 1))
+
+
+def payload_type(ethertype: int):
+    """libpcap's 802.11 payload type test: a data frame whose LLC/SNAP type (or, for a
+    value up to 1500, whose DSAP) is the given one."""
+    if ethertype <= 1500:
+        field = ("cmp", "jeq", ("ld", 1, BASE_PAYLOAD), ("k", ethertype))
+    else:
+        field = ("cmp", "jeq", ("ld", 2, BASE_PAYLOAD + 6), ("k", ethertype))
+    return ("and", [data_frame(), field])
+
+
+# ---- relocation and the preamble
+
+def uses_mem(t, slot: int) -> bool:
+    if isinstance(t, tuple):
+        if t == ("mem", slot):
+            return True
+        return any(uses_mem(c, slot) for c in t)
+    if isinstance(t, list):
+        return any(uses_mem(c, slot) for c in t)
+    return False
+
+
+def _plus(a, b):
+    return ("alu", "+", a, b)
+
+
+class _Relocate:
+    def __init__(self, radio: str) -> None:
+        # where the 802.11 header starts: a constant 0 or the slot the preamble fills
+        self.link = ("k", 0) if radio == "none" else _MEM_LINK
+
+    def at(self, size: int, off: int, idx=None):
+        if off >= BASE_PAYLOAD:
+            base, off = _MEM_PAYLOAD, off - BASE_PAYLOAD
+        elif off >= BASE_LINK:
+            base, off = self.link, off - BASE_LINK
+        else:
+            return ("ld", size, off) if idx is None else ("ldi", size, off, idx)
+        if base[0] == "k":
+            return ("ld", size, off) if idx is None else ("ldi", size, off, idx)
+        return ("ldi", size, off, base if idx is None else _plus(base, idx))
+
+    def value(self, v):
+        kind = v[0]
+        if kind == "ld":
+            return self.at(v[1], v[2])
+        if kind == "ldi":
+            return self.at(v[1], v[2], self.value(v[3]))
+        if kind == "msh":
+            ihl = ("alu", "&", self.at(1, v[1]), ("k", 15))
+            return ("alu", "<<", ihl, ("k", 2))
+        if kind == "alu":
+            return ("alu", v[1], self.value(v[2]), self.value(v[3]))
+        return v
+
+    def test(self, t):
+        kind = t[0]
+        if kind in ("and", "or"):
+            return (kind, [self.test(i) for i in t[1]])
+        if kind == "not":
+            return ("not", self.test(t[1]))
+        if kind == "cmp":
+            return ("cmp", t[1], self.value(t[2]), self.value(t[3]))
+        return t
+
+
+def _uses_base(t, base: int) -> bool:
+    """Does the IR load at a symbolic offset at or above ``base``?"""
+    if isinstance(t, tuple):
+        if t and t[0] in ("ld", "ldi", "msh"):
+            off = t[1] if t[0] == "msh" else t[2]
+            if off >= base:
+                return True
+        return any(_uses_base(c, base) for c in t if isinstance(c, (tuple, list)))
+    if isinstance(t, list):
+        return any(_uses_base(c, base) for c in t)
+    return False
+
+
+def _radio_steps(radio: str) -> list:
+    """Steps that put the radio header's length (where 802.11 starts) in SLOT_LINK."""
+    le16 = ("alu", "|", ("alu", "<<", ("ld", 1, 3), ("k", 8)), ("ld", 1, 2))
+    if radio == "radiotap":
+        return [("set", SLOT_LINK, le16)]
+    if radio == "ppi":
+        # PPI carries 802.11 only when its DLT field (little-endian, offset 4) says 105
+        return [("need", ("cmp", "jeq", ("ld", 4, 4), ("k", 0x69000000))),
+                ("set", SLOT_LINK, le16)]
+    if radio == "avs":
+        return [("set", SLOT_LINK, ("ld", 4, 4))]
+    if radio == "prism":
+        # a Prism header says its own length; an AVS header behind the Prism DLT too
+        avs = ("cmp", "jeq", ("alu", "&", ("ld", 4, 0), ("k", 0xFFFFF000)), ("k", 0x80211000))
+        return [("set", SLOT_LINK, ("k", 144)), ("if", avs, [("set", SLOT_LINK, ("ld", 4, 4))])]
+    return []
+
+
+def _payload_steps(radio: str, rel: _Relocate) -> list:
+    """Steps that put where the 802.11 payload starts in SLOT_PAYLOAD: 24 bytes after the
+    802.11 header's start, 26 for QoS data frames, rounded up to 4 when radiotap's flags
+    say the header is padded."""
+    fc = rel.at(1, BASE_LINK)
+    inner = [("if", _jset(fc, 0x80), [("set", SLOT_PAYLOAD, _plus(_MEM_PAYLOAD, ("k", 2)))])]
+    if radio == "radiotap":
+        present = ("ld", 4, 4)
+        tsft, flags_set = 0x1000000, 0x2000000
+
+        def pad(off: int):
+            return _jset(("ld", 1, off), 0x20)
+        padded = ("and", [_jset(present, flags_set), _not(_jset(present, 0x80)), ("or", [
+            ("and", [_jset(present, tsft), pad(16)]),
+            ("and", [_not(_jset(present, tsft)), pad(8)])])])
+        inner.append(("if", padded, [("set", SLOT_PAYLOAD, ("alu", "&", _plus(_MEM_PAYLOAD, ("k", 3)),
+                                                            ("k", 0xFFFFFFFC)))]))
+    start = _plus(rel.link, ("k", 24)) if rel.link[0] == "mem" else ("k", 24)
+    data = ("and", [_jset(fc, 0x08), _not(_jset(fc, 0x04))])
+    return [("set", SLOT_PAYLOAD, start), ("if", data, inner)]
+
+
+def finish(ir, linktype: int):
+    """The IR of an 802.11 link type with its symbolic offsets made real: relocated
+    loads behind the preamble that computes the offsets they use."""
+    radio = WLAN_LINKTYPES[linktype]
+    need_payload = _uses_base(ir, BASE_PAYLOAD)
+    need_link = need_payload or _uses_base(ir, BASE_LINK)
+    if not need_link:
+        # PPI's test of what it carries comes first in any program (not the empty one)
+        return ("pre", _radio_steps(radio)[:1], ir) if radio == "ppi" and ir != ("true",) else ir
+    rel = _Relocate(radio)
+    steps = _radio_steps(radio)
+    if need_payload:
+        steps = steps + _payload_steps(radio, rel)
+    body = rel.test(ir)
+    if not steps:
+        return body
+    return ("pre", steps, body)
