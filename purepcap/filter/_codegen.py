@@ -33,6 +33,7 @@ from ._parser import (
     Empty,
     Encap,
     LenCmp,
+    LinkPrim,
     Load,
     Node,
     Not,
@@ -85,12 +86,18 @@ _LINKS = {
     LT.PPP: ("ppp", 2, 4), LT.C_HDLC: ("chdlc", 2, 4),
     # 802.11 (behind its radio headers): offsets symbolic until _linkgen.finish
     **{lt: ("wlan", wlan.BASE_PAYLOAD + 6, wlan.BASE_PAYLOAD + 8) for lt in wlan.WLAN_LINKTYPES},
+    LT.PPP_HDLC: ("ppp", 2, 4), LT.PPP_ETHER: ("ppp", 6, 8),
+    LT.ARCNET_BSD: ("arcnet", 2, 6), LT.ARCNET_LINUX: ("arcnet", 4, 8),
+    LT.IP_OVER_FC: ("ipfc", 22, 24), LT.SUNATM: ("sunatm", 10, 12),
+    LT.PFLOG: ("pflog", None, wlan.BASE_PAYLOAD),  # (its header length is in the packet)
+    LT.MTP2: ("mtp2", None, 0), 139: ("mtp2", None, 0),
 }
 SUPPORTED_LINKTYPES = tuple(sorted(_LINKS))
 _KIND_DESC = {"ether": "Ethernet", "sll": "Linux cooked v1", "sll2": "Linux cooked v2",
               "null": "BSD loopback", "loop": "OpenBSD loopback", "raw": "Raw IP",
               "ipv4": "Raw IPv4", "ipv6": "Raw IPv6", "ppp": "PPP", "chdlc": "Cisco HDLC",
-              "wlan": "802.11"}
+              "wlan": "802.11", "arcnet": "ARCNET", "ipfc": "IP over Fibre Channel",
+              "sunatm": "SunATM", "pflog": "OpenBSD pflog", "mtp2": "SS7 MTP2"}
 _PPP_TYPES = {0x0800: 0x0021, 0x86DD: 0x0057, 0x6003: 0x0027, 0x809B: 0x0029, 0x8137: 0x002B,
               0x8847: 0x0281}
 # BSD address families for IPv6 over NULL/LOOP (NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30).
@@ -138,6 +145,8 @@ class _State:
     off_linktype: int | None
     off_nl: int
     mpls_depth: int = 0
+    off_link: int = 0  # where the MAC header starts (6 after SunATM's `lane`)
+    lane: bool = False  # LANE: Ethernet inside SunATM, LE control frames excluded
 
 
 class _Lower:
@@ -159,7 +168,7 @@ class _Lower:
 
     # ---- link layer
     def link_desc(self) -> str:
-        if self.st.kind in ("ppp",) and self.linktype != LT.PPP:
+        if self.st.kind in ("ppp",) and self.linktype not in (LT.PPP, LT.PPP_HDLC, LT.PPP_ETHER):
             return "PPP (inside PPPoE)"
         return _KIND_DESC[self.st.kind]
 
@@ -174,6 +183,11 @@ class _Lower:
                 return _and(_mcmp(1, nl - 2, 1, 1), _mcmp(1, nl, 0x60, 0xF0))
             raise self.error("only ip and ip6 can be tested inside MPLS", column)
         k = st.kind
+        if k == "ether" and st.lane:
+            st.lane = False
+            test = self.linktype_test(ethertype, column)
+            st.lane = True
+            return _and(self.lane_data(), test)
         if k == "ether":
             if ethertype <= 1500:
                 # An 802.3 length, not a type: match 802.2 LLC frames by their DSAP.
@@ -206,6 +220,24 @@ class _Lower:
             return FALSE
         if k == "wlan":
             return wlan.payload_type(ethertype)
+        if k == "arcnet":
+            return _or(*(_cmp(1, st.off_linktype, t) for t in wlan.ARCNET_TYPES.get(ethertype, ()))) \
+                if ethertype in wlan.ARCNET_TYPES else FALSE
+        if k == "ipfc":
+            if ethertype <= 1500:
+                raise self.error(f"ether proto values up to 1500 (LLC SAPs) are not supported on "
+                                 f"{self.link_desc()}", column)
+            return _cmp(2, st.off_linktype, ethertype)
+        if k == "sunatm":  # LLC-encapsulated (not LANE): SNAP type after the 4-byte header
+            return _and(_mcmp(1, 0, 2, 0x0F), _cmp(2, st.off_linktype, ethertype))
+        if k == "pflog":
+            if ethertype == 0x0800:
+                return _cmp(1, 1, 2)
+            if ethertype == 0x86DD:
+                return _or(*(_cmp(1, 1, af) for af in wlan.PFLOG_AF_INET6))
+            return FALSE
+        if k == "mtp2":
+            raise self.error("MTP2 link-layer type filtering not implemented", column)
         if k == "ipv4":
             return TRUE if ethertype == 0x0800 else FALSE
         if k == "ipv6":
@@ -270,7 +302,65 @@ class _Lower:
             return self.encap(node)
         if isinstance(node, WlanField):
             return self.wlan_field(node)
+        if isinstance(node, LinkPrim):
+            return self.link_prim(node)
         raise AssertionError(node)
+
+    def lane_data(self):
+        """Not a LANE LE control frame (its first two bytes 0xff00), as libpcap tests."""
+        return _not(_cmp(2, 4, 0xFF00))
+
+    def link_prim(self, node: LinkPrim):
+        """pflog, SunATM and SS7 primitives (see _linkgen for the layouts)."""
+        w, v, st = node.word, node.value, self.st
+        if w in wlan.PFLOG_FIELDS:
+            if st.kind != "pflog":
+                raise self.error(f"'{w}' supported only on PF linktype", node.column)
+            how, off = wlan.PFLOG_FIELDS[w]
+            if how == "name":
+                name = v.text.encode("utf-8", "surrogateescape")
+                if len(name) >= wlan.PFLOG_IFNAMSIZ:
+                    raise self.error(f"{'ruleset' if off == 20 else 'interface'} name "
+                                     f"'{shown(v.text)}' too long", v.column)
+                return wlan.pflog_name(off, name)
+            table = {"action": wlan.PF_ACTIONS, "reason": wlan.PF_REASONS}.get(how)
+            if v.kind == "num" and how != "action":
+                n = v.number
+            elif table is not None and v.kind == "id" and v.text in table:
+                n = table[v.text]
+            else:
+                raise self.error(f"unknown PF {how if table else 'rule number'} "
+                                 f"'{shown(v.text)}'", v.column)
+            if how == "num":
+                return _cmp(4, off, n)
+            if n > 255:
+                raise self.error(f"PF {how} {n} greater than maximum 255", v.column)
+            return _cmp(1, off, n)
+        if w in wlan.SS7_FIELDS:
+            if st.kind != "mtp2":
+                raise self.error(f"'{w.lstrip('h') if w != 'hsls' else 'sls'}' supported only "
+                                 "on SS7", node.column)
+            if v.kind != "num":
+                raise self.error(f"'{w}' needs a number, not '{shown(v.text)}'", v.column)
+            most = wlan.SS7_MAX[w[1:] if w.startswith("h") else w]
+            if v.number > most:
+                raise self.error(f"{w} value {v.number} greater than maximum {most}", v.column)
+            return wlan.ss7(w, v.number, 4 if self.linktype == 139 else 0)
+        # SunATM
+        if st.kind != "sunatm" or st.lane:
+            raise self.error(f"'{w}' supported only on raw ATM (SunATM), not "
+                             f"{self.link_desc()}", node.column)
+        if w == "lane":
+            # what follows is Ethernet after the 2-byte LANE header
+            st.kind, st.off_link, st.off_linktype, st.off_nl, st.lane = "ether", 6, 18, 20, True
+            return _mcmp(1, 0, 1, 0x0F)
+        if w in ("vpi", "vci"):
+            if v.kind != "num":
+                raise self.error(f"'{w}' needs a number, not '{shown(v.text)}'", v.column)
+            if v.number > (255 if w == "vpi" else 0xFFFF):
+                raise self.error(f"{w} {v.number} out of range", v.column)
+            return _cmp(1, 1, v.number) if w == "vpi" else _cmp(2, 2, v.number)
+        return wlan.atm_word(w)
 
     def require_80211(self, column: int | None, what: str = "802.11 link-layer types",
                       ppi: bool = False) -> None:
@@ -321,6 +411,8 @@ class _Lower:
                 test = _cmp(2, 0, 4)  # sll_pkttype == PACKET_OUTGOING
             elif st.kind == "sll2":
                 test = _cmp(1, 10, 4)
+            elif st.kind == "pflog":  # the rule's direction: PF_IN 1, PF_OUT 2
+                return _cmp(1, wlan.PF_DIRECTION, 1 if node.name == "inbound" else 2)
             elif self.offline:
                 raise self.error(f"{node.name} is not supported on {self.link_desc()} when "
                                  "reading files (only Linux cooked captures record the direction)",
@@ -331,6 +423,13 @@ class _Lower:
         proto = node.proto
         if proto in (None, "ether", "link", "wlan") and st.kind == "wlan":
             return wlan.wlan_multicast(node.name == "broadcast")
+        if proto in (None, "ether", "link") and st.kind == "arcnet":
+            return _cmp(1, 1, 0)  # ARCNET's broadcast destination, 0 (it has no multicast)
+        if proto in (None, "ether", "link") and (st.kind == "ipfc" or st.lane):
+            dst = 2 if st.kind == "ipfc" else st.off_link
+            test = _and(_cmp(4, dst + 2, 0xFFFFFFFF), _cmp(2, dst, 0xFFFF)) \
+                if node.name == "broadcast" else ("cmp", "jset", ("ld", 1, dst), ("k", 1))
+            return _and(self.lane_data(), test) if st.lane else test
         if proto in (None, "ether", "link"):
             if st.kind != "ether":
                 raise self.error(f"{node.name} needs an Ethernet link layer, not "
@@ -413,6 +512,13 @@ class _Lower:
                 raise self.error("'wlan net' is not valid: use wlan host", node.column)
             self.require_80211(node.column, "802.11 addresses are", ppi=True)
             return wlan.wlan_host(self.mac_bytes(val), q.dir)
+        if val.kind == "aid":
+            if q.proto not in ("ether", "link") or addr not in (None, "host"):
+                raise self.error("ARCnet address used in non-arc expression", val.column)
+            if self.st.kind != "arcnet":
+                raise self.error(f"ARCnet addresses need an ARCNET link layer, not "
+                                 f"{self.link_desc()}", val.column)
+            return self.dirop(q.dir, lambda: _cmp(1, 0, val.number), lambda: _cmp(1, 1, val.number))
         if val.kind == "eid":
             if q.proto not in ("ether", "link"):
                 raise self.error("a MAC address needs the 'ether' qualifier", val.column)
@@ -453,16 +559,19 @@ class _Lower:
     def ether_host(self, val: Value, d: str | None):
         if self.st.kind == "wlan":  # libpcap tests the 802.11 addresses
             return wlan.wlan_host(self.mac_bytes(val), d)
-        if self.st.kind != "ether":
+        if self.st.kind not in ("ether", "ipfc"):
             raise self.error(f"Ethernet addresses need an Ethernet link layer, not "
                              f"{self.link_desc()}", val.column)
         mac = self.mac_bytes(val)
+        # (source, destination) offsets: Ethernet's, IP over FC's network header, LANE's
+        src, dst = (10, 2) if self.st.kind == "ipfc" else (self.st.off_link + 6, self.st.off_link)
 
         def at(off: int):
             return _and(_cmp(4, off + 2, int.from_bytes(mac[2:], "big")),
                         _cmp(2, off, int.from_bytes(mac[:2], "big")))
 
-        return self.dirop(d, lambda: at(6), lambda: at(0))
+        test = self.dirop(d, lambda: at(src), lambda: at(dst))
+        return _and(self.lane_data(), test) if self.st.lane else test
 
     def parse_ipv4(self, text: str, column: int) -> tuple[int, int]:
         """Dotted (possibly short) IPv4 -> (value, number of bits given)."""
@@ -719,7 +828,7 @@ class _Lower:
             if p == "wlan" and st.kind != "wlan":
                 raise self.error(f"'wlan[...]' needs an 802.11 link layer, not {self.link_desc()}",
                                  node.column)
-            base, x = (wlan.BASE_LINK if st.kind == "wlan" else 0), None
+            base, x = (wlan.BASE_LINK if st.kind == "wlan" else st.off_link), None
         elif p == "radio":
             if self.linktype not in (LT.IEEE802_11_RADIOTAP, LT.IEEE802_11_PRISM, 163):
                 raise self.error("radio information not present in capture", node.column)
@@ -760,7 +869,7 @@ def _fold_alu(op: str, a: int, b: int) -> int:
 def lower(tree: Node, expression: str, linktype: int, *, offline: bool):
     """The boolean IR of a parsed expression for one link type."""
     ir = fold(_Lower(expression, linktype, offline).lower(tree))
-    if linktype in wlan.WLAN_LINKTYPES:
+    if linktype in wlan.VARIABLE_LINKTYPES:
         ir = wlan.finish(ir, linktype)
     return ir
 

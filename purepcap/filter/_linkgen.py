@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from .. import linktypes as LT
 
-__all__ = ["WLAN_LINKTYPES", "BASE_LINK", "BASE_PAYLOAD", "SLOT_LINK", "SLOT_PAYLOAD",
+__all__ = ["WLAN_LINKTYPES", "VARIABLE_LINKTYPES", "BASE_LINK", "BASE_PAYLOAD", "SLOT_LINK", "SLOT_PAYLOAD",
            "finish", "wlan_host", "frame_control", "uses_mem", "WLAN_TYPES", "WLAN_SUBTYPES",
            "WLAN_DIRS"]
 
@@ -49,6 +49,8 @@ WLAN_SUBTYPES = {
            "qos-cf-ack-poll": 0xF0},
 }
 WLAN_DIRS = {"nods": 0, "tods": 1, "fromds": 2, "dstods": 3}
+# every link type whose IR finish() rewrites
+VARIABLE_LINKTYPES = frozenset(WLAN_LINKTYPES) | {LT.PFLOG}
 
 _MEM_LINK = ("mem", SLOT_LINK)
 _MEM_PAYLOAD = ("mem", SLOT_PAYLOAD)
@@ -253,8 +255,13 @@ def _payload_steps(radio: str, rel: _Relocate) -> list:
 
 
 def finish(ir, linktype: int):
-    """The IR of an 802.11 link type with its symbolic offsets made real: relocated
-    loads behind the preamble that computes the offsets they use."""
+    """The IR of a link type with variable offsets (VARIABLE_LINKTYPES) with its
+    symbolic offsets made real: relocated loads behind the preamble that computes
+    the offsets they use."""
+    if linktype == LT.PFLOG:
+        if not _uses_base(ir, BASE_PAYLOAD):
+            return ir
+        return ("pre", pflog_payload_steps(), _Relocate("none").test(ir))
     radio = WLAN_LINKTYPES[linktype]
     need_payload = _uses_base(ir, BASE_PAYLOAD)
     need_link = need_payload or _uses_base(ir, BASE_LINK)
@@ -269,3 +276,84 @@ def finish(ir, linktype: int):
     if not steps:
         return body
     return ("pre", steps, body)
+
+
+# ---- fixed-layout link types' own primitives (pflog, SunATM, SS7 MTP2, ARCNET)
+
+# pflog: OpenBSD's pfloghdr (length, af, action, reason, ifname[16], ruleset[16],
+# rulenr, subrulenr, ..., dir at 60); the payload starts at its length rounded up to 4.
+PFLOG_FIELDS = {"on": ("name", 4), "ifname": ("name", 4), "rset": ("name", 20),
+                "ruleset": ("name", 20), "rnr": ("num", 36), "rulenum": ("num", 36),
+                "srnr": ("num", 40), "srulenum": ("num", 40), "action": ("action", 2),
+                "reason": ("reason", 3)}
+PF_ACTIONS = {"pass": 0, "block": 1, "drop": 1, "scrub": 2, "noscrub": 3, "nat": 4,
+              "nonat": 5, "binat": 6, "nobinat": 7, "rdr": 8, "nordr": 9}
+PF_REASONS = {"match": 0, "bad-offset": 1, "fragment": 2, "short": 3, "normalize": 4,
+              "memory": 5, "bad-timestamp": 6, "congestion": 7, "ip-option": 8,
+              "proto-cksum": 9, "state-mismatch": 10, "state-insert": 11, "state-limit": 12,
+              "src-limit": 13, "synproxy": 14}
+PF_DIRECTION = 60  # PF_IN 1, PF_OUT 2
+# AF_INET6 as libpcap on Linux compares it (10), and as the BSDs write it (24, 28, 30)
+PFLOG_AF_INET6 = (10, 24, 28, 30)
+PFLOG_IFNAMSIZ = 16
+
+
+def pflog_payload_steps() -> list:
+    hdrlen = ("alu", "&", ("alu", "+", ("ld", 1, 0), ("k", 3)), ("k", 0xFFFFFFFC))
+    return [("set", SLOT_PAYLOAD, hdrlen)]
+
+
+def pflog_name(off: int, name: bytes):
+    """libpcap's gen_bcmp: the name's own bytes (no terminating NUL), compared from the
+    end backwards in words, then a half-word, then a byte."""
+    tests = []
+    size = len(name)
+    for width in (4, 2, 1):
+        while size >= width:
+            tests.append(("cmp", "jeq", ("ld", width, off + size - width),
+                          ("k", int.from_bytes(name[size - width:size], "big"))))
+            size -= width
+    return ("and", tests)
+
+
+# SunATM: flags (low nibble: 1 LANE, 2 LLC), VPI, VCI (2 bytes)
+ATM_VCI = {"oamf4": (3, 4), "oam": (3, 4), "oamf4sc": (3,), "oamf4ec": (4,), "metac": (1,),
+           "bcc": (2,), "sc": (5,), "ilmic": (16,), "connectmsg": (5,), "metaconnect": (1,)}
+# Q.2931 message types of a call set-up (`connectmsg`; `metaconnect` has no RELEASE_DONE)
+ATM_MSGTYPES = {"connectmsg": (0x5A, 0x4D, 0x0F, 0x07, 0x05, 0x02),
+                "metaconnect": (0x5A, 0x4D, 0x07, 0x05, 0x02)}
+
+
+def atm_word(word: str):
+    vci = ATM_VCI[word]
+    test = ("and", [("cmp", "jeq", ("ld", 1, 1), ("k", 0)),
+                    ("or", [("cmp", "jeq", ("ld", 2, 2), ("k", v)) for v in vci])])
+    if word in ATM_MSGTYPES:
+        test = ("and", [test, ("or", [("cmp", "jeq", ("ld", 1, 9), ("k", m))
+                                      for m in ATM_MSGTYPES[word]])])
+    return test
+
+
+# SS7 MTP3 routing label (little-endian: DPC 14 bits, OPC 14, SLS 4) after the SIO.
+SS7_FIELDS = ("sio", "opc", "dpc", "sls", "hsio", "hopc", "hdpc", "hsls")
+SS7_MAX = {"sio": 255, "opc": 16383, "dpc": 16383, "sls": 15}
+
+
+def ss7(word: str, value: int, base: int):
+    """`sio/opc/dpc/sls N` (and the h-forms, 3 bytes further: the annex A header)."""
+    field = word[1:] if word.startswith("h") else word
+    off = base + (3 if word.startswith("h") else 0)
+    if field == "sio":
+        return ("cmp", "jeq", ("ld", 1, off + 3), ("k", value))
+    if field == "sls":
+        return ("cmp", "jeq", ("alu", "&", ("ld", 1, off + 7), ("k", 0xF0)), ("k", value << 4))
+    if field == "dpc":
+        v = ((value & 0xFF) << 24) | (((value >> 8) & 0x3F) << 16)
+        return ("cmp", "jeq", ("alu", "&", ("ld", 4, off + 4), ("k", 0xFF3F0000)), ("k", v))
+    v = ((value & 3) << 22) | (((value >> 2) & 0xFF) << 8) | ((value >> 10) & 0x0F)
+    return ("cmp", "jeq", ("alu", "&", ("ld", 4, off + 4), ("k", 0x00C0FF0F)), ("k", v))
+
+
+# ARCNET protocol ids for the ethertypes libpcap maps (RFC 1201 first, then RFC 1051)
+ARCNET_TYPES = {0x0800: (0xD4, 0xF0), 0x0806: (0xD5, 0xF1), 0x8035: (0xD6,), 0x86DD: (0xC4,),
+                0x809B: (0xDD,)}

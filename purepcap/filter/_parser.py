@@ -19,7 +19,7 @@ from ._lexer import Token, shown, tokenize
 
 __all__ = [
     "parse", "MAX_DEPTH", "Qual", "Value", "Prim", "ProtoName", "Special", "LenCmp", "Encap",
-    "Relation", "WlanField", "Num", "PktLen", "Load", "BinOp", "And", "Or", "Not", "Empty", "Node",
+    "Relation", "WlanField", "LinkPrim", "Num", "PktLen", "Load", "BinOp", "And", "Or", "Not", "Empty", "Node",
     "stack_exhausted",
 ]
 
@@ -134,6 +134,15 @@ class WlanField:
 
 
 @dataclass(frozen=True)
+class LinkPrim:
+    """A link type's own primitive: pflog (`on eth0`, `rnr 5`, `action pass`...), SunATM
+    (`lane`, `oam`, `vpi 3`...), SS7 (`sio 3`, `opc 100`...); value None for the bare ones."""
+    word: str
+    value: Value | None
+    column: int
+
+
+@dataclass(frozen=True)
 class Num:
     value: int
 
@@ -190,13 +199,19 @@ class Empty:
     """The empty expression: accept everything (as tcpdump does)."""
 
 
-Node = Union[Prim, ProtoName, Special, LenCmp, Encap, Relation, WlanField, And, Or, Not, Empty]  # noqa: UP007 - as Arith
+Node = Union[Prim, ProtoName, Special, LenCmp, Encap, Relation, WlanField, LinkPrim, And, Or, Not,
+             Empty]  # noqa: UP007 - as Arith
 
 
 # ---- parser -------------------------------------------------------------------------
 
-_ID_KINDS = ("num", "hid", "hid6", "eid", "id")
+_ID_KINDS = ("num", "hid", "hid6", "eid", "aid", "id")
 _WLAN_FIELDS = ("type", "subtype", "dir")
+# link-type words with a value after them, and bare ones
+_LINK_VALUED = ("on", "ifname", "rnr", "rulenum", "srnr", "srulenum", "rset", "ruleset", "action",
+                "reason", "vpi", "vci", "sio", "opc", "dpc", "sls", "hsio", "hopc", "hdpc", "hsls")
+_LINK_BARE = ("lane", "oamf4", "oamf4sc", "oamf4ec", "oam", "metac", "bcc", "sc", "ilmic",
+              "connectmsg", "metaconnect")
 
 
 class _Parser:
@@ -425,6 +440,14 @@ class _Parser:
             return self.wlan_field(), None
         if w in _WLAN_FIELDS:
             return self.wlan_field(), None
+        if w in _LINK_BARE:
+            self.next()
+            return LinkPrim(w, None, t.column), None
+        if w in _LINK_VALUED:
+            self.next()
+            if self.peek().kind not in ("num", "id"):
+                raise self.error(f"expected a value after '{w}', found {_describe(self.peek())}")
+            return LinkPrim(w, self.value(), t.column), None
         if w in PROTOS:
             nxt = self.peek(1)
             if nxt.kind == "op" and nxt.text == "[":
@@ -555,6 +578,8 @@ class _Parser:
             return Value("hid6", t.text, t.column)
         if t.kind == "eid":
             return Value("eid", t.text, t.column)
+        if t.kind == "aid":
+            return Value("aid", t.text, t.column, number=int(t.text[1:], 16))
         if t.kind == "id":
             return Value("id", t.text, t.column)
         self.pos -= 1 if t.kind != "end" else 0
