@@ -472,7 +472,8 @@ class _Lower:
             nl = st.off_nl
             if st.mpls_depth:
                 test = _mcmp(1, nl - 2, 0, 1)  # the previous label is not bottom-of-stack
-            elif st.kind in ("ether", "ppp", "chdlc"):
+            elif st.kind in ("ether", "ppp", "chdlc") and self.linktype not in (LT.PPP_HDLC,
+                                                                               LT.PPP_ETHER):
                 test = self.linktype_test(0x8847, node.column)
             else:
                 raise self.error(f"no MPLS support for {self.link_desc()}", node.column)
@@ -750,7 +751,7 @@ class _Lower:
         col = val.column
         if val.kind not in ("num", "id"):
             raise self.error(f"'{shown(val.text)}' is not a protocol number or name", col)
-        if q.proto in ("ether", "link"):
+        if q.proto in ("ether", "link") or (q.proto == "wlan" and self.st.kind == "wlan"):
             if val.kind == "num":
                 n = val.number
             elif val.text in ETHERTYPE:

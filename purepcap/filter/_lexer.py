@@ -31,7 +31,7 @@ KEYWORDS = frozenset("""
 """.split()) | frozenset((
     # link-layer words: 802.11 frame control and addresses, pflog, SunATM, SS7
     "type subtype dir addr1 addr2 addr3 addr4 ra ta radio "
-    "on ifname rnr rulenum srnr srulenum rset ruleset action reason "
+    "on ifname rnr rulenum srnr subrulenum rset ruleset action reason "
     "lane oamf4 oamf4sc oamf4ec oam metac bcc sc ilmic connectmsg metaconnect vpi vci "
     "sio opc dpc sls hsio hopc hdpc hsls"
 ).split())

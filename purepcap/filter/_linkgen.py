@@ -284,7 +284,7 @@ def finish(ir, linktype: int):
 # rulenr, subrulenr, ..., dir at 60); the payload starts at its length rounded up to 4.
 PFLOG_FIELDS = {"on": ("name", 4), "ifname": ("name", 4), "rset": ("name", 20),
                 "ruleset": ("name", 20), "rnr": ("num", 36), "rulenum": ("num", 36),
-                "srnr": ("num", 40), "srulenum": ("num", 40), "action": ("action", 2),
+                "srnr": ("num", 40), "subrulenum": ("num", 40), "action": ("action", 2),
                 "reason": ("reason", 3)}
 PF_ACTIONS = {"pass": 0, "block": 1, "drop": 1, "scrub": 2, "noscrub": 3, "nat": 4,
               "nonat": 5, "binat": 6, "nobinat": 7, "rdr": 8, "nordr": 9}

@@ -208,7 +208,7 @@ Node = Union[Prim, ProtoName, Special, LenCmp, Encap, Relation, WlanField, LinkP
 _ID_KINDS = ("num", "hid", "hid6", "eid", "aid", "id")
 _WLAN_FIELDS = ("type", "subtype", "dir")
 # link-type words with a value after them, and bare ones
-_LINK_VALUED = ("on", "ifname", "rnr", "rulenum", "srnr", "srulenum", "rset", "ruleset", "action",
+_LINK_VALUED = ("on", "ifname", "rnr", "rulenum", "srnr", "subrulenum", "rset", "ruleset", "action",
                 "reason", "vpi", "vci", "sio", "opc", "dpc", "sls", "hsio", "hopc", "hdpc", "hsls")
 _LINK_BARE = ("lane", "oamf4", "oamf4sc", "oamf4ec", "oam", "metac", "bcc", "sc", "ilmic",
               "connectmsg", "metaconnect")
