@@ -20,6 +20,7 @@ import shutil
 import subprocess
 
 import pytest
+from _filter_link_cases import FAMILIES, MAC_QUALIFIERS
 from conftest import corpus_path, manifest, needs_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,62 +35,6 @@ TCPDUMP = shutil.which("tcpdump")
 needs_tcpdump = pytest.mark.skipif(TCPDUMP is None, reason="tcpdump is not installed")
 FULL = os.environ.get("PUREPCAP_FILTER_FULL") == "1"
 
-MAC_QUALIFIERS = ["wlan addr1 {}", "wlan addr2 {}", "wlan addr3 {}", "wlan addr4 {}", "wlan ra {}",
-                  "wlan ta {}", "wlan host {}", "wlan src {}", "wlan dst {}", "ether host {}",
-                  "ether src {}", "ether dst {} or ether src {}", "wlan src {} and not ip"]
-WLAN_FIELDS = [
-    "wlan type mgt", "type ctl", "type data", "wlan type mgt subtype beacon", "subtype probe-req",
-    "subtype probe-resp", "subtype qos-data", "type data subtype null", "type ctl subtype ack",
-    "subtype rts", "subtype cts", "subtype deauth", "type data subtype 0x80", "type 8",
-    "dir nods", "dir tods", "dir fromds", "dir dstods", "dir 3", "not dir 0",
-]
-WLAN_COMMON = [
-    "ether broadcast", "ether multicast", "broadcast", "wlan multicast", "ip", "ip6", "arp",
-    "tcp", "udp", "icmp", "tcp port 80", "udp port 53", "port 5353 or port 137",
-    "ether proto 0x888e", "ether proto 0x42", "link proto 0xaa", "wlan[0] & 0xfc == 0x80",
-    "ether[1] & 3 == 1", "ip[9] = 17", "tcp[13] & 2 != 0", "ip6 and udp", "len > 100",
-    "not ip", "ip src net 192.168.0.0/16", "udp[8:2] > 0 or wlan[1] & 0x40 != 0",
-    "ip host 192.168.1.1 or ip6 multicast", "icmp6",
-]
-RADIO = ["radio[0] == 0", "radio[2:2] > 20", "radio[4:4] & 0x2 != 0"]
-# with addresses random bytes often have (the corpus tests take theirs from each file)
-WLAN_MACS = [q.format(*[mac] * q.count("{}")) for q in MAC_QUALIFIERS
-             for mac in ("ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00")]
-# (link type names for tcpdump -y, primitives to compare)
-FAMILIES: dict[int, tuple[str, list[str]]] = {
-    LT.IEEE802_11: ("IEEE802_11", WLAN_FIELDS + WLAN_COMMON + WLAN_MACS),
-    LT.IEEE802_11_RADIOTAP: ("IEEE802_11_RADIO", WLAN_FIELDS + WLAN_COMMON + RADIO + WLAN_MACS),
-    LT.PPI: ("PPI", WLAN_COMMON + WLAN_MACS),
-    163: ("IEEE802_11_RADIO_AVS", WLAN_FIELDS + WLAN_COMMON + RADIO + WLAN_MACS),
-    LT.IEEE802_11_PRISM: ("PRISM_HEADER", WLAN_FIELDS + WLAN_COMMON + RADIO + WLAN_MACS),
-    LT.ARCNET_BSD: ("ARCNET", ["ip", "arp", "rarp", "ip6", "link src $dd", "link host $dd",
-                               "ether dst $dd", "broadcast", "ether multicast", "tcp port 80",
-                               "ip[9] = 6", "link[2] = 0xd4", "ip broadcast", "udp or icmp"]),
-    LT.ARCNET_LINUX: ("ARCNET_LINUX", ["ip", "arp", "ip6", "link host $dd", "link dst $dd",
-                                       "broadcast", "tcp port 80", "udp", "ip[9] = 1",
-                                       "icmp or arp"]),
-    LT.SUNATM: ("SUNATM", ["ip", "arp", "ip[9] = 6", "lane", "oamf4", "oamf4sc", "oamf4ec", "oam",
-                           "metac", "bcc", "sc", "ilmic", "connectmsg", "metaconnect", "vpi 0",
-                           "vci 5", "vpi 0 and vci 16", "lane and ip", "lane and arp",
-                           "lane and ether host 00:00:00:00:00:00", "lane and broadcast",
-                           "lane and ether multicast", "lane and ether[0] = 0", "tcp port 80",
-                           "not lane"]),
-    LT.IP_OVER_FC: ("IP_OVER_FC", ["ip", "arp", "ip6", "ip[9] = 6", "link host 00:00:00:00:00:00",
-                                   "ether src 00:00:00:00:00:00", "broadcast", "multicast",
-                                   "tcp port 80", "udp"]),
-    LT.PPP_HDLC: ("PPP_SERIAL", ["ip", "ip6", "ip[9] = 17", "tcp port 80", "udp port 53", "mpls",
-                                 "icmp or udp"]),
-    LT.PPP_ETHER: ("PPP_ETHER", ["ip", "ip6", "ip[9] = 6", "tcp port 80", "udp"]),
-    LT.PFLOG: ("PFLOG", ["ip", "ip[9] = 6", "on eth0", "ifname em0", "on pflog0", "rnr 5",
-                         "rulenum 5", "srnr 3", "subrulenum 0", "rset foo", "ruleset foobar",
-                         "action pass", "action block", "action drop", "action nat",
-                         "reason match", "reason 3", "reason bad-offset", "inbound", "outbound",
-                         "tcp port 80", "ip host 10.0.0.1", "udp", "len > 40", "not ip"]),
-    LT.MTP2: ("MTP2", ["sio 3", "opc 100", "dpc 100", "sls 5", "hsio 3", "hopc 100", "hdpc 100",
-                       "hsls 5", "dpc 16383", "opc 0", "sio 0x83 or sls 15", "len > 10"]),
-    139: ("MTP2_WITH_PHDR", ["sio 3", "opc 100", "dpc 100", "sls 5", "hsio 3", "hopc 100",
-                             "hdpc 100", "hsls 5"]),
-}
 # families that have captures in ../shared/corpus
 CORPUS_LINKTYPES = (LT.IEEE802_11, LT.IEEE802_11_RADIOTAP, LT.PPI, LT.ARCNET_LINUX, LT.SUNATM,
                     LT.PPP_HDLC, LT.MTP2)
