@@ -16,8 +16,18 @@
 # - IPv6 over NULL/LOOP matches the BSD families 24, 28 and 30 (libpcap 1.10 on Linux
 #   compares with Linux's AF_INET6 = 10 and so never matches BSD captures); NULL's
 #   family is accepted in either byte order, since a Packet does not carry the file's.
-# - `inbound`/`outbound` read the packet type of LINUX_SLL/SLL2 captures; on other link
-#   types offline matching refuses them and compile_bpf emits Linux's ancillary
+# - Link types with a variable header (802.11 behind radiotap/PPI/AVS/Prism headers,
+#   pflog) get a preamble that computes the offsets into scratch slots first, as libpcap's
+#   programs do (_linkgen.py); IP over 802.11 is a data frame's LLC/SNAP type, as there.
+# - ARCNET `$xx` is the hex address written; libpcap 1.10.3 misreads it (`$12` as 0xd1,
+#   `$a` as 0xda), so its programs differ from ours for all but `$dd`.
+# - pflog's `ip6` matches AF_INET6 as libpcap on Linux compares it (10) and as the BSDs
+#   that write pflog captures do (24, 28, 30), as for NULL above.
+# - Not (yet) on these link types: `vlan`/`pppoes` over 802.11 (libpcap accepts them on
+#   radiotap), atalk/ipx over ARCNET or LLC, `vpi`/`vci` with relational operators.
+# - `inbound`/`outbound` read the packet type of LINUX_SLL/SLL2 captures (pflog: the
+#   rule's direction); on other link types offline matching refuses them and
+#   compile_bpf emits Linux's ancillary
 #   packet-type load (as `tcpdump -d` does), which only the Linux kernel understands.
 # - A load past the captured bytes rejects the packet, also under `not` (cBPF rule).
 # - compile_bpf optimises programs (_optimize.py) to about libpcap's length, never
