@@ -436,9 +436,11 @@ def test_long_programs_use_ja_trampolines_and_stay_valid() -> None:
 
 
 def test_scratch_memory_limit() -> None:
-    deep = "ip[0] = " + "(ip[1] + " * 20 + "1" + ")" * 20
+    deep = "ip[0] = " + "(ip[1] - " * 20 + "1" + ")" * 20
     with pytest.raises(FilterError, match="scratch memory"):
         compile_bpf(deep)
+    # a commutative operator computes its right side into X first: no scratch slot
+    compile_bpf(deep.replace("-", "+"))
 
 
 # ---- Linux cooked sockets and the kernel ---------------------------------------------

@@ -19,6 +19,8 @@
 # - Link types with a variable header (802.11 behind radiotap/PPI/AVS/Prism headers,
 #   pflog) get a preamble that computes the offsets into scratch slots first, as libpcap's
 #   programs do (_linkgen.py); IP over 802.11 is a data frame's LLC/SNAP type, as there.
+#   Those slots are the preamble's alone: libpcap 1.10.3 lets arithmetic reuse them, so
+#   there `len > 100 and not link proto 0xaa` on PPI reads the 802.11 header at 100.
 # - ARCNET `$xx` is the hex address written; libpcap 1.10.3 misreads it (`$12` as 0xd1,
 #   `$a` as 0xda), so its programs differ from ours for all but `$dd`.
 # - pflog's `ip6` matches AF_INET6 as libpcap on Linux compares it (10) and as the BSDs

@@ -346,8 +346,8 @@ class _Lower:
             if v.number > most:
                 raise self.error(f"{w} value {v.number} greater than maximum {most}", v.column)
             return wlan.ss7(w, v.number, 4 if self.linktype == 139 else 0)
-        # SunATM
-        if st.kind != "sunatm" or st.lane:
+        # SunATM (its own header's fields stay readable after `lane`)
+        if self.linktype != LT.SUNATM:
             raise self.error(f"'{w}' supported only on raw ATM (SunATM), not "
                              f"{self.link_desc()}", node.column)
         if w == "lane":
@@ -1040,6 +1040,19 @@ _ALUOPS = {"+": bpf.ADD, "-": bpf.SUB, "*": bpf.MUL, "/": bpf.DIV, "%": bpf.MOD,
 _SZ = {1: bpf.B, 2: bpf.H, 4: bpf.W}
 
 
+_COMMUTATIVE = frozenset("+*&|^")
+
+
+def _uses_x(v) -> bool:
+    """Does computing value v in A change X (indexed loads, non-constant operands)?"""
+    kind = v[0]
+    if kind in ("ldi", "msh"):
+        return True
+    if kind == "alu":
+        return v[3][0] != "k" or _uses_x(v[2])
+    return False
+
+
 class _Emitter:
     """Emits jumping code backwards: self.rev[0] is the last instruction."""
 
@@ -1072,7 +1085,18 @@ class _Emitter:
             op = _ALUOPS[v[1]]
             if v[3][0] == "k":
                 return self.value(v[2], slot) + [(bpf.ALU | op | bpf.K, 0, 0, v[3][1])]
-            return self.binary(v[2], v[3], slot) + [(bpf.ALU | op | bpf.SX, 0, 0, 0)]
+            a, b = v[2], v[3]
+            if a[0] == "mem" and v[1] in _COMMUTATIVE:
+                a, b = b, a
+            if b[0] == "mem":  # (a link preamble's slot) straight into X, no scratch slot
+                return self.value(a, slot) + [(bpf.LDX | bpf.MEM, 0, 0, b[1]),
+                                              (bpf.ALU | op | bpf.SX, 0, 0, 0)]
+            if v[1] in _COMMUTATIVE and not _uses_x(a):
+                # b into X first, then a (which leaves X alone): no scratch slot. Both
+                # loads run either way, and either failing rejects, so the order is free.
+                return self.value(b, slot) + [(bpf.MISC | bpf.TAX, 0, 0, 0)] + \
+                    self.value(a, slot) + [(bpf.ALU | op | bpf.SX, 0, 0, 0)]
+            return self.binary(a, b, slot) + [(bpf.ALU | op | bpf.SX, 0, 0, 0)]
         raise AssertionError(v)
 
     def binary(self, a, b, slot: int) -> list:
