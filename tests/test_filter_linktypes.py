@@ -230,7 +230,6 @@ def test_matcher_equals_cbpf_on_random_bytes(case: tuple[int, str], datas: list[
 # ---- what is refused ------------------------------------------------------------------------
 @pytest.mark.parametrize("expr,linktype,message", [
     ("type data", LT.EN10MB, "supported only on 802.11"),
-    ("subtype beacon", LT.PPI, "supported only on 802.11"),
     ("wlan addr1 1:2:3:4:5:6", LT.EN10MB, "supported only on 802.11"),
     ("type 2", LT.IEEE802_11, "invalid 802.11 type value"),
     ("type data subtype 8", LT.IEEE802_11, "invalid 802.11 subtype value"),
@@ -259,10 +258,41 @@ def test_refused(expr: str, linktype: int, message: str) -> None:
         m(Packet(1, 0, 64, 64, linktype, 0, bytes(64)))
 
 
+@pytest.mark.parametrize("expr,linktype", [("sls != 9", LT.MTP2), ("dpc != 0", LT.MTP2),
+                                           ("hopc != 7", 139), ("vci != 5", LT.SUNATM)])
+def test_not_equal_is_not_equal(expr: str, linktype: int) -> None:
+    """`F != N` is `not F N` (libpcap 1.10.3 compiles it as `F == N`, a bug its later
+    versions fix: libpcap's own tests expect `sls != 9` to select no packet of a capture
+    whose packets all have SLS 9)."""
+    datas = _generated_packets(linktype, 400, seed=3)
+    same = offline_matcher(expr.replace("!=", ""))
+    m = offline_matcher(expr)
+    prog = compile_bpf(expr, linktype)
+    for d in datas:
+        p = Packet(1, 0, len(d), len(d), linktype, 0, d)
+        if len(d) >= 16:
+            assert m(p) == (not same(p)) == (run_bpf(prog, d, len(d)) != 0)
+
+
 @pytest.mark.parametrize("text", ["$", "$123", "$g1"])
 def test_bad_arcnet_address_is_a_filter_error(text: str) -> None:
     with pytest.raises(FilterError):
         compile_bpf(f"link host {text}", LT.ARCNET_BSD)
+
+
+@needs_corpus
+def test_frame_control_on_ppi_as_later_libpcap() -> None:
+    """libpcap 1.10 refuses `wlan subtype`/`dir` on PPI; its own tests (TESTrun, from
+    later versions) expect them to read the 802.11 header behind PPI's: frames 2 and 4
+    of http_PPI.pcap are ACKs, with neither DS bit."""
+    path = corpus_path("libpcap/tests/filter/http_PPI.pcap")
+    if not path.exists():
+        pytest.skip("http_PPI.pcap is not in the corpus")
+    with purepcap.open(path) as cap:
+        packets = list(cap)
+    for expr in ("wlan subtype ack", "wlan dir nods"):
+        ours, cbpf = _verdicts(expr, LT.PPI, packets)
+        assert [p.frame for p, v in zip(packets, ours) if v] == [2, 4] and ours == cbpf
 
 
 def test_radiotap_payload_offset_follows_the_header_length_and_padding() -> None:

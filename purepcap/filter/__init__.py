@@ -25,8 +25,11 @@
 #   `$a` as 0xda), so its programs differ from ours for all but `$dd`.
 # - pflog's `ip6` matches AF_INET6 as libpcap on Linux compares it (10) and as the BSDs
 #   that write pflog captures do (24, 28, 30), as for NULL above.
-# - Not (yet) on these link types: `vlan`/`pppoes` over 802.11 (libpcap accepts them on
-#   radiotap), atalk/ipx over ARCNET or LLC, `vpi`/`vci` with relational operators.
+# - `dpc/opc/sls/sio/vpi/vci != N` is `not ... N` (libpcap 1.10.3 compiles it as `== N`;
+#   later versions and libpcap's own tests do not); `wlan type/subtype/dir` work on PPI
+#   too (libpcap 1.10.3 refuses them there, its own tests expect them).
+# - Not (yet): `vlan`/`pppoes` over 802.11 (libpcap accepts them on radiotap),
+#   atalk/ipx over ARCNET or LLC, SLIP, BACnet MS/TP (`link host $xx` in later libpcap).
 # - `inbound`/`outbound` read the packet type of LINUX_SLL/SLL2 captures (pflog: the
 #   rule's direction); on other link types offline matching refuses them and
 #   compile_bpf emits Linux's ancillary

@@ -345,7 +345,7 @@ class _Lower:
             most = wlan.SS7_MAX[w[1:] if w.startswith("h") else w]
             if v.number > most:
                 raise self.error(f"{w} value {v.number} greater than maximum {most}", v.column)
-            return wlan.ss7(w, v.number, 4 if self.linktype == 139 else 0)
+            return wlan.ss7(w, v.number, 4 if self.linktype == 139 else 0, node.op)
         # SunATM (its own header's fields stay readable after `lane`)
         if self.linktype != LT.SUNATM:
             raise self.error(f"'{w}' supported only on raw ATM (SunATM), not "
@@ -359,13 +359,13 @@ class _Lower:
                 raise self.error(f"'{w}' needs a number, not '{shown(v.text)}'", v.column)
             if v.number > (255 if w == "vpi" else 0xFFFF):
                 raise self.error(f"{w} {v.number} out of range", v.column)
-            return _cmp(1, 1, v.number) if w == "vpi" else _cmp(2, 2, v.number)
+            return wlan.compare(node.op, ("ld", 1, 1) if w == "vpi" else ("ld", 2, 2), v.number)
         return wlan.atm_word(w)
 
-    def require_80211(self, column: int | None, what: str = "802.11 link-layer types",
-                      ppi: bool = False) -> None:
-        # (libpcap refuses frame-control tests on PPI, though PPI may carry 802.11)
-        if self.st.kind != "wlan" or (self.linktype == LT.PPI and not ppi):
+    def require_80211(self, column: int | None, what: str = "802.11 link-layer types") -> None:
+        # (libpcap 1.10 refuses frame-control tests on PPI, which carries 802.11 behind
+        # its header; libpcap's own tests, from later versions, expect them: we accept)
+        if self.st.kind != "wlan":
             raise self.error(f"{what} supported only on 802.11, not {self.link_desc()}", column)
 
     def wlan_field(self, node: WlanField):
@@ -511,7 +511,7 @@ class _Lower:
                                                                     "src and dst")):
             if addr == "net":
                 raise self.error("'wlan net' is not valid: use wlan host", node.column)
-            self.require_80211(node.column, "802.11 addresses are", ppi=True)
+            self.require_80211(node.column, "802.11 addresses are")
             return wlan.wlan_host(self.mac_bytes(val), q.dir)
         if val.kind == "aid":
             if q.proto not in ("ether", "link") or addr not in (None, "host"):

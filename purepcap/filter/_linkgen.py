@@ -339,19 +339,31 @@ SS7_FIELDS = ("sio", "opc", "dpc", "sls", "hsio", "hopc", "hdpc", "hsls")
 SS7_MAX = {"sio": 255, "opc": 16383, "dpc": 16383, "sls": 15}
 
 
-def ss7(word: str, value: int, base: int):
-    """`sio/opc/dpc/sls N` (and the h-forms, 3 bytes further: the annex A header)."""
+def compare(op: str, v, k: int):
+    """`v op k` for op in == != < <= > >=, as IR."""
+    if op in ("==", "!="):
+        t = ("cmp", "jeq", v, ("k", k))
+        return t if op == "==" else _not(t)
+    if op in (">", ">="):
+        return ("cmp", "jgt" if op == ">" else "jge", v, ("k", k))
+    return _not(("cmp", "jge" if op == "<" else "jgt", v, ("k", k)))
+
+
+def ss7(word: str, value: int, base: int, op: str = "=="):
+    """`sio/opc/dpc/sls [op] N` (and the h-forms, 3 bytes further: the annex A header).
+    As libpcap, an order comparison compares the field as it lies in the big-endian word
+    (masked) with the value laid out the same way."""
     field = word[1:] if word.startswith("h") else word
     off = base + (3 if word.startswith("h") else 0)
     if field == "sio":
-        return ("cmp", "jeq", ("ld", 1, off + 3), ("k", value))
+        return compare(op, ("ld", 1, off + 3), value)
     if field == "sls":
-        return ("cmp", "jeq", ("alu", "&", ("ld", 1, off + 7), ("k", 0xF0)), ("k", value << 4))
+        return compare(op, ("alu", "&", ("ld", 1, off + 7), ("k", 0xF0)), value << 4)
     if field == "dpc":
         v = ((value & 0xFF) << 24) | (((value >> 8) & 0x3F) << 16)
-        return ("cmp", "jeq", ("alu", "&", ("ld", 4, off + 4), ("k", 0xFF3F0000)), ("k", v))
+        return compare(op, ("alu", "&", ("ld", 4, off + 4), ("k", 0xFF3F0000)), v)
     v = ((value & 3) << 22) | (((value >> 2) & 0xFF) << 8) | ((value >> 10) & 0x0F)
-    return ("cmp", "jeq", ("alu", "&", ("ld", 4, off + 4), ("k", 0x00C0FF0F)), ("k", v))
+    return compare(op, ("alu", "&", ("ld", 4, off + 4), ("k", 0x00C0FF0F)), v)
 
 
 # ARCNET protocol ids for the ethertypes libpcap maps (RFC 1201 first, then RFC 1051)

@@ -140,6 +140,7 @@ class LinkPrim:
     word: str
     value: Value | None
     column: int
+    op: str = "=="  # SS7 fields, vpi and vci also take a comparison: `dpc > 2`
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ _WLAN_FIELDS = ("type", "subtype", "dir")
 # link-type words with a value after them, and bare ones
 _LINK_VALUED = ("on", "ifname", "rnr", "rulenum", "srnr", "subrulenum", "rset", "ruleset", "action",
                 "reason", "vpi", "vci", "sio", "opc", "dpc", "sls", "hsio", "hopc", "hdpc", "hsls")
+_LINK_COMPARABLE = ("vpi", "vci", "sio", "opc", "dpc", "sls", "hsio", "hopc", "hdpc", "hsls")
 _LINK_BARE = ("lane", "oamf4", "oamf4sc", "oamf4ec", "oam", "metac", "bcc", "sc", "ilmic",
               "connectmsg", "metaconnect")
 
@@ -445,9 +447,16 @@ class _Parser:
             return LinkPrim(w, None, t.column), None
         if w in _LINK_VALUED:
             self.next()
+            op = "=="
+            nxt = self.peek()
+            if nxt.kind == "op" and nxt.text in RELOPS and w in _LINK_COMPARABLE:
+                op = RELOPS[self.next().text]
+                if self.peek().kind != "num":
+                    raise self.error(f"expected a number after '{w} {nxt.text}', found "
+                                     f"{_describe(self.peek())}")
             if self.peek().kind not in ("num", "id"):
                 raise self.error(f"expected a value after '{w}', found {_describe(self.peek())}")
-            return LinkPrim(w, self.value(), t.column), None
+            return LinkPrim(w, self.value(), t.column, op), None
         if w in PROTOS:
             nxt = self.peek(1)
             if nxt.kind == "op" and nxt.text == "[":
