@@ -81,7 +81,17 @@ def _comparison(expr: str) -> bool:
 
 
 def random_link_expression(rng: random.Random, linktype: int, depth: int = 0) -> str:
-    """1 to 4 of the link type's primitives under and/or/not/parentheses."""
+    """1 to 4 of the link type's primitives under and/or/not/parentheses. On SunATM, one
+    `lane` at most: after a second one libpcap 1.10.3 reads the LANE fields 6 bytes
+    further on (its offsets already moved by the first); ours reads the ATM header (a
+    named deviation)."""
+    while True:
+        e = _random_link_expression(rng, linktype, depth)
+        if linktype != LT.SUNATM or e.count("lane") <= 1:
+            return e
+
+
+def _random_link_expression(rng: random.Random, linktype: int, depth: int = 0) -> str:
     prims = FAMILIES[linktype][1]
     if linktype in VARIABLE_HEADER:
         prims = [e for e in prims if not _comparison(e)]
@@ -90,10 +100,10 @@ def random_link_expression(rng: random.Random, linktype: int, depth: int = 0) ->
         e = rng.choice(prims)
     elif r < 0.85:
         op = rng.choice(["and", "or", "&&", "||"])
-        e = f"({random_link_expression(rng, linktype, depth + 1)}) {op} " \
-            f"({random_link_expression(rng, linktype, depth + 1)})"
+        e = f"({_random_link_expression(rng, linktype, depth + 1)}) {op} " \
+            f"({_random_link_expression(rng, linktype, depth + 1)})"
     else:
-        e = f"({random_link_expression(rng, linktype, depth + 1)})"
+        e = f"({_random_link_expression(rng, linktype, depth + 1)})"
     if rng.random() < 0.2:
         e = f"not ({e})"
     return e
