@@ -22,7 +22,8 @@ WLAN_COMMON = [
     "ether proto 0x888e", "ether proto 0x42", "link proto 0xaa", "wlan[0] & 0xfc == 0x80",
     "ether[1] & 3 == 1", "ip[9] = 17", "tcp[13] & 2 != 0", "ip6 and udp", "len > 100",
     "not ip", "ip src net 192.168.0.0/16", "udp[8:2] > 0 or wlan[1] & 0x40 != 0",
-    "ip host 192.168.1.1 or ip6 multicast", "icmp6",
+    "ip host 192.168.1.1 or ip6 multicast", "icmp6", "vlan", "vlan 100 and ip",
+    "pppoes and ip", "vlan and pppoes",
 ]
 RADIO = ["radio[0] == 0", "radio[2:2] > 20", "radio[4:4] & 0x2 != 0"]
 # with addresses random bytes often have (the corpus tests take theirs from each file)

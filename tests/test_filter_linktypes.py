@@ -313,3 +313,9 @@ def test_radiotap_payload_offset_follows_the_header_length_and_padding() -> None
         bad = head + qos + llc + udp if pad else head + qos + b"\0" + llc + udp
         q = Packet(1, 0, len(bad), len(bad), LT.IEEE802_11_RADIOTAP, 0, bad)
         assert not m(q) and run_bpf(prog, bad, len(bad)) == 0
+    # a VLAN tag inside the SNAP payload moves what follows 4 bytes on
+    tagged = plain + qos + llc[:6] + b"\x81\x00" + (100).to_bytes(2, "big") + b"\x08\x00" + udp
+    p = Packet(1, 0, len(tagged), len(tagged), LT.IEEE802_11_RADIOTAP, 0, tagged)
+    for expr, want in (("vlan 100 and udp port 53", True), ("vlan 101", False), ("udp", False)):
+        prog = compile_bpf(expr, LT.IEEE802_11_RADIOTAP)
+        assert offline_matcher(expr)(p) == want == (run_bpf(prog, tagged, len(tagged)) != 0), expr

@@ -28,8 +28,7 @@
 # - `dpc/opc/sls/sio/vpi/vci != N` is `not ... N` (libpcap 1.10.3 compiles it as `== N`;
 #   later versions and libpcap's own tests do not); `wlan type/subtype/dir` work on PPI
 #   too (libpcap 1.10.3 refuses them there, its own tests expect them).
-# - Not (yet): `vlan`/`pppoes` over 802.11 (libpcap accepts them on radiotap),
-#   atalk/ipx over ARCNET or LLC, SLIP, BACnet MS/TP (`link host $xx` in later libpcap);
+# - Not (yet): atalk/ipx over ARCNET or LLC, SLIP, BACnet MS/TP (`link host $xx` in later libpcap);
 #   after a second `lane` libpcap 1.10.3 reads LANE's fields 6 bytes further on, ours
 #   read them where the first put them.
 # - `inbound`/`outbound` read the packet type of LINUX_SLL/SLL2 captures (pflog: the

@@ -219,7 +219,7 @@ class _Lower:
                 return _mcmp(1, 0, 0x60, 0xF0)
             return FALSE
         if k == "wlan":
-            return wlan.payload_type(ethertype)
+            return wlan.payload_type(ethertype, st.off_linktype)
         if k == "arcnet":
             return _or(*(_cmp(1, st.off_linktype, t) for t in wlan.ARCNET_TYPES.get(ethertype, ()))) \
                 if ethertype in wlan.ARCNET_TYPES else FALSE
@@ -455,12 +455,15 @@ class _Lower:
         if node.name == "pppoed":
             return self.linktype_test(0x8863, node.column)
         if node.name == "vlan":
-            if st.kind != "ether" or st.mpls_depth:
+            if st.kind not in ("ether", "wlan") or st.mpls_depth or self.linktype == LT.PPI:
                 raise self.error(f"no VLAN support for {self.link_desc()}", node.column)
             if v is not None and v > 4095:
                 raise self.error(f"VLAN id {v} greater than maximum 4095", node.column)
             o = st.off_linktype
-            test = _or(_cmp(2, o, 0x8100), _cmp(2, o, 0x88A8), _cmp(2, o, 0x9100))
+            if st.kind == "wlan":  # each type behind libpcap's data-frame test
+                test = _or(*(wlan.payload_type(t, o) for t in (0x8100, 0x88A8, 0x9100)))
+            else:
+                test = _or(_cmp(2, o, 0x8100), _cmp(2, o, 0x88A8), _cmp(2, o, 0x9100))
             if v is not None:
                 test = _and(test, _mcmp(2, o + 2, v, 0x0FFF))
             st.off_linktype += 4
@@ -485,7 +488,7 @@ class _Lower:
         if node.name == "pppoes":
             if v is not None and v > 0xFFFF:
                 raise self.error(f"PPPoE session id {v} greater than maximum 65535", node.column)
-            if st.kind not in ("ether", "sll", "sll2", "ppp", "chdlc") or st.mpls_depth:
+            if st.kind not in ("ether", "sll", "sll2", "ppp", "chdlc", "wlan") or st.mpls_depth:
                 raise self.error(f"no PPPoE support for {self.link_desc()}", node.column)
             test = self.linktype_test(0x8864, node.column)
             nl = st.off_nl

@@ -135,13 +135,14 @@ def wlan_multicast(broadcast: bool):
     return wlan_host(b"", "dst", lambda off, _mac: _jset(("ld", 1, BASE_LINK + off), 1))
 
 
-def payload_type(ethertype: int):
-    """libpcap's 802.11 payload type test: a data frame whose LLC/SNAP type (or, for a
-    value up to 1500, whose DSAP) is the given one."""
+def payload_type(ethertype: int, off_type: int = BASE_PAYLOAD + 6):
+    """libpcap's 802.11 payload type test: a data frame whose LLC/SNAP type (at
+    ``off_type``, 4 further on after each `vlan`) or, for a value up to 1500, whose DSAP
+    is the given one."""
     if ethertype <= 1500:
-        field = ("cmp", "jeq", ("ld", 1, BASE_PAYLOAD), ("k", ethertype))
+        field = ("cmp", "jeq", ("ld", 1, off_type - 6), ("k", ethertype))
     else:
-        field = ("cmp", "jeq", ("ld", 2, BASE_PAYLOAD + 6), ("k", ethertype))
+        field = ("cmp", "jeq", ("ld", 2, off_type), ("k", ethertype))
     return ("and", [data_frame(), field])
 
 
