@@ -28,13 +28,13 @@
 # - `dpc/opc/sls/sio/vpi/vci != N` is `not ... N` (libpcap 1.10.3 compiles it as `== N`;
 #   later versions and libpcap's own tests do not); `wlan type/subtype/dir` work on PPI
 #   too (libpcap 1.10.3 refuses them there, its own tests expect them).
-# - Not (yet): atalk/ipx over ARCNET or LLC, SLIP, BACnet MS/TP (`link host $xx` in later libpcap);
-#   after a second `lane` libpcap 1.10.3 reads LANE's fields 6 bytes further on, ours
-#   read them where the first put them.
+# - Not (yet): atalk/ipx over ARCNET or LLC, SLIP, BACnet MS/TP (`link host $xx` in
+#   later libpcap). After a second `lane` libpcap 1.10.3 reads LANE's fields 6 bytes
+#   further on; ours read them where the first put them.
 # - `inbound`/`outbound` read the packet type of LINUX_SLL/SLL2 captures (pflog: the
-#   rule's direction); on other link types offline matching refuses them and
-#   compile_bpf emits Linux's ancillary
-#   packet-type load (as `tcpdump -d` does), which only the Linux kernel understands.
+#   rule's direction); on other link types offline matching refuses them and compile_bpf
+#   emits Linux's ancillary packet-type load (as `tcpdump -d` does), which only the
+#   Linux kernel understands.
 # - A load past the captured bytes rejects the packet, also under `not` (cBPF rule).
 # - compile_bpf optimises programs (_optimize.py) to about libpcap's length, never
 #   changing a verdict; libpcap's optimiser does drop loads whose value cannot change
