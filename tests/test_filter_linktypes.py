@@ -76,8 +76,14 @@ def compare_corpus_file(rel: str, linktype: int, tally: dict, failures: list) ->
     try:
         with purepcap.open(path) as cap:
             packets = list(cap)
+            snaplen = cap.snaplen if getattr(cap, "format", None) == "pcap" else 0
     except PcapError:
         return
+    if snaplen:
+        # libpcap cuts a record longer than the file's snaplen to it before filtering
+        packets = [p if p.caplen <= snaplen else
+                   Packet(p.frame, p.time, snaplen, p.length, p.linktype, p.interface,
+                          p.data[:snaplen]) for p in packets]
     if not packets or subprocess.run([TCPDUMP, "-r", str(path), "-w", "-"], capture_output=True,
                                      timeout=30).returncode != 0:
         return
