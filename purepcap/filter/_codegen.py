@@ -338,8 +338,8 @@ class _Lower:
             return _cmp(1, off, n)
         if w in wlan.SS7_FIELDS:
             if st.kind != "mtp2":
-                raise self.error(f"'{w.lstrip('h') if w != 'hsls' else 'sls'}' supported only "
-                                 "on SS7", node.column)
+                field = w[1:] if w.startswith("h") else w
+                raise self.error(f"'{field}' supported only on SS7", node.column)
             if v.kind != "num":
                 raise self.error(f"'{w}' needs a number, not '{shown(v.text)}'", v.column)
             most = wlan.SS7_MAX[w[1:] if w.startswith("h") else w]
