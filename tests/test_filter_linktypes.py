@@ -325,3 +325,21 @@ def test_radiotap_payload_offset_follows_the_header_length_and_padding() -> None
     for expr, want in (("vlan 100 and udp port 53", True), ("vlan 101", False), ("udp", False)):
         prog = compile_bpf(expr, LT.IEEE802_11_RADIOTAP)
         assert offline_matcher(expr)(p) == want == (run_bpf(prog, tagged, len(tagged)) != 0), expr
+
+
+def test_slip_direction_and_version() -> None:
+    """SLIP (BSD's 16-byte pseudo-header): the direction byte is 0 in, 1 out, anything
+    else neither (as libpcap's own tests expect; 1.10.3 takes any non-zero byte for out),
+    and IP is found by its version after the header (1.10.3 reads the direction byte's)."""
+    ip4 = bytes.fromhex("4500001c00000000401100000a0000010a000002") + bytes(8)
+    cases = [(bytes([0]) + bytes(15) + ip4, {"inbound": True, "outbound": False, "ip": True}),
+             (bytes([1]) + bytes(15) + ip4, {"inbound": False, "outbound": True, "udp": True}),
+             (bytes([2]) + bytes(15) + ip4, {"inbound": False, "outbound": False, "ip6": False}),
+             (bytes([1]) + bytes(15) + b"\x60" + ip4[1:], {"ip": False, "ip6": True}),
+             (b"", {"inbound": False, "ip": False})]
+    for data, verdicts in cases:
+        p = Packet(1, 0, len(data), len(data), LT.SLIP, 0, data)
+        for expr, want in verdicts.items():
+            prog = compile_bpf(expr, LT.SLIP)
+            assert offline_matcher(expr)(p) == want == (run_bpf(prog, data, len(data)) != 0), \
+                (expr, data[:1])

@@ -28,7 +28,10 @@
 # - `dpc/opc/sls/sio/vpi/vci != N` is `not ... N` (libpcap 1.10.3 compiles it as `== N`;
 #   later versions and libpcap's own tests do not); `wlan type/subtype/dir` work on PPI
 #   too (libpcap 1.10.3 refuses them there, its own tests expect them).
-# - Not (yet): atalk/ipx over ARCNET or LLC, SLIP, BACnet MS/TP (`link host $xx` in
+# - SLIP: `inbound`/`outbound` are the direction byte 0 and 1 (libpcap 1.10.3 takes any
+#   non-zero byte for outbound; its own tests, from later versions, do not), and `ip`/`ip6`
+#   test the version after the 16-byte pseudo-header (1.10.3 tests the direction byte's).
+# - Not (yet): atalk/ipx over ARCNET or LLC, BACnet MS/TP (`link host $xx` in
 #   later libpcap). After a second `lane` libpcap 1.10.3 reads LANE's fields 6 bytes
 #   further on; ours read them where the first put them.
 # - `inbound`/`outbound` read the packet type of LINUX_SLL/SLL2 captures (pflog: the

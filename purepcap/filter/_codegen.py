@@ -91,13 +91,15 @@ _LINKS = {
     LT.IP_OVER_FC: ("ipfc", 22, 24), LT.SUNATM: ("sunatm", 10, 12),
     LT.PFLOG: ("pflog", None, wlan.BASE_PAYLOAD),  # (its header length is in the packet)
     LT.MTP2: ("mtp2", None, 0), 139: ("mtp2", None, 0),
+    LT.SLIP: ("slip", None, 16),  # BSD's 16-byte SLIP pseudo-header: direction, then VJ data
 }
 SUPPORTED_LINKTYPES = tuple(sorted(_LINKS))
 _KIND_DESC = {"ether": "Ethernet", "sll": "Linux cooked v1", "sll2": "Linux cooked v2",
               "null": "BSD loopback", "loop": "OpenBSD loopback", "raw": "Raw IP",
               "ipv4": "Raw IPv4", "ipv6": "Raw IPv6", "ppp": "PPP", "chdlc": "Cisco HDLC",
               "wlan": "802.11", "arcnet": "ARCNET", "ipfc": "IP over Fibre Channel",
-              "sunatm": "SunATM", "pflog": "OpenBSD pflog", "mtp2": "SS7 MTP2"}
+              "sunatm": "SunATM", "pflog": "OpenBSD pflog", "mtp2": "SS7 MTP2",
+              "slip": "SLIP"}
 _PPP_TYPES = {0x0800: 0x0021, 0x86DD: 0x0057, 0x6003: 0x0027, 0x809B: 0x0029, 0x8137: 0x002B,
               0x8847: 0x0281}
 # BSD address families for IPv6 over NULL/LOOP (NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30).
@@ -238,6 +240,10 @@ class _Lower:
             return FALSE
         if k == "mtp2":
             raise self.error("MTP2 link-layer type filtering not implemented", column)
+        if k == "slip":  # no type field: the IP version after the pseudo-header
+            if ethertype in (0x0800, 0x86DD):
+                return _mcmp(1, st.off_nl, 0x40 if ethertype == 0x0800 else 0x60, 0xF0)
+            return FALSE
         if k == "ipv4":
             return TRUE if ethertype == 0x0800 else FALSE
         if k == "ipv6":
@@ -413,6 +419,8 @@ class _Lower:
                 test = _cmp(1, 10, 4)
             elif st.kind == "pflog":  # the rule's direction: PF_IN 1, PF_OUT 2
                 return _cmp(1, wlan.PF_DIRECTION, 1 if node.name == "inbound" else 2)
+            elif st.kind == "slip":  # SLIPDIR_IN 0, SLIPDIR_OUT 1 (others are neither)
+                return _cmp(1, 0, 0 if node.name == "inbound" else 1)
             elif self.offline:
                 raise self.error(f"{node.name} is not supported on {self.link_desc()} when "
                                  "reading files (only Linux cooked captures record the direction)",
