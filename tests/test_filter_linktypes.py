@@ -216,7 +216,8 @@ def test_verdicts_equal_tcpdumps_program_on_generated_packets(linktype: int) -> 
 
 
 # ---- the two back ends agree on random bytes --------------------------------------------------
-_PROPERTY_EXPRS = [(lt, e) for lt, (_, exprs) in sorted(FAMILIES.items()) for e in exprs]
+_PROPERTY_EXPRS = [(lt, e) for lt, (_, exprs) in sorted(FAMILIES.items()) for e in exprs] + [
+    (LT.SLIP, e) for e in ("inbound", "outbound", "ip", "ip6", "tcp port 80", "ip[9] = 6")]
 
 
 @settings(max_examples=60, deadline=None)
