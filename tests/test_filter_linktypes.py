@@ -344,3 +344,23 @@ def test_slip_direction_and_version() -> None:
             prog = compile_bpf(expr, LT.SLIP)
             assert offline_matcher(expr)(p) == want == (run_bpf(prog, data, len(data)) != 0), \
                 (expr, data[:1])
+
+
+def test_bacnet_mstp_addresses() -> None:
+    """BACnet MS/TP: one-byte destination (offset 3) and source (4) addresses written as
+    ARCNET's, 0xff the broadcast (libpcap's own tests; 1.10.3 refuses them)."""
+    def frame(dst: int, src: int) -> bytes:
+        return bytes([0x55, 0xFF, 0x06, dst, src, 0, 0, 0])
+    cases = [(frame(0x07, 0x7E), {"link host $7": True, "link src host $7e": True,
+                                  "link dst $7e": False, "link src and dst host $7": False,
+                                  "link broadcast": False}),
+             (frame(0xFF, 0x01), {"link broadcast": True, "link host $1": True,
+                                  "link dst host $ff": True}),
+             (b"\x55\xff\x06", {"link host $7": False, "link broadcast": False})]
+    for data, verdicts in cases:
+        p = Packet(1, 0, len(data), len(data), LT.BACNET_MS_TP, 0, data)
+        for expr, want in verdicts.items():
+            prog = compile_bpf(expr, LT.BACNET_MS_TP)
+            assert offline_matcher(expr)(p) == want == (run_bpf(prog, data, len(data)) != 0), expr
+    with pytest.raises(FilterError, match="BACnet MS/TP"):
+        compile_bpf("ip", LT.BACNET_MS_TP)

@@ -31,8 +31,9 @@
 # - SLIP: `inbound`/`outbound` are the direction byte 0 and 1 (libpcap 1.10.3 takes any
 #   non-zero byte for outbound; its own tests, from later versions, do not), and `ip`/`ip6`
 #   test the version after the 16-byte pseudo-header (1.10.3 tests the direction byte's).
-# - Not (yet): atalk/ipx over ARCNET or LLC, BACnet MS/TP (`link host $xx` in
-#   later libpcap). After a second `lane` libpcap 1.10.3 reads LANE's fields 6 bytes
+# - BACnet MS/TP takes `link host/src/dst $xx` and `link broadcast`, as libpcap's own
+#   tests expect (1.10.3 refuses them).
+# - Not (yet): atalk/ipx over ARCNET or LLC. After a second `lane` libpcap 1.10.3 reads LANE's fields 6 bytes
 #   further on; ours read them where the first put them.
 # - `inbound`/`outbound` read the packet type of LINUX_SLL/SLL2 captures (pflog: the
 #   rule's direction); on other link types offline matching refuses them and compile_bpf

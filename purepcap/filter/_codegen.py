@@ -91,7 +91,8 @@ _LINKS = {
     LT.IP_OVER_FC: ("ipfc", 22, 24), LT.SUNATM: ("sunatm", 10, 12),
     LT.PFLOG: ("pflog", None, wlan.BASE_PAYLOAD),  # (its header length is in the packet)
     LT.MTP2: ("mtp2", None, 0), 139: ("mtp2", None, 0),
-    LT.SLIP: ("slip", None, 16),  # BSD's 16-byte SLIP pseudo-header: direction, then VJ data
+    LT.SLIP: ("slip", None, 16),
+    LT.BACNET_MS_TP: ("mstp", None, 0),  # BACnet MS/TP: preamble 55 ff, frame type, destination, source  # BSD's 16-byte SLIP pseudo-header: direction, then VJ data
 }
 SUPPORTED_LINKTYPES = tuple(sorted(_LINKS))
 _KIND_DESC = {"ether": "Ethernet", "sll": "Linux cooked v1", "sll2": "Linux cooked v2",
@@ -99,7 +100,7 @@ _KIND_DESC = {"ether": "Ethernet", "sll": "Linux cooked v1", "sll2": "Linux cook
               "ipv4": "Raw IPv4", "ipv6": "Raw IPv6", "ppp": "PPP", "chdlc": "Cisco HDLC",
               "wlan": "802.11", "arcnet": "ARCNET", "ipfc": "IP over Fibre Channel",
               "sunatm": "SunATM", "pflog": "OpenBSD pflog", "mtp2": "SS7 MTP2",
-              "slip": "SLIP"}
+              "slip": "SLIP", "mstp": "BACnet MS/TP"}
 _PPP_TYPES = {0x0800: 0x0021, 0x86DD: 0x0057, 0x6003: 0x0027, 0x809B: 0x0029, 0x8137: 0x002B,
               0x8847: 0x0281}
 # BSD address families for IPv6 over NULL/LOOP (NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30).
@@ -240,6 +241,9 @@ class _Lower:
             return FALSE
         if k == "mtp2":
             raise self.error("MTP2 link-layer type filtering not implemented", column)
+        if k == "mstp":
+            raise self.error("BACnet MS/TP carries no network-layer protocol purepcap's filter "
+                             "tests (use link host $xx, link broadcast)", column)
         if k == "slip":  # no type field: the IP version after the pseudo-header
             if ethertype in (0x0800, 0x86DD):
                 return _mcmp(1, st.off_nl, 0x40 if ethertype == 0x0800 else 0x60, 0xF0)
@@ -433,6 +437,8 @@ class _Lower:
             return wlan.wlan_multicast(node.name == "broadcast")
         if proto in (None, "ether", "link") and st.kind == "arcnet":
             return _cmp(1, 1, 0)  # ARCNET's broadcast destination, 0 (it has no multicast)
+        if proto in (None, "ether", "link") and st.kind == "mstp" and node.name == "broadcast":
+            return _cmp(1, 3, 0xFF)
         if proto in (None, "ether", "link") and (st.kind == "ipfc" or st.lane):
             dst = 2 if st.kind == "ipfc" else st.off_link
             test = _and(_cmp(4, dst + 2, 0xFFFFFFFF), _cmp(2, dst, 0xFFFF)) \
@@ -527,6 +533,9 @@ class _Lower:
         if val.kind == "aid":
             if q.proto not in ("ether", "link") or addr not in (None, "host"):
                 raise self.error("ARCnet address used in non-arc expression", val.column)
+            if self.st.kind == "mstp":  # (one-byte addresses too, as later libpcap)
+                return self.dirop(q.dir, lambda: _cmp(1, 4, val.number),
+                                  lambda: _cmp(1, 3, val.number))
             if self.st.kind != "arcnet":
                 raise self.error(f"ARCnet addresses need an ARCNET link layer, not "
                                  f"{self.link_desc()}", val.column)
