@@ -292,7 +292,7 @@ class ColumnBuilder:
         keep = fast.copy()
         out: dict[str, np.ndarray] = {}
         miss: dict[str, np.ndarray] = {}
-        objects = {c: np.full(n, None, dtype=object) for c in self._object_cols}
+        objects = {c: np.empty(n, dtype=object) for c in self._object_cols}  # None-filled
         # the application fields found: (batch rows, value tuples, how many of APP_FIELDS
         # each tuple holds), kept sparse: most rows have none
         app: list[tuple[list[int], list[tuple], int]] = []

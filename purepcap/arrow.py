@@ -9,7 +9,10 @@
 # arrays the builder already made. Every column's Arrow type is fixed by its field
 # (arrow_schema), never by the data or by what is installed, so that files converted
 # anywhere read back as one Parquet dataset. pyarrow and numpy are the only needs
-# (extra `arrow`; `polars` for to_polars).
+# (extra `arrow`; `polars` for to_polars). Fixed-width columns and the dictionaries'
+# names are wrapped with Array.from_buffers, not pa.array: pyarrow's first pa.array()
+# imports pandas when it is installed (to test for pandas objects), which would cost
+# to_arrow() half a second of pandas import it never uses.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -125,7 +128,7 @@ def _table(builder: Any, schema: pa.Schema) -> pa.Table:
         if field.pandas == "binary[pyarrow]":
             arrays.append(pa.chunked_array(parts, type=kind))
         elif field.source in _schema.APP_SOURCES:  # sparse: (frame rows, values) per batch
-            column = np.full(builder.rows, None, dtype=object)
+            column = np.empty(builder.rows, dtype=object)  # numpy fills object arrays with None
             for at, found in parts:
                 column[at] = found
             arrays.append(pa.array(column.tolist(), kind))
@@ -137,23 +140,50 @@ def _table(builder: Any, schema: pa.Schema) -> pa.Table:
             arrays.append(pa.array(values, kind))
         elif field.pandas == "datetime64[ns]":
             ns = parts.finish().astype(np.int64, copy=False)
-            missing = ns == NAT
-            arrays.append(pa.array(ns, pa.int64(), mask=missing if missing.any() else None).view(kind))
+            arrays.append(_fixed_width(ns, kind, ns == NAT))
         elif field.category is not None:
             codes, names = used_sorted(parts.finish(), builder.tables[field.category].names)
             indices = codes.astype(np.int32)
-            missing = indices < 0
-            arrays.append(pa.DictionaryArray.from_arrays(
-                pa.array(indices, pa.int32(), mask=missing if missing.any() else None),
-                pa.array(names, pa.string())))
+            arrays.append(pa.DictionaryArray.from_arrays(_fixed_width(indices, pa.int32(), indices < 0),
+                                                         _strings(names)))
         elif field.nullable:
             values = parts.finish()
             missing = builder.masks.pop(name).finish().astype(bool, copy=False)
-            arrays.append(pa.array(values, kind, mask=missing if missing.any() else None))
+            arrays.append(_fixed_width(values, kind, missing))
         else:
-            arrays.append(pa.array(parts.finish(), kind))
+            arrays.append(_fixed_width(parts.finish(), kind))
         del parts
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _fixed_width(values: Any, kind: pa.DataType, missing: Any = None) -> pa.Array:
+    """A numpy integer column as an Arrow array of ``kind``, an integer or timestamp
+    type of the same width (the schema's numpy type), null where ``missing``; its
+    buffer is shared, not copied."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values)
+    if values.dtype.itemsize * 8 != kind.bit_width:
+        raise TypeError(f"a {values.dtype} column is not Arrow {kind}")
+    validity = None
+    nulls = 0
+    if missing is not None and missing.any():
+        nulls = int(missing.sum())
+        validity = pa.py_buffer(np.packbits(~missing, bitorder="little"))
+    return pa.Array.from_buffers(kind, len(values), [validity, pa.py_buffer(values)], null_count=nulls)
+
+
+def _strings(names: list[str]) -> pa.Array:
+    """A list of str as an Arrow string array (int32 offsets into their UTF-8 bytes)."""
+    import numpy as np
+    import pyarrow as pa
+
+    encoded = [name.encode() for name in names]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), len(encoded), [None, pa.py_buffer(offsets),
+                                                             pa.py_buffer(b"".join(encoded))])
 
 
 def to_polars(source: Any, *, protocol: str | Iterable[str] | None = None, payload: bool = False,

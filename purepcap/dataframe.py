@@ -239,7 +239,7 @@ def _frame(builder: Any) -> pd.DataFrame:
 
             cols[name] = pd.arrays.ArrowExtensionArray(pa.chunked_array(parts, type=pa.binary()))
         elif field.source in _schema.APP_SOURCES:  # sparse: (frame rows, values) per batch
-            arr = np.full(builder.rows, None, dtype=object)
+            arr = np.empty(builder.rows, dtype=object)  # numpy fills object arrays with None
             for at, values in parts:
                 arr[at] = values
             cols[name] = pd.Series(arr, dtype=object, copy=False)

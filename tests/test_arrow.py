@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, ROOT, corpus_path, manifest, needs_corpus
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import purepcap
 from purepcap import strategies as pst
@@ -184,6 +185,33 @@ def test_corpus_rows_equal_pandas():
         agree += sum(all(got[c][i] == want[c][i] for c in want) for i in range(len(df)))
     print(f"\nto_arrow vs to_pandas on the corpus: {agree} / {rows} rows agree, {files} files")
     assert files > 1000 and agree == rows
+
+
+def test_to_arrow_does_not_import_pandas():
+    """to_arrow() must not pay pandas' import (half a second) when pandas is installed:
+    pyarrow's pa.array() imports it on first use, so the default columns avoid it."""
+    pytest.importorskip("pandas")
+    code = (f"import sys, purepcap\nt = purepcap.to_arrow({str(FIXTURES / 'vlan.pcap')!r})\n"
+            f"print(len(t), 'pandas' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    rows, imported = r.stdout.split()
+    assert int(rows) == len(list(purepcap.records(FIXTURES / "vlan.pcap"))) and imported == "False"
+
+
+@given(st.lists(st.text(max_size=6), max_size=8), st.lists(st.booleans(), min_size=1, max_size=8))
+def test_string_dictionaries_and_nulls_built_from_buffers(names, nulls):
+    """The buffer-built arrays equal pyarrow's own conversion (UTF-8 names of any
+    width; validity bits in Arrow's little-endian order)."""
+    from purepcap.arrow import _fixed_width, _strings
+
+    assert _strings(names).to_pylist() == pa.array(names, pa.string()).to_pylist()
+    values = np.arange(len(nulls), dtype=np.uint16)
+    missing = np.array(nulls)
+    got = _fixed_width(values, pa.uint16(), missing)
+    got.validate(full=True)
+    assert got.to_pylist() == [None if m else int(v) for v, m in zip(values, nulls)]
 
 
 # -- polars --------------------------------------------------------------------------------------
