@@ -54,6 +54,8 @@ FAMILIES: dict[int, tuple[str, list[str]]] = {
     LT.PPP_HDLC: ("PPP_SERIAL", ["ip", "ip6", "ip[9] = 17", "tcp port 80", "udp port 53", "mpls",
                                  "icmp or udp"]),
     LT.PPP_ETHER: ("PPP_ETHER", ["ip", "ip6", "ip[9] = 6", "tcp port 80", "udp"]),
+    LT.PPP_BSDOS: ("PPP_BSDOS", ["ip", "ip6", "ip[9] = 6", "tcp port 80", "udp", "decnet",
+                               "ether proto 0x809b", "ether proto 0x8137", "mpls"]),
     LT.PFLOG: ("PFLOG", ["ip", "ip[9] = 6", "on eth0", "ifname em0", "on pflog0", "rnr 5",
                          "rulenum 5", "srnr 3", "subrulenum 0", "rset foo", "ruleset foobar",
                          "action pass", "action block", "action drop", "action nat",

@@ -164,9 +164,10 @@ def _generated_packets(linktype: int, n: int, seed: int) -> list[bytes]:
             data[0:8] = bytes.fromhex("80211001") + rng.choice([8, 16]).to_bytes(4, "big")
         if linktype == LT.SUNATM and size >= 4 and rng.random() < 0.6:
             data[0:4] = bytes([rng.choice([1, 2]), 0, 0, rng.choice([1, 2, 3, 4, 5, 16])])
-        if linktype in (LT.PPP_HDLC, LT.PPP_ETHER) and size >= 8 and rng.random() < 0.6:
-            at = 2 if linktype == LT.PPP_HDLC else 6
-            data[at:at + 2] = rng.choice([0x21, 0x57, 0x281]).to_bytes(2, "big")
+        if linktype in (LT.PPP_HDLC, LT.PPP_ETHER, LT.PPP_BSDOS) and size >= 8 \
+                and rng.random() < 0.6:
+            at = {LT.PPP_HDLC: 2, LT.PPP_ETHER: 6, LT.PPP_BSDOS: 5}[linktype]
+            data[at:at + 2] = rng.choice([0x21, 0x2D, 0x57, 0x281, 0x27]).to_bytes(2, "big")
         if linktype == LT.PFLOG and size >= 4 and rng.random() < 0.5:
             data[0] = rng.choice([4, 8, 45, 61])
         if linktype == LT.PFLOG and size >= 40 and rng.random() < 0.3:
@@ -225,7 +226,12 @@ _PROPERTY_EXPRS = [(lt, e) for lt, (_, exprs) in sorted(FAMILIES.items()) for e 
 def test_matcher_equals_cbpf_on_random_bytes(case: tuple[int, str], datas: list[bytes]) -> None:
     linktype, expr = case
     m = offline_matcher(expr)
-    short = compile_bpf(expr, linktype)
+    try:
+        short = compile_bpf(expr, linktype)
+    except FilterError:  # (a case refused on this link type, as by tcpdump): both refuse
+        with pytest.raises(FilterError):
+            m(Packet(1, 0, 0, 0, linktype, 0, b""))
+        return
     plain = compile_bpf(expr, linktype, optimize=False)
     for d in datas:
         p = Packet(1, 0, len(d), len(d) + 7, linktype, 0, d)

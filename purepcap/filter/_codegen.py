@@ -92,6 +92,7 @@ _LINKS = {
     LT.PFLOG: ("pflog", None, wlan.BASE_PAYLOAD),  # (its header length is in the packet)
     LT.MTP2: ("mtp2", None, 0), 139: ("mtp2", None, 0),
     LT.SLIP: ("slip", None, 16),
+    LT.PPP_BSDOS: ("ppp_bsdos", 5, 24),  # BSD/OS's 24-byte PPP header, protocol at 5
     LT.BACNET_MS_TP: ("mstp", None, 0),  # BACnet MS/TP: preamble 55 ff, frame type, destination, source  # BSD's 16-byte SLIP pseudo-header: direction, then VJ data
 }
 SUPPORTED_LINKTYPES = tuple(sorted(_LINKS))
@@ -100,7 +101,7 @@ _KIND_DESC = {"ether": "Ethernet", "sll": "Linux cooked v1", "sll2": "Linux cook
               "ipv4": "Raw IPv4", "ipv6": "Raw IPv6", "ppp": "PPP", "chdlc": "Cisco HDLC",
               "wlan": "802.11", "arcnet": "ARCNET", "ipfc": "IP over Fibre Channel",
               "sunatm": "SunATM", "pflog": "OpenBSD pflog", "mtp2": "SS7 MTP2",
-              "slip": "SLIP", "mstp": "BACnet MS/TP"}
+              "slip": "SLIP", "mstp": "BACnet MS/TP", "ppp_bsdos": "BSD/OS PPP"}
 _PPP_TYPES = {0x0800: 0x0021, 0x86DD: 0x0057, 0x6003: 0x0027, 0x809B: 0x0029, 0x8137: 0x002B,
               0x8847: 0x0281}
 # BSD address families for IPv6 over NULL/LOOP (NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30).
@@ -244,6 +245,12 @@ class _Lower:
         if k == "mstp":
             raise self.error("BACnet MS/TP carries no network-layer protocol purepcap's filter "
                              "tests (use link host $xx, link broadcast)", column)
+        if k == "ppp_bsdos":  # IP also as VJ-compressed TCP (0x2d) and uncompressed (0x2f)
+            if ethertype == 0x0800:
+                return _or(*(_cmp(2, st.off_linktype, t) for t in (0x21, 0x2D, 0x2F)))
+            if ethertype in (0x8137, 0x8847):  # (libpcap maps no IPX or MPLS here)
+                return _cmp(2, st.off_linktype, ethertype)
+            return _cmp(2, st.off_linktype, _PPP_TYPES.get(ethertype, ethertype))
         if k == "slip":  # no type field: the IP version after the pseudo-header
             if ethertype in (0x0800, 0x86DD):
                 return _mcmp(1, st.off_nl, 0x40 if ethertype == 0x0800 else 0x60, 0xF0)
