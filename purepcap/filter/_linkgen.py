@@ -10,16 +10,18 @@
 #                                 | ("need", test)  (reject the packet unless test)
 #   ("mem", slot)          a value: what the preamble left in that slot
 #
-# Both back ends (_codegen.emit_bpf, _match) run the steps, then the test. Also here:
-# the 802.11 frame-control tests (`type`, `subtype`, `dir`) and address tests
-# (`wlan host/src/dst/addr1..4/ra/ta`, and `ether host` on 802.11), as libpcap emits them.
+# Both back ends (_codegen.emit_bpf, _match) run the steps, then the test. Also here, as
+# libpcap emits them: the 802.11 frame-control tests (`type`, `subtype`, `dir`) and
+# address tests (`wlan host/src/dst/addr1..4/ra/ta`, `ether host` on 802.11), and the
+# layouts and own primitives of pflog, SunATM, SS7 MTP2 and ARCNET (_codegen lowers
+# through them).
 from __future__ import annotations
 
 from .. import linktypes as LT
 
-__all__ = ["WLAN_LINKTYPES", "VARIABLE_LINKTYPES", "BASE_LINK", "BASE_PAYLOAD", "SLOT_LINK", "SLOT_PAYLOAD",
-           "finish", "wlan_host", "frame_control", "uses_mem", "WLAN_TYPES", "WLAN_SUBTYPES",
-           "WLAN_DIRS"]
+__all__ = ["WLAN_LINKTYPES", "VARIABLE_LINKTYPES", "BASE_LINK", "BASE_PAYLOAD", "SLOT_LINK",
+           "SLOT_PAYLOAD", "finish", "wlan_host", "wlan_multicast", "frame_control", "payload_type",
+           "WLAN_TYPES", "WLAN_SUBTYPES", "WLAN_DIRS"]
 
 # Symbolic offsets: far above any real packet offset (cBPF offsets are 32-bit).
 BASE_LINK = 0x2000_0000
@@ -147,16 +149,6 @@ def payload_type(ethertype: int, off_type: int = BASE_PAYLOAD + 6):
 
 
 # ---- relocation and the preamble
-
-def uses_mem(t, slot: int) -> bool:
-    if isinstance(t, tuple):
-        if t == ("mem", slot):
-            return True
-        return any(uses_mem(c, slot) for c in t)
-    if isinstance(t, list):
-        return any(uses_mem(c, slot) for c in t)
-    return False
-
 
 def _plus(a, b):
     return ("alu", "+", a, b)
