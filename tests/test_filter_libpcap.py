@@ -32,61 +32,14 @@ NEEDS_NAMES = {
 }
 
 NOT_YET: dict[str, str] = {
-    "dpc_eq_1": "SS7 (MTP2) fields",
-    "dpc_lt_2": "SS7 (MTP2) fields",
-    "dpc_eq_2": "SS7 (MTP2) fields",
-    "dpc_gt_2": "SS7 (MTP2) fields",
-    "dpc_le_2": "SS7 (MTP2) fields",
-    "dpc_ne_0": "SS7 (MTP2) fields",
-    "opc_eq_2": "SS7 (MTP2) fields",
-    "opc_ge_2": "SS7 (MTP2) fields",
-    "opc_gt_2": "SS7 (MTP2) fields",
-    "opc_le_2": "SS7 (MTP2) fields",
-    "opc_ne_0": "SS7 (MTP2) fields",
-    "sls_eq_9": "SS7 (MTP2) fields",
-    "sls_ne_9": "SS7 (MTP2) fields",
-    "link_host_c0_on_arcnet": "the ARCNET link type",
-    "link_src_host_c0_on_arcnet": "the ARCNET link type",
-    "link_dst_host_c0_on_arcnet": "the ARCNET link type",
-    "link_host_not_c0_on_arcnet": "the ARCNET link type",
-    "arcnet_broadcast": "the ARCNET link type",
-    "rfc1051_arp": "the ARCNET link type",
-    "rfc1051_ip": "the ARCNET link type",
-    "rfc1201_arp": "the ARCNET link type",
-    "rfc1201_arp_src_host": "the ARCNET link type",
-    "rfc1201_ip": "the ARCNET link type",
-    "rfc1201_tcp_dst_port": "the ARCNET link type",
-    "mstp_link_host": "the BACnet MS/TP link type",
-    "mstp_link_src_host": "the BACnet MS/TP link type",
-    "mstp_link_dst_host": "the BACnet MS/TP link type",
-    "mstp_link_src_and_dst_host": "the BACnet MS/TP link type",
-    "mstp_link_broadcast": "the BACnet MS/TP link type",
-    "slip_inbound_on_invalid": "the SLIP link type",
-    "slip_outbound_on_invalid": "the SLIP link type",
-    "slip_inbound_on_rx": "the SLIP link type",
-    "slip_outbound_on_rx": "the SLIP link type",
-    "slip_inbound_on_tx": "the SLIP link type",
-    "slip_outbound_on_tx": "the SLIP link type",
-    "wlan_type_mgt": "802.11 type/subtype/dir",
-    "wlan_subtype_beacon": "802.11 type/subtype/dir",
-    "wlan_subtype_probe_req": "802.11 type/subtype/dir",
-    "wlan_subtype_probe_resp": "802.11 type/subtype/dir",
-    "wlan_subtype_auth": "802.11 type/subtype/dir",
-    "wlan_subtype_deauth": "802.11 type/subtype/dir",
-    "wlan_subtype_assoc_req": "802.11 type/subtype/dir",
-    "wlan_subtype_assoc_resp": "802.11 type/subtype/dir",
-    "wlan_subtype_disassoc": "802.11 type/subtype/dir",
-    "wlan_type_ctl": "802.11 type/subtype/dir",
-    "wlan_subtype_ack": "802.11 type/subtype/dir",
-    "wlan_subtype_cts": "802.11 type/subtype/dir",
-    "wlan_type_data": "802.11 type/subtype/dir",
-    "wlan_subtype_qos_data": "802.11 type/subtype/dir",
-    "wlan_subtype_data": "802.11 type/subtype/dir",
-    "wlan_subtype_null": "802.11 type/subtype/dir",
-    "wlan_dir_tods_IEEE802_11": "802.11 type/subtype/dir",
-    "wlan_dir_fromds_IEEE802_11_RADIO": "802.11 type/subtype/dir",
-    "wlan_subtype_ack_PPI": "802.11 type/subtype/dir",
-    "wlan_dir_nods_PPI": "802.11 type/subtype/dir",
+}
+
+# Where purepcap keeps the installed libpcap's (1.10) reading and not the newer TESTrun's:
+# the test checks that it selects what the installed tcpdump selects (where it is there),
+# and not the table's frames.
+FOLLOWS_INSTALLED_LIBPCAP: dict[str, str] = {
+    "rfc1051_arp": "RFC 1051 ARCNET framing: libpcap 1.10 selects these packets, the newer TESTrun not",
+    "rfc1051_ip": "RFC 1051 ARCNET framing: libpcap 1.10 selects these packets, the newer TESTrun not",
 }
 
 # The installed tcpdump's libpcap (1.10) selects differently from the TESTrun the table
@@ -171,6 +124,12 @@ def test_purepcap_selects_what_libpcap_selects(case: Case) -> None:
     if case.name in NEEDS_NAMES or case.name in NOT_YET:
         with pytest.raises(FilterError):
             _selected(case, packets)
+        return
+    if case.name in FOLLOWS_INSTALLED_LIBPCAP:
+        installed = _tcpdump_frames(case, packets) if TCPDUMP is not None else None
+        for back_end, frames in _selected(case, packets).items():
+            assert frames != case.frames, (back_end, case.expression)
+            assert installed is None or frames == installed, (back_end, case.expression)
         return
     for back_end, frames in _selected(case, packets).items():
         assert frames == case.frames, (back_end, case.expression)

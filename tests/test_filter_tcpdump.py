@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import shutil
 import struct
 import subprocess
 from collections import Counter
 
 import pytest
+from _filter_link_cases import FAMILIES, random_link_expression
 from conftest import corpus_path, manifest, needs_corpus, oracle_rows
 
 import purepcap
@@ -28,6 +30,10 @@ needs_tcpdump = pytest.mark.skipif(TCPDUMP is None, reason="tcpdump is not insta
 FULL = os.environ.get("PUREPCAP_FILTER_FULL") == "1"
 
 LINKTYPES = {"1", "113", "101", "0", "108", "228", "229", "12", "14", "9", "104"}
+# link types with their own grammar (802.11, ARCNET, SunATM, PPP_SERIAL, MTP2 ...): their
+# primitives and random expressions over them replace FIXED (_filter_link_cases.py)
+LINK_GRAMMAR = {str(lt) for lt in FAMILIES}
+LINKTYPES |= LINK_GRAMMAR
 
 FIXED = [
     "ip", "ip6", "arp", "tcp", "udp", "icmp", "icmp6", "igmp", "sctp",
@@ -80,6 +86,12 @@ def expressions_for(rel: str) -> list[str]:
     for p in _pick(ports, 2):
         out += [f"port {p}", f"tcp src port {p} or udp dst port {p}", f"portrange {p}-{p + 10}",
                 f"port {p} and len > 100"]
+    lt = manifest()[rel]["linktypes"].split(",")[0] if rel in manifest() else "1"
+    if lt in LINK_GRAMMAR:
+        rng = random.Random(rel)
+        linktype = int(lt)
+        return out + FAMILIES[linktype][1] + [random_link_expression(rng, linktype)
+                                              for _ in range(12)]
     return out + FIXED
 
 

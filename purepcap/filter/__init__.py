@@ -16,9 +16,29 @@
 # - IPv6 over NULL/LOOP matches the BSD families 24, 28 and 30 (libpcap 1.10 on Linux
 #   compares with Linux's AF_INET6 = 10 and so never matches BSD captures); NULL's
 #   family is accepted in either byte order, since a Packet does not carry the file's.
-# - `inbound`/`outbound` read the packet type of LINUX_SLL/SLL2 captures; on other link
-#   types offline matching refuses them and compile_bpf emits Linux's ancillary
-#   packet-type load (as `tcpdump -d` does), which only the Linux kernel understands.
+# - Link types with a variable header (802.11 behind radiotap/PPI/AVS/Prism headers,
+#   pflog) get a preamble that computes the offsets into scratch slots first, as libpcap's
+#   programs do (_linkgen.py); IP over 802.11 is a data frame's LLC/SNAP type, as there.
+#   Those slots are the preamble's alone: libpcap 1.10.3 lets arithmetic reuse them, so
+#   there `len > 100 and not link proto 0xaa` on PPI reads the 802.11 header at 100.
+# - ARCNET `$xx` is the hex address written; libpcap 1.10.3 misreads it (`$12` as 0xd1,
+#   `$a` as 0xda), so its programs differ from ours for all but `$dd`.
+# - pflog's `ip6` matches AF_INET6 as libpcap on Linux compares it (10) and as the BSDs
+#   that write pflog captures do (24, 28, 30), as for NULL above.
+# - `dpc/opc/sls/sio/vpi/vci != N` is `not ... N` (libpcap 1.10.3 compiles it as `== N`;
+#   later versions and libpcap's own tests do not); `wlan type/subtype/dir` work on PPI
+#   too (libpcap 1.10.3 refuses them there, its own tests expect them).
+# - SLIP: `inbound`/`outbound` are the direction byte 0 and 1 (libpcap 1.10.3 takes any
+#   non-zero byte for outbound; its own tests, from later versions, do not), and `ip`/`ip6`
+#   test the version after the 16-byte pseudo-header (1.10.3 tests the direction byte's).
+# - BACnet MS/TP takes `link host/src/dst $xx` and `link broadcast`, as libpcap's own
+#   tests expect (1.10.3 refuses them).
+# - Not (yet): atalk/ipx over ARCNET or LLC. After a second `lane` libpcap 1.10.3 reads LANE's fields 6 bytes
+#   further on; ours read them where the first put them.
+# - `inbound`/`outbound` read the packet type of LINUX_SLL/SLL2 captures (pflog: the
+#   rule's direction); on other link types offline matching refuses them and compile_bpf
+#   emits Linux's ancillary packet-type load (as `tcpdump -d` does), which only the
+#   Linux kernel understands.
 # - A load past the captured bytes rejects the packet, also under `not` (cBPF rule).
 # - compile_bpf optimises programs (_optimize.py) to about libpcap's length, never
 #   changing a verdict; libpcap's optimiser does drop loads whose value cannot change

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from .. import linktypes as LT
 from ..errors import FilterError
 from . import _bpf as bpf
+from . import _linkgen as wlan
 from ._lexer import shown
 from ._parser import (
     ISIS_PDU_KEYWORDS,
@@ -33,6 +34,7 @@ from ._parser import (
     Empty,
     Encap,
     LenCmp,
+    LinkPrim,
     Llc,
     Load,
     Node,
@@ -45,6 +47,7 @@ from ._parser import (
     Relation,
     Special,
     Value,
+    WlanField,
 )
 
 __all__ = ["lower", "fold", "emit_bpf", "linux_cooked_fixup", "SUPPORTED_LINKTYPES",
@@ -84,6 +87,16 @@ _LINKS = {
     LT.RAW_OPENBSD: ("raw", None, 0), LT.RAW_LINUX: ("raw", None, 0),
     LT.IPV4: ("ipv4", None, 0), LT.IPV6: ("ipv6", None, 0),
     LT.PPP: ("ppp", 2, 4), LT.C_HDLC: ("chdlc", 2, 4),
+    # 802.11 (behind its radio headers): offsets symbolic until _linkgen.finish
+    **{lt: ("wlan", wlan.BASE_PAYLOAD + 6, wlan.BASE_PAYLOAD + 8) for lt in wlan.WLAN_LINKTYPES},
+    LT.PPP_HDLC: ("ppp", 2, 4), LT.PPP_ETHER: ("ppp", 6, 8),
+    LT.ARCNET_BSD: ("arcnet", 2, 6), LT.ARCNET_LINUX: ("arcnet", 4, 8),
+    LT.IP_OVER_FC: ("ipfc", 22, 24), LT.SUNATM: ("sunatm", 10, 12),
+    LT.PFLOG: ("pflog", None, wlan.BASE_PAYLOAD),  # (its header length is in the packet)
+    LT.MTP2: ("mtp2", None, 0), 139: ("mtp2", None, 0),
+    LT.SLIP: ("slip", None, 16),
+    LT.PPP_BSDOS: ("ppp_bsdos", 5, 24),  # BSD/OS's 24-byte PPP header, protocol at 5
+    LT.BACNET_MS_TP: ("mstp", None, 0),  # BACnet MS/TP: preamble 55 ff, frame type, destination, source  # BSD's 16-byte SLIP pseudo-header: direction, then VJ data
 }
 SUPPORTED_LINKTYPES = tuple(sorted(_LINKS))
 _OSI_NPID = {"clnp": 0x81, "esis": 0x82, "isis": 0x83}
@@ -98,7 +111,10 @@ _LLC_U = {"ui": 0x03, "ua": 0x63, "disc": 0x43, "dm": 0x0F, "sabme": 0x6F, "test
           "xid": 0xAF, "frmr": 0x87}
 _KIND_DESC = {"tunnel": "a geneve/vxlan tunnel", "ether": "Ethernet", "sll": "Linux cooked v1", "sll2": "Linux cooked v2",
               "null": "BSD loopback", "loop": "OpenBSD loopback", "raw": "Raw IP",
-              "ipv4": "Raw IPv4", "ipv6": "Raw IPv6", "ppp": "PPP", "chdlc": "Cisco HDLC"}
+              "ipv4": "Raw IPv4", "ipv6": "Raw IPv6", "ppp": "PPP", "chdlc": "Cisco HDLC",
+              "wlan": "802.11", "arcnet": "ARCNET", "ipfc": "IP over Fibre Channel",
+              "sunatm": "SunATM", "pflog": "OpenBSD pflog", "mtp2": "SS7 MTP2",
+              "slip": "SLIP", "mstp": "BACnet MS/TP", "ppp_bsdos": "BSD/OS PPP"}
 _PPP_TYPES = {0x0800: 0x0021, 0x86DD: 0x0057, 0x6003: 0x0027, 0x809B: 0x0029, 0x8137: 0x002B,
               0x8847: 0x0281}
 # BSD address families for IPv6 over NULL/LOOP (NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30).
@@ -160,6 +176,8 @@ class _State:
     off_linktype: int | None
     off_nl: int
     mpls_depth: int = 0
+    off_link: int = 0  # where the MAC header starts (6 after SunATM's `lane`)
+    lane: bool = False  # LANE: Ethernet inside SunATM, LE control frames excluded
 
 
 class _Lower:
@@ -181,7 +199,7 @@ class _Lower:
 
     # ---- link layer
     def link_desc(self) -> str:
-        if self.st.kind in ("ppp",) and self.linktype != LT.PPP:
+        if self.st.kind in ("ppp",) and self.linktype not in (LT.PPP, LT.PPP_HDLC, LT.PPP_ETHER):
             return "PPP (inside PPPoE)"
         return _KIND_DESC[self.st.kind]
 
@@ -199,6 +217,11 @@ class _Lower:
                 return _and(_mcmp(1, nl - 2, 1, 1), _mcmp(1, nl, 0x60, 0xF0))
             raise self.error("only ip and ip6 can be tested inside MPLS", column)
         k = st.kind
+        if k == "ether" and st.lane:
+            st.lane = False
+            test = self.linktype_test(ethertype, column)
+            st.lane = True
+            return _and(self.lane_data(), test)
         if k == "ether":
             if ethertype <= 1500:
                 # An 802.3 length, not a type: match 802.2 LLC frames by their DSAP.
@@ -228,6 +251,39 @@ class _Lower:
                 return _mcmp(1, 0, 0x40, 0xF0)
             if ethertype == 0x86DD:
                 return _mcmp(1, 0, 0x60, 0xF0)
+            return FALSE
+        if k == "wlan":
+            return wlan.payload_type(ethertype, st.off_linktype)
+        if k == "arcnet":
+            return _or(*(_cmp(1, st.off_linktype, t) for t in wlan.ARCNET_TYPES.get(ethertype, ()))) \
+                if ethertype in wlan.ARCNET_TYPES else FALSE
+        if k == "ipfc":
+            if ethertype <= 1500:
+                raise self.error(f"ether proto values up to 1500 (LLC SAPs) are not supported on "
+                                 f"{self.link_desc()}", column)
+            return _cmp(2, st.off_linktype, ethertype)
+        if k == "sunatm":  # LLC-encapsulated (not LANE): SNAP type after the 4-byte header
+            return _and(_mcmp(1, 0, 2, 0x0F), _cmp(2, st.off_linktype, ethertype))
+        if k == "pflog":
+            if ethertype == 0x0800:
+                return _cmp(1, 1, 2)
+            if ethertype == 0x86DD:
+                return _or(*(_cmp(1, 1, af) for af in wlan.PFLOG_AF_INET6))
+            return FALSE
+        if k == "mtp2":
+            raise self.error("MTP2 link-layer type filtering not implemented", column)
+        if k == "mstp":
+            raise self.error("BACnet MS/TP carries no network-layer protocol purepcap's filter "
+                             "tests (use link host $xx, link broadcast)", column)
+        if k == "ppp_bsdos":  # IP also as VJ-compressed TCP (0x2d) and uncompressed (0x2f)
+            if ethertype == 0x0800:
+                return _or(*(_cmp(2, st.off_linktype, t) for t in (0x21, 0x2D, 0x2F)))
+            if ethertype in (0x8137, 0x8847):  # (libpcap maps no IPX or MPLS here)
+                return _cmp(2, st.off_linktype, ethertype)
+            return _cmp(2, st.off_linktype, _PPP_TYPES.get(ethertype, ethertype))
+        if k == "slip":  # no type field: the IP version after the pseudo-header
+            if ethertype in (0x0800, 0x86DD):
+                return _mcmp(1, st.off_nl, 0x40 if ethertype == 0x0800 else 0x60, 0xF0)
             return FALSE
         if k == "ipv4":
             return TRUE if ethertype == 0x0800 else FALSE
@@ -297,7 +353,109 @@ class _Lower:
             return self.encap(node)
         if isinstance(node, Llc):
             return self.llc(node)
+        if isinstance(node, WlanField):
+            return self.wlan_field(node)
+        if isinstance(node, LinkPrim):
+            return self.link_prim(node)
         raise AssertionError(node)
+
+    def lane_data(self):
+        """Not a LANE LE control frame (its first two bytes 0xff00), as libpcap tests."""
+        return _not(_cmp(2, 4, 0xFF00))
+
+    def link_prim(self, node: LinkPrim):
+        """pflog, SunATM and SS7 primitives (see _linkgen for the layouts)."""
+        w, v, st = node.word, node.value, self.st
+        if w in wlan.PFLOG_FIELDS:
+            if st.kind != "pflog":
+                raise self.error(f"'{w}' supported only on PF linktype", node.column)
+            how, off = wlan.PFLOG_FIELDS[w]
+            if how == "name":
+                name = v.text.encode("utf-8", "surrogateescape")
+                if len(name) >= wlan.PFLOG_IFNAMSIZ:
+                    raise self.error(f"{'ruleset' if off == 20 else 'interface'} name "
+                                     f"'{shown(v.text)}' too long", v.column)
+                return wlan.pflog_name(off, name)
+            table = {"action": wlan.PF_ACTIONS, "reason": wlan.PF_REASONS}.get(how)
+            if v.kind == "num" and how != "action":
+                n = v.number
+            elif table is not None and v.kind == "id" and v.text in table:
+                n = table[v.text]
+            else:
+                raise self.error(f"unknown PF {how if table else 'rule number'} "
+                                 f"'{shown(v.text)}'", v.column)
+            if how == "num":
+                return _cmp(4, off, n)
+            if n > 255:
+                raise self.error(f"PF {how} {n} greater than maximum 255", v.column)
+            return _cmp(1, off, n)
+        if w in wlan.SS7_FIELDS:
+            if st.kind != "mtp2":
+                field = w[1:] if w.startswith("h") else w
+                raise self.error(f"'{field}' supported only on SS7", node.column)
+            if v.kind != "num":
+                raise self.error(f"'{w}' needs a number, not '{shown(v.text)}'", v.column)
+            most = wlan.SS7_MAX[w[1:] if w.startswith("h") else w]
+            if v.number > most:
+                raise self.error(f"{w} value {v.number} greater than maximum {most}", v.column)
+            return wlan.ss7(w, v.number, 4 if self.linktype == 139 else 0, node.op)
+        # SunATM (its own header's fields stay readable after `lane`)
+        if self.linktype != LT.SUNATM:
+            raise self.error(f"'{w}' supported only on raw ATM (SunATM), not "
+                             f"{self.link_desc()}", node.column)
+        if w == "lane":
+            # what follows is Ethernet after the 2-byte LANE header
+            st.kind, st.off_link, st.off_linktype, st.off_nl, st.lane = "ether", 6, 18, 20, True
+            return _mcmp(1, 0, 1, 0x0F)
+        if w in ("vpi", "vci"):
+            if v.kind != "num":
+                raise self.error(f"'{w}' needs a number, not '{shown(v.text)}'", v.column)
+            if v.number > (255 if w == "vpi" else 0xFFFF):
+                raise self.error(f"{w} {v.number} out of range", v.column)
+            return wlan.compare(node.op, ("ld", 1, 1) if w == "vpi" else ("ld", 2, 2), v.number)
+        return wlan.atm_word(w)
+
+    def require_80211(self, column: int | None, what: str = "802.11 link-layer types") -> None:
+        # (libpcap 1.10 refuses frame-control tests on PPI, which carries 802.11 behind
+        # its header; libpcap's own tests, from later versions, expect them: we accept)
+        if self.st.kind != "wlan":
+            raise self.error(f"{what} supported only on 802.11, not {self.link_desc()}", column)
+
+    def wlan_field(self, node: WlanField):
+        self.require_80211(node.column)
+        if node.field == "dir":
+            v = node.type
+            if v.kind == "num":
+                if v.number > 3:
+                    raise self.error(f"invalid 802.11 direction value {v.number}", v.column)
+                return wlan.frame_control(v.number, 0x03, 1)
+            if v.text not in wlan.WLAN_DIRS:
+                raise self.error(f"unknown 802.11 direction '{shown(v.text)}'", v.column)
+            return wlan.frame_control(wlan.WLAN_DIRS[v.text], 0x03, 1)
+        typ = None
+        if node.type is not None:
+            v = node.type
+            if v.kind == "num":
+                if v.number & ~0x0C:
+                    raise self.error(f"invalid 802.11 type value {v.number:#04x}", v.column)
+                typ = v.number
+            elif v.text in wlan.WLAN_TYPES:
+                typ = wlan.WLAN_TYPES[v.text]
+            else:
+                raise self.error(f"unknown 802.11 type name '{shown(v.text)}'", v.column)
+            if node.field == "type":
+                return wlan.frame_control(typ, 0x0C)
+        v = node.subtype
+        if v.kind == "num":
+            if v.number & ~0xF0:
+                raise self.error(f"invalid 802.11 subtype value {v.number:#04x}", v.column)
+            return wlan.frame_control(typ | v.number, 0xFC)
+        for t, names in wlan.WLAN_SUBTYPES.items():
+            if (typ is None or t == typ) and v.text in names:
+                return wlan.frame_control(t | names[v.text], 0xFC)
+        if typ is None:
+            raise self.error(f"unknown 802.11 type name '{shown(v.text)}'", v.column)
+        raise self.error(f"unknown 802.11 subtype name '{shown(v.text)}'", v.column)
 
     def special(self, node: Special):
         st = self.st
@@ -306,6 +464,10 @@ class _Lower:
                 test = _cmp(2, 0, 4)  # sll_pkttype == PACKET_OUTGOING
             elif st.kind == "sll2":
                 test = _cmp(1, 10, 4)
+            elif st.kind == "pflog":  # the rule's direction: PF_IN 1, PF_OUT 2
+                return _cmp(1, wlan.PF_DIRECTION, 1 if node.name == "inbound" else 2)
+            elif st.kind == "slip":  # SLIPDIR_IN 0, SLIPDIR_OUT 1 (others are neither)
+                return _cmp(1, 0, 0 if node.name == "inbound" else 1)
             elif self.offline:
                 raise self.error(f"{node.name} is not supported on {self.link_desc()} when "
                                  "reading files (only Linux cooked captures record the direction)",
@@ -314,6 +476,17 @@ class _Lower:
                 test = ("cmp", "jeq", ("ld", 2, bpf.SKF_AD_PKTTYPE), ("k", 4))
             return test if node.name == "outbound" else _not(test)
         proto = node.proto
+        if proto in (None, "ether", "link", "wlan") and st.kind == "wlan":
+            return wlan.wlan_multicast(node.name == "broadcast")
+        if proto in (None, "ether", "link") and st.kind == "arcnet":
+            return _cmp(1, 1, 0)  # ARCNET's broadcast destination, 0 (it has no multicast)
+        if proto in (None, "ether", "link") and st.kind == "mstp" and node.name == "broadcast":
+            return _cmp(1, 3, 0xFF)
+        if proto in (None, "ether", "link") and (st.kind == "ipfc" or st.lane):
+            dst = 2 if st.kind == "ipfc" else st.off_link
+            test = _and(_cmp(4, dst + 2, 0xFFFFFFFF), _cmp(2, dst, 0xFFFF)) \
+                if node.name == "broadcast" else ("cmp", "jset", ("ld", 1, dst), ("k", 1))
+            return _and(self.lane_data(), test) if st.lane else test
         if proto in (None, "ether", "link"):
             if st.kind != "ether":
                 raise self.error(f"{node.name} needs an Ethernet link layer, not "
@@ -339,12 +512,15 @@ class _Lower:
         if node.name == "pppoed":
             return self.linktype_test(0x8863, node.column)
         if node.name == "vlan":
-            if st.kind != "ether" or st.mpls_depth:
+            if st.kind not in ("ether", "wlan") or st.mpls_depth or self.linktype == LT.PPI:
                 raise self.error(f"no VLAN support for {self.link_desc()}", node.column)
             if v is not None and v > 4095:
                 raise self.error(f"VLAN id {v} greater than maximum 4095", node.column)
             o = st.off_linktype
-            test = _or(_cmp(2, o, 0x8100), _cmp(2, o, 0x88A8), _cmp(2, o, 0x9100))
+            if st.kind == "wlan":  # each type behind libpcap's data-frame test
+                test = _or(*(wlan.payload_type(t, o) for t in (0x8100, 0x88A8, 0x9100)))
+            else:
+                test = _or(_cmp(2, o, 0x8100), _cmp(2, o, 0x88A8), _cmp(2, o, 0x9100))
             if v is not None:
                 test = _and(test, _mcmp(2, o + 2, v, 0x0FFF))
             st.off_linktype += 4
@@ -356,7 +532,8 @@ class _Lower:
             nl = st.off_nl
             if st.mpls_depth:
                 test = _mcmp(1, nl - 2, 0, 1)  # the previous label is not bottom-of-stack
-            elif st.kind in ("ether", "ppp", "chdlc"):
+            elif st.kind in ("ether", "ppp", "chdlc") and self.linktype not in (LT.PPP_HDLC,
+                                                                               LT.PPP_ETHER):
                 test = self.linktype_test(0x8847, node.column)
             else:
                 raise self.error(f"no MPLS support for {self.link_desc()}", node.column)
@@ -368,7 +545,7 @@ class _Lower:
         if node.name == "pppoes":
             if v is not None and v > 0xFFFF:
                 raise self.error(f"PPPoE session id {v} greater than maximum 65535", node.column)
-            if st.kind not in ("ether", "sll", "sll2", "ppp", "chdlc") or st.mpls_depth:
+            if st.kind not in ("ether", "sll", "sll2", "ppp", "chdlc", "wlan") or st.mpls_depth:
                 raise self.error(f"no PPPoE support for {self.link_desc()}", node.column)
             test = self.linktype_test(0x8864, node.column)
             nl = st.off_nl
@@ -396,6 +573,22 @@ class _Lower:
         if addr == "proto":
             return self.proto_qualified(node)
         # host, net, or no address qualifier (host by default)
+        if val.kind == "eid" and (q.proto == "wlan" or q.dir not in (None, "src", "dst", "src or dst",
+                                                                    "src and dst")):
+            if addr == "net":
+                raise self.error("'wlan net' is not valid: use wlan host", node.column)
+            self.require_80211(node.column, "802.11 addresses are")
+            return wlan.wlan_host(self.mac_bytes(val), q.dir)
+        if val.kind == "aid":
+            if q.proto not in ("ether", "link") or addr not in (None, "host"):
+                raise self.error("ARCnet address used in non-arc expression", val.column)
+            if self.st.kind == "mstp":  # (one-byte addresses too, as later libpcap)
+                return self.dirop(q.dir, lambda: _cmp(1, 4, val.number),
+                                  lambda: _cmp(1, 3, val.number))
+            if self.st.kind != "arcnet":
+                raise self.error(f"ARCnet addresses need an ARCNET link layer, not "
+                                 f"{self.link_desc()}", val.column)
+            return self.dirop(q.dir, lambda: _cmp(1, 0, val.number), lambda: _cmp(1, 1, val.number))
         if val.kind == "eid":
             if q.proto not in ("ether", "link"):
                 raise self.error("a MAC address needs the 'ether' qualifier", val.column)
@@ -424,22 +617,31 @@ class _Lower:
             return _and(src(), dst())
         return _or(src(), dst())
 
-    def ether_host(self, val: Value, d: str | None):
-        if self.st.kind != "ether":
-            raise self.error(f"Ethernet addresses need an Ethernet link layer, not "
-                             f"{self.link_desc()}", val.column)
+    @staticmethod
+    def mac_bytes(val: Value) -> bytes:
         text = val.text.replace("-", ":")
         if "." in text:
             h = text.replace(".", "")
         else:
             h = "".join(p.zfill(2) for p in text.split(":"))
-        mac = bytes.fromhex(h)
+        return bytes.fromhex(h)
+
+    def ether_host(self, val: Value, d: str | None):
+        if self.st.kind == "wlan":  # libpcap tests the 802.11 addresses
+            return wlan.wlan_host(self.mac_bytes(val), d)
+        if self.st.kind not in ("ether", "ipfc"):
+            raise self.error(f"Ethernet addresses need an Ethernet link layer, not "
+                             f"{self.link_desc()}", val.column)
+        mac = self.mac_bytes(val)
+        # (source, destination) offsets: Ethernet's, IP over FC's network header, LANE's
+        src, dst = (10, 2) if self.st.kind == "ipfc" else (self.st.off_link + 6, self.st.off_link)
 
         def at(off: int):
             return _and(_cmp(4, off + 2, int.from_bytes(mac[2:], "big")),
                         _cmp(2, off, int.from_bytes(mac[:2], "big")))
 
-        return self.dirop(d, lambda: at(6), lambda: at(0))
+        test = self.dirop(d, lambda: at(src), lambda: at(dst))
+        return _and(self.lane_data(), test) if self.st.lane else test
 
     def parse_ipv4(self, text: str, column: int) -> tuple[int, int]:
         """Dotted (possibly short) IPv4 -> (value, number of bits given)."""
@@ -618,7 +820,7 @@ class _Lower:
         col = val.column
         if val.kind not in ("num", "id"):
             raise self.error(f"'{shown(val.text)}' is not a protocol number or name", col)
-        if q.proto in ("ether", "link"):
+        if q.proto in ("ether", "link") or (q.proto == "wlan" and self.st.kind == "wlan"):
             if val.kind == "num":
                 n = val.number
             elif val.text in ETHERTYPE:
@@ -694,7 +896,14 @@ class _Lower:
         p = node.proto
         st = self.st
         nl = st.off_nl
-        if p in ("ether", "link"):
+        if p in ("ether", "link", "wlan"):
+            if p == "wlan" and st.kind != "wlan":
+                raise self.error(f"'wlan[...]' needs an 802.11 link layer, not {self.link_desc()}",
+                                 node.column)
+            base, x = (wlan.BASE_LINK if st.kind == "wlan" else st.off_link), None
+        elif p == "radio":
+            if self.linktype not in (LT.IEEE802_11_RADIOTAP, LT.IEEE802_11_PRISM, 163):
+                raise self.error("radio information not present in capture", node.column)
             base, x = 0, None
         elif p in ("ip", "ip6", "arp", "rarp"):
             checks.append(self.linktype_test(ETHERTYPE[p], node.column))
@@ -937,7 +1146,10 @@ def _fold_alu(op: str, a: int, b: int) -> int:
 
 def lower(tree: Node, expression: str, linktype: int, *, offline: bool):
     """The boolean IR of a parsed expression for one link type."""
-    return fold(_Lower(expression, linktype, offline).lower(tree))
+    ir = fold(_Lower(expression, linktype, offline).lower(tree))
+    if linktype in wlan.VARIABLE_LINKTYPES:
+        ir = wlan.finish(ir, linktype)
+    return ir
 
 
 def _first_test(t):
@@ -1105,6 +1317,19 @@ _ALUOPS = {"+": bpf.ADD, "-": bpf.SUB, "*": bpf.MUL, "/": bpf.DIV, "%": bpf.MOD,
 _SZ = {1: bpf.B, 2: bpf.H, 4: bpf.W}
 
 
+_COMMUTATIVE = frozenset("+*&|^")
+
+
+def _uses_x(v) -> bool:
+    """Does computing value v in A change X (indexed loads, non-constant operands)?"""
+    kind = v[0]
+    if kind in ("ldi", "msh"):
+        return True
+    if kind == "alu":
+        return v[3][0] != "k" or _uses_x(v[2])
+    return False
+
+
 class _Emitter:
     """Emits jumping code backwards: self.rev[0] is the last instruction."""
 
@@ -1120,9 +1345,13 @@ class _Emitter:
             return [(bpf.LD | bpf.W | bpf.LEN, 0, 0, 0)]
         if kind == "ld":
             return [(bpf.LD | _SZ[v[1]] | bpf.ABS, 0, 0, v[2])]
+        if kind == "mem":
+            return [(bpf.LD | bpf.MEM, 0, 0, v[1])]
         if kind == "ldi":
             idx = v[3]
-            if idx[0] == "msh":
+            if idx[0] == "mem":
+                code = [(bpf.LDX | bpf.MEM, 0, 0, idx[1])]
+            elif idx[0] == "msh":
                 code = [(bpf.LDX | bpf.B | bpf.MSH, 0, 0, idx[1])]
             else:
                 code = self.value(idx, slot) + [(bpf.MISC | bpf.TAX, 0, 0, 0)]
@@ -1133,7 +1362,18 @@ class _Emitter:
             op = _ALUOPS[v[1]]
             if v[3][0] == "k":
                 return self.value(v[2], slot) + [(bpf.ALU | op | bpf.K, 0, 0, v[3][1])]
-            return self.binary(v[2], v[3], slot) + [(bpf.ALU | op | bpf.SX, 0, 0, 0)]
+            a, b = v[2], v[3]
+            if a[0] == "mem" and v[1] in _COMMUTATIVE:
+                a, b = b, a
+            if b[0] == "mem":  # (a link preamble's slot) straight into X, no scratch slot
+                return self.value(a, slot) + [(bpf.LDX | bpf.MEM, 0, 0, b[1]),
+                                              (bpf.ALU | op | bpf.SX, 0, 0, 0)]
+            if v[1] in _COMMUTATIVE and not _uses_x(a):
+                # b into X first, then a (which leaves X alone): no scratch slot. Both
+                # loads run either way, and either failing rejects, so the order is free.
+                return self.value(b, slot) + [(bpf.MISC | bpf.TAX, 0, 0, 0)] + \
+                    self.value(a, slot) + [(bpf.ALU | op | bpf.SX, 0, 0, 0)]
+            return self.binary(a, b, slot) + [(bpf.ALU | op | bpf.SX, 0, 0, 0)]
         raise AssertionError(v)
 
     def binary(self, a, b, slot: int) -> list:
@@ -1276,7 +1516,38 @@ class _Emitter:
         return len(self.rev) - 1
 
 
+    def goto(self, target: int) -> None:
+        """Make the next instruction (the last one emitted so far) lead to ``target``."""
+        if target != len(self.rev) - 1:
+            self.rev.append((bpf.JMP | bpf.JA, 0, 0, len(self.rev) - target - 1))
+
+    def steps(self, steps: list, after: int) -> int:
+        """A link preamble (see _linkgen): its steps in order, then ``after``."""
+        entry = after
+        for step in reversed(steps):
+            if step[0] == "set":
+                self.goto(entry)
+                code = self.value(step[2], 0) + [(bpf.ST, 0, 0, step[1])]
+                self.rev.extend(reversed(code))
+                entry = len(self.rev) - 1
+            elif step[0] == "if":
+                body = self.steps(step[2], entry)
+                entry = self.test(step[1], body, entry)
+            else:  # "need"
+                entry = self.test(step[1], entry, 0)
+        return entry
+
+
 def emit_bpf(ir, snaplen: int, expression: str) -> list[tuple[int, int, int, int]]:
+    if ir[0] == "pre":
+        e = _Emitter(expression)
+        e.rev.append((bpf.RET | bpf.K, 0, 0, 0))
+        e.rev.append((bpf.RET | bpf.K, 0, 0, snaplen))
+        entry = e.steps(ir[1], e.test(ir[2], 1, 0))
+        e.goto(entry)
+        if len(e.rev) > bpf.BPF_MAXINSNS:
+            raise e.too_long()
+        return e.rev[::-1]
     if ir == TRUE:
         return [(bpf.RET | bpf.K, 0, 0, snaplen)]
     if ir == FALSE:

@@ -28,7 +28,13 @@ KEYWORDS = frozenset("""
     igrp pim vrrp carp ah esp atalk aarp decnet lat sca moprc mopdl iso esis isis
     stp ipx netbeui broadcast multicast and or not len inbound outbound vlan mpls
     pppoed pppoes geneve vxlan
-""".split())
+""".split()) | frozenset((
+    # link-layer words: 802.11 frame control and addresses, pflog, SunATM, SS7
+    "type subtype dir addr1 addr2 addr3 addr4 ra ta radio "
+    "on ifname rnr rulenum srnr subrulenum rset ruleset action reason "
+    "lane oamf4 oamf4sc oamf4ec oam metac bcc sc ilmic connectmsg metaconnect vpi vci "
+    "sio opc dpc sls hsio hopc hdpc hsls"
+).split())
 # Network-layer words (LLC, ISO/IS-IS): reserved in libpcap's scanner too.
 KEYWORDS |= frozenset("llc clnp l1 l2 iih lsp snp csnp psnp".split())
 
@@ -39,6 +45,7 @@ _MAC = re.compile(
 _V6 = re.compile(r"[0-9A-Fa-f:.]{2,46}")  # bounded, so a hostile run stays linear
 _WORD = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*[A-Za-z0-9_.])?")
 _ESCAPED = re.compile(r"\\[^ \t\n!()]+")
+_ARCNET = re.compile(r"\$[0-9A-Fa-f]{1,2}(?![0-9A-Za-z_.\-])")  # an ARCNET address, $xx
 _NUM = re.compile(r"0[xX][0-9A-Fa-f]+|[0-9]+")
 _DOTTED = re.compile(r"[0-9]+(?:\.[0-9]+){1,3}")
 _OPS = ("&&", "||", "==", "!=", "<=", ">=", "<<", ">>",
@@ -48,7 +55,7 @@ _WS = " \t\r\n"
 
 @dataclass(frozen=True)
 class Token:
-    kind: str  # "kw", "id", "num", "hid", "hid6", "eid", "op", "end"
+    kind: str  # "kw", "id", "num", "hid", "hid6", "eid", "aid", "op", "end"
     text: str
     column: int  # 1-based
     value: int | None = None  # numbers only
@@ -131,6 +138,14 @@ def tokenize(expression: str) -> list[Token]:
                 raise FilterError(f"a backslash must be followed by a name at column {col}",
                                   expression=expression, column=col)
             tokens.append(Token("id", m.group()[1:], col))
+            i = m.end()
+            continue
+        if c == "$":
+            m = _ARCNET.match(s, i)
+            if not m:
+                raise FilterError(f"an ARCNET address is '$' and one or two hex digits, at "
+                                  f"column {col}", expression=expression, column=col)
+            tokens.append(Token("aid", m.group(), col))
             i = m.end()
             continue
         if c in "0123456789abcdefABCDEF:":

@@ -70,6 +70,7 @@ class _Py:
         self.uses_len = False
         self.x_bound: int | None = None  # msh offset whose value the local x holds
         self.helpers: list[str] = []  # sources of `def _hN(d, n)`, each compiled alone
+        self.args = "d, n"  # and m, the link preamble's slots, when there is one
 
     def split(self, kind: str, parts: list[str]) -> list[str]:
         """Consecutive parts grouped into helper functions: the same tests in the same
@@ -80,8 +81,8 @@ class _Py:
         for part in parts + [None]:
             if group and (part is None or size + len(part) > _PART_LIMIT):
                 name = f"_h{len(self.helpers)}"
-                self.helpers.append(f"def {name}(d, n):\n    return ({f' {kind} '.join(group)})\n")
-                calls.append(f"{name}(d,n)")
+                self.helpers.append(f"def {name}({self.args}):\n    return ({f' {kind} '.join(group)})\n")
+                calls.append(f"{name}({self.args})")
                 group, size = [], 0
             if part is not None:
                 group.append(part)
@@ -96,6 +97,8 @@ class _Py:
         if kind == "len":
             self.uses_len = True
             return "n"
+        if kind == "mem":
+            return f"m[{v[1]}]"
         if kind == "ld":
             size, off = v[1], v[2]
             if size == 1:
@@ -143,8 +146,27 @@ class _Py:
             return f"{lo} or d[{off}]&{b[1] >> 8}"
         return None
 
+    def preamble(self, steps: list, indent: str = "    ") -> str:
+        """Statements of `_pre(d)`, which runs a link preamble (see _linkgen)."""
+        out = []
+        for step in steps:
+            if step[0] == "set":
+                out.append(f"{indent}m[{step[1]}] = {self.value(step[2])}\n")
+            elif step[0] == "if":
+                out.append(f"{indent}if {self.test(step[1])}:\n")
+                out.append(self.preamble(step[2], indent + "    "))
+            else:
+                out.append(f"{indent}if not {self.test(step[1])}:\n{indent}    return None\n")
+        return "".join(out)
+
     def test(self, t) -> str:
         kind = t[0]
+        if kind == "pre":
+            # the preamble's loads first: one past the captured bytes rejects the packet
+            self.helpers.append("def _pre(d):\n    m = [0] * 16\n" + self.preamble(t[1])
+                                + "    return m\n")
+            self.args = "d, n, m"
+            return f"((m:=_pre(d)) is not None and {self.test(t[2])})"
         if kind == "true":
             return "True"
         if kind == "false":

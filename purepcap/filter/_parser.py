@@ -19,7 +19,7 @@ from ._lexer import Token, shown, tokenize
 
 __all__ = [
     "parse", "MAX_DEPTH", "Qual", "Value", "Prim", "ProtoName", "Special", "LenCmp", "Encap",
-    "Relation", "Num", "PktLen", "Load", "BinOp", "And", "Or", "Not", "Empty", "Node",
+    "Relation", "WlanField", "LinkPrim", "Num", "PktLen", "Load", "BinOp", "And", "Or", "Not", "Empty", "Node",
     "stack_exhausted", "Llc", "LLC_SUBTYPES", "ISIS_PDU_KEYWORDS",
 ]
 
@@ -28,8 +28,8 @@ MAX_DEPTH = 60  # nesting, as above; libpcap has no such limit, we need one
 PROTOS = ("ether", "link", "ip", "ip6", "arp", "rarp", "tcp", "udp", "icmp", "icmp6", "igmp",
           "sctp", "ah", "esp", "pim", "vrrp", "carp", "igrp", "ppp", "slip", "fddi", "tr", "wlan",
           "atalk", "aarp", "decnet", "lat", "sca", "moprc", "mopdl", "iso", "esis", "isis", "stp",
-          "ipx", "netbeui", "clnp")
-DIRS = ("src", "dst")
+          "ipx", "netbeui", "clnp", "radio")
+DIRS = ("src", "dst", "addr1", "addr2", "addr3", "addr4", "ra", "ta")
 ADDRS = ("host", "net", "port", "portrange", "gateway", "proto", "protochain")
 # Named constants usable in arithmetic (pcap-filter(7)).
 CONSTANTS = {
@@ -138,6 +138,26 @@ ISIS_PDU_KEYWORDS = ("l1", "l2", "iih", "lsp", "snp", "csnp", "psnp")
 
 
 @dataclass(frozen=True)
+class WlanField:
+    """802.11 frame control: `type T`, `type T subtype S`, `subtype S`, `dir D`; the
+    names (or numbers) as written, resolved by the code generator."""
+    field: str  # "type", "subtype" or "dir"
+    type: Value | None
+    subtype: Value | None
+    column: int
+
+
+@dataclass(frozen=True)
+class LinkPrim:
+    """A link type's own primitive: pflog (`on eth0`, `rnr 5`, `action pass`...), SunATM
+    (`lane`, `oam`, `vpi 3`...), SS7 (`sio 3`, `opc 100`...); value None for the bare ones."""
+    word: str
+    value: Value | None
+    column: int
+    op: str = "=="  # SS7 fields, vpi and vci also take a comparison: `dpc > 2`
+
+
+@dataclass(frozen=True)
 class Num:
     value: int
 
@@ -194,12 +214,20 @@ class Empty:
     """The empty expression: accept everything (as tcpdump does)."""
 
 
-Node = Union[Prim, ProtoName, Special, LenCmp, Encap, Relation, And, Or, Not, Empty, Llc]  # noqa: UP007 - as Arith
+Node = Union[Prim, ProtoName, Special, LenCmp, Encap, Relation, WlanField, LinkPrim, And, Or, Not,
+             Empty, Llc]  # noqa: UP007 - as Arith
 
 
 # ---- parser -------------------------------------------------------------------------
 
-_ID_KINDS = ("num", "hid", "hid6", "eid", "id")
+_ID_KINDS = ("num", "hid", "hid6", "eid", "aid", "id")
+_WLAN_FIELDS = ("type", "subtype", "dir")
+# link-type words with a value after them, and bare ones
+_LINK_VALUED = ("on", "ifname", "rnr", "rulenum", "srnr", "subrulenum", "rset", "ruleset", "action",
+                "reason", "vpi", "vci", "sio", "opc", "dpc", "sls", "hsio", "hopc", "hdpc", "hsls")
+_LINK_COMPARABLE = ("vpi", "vci", "sio", "opc", "dpc", "sls", "hsio", "hopc", "hdpc", "hsls")
+_LINK_BARE = ("lane", "oamf4", "oamf4sc", "oamf4ec", "oam", "metac", "bcc", "sc", "ilmic",
+              "connectmsg", "metaconnect")
 
 
 class _Parser:
@@ -423,6 +451,26 @@ class _Parser:
     def keyword_term(self) -> tuple[Node, Qual | None]:
         t = self.peek()
         w = t.text
+        if w == "wlan" and self.peek(1).kind == "kw" and self.peek(1).text in _WLAN_FIELDS:
+            self.next()
+            return self.wlan_field(), None
+        if w in _WLAN_FIELDS:
+            return self.wlan_field(), None
+        if w in _LINK_BARE:
+            self.next()
+            return LinkPrim(w, None, t.column), None
+        if w in _LINK_VALUED:
+            self.next()
+            op = "=="
+            nxt = self.peek()
+            if nxt.kind == "op" and nxt.text in RELOPS and w in _LINK_COMPARABLE:
+                op = RELOPS[self.next().text]
+                if self.peek().kind != "num":
+                    raise self.error(f"expected a number after '{w} {nxt.text}', found "
+                                     f"{_describe(self.peek())}")
+            if self.peek().kind not in ("num", "id"):
+                raise self.error(f"expected a value after '{w}', found {_describe(self.peek())}")
+            return LinkPrim(w, self.value(), t.column, op), None
         if w in PROTOS:
             nxt = self.peek(1)
             if nxt.kind == "op" and nxt.text == "[":
@@ -485,6 +533,30 @@ class _Parser:
             value = self.next().value if self.peek().kind == "num" else None
             return Encap(w, value, t.column)
         return ProtoName(w, t.column)
+
+    def wlan_field(self) -> WlanField:
+        """type T [subtype S] | subtype S | dir D (libpcap's p80211 rule)."""
+        t = self.next()
+        field, typ, sub = t.text, None, None
+
+        def operand(kinds: tuple[str, ...]) -> Value:
+            v = self.peek()
+            if v.kind not in kinds:
+                raise self.error(f"expected a name{' or number' if 'num' in kinds else ''} "
+                                 f"after '{self.toks[self.pos - 1].text}', found {_describe(v)}", v)
+            return self.value()
+
+        if field == "type":
+            typ = operand(("num", "id"))
+            if self.is_kw("subtype"):
+                self.next()
+                field = "subtype"
+                sub = operand(("num", "id"))
+        elif field == "subtype":
+            sub = operand(("id",))
+        else:
+            typ = operand(("num", "id"))
+        return WlanField(field, typ, sub, t.column)
 
     def head_and_id(self) -> tuple[Node, Qual]:
         start = self.peek()
@@ -558,6 +630,8 @@ class _Parser:
             return Value("hid6", t.text, t.column)
         if t.kind == "eid":
             return Value("eid", t.text, t.column)
+        if t.kind == "aid":
+            return Value("aid", t.text, t.column, number=int(t.text[1:], 16))
         if t.kind == "id":
             return Value("id", t.text, t.column)
         self.pos -= 1 if t.kind != "end" else 0
