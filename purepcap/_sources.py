@@ -315,14 +315,14 @@ def _read_exactly(stream: IO[bytes], n: int) -> bytes:
     return data
 
 
-def _gzip_header_fault(head: bytes) -> str | None:
-    """What is wrong with the fixed part of a gzip header (RFC 1952), or None."""
+def _gzip_header_fault(head: bytes) -> tuple[int, str] | None:
+    """Where and what is wrong with the fixed part of a gzip header (RFC 1952), or None."""
     if len(head) < 4:
         return None  # too short to tell: the decompressor says it is cut short
     if head[2] != 8:
-        return f"compression method {head[2]} is not deflate (8)"
+        return 2, f"compression method {head[2]} is not deflate (8)"
     if head[3] & 0xE0:
-        return f"reserved flag bits set (flags 0x{head[3]:02x})"
+        return 3, f"reserved flag bits set (flags 0x{head[3]:02x})"
     return None
 
 
@@ -349,7 +349,9 @@ def open_source(source: Source, storage_options: dict | None = None) -> tuple[IO
         if bad:  # gzip would read on, and call the stream "cut short" when it ran out
             for c in closers:
                 c.close()
-            raise DamagedError(f"bad gzip header: {bad}", offset=2, frame=0, source=source_name(source))
+            at, what = bad
+            raise DamagedError(f"bad gzip header at offset {at}: {what}", offset=at, frame=0,
+                               source=source_name(source))
         stream, compression = gzip.GzipFile(fileobj=stream, mode="rb"), "gzip"
     elif head.startswith(_BZ2):
         import bz2

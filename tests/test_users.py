@@ -236,9 +236,9 @@ def test_bad_gzip_header_is_not_called_cut_short(tmp_path: Path):
         bad[patch[0]] = patch[1]
         path = tmp_path / "bad.pcap.gz"
         path.write_bytes(bytes(bad))
-        with pytest.raises(purepcap.DamagedError, match=f"bad gzip header: {want}") as e:
+        with pytest.raises(purepcap.DamagedError, match=f"bad gzip header at offset {patch[0]}: {want}") as e:
             purepcap.open(path)
-        assert "cut short" not in str(e.value) and str(path) in str(e.value)
+        assert "cut short" not in str(e.value) and str(path) in str(e.value) and e.value.offset == patch[0]
         rc, _, err = run_main("read", str(path))
         assert rc == 1 and "bad gzip header" in err and err.count("\n") == 1
     # a stream really cut short is still called so
