@@ -100,6 +100,49 @@ READ_SIZE = 256 * 1024
 _READS_INTO = (io.FileIO, io.BufferedReader, io.BytesIO)
 
 
+def refill(stream: Any, chunk: int, buf: Any, pos: int, end: int, base: int, stop: int | None,
+           need: int) -> tuple[bytearray, int, int, bool, PcapError | None]:
+    """The read of the PyPy loops (see _loops) and of records()' PyPy walk
+    (_records._pypy_rows). ``buf[pos:end]`` is the unparsed end of the buffer (at file offset
+    ``base + pos``) and ``need`` the bytes the record there needs whole (a header's
+    worth where that is not known yet). That rest moves to the front of one reused
+    bytearray, and as much of ``stream`` as fits follows it. Returns (buffer, where its
+    data ends, the file offset of its start, whether the stream ended, damage the
+    stream itself reported).
+
+    The buffer holds ``chunk`` bytes beyond the rest, so every call reads something until
+    the stream ends, and grows to hold a record longer than that (the formats bound
+    it), shrinking back after it. Streams whose readinto() fills the buffer directly
+    are read so; any other stream is read() and copied in."""
+    rest = end - pos
+    want = max(need, rest + chunk)
+    if type(buf) is not bytearray or len(buf) < want or len(buf) > 2 * want + chunk:
+        old = buf
+        buf = bytearray(max(want, chunk + min(chunk, 65536)))
+        buf[:rest] = old[pos:end]
+    elif rest and pos:
+        buf[:rest] = buf[pos:end]
+    base += pos
+    room = len(buf) - rest
+    if stop is not None:
+        room = min(room, stop - base - rest)
+    try:
+        if room <= 0:
+            n = 0
+        elif type(stream) in _READS_INTO:
+            with memoryview(buf)[rest:rest + room] as view:
+                n = stream.readinto(view) or 0
+        else:
+            data = stream.read(room) or b""
+            n = len(data)
+            if n > room:  # a stream that gives more than it is asked for
+                buf = buf[:rest] + data
+            else:
+                buf[rest:rest + n] = data
+    except PcapError as exc:
+        return buf, rest, base, True, exc
+    return buf, rest + n, base, n == 0, None
+
 
 class Packet:
     """One captured packet, the same type for files and live captures.
@@ -665,53 +708,9 @@ class Capture:
                 return
 
     # -- the PyPy loops (see _loops) ----------------------------------------------------
-    def _refill(self, buf: Any, pos: int, end: int, base: int, stop: int | None,
-                need: int) -> tuple[bytearray, int, int, bool, PcapError | None]:
-        """The PyPy loops' read. ``buf[pos:end]`` is the unparsed end of the buffer (at
-        file offset ``base + pos``) and ``need`` the bytes the record there needs whole
-        (a header's worth where that is not known yet). That rest moves to the front of
-        one reused bytearray, and as much of the stream as fits follows it. Returns
-        (buffer, where its data ends, the file offset of its start, whether the stream
-        ended, damage the stream itself reported).
-
-        The buffer holds a chunk beyond the rest, so every call reads something until
-        the stream ends, and grows to hold a record longer than that (the formats bound
-        it), shrinking back after it. Streams whose readinto() fills the buffer directly
-        are read so; any other stream is read() and copied in."""
-        rest = end - pos
-        chunk = self._chunk
-        want = max(need, rest + chunk)
-        if type(buf) is not bytearray or len(buf) < want or len(buf) > 2 * want + chunk:
-            old = buf
-            buf = bytearray(max(want, chunk + min(chunk, 65536)))
-            buf[:rest] = old[pos:end]
-        elif rest and pos:
-            buf[:rest] = buf[pos:end]
-        base += pos
-        room = len(buf) - rest
-        if stop is not None:
-            room = min(room, stop - base - rest)
-        stream = self._stream
-        try:
-            if room <= 0:
-                n = 0
-            elif type(stream) in _READS_INTO:
-                with memoryview(buf)[rest:rest + room] as view:
-                    n = stream.readinto(view) or 0
-            else:
-                data = stream.read(room) or b""
-                n = len(data)
-                if n > room:  # a stream that gives more than it is asked for
-                    buf = buf[:rest] + data
-                else:
-                    buf[rest:rest + n] = data
-        except PcapError as exc:
-            return buf, rest, base, True, exc
-        return buf, rest + n, base, n == 0, None
-
     def _iter_pcap_pypy(self, buf: bytes, base: int, hdr: PcapHeader, span: Span | None) -> Iterator[Packet]:
         """_iter_pcap as PyPy's JIT runs it best (see _loops): the same Packets, errors
-        and warnings, the records cut out of the buffer _refill keeps."""
+        and warnings, the records cut out of the buffer refill() keeps."""
         order, ticks, reclen, _ = hdr.variant
         unpack = struct.Struct(order + PCAP_RECORD).unpack_from
         mult = NS // ticks
@@ -735,7 +734,7 @@ class Capture:
         fresh = pos < end  # what the opening read left over is parsed before reading more
         while True:
             if not eof and not fresh:
-                buf, end, base, eof, stream_error = self._refill(buf, pos, end, base, stop, need)
+                buf, end, base, eof, stream_error = refill(self._stream, self._chunk, buf, pos, end, base, stop, need)
                 pos = 0
             fresh = False
             need = reclen
@@ -796,7 +795,7 @@ class Capture:
         fresh = pos < end  # what the opening read left over is parsed before reading more
         while True:
             if not eof and not fresh:
-                buf, end, base, eof, stream_error = self._refill(buf, pos, end, base, stop, need)
+                buf, end, base, eof, stream_error = refill(self._stream, self._chunk, buf, pos, end, base, stop, need)
                 pos = 0
             fresh = False
             need = 12
