@@ -383,6 +383,19 @@ class Capture:
             return rest, True, None
         return (rest + data if rest else data), False, None
 
+    def _walk_start(self, span: Span | None, buf: bytes, base: int,
+                    pos: int) -> tuple[bytes, int, int, int, int | None]:
+        """Where a packet loop starts, the same for all four (see _loops): (buffer, its
+        file offset, where in it the next record is, the frame number before that
+        record, the file offset the loop stops at: None for the whole stream). The whole
+        stream goes on from what the opening read left in ``buf``; a span starts at its
+        own first record with nothing read, its frames numbered as in the whole file."""
+        if span is None:
+            self.frames = 0
+            return buf, base, pos, 0, None
+        self.frames = frame = span.first_frame - 1
+        return b"", span.start, 0, frame, span.stop
+
     # -- classic pcap -------------------------------------------------------------------
     def _start_pcap(self, head: bytes, span: Span | None) -> Iterator[Packet]:
         while len(head) < PCAP_HEADER_LEN:
@@ -417,15 +430,7 @@ class Capture:
         limit = hdr.record_limit
         maybe_swapped = hdr.swaps_lengths
         keep = self._test_for(lt) if self._test_for is not None else None
-        frame = 0
-        stop = None
-        if span is not None:
-            frame = span.first_frame - 1
-            base = span.start
-            buf = b""
-            stop = span.stop
-        self.frames = frame
-        pos = 0
+        buf, base, pos, frame, stop = self._walk_start(span, buf, base, 0)
         eof = False
         stream_error: PcapError | None = None
         fresh = pos < len(buf)  # what the opening read left over is parsed before reading more
@@ -549,9 +554,7 @@ class Capture:
                 raise DamagedError(f"the leading blocks of a span at offset {span.start} end at {pos} "
                                    f"of {len(span.prefix)} bytes", offset=span.start, frame=0)
         walk = self._iter_pcapng_pypy if _loops.LOOPS == "pypy" else self._iter_pcapng  # see _loops
-        if span is not None:
-            return walk(b"", span.start, 0, span)
-        return walk(buf, 0, pos, None)
+        return walk(buf, 0, pos, span)
 
     def _first_interface(self) -> None:
         if len(self.interfaces) == 1:
@@ -591,14 +594,9 @@ class Capture:
         # the doubling reads that gather a section header of over 16 MiB, or a stream that
         # hands out more than it is asked for) is left to the careful step whole.
         fast_bound = MAX_BLOCK
-        frame = 0
         ifaces = st.section_ifaces
         strict = self.strict
-        stop = None
-        if span is not None:
-            frame = span.first_frame - 1
-            stop = span.stop
-        self.frames = frame
+        buf, base, pos, frame, stop = self._walk_start(span, buf, base, pos)
         eof = False
         stream_error: PcapError | None = None
         fresh = pos < len(buf)  # what the opening read left over is parsed before reading more
@@ -718,15 +716,7 @@ class Capture:
         limit = hdr.record_limit
         swapped = hdr.swaps_lengths
         keep = self._test_for(lt) if self._test_for is not None else None
-        frame = 0
-        stop = None
-        if span is not None:
-            frame = span.first_frame - 1
-            base = span.start
-            buf = b""
-            stop = span.stop
-        self.frames = frame
-        pos = 0
+        buf, base, pos, frame, stop = self._walk_start(span, buf, base, 0)
         end = len(buf)
         need = reclen  # what the record at pos needs whole
         eof = False
@@ -782,12 +772,7 @@ class Capture:
         gidx = lt = mult = off = 0
         ifaces = st.section_ifaces
         strict = self.strict
-        frame = 0
-        stop = None
-        if span is not None:
-            frame = span.first_frame - 1
-            stop = span.stop
-        self.frames = frame
+        buf, base, pos, frame, stop = self._walk_start(span, buf, base, pos)
         end = len(buf)
         need = 12  # what the block at pos needs whole
         eof = False
