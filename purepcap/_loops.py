@@ -24,7 +24,7 @@
 #
 # records() walks an uncompressed file itself, with no Packet per row: on CPython
 # _records._direct_rows (fresh bytes reads, one struct unpack of a packet's fixed-offset
-# fields); on PyPy _records._pypy_rows (the reused buffer of the "pypy" loops, the fields read
+# fields); on PyPy _records_pypy (the reused buffer of the "pypy" loops, the fields read
 # byte by byte: PyPy's struct reads big-endian fields out of a bytearray ten times
 # slower than out of bytes, and the byte reads compile to plain loads). The conformance
 # suite and tests/test_records_direct.py run both walks.

@@ -103,7 +103,7 @@ _READS_INTO = (io.FileIO, io.BufferedReader, io.BytesIO)
 def refill(stream: Any, chunk: int, buf: Any, pos: int, end: int, base: int, stop: int | None,
            need: int) -> tuple[bytearray, int, int, bool, PcapError | None]:
     """The read of the PyPy loops (see _loops) and of records()' PyPy walk
-    (_records._pypy_rows). ``buf[pos:end]`` is the unparsed end of the buffer (at file offset
+    (_records_pypy). ``buf[pos:end]`` is the unparsed end of the buffer (at file offset
     ``base + pos``) and ``need`` the bytes the record there needs whole (a header's
     worth where that is not known yet). That rest moves to the front of one reused
     bytearray, and as much of ``stream`` as fits follows it. Returns (buffer, where its

@@ -1,5 +1,5 @@
 # records() reads plain pcap and pcapng files itself (records._direct_rows; on PyPy,
-# _records._pypy_rows) instead of going through Packets. Each walk must give exactly what the
+# _records_pypy) instead of going through Packets. Each walk must give exactly what the
 # Packet path gives -- same rows, and the same error (type, message, offset, frame) or
 # warning at the same point -- on every classic pcap of the shared corpus (damaged ones
 # included) and on captures damaged here on purpose at every kind of irregularity it
@@ -29,7 +29,7 @@ records_mod = importlib.import_module("purepcap._records")  # the module (purepc
 @pytest.fixture(autouse=True, params=_loops.CHOICES)
 def _direct_walk(request, monkeypatch):
     """Each interpreter's direct walk (purepcap._loops: "cpython", _records._direct_rows;
-    "pypy", _records._pypy_rows), each tested here on every interpreter."""
+    "pypy", _records_pypy), each tested here on every interpreter."""
     monkeypatch.setattr(_loops, "LOOPS", request.param)
 
 T0 = 1_600_000_000_000_000_000
