@@ -375,3 +375,21 @@ def test_pcapng_damaged_leading_interface_block_is_reported(damage, strict):
         with pytest.raises(purepcap.DamagedError) as info:
             purepcap.to_pandas(bytes(raw), errors="raise")
         assert (type(info.value), str(info.value), info.value.offset, info.value.frame) == direct[1]
+
+
+@pytest.mark.parametrize("payload", [False, True])
+def test_pypy_walk_address_names_stay_bounded(monkeypatch, payload):
+    """_records_pypy keeps its own IPv4 names in front of headers' cache: bounded as
+    that cache is (emptied when full), and the names right before and after."""
+    from purepcap import _records_pypy
+
+    monkeypatch.setattr(_loops, "LOOPS", "pypy")
+    monkeypatch.setattr(_records_pypy, "_CACHE_LIMIT", 3)
+    monkeypatch.setattr(_records_pypy, "_IP4_NAMES", {})
+    frames = [ether(0x0800, ipv4(6 if i % 2 else 17, tcp(payload=b"x") if i % 2 else udp(payload=b"y"),
+                                 src=f"10.{i}.0.1", dst=f"192.168.{i % 5}.{i}")) for i in range(40)]
+    raw = pcap(frames)
+    rows = list(records(raw, payload=payload))
+    assert rows == general(raw, payload)
+    assert [r["src_host"] for r in rows] == [f"10.{i}.0.1" for i in range(40)]
+    assert 0 < len(_records_pypy._IP4_NAMES) <= 3
