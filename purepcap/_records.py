@@ -83,7 +83,12 @@ from ._schema import RECORD_EXTRA as EXTRA_FIELDS
 from ._sources import is_openable, is_url, source_name
 from .errors import PcapError, errors_policy
 from .format import READ_SIZE
-from .headers import PROTOCOLS, decode
+from .headers import (  # which protocols carry ports, which IPv6 headers decode walks
+    _PORTED,
+    _V6_EXT,
+    PROTOCOLS,
+    decode,
+)
 from .headers import _ip4_cache as _ip4
 from .headers import _ip6_cache as _ip6
 
@@ -97,11 +102,9 @@ _NO_APP = (None,) * len(APP_FIELDS)
 # source, destination, source port, destination port.
 _FAST = struct.Struct("!12xHBxHxxHxBxxIIHH")
 _FAST_LEN = _FAST.size  # 38
-_PORTED = frozenset((6, 17, 132))
 # Ethernet + IPv6 fixed header + the first 4 transport bytes: version/traffic
 # class byte, payload length, next header, source, destination, ports.
 _FAST6 = struct.Struct("!14xB3xHBx16s16sHH")
-_V6_EXT = frozenset((0, 43, 44, 60, 51))  # headers.decode walks these; the fast path does not
 # The same plus the UDP length (for TCP: the top of the sequence number, unused).
 _FAST_PAYLOAD = struct.Struct("!12xHBxHxxHxBxxIIHHH")
 
