@@ -18,9 +18,12 @@
 # sequential rules decide its flows. With time never going back, the flows of a
 # conversation depend only on its own packets and the capture's last time (a flow past a
 # deadline when the capture ends ended by it), so this gives the rows purepcap.flows()
-# gives; a capture whose time goes back, or with packets without a time, goes through
-# the engine whole (tests compare the two on the corpus and on hypothesis-made
-# captures). stats=True and fields= take the engine for all.
+# gives; a capture whose time goes back goes through the engine whole, and one with NaT
+# times (packets without a time, or past 2262) is read again by purepcap.flows itself
+# when the source can be read twice (tests compare the two on the corpus, on every
+# conformance case and on hypothesis-made captures). stats=True computes nfstream's
+# statistics of the one-flow conversations from the columns too (a radix sort per
+# group and segment reductions, see _flow_stats); fields= takes purepcap.flows for all.
 from __future__ import annotations
 
 import os
@@ -71,7 +74,7 @@ def flow_columns(source: Any, *, filter: str | None = None, protocol: str | Iter
     (:data:`NULLABLE`), NaT's int64 for a missing time, float64 for the mean and stddev
     statistics, objects for strings and the ``fields=`` values. Needs numpy only.
     ``progress=True`` shows the packets read on stderr, as to_pandas does (not yet with
-    ``stats`` or ``fields``, which read through flows()). ``errors`` ("warn", the
+    ``fields``, which reads through flows()). ``errors`` ("warn", the
     default, "ignore" or "raise") as in to_pandas: the flows of the good packets. ``reassemble``
     as flows().
     """
