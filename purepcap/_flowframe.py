@@ -23,7 +23,9 @@
 # when the source can be read twice (tests compare the two on the corpus, on every
 # conformance case and on hypothesis-made captures). stats=True computes nfstream's
 # statistics of the one-flow conversations from the columns too (a radix sort per
-# group and segment reductions, see _flow_stats); fields= takes purepcap.flows for all.
+# group and segment reductions, see _flow_stats), and fields= of application fields
+# (server_name, ja3, ...: each conversation's first row that has a value, from the sparse
+# application columns to_pandas reads); any other field takes purepcap.flows for all.
 from __future__ import annotations
 
 import os
@@ -74,25 +76,26 @@ def flow_columns(source: Any, *, filter: str | None = None, protocol: str | Iter
     (:data:`NULLABLE`), NaT's int64 for a missing time, float64 for the mean and stddev
     statistics, objects for strings and the ``fields=`` values. Needs numpy only.
     ``progress=True`` shows the packets read on stderr, as to_pandas does (not yet with
-    ``fields``, which reads through flows()). ``errors`` ("warn", the
+    ``fields`` other than application ones, which read through flows()). ``errors`` ("warn", the
     default, "ignore" or "raise") as in to_pandas: the flows of the good packets. ``reassemble``
     as flows().
     """
     errors = errors_policy(errors)
     idle, active, app = _flows.check_arguments(idle_timeout, active_timeout, fields)
     stats = bool(stats)
-    if app:
+    if app and not all(_app_field(name) for name in app):
+        # (fields other than the application ones, and the names records() refuses)
         return _streamed(source, filter, protocol, idle_timeout, active_timeout, stats, fields,
                          storage_options, errors, reassemble)
-    cols = _packet_columns(source, filter, protocol, storage_options, span, progress, errors)
+    cols = _packet_columns(source, filter, protocol, storage_options, span, progress, errors, app, reassemble)
     if cols["has_nat"] and span is None and isinstance(source, (str, bytes, bytearray, os.PathLike)):
         # NaT in the packet columns is a packet without a time or one past 2262 (which
         # datetime64[ns] cannot hold): the engine reads the capture again with the times
         # themselves (with "warn", quietly: the first read warned). A source that cannot be
         # read twice goes to the engine from the columns (a time past 2262 taken as none).
-        return _streamed(source, filter, protocol, idle_timeout, active_timeout, stats, None,
+        return _streamed(source, filter, protocol, idle_timeout, active_timeout, stats, fields,
                          storage_options, "ignore" if errors == "warn" else errors, reassemble)
-    return _sorted(_build(cols, idle, active, stats))
+    return _sorted(_build(cols, idle, active, stats, app))
 
 
 def _streamed(source: Any, filter: str | None, protocol: Any, idle_timeout: float | None,
@@ -120,15 +123,41 @@ def flows_to_pandas(source: Any, **kwargs: Any) -> pd.DataFrame:
 
 
 # -- packet columns ---------------------------------------------------------------------------
+def _app_field(name: str) -> bool:
+    """Whether flow field ``name`` is made of application columns (read column-wise here)."""
+    parts = _flows._DERIVED.get(name, (name,))
+    return all(p in _schema.BY_NAME and _schema.BY_NAME[p].source in _schema.APP_SOURCES for p in parts)
+
+
 def _packet_columns(source: Any, filter: str | None, protocol: Any, storage_options: dict | None,
-                    span: Span | None, progress: Any = False, errors: str = "raise") -> dict[str, Any]:
+                    span: Span | None, progress: Any = False, errors: str = "raise", app: Sequence[str] = (),
+                    reassemble: bool = False) -> dict[str, Any]:
     """The packets' columns as the ColumnBuilder stores them (narrow types), each
     nullable one with its mask of missing rows in ``miss`` (None where none is missing);
     ``fragment`` a boolean column and ``fragments`` the (more, offset) tuples, both None
-    when no packet is a fragment."""
-    (builder,) = build_columns(source, _COLUMNS, protocol=protocol, filter=filter,
-                               storage_options=storage_options, span=span, progress=progress, errors=errors)
-    out: dict[str, Any] = {"hosts": builder.tables["host"].names, "miss": {}}
+    when no packet is a fragment; in ``app`` each flow field of ``app`` as the sorted
+    rows that have a value (as purepcap.flows takes one: not None, not "") and those values."""
+    names = list(dict.fromkeys(p for a in app for p in _flows._DERIVED.get(a, (a,))))
+    (builder,) = build_columns(source, _COLUMNS + names, protocol=protocol, filter=filter,
+                               storage_options=storage_options, span=span, progress=progress, errors=errors,
+                               reassemble=reassemble)
+    out: dict[str, Any] = {"hosts": builder.tables["host"].names, "miss": {}, "app": {}}
+    sparse = {}
+    for name in names:  # (rows, values) per batch, rows of the whole capture
+        found: dict[int, Any] = {}
+        for at, values in builder.parts.pop(name):
+            found.update(zip(at.tolist(), values.tolist()))  # noqa: B905
+        sparse[name] = found
+    for a in app:
+        parts = _flows._DERIVED.get(a)
+        if parts is None:  # the first value a packet has, as _flows._run takes it
+            found = {r: v for r, v in sparse[a].items() if v is not None and v != ""}
+        else:  # the first part a packet has (_flows._field)
+            found = {}
+            for part in reversed(parts):
+                found.update((r, v) for r, v in sparse[part].items() if v)
+        rows = sorted(found)
+        out["app"][a] = (np.array(rows, dtype=np.int64), _objects([found[r] for r in rows]))
     for name in _COLUMNS:
         part = builder.parts.pop(name)
         if name == "fragment":  # object arrays, None on every row but a fragment's
@@ -165,9 +194,10 @@ def _optional(c: dict[str, Any], name: str, rows: np.ndarray) -> list:
 
 
 # -- the table --------------------------------------------------------------------------------
-def _build(c: dict[str, Any], idle: int | None, active: int | None, stats: bool = False) -> dict[str, np.ndarray]:
+def _build(c: dict[str, Any], idle: int | None, active: int | None, stats: bool = False,
+           app: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     n = len(c["time"])
-    keys = flow_keys(stats)
+    keys = flow_keys(stats, app)
     if n == 0:
         return _columns_of([], keys)
     t = c["time"]
@@ -190,7 +220,7 @@ def _build(c: dict[str, Any], idle: int | None, active: int | None, stats: bool 
         # A packet without a time takes the engine's running time, and with time going
         # back the engine's sweeps may end a flow before a gap says so: both depend on
         # every packet before, so the engine sees them all, in capture order.
-        return _frame([_engine_flows(c, np.arange(n), idle, active, stats=stats)], keys)
+        return _frame([_engine_flows(c, np.arange(n), idle, active, stats=stats, app=app)], keys)
     last = np.zeros(n_g, dtype=np.int64)
     np.maximum.at(last, codes, np.arange(n))
     span = t[last] - t[first]  # (time never goes back here)
@@ -252,10 +282,12 @@ def _build(c: dict[str, Any], idle: int | None, active: int | None, stats: bool 
         part = _simple_flows(c, simple, first, last, idx2, flags, states, idle, active)
         if stats:
             part.update(_flow_stats(c, codes, idx2, flags, n_g, simple))
+        for name in app:
+            part[name] = _first_values(c["app"][name], codes, simple)
         parts.append(part)
     if hard.any():
         rows = np.flatnonzero(hard[codes])  # in capture order
-        parts.append(_engine_flows(c, rows, idle, active, int(t[-1]), stats=stats))
+        parts.append(_engine_flows(c, rows, idle, active, int(t[-1]), stats=stats, app=app))
     return _frame(parts, keys)
 
 
@@ -534,8 +566,40 @@ def _state_of(f: Any, reason: str) -> tuple[int, tuple[str, str]]:
     return f.first_frame, (_flows.conn_state(f), f.closed or reason)
 
 
+def _first_values(found: tuple[np.ndarray, np.ndarray], codes: np.ndarray, sg: np.ndarray) -> np.ndarray:
+    """Each conversation of ``sg``'s first value of a flow field (``found``: the rows
+    that have one, in order, and their values), None where none of its packets has one."""
+    out = np.empty(len(sg), dtype=object)
+    rows, values = found
+    if len(rows):
+        g, first = np.unique(codes[rows], return_index=True)
+        pos = np.searchsorted(sg, g)
+        ok = pos < len(sg)
+        ok[ok] = sg[pos[ok]] == g[ok]
+        out[pos[ok]] = values[first[ok]]
+    return out
+
+
+def _extras(c: dict[str, Any], rows: np.ndarray, app: tuple[str, ...]) -> list:
+    """The engine's per-packet dicts of flow fields at ``rows`` (None without fields)."""
+    if not app:
+        return [None] * len(rows)
+    columns = []
+    for name in app:
+        at, values = c["app"][name]
+        col = np.empty(len(rows), dtype=object)
+        if len(at):
+            pos = np.searchsorted(at, rows)
+            ok = pos < len(at)
+            ok[ok] = at[pos[ok]] == rows[ok]
+            col[ok] = values[pos[ok]]
+        columns.append(col.tolist())
+    return [dict(zip(app, vals)) for vals in zip(*columns)]  # noqa: B905
+
+
 def _engine_flows(c: dict[str, Any], rows: np.ndarray, idle: int | None, active: int | None,
-                  now: int | None = None, emit: Any = None, stats: bool = False) -> list:
+                  now: int | None = None, emit: Any = None, stats: bool = False,
+                  app: tuple[str, ...] = ()) -> list:
     """purepcap.flows' engine over the packets at ``rows`` (its dicts, or what ``emit``
     makes of each flow); with ``now`` (the capture's last time, when these rows may end
     before it) a flow past a deadline then ends by it."""
@@ -552,8 +616,8 @@ def _engine_flows(c: dict[str, Any], rows: np.ndarray, idle: int | None, active:
         _optional(c, "vlan", rows), _at(c, "ip_length", rows, 0).tolist(), _optional(c, "tcp_flags", rows),
         _optional(c, "tcp_seq", rows), [None] * len(rows) if frag is None else frag[rows].tolist(),
         _optional(c, "ip_id", rows), _optional(c, "icmp_type", rows), _optional(c, "icmp_code", rows),
-        [None] * len(rows))
-    flows = list(_flows._run(packets, idle, active, stats, (), emit))
+        _extras(c, rows, app))
+    flows = list(_flows._run(packets, idle, active, stats, app, emit))
     if now is not None and (idle is not None or active is not None):
         never = _flows._NEVER
         idle_i, active_i = never if idle is None else idle, never if active is None else active

@@ -377,7 +377,7 @@ def read_flows(src: Any, errors: str | bool = "raise", name: str = "<bytes>", **
     DataFrame shows them: a time past 2262 as None (NaT), and no rows when the read ends in an error."""
     from purepcap._flowframe import flow_keys
 
-    keys = flow_keys(bool(kw.get("stats")))
+    keys = flow_keys(bool(kw.get("stats")), kw.get("fields") or ())
     out = Outcome()
 
     def run() -> None:

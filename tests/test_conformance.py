@@ -268,6 +268,13 @@ for _mode in ERRORS:
                     got = read_flow_table(path, keys, s, str(path), table, **kw)
                     return close_floats(got, want), want
                 _add(f"{_table}-flows-{_timeouts}{'-stats' if _stats else ''}", _mode, _flow_table)
+
+    def _flow_fields(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
+        # application fields per flow, read column-wise by flows_to_pandas
+        kw: dict[str, Any] = {"stats": True, "fields": ["server_name", "dns_qname", "http_user_agent"]}
+        want, keys = read_flows(path, s, str(path), **kw)
+        return close_floats(read_flow_table(path, keys, s, str(path), "pandas", **kw), want), want
+    _add("pandas-flows-fields", _mode, _flow_fields)
     _add("records-reassemble", _mode, _records_reassemble)
     _add("pandas-reassemble", _mode, _pandas_reassemble)
     for _n in (1, 64, 1000, BIG_PART):

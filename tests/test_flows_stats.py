@@ -118,3 +118,50 @@ def test_long_flow_stats_stay_within_rounding():
         frames.append((t, bytes(build.ether() / build.ipv4(src=src, dst=dst) / build.udp(sport=sp, dport=dp)
                                 / (b"x" * rng.randrange(0, 1400)))))
     _assert_same(_capture(frames), idle_timeout=None, active_timeout=None)
+
+
+# -- fields= (the application fields per flow) ---------------------------------------------------
+APP_FIELDS = ["server_name", "ja3", "ja4", "ja3s", "http_user_agent", "dns_qname", "dns_answers", "tls_alpn"]
+
+
+def _app_captures() -> list:
+    from conftest import CORPUS, FIXTURES, have_corpus
+
+    out = [FIXTURES / n for n in ("http.pcap", "tls.pcap", "local.pcapng")]
+    if have_corpus():
+        picked = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.stat().st_size < 2_000_000
+                        and any(w in p.name.lower() for w in ("tls", "http", "dns", "ssl")))
+        out += picked[:: max(1, len(picked) // 25)]
+    return out
+
+
+@pytest.mark.parametrize("reassemble", [False, True])
+@pytest.mark.parametrize("kw", [{}, {"idle_timeout": None, "active_timeout": None}, {"stats": True, "idle_timeout": 1.0}])
+def test_fields_from_the_columns_equal_the_engines(kw, reassemble, monkeypatch):
+    # the application fields read column-wise (first packet of each flow that has each)
+    # give flows()' values, on captures with TLS, HTTP and DNS
+    from purepcap import _flowframe
+    from purepcap._flowframe import flow_frame
+
+    def no_stream(*args, **kw):
+        raise AssertionError("read through flows()")
+    compared = 0
+    for path in _app_captures():
+        want = flow_frame(list(flows(path, fields=APP_FIELDS, reassemble=reassemble, errors="ignore", **kw)),
+                          bool(kw.get("stats")), APP_FIELDS)
+        with monkeypatch.context() as mp:
+            mp.setattr(_flowframe, "_streamed", no_stream)
+            got = purepcap.flows_to_pandas(path, fields=APP_FIELDS, reassemble=reassemble, errors="ignore", **kw)
+        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-9, atol=0, obj=str(path))
+        compared += int(want[APP_FIELDS].notna().to_numpy().sum())
+    assert compared >= 5  # values were found, not only Nones compared
+
+
+def test_other_fields_still_read_through_flows():
+    from conftest import FIXTURES
+
+    from purepcap._flowframe import flow_frame
+
+    path = FIXTURES / "local.pcap"
+    want = flow_frame(list(flows(path, fields=["ttl", "server_name"])), False, ["ttl", "server_name"])
+    pd.testing.assert_frame_equal(purepcap.flows_to_pandas(path, fields=["ttl", "server_name"]), want)
