@@ -88,7 +88,7 @@ def flow_columns(source: Any, *, filter: str | None = None, protocol: str | Iter
         return _streamed(source, filter, protocol, idle_timeout, active_timeout, stats, fields,
                          storage_options, errors, reassemble)
     cols = _packet_columns(source, filter, protocol, storage_options, span, progress, errors, app, reassemble)
-    if cols["has_nat"] and span is None and isinstance(source, (str, bytes, bytearray, os.PathLike)):
+    if cols["has_nat"] and span is None and isinstance(source, (str, bytes, bytearray, memoryview, os.PathLike)):
         # NaT in the packet columns is a packet without a time or one past 2262 (which
         # datetime64[ns] cannot hold): the engine reads the capture again with the times
         # themselves (with "warn", quietly: the first read warned). A source that cannot be
