@@ -12,6 +12,7 @@
 # ("none"), which no reader checks by default (tshark and tcpdump do not).
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import shutil
@@ -25,7 +26,9 @@ from purepcap.format import PcapngWriter, PcapWriter  # noqa: E402
 
 T0 = 1_700_000_000 * 1_000_000_000  # 2023-11-14, in ns
 BUFSIZE = 8 << 20
-PAYLOAD = bytes(random.Random(99).getrandbits(8) for _ in range(9000))
+PAYLOAD = random.Random(99).randbytes(9000)
+# What the captures were made by: a capture made by an older _gen.py is made again.
+MADE_BY = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
 
 _IP4 = struct.Struct("!BBHHHBBH4s4s")
 _TCP = struct.Struct("!HHIIBBHHH")
@@ -204,7 +207,7 @@ def _out(path: Path):
 def write_captures(data: Path, n: int, subset: int, log=print) -> dict[str, Path]:
     """Make every benchmark capture in ``data`` (if missing or made for another n)."""
     data.mkdir(parents=True, exist_ok=True)
-    stamp = data / f".made-{n}-{subset}"
+    stamp = data / f".made-{n}-{subset}-{MADE_BY}"
     names = {
         "mixed.pcap": data / "mixed.pcap",
         "mixed.pcapng": data / "mixed.pcapng",

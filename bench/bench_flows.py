@@ -84,12 +84,14 @@ def run(code: str, path: Path) -> dict:
 
 
 def capture(data: Path, n: int) -> Path:
-    """bench/_gen.py's mixed capture of n packets (reused when it exists)."""
+    """bench/_gen.py's mixed capture of n packets (reused when this _gen.py made it)."""
     from purepcap.format import PcapWriter
 
     data.mkdir(parents=True, exist_ok=True)
-    path = data / f"flows-mixed-{n}.pcap"
+    path = data / f"flows-mixed-{n}-{_gen.MADE_BY}.pcap"
     if not path.exists():
+        for old in data.glob(f"flows-mixed-{n}*.pcap"):
+            old.unlink()
         tmp = path.with_suffix(".part")
         with _gen._out(tmp) as f:
             w = PcapWriter(f)
