@@ -36,7 +36,8 @@ from ._appfields import (
 )
 from ._batches import PAD, Batch, _gather
 from ._categories import _BytesCoder, _code_type, _Coder, _mac_str, _Table
-from ._dns import DNS_FIELDS, dns_fields
+from ._dns import HEADER_BYTES as DNS_HEADER_BYTES
+from ._dns import dns_fields, dns_fields_by_header
 
 __all__ = ["DEFAULT_COLUMNS", "EXTRA_COLUMNS", "Column", "ColumnBuilder"]
 
@@ -299,9 +300,9 @@ class ColumnBuilder:
         out: dict[str, np.ndarray] = {}
         miss: dict[str, np.ndarray] = {}
         objects = {c: np.empty(n, dtype=object) for c in self._object_cols}  # None-filled
-        # the application fields found: (batch rows, value tuples, how many of APP_FIELDS
-        # each tuple holds), kept sparse: most rows have none
-        app: list[tuple[list[int], list[tuple], int]] = []
+        # the application fields found: (batch rows, the first k of APP_FIELDS over those
+        # rows, each a sequence), kept sparse: most rows have none
+        app: list[tuple[Any, list[Any]]] = []
         if self.joiner is not None:
             self._feed = []
         pay_start = pay_stop = None
@@ -370,19 +371,20 @@ class ColumnBuilder:
                 if name in miss:
                     self.masks[name].append(miss[name][rows])
 
-    def _add_app(self, app: list[tuple[list[int], list[tuple], int]], kept: np.ndarray, n: int) -> None:
+    def _add_app(self, app: list[tuple[Any, list[Any]]], kept: np.ndarray, n: int) -> None:
         """Add the application values found in a batch, at their rows' places in the
         frame (rows not kept, by the protocol filter, are dropped)."""
         place = np.full(n, -1, dtype=np.int64)
         place[kept] = np.arange(self.rows, self.rows + len(kept))
-        for rows, values, width in app:
-            at = place[np.array(rows, dtype=np.intp)]
-            ok = at >= 0
-            by_field = list(zip(*values))  # noqa: B905 - one tuple per field
+        for rows, by_field in app:
+            at = place[np.asarray(rows, dtype=np.intp)]
+            ok = None if len(kept) == n else at >= 0
             for c, k in self._app_cols:
-                if k < width:  # (fromiter keeps each tuple value one element)
-                    column = np.fromiter(by_field[k], dtype=object, count=len(rows))
-                    self.parts[c].append((at[ok], column[ok]))
+                if k < len(by_field):
+                    column = by_field[k]
+                    if not isinstance(column, np.ndarray):  # (fromiter keeps each tuple value one element)
+                        column = np.fromiter(column, dtype=object, count=len(rows))
+                    self.parts[c].append((at, column) if ok is None else (at[ok], column[ok]))
 
     def _fast_feed(self, f: _FastRows, cand: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> None:
         """The fast rows the reassembly must see: TCP segments with a payload of the
@@ -497,7 +499,7 @@ class ColumnBuilder:
                 pay_stop[i] = extra_at
                 extra.append(p)
         if app_rows:
-            app.append((app_rows, app_values, len(APP_FIELDS)))
+            app.append((app_rows, list(zip(*app_values))))  # noqa: B905 - one tuple per field
         return b"".join(extra)
 
 
@@ -620,7 +622,8 @@ def _first(item: tuple) -> int:
 def _fast_app(app: list, f: _FastRows, starts: np.ndarray, stops: np.ndarray) -> np.ndarray | None:
     """The application fields of the fast rows: purepcap._appfields.is_candidate for all
     of them at once, with its tables, then its decoder for the candidates only; each
-    group of rows found goes to ``app`` as (batch rows, value tuples, tuple width).
+    group of rows found goes to ``app`` as (batch rows, a sequence per field: the first
+    of APP_FIELDS, or all of them).
     Returns the candidate test's result over the fast rows (None: no TCP or UDP payload)."""
     b = f.b
     sport, dport = f.pick("sport"), f.pick("dport")
@@ -644,11 +647,19 @@ def _fast_app(app: list, f: _FastRows, starts: np.ndarray, stops: np.ndarray) ->
         within = np.arange(HEADER_NAME_SPAN) < np.minimum(size[maybe], HEADER_NAME_SPAN)[:, None]
         cand[maybe[((span == 0x3A) & within)[:, 1:].any(axis=1)]] = True
     # UDP on DNS's ports is DNS (decode_candidate's first rule): its rows go straight
-    # to the DNS decoder and fill only the DNS columns
+    # to the DNS decoder and fill only the DNS columns; those its header decides (a
+    # cut or empty message, or bytes on port 53 that are not DNS) all at once, by
+    # purepcap._dns's own reading of them, and only the rest one by one
     on_dns &= udp
     cand &= ~on_dns
     buf = b.buf
     rows = np.flatnonzero(on_dns)
+    if len(rows):
+        dns_head = _gather(buf, starts[rows], DNS_HEADER_BYTES).view(np.uint8).reshape(-1, DNS_HEADER_BYTES)
+        decided, found_at, columns = dns_fields_by_header(dns_head, size[rows])
+        if len(found_at):
+            app.append((f.fi[rows[found_at]], columns))
+        rows = rows[~decided]
     if len(rows):
         found: list[int] = []
         results: list[tuple] = []
@@ -658,7 +669,7 @@ def _fast_app(app: list, f: _FastRows, starts: np.ndarray, stops: np.ndarray) ->
                 found.append(r)
                 results.append(got)
         if found:
-            app.append((found, results, len(DNS_FIELDS)))
+            app.append((found, list(zip(*results))))  # noqa: B905 - one tuple per field
     rows = np.flatnonzero(cand)
     if len(rows):
         found = []
@@ -671,7 +682,7 @@ def _fast_app(app: list, f: _FastRows, starts: np.ndarray, stops: np.ndarray) ->
                 found.append(r)
                 results.append(got)
         if found:
-            app.append((found, results, len(APP_FIELDS)))
+            app.append((found, list(zip(*results))))  # noqa: B905 - one tuple per field
     return cand
 
 
