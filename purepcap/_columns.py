@@ -607,12 +607,19 @@ _FAST_COLUMNS: dict[str, Producer | None] = {
 # The application fields' candidate test (purepcap._appfields.is_candidate) for a whole
 # batch: first-byte and port tables as numpy lookups, the tables taken from _appfields.
 _APP_INDEX = {name: i for i, name in enumerate(APP_FIELDS)}
-_CANDIDATE_FIRST = np.frombuffer(CANDIDATE_FIRST, dtype=np.uint8).astype(bool)
-_CANDIDATE_FIRST_HTTP = np.frombuffer(CANDIDATE_FIRST_HTTP, dtype=np.uint8).astype(bool)
-_IS_DNS_PORT = np.zeros(1 << 16, dtype=bool)
-_IS_DNS_PORT[list(DNS_PORTS)] = True
-_IS_HTTP_PORT = np.zeros(1 << 16, dtype=bool)
-_IS_HTTP_PORT[list(HTTP_PORTS)] = True
+# One lookup per row gives every class a byte or a port is in (bits, or'ed over both ports).
+_FIRST_ANY, _FIRST_HTTP = 1, 2  # CANDIDATE_FIRST, CANDIDATE_FIRST_HTTP
+_FIRST_CLASS = (np.frombuffer(CANDIDATE_FIRST, dtype=np.uint8) * _FIRST_ANY
+                | np.frombuffer(CANDIDATE_FIRST_HTTP, dtype=np.uint8) * _FIRST_HTTP).astype(np.uint8)
+_ON_DNS, _ON_HTTP, _ON_TCP_DNS = 1, 2, 4  # DNS_PORTS, HTTP_PORTS, 53 (DNS over TCP)
+_PORT_CLASS = np.zeros(1 << 16, dtype=np.uint8)
+_PORT_CLASS[list(DNS_PORTS)] |= _ON_DNS
+_PORT_CLASS[list(HTTP_PORTS)] |= _ON_HTTP
+_PORT_CLASS[53] |= _ON_TCP_DNS
+# a colon in a word of 8 bytes: the classic test for a zero byte (exact for "any"), on
+# the word xor'ed with colons
+_COLONS, _ONES, _HIGHS = np.uint64(0x3A3A3A3A3A3A3A3A), np.uint64(0x0101010101010101), np.uint64(0x8080808080808080)
+_SPAN_WORDS = -(-HEADER_NAME_SPAN // 8)  # (a few bytes past the span only let more rows on)
 
 
 def _first(item: tuple) -> int:
@@ -634,14 +641,19 @@ def _fast_app(app: list, f: _FastRows, starts: np.ndarray, stops: np.ndarray) ->
     # the first 6 payload bytes of every row (the buffer's padding covers a short one;
     # a byte past a payload's end is only looked at where the size test refuses it)
     head = _gather(b.buf, starts, 6).view(np.uint8).reshape(-1, 6)
-    first = head[:, 0]
-    on_dns = _IS_DNS_PORT[sport] | _IS_DNS_PORT[dport]
+    ports = _PORT_CLASS[sport] | _PORT_CLASS[dport]
+    first = _FIRST_CLASS[head[:, 0]]
+    on_dns = (ports & _ON_DNS) != 0
     dns_like = (size >= 17) & (head[:, 4] == 0) & (head[:, 5] == 1) & ((head[:, 2] & 0x78) == 0) \
         & ((head[:, 3] & 0x40) == 0)
     cand = udp & (on_dns | dns_like)
-    cand |= tcp & ((sport == 53) | (dport == 53) | _CANDIDATE_FIRST[first])
-    # a header line cut by the segment, on HTTP's ports: a colon within the span
-    maybe = np.flatnonzero(tcp & ~cand & _CANDIDATE_FIRST_HTTP[first] & (_IS_HTTP_PORT[sport] | _IS_HTTP_PORT[dport]))
+    cand |= tcp & ((ports & _ON_TCP_DNS) | (first & _FIRST_ANY) != 0)
+    # a header line cut by the segment, on HTTP's ports: a colon within the span (the
+    # rows with a colon anywhere in it first, 8 bytes at a time; most have none)
+    maybe = np.flatnonzero(tcp & ~cand & ((first & _FIRST_HTTP) != 0) & ((ports & _ON_HTTP) != 0))
+    if len(maybe):
+        words = _gather(b.buf, starts[maybe], _SPAN_WORDS * 8).view(np.uint64).reshape(len(maybe), -1) ^ _COLONS
+        maybe = maybe[(((words - _ONES) & ~words & _HIGHS) != 0).any(axis=1)]
     if len(maybe):
         span = _gather(b.buf, starts[maybe], HEADER_NAME_SPAN).view(np.uint8).reshape(-1, HEADER_NAME_SPAN)
         within = np.arange(HEADER_NAME_SPAN) < np.minimum(size[maybe], HEADER_NAME_SPAN)[:, None]

@@ -196,10 +196,12 @@ def dns_fields_by_header(head: Any, size: Any) -> tuple[Any, Any, list[Any]]:
     import numpy as np
 
     size = np.asarray(size, dtype=np.int64)
-    h = head.astype(np.int64)
-    qdcount = h[:, 4] << 8 | h[:, 5]
-    ancount = h[:, 6] << 8 | h[:, 7]
-    first = h[:, 12]
+    m = len(size)
+    raw = np.ascontiguousarray(np.asarray(head, dtype=np.uint8).reshape(m, -1)[:, :HEADER_BYTES])
+    fields = raw.view(np.dtype(_HEADER_VIEW))[:, 0]
+    qdcount = fields["qdcount"].astype(np.int64)
+    ancount = fields["ancount"]
+    first = fields["first"]
     whole = size >= 12
     # the first name's one-byte outcomes: the root, an unknown extended label
     one_byte = (first == 0) | ((first & 0xC0) == 0x40) & (first != 0x41)
@@ -210,26 +212,36 @@ def dns_fields_by_header(head: Any, size: Any) -> tuple[Any, Any, list[Any]]:
         (17 + 5 * (qdcount - 1) > size) | (qdcount == 1) & (ancount == 0))
     decided = (size < 12) | whole & ~asked & (ancount == 0) | no_question | typed
     found = np.flatnonzero(decided & (size >= 4))
-    h, size = h[found], size[found]
-    typed, whole = typed[found], whole[found]
-
-    def objects(values: Any, where: Any) -> Any:
-        """Python ints where ``where``, None elsewhere (as dns_fields' values)."""
-        out = np.empty(len(values), dtype=object)  # None-filled
-        out[where] = values[where].tolist()
-        return out
-
-    ident = objects(h[:, 0] << 8 | h[:, 1], slice(None))
-    rcode = objects(h[:, 3] & 0x0F, (h[:, 2] & 0x80) != 0)
-    qtype = objects(h[:, 13] << 8 | h[:, 14], typed)
-    qname = np.empty(len(found), dtype=object)
-    qname[typed & (h[:, 12] == 0)] = ""
-    qname[typed & (h[:, 12] != 0)] = UNKNOWN_LABEL
+    if len(found) < m:  # (the common batch decides all its rows: no copies)
+        fields, typed, whole = fields[found], typed[found], whole[found]
+    first = fields["first"]
     no_answers = np.empty(1, dtype=object)
     no_answers[0] = ()  # (in an array: numpy would take a bare () as no values)
-    answers = np.empty(len(found), dtype=object)
+    answers = np.empty(len(found), dtype=object)  # None-filled
     answers[whole] = no_answers
-    return decided, found, [ident, qname, qtype, rcode, answers]
+    qname = np.empty(len(found), dtype=object)
+    qname[typed & (first == 0)] = ""
+    qname[typed & (first != 0)] = UNKNOWN_LABEL
+    return decided, found, [_objects(fields["ident"]), qname, _objects(fields["qtype"], typed),
+                            _objects(fields["flags"] & 0x0F, (fields["flags"] & 0x8000) != 0), answers]
+
+
+# dns_fields_by_header's view of a payload's first HEADER_BYTES bytes
+_HEADER_VIEW = {"names": ["ident", "flags", "qdcount", "ancount", "first", "qtype"],
+                "formats": [">u2", ">u2", ">u2", ">u2", "u1", ">u2"], "offsets": [0, 2, 4, 6, 12, 13],
+                "itemsize": HEADER_BYTES}
+
+
+def _objects(values: Any, where: Any = None) -> Any:
+    """An object array of Python ints (as dns_fields' values), None where not ``where``."""
+    import numpy as np
+
+    if where is None or where.all():
+        return values.astype(np.int64).astype(object)
+    out = np.empty(len(values), dtype=object)  # None-filled
+    if where.any():
+        out[where] = values[where].astype(np.int64).astype(object)
+    return out
 
 
 # Most records a message found by looks_like_dns may hold in each section.

@@ -340,6 +340,7 @@ _PAYLOADS = SAMPLES + [
     b"gggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg: late colon",
     b"\x17\x03\x03\x00\x05hello", b"", b"\x00\x01",
     dns_message(3, questions=(("off.port.example", 1),)),
+    b"x" * 63 + b": y", b"x" * 64 + b": y", b"x" * 7 + b":",  # a colon at the span's last byte, past it, at a word's end
     b"g" * 40,  # the benchmark's filler: on port 53, a header the DNS shortcut decides
     dns_message(4, questions=(("", 2),)),  # a root query: decided by the header too
 ]
@@ -363,17 +364,37 @@ def app_packets(draw):
     return bytes(b.Ether(vlans=vlans) / ip / l4 / payload)
 
 
-@given(st.lists(app_packets(), min_size=1, max_size=30))
-def test_dataframe_equals_records(tmp_path_factory, frames):
+def _frame_and_records(path) -> tuple[list, list]:
     import purepcap
+    expected = [[r[f] for f in APP_FIELDS] for r in purepcap.records(str(path), fields=APP_FIELDS)]
+    df = purepcap.to_pandas(str(path), columns=list(APP_FIELDS))
+    return [list(t) for t in zip(*(df[f].tolist() for f in APP_FIELDS))], expected  # noqa: B905
+
+
+def _write(path, frames) -> None:
     from purepcap.format import PcapWriter
-    path = tmp_path_factory.mktemp("app") / "app.pcap"
     with PcapWriter(str(path)) as w:
         for i, frame in enumerate(frames):
             w.write_packet(i * 1000, frame)
-    expected = [[r[f] for f in APP_FIELDS] for r in purepcap.records(str(path), fields=APP_FIELDS)]
-    df = purepcap.to_pandas(str(path), columns=list(APP_FIELDS))
-    assert [list(t) for t in zip(*(df[f].tolist() for f in APP_FIELDS))] == expected  # noqa: B905
+
+
+@given(st.lists(app_packets(), min_size=1, max_size=30))
+def test_dataframe_equals_records(tmp_path_factory, frames):
+    path = tmp_path_factory.mktemp("app") / "app.pcap"
+    _write(path, frames)
+    got, expected = _frame_and_records(path)
+    assert got == expected
+
+
+def test_dataframe_equals_records_on_every_sample_and_port(tmp_path):
+    from purepcap import build as b
+    frames = [bytes(b.Ether() / b.IPv4() / (b.TCP(*ports) if tcp else b.UDP(*ports)) / payload)
+              for payload in _PAYLOADS for tcp in (True, False)
+              for port in (53, 80, 443, 8080, 1080, 22, 5353, 137, 40000) for ports in ((40001, port), (port, 40001))]
+    _write(tmp_path / "app.pcap", frames)
+    got, expected = _frame_and_records(tmp_path / "app.pcap")
+    assert got == expected
+    assert sum(row[APP_FIELDS.index("http_user_agent")] == "cut/1" for row in got) == 4  # (the cut header, on 80, 8080)
 
 
 # -- the DataFrame path's DNS shortcut (purepcap._dns.dns_fields_by_header) -------------------
