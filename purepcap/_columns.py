@@ -86,6 +86,11 @@ class _Fields:
             v = self._done[name] = v.astype(v.dtype.newbyteorder("="))
         return v
 
+    @property
+    def wire(self) -> np.ndarray:
+        """The records as read (every row), in wire order."""
+        return self._wire
+
     def at(self, rows: np.ndarray) -> _Fields:
         return _Fields(self._wire, rows)
 
@@ -532,6 +537,26 @@ class _FastRows:
             return self.a4[f4_field]
         return np.where(self.v6, self.a6[f6_field or f4_field], self.a4[f4_field])
 
+    def payload_head(self, starts: np.ndarray, size: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """``size`` bytes from each fast row's payload start (``starts``, as _fast_payload
+        gives them; only at ``rows`` of them if given), one bytes record per row: from
+        the windows at the IP headers that ColumnBuilder.add has read (and the cache
+        still holds) where they reach that far, else from the batch (the same bytes,
+        past a payload's end too)."""
+        window = _W4.itemsize
+        fi = self.fi if rows is None else self.fi[rows]
+        if rows is not None:
+            starts = starts[rows]
+        rel = starts - (self.at3 if len(fi) == len(self.b.off) else self.at3[fi])
+        near = rel + size <= window
+        windows = self.a4.wire.view(np.uint8)  # (every row's window, in batch order)
+        if near.all():
+            return _gather(windows, fi * window + rel, size)
+        out = np.empty(len(fi), dtype=f"S{size}")
+        out[near] = _gather(windows, fi[near] * window + rel[near], size)
+        out[~near] = _gather(self.b.buf, starts[~near], size)
+        return out
+
     def ip_length(self) -> np.ndarray:
         if not self.any6:
             return self.a4["ip_len"]
@@ -640,7 +665,7 @@ def _fast_app(app: list, f: _FastRows, starts: np.ndarray, stops: np.ndarray) ->
         return None
     # the first 6 payload bytes of every row (the buffer's padding covers a short one;
     # a byte past a payload's end is only looked at where the size test refuses it)
-    head = _gather(b.buf, starts, 6).view(np.uint8).reshape(-1, 6)
+    head = f.payload_head(starts, 6).view(np.uint8).reshape(-1, 6)
     ports = _PORT_CLASS[sport] | _PORT_CLASS[dport]
     first = _FIRST_CLASS[head[:, 0]]
     on_dns = (ports & _ON_DNS) != 0
@@ -667,7 +692,7 @@ def _fast_app(app: list, f: _FastRows, starts: np.ndarray, stops: np.ndarray) ->
     buf = b.buf
     rows = np.flatnonzero(on_dns)
     if len(rows):
-        dns_head = _gather(buf, starts[rows], DNS_HEADER_BYTES).view(np.uint8).reshape(-1, DNS_HEADER_BYTES)
+        dns_head = f.payload_head(starts, DNS_HEADER_BYTES, rows).view(np.uint8).reshape(-1, DNS_HEADER_BYTES)
         decided, found_at, columns = dns_fields_by_header(dns_head, size[rows])
         if len(found_at):
             app.append((f.fi[rows[found_at]], columns))
@@ -703,10 +728,11 @@ def _fast_payload(f: _FastRows) -> tuple[np.ndarray, np.ndarray]:
     headers.decode, after the TCP/UDP header, from the ICMP header on; up to the IP
     length or caplen, and for UDP also up to a shorter UDP length."""
     b, fi, v6 = f.b, f.fi, f.v6
-    f3 = f.at3[fi]
-    fl4 = f3 + np.where(v6, 40, 20)
+    every = len(fi) == len(b.off)  # (the common batch: no row to pick)
+    f3 = f.at3 if every else f.at3[fi]
+    fl4 = f3 + np.where(v6, 40, 20) if f.any6 else f3 + 20
     start = fl4 + np.where(f.icmp, 0, f.hdr)
-    stop = np.minimum(f3 + f.ip_length().astype(np.int64), b.off[fi] + b.caplen[fi])
+    stop = np.minimum(f3 + f.ip_length().astype(np.int64), b.off + b.caplen if every else b.off[fi] + b.caplen[fi])
     ulen = (f.pick("seq") >> 16).astype(np.int64)  # UDP length sits where TCP's sequence does
     stop = np.where(f.udp & (ulen >= 8), np.minimum(stop, fl4 + ulen), stop)
     return start, np.maximum(stop, start)

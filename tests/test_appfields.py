@@ -388,13 +388,14 @@ def test_dataframe_equals_records(tmp_path_factory, frames):
 
 def test_dataframe_equals_records_on_every_sample_and_port(tmp_path):
     from purepcap import build as b
-    frames = [bytes(b.Ether() / b.IPv4() / (b.TCP(*ports) if tcp else b.UDP(*ports)) / payload)
-              for payload in _PAYLOADS for tcp in (True, False)
+    # (IPv6 TCP payloads start past the 60 bytes the DataFrame path reads at the IP header)
+    frames = [bytes(b.Ether() / ip() / (b.TCP(*ports) if tcp else b.UDP(*ports)) / payload)
+              for ip in (b.IPv4, b.IPv6) for payload in _PAYLOADS for tcp in (True, False)
               for port in (53, 80, 443, 8080, 1080, 22, 5353, 137, 40000) for ports in ((40001, port), (port, 40001))]
     _write(tmp_path / "app.pcap", frames)
     got, expected = _frame_and_records(tmp_path / "app.pcap")
     assert got == expected
-    assert sum(row[APP_FIELDS.index("http_user_agent")] == "cut/1" for row in got) == 4  # (the cut header, on 80, 8080)
+    assert sum(row[APP_FIELDS.index("http_user_agent")] == "cut/1" for row in got) == 8  # (the cut header, on 80, 8080)
 
 
 # -- the DataFrame path's DNS shortcut (purepcap._dns.dns_fields_by_header) -------------------
