@@ -212,7 +212,7 @@ def dns_fields_by_header(head: Any, size: Any) -> tuple[Any, Any, list[Any]]:
         (17 + 5 * (qdcount - 1) > size) | (qdcount == 1) & (ancount == 0))
     decided = (size < 12) | whole & ~asked & (ancount == 0) | no_question | typed
     found = np.flatnonzero(decided & (size >= 4))
-    if len(found) < m:  # (the common batch decides all its rows: no copies)
+    if len(found) < m:  # (every row decided and found: no copies)
         fields, typed, whole = fields[found], typed[found], whole[found]
     first = fields["first"]
     no_answers = np.empty(1, dtype=object)
