@@ -36,7 +36,8 @@ from ._appfields import (
 )
 from ._batches import PAD, Batch, _gather
 from ._categories import _BytesCoder, _code_type, _Coder, _mac_str, _Table
-from ._dns import DNS_FIELDS, dns_fields
+from ._dns import HEADER_BYTES as DNS_HEADER_BYTES
+from ._dns import dns_fields, dns_fields_by_header
 
 __all__ = ["DEFAULT_COLUMNS", "EXTRA_COLUMNS", "Column", "ColumnBuilder"]
 
@@ -84,6 +85,11 @@ class _Fields:
                 v = v[self._rows]
             v = self._done[name] = v.astype(v.dtype.newbyteorder("="))
         return v
+
+    @property
+    def wire(self) -> np.ndarray:
+        """The records as read (every row), in wire order."""
+        return self._wire
 
     def at(self, rows: np.ndarray) -> _Fields:
         return _Fields(self._wire, rows)
@@ -299,9 +305,9 @@ class ColumnBuilder:
         out: dict[str, np.ndarray] = {}
         miss: dict[str, np.ndarray] = {}
         objects = {c: np.empty(n, dtype=object) for c in self._object_cols}  # None-filled
-        # the application fields found: (batch rows, value tuples, how many of APP_FIELDS
-        # each tuple holds), kept sparse: most rows have none
-        app: list[tuple[list[int], list[tuple], int]] = []
+        # the application fields found: (batch rows, the first k of APP_FIELDS over those
+        # rows, each a sequence), kept sparse: most rows have none
+        app: list[tuple[Any, list[Any]]] = []
         if self.joiner is not None:
             self._feed = []
         pay_start = pay_stop = None
@@ -370,19 +376,20 @@ class ColumnBuilder:
                 if name in miss:
                     self.masks[name].append(miss[name][rows])
 
-    def _add_app(self, app: list[tuple[list[int], list[tuple], int]], kept: np.ndarray, n: int) -> None:
+    def _add_app(self, app: list[tuple[Any, list[Any]]], kept: np.ndarray, n: int) -> None:
         """Add the application values found in a batch, at their rows' places in the
         frame (rows not kept, by the protocol filter, are dropped)."""
         place = np.full(n, -1, dtype=np.int64)
         place[kept] = np.arange(self.rows, self.rows + len(kept))
-        for rows, values, width in app:
-            at = place[np.array(rows, dtype=np.intp)]
-            ok = at >= 0
-            by_field = list(zip(*values))  # noqa: B905 - one tuple per field
+        for rows, by_field in app:
+            at = place[np.asarray(rows, dtype=np.intp)]
+            ok = None if len(kept) == n else at >= 0
             for c, k in self._app_cols:
-                if k < width:  # (fromiter keeps each tuple value one element)
-                    column = np.fromiter(by_field[k], dtype=object, count=len(rows))
-                    self.parts[c].append((at[ok], column[ok]))
+                if k < len(by_field):
+                    column = by_field[k]
+                    if not isinstance(column, np.ndarray):  # (fromiter keeps each tuple value one element)
+                        column = np.fromiter(column, dtype=object, count=len(rows))
+                    self.parts[c].append((at, column) if ok is None else (at[ok], column[ok]))
 
     def _fast_feed(self, f: _FastRows, cand: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> None:
         """The fast rows the reassembly must see: TCP segments with a payload of the
@@ -497,7 +504,7 @@ class ColumnBuilder:
                 pay_stop[i] = extra_at
                 extra.append(p)
         if app_rows:
-            app.append((app_rows, app_values, len(APP_FIELDS)))
+            app.append((app_rows, list(zip(*app_values))))  # noqa: B905 - one tuple per field
         return b"".join(extra)
 
 
@@ -529,6 +536,26 @@ class _FastRows:
         if not self.any6:
             return self.a4[f4_field]
         return np.where(self.v6, self.a6[f6_field or f4_field], self.a4[f4_field])
+
+    def payload_head(self, starts: np.ndarray, size: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """``size`` bytes from each fast row's payload start (``starts``, as _fast_payload
+        gives them; only at ``rows`` of them if given), one bytes record per row: from
+        the windows at the IP headers that ColumnBuilder.add has read (and the cache
+        still holds) where they reach that far, else from the batch (the same bytes,
+        past a payload's end too)."""
+        window = _W4.itemsize
+        fi = self.fi if rows is None else self.fi[rows]
+        if rows is not None:
+            starts = starts[rows]
+        rel = starts - (self.at3 if len(fi) == len(self.b.off) else self.at3[fi])
+        near = rel + size <= window
+        windows = self.a4.wire.view(np.uint8)  # (every row's window, in batch order)
+        if near.all():
+            return _gather(windows, fi * window + rel, size)
+        out = np.empty(len(fi), dtype=f"S{size}")
+        out[near] = _gather(windows, fi[near] * window + rel[near], size)
+        out[~near] = _gather(self.b.buf, starts[~near], size)
+        return out
 
     def ip_length(self) -> np.ndarray:
         if not self.any6:
@@ -605,12 +632,19 @@ _FAST_COLUMNS: dict[str, Producer | None] = {
 # The application fields' candidate test (purepcap._appfields.is_candidate) for a whole
 # batch: first-byte and port tables as numpy lookups, the tables taken from _appfields.
 _APP_INDEX = {name: i for i, name in enumerate(APP_FIELDS)}
-_CANDIDATE_FIRST = np.frombuffer(CANDIDATE_FIRST, dtype=np.uint8).astype(bool)
-_CANDIDATE_FIRST_HTTP = np.frombuffer(CANDIDATE_FIRST_HTTP, dtype=np.uint8).astype(bool)
-_IS_DNS_PORT = np.zeros(1 << 16, dtype=bool)
-_IS_DNS_PORT[list(DNS_PORTS)] = True
-_IS_HTTP_PORT = np.zeros(1 << 16, dtype=bool)
-_IS_HTTP_PORT[list(HTTP_PORTS)] = True
+# One lookup per row gives every class a byte or a port is in (bits, or'ed over both ports).
+_FIRST_ANY, _FIRST_HTTP = 1, 2  # CANDIDATE_FIRST, CANDIDATE_FIRST_HTTP
+_FIRST_CLASS = (np.frombuffer(CANDIDATE_FIRST, dtype=np.uint8) * _FIRST_ANY
+                | np.frombuffer(CANDIDATE_FIRST_HTTP, dtype=np.uint8) * _FIRST_HTTP).astype(np.uint8)
+_ON_DNS, _ON_HTTP, _ON_TCP_DNS = 1, 2, 4  # DNS_PORTS, HTTP_PORTS, 53 (DNS over TCP)
+_PORT_CLASS = np.zeros(1 << 16, dtype=np.uint8)
+_PORT_CLASS[list(DNS_PORTS)] |= _ON_DNS
+_PORT_CLASS[list(HTTP_PORTS)] |= _ON_HTTP
+_PORT_CLASS[53] |= _ON_TCP_DNS
+# a colon in a word of 8 bytes: the classic test for a zero byte (exact for "any"), on
+# the word xor'ed with colons
+_COLONS, _ONES, _HIGHS = np.uint64(0x3A3A3A3A3A3A3A3A), np.uint64(0x0101010101010101), np.uint64(0x8080808080808080)
+_SPAN_WORDS = -(-HEADER_NAME_SPAN // 8)  # (a few bytes past the span only let more rows on)
 
 
 def _first(item: tuple) -> int:
@@ -620,7 +654,8 @@ def _first(item: tuple) -> int:
 def _fast_app(app: list, f: _FastRows, starts: np.ndarray, stops: np.ndarray) -> np.ndarray | None:
     """The application fields of the fast rows: purepcap._appfields.is_candidate for all
     of them at once, with its tables, then its decoder for the candidates only; each
-    group of rows found goes to ``app`` as (batch rows, value tuples, tuple width).
+    group of rows found goes to ``app`` as (batch rows, a sequence per field: the first
+    of APP_FIELDS, or all of them).
     Returns the candidate test's result over the fast rows (None: no TCP or UDP payload)."""
     b = f.b
     sport, dport = f.pick("sport"), f.pick("dport")
@@ -630,25 +665,38 @@ def _fast_app(app: list, f: _FastRows, starts: np.ndarray, stops: np.ndarray) ->
         return None
     # the first 6 payload bytes of every row (the buffer's padding covers a short one;
     # a byte past a payload's end is only looked at where the size test refuses it)
-    head = _gather(b.buf, starts, 6).view(np.uint8).reshape(-1, 6)
-    first = head[:, 0]
-    on_dns = _IS_DNS_PORT[sport] | _IS_DNS_PORT[dport]
+    head = f.payload_head(starts, 6).view(np.uint8).reshape(-1, 6)
+    ports = _PORT_CLASS[sport] | _PORT_CLASS[dport]
+    first = _FIRST_CLASS[head[:, 0]]
+    on_dns = (ports & _ON_DNS) != 0
     dns_like = (size >= 17) & (head[:, 4] == 0) & (head[:, 5] == 1) & ((head[:, 2] & 0x78) == 0) \
         & ((head[:, 3] & 0x40) == 0)
     cand = udp & (on_dns | dns_like)
-    cand |= tcp & ((sport == 53) | (dport == 53) | _CANDIDATE_FIRST[first])
-    # a header line cut by the segment, on HTTP's ports: a colon within the span
-    maybe = np.flatnonzero(tcp & ~cand & _CANDIDATE_FIRST_HTTP[first] & (_IS_HTTP_PORT[sport] | _IS_HTTP_PORT[dport]))
+    cand |= tcp & ((ports & _ON_TCP_DNS) | (first & _FIRST_ANY) != 0)
+    # a header line cut by the segment, on HTTP's ports: a colon within the span (the
+    # rows with a colon anywhere in it first, 8 bytes at a time; most have none)
+    maybe = np.flatnonzero(tcp & ~cand & ((first & _FIRST_HTTP) != 0) & ((ports & _ON_HTTP) != 0))
+    if len(maybe):
+        words = _gather(b.buf, starts[maybe], _SPAN_WORDS * 8).view(np.uint64).reshape(len(maybe), -1) ^ _COLONS
+        maybe = maybe[(((words - _ONES) & ~words & _HIGHS) != 0).any(axis=1)]
     if len(maybe):
         span = _gather(b.buf, starts[maybe], HEADER_NAME_SPAN).view(np.uint8).reshape(-1, HEADER_NAME_SPAN)
         within = np.arange(HEADER_NAME_SPAN) < np.minimum(size[maybe], HEADER_NAME_SPAN)[:, None]
         cand[maybe[((span == 0x3A) & within)[:, 1:].any(axis=1)]] = True
     # UDP on DNS's ports is DNS (decode_candidate's first rule): its rows go straight
-    # to the DNS decoder and fill only the DNS columns
+    # to the DNS decoder and fill only the DNS columns; those its header decides (a
+    # cut or empty message, or bytes on port 53 that are not DNS) all at once, by
+    # purepcap._dns's own reading of them, and only the rest one by one
     on_dns &= udp
     cand &= ~on_dns
     buf = b.buf
     rows = np.flatnonzero(on_dns)
+    if len(rows):
+        dns_head = f.payload_head(starts, DNS_HEADER_BYTES, rows).view(np.uint8).reshape(-1, DNS_HEADER_BYTES)
+        decided, found_at, columns = dns_fields_by_header(dns_head, size[rows])
+        if len(found_at):
+            app.append((f.fi[rows[found_at]], columns))
+        rows = rows[~decided]
     if len(rows):
         found: list[int] = []
         results: list[tuple] = []
@@ -658,7 +706,7 @@ def _fast_app(app: list, f: _FastRows, starts: np.ndarray, stops: np.ndarray) ->
                 found.append(r)
                 results.append(got)
         if found:
-            app.append((found, results, len(DNS_FIELDS)))
+            app.append((found, list(zip(*results))))  # noqa: B905 - one tuple per field
     rows = np.flatnonzero(cand)
     if len(rows):
         found = []
@@ -671,7 +719,7 @@ def _fast_app(app: list, f: _FastRows, starts: np.ndarray, stops: np.ndarray) ->
                 found.append(r)
                 results.append(got)
         if found:
-            app.append((found, results, len(APP_FIELDS)))
+            app.append((found, list(zip(*results))))  # noqa: B905 - one tuple per field
     return cand
 
 
@@ -680,10 +728,11 @@ def _fast_payload(f: _FastRows) -> tuple[np.ndarray, np.ndarray]:
     headers.decode, after the TCP/UDP header, from the ICMP header on; up to the IP
     length or caplen, and for UDP also up to a shorter UDP length."""
     b, fi, v6 = f.b, f.fi, f.v6
-    f3 = f.at3[fi]
-    fl4 = f3 + np.where(v6, 40, 20)
+    every = len(fi) == len(b.off)  # (the common batch: no row to pick)
+    f3 = f.at3 if every else f.at3[fi]
+    fl4 = f3 + np.where(v6, 40, 20) if f.any6 else f3 + 20
     start = fl4 + np.where(f.icmp, 0, f.hdr)
-    stop = np.minimum(f3 + f.ip_length().astype(np.int64), b.off[fi] + b.caplen[fi])
+    stop = np.minimum(f3 + f.ip_length().astype(np.int64), b.off + b.caplen if every else b.off[fi] + b.caplen[fi])
     ulen = (f.pick("seq") >> 16).astype(np.int64)  # UDP length sits where TCP's sequence does
     stop = np.where(f.udp & (ulen >= 8), np.minimum(stop, fl4 + ulen), stop)
     return start, np.maximum(stop, start)

@@ -5,13 +5,18 @@
 # were captured, names that run too long or loop written as tshark writes them. Name
 # expansion follows at most MAX_POINTERS compression pointers and never the same one
 # twice, so it is linear in the message; names keep at most 253 characters of text.
+# dns_fields_by_header is the same reading for a whole batch of UDP payloads at once
+# (numpy arrays, for the DataFrame path): the messages whose fields follow from the
+# header and the first name's first byte alone -- cut short, empty, or not DNS at all
+# (traffic on port 53 that is not DNS) -- without a Python call each.
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from .headers import ip4_str, ip6_str
 
-__all__ = ["dns_fields", "DNS_FIELDS", "MAX_POINTERS", "looks_like_dns"]
+__all__ = ["dns_fields", "DNS_FIELDS", "MAX_POINTERS", "looks_like_dns", "dns_fields_by_header", "HEADER_BYTES"]
 
 # The fields, in the order dns_fields returns them.
 DNS_FIELDS = ("dns_id", "dns_qname", "dns_qtype", "dns_rcode", "dns_answers")
@@ -157,6 +162,86 @@ def dns_fields(payload: bytes, tcp: bool = False) -> tuple | None:
     except _Bad:
         pass
     return ident, qname, qtype, rcode, tuple(answers)
+
+
+# What dns_fields_by_header reads of each payload: the header, the first name's first
+# byte and the two bytes after it (the question's type, where that byte is the whole name).
+HEADER_BYTES = 15
+
+
+def dns_fields_by_header(head: Any, size: Any) -> tuple[Any, Any, list[Any]]:
+    """dns_fields(payload) (UDP: no length prefix) for many payloads at once, where the
+    header and the first name's first byte decide it. ``head``: the first HEADER_BYTES
+    bytes of each payload, one uint8 row each (bytes past a payload's end may be
+    anything: they are not read); ``size``: the payloads' lengths (int64).
+
+    Returns (decided, found, columns): ``decided`` the rows whose result this gives
+    (the others need dns_fields); ``found`` the decided rows whose result is not None;
+    ``columns`` the DNS_FIELDS over the ``found`` rows, as object arrays of the values
+    dns_fields returns. Decided, as dns_fields reads a message of n bytes:
+
+    - n < 4: None; n < 12: the id and rcode only (a header cut short);
+    - no question and no answer record: the header's values and no answers;
+    - a question whose name cannot start (n == 12) or starts with a reserved label
+      type (0x80-0xBF: _Bad): no question, no answers;
+    - a first name of one byte -- the root (0x00, "") or an extended label type other
+      than the bitstring (0x40-0x7F but 0x41, UNKNOWN_LABEL) -- then no question if
+      its type and class are cut (n < 17), else its type and no answers where the rest
+      of the questions cannot fit (5 bytes each at least) or there is nothing more to
+      walk (one question, no answer record).
+
+    Everything else (a label, a pointer or a bitstring first; more to walk) is left
+    to dns_fields.
+    """
+    import numpy as np
+
+    size = np.asarray(size, dtype=np.int64)
+    m = len(size)
+    raw = np.ascontiguousarray(np.asarray(head, dtype=np.uint8).reshape(m, -1)[:, :HEADER_BYTES])
+    fields = raw.view(np.dtype(_HEADER_VIEW))[:, 0]
+    qdcount = fields["qdcount"].astype(np.int64)
+    ancount = fields["ancount"]
+    first = fields["first"]
+    whole = size >= 12
+    # the first name's one-byte outcomes: the root, an unknown extended label
+    one_byte = (first == 0) | ((first & 0xC0) == 0x40) & (first != 0x41)
+    bad = ((first & 0xC0) == 0x80) | (size == 12)
+    asked = qdcount > 0
+    no_question = whole & asked & (bad | one_byte & (size < 17))
+    typed = whole & asked & ~bad & one_byte & (size >= 17) & (
+        (17 + 5 * (qdcount - 1) > size) | (qdcount == 1) & (ancount == 0))
+    decided = (size < 12) | whole & ~asked & (ancount == 0) | no_question | typed
+    found = np.flatnonzero(decided & (size >= 4))
+    if len(found) < m:  # (every row decided and found: no copies)
+        fields, typed, whole = fields[found], typed[found], whole[found]
+    first = fields["first"]
+    no_answers = np.empty(1, dtype=object)
+    no_answers[0] = ()  # (in an array: numpy would take a bare () as no values)
+    answers = np.empty(len(found), dtype=object)  # None-filled
+    answers[whole] = no_answers
+    qname = np.empty(len(found), dtype=object)
+    qname[typed & (first == 0)] = ""
+    qname[typed & (first != 0)] = UNKNOWN_LABEL
+    return decided, found, [_objects(fields["ident"]), qname, _objects(fields["qtype"], typed),
+                            _objects(fields["flags"] & 0x0F, (fields["flags"] & 0x8000) != 0), answers]
+
+
+# dns_fields_by_header's view of a payload's first HEADER_BYTES bytes
+_HEADER_VIEW = {"names": ["ident", "flags", "qdcount", "ancount", "first", "qtype"],
+                "formats": [">u2", ">u2", ">u2", ">u2", "u1", ">u2"], "offsets": [0, 2, 4, 6, 12, 13],
+                "itemsize": HEADER_BYTES}
+
+
+def _objects(values: Any, where: Any = None) -> Any:
+    """An object array of Python ints (as dns_fields' values), None where not ``where``."""
+    import numpy as np
+
+    if where is None or where.all():
+        return values.astype(np.int64).astype(object)
+    out = np.empty(len(values), dtype=object)  # None-filled
+    if where.any():
+        out[where] = values[where].astype(np.int64).astype(object)
+    return out
 
 
 # Most records a message found by looks_like_dns may hold in each section.

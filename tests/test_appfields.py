@@ -340,6 +340,9 @@ _PAYLOADS = SAMPLES + [
     b"gggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg: late colon",
     b"\x17\x03\x03\x00\x05hello", b"", b"\x00\x01",
     dns_message(3, questions=(("off.port.example", 1),)),
+    b"x" * 63 + b": y", b"x" * 64 + b": y", b"x" * 7 + b":",  # a colon at the span's last byte, past it, at a word's end
+    b"g" * 40,  # the benchmark's filler: on port 53, a header the DNS shortcut decides
+    dns_message(4, questions=(("", 2),)),  # a root query: decided by the header too
 ]
 
 
@@ -361,14 +364,114 @@ def app_packets(draw):
     return bytes(b.Ether(vlans=vlans) / ip / l4 / payload)
 
 
-@given(st.lists(app_packets(), min_size=1, max_size=30))
-def test_dataframe_equals_records(tmp_path_factory, frames):
+def _frame_and_records(path) -> tuple[list, list]:
     import purepcap
+    expected = [[r[f] for f in APP_FIELDS] for r in purepcap.records(str(path), fields=APP_FIELDS)]
+    df = purepcap.to_pandas(str(path), columns=list(APP_FIELDS))
+    return [list(t) for t in zip(*(df[f].tolist() for f in APP_FIELDS))], expected  # noqa: B905
+
+
+def _write(path, frames) -> None:
     from purepcap.format import PcapWriter
-    path = tmp_path_factory.mktemp("app") / "app.pcap"
     with PcapWriter(str(path)) as w:
         for i, frame in enumerate(frames):
             w.write_packet(i * 1000, frame)
-    expected = [[r[f] for f in APP_FIELDS] for r in purepcap.records(str(path), fields=APP_FIELDS)]
-    df = purepcap.to_pandas(str(path), columns=list(APP_FIELDS))
-    assert [list(t) for t in zip(*(df[f].tolist() for f in APP_FIELDS))] == expected  # noqa: B905
+
+
+@given(st.lists(app_packets(), min_size=1, max_size=30))
+def test_dataframe_equals_records(tmp_path_factory, frames):
+    path = tmp_path_factory.mktemp("app") / "app.pcap"
+    _write(path, frames)
+    got, expected = _frame_and_records(path)
+    assert got == expected
+
+
+def test_dataframe_equals_records_on_every_sample_and_port(tmp_path):
+    from purepcap import build as b
+    # (IPv6 TCP payloads start past the 60 bytes the DataFrame path reads at the IP header)
+    frames = [bytes(b.Ether() / ip() / (b.TCP(*ports) if tcp else b.UDP(*ports)) / payload)
+              for ip in (b.IPv4, b.IPv6) for payload in _PAYLOADS for tcp in (True, False)
+              for port in (53, 80, 443, 8080, 1080, 22, 5353, 137, 40000) for ports in ((40001, port), (port, 40001))]
+    _write(tmp_path / "app.pcap", frames)
+    got, expected = _frame_and_records(tmp_path / "app.pcap")
+    assert got == expected
+    assert sum(row[APP_FIELDS.index("http_user_agent")] == "cut/1" for row in got) == 8  # (the cut header, on 80, 8080)
+
+
+# -- the DataFrame path's DNS shortcut (purepcap._dns.dns_fields_by_header) -------------------
+# It decides, for a whole batch of UDP payloads on DNS's ports at once, what dns_fields
+# would make of those whose header and first name byte settle it. Whatever it decides
+# must be dns_fields' own answer, value for value and type for type; a payload the
+# decoder reads is never dropped.
+_FIRST_NAME_BYTES = [0x00, 0x01, 0x03, 0x3F, 0x40, 0x41, 0x42, 0x67, 0x7F, 0x80, 0xA5, 0xBF, 0xC0, 0xC0 | 12, 0xFF]
+_COUNTS = st.sampled_from([0, 1, 2, 3, 5, 0x6767, 0xFFFF, None]).flatmap(
+    lambda v: st.integers(0, 0xFFFF) if v is None else st.just(v))
+
+
+@st.composite
+def dns_like_payloads(draw):
+    """A DNS header with counts and a first name byte chosen to reach every rule of the
+    shortcut, random bytes after, cut anywhere; or a mutated real message; or any bytes."""
+    kind = draw(st.sampled_from(["header", "header", "header", "mutated", "random"]))
+    if kind == "random":
+        return draw(st.binary(max_size=64))
+    if kind == "mutated":
+        data = bytearray(draw(st.sampled_from([
+            SAMPLES[0], dns_message(9, questions=(("", 1),)), dns_message(5, response=True, rcode=3),
+            dns_message(6, response=True, questions=(("", 1),), answers=(("", 1, b"\x01\x02\x03\x04"),))])))
+        for at, value in draw(st.lists(st.tuples(st.integers(0, 10 ** 6), st.integers(0, 255)), max_size=4)):
+            data[at % len(data)] = value
+        return bytes(data[:draw(st.integers(0, len(data)))])
+    head = struct.pack("!HHHHHH", draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFF)), draw(_COUNTS),
+                       draw(_COUNTS), draw(_COUNTS), draw(_COUNTS))
+    first = draw(st.sampled_from(_FIRST_NAME_BYTES + [None]))
+    first = draw(st.integers(0, 255)) if first is None else first
+    data = head + bytes([first]) + draw(st.binary(min_size=4, max_size=40))
+    # whole, or cut where the rules change (the header's end, the first name's type and
+    # class, a second question's room) or anywhere
+    cut = draw(st.sampled_from([None, None, None, 3, 4, 11, 12, 13, 16, 17, 18, 21, 22, -1]))
+    return data if cut is None else data[:draw(st.integers(0, len(data)))] if cut < 0 else data[:cut]
+
+
+def _shortcut(payloads, junk=b"\xff"):
+    import numpy as np
+
+    from purepcap._dns import HEADER_BYTES, dns_fields_by_header
+    # bytes past a payload's end are junk: the shortcut must not read them
+    head = np.array([list((p + junk * HEADER_BYTES)[:HEADER_BYTES]) for p in payloads],
+                    dtype=np.uint8).reshape(-1, HEADER_BYTES)
+    decided, found, columns = dns_fields_by_header(head, np.array([len(p) for p in payloads], dtype=np.int64))
+    return decided.tolist(), found.tolist(), [c.tolist() for c in columns]
+
+
+@given(st.lists(dns_like_payloads(), min_size=1, max_size=20), st.binary(min_size=1, max_size=1))
+def test_dns_shortcut_decides_only_what_dns_fields_would(payloads, junk):
+    decided, found, columns = _shortcut(payloads, junk)
+    got = dict(zip(found, zip(*columns)))  # noqa: B905 - one tuple per field
+    for i, payload in enumerate(payloads):
+        expected = dns_fields(payload)
+        if not decided[i]:
+            continue
+        if expected is None:
+            assert i not in got
+        else:
+            assert got[i] == expected
+            assert [type(v) for v in got[i]] == [type(v) for v in expected]
+
+
+def test_dns_shortcut_decides_the_cases_it_names():
+    ok = dns_message(1, questions=(("example.com", 1),))
+    root = dns_message(2, questions=(("", 2),))
+    two = struct.pack("!HHHHHH", 3, 0, 2, 0, 0, 0) + b"\x00\x00\x01\x00\x01"  # a second question cannot fit
+    answered = dns_message(6, response=True, questions=(("", 1),), answers=(("", 1, b"\x01\x02\x03\x04"),))
+    payloads = [b"g" * 18, b"g" * 1472, ok[:3], ok[:11], ok[:12], root, root[:16], ok,
+                struct.pack("!HHHHHH", 7, 0x8183, 0, 0, 0, 0), struct.pack("!HHHHHH", 7, 0, 1, 0, 0, 0) + b"\x80",
+                two + b"\x00" * 4, two + b"\x00" * 5, answered]
+    decided, found, columns = _shortcut(payloads)
+    # everything but a real question (a label first), a second question that may fit
+    # and an answer record (names to walk) is decided
+    assert decided == [True] * 7 + [False, True, True, True, False, False]
+    assert dns_fields(answered)[4] == ("1.2.3.4",)
+    assert found == [0, 1, 3, 4, 5, 6, 8, 9, 10]
+    assert list(zip(*columns)) == [dns_fields(payloads[i]) for i in found]  # noqa: B905
+    assert list(zip(*columns))[0] == (0x6767, "<Unknown extended label>", 0x6767, None, ())  # noqa: B905
