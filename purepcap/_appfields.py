@@ -8,12 +8,12 @@
 from __future__ import annotations
 
 from ._dns import DNS_FIELDS, dns_fields, looks_like_dns
-from ._http import HTTP_FIELDS, http_fields, looks_like_http
+from ._http import HTTP_FIELDS, TOKEN_BYTES, http_fields, looks_like_http
 from ._schema import APPLICATION
 from ._tls import TLS_FIELDS, looks_like_tls, tls_fields
 
 __all__ = ["APP_FIELDS", "app_fields", "is_candidate", "decode_candidate", "DNS_PORTS", "HTTP_PORTS",
-           "CANDIDATE_FIRST", "CANDIDATE_FIRST_HTTP", "HEADER_NAME_SPAN", "tcp_reader", "NO_APP"]
+           "CANDIDATE_FIRST", "CANDIDATE_FIRST_HTTP", "HEADER_NAME_SPAN", "TOKEN_BYTES", "tcp_reader", "NO_APP"]
 
 # Every application field, in the order app_fields returns them: the field table's
 # order, which is the decoders' (a test checks it)
@@ -51,8 +51,10 @@ for _ports, _kind in ((_OTHER_PORTS, _OTHER), (_STARTTLS_PORTS, _STARTTLS), (_HT
 # which opens every HTTP request and status line ("HTTP/"). Application data records
 # (0x17), the bulk of TLS traffic, are not read. A lower-case letter (a header name in
 # a segment without a request line, cut by the segment) is read on HTTP's ports only
-# (HTTP_PORTS), and only where a colon follows within HEADER_NAME_SPAN bytes. One byte
-# per value, so the DataFrame path can index them with a numpy array.
+# (HTTP_PORTS), and only where a colon follows within HEADER_NAME_SPAN bytes with only
+# header-name bytes (TOKEN_BYTES) before it: anything else there (a line end, a space,
+# a binary byte) makes http_fields refuse the line, so the segment has nothing to give.
+# One byte per value, so the DataFrame path can index them with a numpy array.
 CANDIDATE_FIRST = bytes(1 if b in (0x14, 0x15, 0x16) or 65 <= b <= 90 else 0 for b in range(256))
 CANDIDATE_FIRST_HTTP = bytes(1 if CANDIDATE_FIRST[b] or 97 <= b <= 122 else 0 for b in range(256))
 HTTP_PORTS = frozenset(_HTTP_PORTS)
@@ -72,8 +74,10 @@ def is_candidate(proto: int, sport: int | None, dport: int | None, payload: byte
         return False
     if sport == 53 or dport == 53 or CANDIDATE_FIRST[payload[0]]:
         return True
-    return (CANDIDATE_FIRST_HTTP[payload[0]] == 1 and (sport in HTTP_PORTS or dport in HTTP_PORTS)
-            and payload.find(b":", 1, HEADER_NAME_SPAN) > 0)
+    if CANDIDATE_FIRST_HTTP[payload[0]] != 1 or not (sport in HTTP_PORTS or dport in HTTP_PORTS):
+        return False
+    colon = payload.find(b":", 1, HEADER_NAME_SPAN)
+    return colon > 0 and not payload[:colon].translate(None, TOKEN_BYTES)
 
 
 def _tcp_kind(sport: int, dport: int) -> int:

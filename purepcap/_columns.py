@@ -31,6 +31,7 @@ from ._appfields import (
     DNS_PORTS,
     HEADER_NAME_SPAN,
     HTTP_PORTS,
+    TOKEN_BYTES,
     app_fields,
     decode_candidate,
 )
@@ -645,6 +646,9 @@ _PORT_CLASS[53] |= _ON_TCP_DNS
 # the word xor'ed with colons
 _COLONS, _ONES, _HIGHS = np.uint64(0x3A3A3A3A3A3A3A3A), np.uint64(0x0101010101010101), np.uint64(0x8080808080808080)
 _SPAN_WORDS = -(-HEADER_NAME_SPAN // 8)  # (a few bytes past the span only let more rows on)
+_NOT_NAME = np.ones(256, dtype=bool)
+_NOT_NAME[list(TOKEN_BYTES)] = False
+_SPAN_AT = np.arange(HEADER_NAME_SPAN)
 
 
 def _first(item: tuple) -> int:
@@ -681,8 +685,11 @@ def _fast_app(app: list, f: _FastRows, starts: np.ndarray, stops: np.ndarray) ->
         maybe = maybe[(((words - _ONES) & ~words & _HIGHS) != 0).any(axis=1)]
     if len(maybe):
         span = _gather(b.buf, starts[maybe], HEADER_NAME_SPAN).view(np.uint8).reshape(-1, HEADER_NAME_SPAN)
-        within = np.arange(HEADER_NAME_SPAN) < np.minimum(size[maybe], HEADER_NAME_SPAN)[:, None]
-        cand[maybe[((span == 0x3A) & within)[:, 1:].any(axis=1)]] = True
+        colons = (span == 0x3A) & (_SPAN_AT < np.minimum(size[maybe], HEADER_NAME_SPAN)[:, None])
+        colons[:, 0] = False
+        colon = np.where(colons.any(axis=1), colons.argmax(axis=1), 0)  # the first, or 0: none
+        name_ok = ~(_NOT_NAME[span] & (_SPAN_AT < colon[:, None])).any(axis=1)
+        cand[maybe[(colon > 0) & name_ok]] = True
     # UDP on DNS's ports is DNS (decode_candidate's first rule): its rows go straight
     # to the DNS decoder and fill only the DNS columns; those its header decides (a
     # cut or empty message, or bytes on port 53 that are not DNS) all at once, by

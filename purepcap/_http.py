@@ -7,7 +7,7 @@
 # lines, each found with one bytes.find.
 from __future__ import annotations
 
-__all__ = ["http_fields", "HTTP_FIELDS", "looks_like_http", "METHODS", "starts_request"]
+__all__ = ["http_fields", "HTTP_FIELDS", "looks_like_http", "METHODS", "starts_request", "TOKEN_BYTES"]
 
 HTTP_FIELDS = ("http_method", "http_uri", "http_host", "http_user_agent", "http_status")
 
@@ -26,6 +26,7 @@ METHODS = frozenset((
 _LONGEST_METHOD = max(len(m) for m in METHODS)
 # bytes a header name may not contain (RFC 7230 token separators, controls, space)
 _NOT_TOKEN = frozenset(b'()<>@,;:\\"/[]?={} \t') | frozenset(range(33)) | frozenset(range(127, 256))
+TOKEN_BYTES = bytes(b for b in range(256) if b not in _NOT_TOKEN)  # what a header name is made of
 
 
 def _text(raw: bytes) -> str:

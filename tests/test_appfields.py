@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import random
 import struct
 import time
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from purepcap._appfields import APP_FIELDS, app_fields, is_candidate
+from purepcap._appfields import APP_FIELDS, HTTP_PORTS, app_fields, decode_candidate, is_candidate
 from purepcap._dns import LOOPS, TOO_LONG, dns_fields
 from purepcap._http import http_fields, looks_like_http
 from purepcap._tls import is_grease, looks_like_tls, tls_fields
@@ -332,7 +333,9 @@ def test_field_table_order_is_the_decoders():
 
 
 # -- the DataFrame's batch candidate test against records' per-packet one -------------------
-pd = pytest.importorskip("pandas")
+# (only the tests marked so need pandas: the rest are the decoders', which the core suite runs)
+needs_pandas = pytest.mark.skipif(importlib.util.find_spec("pandas") is None,
+                                  reason="the DataFrame path needs pandas (and numpy)")
 
 _PAYLOADS = SAMPLES + [
     b"he-Control: no-cache\r\nUser-Agent: cut/1\r\n\r\n",  # a header cut by the segment
@@ -343,13 +346,33 @@ _PAYLOADS = SAMPLES + [
     b"x" * 63 + b": y", b"x" * 64 + b": y", b"x" * 7 + b":",  # a colon at the span's last byte, past it, at a word's end
     b"g" * 40,  # the benchmark's filler: on port 53, a header the DNS shortcut decides
     dns_message(4, questions=(("", 2),)),  # a root query: decided by the header too
+    b"ab cd: x\r\n", b"ab\r\nhost: x\r\n\r\n", b"i\x1bk\xfe: x",  # a non-name byte before the colon
+    b"user-agent: a/1\r\n\r\n",
 ]
+
+# Segments that open like a header line cut by the segment: a lower-case letter, then
+# name bytes, colons, line ends, spaces and binary bytes in any order.
+header_like = st.builds(lambda first, rest: bytes([first]) + bytes(rest), st.integers(97, 122),
+                        st.lists(st.sampled_from(b"ab-_.~!:: \t\r\n\x00\x1b\x7f\xfe/Host"), max_size=70))
+
+
+@given(header_like, st.sampled_from(sorted(HTTP_PORTS)), st.booleans())
+def test_header_candidate_refused_only_where_http_fields_has_nothing(payload, port, to_server):
+    # is_candidate passes a lower-case segment on HTTP's ports only when a header name is
+    # all that stands before the first colon; every segment it refuses for that gives
+    # nothing, and every one that gives something it passes
+    ports = (40000, port) if to_server else (port, 40000)
+    got = decode_candidate(6, *ports, payload)
+    if not is_candidate(6, *ports, payload):
+        assert got is None
+    if got is not None:
+        assert is_candidate(6, *ports, payload)
 
 
 @st.composite
 def app_packets(draw):
     from purepcap import build as b
-    payload = draw(st.sampled_from(_PAYLOADS) | st.binary(max_size=80))
+    payload = draw(st.sampled_from(_PAYLOADS) | st.binary(max_size=80) | header_like)
     tcp = draw(st.booleans())
     port = draw(st.sampled_from([53, 80, 443, 8080, 1080, 22, 5353, 137, 4433, 40000]))
     ports = (40001, port) if draw(st.booleans()) else (port, 40001)
@@ -378,6 +401,7 @@ def _write(path, frames) -> None:
             w.write_packet(i * 1000, frame)
 
 
+@needs_pandas
 @given(st.lists(app_packets(), min_size=1, max_size=30))
 def test_dataframe_equals_records(tmp_path_factory, frames):
     path = tmp_path_factory.mktemp("app") / "app.pcap"
@@ -386,6 +410,7 @@ def test_dataframe_equals_records(tmp_path_factory, frames):
     assert got == expected
 
 
+@needs_pandas
 def test_dataframe_equals_records_on_every_sample_and_port(tmp_path):
     from purepcap import build as b
     # (IPv6 TCP payloads start past the 60 bytes the DataFrame path reads at the IP header)
@@ -444,6 +469,7 @@ def _shortcut(payloads, junk=b"\xff"):
     return decided.tolist(), found.tolist(), [c.tolist() for c in columns]
 
 
+@needs_pandas
 @given(st.lists(dns_like_payloads(), min_size=1, max_size=20), st.binary(min_size=1, max_size=1))
 def test_dns_shortcut_decides_only_what_dns_fields_would(payloads, junk):
     decided, found, columns = _shortcut(payloads, junk)
@@ -459,6 +485,7 @@ def test_dns_shortcut_decides_only_what_dns_fields_would(payloads, junk):
             assert [type(v) for v in got[i]] == [type(v) for v in expected]
 
 
+@needs_pandas
 def test_dns_shortcut_decides_the_cases_it_names():
     ok = dns_message(1, questions=(("example.com", 1),))
     root = dns_message(2, questions=(("", 2),))
