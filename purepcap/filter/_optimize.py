@@ -268,7 +268,12 @@ class _Analysis:
             elif mode == bpf.LEN:
                 vn = v.of(("len",))
             elif mode == bpf.MEM:
-                vn = s.mem[k] if s.mem[k] is not None else v.of(("opaque",) + where)
+                vn = s.mem[k]
+                if vn is None:
+                    # what the slot holds on the paths met here: unknown, but the same
+                    # on every later load of it until a store
+                    vn = v.of(("opaque",) + where)
+                    s.mem = s.mem[:k] + (vn,) + s.mem[k + 1:]
             elif mode == bpf.ABS:
                 size = _SIZES[code & 0x18]
                 vn = v.of(("ld", size, k))
@@ -657,6 +662,7 @@ class _Optimizer:
                 live_out |= live[id(t)]
             after = _live_after(b, frozenset(live_out))
             kept = []
+            chain = None  # (where in kept, A before) of a run of statements that set only A
             for i, ins in enumerate(b.stmts):
                 before = (s.a, s.x, s.mem)
                 safe, reg, vn = self.an.step(s, ins, (b.pc, i))
@@ -667,6 +673,15 @@ class _Optimizer:
                     if safe:
                         ins = ((bpf.LD if reg == "A" else bpf.LDX) | bpf.IMM, 0, 0, c)
                         changed = True
+                elif ins[0] & 7 in (bpf.LD, bpf.LDX) and ins[0] & 0xE0 != bpf.IMM and safe:
+                    # a value the other register holds is copied from it (which may free
+                    # a store to M[] or a second load)
+                    if reg == "X" and vn == before[0]:
+                        ins = (bpf.MISC | bpf.TAX, 0, 0, 0)
+                        changed = True
+                    elif reg == "A" and vn == before[1]:
+                        ins = (bpf.MISC | bpf.TXA, 0, 0, 0)
+                        changed = True
                 old = before[0] if reg == "A" else before[1] if reg == "X" else before[2][reg]
                 if old is not None and old == vn:
                     changed = True  # (the register already held it: the statement did nothing)
@@ -676,6 +691,16 @@ class _Optimizer:
                     changed = True
                     continue
                 kept.append(ins)
+                if not safe or reg != "A":
+                    chain = None
+                    continue
+                if chain is None:
+                    chain = (len(kept) - 1, before[0])
+                if chain[1] is not None and s.a == chain[1]:
+                    # `ldb [x+0]; and #0xfc` again: the run gives A what it held
+                    del kept[chain[0]:]
+                    chain = None
+                    changed = True
             b.stmts = kept
             if b.kind == "cond":
                 for attr, taken in (("jt", True), ("jf", False)):
@@ -777,8 +802,36 @@ def _is_reject(b: _Block) -> bool:
     return b.kind == "ret" and b.code == bpf.RET | bpf.K and b.k == 0
 
 
-def _emit(entry: _Block) -> list[tuple[int, int, int, int]]:
+def _layout(entry: _Block, share_returns: bool) -> tuple[list[_Block], dict[int, _Block]]:
+    """The blocks in the order they are emitted (every jump forward), and the blocks that
+    end by falling into a shared return instead of returning themselves. In program
+    order; sharing returns, a block of statements that ends in `ret #k` (or `ret a`) is
+    moved to just before another block that is only that return, and falls into it:
+    its own return instruction goes (one per distinct return)."""
     order = _reachable(entry)
+    if not share_returns:
+        return order, {}
+    bare = {}
+    for b in order:
+        if b.kind == "ret" and not b.stmts:
+            bare[(b.code, b.k)] = b
+    falls: dict[int, _Block] = {}
+    tails: list[_Block] = []
+    for b in reversed(order):
+        r = bare.get((b.code, b.k))
+        if b.kind == "ret" and b.stmts and r is not None and r not in tails:
+            falls[id(b)] = r
+            tails.append(r)
+            tails.append(b)
+    if not falls:
+        return order, {}
+    moved = {id(b) for b in tails}
+    # a return has no successors and a falling block only its return: both may go last
+    return [b for b in order if id(b) not in moved] + tails[::-1], falls
+
+
+def _emit(entry: _Block, share_returns: bool = False) -> list[tuple[int, int, int, int]]:
+    order, falls = _layout(entry, share_returns)
     rev: list[tuple[int, int, int, int]] = []
     start: dict[int, int] = {}  # id(block) -> rev index of its first instruction
 
@@ -786,7 +839,9 @@ def _emit(entry: _Block) -> list[tuple[int, int, int, int]]:
         return len(rev) - start[id(target)] - 1
 
     for b in reversed(order):
-        if b.kind == "ret":
+        if id(b) in falls:
+            pass  # its return is the next instruction
+        elif b.kind == "ret":
             rev.append((b.code, 0, 0, b.k))
         elif b.kind == "jmp":
             if start[id(b.jt)] != len(rev) - 1:
@@ -815,5 +870,5 @@ def optimize(program: list[tuple[int, int, int, int]], *,
     same). Every packet the given program reads without running past its captured bytes
     still gets the same verdict."""
     entry = _Optimizer(_blocks(list(program)), exact).run()
-    out = _emit(entry)
+    out = min(_emit(entry), _emit(entry, share_returns=True), key=len)
     return out if len(out) <= len(program) else list(program)
