@@ -652,10 +652,13 @@ class _Optimizer:
         incoming: dict[int, list[_State]] = {id(b): [] for b in order}
         incoming[id(self.entry)].append(_State())
         edge_states: list[tuple[_Block, str, _State]] = []
+        entry: dict[int, _State] = {}
         changed = False
         for b in order:
             states = incoming[id(b)]
             s = _meet(states)
+            if b.kind == "cond":
+                entry[id(b)] = s.copy()
             # drop statements that change nothing, and dead ones that cannot fail
             live_out: set = set()
             for t in b.successors():
@@ -714,6 +717,8 @@ class _Optimizer:
         live = _liveness(order)  # (dropped statements may have made registers live)
         for b in order:
             changed |= _and_to_jset(b, live)
+        if self.swap_tests(order, entry, live):
+            return True  # (the edge states are stale: threading waits for the next pass)
         guard = _guards(order)
         # following both ways of undecided tests is bounded per pass, in proportion to
         # the program, so a long program costs linear work
@@ -724,6 +729,66 @@ class _Optimizer:
                 setattr(b, attr, target)
                 changed = True
         return changed
+
+    def swap_tests(self, order: list[_Block], entry: dict[int, _State],
+                   live: dict[int, frozenset]) -> bool:
+        """`ldh [54]; jeq #22 -> Z; ldh [56]; jeq #22 -> Z` entered with [56] in A tests
+        [56] first: two tests that go the same way to Z, on values computed by loads that
+        cannot fail there (the bytes were loaded before) and that set nothing but A, are
+        swapped when A already holds the second one's value (its statements go). Which
+        test comes first changes no verdict: neither can fail, and A is read at neither
+        end."""
+        preds: dict[int, int] = {}
+        for b in order:
+            for t in b.successors():
+                preds[id(t)] = preds.get(id(t), 0) + 1
+        changed = False
+        for b1 in order:
+            if b1.kind != "cond" or b1.code & bpf.SX or id(b1) not in entry:
+                continue
+            start = entry[id(b1)]
+            if start.a is None:
+                continue
+            for z1, n1 in (("jt", "jf"), ("jf", "jt")):
+                b2, z = getattr(b1, n1), getattr(b1, z1)
+                if (b2.kind != "cond" or b2.code & bpf.SX or not b2.stmts
+                        or preds.get(id(b2)) != 1 or b2 is z):
+                    continue
+                z2 = "jt" if b2.jt is z else "jf" if b2.jf is z else None
+                if z2 is None:
+                    continue
+                w = b2.jf if z2 == "jt" else b2.jt
+                if "A" in live[id(z)] or "A" in live[id(w)]:
+                    continue
+                sim = start.copy()
+                if not self._only_a(sim, b1.stmts, b1.pc):
+                    continue
+                v1 = sim.a
+                sim = self.an.branch(sim, b1, n1 == "jt", sim)
+                if not self._only_a(sim, b2.stmts, b2.pc) or sim.a != start.a or v1 == start.a:
+                    continue
+                # b1 tests b2's value (A holds it), b2 then computes and tests b1's
+                first_stmts, first_code, first_k = b1.stmts, b1.code, b1.k
+                b1.stmts, b1.code, b1.k = [], b2.code, b2.k
+                setattr(b1, z2, z)
+                setattr(b1, "jf" if z2 == "jt" else "jt", b2)
+                b2.stmts, b2.code, b2.k = first_stmts, first_code, first_k
+                setattr(b2, z1, z)
+                setattr(b2, n1, w)
+                changed = True
+                break
+        return changed
+
+    def _only_a(self, sim: _State, stmts: list, pc: int) -> bool:
+        """Run stmts on sim: True when each sets only A and cannot fail."""
+        for i, ins in enumerate(stmts):
+            cls = ins[0] & 7
+            if not (cls in (bpf.LD, bpf.ALU) or ins[0] & 0xF8 == bpf.MISC | bpf.TXA):
+                return False
+            safe, _, _ = self.an.step(sim, ins, (pc, i))
+            if not safe:
+                return False
+        return True
 
     def thread(self, start: _Block, s: _State, live: dict[int, frozenset],
                guard: dict[int, int]) -> _Block | None:
