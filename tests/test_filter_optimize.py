@@ -13,19 +13,33 @@
 # instructions there; keeping the verdict of an IPv6 packet cut short inside the TCP ports
 # needs both port loads and the test between them). compile_bpf keeps the verdicts; the
 # same optimiser in libpcap's model (optimize(exact=False)) shows what the rest is.
-# Measured (EN10MB, seed 1, 3,000 expressions, 2,778 compared):
-#   verdict-keeping (the default): 2,489 / 2,778 (89.6%) no longer than tcpdump -d, 247
-#     longer by more than 10%, worst 6.6x; 57,811 instructions in all against tcpdump's
-#     57,849. Of the 289 longer, 239 are as short as libpcap's once unread loads may go,
-#     26 once jumps may be threaded across loads that can fail, 1 with both; in the other
-#     23 libpcap reorders tests (e.g. `ip broadcast` moved next to the load it reuses).
-#   libpcap's model: 2,753 / 2,778 (99.1%) no longer, 4 longer by more than 10%, worst
-#     1.21x; 53,380 instructions in all (8% fewer than tcpdump's).
-#   (before this optimiser's guards and two-way threading: 2,423 / 2,778 (87.2%), 296
-#     longer by more than 10%, worst 7.4x, 60,063 instructions.)
-# LINUX_SLL (seed 113, 2,000 expressions, 1,340 compared): verdict-keeping 1,204 (89.9%),
-# 113 longer by more than 10%, worst 4.6x, 25,541 instructions against 25,106 (before:
-# 1,188, 124, 5.0x, 26,125); libpcap's model 1,324 (98.8%), 3 longer by more than 10%.
+# Measured (EN10MB, seed 1, 3,000 expressions, 2,778 compared; PUREPCAP_OPTIMIZE_FULL=1):
+#   verdict-keeping (the default): 2,502 / 2,778 (90.1%) no longer than tcpdump -d, 235
+#     longer by more than 10%, worst 6.6x; 57,459 instructions in all against tcpdump's
+#     57,849. (Before the exact passes of this round, a run that gives A what it held,
+#     slots keeping their value, tax/txa for the other register's value, shared returns
+#     and swapped tests: 2,489 (89.6%), 247, 6.6x, 57,811.) In every one of the 276 still
+#     longer that was looked at, libpcap leaves out or steps past a load that rejects a
+#     packet cut short before it; a packet is found for 274 of the 276 on which libpcap's
+#     program and the unoptimised one disagree (all but 2 cut short; see the README).
+#   libpcap's model: 2,770 / 2,778 (99.7%) no longer, 1 longer by more than 10%, worst
+#     1.21x; 53,225 instructions in all (8% fewer than tcpdump's).
+# LINUX_SLL (seed 113, 2,000 expressions, 1,340 compared): verdict-keeping 1,209 (90.2%),
+# 109 longer by more than 10%, worst 4.6x, 25,441 instructions against 25,106 (before:
+# 1,204, 113, 4.6x, 25,541); libpcap's model 1,332 (99.4%), none longer by more than 10%.
+# The other link types (300 random expressions each of tests/_filter_link_cases.py, seed
+# the link type), verdict-keeping, no longer than libpcap's / longer by more than 10%:
+#   802.11 288/290, 0; radiotap 288/292, 4; PPI 265/265, 0; AVS 288/291, 2; Prism 292/292,
+#   0; ARCNET (BSD) 285/287, 0; ARCNET (Linux) 279/282, 2; SunATM 277/281, 3; IP over FC
+#   281/288, 5; PPP_SERIAL 192/205, 12; PPP_ETHER 246/265, 16; PPP_BSDOS 221/224, 3; pflog
+#   252/291, 21; MTP2 296/296, 0; MTP2 with pseudo-header 290/290, 0: together 4,040/4,129
+#   (97.8%), 68 longer by more than 10%. (Before this round: 802.11-with-radio-headers
+#   programs kept reloading the header length from M[]: radiotap 249/292, AVS 251/291,
+#   Prism 215/292.)
+# protochain is measured apart and not in these figures: libpcap's is a loop (a backward
+# jump, which no kernel accepts), ours an unrolled walk of at most 100 headers, so `ip6
+# protochain 58` is 1,982 instructions against libpcap's 36 (on 592 generated EN10MB
+# expressions with a protochain, 130 no longer than libpcap's).
 from __future__ import annotations
 
 import ctypes
@@ -299,6 +313,13 @@ AND_FC = (bpf.ALU | bpf.AND | bpf.K, 0, 0, 0xFC)
      [bytes((a, b)) + bytes(8) + bytes((v,)) * 8 for a in (0, 1) for b in (2, 6, 9)
       for v in (0, 8, 12, 4)],
      lambda short: _count(short, LDB_X) == 1 and _count(short, LDX_M15) <= 1),
+    # `ld [30]; jeq net -> ldb [23]; jeq #47`, both failing to reject: the protocol (in A
+    # already) is tested first, so [30] is loaded only for protocol 47 (libpcap's order;
+    # a packet too short for [30] is rejected either way)
+    (compile_bpf("proto \\udp or dst net 172.16.0.0/12 and proto 47", optimize=False),
+     [bytes(12) + b"\x08\x00" + bytes(9) + bytes((p,)) + bytes(6) + a
+      for p in (17, 47, 6) for a in (b"\xac\x10\x00\x01", b"\x0a\x00\x00\x01")],
+     lambda short: len(short) == 10),
     # `ldb [23]; ret #1` falls into the other `ret #1`: one return instruction less
     ([_abs(bpf.H, 12), (bpf.JMP | bpf.JEQ | bpf.K, 0, 2, 0x800), _abs(bpf.B, 23), ACCEPT,
       (bpf.JMP | bpf.JEQ | bpf.K, 0, 1, 0x806), ACCEPT, REJECT],
@@ -490,7 +511,7 @@ def test_optimised_programs_are_about_as_short_as_libpcaps(linktype: int) -> Non
               f"{constant} constant in libpcap left out")
     assert compared > 900
     shorter, over, total = count[True]
-    assert shorter >= 0.88 * compared
+    assert shorter >= 0.89 * compared
     assert total <= 1.02 * theirs_total
     shorter, over, total = count[False]
     assert shorter >= 0.975 * compared

@@ -717,9 +717,9 @@ class _Optimizer:
         live = _liveness(order)  # (dropped statements may have made registers live)
         for b in order:
             changed |= _and_to_jset(b, live)
-        if self.swap_tests(order, entry, live):
-            return True  # (the edge states are stale: threading waits for the next pass)
         guard = _guards(order)
+        if self.swap_tests(order, entry, live, guard):
+            return True  # (the edge states are stale: threading waits for the next pass)
         # following both ways of undecided tests is bounded per pass, in proportion to
         # the program, so a long program costs linear work
         self.forks = 8 * len(order) + 400
@@ -731,13 +731,15 @@ class _Optimizer:
         return changed
 
     def swap_tests(self, order: list[_Block], entry: dict[int, _State],
-                   live: dict[int, frozenset]) -> bool:
+                   live: dict[int, frozenset], guard: dict[int, int]) -> bool:
         """`ldh [54]; jeq #22 -> Z; ldh [56]; jeq #22 -> Z` entered with [56] in A tests
-        [56] first: two tests that go the same way to Z, on values computed by loads that
-        cannot fail there (the bytes were loaded before) and that set nothing but A, are
-        swapped when A already holds the second one's value (its statements go). Which
-        test comes first changes no verdict: neither can fail, and A is read at neither
-        end."""
+        [56] first: two tests that go the same way to Z, on values computed by statements
+        that set nothing but A, are swapped when A already holds the second one's value
+        (its statements go). Which test comes first changes no verdict: the second one's
+        statements cannot fail, A is read at neither end, and a load of the first one's
+        that can fail needs no more bytes than Z's guard (a packet it rejects is rejected
+        from Z on anyway, so going to Z without it changes nothing: `ld [30]; jeq net;
+        ldb [23]; jeq #47`, both to reject, tests the protocol first)."""
         preds: dict[int, int] = {}
         for b in order:
             for t in b.successors():
@@ -761,11 +763,12 @@ class _Optimizer:
                 if "A" in live[id(z)] or "A" in live[id(w)]:
                     continue
                 sim = start.copy()
-                if not self._only_a(sim, b1.stmts, b1.pc):
+                if not self._only_a(sim, b1.stmts, b1.pc, guard[id(z)]):
                     continue
                 v1 = sim.a
                 sim = self.an.branch(sim, b1, n1 == "jt", sim)
-                if not self._only_a(sim, b2.stmts, b2.pc) or sim.a != start.a or v1 == start.a:
+                if (not self._only_a(sim, b2.stmts, b2.pc, -1) or sim.a != start.a
+                        or v1 == start.a):
                     continue
                 # b1 tests b2's value (A holds it), b2 then computes and tests b1's
                 first_stmts, first_code, first_k = b1.stmts, b1.code, b1.k
@@ -779,15 +782,18 @@ class _Optimizer:
                 break
         return changed
 
-    def _only_a(self, sim: _State, stmts: list, pc: int) -> bool:
-        """Run stmts on sim: True when each sets only A and cannot fail."""
+    def _only_a(self, sim: _State, stmts: list, pc: int, guard: int) -> bool:
+        """Run stmts on sim: True when each sets only A and cannot fail, or is a packet
+        load that needs no more than guard bytes."""
         for i, ins in enumerate(stmts):
             cls = ins[0] & 7
             if not (cls in (bpf.LD, bpf.ALU) or ins[0] & 0xF8 == bpf.MISC | bpf.TXA):
                 return False
             safe, _, _ = self.an.step(sim, ins, (pc, i))
             if not safe:
-                return False
+                end = _needs(ins)
+                if end is None or end > guard:
+                    return False
         return True
 
     def thread(self, start: _Block, s: _State, live: dict[int, frozenset],
