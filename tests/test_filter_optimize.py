@@ -320,6 +320,14 @@ AND_FC = (bpf.ALU | bpf.AND | bpf.K, 0, 0, 0xFC)
      [bytes(12) + b"\x08\x00" + bytes(9) + bytes((p,)) + bytes(6) + a
       for p in (17, 47, 6) for a in (b"\xac\x10\x00\x01", b"\x0a\x00\x00\x01")],
      lambda short: len(short) == 10),
+    # a load at [x+16] that succeeded proves [x+14] can be loaded (X the same): the dst
+    # port, in A, is tested before the src port is loaded
+    (compile_bpf("not (tcp dst portrange 123-5353 && (tcp src or dst port 443 or 443))",
+                 optimize=False),
+     [bytes(12) + b"\x08\x00" + bytes((0x45 + h,)) + bytes(8) + b"\x06" + bytes(10 + 4 * h)
+      + s.to_bytes(2, "big") + d.to_bytes(2, "big") + bytes(4)
+      for h in (0, 1) for s in (443, 80) for d in (443, 200, 80)],
+     lambda short: len(short) == 24),
     # `ldb [23]; ret #1` falls into the other `ret #1`: one return instruction less
     ([_abs(bpf.H, 12), (bpf.JMP | bpf.JEQ | bpf.K, 0, 2, 0x800), _abs(bpf.B, 23), ACCEPT,
       (bpf.JMP | bpf.JEQ | bpf.K, 0, 1, 0x806), ACCEPT, REJECT],

@@ -191,7 +191,9 @@ class _State:
         self.x: int | None = None
         self.mem: tuple = (None,) * bpf.MEMWORDS
         self.avail = 0  # packet bytes [0, avail) proven captured by a load that succeeded
-        self.known: frozenset = frozenset()  # indirect loads / divisions that succeeded
+        # indirect loads and divisions that succeeded (their value numbers), and for each
+        # (vn of X, k + size) of an indirect load that succeeded
+        self.known: frozenset = frozenset()
         # vn -> (lo, hi, not-equal constants, ((mask, any bit set?), ...), the values it
         # can have (a frozenset of at most _MAX_VALUES) or None for any)
         self.info: dict[int, tuple] = {}
@@ -285,7 +287,16 @@ class _Analysis:
                 size = _SIZES[code & 0x18]
                 vn = v.of(("ldi", size, k, s.x)) if s.x is not None else v.of(("opaque",) + where)
                 safe = vn in s.known
-                s.known = s.known | {vn}
+                if s.x is not None and k < 0x10000 and v.width.get(s.x, bpf.M32) < 0x10000:
+                    # a load at X+k that succeeded proves the bytes before X+k+size, for
+                    # any later load at X+j with j+size' at most that (X unchanged; both
+                    # small, far from the offsets a Linux kernel reads as negative)
+                    end = k + size
+                    safe = safe or any(type(f) is tuple and f[0] == s.x and f[1] >= end
+                                       for f in s.known)
+                    s.known = s.known | {vn, (s.x, end)}
+                else:
+                    s.known = s.known | {vn}
             else:  # MSH
                 vn = v.of(("msh", k))
                 end = _needs(ins)
