@@ -7,20 +7,29 @@
 #     already proven present, and what the jumps taken so far say about each value
 #     (one of a few constants, not equal to k, within [lo, hi], bits of a mask set or
 #     clear);
-#   - a statement that puts into a register the value it already holds is dropped;
+#   - a statement that puts into a register the value it already holds is dropped, and
+#     so is a run of statements that gives A the value it held (`ldb [x+0]; and #0xfc`
+#     again); a slot read where its value is unknown holds that value until a store; a
+#     load of what the other register holds becomes tax/txa;
+#   - two tests that go the same way are swapped when A already holds the second one's
+#     value (`src port 22 or dst port 22` once the dst port is loaded), if the second's
+#     statements cannot fail and the first's can fail only on packets rejected anyway;
 #   - jump threading: an edge goes straight to a block that every path from its target
 #     reaches, following the tests decided on that edge (by what earlier jumps said) and
 #     both ways of those that are not, when the blocks skipped leave every register that
 #     block reads as it was on the edge;
 #   - a statement whose result is never read is dropped;
 #   - blocks that can only end in `ret #0` become `ret #0`; identical blocks are merged;
-#     empty blocks are jumped over; a test whose two targets are the same is dropped.
+#     empty blocks are jumped over; a test whose two targets are the same is dropped;
+#   - emitted, a block of statements that ends in a return falls into another block that
+#     is only that return (one return instruction less).
 # Unlike libpcap's optimiser, nothing here changes a verdict: a load past the captured
 # bytes rejects the packet in the optimised program exactly when it does in the
 # unoptimised one. A load (or an indirect load, or a division by X) is only dropped or
-# jumped over when it cannot fail there (the same bytes were loaded on every path to
-# it), or when every path on from it that can accept loads bytes at least as far (its
-# "guard": a packet the load would reject is rejected there anyway). Tests prove the
+# jumped over when it cannot fail there (the same bytes, or for [x+k] bytes as far on
+# from the same X, were loaded on every path to it), or when every path on from it that
+# can accept loads bytes at least as far (its "guard": a packet the load would reject is
+# rejected there anyway). Tests prove the
 # verdicts equal with run_bpf on every packet of the corpus and on generated packets cut
 # short anywhere. optimize(exact=False) works in libpcap's model instead, where loads
 # cannot fail (tests use it to show what the rest of the difference in length is).
