@@ -735,11 +735,12 @@ class _Optimizer:
                 incoming[id(b.jt)].append(s)
                 edge_states.append((b, "jt", s))
         live = _liveness(order)  # (dropped statements may have made registers live)
+        # (before _and_to_jset, which changes what A holds on edges the states describe)
+        if self.swap_tests(order, entry):
+            return True  # (the edge states are stale: threading waits for the next pass)
         for b in order:
             changed |= _and_to_jset(b, live)
         guard = _guards(order)
-        if self.swap_tests(order, entry, live, guard):
-            return True  # (the edge states are stale: threading waits for the next pass)
         # following both ways of undecided tests is bounded per pass, in proportion to
         # the program, so a long program costs linear work
         self.forks = 8 * len(order) + 400
@@ -750,8 +751,7 @@ class _Optimizer:
                 changed = True
         return changed
 
-    def swap_tests(self, order: list[_Block], entry: dict[int, _State],
-                   live: dict[int, frozenset], guard: dict[int, int]) -> bool:
+    def swap_tests(self, order: list[_Block], entry: dict[int, _State]) -> bool:
         """`ldh [54]; jeq #22 -> Z; ldh [56]; jeq #22 -> Z` entered with [56] in A tests
         [56] first: two tests that go the same way to Z, on values computed by statements
         that set nothing but A, are swapped when A already holds the second one's value
@@ -759,13 +759,17 @@ class _Optimizer:
         statements cannot fail, A is read at neither end, and a load of the first one's
         that can fail needs no more bytes than Z's guard (a packet it rejects is rejected
         from Z on anyway, so going to Z without it changes nothing: `ld [30]; jeq net;
-        ldb [23]; jeq #47`, both to reject, tests the protocol first)."""
+        ldb [23]; jeq #47`, both to reject, tests the protocol first).
+        Last blocks first: a swap changes the states on entry only of blocks after b1,
+        while liveness and guards, which it changes before b1 too, are made again."""
+        live = _liveness(order)
+        guard = _guards(order)
         preds: dict[int, int] = {}
         for b in order:
             for t in b.successors():
                 preds[id(t)] = preds.get(id(t), 0) + 1
         changed = False
-        for b1 in order:
+        for b1 in reversed(order):
             if b1.kind != "cond" or b1.code & bpf.SX or id(b1) not in entry:
                 continue
             start = entry[id(b1)]
@@ -799,6 +803,8 @@ class _Optimizer:
                 setattr(b2, z1, z)
                 setattr(b2, n1, w)
                 changed = True
+                live = _liveness(order)
+                guard = _guards(order)
                 break
         return changed
 
