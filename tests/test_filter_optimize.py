@@ -330,6 +330,12 @@ AND_FC = (bpf.ALU | bpf.AND | bpf.K, 0, 0, 0xFC)
       + s.to_bytes(2, "big") + d.to_bytes(2, "big") + bytes(4)
       for h in (0, 1) for s in (443, 80) for d in (443, 200, 80)],
      lambda short: len(short) == 24),
+    # a chain of swaps: each must see the states the ones before it left (ip[8] = 64 is
+    # accepted, ip[8] = 65 not; a swap that read a stale state made this `ret #0`)
+    (compile_bpf("ip[8] % 10 = 4 and ip[8] / 10 = 6 and ip[8] ^ 1 = 65 and ip[8] | 1 = 65",
+                 optimize=False),
+     [bytes(12) + b"\x08\x00" + bytes(8) + bytes((ttl,)) + bytes(20) for ttl in (64, 65, 0)],
+     lambda short: run_bpf(short, bytes(12) + b"\x08\x00" + bytes(8) + b"\x40" + bytes(20)) != 0),
     # `ldb [23]; ret #1` falls into the other `ret #1`: one return instruction less
     ([_abs(bpf.H, 12), (bpf.JMP | bpf.JEQ | bpf.K, 0, 2, 0x800), _abs(bpf.B, 23), ACCEPT,
       (bpf.JMP | bpf.JEQ | bpf.K, 0, 1, 0x806), ACCEPT, REJECT],
