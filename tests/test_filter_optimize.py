@@ -13,19 +13,35 @@
 # instructions there; keeping the verdict of an IPv6 packet cut short inside the TCP ports
 # needs both port loads and the test between them). compile_bpf keeps the verdicts; the
 # same optimiser in libpcap's model (optimize(exact=False)) shows what the rest is.
-# Measured (EN10MB, seed 1, 3,000 expressions, 2,778 compared):
-#   verdict-keeping (the default): 2,489 / 2,778 (89.6%) no longer than tcpdump -d, 247
-#     longer by more than 10%, worst 6.6x; 57,811 instructions in all against tcpdump's
-#     57,849. Of the 289 longer, 239 are as short as libpcap's once unread loads may go,
-#     26 once jumps may be threaded across loads that can fail, 1 with both; in the other
-#     23 libpcap reorders tests (e.g. `ip broadcast` moved next to the load it reuses).
-#   libpcap's model: 2,753 / 2,778 (99.1%) no longer, 4 longer by more than 10%, worst
-#     1.21x; 53,380 instructions in all (8% fewer than tcpdump's).
-#   (before this optimiser's guards and two-way threading: 2,423 / 2,778 (87.2%), 296
-#     longer by more than 10%, worst 7.4x, 60,063 instructions.)
-# LINUX_SLL (seed 113, 2,000 expressions, 1,340 compared): verdict-keeping 1,204 (89.9%),
-# 113 longer by more than 10%, worst 4.6x, 25,541 instructions against 25,106 (before:
-# 1,188, 124, 5.0x, 26,125); libpcap's model 1,324 (98.8%), 3 longer by more than 10%.
+# Measured (EN10MB, seed 1, 3,000 expressions, 2,778 compared; PUREPCAP_OPTIMIZE_FULL=1):
+#   verdict-keeping (the default): 2,507 / 2,778 (90.2%) no longer than tcpdump -d, 234
+#     longer by more than 10%, worst 6.6x; 57,432 instructions in all against tcpdump's
+#     57,849. (Before this round's exact passes, listed in _optimize's header: 2,489
+#     (89.6%), 247, 6.6x, 57,811.) Of the 271 still longer, for 214 a packet is found
+#     (random and corpus packets cut at every length) on which libpcap's program and the
+#     unoptimised one disagree, every one cut short: libpcap left out or jumped past a
+#     load that rejects it. The other 57 are not settled by that search; those read by
+#     hand are the same kind, with rarer packets (an IPv4 fragment field of 0x57 read as
+#     a PPPoE protocol, an ARP packet with a given sender cut inside the target).
+#   libpcap's model: 2,767 / 2,778 (99.6%) no longer, 2 longer by more than 10%, worst
+#     1.21x; 53,243 instructions in all (8% fewer than tcpdump's).
+# LINUX_SLL (seed 113, 2,000 expressions, 1,340 compared): verdict-keeping 1,209 (90.2%),
+# 108 longer by more than 10%, worst 4.6x, 25,428 instructions against 25,106 (before:
+# 1,204, 113, 4.6x, 25,541); libpcap's model 1,331 (99.3%), 1 longer by more than 10%.
+# The other link types (300 random expressions each of tests/_filter_link_cases.py, seeded
+# by the link type), verdict-keeping, no longer than libpcap's / longer by more than 10%
+# (before this round in brackets, where it differs):
+#   802.11 288/290, 0; radiotap 288/292 (249), 4; PPI 265/265 (262), 0; AVS 288/291 (251),
+#   2 (39); Prism 292/292 (215), 0 (30); ARCNET (BSD) 285/287 (284), 0 (1); ARCNET (Linux)
+#   279/282, 2; SunATM 277/281 (275), 3 (4); IP over FC 281/288 (280), 5 (6); PPP_SERIAL
+#   192/205, 12 (13); PPP_ETHER 246/265, 16 (18); PPP_BSDOS 221/224 (220), 3; pflog 253/291
+#   (252), 20 (21); MTP2 296/296, 0; MTP2 with pseudo-header 290/290, 0: together 4,041 /
+#   4,139 (97.6%; before 3,879, 93.7%), 67 longer by more than 10% (141). (Programs behind
+#   802.11 radio headers reloaded the header length from M[] before every field.)
+# protochain is measured apart and is in none of these figures: libpcap's is a loop (a
+# backward jump, which no kernel accepts), ours an unrolled walk of at most 100 headers, so
+# `ip6 protochain 58` is 1,982 instructions against libpcap's 36 (on 592 generated EN10MB
+# expressions with a protochain, 130 no longer than libpcap's, 462 longer by more than 10%).
 from __future__ import annotations
 
 import ctypes
@@ -39,6 +55,7 @@ import sys
 import warnings
 
 import pytest
+from _filter_link_cases import FAMILIES, random_link_expression
 from conftest import corpus_path, have_corpus, manifest, needs_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -152,6 +169,11 @@ VERDICT_EXPRESSIONS = [
     "ip[2:2] - 20 > 100 and ip[0] * 3 & 0xff = 9", "tcp and (port 22 or port 443)",
     "portrange 1-1023 and not src net 10.0.0.0/8", "icmp or icmp6 or arp",
     "ip[ip[0] & 0xf] = 1 or tcp[tcp[12] >> 4] > 3",
+    # protochain and the link types of issue 22 (each runs where it compiles)
+    "ip6 protochain 17", "wlan type mgt subtype beacon",
+    "type data and not subtype null or wlan addr2 ff:ff:ff:ff:ff:ff", "radio[2:2] > 20 or tcp",
+    "not lane or vpi 0 and vci 5", "action pass and tcp port 80 or reason match",
+    "sio 3 or dpc 100", "link host $01 or ip",
 ] + generated(18, seed=7)
 
 
@@ -247,6 +269,85 @@ def test_optimised_programs_give_generated_packets_the_same_verdict(expr: str, p
         by_linktype.setdefault(p.linktype, []).append((p.data, p.length))
     for linktype, some in by_linktype.items():
         check_verdicts(expr, linktype, some)
+
+
+def _count(program: list[tuple], ins: tuple) -> int:
+    return sum(1 for x in program if x == ins)
+
+
+def _same_verdict_on_every_cut(program: list[tuple], short: list[tuple],
+                               packets: list[bytes]) -> None:
+    for data in packets:
+        for n in range(len(data) + 1):
+            assert run_bpf(short, data[:n], len(data)) == run_bpf(program, data[:n], len(data)), \
+                (data.hex(), n)
+
+
+def _ports(src: int, dst: int) -> bytes:
+    return bytes(54) + src.to_bytes(2, "big") + dst.to_bytes(2, "big") + bytes(4)
+
+
+LDX_M15, LDB_X = (bpf.LDX | bpf.MEM, 0, 0, 15), (bpf.LD | bpf.B | bpf.IND, 0, 0, 0)
+AND_FC = (bpf.ALU | bpf.AND | bpf.K, 0, 0, 0xFC)
+
+
+@pytest.mark.parametrize("program,packets,check", [
+    # `src port 22 or dst port 22` once the dst port is loaded (and tested): the dst
+    # port is tested first, without loading it again (libpcap's order; no load can fail)
+    ([_abs(bpf.H, 56), (bpf.JMP | bpf.JEQ | bpf.K, 5, 0, 123),
+      _abs(bpf.H, 54), (bpf.JMP | bpf.JEQ | bpf.K, 2, 0, 22),
+      _abs(bpf.H, 56), (bpf.JMP | bpf.JEQ | bpf.K, 0, 1, 22), ACCEPT, REJECT],
+     [_ports(s, d) for s in (22, 80, 123) for d in (22, 80, 123)],
+     lambda short: len(short) == 7 and _count(short, _abs(bpf.H, 56)) == 1),
+    # `ldb [x+0]; and #0xfc` again gives A what it holds: the run goes
+    ([_abs(bpf.W, 0), (bpf.MISC | bpf.TAX, 0, 0, 0), LDB_X, AND_FC,
+      (bpf.JMP | bpf.JEQ | bpf.K, 3, 0, 0x88), LDB_X, AND_FC,
+      (bpf.JMP | bpf.JEQ | bpf.K, 0, 1, 0x40), ACCEPT, REJECT],
+     [bytes((0, 0, 0, x)) + bytes(x - 4) + bytes((v,)) for x in (4, 6, 9)
+      for v in (0x88, 0x8b, 0x40, 0x41, 0)],
+     lambda short: _count(short, LDB_X) == 1),
+    # a slot met from two paths (its value unknown) holds one value until a store: the
+    # second `ldx M[15]` and the load of [x+0] after it go
+    ([(bpf.LD | bpf.IMM, 0, 0, 6), (bpf.ST, 0, 0, 15), _abs(bpf.B, 0),
+      (bpf.JMP | bpf.JEQ | bpf.K, 0, 2, 1), _abs(bpf.B, 1), (bpf.ST, 0, 0, 15),
+      LDX_M15, LDB_X, (bpf.JMP | bpf.JSET | bpf.K, 0, 3, 8), LDX_M15, LDB_X,
+      (bpf.JMP | bpf.JSET | bpf.K, 0, 1, 4), ACCEPT, REJECT],
+     [bytes((a, b)) + bytes(8) + bytes((v,)) * 8 for a in (0, 1) for b in (2, 6, 9)
+      for v in (0, 8, 12, 4)],
+     lambda short: _count(short, LDB_X) == 1 and _count(short, LDX_M15) <= 1),
+    # `ld [30]; jeq net -> ldb [23]; jeq #47`, both failing to reject: the protocol (in A
+    # already) is tested first, so [30] is loaded only for protocol 47 (libpcap's order;
+    # a packet too short for [30] is rejected either way)
+    (compile_bpf("proto \\udp or dst net 172.16.0.0/12 and proto 47", optimize=False),
+     [bytes(12) + b"\x08\x00" + bytes(9) + bytes((p,)) + bytes(6) + a
+      for p in (17, 47, 6) for a in (b"\xac\x10\x00\x01", b"\x0a\x00\x00\x01")],
+     lambda short: len(short) == 10),
+    # a load at [x+16] that succeeded proves [x+14] can be loaded (X the same): the dst
+    # port, in A, is tested before the src port is loaded
+    (compile_bpf("not (tcp dst portrange 123-5353 && (tcp src or dst port 443 or 443))",
+                 optimize=False),
+     [bytes(12) + b"\x08\x00" + bytes((0x45 + h,)) + bytes(8) + b"\x06" + bytes(10 + 4 * h)
+      + s.to_bytes(2, "big") + d.to_bytes(2, "big") + bytes(4)
+      for h in (0, 1) for s in (443, 80) for d in (443, 200, 80)],
+     lambda short: len(short) == 24),
+    # a chain of swaps: each must see the states the ones before it left (ip[8] = 64 is
+    # accepted, ip[8] = 65 not; a swap that read a stale state made this `ret #0`)
+    (compile_bpf("ip[8] % 10 = 4 and ip[8] / 10 = 6 and ip[8] ^ 1 = 65 and ip[8] | 1 = 65",
+                 optimize=False),
+     [bytes(12) + b"\x08\x00" + bytes(8) + bytes((ttl,)) + bytes(20) for ttl in (64, 65, 0)],
+     lambda short: run_bpf(short, bytes(12) + b"\x08\x00" + bytes(8) + b"\x40" + bytes(20)) != 0),
+    # `ldb [23]; ret #1` falls into the other `ret #1`: one return instruction less
+    ([_abs(bpf.H, 12), (bpf.JMP | bpf.JEQ | bpf.K, 0, 2, 0x800), _abs(bpf.B, 23), ACCEPT,
+      (bpf.JMP | bpf.JEQ | bpf.K, 0, 1, 0x806), ACCEPT, REJECT],
+     [bytes(12) + t + bytes(20) for t in (b"\x08\x00", b"\x08\x06", b"\x86\xdd")],
+     lambda short: len(short) == 6 and _count(short, ACCEPT) == 1),
+])
+def test_exact_transformations_shorten_and_keep_every_verdict(program, packets, check) -> None:
+    validate(program)
+    short = optimize(program)
+    validate(short)
+    assert check(short), dump_bpf(short)
+    _same_verdict_on_every_cut(program, short, packets)
 
 
 @st.composite
@@ -426,13 +527,43 @@ def test_optimised_programs_are_about_as_short_as_libpcaps(linktype: int) -> Non
               f"{constant} constant in libpcap left out")
     assert compared > 900
     shorter, over, total = count[True]
-    assert shorter >= 0.88 * compared
+    assert shorter >= 0.89 * compared
     assert total <= 1.02 * theirs_total
     shorter, over, total = count[False]
     assert shorter >= 0.975 * compared
     assert over <= 0.005 * compared
     assert worst[False] <= 1.3
     assert total <= 0.97 * theirs_total
+
+
+@needs_libpcap
+def test_optimised_programs_on_the_other_link_types_are_about_as_short_as_libpcaps() -> None:
+    """The link types of issue 22 (802.11 and its radio headers, ARCNET, SunATM, pflog,
+    MTP2, PPP, IP over FC), each with its own random expressions (tests/_filter_link_cases.py),
+    measured apart from EN10MB (figures at the top)."""
+    n = 300 if FULL else 150
+    all_shorter = all_compared = 0
+    for linktype, (name, _) in FAMILIES.items():
+        rng = random.Random(linktype)
+        shorter = over = compared = ours_total = theirs_total = 0
+        for expr in [random_link_expression(rng, linktype) for _ in range(n)]:
+            theirs = libpcap_program(expr, linktype)
+            if theirs is None or len(theirs) == 1:
+                continue
+            ours = compile_bpf(expr, linktype)
+            compared += 1
+            shorter += len(ours) <= len(theirs)
+            over += len(ours) > 1.1 * len(theirs)
+            ours_total += len(ours)
+            theirs_total += len(theirs)
+        print(f"{name}: {shorter}/{compared} no longer than libpcap's, {over} longer by more "
+              f"than 10%, {ours_total} instructions against {theirs_total}")
+        assert compared > 0.6 * n, name
+        assert shorter >= 0.8 * compared, name
+        assert ours_total <= 1.1 * theirs_total, name
+        all_shorter += shorter
+        all_compared += compared
+    assert all_shorter >= 0.95 * all_compared
 
 
 @pytest.mark.parametrize("expr", ["tcp port 80", "host 10.0.0.1 or 10.0.0.2"])

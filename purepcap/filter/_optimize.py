@@ -7,20 +7,29 @@
 #     already proven present, and what the jumps taken so far say about each value
 #     (one of a few constants, not equal to k, within [lo, hi], bits of a mask set or
 #     clear);
-#   - a statement that puts into a register the value it already holds is dropped;
+#   - a statement that puts into a register the value it already holds is dropped, and
+#     so is a run of statements that gives A the value it held (`ldb [x+0]; and #0xfc`
+#     again); a slot read where its value is unknown holds that value until a store; a
+#     load of what the other register holds becomes tax/txa;
+#   - two tests that go the same way are swapped when A already holds the second one's
+#     value (`src port 22 or dst port 22` once the dst port is loaded), if the second's
+#     statements cannot fail and the first's can fail only on packets rejected anyway;
 #   - jump threading: an edge goes straight to a block that every path from its target
 #     reaches, following the tests decided on that edge (by what earlier jumps said) and
 #     both ways of those that are not, when the blocks skipped leave every register that
 #     block reads as it was on the edge;
 #   - a statement whose result is never read is dropped;
 #   - blocks that can only end in `ret #0` become `ret #0`; identical blocks are merged;
-#     empty blocks are jumped over; a test whose two targets are the same is dropped.
+#     empty blocks are jumped over; a test whose two targets are the same is dropped;
+#   - emitted, a block of statements that ends in a return falls into another block that
+#     is only that return (one return instruction less).
 # Unlike libpcap's optimiser, nothing here changes a verdict: a load past the captured
 # bytes rejects the packet in the optimised program exactly when it does in the
 # unoptimised one. A load (or an indirect load, or a division by X) is only dropped or
-# jumped over when it cannot fail there (the same bytes were loaded on every path to
-# it), or when every path on from it that can accept loads bytes at least as far (its
-# "guard": a packet the load would reject is rejected there anyway). Tests prove the
+# jumped over when it cannot fail there (the same bytes, or for [x+k] bytes as far on
+# from the same X, were loaded on every path to it), or when every path on from it that
+# can accept loads bytes at least as far (its "guard": a packet the load would reject is
+# rejected there anyway). Tests prove the
 # verdicts equal with run_bpf on every packet of the corpus and on generated packets cut
 # short anywhere. optimize(exact=False) works in libpcap's model instead, where loads
 # cannot fail (tests use it to show what the rest of the difference in length is).
@@ -191,7 +200,9 @@ class _State:
         self.x: int | None = None
         self.mem: tuple = (None,) * bpf.MEMWORDS
         self.avail = 0  # packet bytes [0, avail) proven captured by a load that succeeded
-        self.known: frozenset = frozenset()  # indirect loads / divisions that succeeded
+        # indirect loads and divisions that succeeded (their value numbers), and for each
+        # (vn of X, k + size) of an indirect load that succeeded
+        self.known: frozenset = frozenset()
         # vn -> (lo, hi, not-equal constants, ((mask, any bit set?), ...), the values it
         # can have (a frozenset of at most _MAX_VALUES) or None for any)
         self.info: dict[int, tuple] = {}
@@ -268,7 +279,12 @@ class _Analysis:
             elif mode == bpf.LEN:
                 vn = v.of(("len",))
             elif mode == bpf.MEM:
-                vn = s.mem[k] if s.mem[k] is not None else v.of(("opaque",) + where)
+                vn = s.mem[k]
+                if vn is None:
+                    # what the slot holds on the paths met here: unknown, but the same
+                    # on every later load of it until a store
+                    vn = v.of(("opaque",) + where)
+                    s.mem = s.mem[:k] + (vn,) + s.mem[k + 1:]
             elif mode == bpf.ABS:
                 size = _SIZES[code & 0x18]
                 vn = v.of(("ld", size, k))
@@ -280,7 +296,16 @@ class _Analysis:
                 size = _SIZES[code & 0x18]
                 vn = v.of(("ldi", size, k, s.x)) if s.x is not None else v.of(("opaque",) + where)
                 safe = vn in s.known
-                s.known = s.known | {vn}
+                if s.x is not None and k < 0x10000 and v.width.get(s.x, bpf.M32) < 0x10000:
+                    # a load at X+k that succeeded proves the bytes before X+k+size, for
+                    # any later load at X+j with j+size' at most that (X unchanged; both
+                    # small, far from the offsets a Linux kernel reads as negative)
+                    end = k + size
+                    safe = safe or any(type(f) is tuple and f[0] == s.x and f[1] >= end
+                                       for f in s.known)
+                    s.known = s.known | {vn, (s.x, end)}
+                else:
+                    s.known = s.known | {vn}
             else:  # MSH
                 vn = v.of(("msh", k))
                 end = _needs(ins)
@@ -647,16 +672,20 @@ class _Optimizer:
         incoming: dict[int, list[_State]] = {id(b): [] for b in order}
         incoming[id(self.entry)].append(_State())
         edge_states: list[tuple[_Block, str, _State]] = []
+        entry: dict[int, _State] = {}
         changed = False
         for b in order:
             states = incoming[id(b)]
             s = _meet(states)
+            if b.kind == "cond":
+                entry[id(b)] = s.copy()
             # drop statements that change nothing, and dead ones that cannot fail
             live_out: set = set()
             for t in b.successors():
                 live_out |= live[id(t)]
             after = _live_after(b, frozenset(live_out))
             kept = []
+            chain = None  # (where in kept, A before) of a run of statements that set only A
             for i, ins in enumerate(b.stmts):
                 before = (s.a, s.x, s.mem)
                 safe, reg, vn = self.an.step(s, ins, (b.pc, i))
@@ -667,6 +696,15 @@ class _Optimizer:
                     if safe:
                         ins = ((bpf.LD if reg == "A" else bpf.LDX) | bpf.IMM, 0, 0, c)
                         changed = True
+                elif ins[0] & 7 in (bpf.LD, bpf.LDX) and ins[0] & 0xE0 != bpf.IMM and safe:
+                    # a value the other register holds is copied from it (which may free
+                    # a store to M[] or a second load)
+                    if reg == "X" and vn == before[0]:
+                        ins = (bpf.MISC | bpf.TAX, 0, 0, 0)
+                        changed = True
+                    elif reg == "A" and vn == before[1]:
+                        ins = (bpf.MISC | bpf.TXA, 0, 0, 0)
+                        changed = True
                 old = before[0] if reg == "A" else before[1] if reg == "X" else before[2][reg]
                 if old is not None and old == vn:
                     changed = True  # (the register already held it: the statement did nothing)
@@ -676,6 +714,16 @@ class _Optimizer:
                     changed = True
                     continue
                 kept.append(ins)
+                if not safe or reg != "A":
+                    chain = None
+                    continue
+                if chain is None:
+                    chain = (len(kept) - 1, before[0])
+                if chain[1] is not None and s.a == chain[1]:
+                    # `ldb [x+0]; and #0xfc` again: the run gives A what it held
+                    del kept[chain[0]:]
+                    chain = None
+                    changed = True
             b.stmts = kept
             if b.kind == "cond":
                 for attr, taken in (("jt", True), ("jf", False)):
@@ -687,6 +735,9 @@ class _Optimizer:
                 incoming[id(b.jt)].append(s)
                 edge_states.append((b, "jt", s))
         live = _liveness(order)  # (dropped statements may have made registers live)
+        # (before _and_to_jset, which changes what A holds on edges the states describe)
+        if self.swap_tests(order, entry):
+            return True  # (the edge states are stale: threading waits for the next pass)
         for b in order:
             changed |= _and_to_jset(b, live)
         guard = _guards(order)
@@ -699,6 +750,77 @@ class _Optimizer:
                 setattr(b, attr, target)
                 changed = True
         return changed
+
+    def swap_tests(self, order: list[_Block], entry: dict[int, _State]) -> bool:
+        """`ldh [54]; jeq #22 -> Z; ldh [56]; jeq #22 -> Z` entered with [56] in A tests
+        [56] first: two tests that go the same way to Z, on values computed by statements
+        that set nothing but A, are swapped when A already holds the second one's value
+        (its statements go). Which test comes first changes no verdict: the second one's
+        statements cannot fail, A is read at neither end, and a load of the first one's
+        that can fail needs no more bytes than Z's guard (a packet it rejects is rejected
+        from Z on anyway, so going to Z without it changes nothing: `ld [30]; jeq net;
+        ldb [23]; jeq #47`, both to reject, tests the protocol first).
+        Last blocks first: a swap changes the states on entry only of blocks after b1,
+        while liveness and guards, which it changes before b1 too, are made again."""
+        live = _liveness(order)
+        guard = _guards(order)
+        preds: dict[int, int] = {}
+        for b in order:
+            for t in b.successors():
+                preds[id(t)] = preds.get(id(t), 0) + 1
+        changed = False
+        for b1 in reversed(order):
+            if b1.kind != "cond" or b1.code & bpf.SX or id(b1) not in entry:
+                continue
+            start = entry[id(b1)]
+            if start.a is None:
+                continue
+            for z1, n1 in (("jt", "jf"), ("jf", "jt")):
+                b2, z = getattr(b1, n1), getattr(b1, z1)
+                if (b2.kind != "cond" or b2.code & bpf.SX or not b2.stmts
+                        or preds.get(id(b2)) != 1 or b2 is z):
+                    continue
+                z2 = "jt" if b2.jt is z else "jf" if b2.jf is z else None
+                if z2 is None:
+                    continue
+                w = b2.jf if z2 == "jt" else b2.jt
+                if "A" in live[id(z)] or "A" in live[id(w)]:
+                    continue
+                sim = start.copy()
+                if not self._only_a(sim, b1.stmts, b1.pc, guard[id(z)]):
+                    continue
+                v1 = sim.a
+                sim = self.an.branch(sim, b1, n1 == "jt", sim)
+                if (not self._only_a(sim, b2.stmts, b2.pc, -1) or sim.a != start.a
+                        or v1 == start.a):
+                    continue
+                # b1 tests b2's value (A holds it), b2 then computes and tests b1's
+                first_stmts, first_code, first_k = b1.stmts, b1.code, b1.k
+                b1.stmts, b1.code, b1.k = [], b2.code, b2.k
+                setattr(b1, z2, z)
+                setattr(b1, "jf" if z2 == "jt" else "jt", b2)
+                b2.stmts, b2.code, b2.k = first_stmts, first_code, first_k
+                setattr(b2, z1, z)
+                setattr(b2, n1, w)
+                changed = True
+                live = _liveness(order)
+                guard = _guards(order)
+                break
+        return changed
+
+    def _only_a(self, sim: _State, stmts: list, pc: int, guard: int) -> bool:
+        """Run stmts on sim: True when each sets only A and cannot fail, or is a packet
+        load that needs no more than guard bytes."""
+        for i, ins in enumerate(stmts):
+            cls = ins[0] & 7
+            if not (cls in (bpf.LD, bpf.ALU) or ins[0] & 0xF8 == bpf.MISC | bpf.TXA):
+                return False
+            safe, _, _ = self.an.step(sim, ins, (pc, i))
+            if not safe:
+                end = _needs(ins)
+                if end is None or end > guard:
+                    return False
+        return True
 
     def thread(self, start: _Block, s: _State, live: dict[int, frozenset],
                guard: dict[int, int]) -> _Block | None:
@@ -777,8 +899,36 @@ def _is_reject(b: _Block) -> bool:
     return b.kind == "ret" and b.code == bpf.RET | bpf.K and b.k == 0
 
 
-def _emit(entry: _Block) -> list[tuple[int, int, int, int]]:
+def _layout(entry: _Block, share_returns: bool) -> tuple[list[_Block], dict[int, _Block]]:
+    """The blocks in the order they are emitted (every jump forward), and the blocks that
+    end by falling into a shared return instead of returning themselves. In program
+    order; sharing returns, a block of statements that ends in `ret #k` (or `ret a`) is
+    moved to just before another block that is only that return, and falls into it:
+    its own return instruction goes (one per distinct return)."""
     order = _reachable(entry)
+    if not share_returns:
+        return order, {}
+    bare = {}
+    for b in order:
+        if b.kind == "ret" and not b.stmts:
+            bare[(b.code, b.k)] = b
+    falls: dict[int, _Block] = {}
+    tails: list[_Block] = []
+    for b in reversed(order):
+        r = bare.get((b.code, b.k))
+        if b.kind == "ret" and b.stmts and r is not None and r not in tails:
+            falls[id(b)] = r
+            tails.append(r)
+            tails.append(b)
+    if not falls:
+        return order, {}
+    moved = {id(b) for b in tails}
+    # a return has no successors and a falling block only its return: both may go last
+    return [b for b in order if id(b) not in moved] + tails[::-1], falls
+
+
+def _emit(entry: _Block, share_returns: bool = False) -> list[tuple[int, int, int, int]]:
+    order, falls = _layout(entry, share_returns)
     rev: list[tuple[int, int, int, int]] = []
     start: dict[int, int] = {}  # id(block) -> rev index of its first instruction
 
@@ -786,7 +936,9 @@ def _emit(entry: _Block) -> list[tuple[int, int, int, int]]:
         return len(rev) - start[id(target)] - 1
 
     for b in reversed(order):
-        if b.kind == "ret":
+        if id(b) in falls:
+            pass  # its return is the next instruction
+        elif b.kind == "ret":
             rev.append((b.code, 0, 0, b.k))
         elif b.kind == "jmp":
             if start[id(b.jt)] != len(rev) - 1:
@@ -815,5 +967,5 @@ def optimize(program: list[tuple[int, int, int, int]], *,
     same). Every packet the given program reads without running past its captured bytes
     still gets the same verdict."""
     entry = _Optimizer(_blocks(list(program)), exact).run()
-    out = _emit(entry)
+    out = min(_emit(entry), _emit(entry, share_returns=True), key=len)
     return out if len(out) <= len(program) else list(program)
