@@ -26,6 +26,7 @@ from .. import linktypes as LT
 from ..errors import FilterError
 from . import _bpf as bpf
 from . import _linkgen as wlan
+from . import _tunnel as tunnel
 from ._lexer import shown
 from ._parser import (
     ISIS_PDU_KEYWORDS,
@@ -109,7 +110,7 @@ _ISIS_PDU_GROUPS = {"l1": (15, 17, 18, 24, 26), "l2": (16, 17, 20, 25, 27),
 _LLC_S = {"rr": 0x01, "rnr": 0x05, "rej": 0x09}
 _LLC_U = {"ui": 0x03, "ua": 0x63, "disc": 0x43, "dm": 0x0F, "sabme": 0x6F, "test": 0xE3,
           "xid": 0xAF, "frmr": 0x87}
-_KIND_DESC = {"tunnel": "a geneve/vxlan tunnel", "ether": "Ethernet", "sll": "Linux cooked v1", "sll2": "Linux cooked v2",
+_KIND_DESC = {"ether": "Ethernet", "sll": "Linux cooked v1", "sll2": "Linux cooked v2",
               "null": "BSD loopback", "loop": "OpenBSD loopback", "raw": "Raw IP",
               "ipv4": "Raw IPv4", "ipv6": "Raw IPv6", "ppp": "PPP", "chdlc": "Cisco HDLC",
               "wlan": "802.11", "arcnet": "ARCNET", "ipfc": "IP over Fibre Channel",
@@ -178,6 +179,9 @@ class _State:
     mpls_depth: int = 0
     off_link: int = 0  # where the MAC header starts (6 after SunATM's `lane`)
     lane: bool = False  # LANE: Ethernet inside SunATM, LE control frames excluded
+    tunnel: int = 0  # how many geneve/vxlan headers in: offsets are then symbolic (_tunnel)
+    # after geneve: the test that an Ethernet frame is there (libpcap's link-address tests)
+    inner_frame: tuple | None = None
 
 
 class _Lower:
@@ -191,6 +195,7 @@ class _Lower:
         self.linktype = linktype
         self.offline = offline
         self.st = _State(kind, off_lt, off_nl)
+        self.tunnel_columns: dict[int, int | None] = {}  # nesting level -> where written
 
     def error(self, message: str, column: int | None) -> FilterError:
         if column is not None:
@@ -206,9 +211,6 @@ class _Lower:
     def linktype_test(self, ethertype: int, column: int | None = None):
         st = self.st
         nl = st.off_nl
-        if st.kind == "tunnel":
-            raise self.error("tests after geneve or vxlan (on the encapsulated packet) are not "
-                             "supported", column)
         if st.mpls_depth > 0:
             # Inside MPLS there is no type field: bottom-of-stack, then the IP version.
             if ethertype == 0x0800:
@@ -400,7 +402,7 @@ class _Lower:
                 raise self.error(f"{w} value {v.number} greater than maximum {most}", v.column)
             return wlan.ss7(w, v.number, 4 if self.linktype == 139 else 0, node.op)
         # SunATM (its own header's fields stay readable after `lane`)
-        if self.linktype != LT.SUNATM:
+        if self.linktype != LT.SUNATM or st.tunnel:
             raise self.error(f"'{w}' supported only on raw ATM (SunATM), not "
                              f"{self.link_desc()}", node.column)
         if w == "lane":
@@ -491,9 +493,12 @@ class _Lower:
             if st.kind != "ether":
                 raise self.error(f"{node.name} needs an Ethernet link layer, not "
                                  f"{self.link_desc()}", node.column)
+            o = st.off_link  # (where a tunnel's inner frame starts)
             if node.name == "broadcast":
-                return _and(_cmp(4, 2, 0xFFFFFFFF), _cmp(2, 0, 0xFFFF))
-            return ("cmp", "jset", ("ld", 1, 0), ("k", 1))
+                test = _and(_cmp(4, o + 2, 0xFFFFFFFF), _cmp(2, o, 0xFFFF))
+            else:
+                test = ("cmp", "jset", ("ld", 1, o), ("k", 1))
+            return test if st.inner_frame is None else _and(st.inner_frame, test)
         nl = st.off_nl
         if proto == "ip":
             if node.name == "broadcast":
@@ -512,7 +517,8 @@ class _Lower:
         if node.name == "pppoed":
             return self.linktype_test(0x8863, node.column)
         if node.name == "vlan":
-            if st.kind not in ("ether", "wlan") or st.mpls_depth or self.linktype == LT.PPI:
+            if st.kind not in ("ether", "wlan") or st.mpls_depth \
+                    or (self.linktype == LT.PPI and not st.tunnel):
                 raise self.error(f"no VLAN support for {self.link_desc()}", node.column)
             if v is not None and v > 4095:
                 raise self.error(f"VLAN id {v} greater than maximum 4095", node.column)
@@ -532,8 +538,8 @@ class _Lower:
             nl = st.off_nl
             if st.mpls_depth:
                 test = _mcmp(1, nl - 2, 0, 1)  # the previous label is not bottom-of-stack
-            elif st.kind in ("ether", "ppp", "chdlc") and self.linktype not in (LT.PPP_HDLC,
-                                                                               LT.PPP_ETHER):
+            elif st.kind in ("ether", "ppp", "chdlc") and (st.tunnel or self.linktype not in (
+                    LT.PPP_HDLC, LT.PPP_ETHER)):
                 test = self.linktype_test(0x8847, node.column)
             else:
                 raise self.error(f"no MPLS support for {self.link_desc()}", node.column)
@@ -641,6 +647,8 @@ class _Lower:
                         _cmp(2, off, int.from_bytes(mac[:2], "big")))
 
         test = self.dirop(d, lambda: at(src), lambda: at(dst))
+        if self.st.inner_frame is not None:
+            test = _and(self.st.inner_frame, test)
         return _and(self.lane_data(), test) if self.st.lane else test
 
     def parse_ipv4(self, text: str, column: int) -> tuple[int, int]:
@@ -890,8 +898,6 @@ class _Lower:
         raise AssertionError(node)
 
     def load(self, node: Load, checks: list):
-        if self.st.kind == "tunnel":
-            self.linktype_test(0, node.column)  # (refuses)
         idx = self.arith(node.index, checks)
         p = node.proto
         st = self.st
@@ -902,7 +908,8 @@ class _Lower:
                                  node.column)
             base, x = (wlan.BASE_LINK if st.kind == "wlan" else st.off_link), None
         elif p == "radio":
-            if self.linktype not in (LT.IEEE802_11_RADIOTAP, LT.IEEE802_11_PRISM, 163):
+            if self.linktype not in (LT.IEEE802_11_RADIOTAP, LT.IEEE802_11_PRISM, 163) \
+                    or st.tunnel:
                 raise self.error("radio information not present in capture", node.column)
             base, x = 0, None
         elif p in ("ip", "ip6", "arp", "rarp"):
@@ -923,7 +930,7 @@ class _Lower:
         size = node.size
         if idx[0] == "k":
             off = base + idx[1]
-            if off > 0xFFFFFFFF:
+            if tunnel.relative(off) > 0xFFFFFFFF:
                 raise self.error("packet offset does not fit in 32 bits", node.column)
             return ("ld", size, off) if x is None else ("ldi", size, off, x)
         if x is not None:
@@ -951,8 +958,6 @@ class _Lower:
             return _cmp(2, 14, 4), 16  # LINUX_SLL_P_802_2
         if k == "sll2":
             return _cmp(2, 0, 4), 20
-        if k == "tunnel":
-            self.linktype_test(0, column)  # (refuses)
         if k in ("null", "loop", "raw", "ipv4", "ipv6"):
             return FALSE, None
         return None, None
@@ -1088,6 +1093,10 @@ class _Lower:
             raise self.error(f"unknown 'protochain' value '{shown(val.text)}'", val.column)
         if n > 255:
             raise self.error(f"protocol number {n} greater than maximum 255", val.column)
+        if self.st.tunnel:  # (libpcap: "not supported with variable length headers")
+            raise self.error("'protochain' is not supported after geneve or vxlan (the "
+                             "encapsulated packet's offsets are known only at run time)",
+                             node.column)
         nl = self.st.off_nl
         alternatives = []
         if q.proto in (None, "ip"):
@@ -1102,15 +1111,21 @@ class _Lower:
         return ("chain", nl, n, tuple(alternatives))
 
     def tunnel(self, node: Encap):
-        """geneve [VNI] / vxlan [VNI]: UDP to port 6081 / 4789 with a valid header.
-        What follows would be tested in the encapsulated packet, at offsets libpcap
-        computes at run time: not supported yet, so it is refused (FilterError)."""
+        """geneve [VNI] / vxlan [VNI]: UDP to port 6081 / 4789 with a valid header. What
+        follows tests the encapsulated packet (an Ethernet frame, or for Geneve with
+        another protocol its network layer) at offsets computed when the tunnel matches,
+        as libpcap does (_tunnel.py)."""
         v = node.value
         if v is not None and v > 0xFFFFFF:
             raise self.error(f"{node.name.upper()} VNI {v} greater than maximum 16777215",
                              node.column)
+        level = self.st.tunnel
+        if level >= tunnel.MAX_TUNNELS:
+            raise self.error(f"more than {tunnel.MAX_TUNNELS} nested geneve/vxlan tunnels",
+                             node.column)
         port = 6081 if node.name == "geneve" else 4789
         nl = self.st.off_nl
+        self.tunnel_columns[level] = node.column
 
         def header(udp):
             """Tests of the tunnel header (udp(off, size): a load at UDP header + off)."""
@@ -1120,21 +1135,29 @@ class _Lower:
                 tests = [_mcmp1(udp(8, 1), 0x08, 0x08)]  # the I flag: the VNI is valid
             if v is not None:
                 tests.append(_mcmp1(udp(12, 4), v << 8, 0xFFFFFF00))
-            if node.name == "geneve":
-                # libpcap loads the protocol type to find the inner packet: a packet cut
-                # before it is rejected
-                tests.append(("cmp", "jge", udp(10, 2), ("k", 0)))
             return tests
+
+        def starts_at(where):  # the tunnel header's offset into the tunnel's first slot
+            return ("do", [("set", tunnel.start_slot(level), where)], None)
 
         four = _and(self.linktype_test(0x0800, node.column), _cmp(1, nl + 9, 17),
                     self.not_fragment(),
                     ("cmp", "jeq", ("ldi", 2, nl + 2, ("msh", nl)), ("k", port)),
-                    *header(lambda off, size: ("ldi", size, nl + off, ("msh", nl))))
+                    *header(lambda off, size: ("ldi", size, nl + off, ("msh", nl))),
+                    starts_at(("alu", "+", ("msh", nl), ("off", nl + 8))))
         six = _and(self.linktype_test(0x86DD, node.column), _cmp(1, nl + 6, 17),
                    _cmp(2, nl + 42, port),
-                   *header(lambda off, size: ("ld", size, nl + 40 + off)))
-        self.st = _State("tunnel", None, 0)
-        return _or(four, six)
+                   *header(lambda off, size: ("ld", size, nl + 40 + off)),
+                   starts_at(("off", nl + 48)))
+        steps = tunnel.geneve_steps(level) if node.name == "geneve" else tunnel.vxlan_steps(level)
+        link, net = tunnel.base(level, tunnel.LINK), tunnel.base(level, tunnel.NET)
+        # Geneve carries an Ethernet frame when the network layer does not start where the
+        # inner packet does (libpcap's gen_geneve_ll_check); VXLAN always does
+        frame = _not(("cmp", "jeq", ("off", link), ("off", net))) if node.name == "geneve" \
+            else None
+        self.st = _State("ether", tunnel.base(level, tunnel.TYPE), net, off_link=link,
+                         tunnel=level + 1, inner_frame=frame)
+        return _and(_or(four, six), ("do", steps, level))
 
 
 def _fold_alu(op: str, a: int, b: int) -> int:
@@ -1146,7 +1169,14 @@ def _fold_alu(op: str, a: int, b: int) -> int:
 
 def lower(tree: Node, expression: str, linktype: int, *, offline: bool):
     """The boolean IR of a parsed expression for one link type."""
-    ir = fold(_Lower(expression, linktype, offline).lower(tree))
+    lowering = _Lower(expression, linktype, offline)
+    ir = lowering.lower(tree)
+    if tunnel.uses_tunnels(ir):
+        # tcpdump does not optimise a program with a tunnel (libpcap's no_optimize), so
+        # alternatives keep the order written (see _field_order)
+        ir = tunnel.relocate(fold(ir, order_fields=False), expression, lowering.tunnel_columns)
+    else:
+        ir = fold(ir)
     if linktype in wlan.VARIABLE_LINKTYPES:
         ir = wlan.finish(ir, linktype)
     return ir
@@ -1190,7 +1220,7 @@ def _group(items: list) -> list:
     return [item for _, members in groups for item in members]
 
 
-def _factor(items: list) -> list:
+def _factor(items: list, order_fields: bool = True) -> list:
     """`(G and X) or (G and Y)` as `G and (X or Y)`: the same tests in the same order on
     every path (G is evaluated once instead of twice, with the same outcome). A run of
     alternatives with the same first test becomes one; the rest is folded once (longer
@@ -1209,7 +1239,7 @@ def _factor(items: list) -> list:
             out.append(items[i])
         else:
             rests = [_tail(_conjuncts(t)[1:]) for t in items[i:j]]
-            out.append(("and", [head[0], fold(("or", rests))]))
+            out.append(("and", [head[0], fold(("or", rests), order_fields)]))
         i = j
     return out
 
@@ -1255,12 +1285,12 @@ def _tail(items: list):
     return items[0] if len(items) == 1 else ("and", items)
 
 
-def fold(t):
+def fold(t, order_fields: bool = True):
     """Simplify constants without changing which loads run (a load past the captured
     bytes rejects the packet, so a test before a constant must stay)."""
     kind = t[0]
     if kind == "not":
-        inner = fold(t[1])
+        inner = fold(t[1], order_fields)
         if inner == TRUE:
             return FALSE
         if inner == FALSE:
@@ -1272,7 +1302,7 @@ def fold(t):
         stop, skip = (FALSE, TRUE) if kind == "and" else (TRUE, FALSE)
         out: list = []
         for item in t[1]:
-            item = fold(item)
+            item = fold(item, order_fields)
             if item == skip:
                 continue
             if item[0] == kind:
@@ -1288,9 +1318,11 @@ def fold(t):
         if out[0] == stop:
             return stop
         if kind == "or" and len(out) > 1:
-            out = _field_order(_factor(_group(out)))
+            out = _factor(_group(out), order_fields)
+            if order_fields:
+                out = _field_order(out)
             if len(out) == 1:
-                return fold(out[0])
+                return fold(out[0], order_fields)
         if len(out) == 1:
             return out[0]
         return (kind, out)
@@ -1333,9 +1365,11 @@ def _uses_x(v) -> bool:
 class _Emitter:
     """Emits jumping code backwards: self.rev[0] is the last instruction."""
 
-    def __init__(self, expression: str) -> None:
+    def __init__(self, expression: str, ir=None) -> None:
         self.rev: list[tuple[int, int, int, int]] = []
         self.expression = expression
+        # arithmetic's scratch slots count up from 0, below those the IR's steps fill
+        self.scratch_limit = min(_set_slots(ir), default=bpf.MEMWORDS)
 
     def value(self, v, slot: int) -> list:
         kind = v[0]
@@ -1378,9 +1412,10 @@ class _Emitter:
 
     def binary(self, a, b, slot: int) -> list:
         """A in A, B in X, using scratch slot `slot` to hold A while B is computed."""
-        if slot >= bpf.MEMWORDS:
-            raise FilterError("expression too complex: it needs more than 16 BPF scratch "
-                              "memory slots", expression=self.expression)
+        if slot >= self.scratch_limit:
+            raise FilterError(f"expression too complex: it needs more than "
+                              f"{self.scratch_limit} BPF scratch memory slots",
+                              expression=self.expression)
         return (self.value(a, slot) + [(bpf.ST, 0, 0, slot)] + self.value(b, slot + 1)
                 + [(bpf.MISC | bpf.TAX, 0, 0, 0), (bpf.LD | bpf.MEM, 0, 0, slot)])
 
@@ -1422,6 +1457,8 @@ class _Emitter:
             return entry
         if kind == "chain":
             return self.chain(t, on_true, on_false)
+        if kind == "do":  # a tunnel's offsets (_tunnel.py): its steps, then on
+            return self.steps(t[1], on_true)
         if kind == "cmp":
             if len(self.rev) > bpf.BPF_MAXINSNS:
                 raise self.too_long()  # now, not after emitting all of a huge expression
@@ -1538,9 +1575,22 @@ class _Emitter:
         return entry
 
 
+def _set_slots(t) -> set:
+    """The scratch slots that link preambles and tunnels (("set", slot, value)) fill."""
+    out: set = set()
+    stack = [t]
+    while stack:
+        t = stack.pop()
+        if isinstance(t, (tuple, list)):
+            if len(t) == 3 and t[0] == "set" and isinstance(t[1], int):
+                out.add(t[1])
+            stack.extend(c for c in t if isinstance(c, (tuple, list)))
+    return out
+
+
 def emit_bpf(ir, snaplen: int, expression: str) -> list[tuple[int, int, int, int]]:
     if ir[0] == "pre":
-        e = _Emitter(expression)
+        e = _Emitter(expression, ir)
         e.rev.append((bpf.RET | bpf.K, 0, 0, 0))
         e.rev.append((bpf.RET | bpf.K, 0, 0, snaplen))
         entry = e.steps(ir[1], e.test(ir[2], 1, 0))
@@ -1552,7 +1602,7 @@ def emit_bpf(ir, snaplen: int, expression: str) -> list[tuple[int, int, int, int
         return [(bpf.RET | bpf.K, 0, 0, snaplen)]
     if ir == FALSE:
         return [(bpf.RET | bpf.K, 0, 0, 0)]
-    e = _Emitter(expression)
+    e = _Emitter(expression, ir)
     e.rev.append((bpf.RET | bpf.K, 0, 0, 0))
     e.rev.append((bpf.RET | bpf.K, 0, 0, snaplen))
     entry = e.test(ir, 1, 0)

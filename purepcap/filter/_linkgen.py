@@ -179,12 +179,32 @@ class _Relocate:
         if kind == "msh":
             ihl = ("alu", "&", self.at(1, v[1]), ("k", 15))
             return ("alu", "<<", ihl, ("k", 2))
+        if kind == "off":  # an offset as a value (a tunnel's start, _tunnel.py)
+            off = v[1]
+            if off >= BASE_PAYLOAD:
+                return _plus(_MEM_PAYLOAD, ("k", off - BASE_PAYLOAD))
+            if off >= BASE_LINK:
+                return _plus(self.link, ("k", off - BASE_LINK))
+            return ("k", off)
         if kind == "alu":
             return ("alu", v[1], self.value(v[2]), self.value(v[3]))
         return v
 
+    def steps(self, steps: list) -> list:
+        out = []
+        for step in steps:
+            if step[0] == "set":
+                out.append(("set", step[1], self.value(step[2])))
+            elif step[0] == "if":
+                out.append(("if", self.test(step[1]), self.steps(step[2])))
+            else:
+                out.append(("need", self.test(step[1])))
+        return out
+
     def test(self, t):
         kind = t[0]
+        if kind == "do":  # a tunnel's offsets (_tunnel.py)
+            return ("do", self.steps(t[1]), t[2])
         if kind in ("and", "or"):
             return (kind, [self.test(i) for i in t[1]])
         if kind == "not":
@@ -197,8 +217,8 @@ class _Relocate:
 def _uses_base(t, base: int) -> bool:
     """Does the IR load at a symbolic offset at or above ``base``?"""
     if isinstance(t, tuple):
-        if t and t[0] in ("ld", "ldi", "msh"):
-            off = t[1] if t[0] == "msh" else t[2]
+        if t and t[0] in ("ld", "ldi", "msh", "off"):
+            off = t[1] if t[0] in ("msh", "off") else t[2]
             if off >= base:
                 return True
         return any(_uses_base(c, base) for c in t if isinstance(c, (tuple, list)))
