@@ -91,12 +91,15 @@ def udp(dport: int, body: bytes) -> bytes:
     return struct.pack("!HHHH", 40000, dport, 8 + len(body), 0) + body
 
 
-def geneve(vni: int, version: int = 0, inner: bytes = b"") -> bytes:
-    return struct.pack("!BBHI", version << 6, 0, 0x6558, vni << 8) + inner
+def geneve(vni: int, version: int = 0, inner: bytes = b"", proto: int = 0x6558,
+           options: int = 0) -> bytes:
+    """A Geneve header (RFC 8926) with `options` 4-byte words of options."""
+    return struct.pack("!BBHI", version << 6 | options, 0, proto, vni << 8) \
+        + bytes(4 * options) + inner
 
 
-def vxlan(vni: int, flags: int = 0x08) -> bytes:
-    return struct.pack("!BxxxI", flags, vni << 8) + bytes(14)
+def vxlan(vni: int, flags: int = 0x08, inner: bytes = bytes(14)) -> bytes:
+    return struct.pack("!BxxxI", flags, vni << 8) + inner
 
 
 # Ethernet frames, by name
@@ -138,6 +141,20 @@ E = {
     "vxlan100": ether(ipv4(17, udp(4789, vxlan(100))), 0x0800),
     "vxlan-noI": ether(ipv4(17, udp(4789, vxlan(100, flags=0))), 0x0800),
     "vrrp": ether(ipv4(112, bytes(20)), 0x0800),
+    # tunnels with something inside: an Ethernet frame (Geneve protocol 0x6558, VXLAN) or,
+    # for Geneve with another protocol, the network layer itself
+    "gnv-eth-tcp": ether(ipv4(17, udp(6081, geneve(10, inner=ether(ipv4(6, TCP), 0x0800)))),
+                         0x0800),
+    "gnv-opts-eth-udp": ether(ipv4(17, udp(6081, geneve(20, options=3, inner=ether(
+        ipv6(17, UDP), 0x86DD)))), 0x0800),
+    "gnv-ip-icmp": ether(ipv4(17, udp(6081, geneve(10, proto=0x0800, inner=ipv4(
+        1, b"\x08\x00" + bytes(6))))), 0x0800),
+    "gnv6-eth-tcp": ether(ipv6(17, udp(6081, geneve(30, inner=ether(ipv4(6, TCP), 0x0800)))),
+                          0x86DD),
+    "gnv-gnv-udp": ether(ipv4(17, udp(6081, geneve(10, inner=ether(ipv4(17, udp(
+        6081, geneve(40, inner=ether(ipv4(17, UDP), 0x0800)))), 0x0800)))), 0x0800),
+    "vx-eth-tcp": ether(ipv4(17, udp(4789, vxlan(100, inner=ether(ipv4(6, TCP), 0x0800)))),
+                        0x0800),
 }
 E["vlan-stp"] = ether(llc(0x42, 0x42, b"\x03", bytes(35)), 38 + 3, tags=((0x8100, 5),))
 
@@ -209,15 +226,44 @@ EXPECTED = {
     # v6-ah-dstopts see test_ah_offset_follows_libpcap)
     "protochain 17": {"v6-chain", "v4-opts-ah-udp", "sll-v6-chain", "chdlc-v4-ah",
                       "ppp-v6-chain", "raw-v6-chain", "raw-v4", "geneve10", "geneve-v1",
-                      "geneve6-11", "vxlan100", "vxlan-noI", "v6-ah-dstopts"},
+                      "geneve6-11", "vxlan100", "vxlan-noI", "v6-ah-dstopts", "gnv-eth-tcp",
+                      "gnv-opts-eth-udp", "gnv-ip-icmp", "gnv6-eth-tcp", "gnv-gnv-udp",
+                      "vx-eth-tcp"},
     "ip6 protochain 6": {"v6-frag-tcp"},  # (and v6-ah-dstopts: see test_ah_offset)
     "ip6 protochain 44": {"v6-chain", "v6-frag-tcp"},
     "ip6 protochain 41": {"v6-ah-tunnel"},
     "ip protochain 4": {"v4-ah-ipip"},
     "ip protochain 51": {"v4-ah-ipip", "v4-opts-ah-udp", "chdlc-v4-ah"},
     "ip6 protochain 60": {"v6-chain", "sll-v6-chain", "raw-v6-chain", "v6-ah-dstopts"},
-    "geneve": {"geneve10", "geneve6-11"}, "geneve 10": {"geneve10"}, "geneve 11": {"geneve6-11"},
-    "vxlan": {"vxlan100"}, "vxlan 100": {"vxlan100"}, "vxlan 101": set(),
+    "geneve": {"geneve10", "geneve6-11", "gnv-eth-tcp", "gnv-opts-eth-udp", "gnv-ip-icmp",
+               "gnv6-eth-tcp", "gnv-gnv-udp"},
+    "geneve 10": {"geneve10", "gnv-eth-tcp", "gnv-ip-icmp", "gnv-gnv-udp"},
+    "geneve 11": {"geneve6-11"},
+    "vxlan": {"vxlan100", "vx-eth-tcp"}, "vxlan 100": {"vxlan100", "vx-eth-tcp"},
+    "vxlan 101": set(),
+    # after the tunnel: the packet inside (geneve6-11 ends with the Geneve header: the
+    # inner type field is past the end, which rejects it)
+    "geneve and ip": {"gnv-eth-tcp", "gnv-ip-icmp", "gnv6-eth-tcp", "gnv-gnv-udp"},
+    "geneve and ip6": {"gnv-opts-eth-udp"},
+    "geneve and not ip": {"geneve10", "gnv-opts-eth-udp"},
+    "geneve and tcp port 80": {"gnv-eth-tcp", "gnv6-eth-tcp"},
+    "geneve 10 and (udp or icmp)": {"gnv-ip-icmp", "gnv-gnv-udp"},
+    "geneve and ip6 and udp port 53": {"gnv-opts-eth-udp"},
+    "geneve and ip host 10.0.0.1": {"gnv-eth-tcp", "gnv-ip-icmp", "gnv6-eth-tcp", "gnv-gnv-udp"},
+    "geneve and ip[9] = 1": {"gnv-ip-icmp"},
+    "geneve and icmp[0] = 8": {"gnv-ip-icmp"},
+    # link-layer tests need an Ethernet frame inside (not gnv-ip-icmp)
+    "geneve and ether multicast": {"gnv-eth-tcp", "gnv-opts-eth-udp", "gnv6-eth-tcp",
+                                   "gnv-gnv-udp"},
+    "geneve and ether src 66:77:88:99:aa:bb": {"gnv-eth-tcp", "gnv-opts-eth-udp",
+                                               "gnv6-eth-tcp", "gnv-gnv-udp"},
+    "geneve and ether[12:2] = 0x86dd": {"gnv-opts-eth-udp"},
+    "geneve and geneve": {"gnv-gnv-udp"},
+    "geneve and geneve 40 and udp port 53": {"gnv-gnv-udp"},
+    "geneve and geneve 10": set(),
+    "vxlan and tcp port 80": {"vx-eth-tcp"},
+    "vxlan 100 and ip": {"vx-eth-tcp"},
+    "vxlan and ether multicast": {"vx-eth-tcp"},
     "vrrp": {"vrrp"}, "carp": {"vrrp"},
 }
 # Where libpcap 1.10 (tcpdump 4.99) selects differently, by decision: each case names why.
@@ -230,7 +276,7 @@ LIBPCAP_1_10_DIFFERS = {
     ("snp", 113): "OSI over Linux cooked: as above",
     ("csnp", 113): "OSI over Linux cooked: as above",
 }
-NOT_ON_WIRE_YET = {"vxlan", "vxlan 100", "vxlan 101"}  # (not in libpcap 1.10)
+NOT_ON_WIRE_YET = {e for e in EXPECTED if "vxlan" in e}  # (not in libpcap 1.10)
 
 
 @functools.cache
@@ -341,3 +387,21 @@ def test_tcpdump_selects_the_same(linktype: int, tmp_path) -> None:
             continue
         assert ours == theirs, (expr, [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b])
     assert compared > 40
+
+
+@pytest.mark.parametrize("linktype", [105, 127])
+def test_tunnels_behind_a_variable_link_header(linktype: int) -> None:
+    """Geneve over 802.11 (behind radiotap too): the tunnel's offsets add to the link
+    preamble's. libpcap 1.10 reads a scratch slot it never set there (its geneve code
+    takes only the constant part of the payload offset), so this is checked against the
+    standards, in both back ends, whole and cut short anywhere."""
+    inner = ipv4(17, udp(6081, geneve(10, inner=ether(ipv4(6, TCP), 0x0800))))
+    wlan = bytes([0x08, 0x02]) + bytes(22) + b"\xaa\xaa\x03\x00\x00\x00\x08\x00" + inner
+    data = (struct.pack("<BBHI", 0, 0, 8, 0) if linktype == 127 else b"") + wlan
+    frames = [data[:n] for n in range(len(data) + 1)]
+    for expr, want in [("geneve and ip host 10.0.0.1", True), ("geneve and tcp port 80", True),
+                       ("geneve and tcp port 81", False), ("geneve 11 and ip", False),
+                       ("geneve and ether src 66:77:88:99:aa:bb", True)]:
+        got = verdicts(expr, linktype, frames)
+        assert got[-1] is want, expr
+        assert not any(got[:-1]) or want, expr

@@ -1026,7 +1026,9 @@ class _Lower:
     def llc(self, node: Llc):
         """llc [i|s|u|rr|...]: 802.2 LLC frames (Ethernet only here), by control field."""
         st = self.st
-        if st.kind != "ether" or st.mpls_depth:
+        # (after mpls libpcap still reads the Ethernet type field: MPLS moves only the
+        # network layer)
+        if st.kind != "ether":
             raise self.error(f"'llc' is not supported on {self.link_desc()}", node.column)
         o = st.off_linktype
         # an 802.3 length, and not Novell's "raw 802.3" (0xffff where the SAPs would be)
