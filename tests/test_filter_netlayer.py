@@ -156,6 +156,20 @@ E = {
     "vx-eth-tcp": ether(ipv4(17, udp(4789, vxlan(100, inner=ether(ipv4(6, TCP), 0x0800)))),
                         0x0800),
 }
+# AppleTalk (EtherTalk phase 1; phase 2 as SNAP with Apple's OUI), AARP (SNAP, OUI 0),
+# IPX in its four Ethernet framings (Ethernet II, 802.2, SNAP, Novell's raw 802.3: E["novell"]),
+# NetBIOS over 802.2 (DSAP and SSAP 0xf0; a response has SSAP 0xf1)
+_LLC_FRAMES = {
+    "atalk-ph1": ether(bytes(30), 0x809B),
+    "atalk-snap": ether(llc(0xAA, 0xAA, b"\x03", b"\x08\x00\x07\x80\x9b" + bytes(20))),
+    "aarp-snap": ether(llc(0xAA, 0xAA, b"\x03", b"\x00\x00\x00\x80\xf3" + bytes(20))),
+    "ipx-ii": ether(bytes(30), 0x8137),
+    "ipx-8022": ether(llc(0xE0, 0xE0, b"\x03", bytes(30))),
+    "ipx-snap": ether(llc(0xAA, 0xAA, b"\x03", b"\x00\x00\x00\x81\x37" + bytes(20))),
+    "netbeui": ether(llc(0xF0, 0xF0, b"\x03", bytes(20))),
+    "netbeui-resp": ether(llc(0xF0, 0xF1, b"\x03", bytes(20))),
+}
+E.update(_LLC_FRAMES)
 E["vlan-stp"] = ether(llc(0x42, 0x42, b"\x03", bytes(35)), 38 + 3, tags=((0x8100, 5),))
 
 
@@ -176,6 +190,10 @@ OTHER = [
     (113, "sll-isis-csnp", sll(4, llc(0xFE, 0xFE, b"\x03", isis(25)))),
     (113, "sll-stp", sll(4, llc(0x42, 0x42, b"\x03", bytes(35)))),
     (113, "sll-v6-chain", sll(0x86DD, ipv6(60, ext(17) + UDP))),
+    (113, "sll-ipx-8023", sll(1, b"\xff\xff" + bytes(28))),
+    (113, "sll-ipx-8022", sll(4, llc(0xE0, 0xE0, b"\x03", bytes(30)))),
+    (113, "sll-atalk-snap", sll(4, llc(0xAA, 0xAA, b"\x03", b"\x08\x00\x07\x80\x9b" + bytes(20)))),
+    (113, "sll-netbeui", sll(4, llc(0xF0, 0xF0, b"\x03", bytes(20)))),
     (104, "chdlc-isis-csnp", chdlc(0xFEFE, b"\x00" + isis(24))),
     (104, "chdlc-clnp", chdlc(0xFEFE, b"\x00" + osi(0x81))),
     (104, "chdlc-v4-ah", chdlc(0x0800, ipv4(51, ah(17) + UDP))),
@@ -188,18 +206,29 @@ OTHER = [
 
 ALL = [(1, name, data) for name, data in E.items()] + OTHER
 # expression -> the names of the whole frames it selects (facts from the standards)
+_LLC_UI = {"atalk-snap", "aarp-snap", "ipx-8022", "ipx-snap", "netbeui", "netbeui-resp"}
 EXPECTED = {
     "llc": {"stp", "sabme", "ua", "ui", "xid", "test", "disc", "dm", "frmr", "rr", "rnr", "rej",
-            "i", "isis-csnp-l1", "isis-lsp-l2", "isis-iih-p2p", "isis-psnp-l2", "clnp", "esis"},
+            "i", "isis-csnp-l1", "isis-lsp-l2", "isis-iih-p2p", "isis-psnp-l2", "clnp", "esis"}
+    | _LLC_UI,
+    "atalk": {"atalk-ph1", "atalk-snap", "sll-atalk-snap"},
+    "ether proto \\atalk": {"atalk-ph1", "atalk-snap", "sll-atalk-snap"},
+    "aarp": {"aarp-snap"},
+    "ipx": {"ipx-ii", "ipx-8022", "ipx-snap", "novell", "sll-ipx-8023", "sll-ipx-8022"},
+    "ether proto \\ipx": {"ipx-ii", "ipx-8022", "ipx-snap", "novell", "sll-ipx-8023",
+                          "sll-ipx-8022"},
+    "netbeui": {"netbeui", "sll-netbeui", "test"},  # (the LLC TEST frame is to SAP 0xf0)
+    "ether proto 0xf0": {"netbeui", "sll-netbeui", "test"},
+    "ether proto \\stp": {"stp", "sll-stp", "ppp-bpdu"},
     "llc i": {"i"},
     "llc s": {"rr", "rnr", "rej"},
     "llc u": {"stp", "sabme", "ua", "ui", "xid", "test", "disc", "dm", "frmr", "isis-csnp-l1",
-              "isis-lsp-l2", "isis-iih-p2p", "isis-psnp-l2", "clnp", "esis"},
+              "isis-lsp-l2", "isis-iih-p2p", "isis-psnp-l2", "clnp", "esis"} | _LLC_UI,
     "llc rr": {"rr"}, "llc rnr": {"rnr"}, "llc rej": {"rej"}, "llc sabme": {"sabme"},
     "llc ua": {"ua"}, "llc disc": {"disc"}, "llc dm": {"dm"}, "llc frmr": {"frmr"},
     "llc test": {"test"}, "llc xid": {"xid"},
     "llc ui": {"stp", "ui", "isis-csnp-l1", "isis-lsp-l2", "isis-iih-p2p", "isis-psnp-l2",
-               "clnp", "esis"},
+               "clnp", "esis"} | _LLC_UI,
     "stp": {"stp", "sll-stp", "ppp-bpdu"},
     "vlan and stp": {"vlan-stp"},
     "iso": {"isis-csnp-l1", "isis-lsp-l2", "isis-iih-p2p", "isis-psnp-l2", "clnp", "esis",

@@ -117,7 +117,7 @@ _KIND_DESC = {"ether": "Ethernet", "sll": "Linux cooked v1", "sll2": "Linux cook
               "sunatm": "SunATM", "pflog": "OpenBSD pflog", "mtp2": "SS7 MTP2",
               "slip": "SLIP", "mstp": "BACnet MS/TP", "ppp_bsdos": "BSD/OS PPP"}
 _PPP_TYPES = {0x0800: 0x0021, 0x86DD: 0x0057, 0x6003: 0x0027, 0x809B: 0x0029, 0x8137: 0x002B,
-              0x8847: 0x0281}
+              0x8847: 0x0281, 0xE0: 0x002B, 0xFE: 0x0023, 0x42: 0x0031}
 # BSD address families for IPv6 over NULL/LOOP (NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30).
 _AF_INET6_BSD = (24, 28, 30)
 
@@ -157,6 +157,30 @@ def _cmp(size: int, off: int, value: int, jop: str = "jeq"):
 def _mcmp1(v, value: int, mask: int):
     """(v & mask) == value for a loaded value v."""
     return ("cmp", "jeq", ("alu", "&", v, ("k", mask)), ("k", value))
+
+
+# libpcap's keywords over 802.2 LLC: IPX by its SAP (Novell's frames in every form on
+# Ethernet), AppleTalk and AARP also as SNAP (Apple's OUI, and 0 for AARP); SAPs tested
+# as DSAP and SSAP together (libpcap's ISONS, IP and NetBEUI)
+LLCSAP_IPX = 0xE0
+ETHERTYPE_IPX = 0x8137
+_SNAP_OUI = {0x809B: 0x080007, 0x80F3: 0x000000, ETHERTYPE_IPX: 0x000000}
+_SAP_PAIRS = (0xFE, 0x06, 0xF0)
+_LLC_NAMES = {"iso": 0xFE, "stp": 0x42, "netbeui": 0xF0, "ipx": LLCSAP_IPX}
+
+
+def _snap(llc: int, ethertype: int):
+    """The 802.2 header at ``llc`` is SNAP with libpcap's OUI for the type (gen_snap:
+    the second word first)."""
+    oui = _SNAP_OUI[ethertype]
+    return _and(_cmp(4, llc + 4, (oui & 0xFFFF) << 16 | ethertype),
+                _cmp(4, llc, 0xAAAA0300 | oui >> 16))
+
+
+def _sap(llc: int, sap: int):
+    if sap in _SAP_PAIRS:
+        return _cmp(2, llc, sap << 8 | sap)
+    return _cmp(1, llc, sap)
 
 
 def _mcmp(size: int, off: int, value: int, mask: int):
@@ -225,16 +249,32 @@ class _Lower:
             st.lane = True
             return _and(self.lane_data(), test)
         if k == "ether":
+            o = st.off_linktype
+            is_8023 = _not(_cmp(2, o, 1500, "jgt"))
+            if ethertype == LLCSAP_IPX:  # Ethernet II, 802.3 SNAP, 802.2, Novell raw 802.3
+                return _or(_cmp(2, o, ETHERTYPE_IPX), _and(is_8023, _or(
+                    _snap(o + 2, ETHERTYPE_IPX), _cmp(1, o + 2, LLCSAP_IPX),
+                    _cmp(2, o + 2, 0xFFFF))))
+            if ethertype in (0x809B, 0x80F3):  # EtherTalk phase 1, or phase 2's SNAP
+                return _or(_cmp(2, o, ethertype), _and(is_8023, _snap(o + 2, ethertype)))
             if ethertype <= 1500:
                 # An 802.3 length, not a type: match 802.2 LLC frames by their DSAP.
-                return _and(_not(_cmp(2, st.off_linktype, 1500, "jgt")),
-                            _cmp(1, st.off_linktype + 2, ethertype))
-            return _cmp(2, st.off_linktype, ethertype)
+                return _and(is_8023, _sap(o + 2, ethertype))
+            return _cmp(2, o, ethertype)
+        if k == "sll" and ethertype in (LLCSAP_IPX, 0x809B, 0x80F3):
+            o = st.off_linktype  # (LINUX_SLL_P_802_3 1: Novell raw, 802_2 4: LLC after it)
+            if ethertype == LLCSAP_IPX:
+                return _or(_cmp(2, o, ETHERTYPE_IPX), _cmp(2, o, 1), _and(_cmp(2, o, 4), _or(
+                    _cmp(1, o + 2, LLCSAP_IPX), _snap(o + 2, ETHERTYPE_IPX))))
+            return _or(_cmp(2, o, ethertype), _and(_cmp(2, o, 4), _snap(o + 2, ethertype)))
+        if k == "sll" and ethertype <= 1500:
+            test, llc = self.sap_layer(column, "ether proto")
+            return _and(test, _sap(llc, ethertype))
         if k in ("sll", "sll2", "chdlc"):
-            if ethertype <= 1500:
-                raise self.error(f"ether proto values up to 1500 (LLC SAPs) are not supported on "
-                                 f"{self.link_desc()}", column)
-            return _cmp(2, st.off_linktype, ethertype)
+            # (up to 1500 libpcap 1.10 compares the SLL2 or HDLC protocol field with the
+            # SAP itself; ISO's twice on HDLC)
+            return _cmp(2, st.off_linktype,
+                        0xFEFE if ethertype == 0xFE and k == "chdlc" else ethertype)
         if k == "ppp":
             return _cmp(2, st.off_linktype, _PPP_TYPES.get(ethertype, ethertype))
         if k in ("null", "loop"):
@@ -259,10 +299,13 @@ class _Lower:
         if k == "arcnet":
             return _or(*(_cmp(1, st.off_linktype, t) for t in wlan.ARCNET_TYPES.get(ethertype, ()))) \
                 if ethertype in wlan.ARCNET_TYPES else FALSE
+        if k in ("ipfc", "sunatm") and ethertype in (LLCSAP_IPX, 0x809B):
+            llc = st.off_linktype - 6  # (the 802.2 header, 6 before the SNAP type)
+            test = _cmp(1, llc, LLCSAP_IPX) if ethertype == LLCSAP_IPX else _snap(llc, ethertype)
+            return test if k == "ipfc" else _and(_mcmp(1, 0, 2, 0x0F), test)
         if k == "ipfc":
             if ethertype <= 1500:
-                raise self.error(f"ether proto values up to 1500 (LLC SAPs) are not supported on "
-                                 f"{self.link_desc()}", column)
+                return _sap(16, ethertype)
             return _cmp(2, st.off_linktype, ethertype)
         if k == "sunatm":  # LLC-encapsulated (not LANE): SNAP type after the 4-byte header
             return _and(_mcmp(1, 0, 2, 0x0F), _cmp(2, st.off_linktype, ethertype))
@@ -309,9 +352,11 @@ class _Lower:
         return _not(("cmp", "jset", ("ld", 2, self.st.off_nl + 6), ("k", 0x1FFF)))
 
     def proto_abbrev(self, name: str, column: int | None):
-        # (atalk, aarp and ipx also match LLC/SNAP encapsulations in libpcap: not supported)
-        if name in ("ip", "ip6", "arp", "rarp", "decnet", "lat", "sca", "moprc", "mopdl"):
+        if name in ("ip", "ip6", "arp", "rarp", "decnet", "lat", "sca", "moprc", "mopdl",
+                    "atalk", "aarp"):
             return self.linktype_test(ETHERTYPE[name], column)
+        if name == "ipx":  # by its LLC SAP, as libpcap (every IPX framing on Ethernet)
+            return self.linktype_test(LLCSAP_IPX, column)
         if name in ("tcp", "udp", "sctp", "ah", "esp", "pim"):
             return self.any_proto(IPPROTO[name])
         if name in ("icmp", "igmp", "vrrp", "carp", "igrp"):
@@ -321,6 +366,8 @@ class _Lower:
         if name in ("ether", "link"):
             raise self.error(f"'{name}' needs something to test (host, proto, broadcast, [..])",
                              column)
+        if name == "netbeui":
+            return self.llc_sap_test(0xF0, column, name)
         if name in ("iso", "clnp", "esis", "isis", "stp") or name in ISIS_PDU_KEYWORDS:
             return self.osi_abbrev(name, column)
         raise self.error(f"the protocol '{name}' is not supported by purepcap's filter", column)
@@ -831,6 +878,10 @@ class _Lower:
         if q.proto in ("ether", "link") or (q.proto == "wlan" and self.st.kind == "wlan"):
             if val.kind == "num":
                 n = val.number
+            elif val.text in _LLC_NAMES:  # (libpcap's names of LLC SAPs)
+                if val.text == "ipx":
+                    return self.linktype_test(LLCSAP_IPX, col)
+                return self.llc_sap_test(_LLC_NAMES[val.text], col, val.text)
             elif val.text in ETHERTYPE:
                 n = ETHERTYPE[val.text]
             else:
@@ -958,9 +1009,17 @@ class _Lower:
             return _cmp(2, 14, 4), 16  # LINUX_SLL_P_802_2
         if k == "sll2":
             return _cmp(2, 0, 4), 20
-        if k in ("null", "loop", "raw", "ipv4", "ipv6"):
-            return FALSE, None
-        return None, None
+        if k == "wlan":  # a data frame's payload (libpcap's gen_llc_linktype on 802.11)
+            return wlan.data_frame(), wlan.BASE_PAYLOAD
+        if k == "sunatm":  # LLC-encapsulated, after the 4-byte header
+            return _mcmp(1, 0, 2, 0x0F), 4
+        if k == "ipfc":
+            return TRUE, 16
+        if k == "mtp2":
+            raise self.error("MTP2 link-layer type filtering not implemented", column)
+        if k in ("ppp", "chdlc"):
+            return None, None
+        return FALSE, None  # no 802.2 LLC on this link type: never matches (as libpcap)
 
     def llc_sap_test(self, sap: int, column: int | None, what: str):
         """The frame carries 802.2 LLC with this SAP (ISO's 0xfe is tested as DSAP and SSAP)."""
@@ -968,13 +1027,11 @@ class _Lower:
         if k == "chdlc" and not self.st.mpls_depth:
             return _cmp(2, self.st.off_linktype, (sap << 8 | sap) if sap == 0xFE else sap)
         if k == "ppp" and not self.st.mpls_depth:
-            return _cmp(2, self.st.off_linktype, {0xFE: 0x0023, 0x42: 0x0031}[sap])
+            return _cmp(2, self.st.off_linktype, {0xFE: 0x0023, 0x42: 0x0031}.get(sap, sap))
         test, llc = self.sap_layer(column, what)
         if llc is None:
             return test
-        if sap == 0xFE:
-            return _and(test, _cmp(2, llc, 0xFEFE))
-        return _and(test, _cmp(1, llc, sap))
+        return _and(test, _sap(llc, sap))
 
     def osi_npid_offset(self) -> int:
         """Where the OSI network-layer protocol id byte is (after the LLC header)."""
@@ -1028,14 +1085,18 @@ class _Lower:
         st = self.st
         # (after mpls libpcap still reads the Ethernet type field: MPLS moves only the
         # network layer)
-        if st.kind != "ether":
+        if st.kind == "ether":
+            o = st.off_linktype
+            # an 802.3 length, and not Novell's "raw 802.3" (0xffff where the SAPs would be)
+            test = _and(_not(_cmp(2, o, 1500, "jgt")), _not(_cmp(2, o + 2, 0xFFFF)))
+            ctl = o + 4
+        elif st.kind in ("wlan", "sunatm"):  # a data frame / LLC-encapsulated ATM
+            test, llc = self.sap_layer(node.column, "llc")
+            ctl = llc + 2
+        else:
             raise self.error(f"'llc' is not supported on {self.link_desc()}", node.column)
-        o = st.off_linktype
-        # an 802.3 length, and not Novell's "raw 802.3" (0xffff where the SAPs would be)
-        test = _and(_not(_cmp(2, o, 1500, "jgt")), _not(_cmp(2, o + 2, 0xFFFF)))
         if node.subtype is None:
             return test
-        ctl = o + 4
         if node.subtype == "i":
             sub = _not(("cmp", "jset", ("ld", 1, ctl), ("k", 1)))
         elif node.subtype in ("s", "u"):

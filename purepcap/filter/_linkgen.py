@@ -141,8 +141,14 @@ def payload_type(ethertype: int, off_type: int = BASE_PAYLOAD + 6):
     """libpcap's 802.11 payload type test: a data frame whose LLC/SNAP type (at
     ``off_type``, 4 further on after each `vlan`) or, for a value up to 1500, whose DSAP
     is the given one."""
-    if ethertype <= 1500:
-        field = ("cmp", "jeq", ("ld", 1, off_type - 6), ("k", ethertype))
+    llc = off_type - 6
+    if ethertype == 0x809B:  # AppleTalk: SNAP with Apple's OUI (libpcap's gen_snap)
+        field = ("and", [("cmp", "jeq", ("ld", 4, llc + 4), ("k", 0x0007809B)),
+                         ("cmp", "jeq", ("ld", 4, llc), ("k", 0xAAAA0308))])
+    elif ethertype in (0xFE, 0x06, 0xF0):  # DSAP and SSAP
+        field = ("cmp", "jeq", ("ld", 2, llc), ("k", ethertype << 8 | ethertype))
+    elif ethertype <= 1500:
+        field = ("cmp", "jeq", ("ld", 1, llc), ("k", ethertype))
     else:
         field = ("cmp", "jeq", ("ld", 2, off_type), ("k", ethertype))
     return ("and", [data_frame(), field])
