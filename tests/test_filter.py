@@ -319,7 +319,7 @@ def test_errors_name_what_and_where(expr: str, message: str, column: int) -> Non
     ("mpls", 113, "no MPLS support for Linux cooked v1"),
     ("broadcast", 101, "broadcast needs an Ethernet link layer"),
     ("tcp", 189, "filters are not supported on link type USB_LINUX (189)"),
-    ("ether proto 0x42", 113, "LLC SAPs"),
+    ("llc", 113, "'llc' is not supported on Linux cooked v1"),
 ])
 def test_link_type_errors(expr: str, linktype: int, message: str) -> None:
     with pytest.raises(FilterError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -72,12 +72,14 @@ def vxlan_steps(level: int) -> list:
 
 
 def uses_tunnels(t) -> bool:
-    if isinstance(t, tuple):
-        if t and t[0] == "do":
+    """Does the IR hold a tunnel? (A loop, not recursion: it runs on every IR, however
+    deep, with whatever stack the caller has left.)"""
+    stack = [t]
+    while stack:
+        t = stack.pop()
+        if isinstance(t, tuple) and t and t[0] == "do":
             return True
-        return any(uses_tunnels(c) for c in t if isinstance(c, (tuple, list)))
-    if isinstance(t, list):
-        return any(uses_tunnels(c) for c in t)
+        stack.extend(c for c in t if isinstance(c, (tuple, list)))
     return False
 
 
