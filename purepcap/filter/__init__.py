@@ -61,6 +61,9 @@
 #   Behind 802.11/pflog headers the tunnel's offsets include the link header's (libpcap
 #   1.10 reads an unset slot there). protochain after a tunnel is refused, as in libpcap.
 #   VXLAN (not in libpcap 1.10) follows later libpcap: the inner Ethernet frame.
+# - atalk/aarp/ipx/netbeui and LLC SAPs as libpcap 1.10 (SNAP, IPX's four framings on
+#   Ethernet; false where the link type has no LLC). After `pppoes` on pflog, libpcap
+#   1.10 reads the payload offset from a slot it never set; ours reads the real one.
 # - Hostile expressions cost bounded work: at most MAX_LENGTH characters and
 #   MAX_TOKENS tokens (checked before any tree is built) and MAX_DEPTH levels of
 #   nesting; past them, a FilterError.

@@ -598,7 +598,9 @@ class _Lower:
         if node.name == "pppoes":
             if v is not None and v > 0xFFFF:
                 raise self.error(f"PPPoE session id {v} greater than maximum 65535", node.column)
-            if st.kind not in ("ether", "sll", "sll2", "ppp", "chdlc", "wlan") or st.mpls_depth:
+            # (on link types that cannot carry PPPoE the test is false, and what follows
+            # is still read as PPP after a PPPoE header, as libpcap does)
+            if st.kind in ("mtp2", "mstp") or st.mpls_depth:
                 raise self.error(f"no PPPoE support for {self.link_desc()}", node.column)
             test = self.linktype_test(0x8864, node.column)
             nl = st.off_nl
@@ -626,8 +628,9 @@ class _Lower:
         if addr == "proto":
             return self.proto_qualified(node)
         # host, net, or no address qualifier (host by default)
-        if val.kind == "eid" and (q.proto == "wlan" or q.dir not in (None, "src", "dst", "src or dst",
-                                                                    "src and dst")):
+        if val.kind == "eid" and ((q.proto == "wlan" and self.st.kind == "wlan")
+                                  or q.dir not in (None, "src", "dst", "src or dst",
+                                                   "src and dst")):
             if addr == "net":
                 raise self.error("'wlan net' is not valid: use wlan host", node.column)
             self.require_80211(node.column, "802.11 addresses are")
@@ -643,7 +646,7 @@ class _Lower:
                                  f"{self.link_desc()}", val.column)
             return self.dirop(q.dir, lambda: _cmp(1, 0, val.number), lambda: _cmp(1, 1, val.number))
         if val.kind == "eid":
-            if q.proto not in ("ether", "link"):
+            if q.proto not in ("ether", "link", "wlan"):  # (wlan: an alias off 802.11)
                 raise self.error("a MAC address needs the 'ether' qualifier", val.column)
             if addr == "net":
                 raise self.error("'ether net' is not valid: use ether host", node.column)
@@ -954,9 +957,7 @@ class _Lower:
         st = self.st
         nl = st.off_nl
         if p in ("ether", "link", "wlan"):
-            if p == "wlan" and st.kind != "wlan":
-                raise self.error(f"'wlan[...]' needs an 802.11 link layer, not {self.link_desc()}",
-                                 node.column)
+            # (wlan[...] elsewhere reads the link header, as in libpcap)
             base, x = (wlan.BASE_LINK if st.kind == "wlan" else st.off_link), None
         elif p == "radio":
             if self.linktype not in (LT.IEEE802_11_RADIOTAP, LT.IEEE802_11_PRISM, 163) \
