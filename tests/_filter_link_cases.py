@@ -77,9 +77,10 @@ FAMILIES: dict[int, tuple[str, list[str]]] = {
     LT.MTP2: ("MTP2", ["sio 3", "opc 100", "dpc 100", "sls 5", "hsio 3", "hopc 100", "hdpc 100",
                        "hsls 5", "dpc 16383", "opc 0", "sio 0x83 or sls 15", "len > 10",
                        "dpc == 1", "dpc > 2", "dpc <= 2", "opc >= 2", "opc < 100", "sls > 3",
-                       "hdpc < 5", "hsio >= 3", "sio = 3"]),
+                       "hdpc < 5", "hsio >= 3", "sio = 3", "fisu", "lssu", "msu", "hfisu",
+                       "hlssu", "hmsu", "msu and sio 3", "not fisu"]),
     139: ("MTP2_WITH_PHDR", ["sio 3", "opc 100", "dpc 100", "sls 5", "hsio 3", "hopc 100",
-                             "hdpc 100", "hsls 5"]),
+                             "hdpc 100", "hsls 5", "fisu", "lssu", "msu", "hmsu"]),
 }
 
 

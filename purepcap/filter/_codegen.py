@@ -438,6 +438,10 @@ class _Lower:
             if n > 255:
                 raise self.error(f"PF {how} {n} greater than maximum 255", v.column)
             return _cmp(1, off, n)
+        if w in wlan.SS7_UNITS:
+            if st.kind != "mtp2":
+                raise self.error(f"'{w}' supported only on MTP2", node.column)
+            return wlan.ss7_unit(w, 4 if self.linktype == 139 else 0)
         if w in wlan.SS7_FIELDS:
             if st.kind != "mtp2":
                 field = w[1:] if w.startswith("h") else w
@@ -1161,6 +1165,9 @@ class _Lower:
             raise self.error("'protochain' is not supported after geneve or vxlan (the "
                              "encapsulated packet's offsets are known only at run time)",
                              node.column)
+        if self.linktype in wlan.VARIABLE_LINKTYPES:  # (its walk takes constant offsets)
+            raise self.error(f"'protochain' is not supported with the variable-length headers "
+                             f"of {self.link_desc()}", node.column)
         nl = self.st.off_nl
         alternatives = []
         if q.proto in (None, "ip"):

@@ -358,6 +358,26 @@ SS7_FIELDS = ("sio", "opc", "dpc", "sls", "hsio", "hopc", "hdpc", "hsls")
 SS7_MAX = {"sio": 255, "opc": 16383, "dpc": 16383, "sls": 15}
 
 
+# SS7 signal unit types by the length indicator (6 bits after the BSN/FSN bytes; 9 bits,
+# shifted, in Annex A's "h" forms): 0 a fill-in unit, 1-2 a link status unit, more a
+# message unit
+SS7_UNITS = ("fisu", "lssu", "msu", "hfisu", "hlssu", "hmsu")
+
+
+def ss7_unit(word: str, base: int):
+    if word.startswith("h"):
+        load, mask, most = ("ld", 2, base + 4), 0xFF80, 0x100
+    else:
+        load, mask, most = ("ld", 1, base + 2), 0x3F, 2
+    li = ("alu", "&", load, ("k", mask))
+    kind = word.lstrip("h")
+    if kind == "fisu":
+        return _not(_jset(load, mask))
+    if kind == "lssu":
+        return ("and", [("cmp", "jgt", li, ("k", 0)), _not(("cmp", "jgt", li, ("k", most)))])
+    return ("cmp", "jgt", li, ("k", most))
+
+
 def compare(op: str, v, k: int):
     """`v op k` for op in == != < <= > >=, as IR."""
     if op in ("==", "!="):

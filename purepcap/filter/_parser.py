@@ -231,7 +231,7 @@ _LINK_VALUED = ("on", "ifname", "rnr", "rulenum", "srnr", "subrulenum", "rset", 
                 "reason", "vpi", "vci", "sio", "opc", "dpc", "sls", "hsio", "hopc", "hdpc", "hsls")
 _LINK_COMPARABLE = ("vpi", "vci", "sio", "opc", "dpc", "sls", "hsio", "hopc", "hdpc", "hsls")
 _LINK_BARE = ("lane", "oamf4", "oamf4sc", "oamf4ec", "oam", "metac", "bcc", "sc", "ilmic",
-              "connectmsg", "metaconnect")
+              "connectmsg", "metaconnect", "fisu", "lssu", "msu", "hfisu", "hlssu", "hmsu")
 
 
 class _Parser:
