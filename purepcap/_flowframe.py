@@ -18,11 +18,17 @@
 # sequential rules decide its flows. With time never going back, the flows of a
 # conversation depend only on its own packets and the capture's last time (a flow past a
 # deadline when the capture ends ended by it), so this gives the rows purepcap.flows()
-# gives; a capture whose time goes back, or with packets without a time, goes through
-# the engine whole (tests compare the two on the corpus and on hypothesis-made
-# captures). stats=True and fields= take the engine for all.
+# gives; a capture whose time goes back goes through the engine whole, and one with NaT
+# times (packets without a time, or past 2262) is read again by purepcap.flows itself
+# when the source can be read twice (tests compare the two on the corpus, on every
+# conformance case and on hypothesis-made captures). stats=True computes nfstream's
+# statistics of the one-flow conversations from the columns too (a radix sort per
+# group and segment reductions, see _flow_stats), and fields= of application fields
+# (server_name, ja3, ...: each conversation's first row that has a value, from the sparse
+# application columns to_pandas reads); any other field takes purepcap.flows for all.
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +61,7 @@ _DTYPES.update(dict.fromkeys(("src_packets", "dst_packets", "src_bytes", "dst_by
 NULLABLE = frozenset(k for k, v in _DTYPES.items() if v != "int64")
 CATEGORIES = ("src_host", "dst_host", "protocol", "conn_state", "end_reason")
 NAT = np.iinfo(np.int64).min
+_NS_MAX = np.iinfo(np.int64).max
 _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
 
 
@@ -69,20 +76,36 @@ def flow_columns(source: Any, *, filter: str | None = None, protocol: str | Iter
     (:data:`NULLABLE`), NaT's int64 for a missing time, float64 for the mean and stddev
     statistics, objects for strings and the ``fields=`` values. Needs numpy only.
     ``progress=True`` shows the packets read on stderr, as to_pandas does (not yet with
-    ``stats`` or ``fields``, which read through flows()). ``errors`` ("warn", the
+    ``fields`` other than application ones, which read through flows()). ``errors`` ("warn", the
     default, "ignore" or "raise") as in to_pandas: the flows of the good packets. ``reassemble``
     as flows().
     """
     errors = errors_policy(errors)
     idle, active, app = _flows.check_arguments(idle_timeout, active_timeout, fields)
-    if stats or app:
-        rows = list(_flows.flows(source, filter=filter, protocol=protocol, idle_timeout=idle_timeout,
-                                 active_timeout=active_timeout, stats=stats, fields=fields,
-                                 storage_options=storage_options, errors=errors,
-                                 reassemble=reassemble))
-        return _sorted(_columns_of(rows, flow_keys(bool(stats), app)))
-    cols = _packet_columns(source, filter, protocol, storage_options, span, progress, errors)
-    return _sorted(_build(cols, idle, active))
+    stats = bool(stats)
+    if app and not all(_app_field(name) for name in app):
+        # (fields other than the application ones, and the names records() refuses)
+        return _streamed(source, filter, protocol, idle_timeout, active_timeout, stats, fields,
+                         storage_options, errors, reassemble)
+    cols = _packet_columns(source, filter, protocol, storage_options, span, progress, errors, app, reassemble)
+    if cols["has_nat"] and span is None and isinstance(source, (str, bytes, bytearray, memoryview, os.PathLike)):
+        # NaT in the packet columns is a packet without a time or one past 2262 (which
+        # datetime64[ns] cannot hold): the engine reads the capture again with the times
+        # themselves (with "warn", quietly: the first read warned). A source that cannot be
+        # read twice goes to the engine from the columns (a time past 2262 taken as none).
+        return _streamed(source, filter, protocol, idle_timeout, active_timeout, stats, fields,
+                         storage_options, "ignore" if errors == "warn" else errors, reassemble)
+    return _sorted(_build(cols, idle, active, stats, app))
+
+
+def _streamed(source: Any, filter: str | None, protocol: Any, idle_timeout: float | None,
+              active_timeout: float | None, stats: bool, fields: Sequence[str] | None,
+              storage_options: dict | None, errors: str, reassemble: bool) -> dict[str, np.ndarray]:
+    """flow_columns from purepcap.flows' dicts."""
+    rows = list(_flows.flows(source, filter=filter, protocol=protocol, idle_timeout=idle_timeout,
+                             active_timeout=active_timeout, stats=stats, fields=fields,
+                             storage_options=storage_options, errors=errors, reassemble=reassemble))
+    return _sorted(_columns_of(rows, flow_keys(stats, _flows.check_arguments(None, None, fields)[2])))
 
 
 def flows_to_pandas(source: Any, **kwargs: Any) -> pd.DataFrame:
@@ -100,15 +123,41 @@ def flows_to_pandas(source: Any, **kwargs: Any) -> pd.DataFrame:
 
 
 # -- packet columns ---------------------------------------------------------------------------
+def _app_field(name: str) -> bool:
+    """Whether flow field ``name`` is made of application columns (read column-wise here)."""
+    parts = _flows._DERIVED.get(name, (name,))
+    return all(p in _schema.BY_NAME and _schema.BY_NAME[p].source in _schema.APP_SOURCES for p in parts)
+
+
 def _packet_columns(source: Any, filter: str | None, protocol: Any, storage_options: dict | None,
-                    span: Span | None, progress: Any = False, errors: str = "raise") -> dict[str, Any]:
+                    span: Span | None, progress: Any = False, errors: str = "raise", app: Sequence[str] = (),
+                    reassemble: bool = False) -> dict[str, Any]:
     """The packets' columns as the ColumnBuilder stores them (narrow types), each
     nullable one with its mask of missing rows in ``miss`` (None where none is missing);
     ``fragment`` a boolean column and ``fragments`` the (more, offset) tuples, both None
-    when no packet is a fragment."""
-    (builder,) = build_columns(source, _COLUMNS, protocol=protocol, filter=filter,
-                               storage_options=storage_options, span=span, progress=progress, errors=errors)
-    out: dict[str, Any] = {"hosts": builder.tables["host"].names, "miss": {}}
+    when no packet is a fragment; in ``app`` each flow field of ``app`` as the sorted
+    rows that have a value (as purepcap.flows takes one: not None, not "") and those values."""
+    names = list(dict.fromkeys(p for a in app for p in _flows._DERIVED.get(a, (a,))))
+    (builder,) = build_columns(source, _COLUMNS + names, protocol=protocol, filter=filter,
+                               storage_options=storage_options, span=span, progress=progress, errors=errors,
+                               reassemble=reassemble)
+    out: dict[str, Any] = {"hosts": builder.tables["host"].names, "miss": {}, "app": {}}
+    sparse = {}
+    for name in names:  # (rows, values) per batch, rows of the whole capture
+        found: dict[int, Any] = {}
+        for at, values in builder.parts.pop(name):
+            found.update(zip(at.tolist(), values.tolist()))  # noqa: B905
+        sparse[name] = found
+    for a in app:
+        parts = _flows._DERIVED.get(a)
+        if parts is None:  # the first value a packet has, as _flows._run takes it
+            found = {r: v for r, v in sparse[a].items() if v is not None and v != ""}
+        else:  # the first part a packet has (_flows._field)
+            found = {}
+            for part in reversed(parts):
+                found.update((r, v) for r, v in sparse[part].items() if v)
+        rows = sorted(found)
+        out["app"][a] = (np.array(rows, dtype=np.int64), _objects([found[r] for r in rows]))
     for name in _COLUMNS:
         part = builder.parts.pop(name)
         if name == "fragment":  # object arrays, None on every row but a fragment's
@@ -145,10 +194,12 @@ def _optional(c: dict[str, Any], name: str, rows: np.ndarray) -> list:
 
 
 # -- the table --------------------------------------------------------------------------------
-def _build(c: dict[str, Any], idle: int | None, active: int | None) -> dict[str, np.ndarray]:
+def _build(c: dict[str, Any], idle: int | None, active: int | None, stats: bool = False,
+           app: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     n = len(c["time"])
+    keys = flow_keys(stats, app)
     if n == 0:
-        return _columns_of([])
+        return _columns_of([], keys)
     t = c["time"]
     # (a timeout of 2**62 ns, 146 years, or more never ends a flow here: so that the
     # sums of times and timeouts below stay inside int64)
@@ -169,7 +220,7 @@ def _build(c: dict[str, Any], idle: int | None, active: int | None) -> dict[str,
         # A packet without a time takes the engine's running time, and with time going
         # back the engine's sweeps may end a flow before a gap says so: both depend on
         # every packet before, so the engine sees them all, in capture order.
-        return _frame([_engine_flows(c, np.arange(n), idle, active)], c)
+        return _frame([_engine_flows(c, np.arange(n), idle, active, stats=stats, app=app)], keys)
     last = np.zeros(n_g, dtype=np.int64)
     np.maximum.at(last, codes, np.arange(n))
     span = t[last] - t[first]  # (time never goes back here)
@@ -228,11 +279,16 @@ def _build(c: dict[str, Any], idle: int | None, active: int | None) -> dict[str,
     parts: list = []
     simple = np.flatnonzero(~hard)
     if len(simple):
-        parts.append(_simple_flows(c, simple, first, last, idx2, flags, states, idle, active))
+        part = _simple_flows(c, simple, first, last, idx2, flags, states, idle, active)
+        if stats:
+            part.update(_flow_stats(c, codes, idx2, flags, n_g, simple))
+        for name in app:
+            part[name] = _first_values(c["app"][name], codes, simple)
+        parts.append(part)
     if hard.any():
         rows = np.flatnonzero(hard[codes])  # in capture order
-        parts.append(_engine_flows(c, rows, idle, active, int(t[-1])))
-    return _frame(parts, c)
+        parts.append(_engine_flows(c, rows, idle, active, int(t[-1]), stats=stats, app=app))
+    return _frame(parts, keys)
 
 
 def _endpoint(c: dict[str, Any], host: str, port: str) -> np.ndarray:
@@ -418,6 +474,80 @@ def _simple_flows(c: dict[str, Any], sg: np.ndarray, first: np.ndarray, last: np
     return out
 
 
+# -- nfstream's statistics, per group ----------------------------------------------------------
+# The engine (purepcap._flows) keeps running sums per flow (Welford's mean and sum of
+# squared deviations); here each group's packets are sorted together (a stable radix
+# sort keeps capture order within a group) and reduced segment by segment: min, max and
+# the exact int64 sum; mean = sum / count; the squared deviations from that mean summed
+# per segment. The definitions are the engine's: sizes are frame lengths, inter-arrival
+# times the differences of times truncated to whole ms between a group's consecutive
+# packets; standard deviations are sample ones (the sum of squared deviations over
+# count - 1: n - 1 for sizes, n - 2 for the n - 1 gaps); a value without enough
+# packets is 0. Only the order of rounding differs (tests: equal within 1e-9 relative).
+def _flow_stats(c: dict[str, Any], codes: np.ndarray, idx2: np.ndarray, flags: np.ndarray, n_g: int,
+                sg: np.ndarray) -> dict[str, np.ndarray]:
+    """The statistics columns (_flows.STATS_KEYS) of the one-flow conversations ``sg``."""
+    size = c["length"].astype(np.int64, copy=False)
+    ms = c["time"] // 1_000_000
+    if len(sg) < n_g:  # only the packets of these conversations
+        keep = np.zeros(n_g, dtype=bool)
+        keep[sg] = True
+        rows = keep[codes]
+        codes, idx2, size, ms, flags = codes[rows], idx2[rows], size[rows], ms[rows], flags[rows]
+    way = _group_stats(idx2, 2 * n_g, size, ms)  # conversation and direction
+    groups = {"bidirectional": (_group_stats(codes, n_g, size, ms), sg), "src2dst": (way, 2 * sg),
+              "dst2src": (way, 2 * sg + 1)}
+    out: dict[str, np.ndarray] = {}
+    for d in _flows._DIRS:
+        values, at = groups[d]
+        for name, arr in values.items():
+            out[f"{d}_{name}"] = arr[at]
+    for name in _flows._FLAG_NAMES:
+        bit = _flows._FLAG_BITS[name]
+        ways = np.bincount(idx2[(flags & bit) != 0], minlength=2 * n_g)
+        src, dst = ways[2 * sg], ways[2 * sg + 1]
+        out[f"src2dst_{name}_packets"], out[f"dst2src_{name}_packets"] = src, dst
+        out[f"bidirectional_{name}_packets"] = src + dst
+    return {k: out[k] for k in _flows.STATS_KEYS}
+
+
+def _group_stats(key: np.ndarray, m: int, size: np.ndarray, ms: np.ndarray) -> dict[str, np.ndarray]:
+    """Size and inter-arrival statistics of each group 0 <= key < m ("min_ps", ...,
+    "max_piat_ms"), arrays of m."""
+    order = _stable_order(key, m)
+    k, v, tm = key[order], size[order], ms[order]
+    count = np.bincount(key, minlength=m)
+    lo, mean, sd, hi = _segments(k, v, m, count)
+    out = {"min_ps": lo, "mean_ps": mean, "stddev_ps": sd, "max_ps": hi}
+    same = k[1:] == k[:-1]
+    gaps = (tm[1:] - tm[:-1])[same]
+    lo, mean, sd, hi = _segments(k[1:][same], gaps, m, np.maximum(count - 1, 0))
+    out.update({"min_piat_ms": lo, "mean_piat_ms": mean, "stddev_piat_ms": sd, "max_piat_ms": hi})
+    return out
+
+
+def _segments(k: np.ndarray, v: np.ndarray, m: int, count: np.ndarray) -> tuple:
+    """min, mean, sample stddev and max of ``v`` per group, ``k`` sorted (each group's
+    values one run); ``count`` the values of each group; 0 for a group without values
+    (and stddev 0 with fewer than 2)."""
+    lo, hi = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64)
+    mean, sd = np.zeros(m, dtype=np.float64), np.zeros(m, dtype=np.float64)
+    if len(k):
+        start = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
+        g = k[start]
+        n = count[g]
+        lo[g] = np.minimum.reduceat(v, start)
+        hi[g] = np.maximum.reduceat(v, start)
+        avg = np.add.reduceat(v, start) / n
+        mean[g] = avg
+        dev = v - np.repeat(avg, n)
+        dev *= dev
+        m2 = np.add.reduceat(dev, start)
+        two = n > 1
+        sd[g[two]] = np.sqrt(m2[two] / (n[two] - 1))
+    return lo, mean, sd, hi
+
+
 def _timeout_reasons(start: np.ndarray, end: np.ndarray, idle: int | None, active: int | None) -> np.ndarray:
     """purepcap._flows' rule for a flow past a deadline: the timeout whose deadline came first, idle on a tie."""
     if idle is None or active is None:
@@ -436,8 +566,40 @@ def _state_of(f: Any, reason: str) -> tuple[int, tuple[str, str]]:
     return f.first_frame, (_flows.conn_state(f), f.closed or reason)
 
 
+def _first_values(found: tuple[np.ndarray, np.ndarray], codes: np.ndarray, sg: np.ndarray) -> np.ndarray:
+    """Each conversation of ``sg``'s first value of a flow field (``found``: the rows
+    that have one, in order, and their values), None where none of its packets has one."""
+    out = np.empty(len(sg), dtype=object)
+    rows, values = found
+    if len(rows):
+        g, first = np.unique(codes[rows], return_index=True)
+        pos = np.searchsorted(sg, g)
+        ok = pos < len(sg)
+        ok[ok] = sg[pos[ok]] == g[ok]
+        out[pos[ok]] = values[first[ok]]
+    return out
+
+
+def _extras(c: dict[str, Any], rows: np.ndarray, app: tuple[str, ...]) -> list:
+    """The engine's per-packet dicts of flow fields at ``rows`` (None without fields)."""
+    if not app:
+        return [None] * len(rows)
+    columns = []
+    for name in app:
+        at, values = c["app"][name]
+        col = np.empty(len(rows), dtype=object)
+        if len(at):
+            pos = np.searchsorted(at, rows)
+            ok = pos < len(at)
+            ok[ok] = at[pos[ok]] == rows[ok]
+            col[ok] = values[pos[ok]]
+        columns.append(col.tolist())
+    return [dict(zip(app, vals)) for vals in zip(*columns)]  # noqa: B905
+
+
 def _engine_flows(c: dict[str, Any], rows: np.ndarray, idle: int | None, active: int | None,
-                  now: int | None = None, emit: Any = None) -> list:
+                  now: int | None = None, emit: Any = None, stats: bool = False,
+                  app: tuple[str, ...] = ()) -> list:
     """purepcap.flows' engine over the packets at ``rows`` (its dicts, or what ``emit``
     makes of each flow); with ``now`` (the capture's last time, when these rows may end
     before it) a flow past a deadline then ends by it."""
@@ -454,8 +616,8 @@ def _engine_flows(c: dict[str, Any], rows: np.ndarray, idle: int | None, active:
         _optional(c, "vlan", rows), _at(c, "ip_length", rows, 0).tolist(), _optional(c, "tcp_flags", rows),
         _optional(c, "tcp_seq", rows), [None] * len(rows) if frag is None else frag[rows].tolist(),
         _optional(c, "ip_id", rows), _optional(c, "icmp_type", rows), _optional(c, "icmp_code", rows),
-        [None] * len(rows))
-    flows = list(_flows._run(packets, idle, active, False, (), emit))
+        _extras(c, rows, app))
+    flows = list(_flows._run(packets, idle, active, stats, app, emit))
     if now is not None and (idle is not None or active is not None):
         never = _flows._NEVER
         idle_i, active_i = never if idle is None else idle, never if active is None else active
@@ -465,10 +627,10 @@ def _engine_flows(c: dict[str, Any], rows: np.ndarray, idle: int | None, active:
     return flows
 
 
-def _frame(parts: list, c: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The columns of the simple flows and the engine's rows (unsorted)."""
-    pieces = [_columns_of(p) if isinstance(p, list) else p for p in parts]
-    return {k: np.concatenate([p[k] for p in pieces]) for k in _flows.FLOW_KEYS}
+def _frame(parts: list, keys: Sequence[str]) -> dict[str, np.ndarray]:
+    """The columns ``keys`` of the simple flows and the engine's rows (unsorted)."""
+    pieces = [_columns_of(p, keys) if isinstance(p, list) else p for p in parts]
+    return {k: np.concatenate([p[k] for p in pieces]) for k in keys}
 
 
 def flow_keys(stats: bool = False, fields: Sequence[str] = ()) -> list[str]:
@@ -483,7 +645,8 @@ def _columns_of(rows: list[dict[str, Any]], keys: Sequence[str] = _flows.FLOW_KE
     for k in keys:
         values = [r[k] for r in rows]
         if k in ("start", "end"):
-            out[k] = np.array([NAT if v is None else v for v in values], dtype=np.int64)
+            # (None, or a time past 2262 that datetime64[ns] cannot hold: NaT)
+            out[k] = np.array([NAT if v is None or not NAT < v <= _NS_MAX else v for v in values], dtype=np.int64)
         elif k in _DTYPES:
             out[k] = np.array([-1 if v is None else v for v in values], dtype=np.int64)
         elif k in _flows.STATS_KEYS:

@@ -22,11 +22,12 @@
 #   CPython's inline them, and read an enhanced packet block as seven 32-bit words
 #   (_container.EPB_WORDS), not with the 64-bit field CPython's loop takes in one.
 #
-# records() on CPython walks an uncompressed file itself (_records._direct_rows), with no
-# Packet per row; on PyPy it makes its rows from the "pypy" loops' Packets, which was
-# 35-40% faster there than the direct walk (its bytes reads cost what open()'s did, and
-# PyPy's struct reads big-endian fields out of a bytearray ten times slower than out of
-# bytes, so the walk cannot simply take the reused buffer).
+# records() walks an uncompressed file itself, with no Packet per row: on CPython
+# _records._direct_rows (fresh bytes reads, one struct unpack of a packet's fixed-offset
+# fields); on PyPy _records_pypy (the reused buffer of the "pypy" loops, the fields read
+# byte by byte: PyPy's struct reads big-endian fields out of a bytearray ten times
+# slower than out of bytes, and the byte reads compile to plain loads). The conformance
+# suite and tests/test_records_direct.py run both walks.
 #
 # The choice is made at import from the running interpreter; PUREPCAP_LOOPS=cpython or
 # =pypy in the environment overrides it (to compare them in one interpreter), and so

@@ -266,28 +266,21 @@ class Reassembler:
         m.next_seq = (m.next_seq + len(new)) & _MOD
         m.tags.append(tag)
         data = m.data
+        start = max(len(data) - 2, 0)  # an HTTP header's end may straddle the segments
+        data += new
+        hello = None if m.http else _tls_step(m)  # the hello's bytes, False, or None: more to come
+        finished = _http_done(data, start) if m.http else hello is not None
+        if not finished:
+            self._resize(m)
+            self._bound()
+            return None
+        del self._pending[key]
+        self.pending_bytes -= m.size
+        self._ended(key, m)
         if m.http:
-            start = max(len(data) - 2, 0)
-            data += new
-            if not _http_done(data, start):
-                self._resize(m)
-                self._bound()
-                return None
-            del self._pending[key]
-            self.pending_bytes -= m.size
-            self._ended(key, m)
             fields = http_fields(bytes(data))
             got = None if fields is None else _NO_DNS + fields + _NO_TLS
         else:
-            data += new
-            hello = _tls_step(m)
-            if hello is None:
-                self._resize(m)
-                self._bound()
-                return None
-            del self._pending[key]
-            self.pending_bytes -= m.size
-            self._ended(key, m)
             got = None if hello is False else _tls_fields(hello)
         if got is None:
             self.abandoned += 1

@@ -5,9 +5,9 @@
 # extension headers -- is one unpack_from of the fixed-offset fields, two cached
 # address strings and one dict display. Anything else goes through headers.decode
 # (the general path). Extra fields always use the general path, so asking for them
-# never slows the default rows. On CPython an uncompressed pcap or pcapng file (path or
-# bytes) read without a filter is walked here directly, with no Packet per record;
-# everything else, and everything on PyPy (see _loops), iterates purepcap.open's Packets.
+# never slows the default rows. An uncompressed pcap or pcapng file (path or bytes) read
+# without a filter is walked directly, with no Packet per record (here on CPython, by
+# _records_pypy on PyPy: see _loops); everything else iterates purepcap.open's Packets.
 """``purepcap.records``: one dict per IP packet of a capture.
 
 Each dict has, in this order:
@@ -83,7 +83,12 @@ from ._schema import RECORD_EXTRA as EXTRA_FIELDS
 from ._sources import is_openable, is_url, source_name
 from .errors import PcapError, errors_policy
 from .format import READ_SIZE
-from .headers import PROTOCOLS, decode
+from .headers import (  # which protocols carry ports, which IPv6 headers decode walks
+    _PORTED,
+    _V6_EXT,
+    PROTOCOLS,
+    decode,
+)
 from .headers import _ip4_cache as _ip4
 from .headers import _ip6_cache as _ip6
 
@@ -97,11 +102,9 @@ _NO_APP = (None,) * len(APP_FIELDS)
 # source, destination, source port, destination port.
 _FAST = struct.Struct("!12xHBxHxxHxBxxIIHH")
 _FAST_LEN = _FAST.size  # 38
-_PORTED = frozenset((6, 17, 132))
 # Ethernet + IPv6 fixed header + the first 4 transport bytes: version/traffic
 # class byte, payload length, next header, source, destination, ports.
 _FAST6 = struct.Struct("!14xB3xHBx16s16sHH")
-_V6_EXT = frozenset((0, 43, 44, 60, 51))  # headers.decode walks these; the fast path does not
 # The same plus the UDP length (for TCP: the top of the sequence number, unused).
 _FAST_PAYLOAD = struct.Struct("!12xHBxHxxHxBxxIIHHH")
 
@@ -178,9 +181,12 @@ def records(source: Any, *, protocol: str | Iterable[str] | None = None, payload
     if reassemble and any(f in _APP for f in extra):
         packets, owned = packets_of(source, filter=filter, errors=errors, storage_options=storage_options)
         return _rows_reassembled(packets, wanted, payload, extra, owned)
-    if is_openable(source) and filter is None and not extra and _loops.LOOPS == "cpython":  # see _loops
+    if is_openable(source) and filter is None and not extra:
         direct = _direct_source(source)
         if direct is not None:
+            if _loops.LOOPS == "pypy":  # see _loops
+                from ._records_pypy import pypy_rows
+                return pypy_rows(source_name(source), direct, wanted, payload, errors, READ_SIZE, _row)
             return _direct_rows(source, direct, wanted, payload, errors)
     packets, owned = packets_of(source, filter=filter, errors=errors, storage_options=storage_options)
     return _rows(packets, wanted, payload, extra, owned)

@@ -100,6 +100,49 @@ READ_SIZE = 256 * 1024
 _READS_INTO = (io.FileIO, io.BufferedReader, io.BytesIO)
 
 
+def refill(stream: Any, chunk: int, buf: Any, pos: int, end: int, base: int, stop: int | None,
+           need: int) -> tuple[bytearray, int, int, bool, PcapError | None]:
+    """The read of the PyPy loops (see _loops) and of records()' PyPy walk
+    (_records_pypy). ``buf[pos:end]`` is the unparsed end of the buffer (at file offset
+    ``base + pos``) and ``need`` the bytes the record there needs whole (a header's
+    worth where that is not known yet). That rest moves to the front of one reused
+    bytearray, and as much of ``stream`` as fits follows it. Returns (buffer, where its
+    data ends, the file offset of its start, whether the stream ended, damage the
+    stream itself reported).
+
+    The buffer holds ``chunk`` bytes beyond the rest, so every call reads something until
+    the stream ends, and grows to hold a record longer than that (the formats bound
+    it), shrinking back after it. Streams whose readinto() fills the buffer directly
+    are read so; any other stream is read() and copied in."""
+    rest = end - pos
+    want = max(need, rest + chunk)
+    if type(buf) is not bytearray or len(buf) < want or len(buf) > 2 * want + chunk:
+        old = buf
+        buf = bytearray(max(want, chunk + min(chunk, 65536)))
+        buf[:rest] = old[pos:end]
+    elif rest and pos:
+        buf[:rest] = buf[pos:end]
+    base += pos
+    room = len(buf) - rest
+    if stop is not None:
+        room = min(room, stop - base - rest)
+    try:
+        if room <= 0:
+            n = 0
+        elif type(stream) in _READS_INTO:
+            with memoryview(buf)[rest:rest + room] as view:
+                n = stream.readinto(view) or 0
+        else:
+            data = stream.read(room) or b""
+            n = len(data)
+            if n > room:  # a stream that gives more than it is asked for
+                buf = buf[:rest] + data
+            else:
+                buf[rest:rest + n] = data
+    except PcapError as exc:
+        return buf, rest, base, True, exc
+    return buf, rest + n, base, n == 0, None
+
 
 class Packet:
     """One captured packet, the same type for files and live captures.
@@ -340,6 +383,19 @@ class Capture:
             return rest, True, None
         return (rest + data if rest else data), False, None
 
+    def _walk_start(self, span: Span | None, buf: bytes, base: int,
+                    pos: int) -> tuple[bytes, int, int, int, int | None]:
+        """Where a packet loop starts, the same for all four (see _loops): (buffer, its
+        file offset, where in it the next record is, the frame number before that
+        record, the file offset the loop stops at: None for the whole stream). The whole
+        stream goes on from what the opening read left in ``buf``; a span starts at its
+        own first record with nothing read, its frames numbered as in the whole file."""
+        if span is None:
+            self.frames = 0
+            return buf, base, pos, 0, None
+        self.frames = frame = span.first_frame - 1
+        return b"", span.start, 0, frame, span.stop
+
     # -- classic pcap -------------------------------------------------------------------
     def _start_pcap(self, head: bytes, span: Span | None) -> Iterator[Packet]:
         while len(head) < PCAP_HEADER_LEN:
@@ -374,15 +430,7 @@ class Capture:
         limit = hdr.record_limit
         maybe_swapped = hdr.swaps_lengths
         keep = self._test_for(lt) if self._test_for is not None else None
-        frame = 0
-        stop = None
-        if span is not None:
-            frame = span.first_frame - 1
-            base = span.start
-            buf = b""
-            stop = span.stop
-        self.frames = frame
-        pos = 0
+        buf, base, pos, frame, stop = self._walk_start(span, buf, base, 0)
         eof = False
         stream_error: PcapError | None = None
         fresh = pos < len(buf)  # what the opening read left over is parsed before reading more
@@ -506,9 +554,7 @@ class Capture:
                 raise DamagedError(f"the leading blocks of a span at offset {span.start} end at {pos} "
                                    f"of {len(span.prefix)} bytes", offset=span.start, frame=0)
         walk = self._iter_pcapng_pypy if _loops.LOOPS == "pypy" else self._iter_pcapng  # see _loops
-        if span is not None:
-            return walk(b"", span.start, 0, span)
-        return walk(buf, 0, pos, None)
+        return walk(buf, 0, pos, span)
 
     def _first_interface(self) -> None:
         if len(self.interfaces) == 1:
@@ -548,14 +594,9 @@ class Capture:
         # the doubling reads that gather a section header of over 16 MiB, or a stream that
         # hands out more than it is asked for) is left to the careful step whole.
         fast_bound = MAX_BLOCK
-        frame = 0
         ifaces = st.section_ifaces
         strict = self.strict
-        stop = None
-        if span is not None:
-            frame = span.first_frame - 1
-            stop = span.stop
-        self.frames = frame
+        buf, base, pos, frame, stop = self._walk_start(span, buf, base, pos)
         eof = False
         stream_error: PcapError | None = None
         fresh = pos < len(buf)  # what the opening read left over is parsed before reading more
@@ -665,53 +706,9 @@ class Capture:
                 return
 
     # -- the PyPy loops (see _loops) ----------------------------------------------------
-    def _refill(self, buf: Any, pos: int, end: int, base: int, stop: int | None,
-                need: int) -> tuple[bytearray, int, int, bool, PcapError | None]:
-        """The PyPy loops' read. ``buf[pos:end]`` is the unparsed end of the buffer (at
-        file offset ``base + pos``) and ``need`` the bytes the record there needs whole
-        (a header's worth where that is not known yet). That rest moves to the front of
-        one reused bytearray, and as much of the stream as fits follows it. Returns
-        (buffer, where its data ends, the file offset of its start, whether the stream
-        ended, damage the stream itself reported).
-
-        The buffer holds a chunk beyond the rest, so every call reads something until
-        the stream ends, and grows to hold a record longer than that (the formats bound
-        it), shrinking back after it. Streams whose readinto() fills the buffer directly
-        are read so; any other stream is read() and copied in."""
-        rest = end - pos
-        chunk = self._chunk
-        want = max(need, rest + chunk)
-        if type(buf) is not bytearray or len(buf) < want or len(buf) > 2 * want + chunk:
-            old = buf
-            buf = bytearray(max(want, chunk + min(chunk, 65536)))
-            buf[:rest] = old[pos:end]
-        elif rest and pos:
-            buf[:rest] = buf[pos:end]
-        base += pos
-        room = len(buf) - rest
-        if stop is not None:
-            room = min(room, stop - base - rest)
-        stream = self._stream
-        try:
-            if room <= 0:
-                n = 0
-            elif type(stream) in _READS_INTO:
-                with memoryview(buf)[rest:rest + room] as view:
-                    n = stream.readinto(view) or 0
-            else:
-                data = stream.read(room) or b""
-                n = len(data)
-                if n > room:  # a stream that gives more than it is asked for
-                    buf = buf[:rest] + data
-                else:
-                    buf[rest:rest + n] = data
-        except PcapError as exc:
-            return buf, rest, base, True, exc
-        return buf, rest + n, base, n == 0, None
-
     def _iter_pcap_pypy(self, buf: bytes, base: int, hdr: PcapHeader, span: Span | None) -> Iterator[Packet]:
         """_iter_pcap as PyPy's JIT runs it best (see _loops): the same Packets, errors
-        and warnings, the records cut out of the buffer _refill keeps."""
+        and warnings, the records cut out of the buffer refill() keeps."""
         order, ticks, reclen, _ = hdr.variant
         unpack = struct.Struct(order + PCAP_RECORD).unpack_from
         mult = NS // ticks
@@ -719,15 +716,7 @@ class Capture:
         limit = hdr.record_limit
         swapped = hdr.swaps_lengths
         keep = self._test_for(lt) if self._test_for is not None else None
-        frame = 0
-        stop = None
-        if span is not None:
-            frame = span.first_frame - 1
-            base = span.start
-            buf = b""
-            stop = span.stop
-        self.frames = frame
-        pos = 0
+        buf, base, pos, frame, stop = self._walk_start(span, buf, base, 0)
         end = len(buf)
         need = reclen  # what the record at pos needs whole
         eof = False
@@ -735,7 +724,7 @@ class Capture:
         fresh = pos < end  # what the opening read left over is parsed before reading more
         while True:
             if not eof and not fresh:
-                buf, end, base, eof, stream_error = self._refill(buf, pos, end, base, stop, need)
+                buf, end, base, eof, stream_error = refill(self._stream, self._chunk, buf, pos, end, base, stop, need)
                 pos = 0
             fresh = False
             need = reclen
@@ -783,12 +772,7 @@ class Capture:
         gidx = lt = mult = off = 0
         ifaces = st.section_ifaces
         strict = self.strict
-        frame = 0
-        stop = None
-        if span is not None:
-            frame = span.first_frame - 1
-            stop = span.stop
-        self.frames = frame
+        buf, base, pos, frame, stop = self._walk_start(span, buf, base, pos)
         end = len(buf)
         need = 12  # what the block at pos needs whole
         eof = False
@@ -796,7 +780,7 @@ class Capture:
         fresh = pos < end  # what the opening read left over is parsed before reading more
         while True:
             if not eof and not fresh:
-                buf, end, base, eof, stream_error = self._refill(buf, pos, end, base, stop, need)
+                buf, end, base, eof, stream_error = refill(self._stream, self._chunk, buf, pos, end, base, stop, need)
                 pos = 0
             fresh = False
             need = 12

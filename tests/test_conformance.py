@@ -33,10 +33,13 @@ from _conformance import (
     all_cases,
     as_frame,
     as_records,
+    close_floats,
     collect,
     difference,
     frame_rows,
     loops,
+    read_flow_table,
+    read_flows,
     read_intake,
     read_open,
     read_pandas,
@@ -53,6 +56,7 @@ _LIBRARIES = {"pandas": ("pandas",), "intake": ("pandas", "intake"), "dask": ("p
               "arrow": ("pyarrow",), "polars": ("pyarrow", "polars")}
 
 CASES = {c.name: c for c in all_cases()}
+_FLOWS: dict[tuple, tuple] = {}  # what flows() gives, by (case, errors, stats, timeouts)
 
 
 # -- the reference -------------------------------------------------------------------------
@@ -248,6 +252,29 @@ for _mode in ERRORS:
     _add("records-payload", _mode, _records_payload)
     _add("records-capture", _mode, _records_packets)
     _add("flows-path", _mode, _flows, _small)
+    # flows_to_pandas and flows_to_arrow (the vectorised path) against flows() (the
+    # engine, the definition): every column of every flow, with and without the
+    # statistics, with both timeouts None and with the default ones
+    for _stats in (False, True):
+        for _timeouts in ("no-timeouts", "timeouts"):
+            for _table in ("pandas", "arrow"):
+                def _flow_table(case: Case, path: Path, s: str = _mode, stats: bool = _stats, t: str = _timeouts,
+                                table: str = _table) -> tuple[Outcome, Outcome]:
+                    kw: dict[str, Any] = {"stats": stats}
+                    if t == "no-timeouts":
+                        kw.update(idle_timeout=None, active_timeout=None)
+                    want, keys = _FLOWS.get((case.name, s, stats, t)) or read_flows(path, s, str(path), **kw)
+                    _FLOWS[(case.name, s, stats, t)] = (want, keys)
+                    got = read_flow_table(path, keys, s, str(path), table, **kw)
+                    return close_floats(got, want), want
+                _add(f"{_table}-flows-{_timeouts}{'-stats' if _stats else ''}", _mode, _flow_table)
+
+    def _flow_fields(case: Case, path: Path, s: str = _mode) -> tuple[Outcome, Outcome]:
+        # application fields per flow, read column-wise by flows_to_pandas
+        kw: dict[str, Any] = {"stats": True, "fields": ["server_name", "dns_qname", "http_user_agent"]}
+        want, keys = read_flows(path, s, str(path), **kw)
+        return close_floats(read_flow_table(path, keys, s, str(path), "pandas", **kw), want), want
+    _add("pandas-flows-fields", _mode, _flow_fields)
     _add("records-reassemble", _mode, _records_reassemble)
     _add("pandas-reassemble", _mode, _pandas_reassemble)
     for _n in (1, 64, 1000, BIG_PART):

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                 "filter._bpf", "filter._match", "filter._linkgen",
                 "filter._tunnel")),
     ("captures", ("_open", "live", "_live_linux", "_live_bsd")),  # files and interfaces, filtered
-    ("records", ("_records",)),
+    ("records", ("_records", "_records_pypy")),
     ("flows", ("_community_id", "_flows")),  # conversations from packets
     ("frames", ("_batches", "_categories", "_columns", "dataframe", "_flowframe", "arrow")),
     ("api", ("purepcap",)),

@@ -1,8 +1,9 @@
-# records() reads plain pcap and pcapng files itself (records._direct_rows) instead of going
-# through Packets. It must give exactly what the Packet path gives -- same rows, and
-# the same error (type, message, offset, frame) or warning at the same point -- on
-# every classic pcap of the shared corpus (damaged ones included) and on captures
-# damaged here on purpose at every kind of irregularity it hands over.
+# records() reads plain pcap and pcapng files itself (records._direct_rows; on PyPy,
+# _records_pypy) instead of going through Packets. Each walk must give exactly what the
+# Packet path gives -- same rows, and the same error (type, message, offset, frame) or
+# warning at the same point -- on every classic pcap of the shared corpus (damaged ones
+# included) and on captures damaged here on purpose at every kind of irregularity it
+# hands over.
 from __future__ import annotations
 
 import importlib
@@ -25,11 +26,11 @@ from purepcap.format import PcapWriter
 records_mod = importlib.import_module("purepcap._records")  # the module (purepcap.records is the function)
 
 
-@pytest.fixture(autouse=True)
-def _direct_walk(monkeypatch):
-    """The direct walk is the "cpython" loops' way (purepcap._loops): tested here on every
-    interpreter, PyPy included, where records() would otherwise take the Packet path."""
-    monkeypatch.setattr(_loops, "LOOPS", "cpython")
+@pytest.fixture(autouse=True, params=_loops.CHOICES)
+def _direct_walk(request, monkeypatch):
+    """Each interpreter's direct walk (purepcap._loops: "cpython", _records._direct_rows;
+    "pypy", _records_pypy), each tested here on every interpreter."""
+    monkeypatch.setattr(_loops, "LOOPS", request.param)
 
 T0 = 1_600_000_000_000_000_000
 
@@ -374,3 +375,21 @@ def test_pcapng_damaged_leading_interface_block_is_reported(damage, strict):
         with pytest.raises(purepcap.DamagedError) as info:
             purepcap.to_pandas(bytes(raw), errors="raise")
         assert (type(info.value), str(info.value), info.value.offset, info.value.frame) == direct[1]
+
+
+@pytest.mark.parametrize("payload", [False, True])
+def test_pypy_walk_address_names_stay_bounded(monkeypatch, payload):
+    """_records_pypy keeps its own IPv4 names in front of headers' cache: bounded as
+    that cache is (emptied when full), and the names right before and after."""
+    from purepcap import _records_pypy
+
+    monkeypatch.setattr(_loops, "LOOPS", "pypy")
+    monkeypatch.setattr(_records_pypy, "_CACHE_LIMIT", 3)
+    monkeypatch.setattr(_records_pypy, "_IP4_NAMES", {})
+    frames = [ether(0x0800, ipv4(6 if i % 2 else 17, tcp(payload=b"x") if i % 2 else udp(payload=b"y"),
+                                 src=f"10.{i}.0.1", dst=f"192.168.{i % 5}.{i}")) for i in range(40)]
+    raw = pcap(frames)
+    rows = list(records(raw, payload=payload))
+    assert rows == general(raw, payload)
+    assert [r["src_host"] for r in rows] == [f"10.{i}.0.1" for i in range(40)]
+    assert 0 < len(_records_pypy._IP4_NAMES) <= 3
