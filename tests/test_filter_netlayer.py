@@ -202,6 +202,10 @@ OTHER = [
     (9, "ppp-v6-chain", ppp(0x0057, ipv6(0, ext(17) + UDP))),
     (101, "raw-v6-chain", ipv6(0, ext(60) + ext(17) + UDP)),
     (101, "raw-v4", ipv4(17, UDP)),
+    (113, "sll-gnv-eth-tcp", sll(0x0800, ipv4(17, udp(6081, geneve(10, inner=ether(
+        ipv4(6, TCP), 0x0800)))))),
+    (101, "raw-gnv-ip-icmp", ipv4(17, udp(6081, geneve(10, proto=0x0800, inner=ipv4(
+        1, b"\x08\x00" + bytes(6)))))),
 ]
 
 ALL = [(1, name, data) for name, data in E.items()] + OTHER
@@ -257,7 +261,7 @@ EXPECTED = {
                       "ppp-v6-chain", "raw-v6-chain", "raw-v4", "geneve10", "geneve-v1",
                       "geneve6-11", "vxlan100", "vxlan-noI", "v6-ah-dstopts", "gnv-eth-tcp",
                       "gnv-opts-eth-udp", "gnv-ip-icmp", "gnv6-eth-tcp", "gnv-gnv-udp",
-                      "vx-eth-tcp"},
+                      "vx-eth-tcp", "sll-gnv-eth-tcp", "raw-gnv-ip-icmp"},
     "ip6 protochain 6": {"v6-frag-tcp"},  # (and v6-ah-dstopts: see test_ah_offset)
     "ip6 protochain 44": {"v6-chain", "v6-frag-tcp"},
     "ip6 protochain 41": {"v6-ah-tunnel"},
@@ -265,27 +269,30 @@ EXPECTED = {
     "ip protochain 51": {"v4-ah-ipip", "v4-opts-ah-udp", "chdlc-v4-ah"},
     "ip6 protochain 60": {"v6-chain", "sll-v6-chain", "raw-v6-chain", "v6-ah-dstopts"},
     "geneve": {"geneve10", "geneve6-11", "gnv-eth-tcp", "gnv-opts-eth-udp", "gnv-ip-icmp",
-               "gnv6-eth-tcp", "gnv-gnv-udp"},
-    "geneve 10": {"geneve10", "gnv-eth-tcp", "gnv-ip-icmp", "gnv-gnv-udp"},
+               "gnv6-eth-tcp", "gnv-gnv-udp", "sll-gnv-eth-tcp", "raw-gnv-ip-icmp"},
+    "geneve 10": {"geneve10", "gnv-eth-tcp", "gnv-ip-icmp", "gnv-gnv-udp", "sll-gnv-eth-tcp",
+                  "raw-gnv-ip-icmp"},
     "geneve 11": {"geneve6-11"},
     "vxlan": {"vxlan100", "vx-eth-tcp"}, "vxlan 100": {"vxlan100", "vx-eth-tcp"},
     "vxlan 101": set(),
     # after the tunnel: the packet inside (geneve6-11 ends with the Geneve header: the
     # inner type field is past the end, which rejects it)
-    "geneve and ip": {"gnv-eth-tcp", "gnv-ip-icmp", "gnv6-eth-tcp", "gnv-gnv-udp"},
+    "geneve and ip": {"gnv-eth-tcp", "gnv-ip-icmp", "gnv6-eth-tcp", "gnv-gnv-udp",
+                      "sll-gnv-eth-tcp", "raw-gnv-ip-icmp"},
     "geneve and ip6": {"gnv-opts-eth-udp"},
     "geneve and not ip": {"geneve10", "gnv-opts-eth-udp"},
-    "geneve and tcp port 80": {"gnv-eth-tcp", "gnv6-eth-tcp"},
-    "geneve 10 and (udp or icmp)": {"gnv-ip-icmp", "gnv-gnv-udp"},
+    "geneve and tcp port 80": {"gnv-eth-tcp", "gnv6-eth-tcp", "sll-gnv-eth-tcp"},
+    "geneve 10 and (udp or icmp)": {"gnv-ip-icmp", "gnv-gnv-udp", "raw-gnv-ip-icmp"},
     "geneve and ip6 and udp port 53": {"gnv-opts-eth-udp"},
-    "geneve and ip host 10.0.0.1": {"gnv-eth-tcp", "gnv-ip-icmp", "gnv6-eth-tcp", "gnv-gnv-udp"},
-    "geneve and ip[9] = 1": {"gnv-ip-icmp"},
-    "geneve and icmp[0] = 8": {"gnv-ip-icmp"},
+    "geneve and ip host 10.0.0.1": {"gnv-eth-tcp", "gnv-ip-icmp", "gnv6-eth-tcp", "gnv-gnv-udp",
+                                    "sll-gnv-eth-tcp", "raw-gnv-ip-icmp"},
+    "geneve and ip[9] = 1": {"gnv-ip-icmp", "raw-gnv-ip-icmp"},
+    "geneve and icmp[0] = 8": {"gnv-ip-icmp", "raw-gnv-ip-icmp"},
     # link-layer tests need an Ethernet frame inside (not gnv-ip-icmp)
     "geneve and ether multicast": {"gnv-eth-tcp", "gnv-opts-eth-udp", "gnv6-eth-tcp",
-                                   "gnv-gnv-udp"},
+                                   "gnv-gnv-udp", "sll-gnv-eth-tcp"},
     "geneve and ether src 66:77:88:99:aa:bb": {"gnv-eth-tcp", "gnv-opts-eth-udp",
-                                               "gnv6-eth-tcp", "gnv-gnv-udp"},
+                                               "gnv6-eth-tcp", "gnv-gnv-udp", "sll-gnv-eth-tcp"},
     "geneve and ether[12:2] = 0x86dd": {"gnv-opts-eth-udp"},
     "geneve and geneve": {"gnv-gnv-udp"},
     "geneve and geneve 40 and udp port 53": {"gnv-gnv-udp"},
