@@ -275,7 +275,9 @@ ERRORS = [
     ("protochain 256", "protocol number 256 greater than maximum 255", 12),
     ("tcp protochain 6", "'tcp' is not a valid qualifier for 'protochain'", 1),
     ("ip protochain 1.2.3.4", "'protochain' qualifier applied to IPv4 address", 15),
-    ("geneve and ip", "after geneve or vxlan", 12),
+    ("geneve or ip", "after the tunnel at column 1 reads the packet it encapsulates", 1),
+    ("ip or vxlan and udp", "after the tunnel at column 7 reads", 7),
+    ("geneve and protochain 6", "'protochain' is not supported after geneve or vxlan", 12),
     ("vxlan 16777216", "VXLAN VNI 16777216 greater than maximum 16777215", 1),
     ("port foo", "unknown port name 'foo'", 6),
     ("ip proto \\nosuch", "unknown ip proto 'nosuch'", 10),
@@ -317,7 +319,7 @@ def test_errors_name_what_and_where(expr: str, message: str, column: int) -> Non
     ("mpls", 113, "no MPLS support for Linux cooked v1"),
     ("broadcast", 101, "broadcast needs an Ethernet link layer"),
     ("tcp", 189, "filters are not supported on link type USB_LINUX (189)"),
-    ("ether proto 0x42", 113, "LLC SAPs"),
+    ("llc", 113, "'llc' is not supported on Linux cooked v1"),
 ])
 def test_link_type_errors(expr: str, linktype: int, message: str) -> None:
     with pytest.raises(FilterError, match=message.replace("(", r"\(").replace(")", r"\)")):

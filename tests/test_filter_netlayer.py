@@ -91,12 +91,15 @@ def udp(dport: int, body: bytes) -> bytes:
     return struct.pack("!HHHH", 40000, dport, 8 + len(body), 0) + body
 
 
-def geneve(vni: int, version: int = 0, inner: bytes = b"") -> bytes:
-    return struct.pack("!BBHI", version << 6, 0, 0x6558, vni << 8) + inner
+def geneve(vni: int, version: int = 0, inner: bytes = b"", proto: int = 0x6558,
+           options: int = 0) -> bytes:
+    """A Geneve header (RFC 8926) with `options` 4-byte words of options."""
+    return struct.pack("!BBHI", version << 6 | options, 0, proto, vni << 8) \
+        + bytes(4 * options) + inner
 
 
-def vxlan(vni: int, flags: int = 0x08) -> bytes:
-    return struct.pack("!BxxxI", flags, vni << 8) + bytes(14)
+def vxlan(vni: int, flags: int = 0x08, inner: bytes = bytes(14)) -> bytes:
+    return struct.pack("!BxxxI", flags, vni << 8) + inner
 
 
 # Ethernet frames, by name
@@ -138,7 +141,35 @@ E = {
     "vxlan100": ether(ipv4(17, udp(4789, vxlan(100))), 0x0800),
     "vxlan-noI": ether(ipv4(17, udp(4789, vxlan(100, flags=0))), 0x0800),
     "vrrp": ether(ipv4(112, bytes(20)), 0x0800),
+    # tunnels with something inside: an Ethernet frame (Geneve protocol 0x6558, VXLAN) or,
+    # for Geneve with another protocol, the network layer itself
+    "gnv-eth-tcp": ether(ipv4(17, udp(6081, geneve(10, inner=ether(ipv4(6, TCP), 0x0800)))),
+                         0x0800),
+    "gnv-opts-eth-udp": ether(ipv4(17, udp(6081, geneve(20, options=3, inner=ether(
+        ipv6(17, UDP), 0x86DD)))), 0x0800),
+    "gnv-ip-icmp": ether(ipv4(17, udp(6081, geneve(10, proto=0x0800, inner=ipv4(
+        1, b"\x08\x00" + bytes(6))))), 0x0800),
+    "gnv6-eth-tcp": ether(ipv6(17, udp(6081, geneve(30, inner=ether(ipv4(6, TCP), 0x0800)))),
+                          0x86DD),
+    "gnv-gnv-udp": ether(ipv4(17, udp(6081, geneve(10, inner=ether(ipv4(17, udp(
+        6081, geneve(40, inner=ether(ipv4(17, UDP), 0x0800)))), 0x0800)))), 0x0800),
+    "vx-eth-tcp": ether(ipv4(17, udp(4789, vxlan(100, inner=ether(ipv4(6, TCP), 0x0800)))),
+                        0x0800),
 }
+# AppleTalk (EtherTalk phase 1; phase 2 as SNAP with Apple's OUI), AARP (SNAP, OUI 0),
+# IPX in its four Ethernet framings (Ethernet II, 802.2, SNAP, Novell's raw 802.3: E["novell"]),
+# NetBIOS over 802.2 (DSAP and SSAP 0xf0; a response has SSAP 0xf1)
+_LLC_FRAMES = {
+    "atalk-ph1": ether(bytes(30), 0x809B),
+    "atalk-snap": ether(llc(0xAA, 0xAA, b"\x03", b"\x08\x00\x07\x80\x9b" + bytes(20))),
+    "aarp-snap": ether(llc(0xAA, 0xAA, b"\x03", b"\x00\x00\x00\x80\xf3" + bytes(20))),
+    "ipx-ii": ether(bytes(30), 0x8137),
+    "ipx-8022": ether(llc(0xE0, 0xE0, b"\x03", bytes(30))),
+    "ipx-snap": ether(llc(0xAA, 0xAA, b"\x03", b"\x00\x00\x00\x81\x37" + bytes(20))),
+    "netbeui": ether(llc(0xF0, 0xF0, b"\x03", bytes(20))),
+    "netbeui-resp": ether(llc(0xF0, 0xF1, b"\x03", bytes(20))),
+}
+E.update(_LLC_FRAMES)
 E["vlan-stp"] = ether(llc(0x42, 0x42, b"\x03", bytes(35)), 38 + 3, tags=((0x8100, 5),))
 
 
@@ -159,6 +190,10 @@ OTHER = [
     (113, "sll-isis-csnp", sll(4, llc(0xFE, 0xFE, b"\x03", isis(25)))),
     (113, "sll-stp", sll(4, llc(0x42, 0x42, b"\x03", bytes(35)))),
     (113, "sll-v6-chain", sll(0x86DD, ipv6(60, ext(17) + UDP))),
+    (113, "sll-ipx-8023", sll(1, b"\xff\xff" + bytes(28))),
+    (113, "sll-ipx-8022", sll(4, llc(0xE0, 0xE0, b"\x03", bytes(30)))),
+    (113, "sll-atalk-snap", sll(4, llc(0xAA, 0xAA, b"\x03", b"\x08\x00\x07\x80\x9b" + bytes(20)))),
+    (113, "sll-netbeui", sll(4, llc(0xF0, 0xF0, b"\x03", bytes(20)))),
     (104, "chdlc-isis-csnp", chdlc(0xFEFE, b"\x00" + isis(24))),
     (104, "chdlc-clnp", chdlc(0xFEFE, b"\x00" + osi(0x81))),
     (104, "chdlc-v4-ah", chdlc(0x0800, ipv4(51, ah(17) + UDP))),
@@ -167,22 +202,37 @@ OTHER = [
     (9, "ppp-v6-chain", ppp(0x0057, ipv6(0, ext(17) + UDP))),
     (101, "raw-v6-chain", ipv6(0, ext(60) + ext(17) + UDP)),
     (101, "raw-v4", ipv4(17, UDP)),
+    (113, "sll-gnv-eth-tcp", sll(0x0800, ipv4(17, udp(6081, geneve(10, inner=ether(
+        ipv4(6, TCP), 0x0800)))))),
+    (101, "raw-gnv-ip-icmp", ipv4(17, udp(6081, geneve(10, proto=0x0800, inner=ipv4(
+        1, b"\x08\x00" + bytes(6)))))),
 ]
 
 ALL = [(1, name, data) for name, data in E.items()] + OTHER
 # expression -> the names of the whole frames it selects (facts from the standards)
+_LLC_UI = {"atalk-snap", "aarp-snap", "ipx-8022", "ipx-snap", "netbeui", "netbeui-resp"}
 EXPECTED = {
     "llc": {"stp", "sabme", "ua", "ui", "xid", "test", "disc", "dm", "frmr", "rr", "rnr", "rej",
-            "i", "isis-csnp-l1", "isis-lsp-l2", "isis-iih-p2p", "isis-psnp-l2", "clnp", "esis"},
+            "i", "isis-csnp-l1", "isis-lsp-l2", "isis-iih-p2p", "isis-psnp-l2", "clnp", "esis"}
+    | _LLC_UI,
+    "atalk": {"atalk-ph1", "atalk-snap", "sll-atalk-snap"},
+    "ether proto \\atalk": {"atalk-ph1", "atalk-snap", "sll-atalk-snap"},
+    "aarp": {"aarp-snap"},
+    "ipx": {"ipx-ii", "ipx-8022", "ipx-snap", "novell", "sll-ipx-8023", "sll-ipx-8022"},
+    "ether proto \\ipx": {"ipx-ii", "ipx-8022", "ipx-snap", "novell", "sll-ipx-8023",
+                          "sll-ipx-8022"},
+    "netbeui": {"netbeui", "sll-netbeui", "test"},  # (the LLC TEST frame is to SAP 0xf0)
+    "ether proto 0xf0": {"netbeui", "sll-netbeui", "test"},
+    "ether proto \\stp": {"stp", "sll-stp", "ppp-bpdu"},
     "llc i": {"i"},
     "llc s": {"rr", "rnr", "rej"},
     "llc u": {"stp", "sabme", "ua", "ui", "xid", "test", "disc", "dm", "frmr", "isis-csnp-l1",
-              "isis-lsp-l2", "isis-iih-p2p", "isis-psnp-l2", "clnp", "esis"},
+              "isis-lsp-l2", "isis-iih-p2p", "isis-psnp-l2", "clnp", "esis"} | _LLC_UI,
     "llc rr": {"rr"}, "llc rnr": {"rnr"}, "llc rej": {"rej"}, "llc sabme": {"sabme"},
     "llc ua": {"ua"}, "llc disc": {"disc"}, "llc dm": {"dm"}, "llc frmr": {"frmr"},
     "llc test": {"test"}, "llc xid": {"xid"},
     "llc ui": {"stp", "ui", "isis-csnp-l1", "isis-lsp-l2", "isis-iih-p2p", "isis-psnp-l2",
-               "clnp", "esis"},
+               "clnp", "esis"} | _LLC_UI,
     "stp": {"stp", "sll-stp", "ppp-bpdu"},
     "vlan and stp": {"vlan-stp"},
     "iso": {"isis-csnp-l1", "isis-lsp-l2", "isis-iih-p2p", "isis-psnp-l2", "clnp", "esis",
@@ -209,15 +259,47 @@ EXPECTED = {
     # v6-ah-dstopts see test_ah_offset_follows_libpcap)
     "protochain 17": {"v6-chain", "v4-opts-ah-udp", "sll-v6-chain", "chdlc-v4-ah",
                       "ppp-v6-chain", "raw-v6-chain", "raw-v4", "geneve10", "geneve-v1",
-                      "geneve6-11", "vxlan100", "vxlan-noI", "v6-ah-dstopts"},
+                      "geneve6-11", "vxlan100", "vxlan-noI", "v6-ah-dstopts", "gnv-eth-tcp",
+                      "gnv-opts-eth-udp", "gnv-ip-icmp", "gnv6-eth-tcp", "gnv-gnv-udp",
+                      "vx-eth-tcp", "sll-gnv-eth-tcp", "raw-gnv-ip-icmp"},
     "ip6 protochain 6": {"v6-frag-tcp"},  # (and v6-ah-dstopts: see test_ah_offset)
     "ip6 protochain 44": {"v6-chain", "v6-frag-tcp"},
     "ip6 protochain 41": {"v6-ah-tunnel"},
     "ip protochain 4": {"v4-ah-ipip"},
     "ip protochain 51": {"v4-ah-ipip", "v4-opts-ah-udp", "chdlc-v4-ah"},
     "ip6 protochain 60": {"v6-chain", "sll-v6-chain", "raw-v6-chain", "v6-ah-dstopts"},
-    "geneve": {"geneve10", "geneve6-11"}, "geneve 10": {"geneve10"}, "geneve 11": {"geneve6-11"},
-    "vxlan": {"vxlan100"}, "vxlan 100": {"vxlan100"}, "vxlan 101": set(),
+    "geneve": {"geneve10", "geneve6-11", "gnv-eth-tcp", "gnv-opts-eth-udp", "gnv-ip-icmp",
+               "gnv6-eth-tcp", "gnv-gnv-udp", "sll-gnv-eth-tcp", "raw-gnv-ip-icmp"},
+    "geneve 10": {"geneve10", "gnv-eth-tcp", "gnv-ip-icmp", "gnv-gnv-udp", "sll-gnv-eth-tcp",
+                  "raw-gnv-ip-icmp"},
+    "geneve 11": {"geneve6-11"},
+    "vxlan": {"vxlan100", "vx-eth-tcp"}, "vxlan 100": {"vxlan100", "vx-eth-tcp"},
+    "vxlan 101": set(),
+    # after the tunnel: the packet inside (geneve6-11 ends with the Geneve header: the
+    # inner type field is past the end, which rejects it)
+    "geneve and ip": {"gnv-eth-tcp", "gnv-ip-icmp", "gnv6-eth-tcp", "gnv-gnv-udp",
+                      "sll-gnv-eth-tcp", "raw-gnv-ip-icmp"},
+    "geneve and ip6": {"gnv-opts-eth-udp"},
+    "geneve and not ip": {"geneve10", "gnv-opts-eth-udp"},
+    "geneve and tcp port 80": {"gnv-eth-tcp", "gnv6-eth-tcp", "sll-gnv-eth-tcp"},
+    "geneve 10 and (udp or icmp)": {"gnv-ip-icmp", "gnv-gnv-udp", "raw-gnv-ip-icmp"},
+    "geneve and ip6 and udp port 53": {"gnv-opts-eth-udp"},
+    "geneve and ip host 10.0.0.1": {"gnv-eth-tcp", "gnv-ip-icmp", "gnv6-eth-tcp", "gnv-gnv-udp",
+                                    "sll-gnv-eth-tcp", "raw-gnv-ip-icmp"},
+    "geneve and ip[9] = 1": {"gnv-ip-icmp", "raw-gnv-ip-icmp"},
+    "geneve and icmp[0] = 8": {"gnv-ip-icmp", "raw-gnv-ip-icmp"},
+    # link-layer tests need an Ethernet frame inside (not gnv-ip-icmp)
+    "geneve and ether multicast": {"gnv-eth-tcp", "gnv-opts-eth-udp", "gnv6-eth-tcp",
+                                   "gnv-gnv-udp", "sll-gnv-eth-tcp"},
+    "geneve and ether src 66:77:88:99:aa:bb": {"gnv-eth-tcp", "gnv-opts-eth-udp",
+                                               "gnv6-eth-tcp", "gnv-gnv-udp", "sll-gnv-eth-tcp"},
+    "geneve and ether[12:2] = 0x86dd": {"gnv-opts-eth-udp"},
+    "geneve and geneve": {"gnv-gnv-udp"},
+    "geneve and geneve 40 and udp port 53": {"gnv-gnv-udp"},
+    "geneve and geneve 10": set(),
+    "vxlan and tcp port 80": {"vx-eth-tcp"},
+    "vxlan 100 and ip": {"vx-eth-tcp"},
+    "vxlan and ether multicast": {"vx-eth-tcp"},
     "vrrp": {"vrrp"}, "carp": {"vrrp"},
 }
 # Where libpcap 1.10 (tcpdump 4.99) selects differently, by decision: each case names why.
@@ -230,7 +312,7 @@ LIBPCAP_1_10_DIFFERS = {
     ("snp", 113): "OSI over Linux cooked: as above",
     ("csnp", 113): "OSI over Linux cooked: as above",
 }
-NOT_ON_WIRE_YET = {"vxlan", "vxlan 100", "vxlan 101"}  # (not in libpcap 1.10)
+NOT_ON_WIRE_YET = {e for e in EXPECTED if "vxlan" in e}  # (not in libpcap 1.10)
 
 
 @functools.cache
@@ -341,3 +423,21 @@ def test_tcpdump_selects_the_same(linktype: int, tmp_path) -> None:
             continue
         assert ours == theirs, (expr, [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b])
     assert compared > 40
+
+
+@pytest.mark.parametrize("linktype", [105, 127])
+def test_tunnels_behind_a_variable_link_header(linktype: int) -> None:
+    """Geneve over 802.11 (behind radiotap too): the tunnel's offsets add to the link
+    preamble's. libpcap 1.10 reads a scratch slot it never set there (its geneve code
+    takes only the constant part of the payload offset), so this is checked against the
+    standards, in both back ends, whole and cut short anywhere."""
+    inner = ipv4(17, udp(6081, geneve(10, inner=ether(ipv4(6, TCP), 0x0800))))
+    wlan = bytes([0x08, 0x02]) + bytes(22) + b"\xaa\xaa\x03\x00\x00\x00\x08\x00" + inner
+    data = (struct.pack("<BBHI", 0, 0, 8, 0) if linktype == 127 else b"") + wlan
+    frames = [data[:n] for n in range(len(data) + 1)]
+    for expr, want in [("geneve and ip host 10.0.0.1", True), ("geneve and tcp port 80", True),
+                       ("geneve and tcp port 81", False), ("geneve 11 and ip", False),
+                       ("geneve and ether src 66:77:88:99:aa:bb", True)]:
+        got = verdicts(expr, linktype, frames)
+        assert got[-1] is want, expr
+        assert not any(got[:-1]) or want, expr

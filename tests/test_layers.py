@@ -20,7 +20,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("headers", ("headers",)),  # link, IP and transport decoding
     ("application", ("_dns", "_http", "_tls", "_appfields", "_reassembly")),  # DNS, HTTP and TLS fields of a payload
     ("filter", ("filter", "filter._lexer", "filter._parser", "filter._codegen", "filter._optimize",
-                "filter._bpf", "filter._match", "filter._linkgen")),
+                "filter._bpf", "filter._match", "filter._linkgen",
+                "filter._tunnel")),
     ("captures", ("_open", "live", "_live_linux", "_live_bsd")),  # files and interfaces, filtered
     ("records", ("_records", "_records_pypy")),
     ("flows", ("_community_id", "_flows")),  # conversations from packets

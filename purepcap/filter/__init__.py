@@ -49,8 +49,21 @@
 #   ends (libpcap loops in cBPF, which no kernel accepts); after AH it takes the offset
 #   libpcap 1.10 takes (AH's length from the IP header). IS-IS PDU types over Cisco HDLC
 #   skip its pad byte and OSI over Linux cooked captures is read after the 802.2 header
-#   (libpcap 1.10 does neither; its later TESTrun expects the first). Nothing after
-#   geneve/vxlan may test the encapsulated packet yet. `gateway` is refused (names).
+#   (libpcap 1.10 does neither; its later TESTrun expects the first). `gateway` is
+#   refused (names).
+# - After `geneve`/`vxlan` every test reads the encapsulated packet, at offsets computed
+#   when the tunnel matches (_tunnel.py), as libpcap does: an Ethernet frame (Geneve
+#   protocol 0x6558, VXLAN always) or for Geneve the network layer typed by its protocol
+#   field; link-address tests need the Ethernet frame. A test that could run where its
+#   tunnel did not match (`geneve or ip`, `not geneve and tcp`) is refused: libpcap's
+#   program reads scratch memory it never set there (Linux refuses such a program).
+#   tcpdump does not optimise such programs, so alternatives keep their written order.
+#   Behind 802.11/pflog headers the tunnel's offsets include the link header's (libpcap
+#   1.10 reads an unset slot there). protochain after a tunnel is refused, as in libpcap.
+#   VXLAN (not in libpcap 1.10) follows later libpcap: the inner Ethernet frame.
+# - atalk/aarp/ipx/netbeui and LLC SAPs as libpcap 1.10 (SNAP, IPX's four framings on
+#   Ethernet; false where the link type has no LLC). After `pppoes` on pflog, libpcap
+#   1.10 reads the payload offset from a slot it never set; ours reads the real one.
 # - Hostile expressions cost bounded work: at most MAX_LENGTH characters and
 #   MAX_TOKENS tokens (checked before any tree is built) and MAX_DEPTH levels of
 #   nesting; past them, a FilterError.

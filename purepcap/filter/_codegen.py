@@ -26,6 +26,7 @@ from .. import linktypes as LT
 from ..errors import FilterError
 from . import _bpf as bpf
 from . import _linkgen as wlan
+from . import _tunnel as tunnel
 from ._lexer import shown
 from ._parser import (
     ISIS_PDU_KEYWORDS,
@@ -109,14 +110,14 @@ _ISIS_PDU_GROUPS = {"l1": (15, 17, 18, 24, 26), "l2": (16, 17, 20, 25, 27),
 _LLC_S = {"rr": 0x01, "rnr": 0x05, "rej": 0x09}
 _LLC_U = {"ui": 0x03, "ua": 0x63, "disc": 0x43, "dm": 0x0F, "sabme": 0x6F, "test": 0xE3,
           "xid": 0xAF, "frmr": 0x87}
-_KIND_DESC = {"tunnel": "a geneve/vxlan tunnel", "ether": "Ethernet", "sll": "Linux cooked v1", "sll2": "Linux cooked v2",
+_KIND_DESC = {"ether": "Ethernet", "sll": "Linux cooked v1", "sll2": "Linux cooked v2",
               "null": "BSD loopback", "loop": "OpenBSD loopback", "raw": "Raw IP",
               "ipv4": "Raw IPv4", "ipv6": "Raw IPv6", "ppp": "PPP", "chdlc": "Cisco HDLC",
               "wlan": "802.11", "arcnet": "ARCNET", "ipfc": "IP over Fibre Channel",
               "sunatm": "SunATM", "pflog": "OpenBSD pflog", "mtp2": "SS7 MTP2",
               "slip": "SLIP", "mstp": "BACnet MS/TP", "ppp_bsdos": "BSD/OS PPP"}
 _PPP_TYPES = {0x0800: 0x0021, 0x86DD: 0x0057, 0x6003: 0x0027, 0x809B: 0x0029, 0x8137: 0x002B,
-              0x8847: 0x0281}
+              0x8847: 0x0281, 0xE0: 0x002B, 0xFE: 0x0023, 0x42: 0x0031}
 # BSD address families for IPv6 over NULL/LOOP (NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30).
 _AF_INET6_BSD = (24, 28, 30)
 
@@ -158,6 +159,30 @@ def _mcmp1(v, value: int, mask: int):
     return ("cmp", "jeq", ("alu", "&", v, ("k", mask)), ("k", value))
 
 
+# libpcap's keywords over 802.2 LLC: IPX by its SAP (Novell's frames in every form on
+# Ethernet), AppleTalk and AARP also as SNAP (Apple's OUI, and 0 for AARP); SAPs tested
+# as DSAP and SSAP together (libpcap's ISONS, IP and NetBEUI)
+LLCSAP_IPX = 0xE0
+ETHERTYPE_IPX = 0x8137
+_SNAP_OUI = {0x809B: 0x080007, 0x80F3: 0x000000, ETHERTYPE_IPX: 0x000000}
+_SAP_PAIRS = (0xFE, 0x06, 0xF0)
+_LLC_NAMES = {"iso": 0xFE, "stp": 0x42, "netbeui": 0xF0, "ipx": LLCSAP_IPX}
+
+
+def _snap(llc: int, ethertype: int):
+    """The 802.2 header at ``llc`` is SNAP with libpcap's OUI for the type (gen_snap:
+    the second word first)."""
+    oui = _SNAP_OUI[ethertype]
+    return _and(_cmp(4, llc + 4, (oui & 0xFFFF) << 16 | ethertype),
+                _cmp(4, llc, 0xAAAA0300 | oui >> 16))
+
+
+def _sap(llc: int, sap: int):
+    if sap in _SAP_PAIRS:
+        return _cmp(2, llc, sap << 8 | sap)
+    return _cmp(1, llc, sap)
+
+
 def _mcmp(size: int, off: int, value: int, mask: int):
     if mask == 0:
         # Nothing to compare (the host part of `net ::/32`, `net 0/0`): no load, as in what
@@ -178,6 +203,9 @@ class _State:
     mpls_depth: int = 0
     off_link: int = 0  # where the MAC header starts (6 after SunATM's `lane`)
     lane: bool = False  # LANE: Ethernet inside SunATM, LE control frames excluded
+    tunnel: int = 0  # how many geneve/vxlan headers in: offsets are then symbolic (_tunnel)
+    # after geneve: the test that an Ethernet frame is there (libpcap's link-address tests)
+    inner_frame: tuple | None = None
 
 
 class _Lower:
@@ -191,6 +219,7 @@ class _Lower:
         self.linktype = linktype
         self.offline = offline
         self.st = _State(kind, off_lt, off_nl)
+        self.tunnel_columns: dict[int, int | None] = {}  # nesting level -> where written
 
     def error(self, message: str, column: int | None) -> FilterError:
         if column is not None:
@@ -206,9 +235,6 @@ class _Lower:
     def linktype_test(self, ethertype: int, column: int | None = None):
         st = self.st
         nl = st.off_nl
-        if st.kind == "tunnel":
-            raise self.error("tests after geneve or vxlan (on the encapsulated packet) are not "
-                             "supported", column)
         if st.mpls_depth > 0:
             # Inside MPLS there is no type field: bottom-of-stack, then the IP version.
             if ethertype == 0x0800:
@@ -223,16 +249,32 @@ class _Lower:
             st.lane = True
             return _and(self.lane_data(), test)
         if k == "ether":
+            o = st.off_linktype
+            is_8023 = _not(_cmp(2, o, 1500, "jgt"))
+            if ethertype == LLCSAP_IPX:  # Ethernet II, 802.3 SNAP, 802.2, Novell raw 802.3
+                return _or(_cmp(2, o, ETHERTYPE_IPX), _and(is_8023, _or(
+                    _snap(o + 2, ETHERTYPE_IPX), _cmp(1, o + 2, LLCSAP_IPX),
+                    _cmp(2, o + 2, 0xFFFF))))
+            if ethertype in (0x809B, 0x80F3):  # EtherTalk phase 1, or phase 2's SNAP
+                return _or(_cmp(2, o, ethertype), _and(is_8023, _snap(o + 2, ethertype)))
             if ethertype <= 1500:
                 # An 802.3 length, not a type: match 802.2 LLC frames by their DSAP.
-                return _and(_not(_cmp(2, st.off_linktype, 1500, "jgt")),
-                            _cmp(1, st.off_linktype + 2, ethertype))
-            return _cmp(2, st.off_linktype, ethertype)
+                return _and(is_8023, _sap(o + 2, ethertype))
+            return _cmp(2, o, ethertype)
+        if k == "sll" and ethertype in (LLCSAP_IPX, 0x809B, 0x80F3):
+            o = st.off_linktype  # (LINUX_SLL_P_802_3 1: Novell raw, 802_2 4: LLC after it)
+            if ethertype == LLCSAP_IPX:
+                return _or(_cmp(2, o, ETHERTYPE_IPX), _cmp(2, o, 1), _and(_cmp(2, o, 4), _or(
+                    _cmp(1, o + 2, LLCSAP_IPX), _snap(o + 2, ETHERTYPE_IPX))))
+            return _or(_cmp(2, o, ethertype), _and(_cmp(2, o, 4), _snap(o + 2, ethertype)))
+        if k == "sll" and ethertype <= 1500:
+            test, llc = self.sap_layer(column, "ether proto")
+            return _and(test, _sap(llc, ethertype))
         if k in ("sll", "sll2", "chdlc"):
-            if ethertype <= 1500:
-                raise self.error(f"ether proto values up to 1500 (LLC SAPs) are not supported on "
-                                 f"{self.link_desc()}", column)
-            return _cmp(2, st.off_linktype, ethertype)
+            # (up to 1500 libpcap 1.10 compares the SLL2 or HDLC protocol field with the
+            # SAP itself; ISO's twice on HDLC)
+            return _cmp(2, st.off_linktype,
+                        0xFEFE if ethertype == 0xFE and k == "chdlc" else ethertype)
         if k == "ppp":
             return _cmp(2, st.off_linktype, _PPP_TYPES.get(ethertype, ethertype))
         if k in ("null", "loop"):
@@ -257,10 +299,13 @@ class _Lower:
         if k == "arcnet":
             return _or(*(_cmp(1, st.off_linktype, t) for t in wlan.ARCNET_TYPES.get(ethertype, ()))) \
                 if ethertype in wlan.ARCNET_TYPES else FALSE
+        if k in ("ipfc", "sunatm") and ethertype in (LLCSAP_IPX, 0x809B):
+            llc = st.off_linktype - 6  # (the 802.2 header, 6 before the SNAP type)
+            test = _cmp(1, llc, LLCSAP_IPX) if ethertype == LLCSAP_IPX else _snap(llc, ethertype)
+            return test if k == "ipfc" else _and(_mcmp(1, 0, 2, 0x0F), test)
         if k == "ipfc":
             if ethertype <= 1500:
-                raise self.error(f"ether proto values up to 1500 (LLC SAPs) are not supported on "
-                                 f"{self.link_desc()}", column)
+                return _sap(16, ethertype)
             return _cmp(2, st.off_linktype, ethertype)
         if k == "sunatm":  # LLC-encapsulated (not LANE): SNAP type after the 4-byte header
             return _and(_mcmp(1, 0, 2, 0x0F), _cmp(2, st.off_linktype, ethertype))
@@ -307,9 +352,11 @@ class _Lower:
         return _not(("cmp", "jset", ("ld", 2, self.st.off_nl + 6), ("k", 0x1FFF)))
 
     def proto_abbrev(self, name: str, column: int | None):
-        # (atalk, aarp and ipx also match LLC/SNAP encapsulations in libpcap: not supported)
-        if name in ("ip", "ip6", "arp", "rarp", "decnet", "lat", "sca", "moprc", "mopdl"):
+        if name in ("ip", "ip6", "arp", "rarp", "decnet", "lat", "sca", "moprc", "mopdl",
+                    "atalk", "aarp"):
             return self.linktype_test(ETHERTYPE[name], column)
+        if name == "ipx":  # by its LLC SAP, as libpcap (every IPX framing on Ethernet)
+            return self.linktype_test(LLCSAP_IPX, column)
         if name in ("tcp", "udp", "sctp", "ah", "esp", "pim"):
             return self.any_proto(IPPROTO[name])
         if name in ("icmp", "igmp", "vrrp", "carp", "igrp"):
@@ -319,6 +366,8 @@ class _Lower:
         if name in ("ether", "link"):
             raise self.error(f"'{name}' needs something to test (host, proto, broadcast, [..])",
                              column)
+        if name == "netbeui":
+            return self.llc_sap_test(0xF0, column, name)
         if name in ("iso", "clnp", "esis", "isis", "stp") or name in ISIS_PDU_KEYWORDS:
             return self.osi_abbrev(name, column)
         raise self.error(f"the protocol '{name}' is not supported by purepcap's filter", column)
@@ -389,6 +438,10 @@ class _Lower:
             if n > 255:
                 raise self.error(f"PF {how} {n} greater than maximum 255", v.column)
             return _cmp(1, off, n)
+        if w in wlan.SS7_UNITS:
+            if st.kind != "mtp2":
+                raise self.error(f"'{w}' supported only on MTP2", node.column)
+            return wlan.ss7_unit(w, 4 if self.linktype == 139 else 0)
         if w in wlan.SS7_FIELDS:
             if st.kind != "mtp2":
                 field = w[1:] if w.startswith("h") else w
@@ -400,7 +453,7 @@ class _Lower:
                 raise self.error(f"{w} value {v.number} greater than maximum {most}", v.column)
             return wlan.ss7(w, v.number, 4 if self.linktype == 139 else 0, node.op)
         # SunATM (its own header's fields stay readable after `lane`)
-        if self.linktype != LT.SUNATM:
+        if self.linktype != LT.SUNATM or st.tunnel:
             raise self.error(f"'{w}' supported only on raw ATM (SunATM), not "
                              f"{self.link_desc()}", node.column)
         if w == "lane":
@@ -491,9 +544,12 @@ class _Lower:
             if st.kind != "ether":
                 raise self.error(f"{node.name} needs an Ethernet link layer, not "
                                  f"{self.link_desc()}", node.column)
+            o = st.off_link  # (where a tunnel's inner frame starts)
             if node.name == "broadcast":
-                return _and(_cmp(4, 2, 0xFFFFFFFF), _cmp(2, 0, 0xFFFF))
-            return ("cmp", "jset", ("ld", 1, 0), ("k", 1))
+                test = _and(_cmp(4, o + 2, 0xFFFFFFFF), _cmp(2, o, 0xFFFF))
+            else:
+                test = ("cmp", "jset", ("ld", 1, o), ("k", 1))
+            return test if st.inner_frame is None else _and(st.inner_frame, test)
         nl = st.off_nl
         if proto == "ip":
             if node.name == "broadcast":
@@ -512,7 +568,8 @@ class _Lower:
         if node.name == "pppoed":
             return self.linktype_test(0x8863, node.column)
         if node.name == "vlan":
-            if st.kind not in ("ether", "wlan") or st.mpls_depth or self.linktype == LT.PPI:
+            if st.kind not in ("ether", "wlan") or st.mpls_depth \
+                    or (self.linktype == LT.PPI and not st.tunnel):
                 raise self.error(f"no VLAN support for {self.link_desc()}", node.column)
             if v is not None and v > 4095:
                 raise self.error(f"VLAN id {v} greater than maximum 4095", node.column)
@@ -532,8 +589,8 @@ class _Lower:
             nl = st.off_nl
             if st.mpls_depth:
                 test = _mcmp(1, nl - 2, 0, 1)  # the previous label is not bottom-of-stack
-            elif st.kind in ("ether", "ppp", "chdlc") and self.linktype not in (LT.PPP_HDLC,
-                                                                               LT.PPP_ETHER):
+            elif st.kind in ("ether", "ppp", "chdlc") and (st.tunnel or self.linktype not in (
+                    LT.PPP_HDLC, LT.PPP_ETHER)):
                 test = self.linktype_test(0x8847, node.column)
             else:
                 raise self.error(f"no MPLS support for {self.link_desc()}", node.column)
@@ -545,7 +602,9 @@ class _Lower:
         if node.name == "pppoes":
             if v is not None and v > 0xFFFF:
                 raise self.error(f"PPPoE session id {v} greater than maximum 65535", node.column)
-            if st.kind not in ("ether", "sll", "sll2", "ppp", "chdlc", "wlan") or st.mpls_depth:
+            # (on link types that cannot carry PPPoE the test is false, and what follows
+            # is still read as PPP after a PPPoE header, as libpcap does)
+            if st.kind in ("mtp2", "mstp") or st.mpls_depth:
                 raise self.error(f"no PPPoE support for {self.link_desc()}", node.column)
             test = self.linktype_test(0x8864, node.column)
             nl = st.off_nl
@@ -573,8 +632,9 @@ class _Lower:
         if addr == "proto":
             return self.proto_qualified(node)
         # host, net, or no address qualifier (host by default)
-        if val.kind == "eid" and (q.proto == "wlan" or q.dir not in (None, "src", "dst", "src or dst",
-                                                                    "src and dst")):
+        if val.kind == "eid" and ((q.proto == "wlan" and self.st.kind == "wlan")
+                                  or q.dir not in (None, "src", "dst", "src or dst",
+                                                   "src and dst")):
             if addr == "net":
                 raise self.error("'wlan net' is not valid: use wlan host", node.column)
             self.require_80211(node.column, "802.11 addresses are")
@@ -590,7 +650,7 @@ class _Lower:
                                  f"{self.link_desc()}", val.column)
             return self.dirop(q.dir, lambda: _cmp(1, 0, val.number), lambda: _cmp(1, 1, val.number))
         if val.kind == "eid":
-            if q.proto not in ("ether", "link"):
+            if q.proto not in ("ether", "link", "wlan"):  # (wlan: an alias off 802.11)
                 raise self.error("a MAC address needs the 'ether' qualifier", val.column)
             if addr == "net":
                 raise self.error("'ether net' is not valid: use ether host", node.column)
@@ -641,6 +701,8 @@ class _Lower:
                         _cmp(2, off, int.from_bytes(mac[:2], "big")))
 
         test = self.dirop(d, lambda: at(src), lambda: at(dst))
+        if self.st.inner_frame is not None:
+            test = _and(self.st.inner_frame, test)
         return _and(self.lane_data(), test) if self.st.lane else test
 
     def parse_ipv4(self, text: str, column: int) -> tuple[int, int]:
@@ -823,6 +885,10 @@ class _Lower:
         if q.proto in ("ether", "link") or (q.proto == "wlan" and self.st.kind == "wlan"):
             if val.kind == "num":
                 n = val.number
+            elif val.text in _LLC_NAMES:  # (libpcap's names of LLC SAPs)
+                if val.text == "ipx":
+                    return self.linktype_test(LLCSAP_IPX, col)
+                return self.llc_sap_test(_LLC_NAMES[val.text], col, val.text)
             elif val.text in ETHERTYPE:
                 n = ETHERTYPE[val.text]
             else:
@@ -890,19 +956,16 @@ class _Lower:
         raise AssertionError(node)
 
     def load(self, node: Load, checks: list):
-        if self.st.kind == "tunnel":
-            self.linktype_test(0, node.column)  # (refuses)
         idx = self.arith(node.index, checks)
         p = node.proto
         st = self.st
         nl = st.off_nl
         if p in ("ether", "link", "wlan"):
-            if p == "wlan" and st.kind != "wlan":
-                raise self.error(f"'wlan[...]' needs an 802.11 link layer, not {self.link_desc()}",
-                                 node.column)
+            # (wlan[...] elsewhere reads the link header, as in libpcap)
             base, x = (wlan.BASE_LINK if st.kind == "wlan" else st.off_link), None
         elif p == "radio":
-            if self.linktype not in (LT.IEEE802_11_RADIOTAP, LT.IEEE802_11_PRISM, 163):
+            if self.linktype not in (LT.IEEE802_11_RADIOTAP, LT.IEEE802_11_PRISM, 163) \
+                    or st.tunnel:
                 raise self.error("radio information not present in capture", node.column)
             base, x = 0, None
         elif p in ("ip", "ip6", "arp", "rarp"):
@@ -923,7 +986,7 @@ class _Lower:
         size = node.size
         if idx[0] == "k":
             off = base + idx[1]
-            if off > 0xFFFFFFFF:
+            if tunnel.relative(off) > 0xFFFFFFFF:
                 raise self.error("packet offset does not fit in 32 bits", node.column)
             return ("ld", size, off) if x is None else ("ldi", size, off, x)
         if x is not None:
@@ -951,11 +1014,17 @@ class _Lower:
             return _cmp(2, 14, 4), 16  # LINUX_SLL_P_802_2
         if k == "sll2":
             return _cmp(2, 0, 4), 20
-        if k == "tunnel":
-            self.linktype_test(0, column)  # (refuses)
-        if k in ("null", "loop", "raw", "ipv4", "ipv6"):
-            return FALSE, None
-        return None, None
+        if k == "wlan":  # a data frame's payload (libpcap's gen_llc_linktype on 802.11)
+            return wlan.data_frame(), wlan.BASE_PAYLOAD
+        if k == "sunatm":  # LLC-encapsulated, after the 4-byte header
+            return _mcmp(1, 0, 2, 0x0F), 4
+        if k == "ipfc":
+            return TRUE, 16
+        if k == "mtp2":
+            raise self.error("MTP2 link-layer type filtering not implemented", column)
+        if k in ("ppp", "chdlc"):
+            return None, None
+        return FALSE, None  # no 802.2 LLC on this link type: never matches (as libpcap)
 
     def llc_sap_test(self, sap: int, column: int | None, what: str):
         """The frame carries 802.2 LLC with this SAP (ISO's 0xfe is tested as DSAP and SSAP)."""
@@ -963,13 +1032,11 @@ class _Lower:
         if k == "chdlc" and not self.st.mpls_depth:
             return _cmp(2, self.st.off_linktype, (sap << 8 | sap) if sap == 0xFE else sap)
         if k == "ppp" and not self.st.mpls_depth:
-            return _cmp(2, self.st.off_linktype, {0xFE: 0x0023, 0x42: 0x0031}[sap])
+            return _cmp(2, self.st.off_linktype, {0xFE: 0x0023, 0x42: 0x0031}.get(sap, sap))
         test, llc = self.sap_layer(column, what)
         if llc is None:
             return test
-        if sap == 0xFE:
-            return _and(test, _cmp(2, llc, 0xFEFE))
-        return _and(test, _cmp(1, llc, sap))
+        return _and(test, _sap(llc, sap))
 
     def osi_npid_offset(self) -> int:
         """Where the OSI network-layer protocol id byte is (after the LLC header)."""
@@ -1021,14 +1088,20 @@ class _Lower:
     def llc(self, node: Llc):
         """llc [i|s|u|rr|...]: 802.2 LLC frames (Ethernet only here), by control field."""
         st = self.st
-        if st.kind != "ether" or st.mpls_depth:
+        # (after mpls libpcap still reads the Ethernet type field: MPLS moves only the
+        # network layer)
+        if st.kind == "ether":
+            o = st.off_linktype
+            # an 802.3 length, and not Novell's "raw 802.3" (0xffff where the SAPs would be)
+            test = _and(_not(_cmp(2, o, 1500, "jgt")), _not(_cmp(2, o + 2, 0xFFFF)))
+            ctl = o + 4
+        elif st.kind in ("wlan", "sunatm"):  # a data frame / LLC-encapsulated ATM
+            test, llc = self.sap_layer(node.column, "llc")
+            ctl = llc + 2
+        else:
             raise self.error(f"'llc' is not supported on {self.link_desc()}", node.column)
-        o = st.off_linktype
-        # an 802.3 length, and not Novell's "raw 802.3" (0xffff where the SAPs would be)
-        test = _and(_not(_cmp(2, o, 1500, "jgt")), _not(_cmp(2, o + 2, 0xFFFF)))
         if node.subtype is None:
             return test
-        ctl = o + 4
         if node.subtype == "i":
             sub = _not(("cmp", "jset", ("ld", 1, ctl), ("k", 1)))
         elif node.subtype in ("s", "u"):
@@ -1088,6 +1161,13 @@ class _Lower:
             raise self.error(f"unknown 'protochain' value '{shown(val.text)}'", val.column)
         if n > 255:
             raise self.error(f"protocol number {n} greater than maximum 255", val.column)
+        if self.st.tunnel:  # (libpcap: "not supported with variable length headers")
+            raise self.error("'protochain' is not supported after geneve or vxlan (the "
+                             "encapsulated packet's offsets are known only at run time)",
+                             node.column)
+        if self.linktype in wlan.VARIABLE_LINKTYPES:  # (its walk takes constant offsets)
+            raise self.error(f"'protochain' is not supported with the variable-length headers "
+                             f"of {self.link_desc()}", node.column)
         nl = self.st.off_nl
         alternatives = []
         if q.proto in (None, "ip"):
@@ -1102,15 +1182,21 @@ class _Lower:
         return ("chain", nl, n, tuple(alternatives))
 
     def tunnel(self, node: Encap):
-        """geneve [VNI] / vxlan [VNI]: UDP to port 6081 / 4789 with a valid header.
-        What follows would be tested in the encapsulated packet, at offsets libpcap
-        computes at run time: not supported yet, so it is refused (FilterError)."""
+        """geneve [VNI] / vxlan [VNI]: UDP to port 6081 / 4789 with a valid header. What
+        follows tests the encapsulated packet (an Ethernet frame, or for Geneve with
+        another protocol its network layer) at offsets computed when the tunnel matches,
+        as libpcap does (_tunnel.py)."""
         v = node.value
         if v is not None and v > 0xFFFFFF:
             raise self.error(f"{node.name.upper()} VNI {v} greater than maximum 16777215",
                              node.column)
+        level = self.st.tunnel
+        if level >= tunnel.MAX_TUNNELS:
+            raise self.error(f"more than {tunnel.MAX_TUNNELS} nested geneve/vxlan tunnels",
+                             node.column)
         port = 6081 if node.name == "geneve" else 4789
         nl = self.st.off_nl
+        self.tunnel_columns[level] = node.column
 
         def header(udp):
             """Tests of the tunnel header (udp(off, size): a load at UDP header + off)."""
@@ -1120,21 +1206,29 @@ class _Lower:
                 tests = [_mcmp1(udp(8, 1), 0x08, 0x08)]  # the I flag: the VNI is valid
             if v is not None:
                 tests.append(_mcmp1(udp(12, 4), v << 8, 0xFFFFFF00))
-            if node.name == "geneve":
-                # libpcap loads the protocol type to find the inner packet: a packet cut
-                # before it is rejected
-                tests.append(("cmp", "jge", udp(10, 2), ("k", 0)))
             return tests
+
+        def starts_at(where):  # the tunnel header's offset into the tunnel's first slot
+            return ("do", [("set", tunnel.start_slot(level), where)], None)
 
         four = _and(self.linktype_test(0x0800, node.column), _cmp(1, nl + 9, 17),
                     self.not_fragment(),
                     ("cmp", "jeq", ("ldi", 2, nl + 2, ("msh", nl)), ("k", port)),
-                    *header(lambda off, size: ("ldi", size, nl + off, ("msh", nl))))
+                    *header(lambda off, size: ("ldi", size, nl + off, ("msh", nl))),
+                    starts_at(("alu", "+", ("msh", nl), ("off", nl + 8))))
         six = _and(self.linktype_test(0x86DD, node.column), _cmp(1, nl + 6, 17),
                    _cmp(2, nl + 42, port),
-                   *header(lambda off, size: ("ld", size, nl + 40 + off)))
-        self.st = _State("tunnel", None, 0)
-        return _or(four, six)
+                   *header(lambda off, size: ("ld", size, nl + 40 + off)),
+                   starts_at(("off", nl + 48)))
+        steps = tunnel.geneve_steps(level) if node.name == "geneve" else tunnel.vxlan_steps(level)
+        link, net = tunnel.base(level, tunnel.LINK), tunnel.base(level, tunnel.NET)
+        # Geneve carries an Ethernet frame when the network layer does not start where the
+        # inner packet does (libpcap's gen_geneve_ll_check); VXLAN always does
+        frame = _not(("cmp", "jeq", ("off", link), ("off", net))) if node.name == "geneve" \
+            else None
+        self.st = _State("ether", tunnel.base(level, tunnel.TYPE), net, off_link=link,
+                         tunnel=level + 1, inner_frame=frame)
+        return _and(_or(four, six), ("do", steps, level))
 
 
 def _fold_alu(op: str, a: int, b: int) -> int:
@@ -1146,7 +1240,14 @@ def _fold_alu(op: str, a: int, b: int) -> int:
 
 def lower(tree: Node, expression: str, linktype: int, *, offline: bool):
     """The boolean IR of a parsed expression for one link type."""
-    ir = fold(_Lower(expression, linktype, offline).lower(tree))
+    lowering = _Lower(expression, linktype, offline)
+    ir = lowering.lower(tree)
+    if tunnel.uses_tunnels(ir):
+        # tcpdump does not optimise a program with a tunnel (libpcap's no_optimize), so
+        # alternatives keep the order written (see _field_order)
+        ir = tunnel.relocate(fold(ir, order_fields=False), expression, lowering.tunnel_columns)
+    else:
+        ir = fold(ir)
     if linktype in wlan.VARIABLE_LINKTYPES:
         ir = wlan.finish(ir, linktype)
     return ir
@@ -1190,7 +1291,7 @@ def _group(items: list) -> list:
     return [item for _, members in groups for item in members]
 
 
-def _factor(items: list) -> list:
+def _factor(items: list, order_fields: bool = True) -> list:
     """`(G and X) or (G and Y)` as `G and (X or Y)`: the same tests in the same order on
     every path (G is evaluated once instead of twice, with the same outcome). A run of
     alternatives with the same first test becomes one; the rest is folded once (longer
@@ -1209,7 +1310,7 @@ def _factor(items: list) -> list:
             out.append(items[i])
         else:
             rests = [_tail(_conjuncts(t)[1:]) for t in items[i:j]]
-            out.append(("and", [head[0], fold(("or", rests))]))
+            out.append(("and", [head[0], fold(("or", rests), order_fields)]))
         i = j
     return out
 
@@ -1255,12 +1356,12 @@ def _tail(items: list):
     return items[0] if len(items) == 1 else ("and", items)
 
 
-def fold(t):
+def fold(t, order_fields: bool = True):
     """Simplify constants without changing which loads run (a load past the captured
     bytes rejects the packet, so a test before a constant must stay)."""
     kind = t[0]
     if kind == "not":
-        inner = fold(t[1])
+        inner = fold(t[1], order_fields)
         if inner == TRUE:
             return FALSE
         if inner == FALSE:
@@ -1272,7 +1373,7 @@ def fold(t):
         stop, skip = (FALSE, TRUE) if kind == "and" else (TRUE, FALSE)
         out: list = []
         for item in t[1]:
-            item = fold(item)
+            item = fold(item, order_fields)
             if item == skip:
                 continue
             if item[0] == kind:
@@ -1288,9 +1389,11 @@ def fold(t):
         if out[0] == stop:
             return stop
         if kind == "or" and len(out) > 1:
-            out = _field_order(_factor(_group(out)))
+            out = _factor(_group(out), order_fields)
+            if order_fields:
+                out = _field_order(out)
             if len(out) == 1:
-                return fold(out[0])
+                return fold(out[0], order_fields)
         if len(out) == 1:
             return out[0]
         return (kind, out)
@@ -1333,9 +1436,11 @@ def _uses_x(v) -> bool:
 class _Emitter:
     """Emits jumping code backwards: self.rev[0] is the last instruction."""
 
-    def __init__(self, expression: str) -> None:
+    def __init__(self, expression: str, ir=None) -> None:
         self.rev: list[tuple[int, int, int, int]] = []
         self.expression = expression
+        # arithmetic's scratch slots count up from 0, below those the IR's steps fill
+        self.scratch_limit = min(_set_slots(ir), default=bpf.MEMWORDS)
 
     def value(self, v, slot: int) -> list:
         kind = v[0]
@@ -1378,9 +1483,10 @@ class _Emitter:
 
     def binary(self, a, b, slot: int) -> list:
         """A in A, B in X, using scratch slot `slot` to hold A while B is computed."""
-        if slot >= bpf.MEMWORDS:
-            raise FilterError("expression too complex: it needs more than 16 BPF scratch "
-                              "memory slots", expression=self.expression)
+        if slot >= self.scratch_limit:
+            raise FilterError(f"expression too complex: it needs more than "
+                              f"{self.scratch_limit} BPF scratch memory slots",
+                              expression=self.expression)
         return (self.value(a, slot) + [(bpf.ST, 0, 0, slot)] + self.value(b, slot + 1)
                 + [(bpf.MISC | bpf.TAX, 0, 0, 0), (bpf.LD | bpf.MEM, 0, 0, slot)])
 
@@ -1422,6 +1528,8 @@ class _Emitter:
             return entry
         if kind == "chain":
             return self.chain(t, on_true, on_false)
+        if kind == "do":  # a tunnel's offsets (_tunnel.py): its steps, then on
+            return self.steps(t[1], on_true)
         if kind == "cmp":
             if len(self.rev) > bpf.BPF_MAXINSNS:
                 raise self.too_long()  # now, not after emitting all of a huge expression
@@ -1538,9 +1646,22 @@ class _Emitter:
         return entry
 
 
+def _set_slots(t) -> set:
+    """The scratch slots that link preambles and tunnels (("set", slot, value)) fill."""
+    out: set = set()
+    stack = [t]
+    while stack:
+        t = stack.pop()
+        if isinstance(t, (tuple, list)):
+            if len(t) == 3 and t[0] == "set" and isinstance(t[1], int):
+                out.add(t[1])
+            stack.extend(c for c in t if isinstance(c, (tuple, list)))
+    return out
+
+
 def emit_bpf(ir, snaplen: int, expression: str) -> list[tuple[int, int, int, int]]:
     if ir[0] == "pre":
-        e = _Emitter(expression)
+        e = _Emitter(expression, ir)
         e.rev.append((bpf.RET | bpf.K, 0, 0, 0))
         e.rev.append((bpf.RET | bpf.K, 0, 0, snaplen))
         entry = e.steps(ir[1], e.test(ir[2], 1, 0))
@@ -1552,7 +1673,7 @@ def emit_bpf(ir, snaplen: int, expression: str) -> list[tuple[int, int, int, int
         return [(bpf.RET | bpf.K, 0, 0, snaplen)]
     if ir == FALSE:
         return [(bpf.RET | bpf.K, 0, 0, 0)]
-    e = _Emitter(expression)
+    e = _Emitter(expression, ir)
     e.rev.append((bpf.RET | bpf.K, 0, 0, 0))
     e.rev.append((bpf.RET | bpf.K, 0, 0, snaplen))
     entry = e.test(ir, 1, 0)

@@ -33,7 +33,7 @@ KEYWORDS = frozenset("""
     "type subtype dir addr1 addr2 addr3 addr4 ra ta radio "
     "on ifname rnr rulenum srnr subrulenum rset ruleset action reason "
     "lane oamf4 oamf4sc oamf4ec oam metac bcc sc ilmic connectmsg metaconnect vpi vci "
-    "sio opc dpc sls hsio hopc hdpc hsls"
+    "sio opc dpc sls hsio hopc hdpc hsls fisu lssu msu hfisu hlssu hmsu"
 ).split())
 # Network-layer words (LLC, ISO/IS-IS): reserved in libpcap's scanner too.
 KEYWORDS |= frozenset("llc clnp l1 l2 iih lsp snp csnp psnp".split())

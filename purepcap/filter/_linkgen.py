@@ -141,8 +141,14 @@ def payload_type(ethertype: int, off_type: int = BASE_PAYLOAD + 6):
     """libpcap's 802.11 payload type test: a data frame whose LLC/SNAP type (at
     ``off_type``, 4 further on after each `vlan`) or, for a value up to 1500, whose DSAP
     is the given one."""
-    if ethertype <= 1500:
-        field = ("cmp", "jeq", ("ld", 1, off_type - 6), ("k", ethertype))
+    llc = off_type - 6
+    if ethertype == 0x809B:  # AppleTalk: SNAP with Apple's OUI (libpcap's gen_snap)
+        field = ("and", [("cmp", "jeq", ("ld", 4, llc + 4), ("k", 0x0007809B)),
+                         ("cmp", "jeq", ("ld", 4, llc), ("k", 0xAAAA0308))])
+    elif ethertype in (0xFE, 0x06, 0xF0):  # DSAP and SSAP
+        field = ("cmp", "jeq", ("ld", 2, llc), ("k", ethertype << 8 | ethertype))
+    elif ethertype <= 1500:
+        field = ("cmp", "jeq", ("ld", 1, llc), ("k", ethertype))
     else:
         field = ("cmp", "jeq", ("ld", 2, off_type), ("k", ethertype))
     return ("and", [data_frame(), field])
@@ -179,12 +185,32 @@ class _Relocate:
         if kind == "msh":
             ihl = ("alu", "&", self.at(1, v[1]), ("k", 15))
             return ("alu", "<<", ihl, ("k", 2))
+        if kind == "off":  # an offset as a value (a tunnel's start, _tunnel.py)
+            off = v[1]
+            if off >= BASE_PAYLOAD:
+                return _plus(_MEM_PAYLOAD, ("k", off - BASE_PAYLOAD))
+            if off >= BASE_LINK:
+                return _plus(self.link, ("k", off - BASE_LINK))
+            return ("k", off)
         if kind == "alu":
             return ("alu", v[1], self.value(v[2]), self.value(v[3]))
         return v
 
+    def steps(self, steps: list) -> list:
+        out = []
+        for step in steps:
+            if step[0] == "set":
+                out.append(("set", step[1], self.value(step[2])))
+            elif step[0] == "if":
+                out.append(("if", self.test(step[1]), self.steps(step[2])))
+            else:
+                out.append(("need", self.test(step[1])))
+        return out
+
     def test(self, t):
         kind = t[0]
+        if kind == "do":  # a tunnel's offsets (_tunnel.py)
+            return ("do", self.steps(t[1]), t[2])
         if kind in ("and", "or"):
             return (kind, [self.test(i) for i in t[1]])
         if kind == "not":
@@ -197,8 +223,8 @@ class _Relocate:
 def _uses_base(t, base: int) -> bool:
     """Does the IR load at a symbolic offset at or above ``base``?"""
     if isinstance(t, tuple):
-        if t and t[0] in ("ld", "ldi", "msh"):
-            off = t[1] if t[0] == "msh" else t[2]
+        if t and t[0] in ("ld", "ldi", "msh", "off"):
+            off = t[1] if t[0] in ("msh", "off") else t[2]
             if off >= base:
                 return True
         return any(_uses_base(c, base) for c in t if isinstance(c, (tuple, list)))
@@ -330,6 +356,26 @@ def atm_word(word: str):
 # SS7 MTP3 routing label (little-endian: DPC 14 bits, OPC 14, SLS 4) after the SIO.
 SS7_FIELDS = ("sio", "opc", "dpc", "sls", "hsio", "hopc", "hdpc", "hsls")
 SS7_MAX = {"sio": 255, "opc": 16383, "dpc": 16383, "sls": 15}
+
+
+# SS7 signal unit types by the length indicator (6 bits after the BSN/FSN bytes; 9 bits,
+# shifted, in Annex A's "h" forms): 0 a fill-in unit, 1-2 a link status unit, more a
+# message unit
+SS7_UNITS = ("fisu", "lssu", "msu", "hfisu", "hlssu", "hmsu")
+
+
+def ss7_unit(word: str, base: int):
+    if word.startswith("h"):
+        load, mask, most = ("ld", 2, base + 4), 0xFF80, 0x100
+    else:
+        load, mask, most = ("ld", 1, base + 2), 0x3F, 2
+    li = ("alu", "&", load, ("k", mask))
+    kind = word.lstrip("h")
+    if kind == "fisu":
+        return _not(_jset(load, mask))
+    if kind == "lssu":
+        return ("and", [("cmp", "jgt", li, ("k", 0)), _not(("cmp", "jgt", li, ("k", most)))])
+    return ("cmp", "jgt", li, ("k", most))
 
 
 def compare(op: str, v, k: int):

@@ -23,6 +23,7 @@ from . import _bpf as bpf
 from ._codegen import CHAIN_EXTENSIONS, CHAIN_STEPS, emit_bpf, lower
 from ._lexer import shown
 from ._parser import Node, stack_exhausted
+from ._tunnel import uses_tunnels
 
 __all__ = ["python_source", "compile_python", "build_matcher"]
 
@@ -167,6 +168,12 @@ class _Py:
                                 + "    return m\n")
             self.args = "d, n, m"
             return f"((m:=_pre(d)) is not None and {self.test(t[2])})"
+        if kind == "do":
+            # a tunnel's offsets (_tunnel.py) into m, in a helper: its loads can raise
+            name = f"_h{len(self.helpers)}"
+            self.helpers.append(f"def {name}(d, m):\n" + self.preamble(t[1])
+                                + "    return True\n")
+            return f"{name}(d, m)"
         if kind == "true":
             return "True"
         if kind == "false":
@@ -252,7 +259,12 @@ def python_source(ir, linktype: int) -> tuple[list[str], str]:
     of one link type; others go to `_other`. Before it, the sources of the helper
     functions it calls (a big expression's parts), to be compiled one at a time."""
     py = _Py()
+    tunnels = ir[0] != "pre" and uses_tunnels(ir)
+    if tunnels:
+        py.args = "d, n, m"  # (before any helper is made)
     body = py.test(ir)
+    if tunnels:
+        body = f"((m:=[0]*16) is not None and {body})"
     length = "        n = p.length\n" if py.uses_len else ""
     return py.helpers, (
         "def _match(p):\n"

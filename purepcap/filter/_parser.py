@@ -29,6 +29,10 @@ PROTOS = ("ether", "link", "ip", "ip6", "arp", "rarp", "tcp", "udp", "icmp", "ic
           "sctp", "ah", "esp", "pim", "vrrp", "carp", "igrp", "ppp", "slip", "fddi", "tr", "wlan",
           "atalk", "aarp", "decnet", "lat", "sca", "moprc", "mopdl", "iso", "esis", "isis", "stp",
           "ipx", "netbeui", "clnp", "radio")
+# pcap-filter(7): fddi and tr are aliases of ether; ppp[...] (like fddi[...], tr[...]) reads
+# the link header as link[...] does
+LINK_ALIASES = {"fddi": "ether", "tr": "ether"}
+LOAD_ALIASES = {"fddi": "link", "tr": "link", "ppp": "link"}
 DIRS = ("src", "dst", "addr1", "addr2", "addr3", "addr4", "ra", "ta")
 ADDRS = ("host", "net", "port", "portrange", "gateway", "proto", "protochain")
 # Named constants usable in arithmetic (pcap-filter(7)).
@@ -227,7 +231,7 @@ _LINK_VALUED = ("on", "ifname", "rnr", "rulenum", "srnr", "subrulenum", "rset", 
                 "reason", "vpi", "vci", "sio", "opc", "dpc", "sls", "hsio", "hopc", "hdpc", "hsls")
 _LINK_COMPARABLE = ("vpi", "vci", "sio", "opc", "dpc", "sls", "hsio", "hopc", "hdpc", "hsls")
 _LINK_BARE = ("lane", "oamf4", "oamf4sc", "oamf4ec", "oam", "metac", "bcc", "sc", "ilmic",
-              "connectmsg", "metaconnect")
+              "connectmsg", "metaconnect", "fisu", "lssu", "msu", "hfisu", "hlssu", "hmsu")
 
 
 class _Parser:
@@ -478,7 +482,7 @@ class _Parser:
             if nxt.kind == "kw" and nxt.text in ("broadcast", "multicast"):
                 self.next()
                 self.next()
-                return Special(nxt.text, w, t.column), None
+                return Special(nxt.text, LINK_ALIASES.get(w, w), t.column), None
             if nxt.kind == "kw" and (nxt.text in DIRS or nxt.text in ADDRS):
                 return self.head_and_id()
             self.next()
@@ -586,7 +590,7 @@ class _Parser:
                              "resolves names (write 'ether host MAC and not host IP')", start)
         if addr == "protochain" and dirq is not None:
             raise self.error(f"'{dirq}' cannot qualify 'protochain'", start)
-        q = Qual(proto, dirq, addr)
+        q = Qual(LINK_ALIASES.get(proto, proto), dirq, addr)
         if addr == "proto" and self.peek().kind == "kw":
             kw = self.peek().text
             raise self.error(f"'{kw}' is a keyword here: write '\\{kw}' for the protocol name")
@@ -710,7 +714,8 @@ class _Parser:
                 size = s.value
             self.expect_op("]", f"to close the '[' at column {br.column}")
             self.leave()
-            return self.grown(Load(t.text, index, size, t.column), br, index)
+            return self.grown(Load(LOAD_ALIASES.get(t.text, t.text), index, size, t.column), br,
+                              index)
         if t.kind == "id":
             raise self.error(f"unknown name '{shown(t.text)}' in arithmetic", t)
         raise self.error(f"expected a number, len or proto[offset], found {_describe(t)}", t)
