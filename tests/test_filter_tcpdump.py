@@ -162,11 +162,30 @@ def _libpcap_ipv6_null_quirk(linktype: int, data: bytes) -> bool:
     return bool(af & {24, 28, 30})
 
 
+# 802.11 behind a radio header (radiotap, AVS, Prism, PPI) with `pppoes` in the
+# expression: libpcap 1.10 stores the radio header's length in a different scratch slot
+# from the one its link-header tests read, which nothing stores (`tcpdump -d -O -y
+# IEEE802_11_RADIO 'not (ether host 0:0:0:0:0:0 and pppoes)'` stores M[1] and reads
+# the 802.11 header at M[0]; without pppoes both are M[0]); on
+# wpa2linkuppassphraseiswireshark.pcap it selects 1 of 16 packets for an expression whose
+# parts each select none.
+_RADIO_HEADERS = frozenset((119, 127, 163, 192))
+
+
 def _libpcap_1_10_differs(expr: str, linktype: int) -> bool:
-    """IS-IS PDU types over Cisco HDLC: libpcap 1.10 reads them one byte early (the pad
-    byte); purepcap reads them where a later libpcap does (its TESTrun's csnp_C_HDLC).
-    Such pairs are left out of the comparison (named deviation)."""
-    return linktype == 104 and expr in ISIS_PDU_TYPES
+    """Pairs left out of the comparison (named deviations): IS-IS PDU types over Cisco
+    HDLC, which libpcap 1.10 reads one byte early (the pad byte; purepcap reads them where
+    a later libpcap does, its TESTrun's csnp_C_HDLC); `pppoes` behind a radio header,
+    where libpcap 1.10 reads its link-header offset from a slot it never set (above)."""
+    return (linktype == 104 and expr in ISIS_PDU_TYPES) or (linktype in _RADIO_HEADERS and "pppoes" in expr)
+
+
+def _libpcap_clamps_to_snaplen(p: purepcap.Packet, snaplen: int) -> bool:
+    """A record longer than the file's snaplen: libpcap filters its first snaplen bytes
+    only (tcpdump/tests/ieee802.11_meshhdr-oobr.pcap: caplen 86, snaplen 26), purepcap
+    and tshark read it whole, so a test past byte snaplen differs. Such packets are left
+    out of the comparison (named deviation; the filter is not what differs)."""
+    return p.caplen > snaplen > 0
 
 
 def compare_file(rel: str, exprs: list[str]) -> tuple[int, int, list[str]]:
@@ -213,7 +232,8 @@ def compare_file(rel: str, exprs: list[str]) -> tuple[int, int, list[str]]:
         with purepcap.open(proc.stdout) as cap:
             theirs = list(cap)
             snap = cap.snaplen  # tcpdump -w cuts packets longer than the file's snaplen
-        skip = {_key(p, snap) for p in packets if _libpcap_ipv6_null_quirk(p.linktype, p.data)}
+        skip = {_key(p, snap) for p in packets
+                if _libpcap_ipv6_null_quirk(p.linktype, p.data) or _libpcap_clamps_to_snaplen(p, snap)}
         a = [_key(p, snap) for p in ours if _key(p, snap) not in skip]
         b = [_key(p, snap) for p in theirs if _key(p, snap) not in skip]
         if a == b:
