@@ -353,6 +353,17 @@ class Capture:
                 f"not a capture file (starts with {head[:4].hex(' ')})", offset=0, frame=0,
                 source=self.name)
 
+    def _walk_end(self, frame: int, stream_error: PcapError | None, cut: PcapError | None) -> None:
+        """How every packet loop ends at the end of its input: the stream's read error,
+        else ``cut`` (bytes left over that make no whole record or block), else cleanly."""
+        self.frames = frame
+        if stream_error is not None:
+            self._fail(stream_error)
+        elif cut is not None:
+            self._fail(cut)
+        else:
+            self.clean_end = self.error is None
+
     def _fail(self, exc: PcapError) -> None:
         """Damage found: record it, then raise it, warn or say nothing (self.errors); the
         walk then stops."""
@@ -488,13 +499,8 @@ class Capture:
                 yield p
                 pos = nxt
             if eof:
-                self.frames = frame
-                if stream_error is not None:
-                    self._fail(stream_error)
-                elif pos < end:
-                    self._fail(pcap_cut_short(base + pos, frame, end - pos < reclen))
-                else:
-                    self.clean_end = True
+                self._walk_end(frame, stream_error,
+                               pcap_cut_short(base + pos, frame, end - pos < reclen) if pos < end else None)
                 return
 
     # -- pcapng -------------------------------------------------------------------------
@@ -696,13 +702,7 @@ class Capture:
                     st.note_skipped(value, self.name, frame, self.errors)
                 pos = nxt
             if eof:
-                self.frames = frame
-                if stream_error is not None:
-                    self._fail(stream_error)
-                elif pos < end:
-                    self._fail(pcapng_cut_short(base + pos, frame))
-                else:
-                    self.clean_end = self.error is None
+                self._walk_end(frame, stream_error, pcapng_cut_short(base + pos, frame) if pos < end else None)
                 return
 
     # -- the PyPy loops (see _loops) ----------------------------------------------------
@@ -748,13 +748,8 @@ class Capture:
                 yield Packet(frame, sec * NS + frac * mult if frac < ticks else pcap_wrapped_time(sec, frac, mult),
                              caplen, length, lt, 0, data)
             if eof:
-                self.frames = frame
-                if stream_error is not None:
-                    self._fail(stream_error)
-                elif pos < end:
-                    self._fail(pcap_cut_short(base + pos, frame, end - pos < reclen))
-                else:
-                    self.clean_end = True
+                self._walk_end(frame, stream_error,
+                               pcap_cut_short(base + pos, frame, end - pos < reclen) if pos < end else None)
                 return
 
     def _iter_pcapng_pypy(self, buf: bytes, base: int, pos: int, span: Span | None) -> Iterator[Packet]:
@@ -833,13 +828,7 @@ class Capture:
                     st.note_skipped(value, self.name, frame, self.errors)
                 pos = nxt
             if eof:
-                self.frames = frame
-                if stream_error is not None:
-                    self._fail(stream_error)
-                elif pos < end:
-                    self._fail(pcapng_cut_short(base + pos, frame))
-                else:
-                    self.clean_end = self.error is None
+                self._walk_end(frame, stream_error, pcapng_cut_short(base + pos, frame) if pos < end else None)
                 return
 
     # -- public surface -----------------------------------------------------------------
