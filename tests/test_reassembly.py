@@ -15,6 +15,7 @@ from test_appfields import (
     SAMPLES,
     alpn_ext,
     client_hello,
+    needs_pandas,
     record,
     server_hello,
     sni_ext,
@@ -166,10 +167,7 @@ def conversations(draw, n: int) -> tuple[list[bytes], list[dict]]:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                                   HealthCheck.function_scoped_fixture])
 @given(conversations(2))
-def test_split_messages_read_as_whole_on_every_path(tmp_path, monkeypatch, conv):
-    from purepcap import _batches
-    from purepcap.arrow import arrow_tables
-
+def test_split_messages_read_as_whole_by_records_and_flows(tmp_path, conv):
     frames, messages = conv
     path = write(tmp_path / "split.pcap", frames)
     rows = app_rows(path)
@@ -177,6 +175,29 @@ def test_split_messages_read_as_whole_on_every_path(tmp_path, monkeypatch, conv)
         assert rows[m["first"]] == list(m["expected"]), m
         for i in m["others"] + m["retransmissions"]:  # the segments the message took carry
             assert rows[i] == [None] * len(APP_FIELDS)  # nothing of their own, nor its copies
+    # flows() take the value of the flow's first frame that has one
+    names = ["ja3", "ja4", "ja3s", "server_name", "http_user_agent"]
+    got = {(f["src_port"], f["dst_port"]): f for f in purepcap.flows(path, fields=names, reassemble=True)}
+    for m in messages:
+        f = got[m["flow"]]
+        want = dict(zip(APP_FIELDS, m["expected"]))  # noqa: B905
+        assert f["ja3"] == want["ja3"] and f["ja4"] == want["ja4"] and f["ja3s"] == want["ja3s"]
+        assert f["server_name"] == (want["tls_sni"] or want["http_host"])
+        assert f["http_user_agent"] == want["http_user_agent"]
+
+
+@needs_pandas
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(conversations(2))
+def test_split_messages_read_alike_by_records_to_pandas_and_arrow(tmp_path, monkeypatch, conv):
+    pytest.importorskip("pyarrow")
+    from purepcap import _batches
+    from purepcap.arrow import arrow_tables
+
+    frames, _ = conv
+    path = write(tmp_path / "split.pcap", frames)
+    rows = app_rows(path)
     # to_pandas's fix-up equals records' held-back rows, row for row
     assert frame_rows(path) == rows
     # also when a message runs over many batches (tiny ones), and in parts (Arrow row groups)
@@ -189,15 +210,6 @@ def test_split_messages_read_as_whole_on_every_path(tmp_path, monkeypatch, conv)
                  for t in arrow_tables(cap, columns=list(APP_FIELDS), part_rows=2, reassemble=True)]
     assert [[None if v is None else tuple(v) if isinstance(v, list) else v for v in r.values()]
             for part in parts for r in part] == [[tuple(v) if isinstance(v, list) else v for v in r] for r in rows]
-    # flows() take the value of the flow's first frame that has one
-    names = ["ja3", "ja4", "ja3s", "server_name", "http_user_agent"]
-    got = {(f["src_port"], f["dst_port"]): f for f in purepcap.flows(path, fields=names, reassemble=True)}
-    for m in messages:
-        f = got[m["flow"]]
-        want = dict(zip(APP_FIELDS, m["expected"]))  # noqa: B905
-        assert f["ja3"] == want["ja3"] and f["ja4"] == want["ja4"] and f["ja3s"] == want["ja3s"]
-        assert f["server_name"] == (want["tls_sni"] or want["http_host"])
-        assert f["http_user_agent"] == want["http_user_agent"]
 
 
 def test_off_is_todays_behaviour(tmp_path):
@@ -205,11 +217,20 @@ def test_off_is_todays_behaviour(tmp_path):
     frames = [tcp(CLIENT, SERVER, 40000, 443, 1, data=hello[:900]), tcp(CLIENT, SERVER, 40000, 443, 901, data=hello[900:])]
     path = write(tmp_path / "off.pcap", frames)
     assert app_rows(path, False) == [[None] * len(APP_FIELDS)] * 2
-    assert frame_rows(path, False) == app_rows(path, False)
     on = app_rows(path)
     assert on[0][APP_FIELDS.index("tls_sni")] == "off.example" and on[1] == [None] * len(APP_FIELDS)
     # and it changes nothing without application fields
     assert list(purepcap.records(path, reassemble=True)) == list(purepcap.records(path))
+
+
+@needs_pandas
+def test_off_is_todays_behaviour_in_to_pandas(tmp_path):
+    hello = record(client_hello(extensions=sni_ext("off.example") + bytes(2000)))
+    frames = [tcp(CLIENT, SERVER, 40000, 443, 1, data=hello[:900]), tcp(CLIENT, SERVER, 40000, 443, 901, data=hello[900:])]
+    path = write(tmp_path / "off.pcap", frames)
+    for reassemble in (False, True):
+        assert frame_rows(path, reassemble) == app_rows(path, reassemble)
+    assert frame_rows(path, True) != frame_rows(path, False)
 
 
 # -- sequence rules ------------------------------------------------------------------------------
@@ -358,6 +379,7 @@ def test_hostile_streams_never_raise_and_stay_bounded(steps):
         assert j.pending_bytes == held(j) <= 20000 and len(j) <= 3
 
 
+@needs_pandas
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3000), st.sampled_from(["PA", "S", "A", "FA"]),
                           mutated), min_size=1, max_size=25))

@@ -459,7 +459,10 @@ def test_strict_false_skips_the_same_at_every_chunk_boundary() -> None:
             warnings.simplefilter("always")
             with purepcap.open(ShortReads(bad, step), strict=False) as cap:
                 assert datas(cap) == expected, step
-        assert len(caught) == 1, (step, [str(w.message) for w in caught])
+        # only ours: on PyPy the collector may run inside the block and finalise files
+        # earlier tests left open, with a ResourceWarning each
+        ours = [str(w.message) for w in caught if issubclass(w.category, PcapWarning)]
+        assert len(ours) == 1, (step, ours)
 
 
 def test_strict_false_warns_for_the_first_hundred_skips_then_counts() -> None:
@@ -477,5 +480,6 @@ def test_strict_false_warns_for_the_first_hundred_skips_then_counts() -> None:
         registry = dict(globals().get("__warningregistry__", {}))
     assert got == [b"first", b"last"]
     assert cap.skipped == 20_000 and cap.error is None
+    caught = [w for w in caught if issubclass(w.category, PcapWarning)]
     assert len(caught) == 100 and "Capture.skipped counts them" in str(caught[-1].message)
     assert len(registry) <= 101, len(registry)

@@ -47,6 +47,7 @@ def read(raw: bytes, *, strict: bool = True) -> tuple[list, PcapError | None, li
     err = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        warnings.simplefilter("ignore", ResourceWarning)  # the collector's (PyPy), for files others left
         try:
             with purepcap.open(raw, strict=strict) as cap:
                 for p in cap:
@@ -316,6 +317,7 @@ def outcome(source, *, chunk_size: int | None = None, strict: bool = True) -> tu
     err = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        warnings.simplefilter("ignore", ResourceWarning)  # the collector's (PyPy), for files others left
         try:
             cap = purepcap.format.Capture(source, strict=strict, chunk_size=chunk_size) if chunk_size \
                 else purepcap.open(source, strict=strict)

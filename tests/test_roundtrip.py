@@ -132,6 +132,7 @@ def _read_all(data: bytes, strict: bool) -> tuple[list, Exception | None, list]:
     got: list = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        warnings.simplefilter("ignore", ResourceWarning)  # the collector's (PyPy), for files others left
         try:
             with purepcap.open(data, strict=strict) as cap:
                 for p in cap:
