@@ -363,12 +363,16 @@ class Capture:
             self._fail(cut)
         else:
             self.clean_end = self.error is None
+            self._close_files()
 
     def _fail(self, exc: PcapError) -> None:
         """Damage found: record it, then raise it, warn or say nothing (self.errors); the
         walk then stops."""
         self.clean_end = False
         self.error = exc
+        # a walk that stops reads no more: the file we opened is closed now, so that
+        # ``list(purepcap.open(path))`` leaves no file open, whether it ends or raises
+        self._close_files()
         report_damage(exc, self.name, self.frames, self.errors)
 
     def _read_more(self, rest: bytes, base: int, stop: int | None, chunk: int,

@@ -537,6 +537,32 @@ def test_path_is_closed_after_reading(tmp_path) -> None:
     assert raw_file.closed
 
 
+@pytest.mark.parametrize("cut", [0, 3], ids=["whole", "cut-short"])
+@pytest.mark.parametrize("errors", ["raise", "warn", "ignore"])
+@pytest.mark.parametrize("ng", [False, True], ids=["pcap", "pcapng"])
+def test_a_walk_that_ends_closes_the_file_it_opened(tmp_path, ng: bool, errors: str, cut: int) -> None:
+    # list(purepcap.open(path)) without a with-block: the file is closed when the walk
+    # ends (cleanly, or at damage, raised or not), not whenever the collector runs
+    out = io.BytesIO()
+    with (PcapngWriter if ng else PcapWriter)(out) as w:
+        for t, d in PACKETS:
+            w.write((t, d))
+    raw = out.getvalue()
+    f = tmp_path / "a.cap"
+    f.write_bytes(raw[:len(raw) - cut])
+    cap = purepcap.open(f, errors=errors)
+    raw_file = cap._closers[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PcapWarning)
+        try:
+            got = list(cap)
+        except PcapError:
+            got = None
+    assert raw_file.closed
+    assert (got is None) == (cut > 0 and errors == "raise")
+    assert cap.clean_end is (cut == 0)
+
+
 # -- writers ------------------------------------------------------------------------------
 def test_writer_from_packets_keeps_everything(tmp_path) -> None:
     src = tmp_path / "src.pcap"
