@@ -1000,6 +1000,8 @@ def test_read_from_a_live_pipe_shows_packets_as_they_come(tmp_path: Path, pcapng
         proc.wait(timeout=30)
     finally:
         proc.kill()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            pipe.close()
     assert proc.returncode == 0, err
     assert rest == b""
     assert "".join(lines) == run_main("read", str(tmp_path / ("w.pcapng" if pcapng else "w.pcap")))[1]
