@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from _edge_packets import EDGE_PACKETS, eth_ipv4, tcp_segment, udp_datagram, write_pcapng_variety
 from conftest import FIXTURES, ROOT, corpus_path, have_corpus, manifest, needs_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -386,64 +387,6 @@ def test_not_a_capture(tmp_path):
 
 
 # -- edge cases of the fixed-offset path ------------------------------------------------
-def _eth_ipv4(proto: int, l4: bytes, *, ihl: int = 5, total: int | None = None, frag: int = 0,
-              ethertype: int = 0x0800, version: int = 4, ttl: int = 64, ident: int = 7,
-              src: bytes = b"\x0a\x00\x00\x01", dst: bytes = b"\xc0\xa8\x01\x02", tail: bytes = b"") -> bytes:
-    opts = bytes((ihl - 5) * 4) if ihl > 5 else b""
-    if total is None:
-        total = ihl * 4 + len(l4)
-    ip = struct.pack("!BBHHHBBH4s4s", (version << 4) | ihl, 0, total & 0xFFFF, ident, frag, ttl, proto, 0,
-                     src, dst) + opts
-    return b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02" + struct.pack("!H", ethertype) + ip + l4 + tail
-
-
-def _tcp(doff: int = 5, flags: int = 0x18, payload: bytes = b"") -> bytes:
-    return struct.pack("!HHIIBBHHH", 1234, 80, 1, 2, (doff << 4) | (flags >> 8), flags & 0xFF, 512, 0, 0) \
-        + bytes(max(doff - 5, 0) * 4) + payload
-
-
-def _udp(payload: bytes = b"", ulen: int | None = None) -> bytes:
-    return struct.pack("!HHHH", 53, 4242, 8 + len(payload) if ulen is None else ulen, 0) + payload
-
-
-EDGE_PACKETS = [
-    _eth_ipv4(6, _tcp(payload=b"hello")),
-    _eth_ipv4(6, _tcp(doff=8, flags=0x1FF, payload=b"opts")),
-    _eth_ipv4(6, _tcp(doff=4, payload=b"bad doff")),
-    _eth_ipv4(6, _tcp(doff=15, payload=b"short")),
-    _eth_ipv4(6, _tcp(payload=b"x" * 10), tail=b"ethernet-padding"),
-    _eth_ipv4(6, _tcp(payload=b"tso"), total=0),
-    _eth_ipv4(6, _tcp(), ihl=7),
-    _eth_ipv4(6, _tcp(), ihl=4),
-    _eth_ipv4(6, _tcp(), total=10),
-    _eth_ipv4(6, _tcp(payload=b"abc"), total=30),
-    _eth_ipv4(6, _tcp(payload=b"frag"), frag=0x2000),
-    _eth_ipv4(6, b"later fragment", frag=0x0010),
-    _eth_ipv4(6, _tcp(payload=b"df"), frag=0x4000),
-    _eth_ipv4(17, _udp(b"dns")),
-    _eth_ipv4(17, _udp(b"dns and more", ulen=11)),
-    _eth_ipv4(17, _udp(b"short ulen", ulen=3)),
-    _eth_ipv4(17, _udp(b"long ulen", ulen=900)),
-    _eth_ipv4(17, _udp()[:6]),
-    _eth_ipv4(1, b"\x08\x00\x00\x00ping"),
-    _eth_ipv4(1, b"\x03"),
-    _eth_ipv4(2, b"\x11\x00igmp"),
-    _eth_ipv4(47, b"gre....."),
-    _eth_ipv4(132, b"\x00\x01\x00\x02sctp"),
-    _eth_ipv4(6, _tcp(), version=6),
-    _eth_ipv4(6, _tcp(), ethertype=0x86DD),
-    _eth_ipv4(6, _tcp(), ethertype=0x0806),
-    _eth_ipv4(6, _tcp())[:20],
-    _eth_ipv4(6, _tcp())[:36],
-    _eth_ipv4(6, _tcp())[:40],
-    _eth_ipv4(6, _tcp())[:50],
-    b"",
-    b"\x00" * 13,
-    bytes(build.ether(vlans=[5]) / build.ipv4(src="10.1.1.1", dst="10.1.1.2") / build.tcp(sport=1, dport=2)),
-    bytes(build.ether() / build.ipv6(src="2001:db8::1", dst="::1") / build.udp(sport=5, dport=6) / b"v6"),
-]
-
-
 @pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
 def test_edge_packets_equal_records(fmt, tmp_path):
     path = tmp_path / f"edge.{fmt}"
@@ -476,13 +419,13 @@ def _random_packet(draw):
     f = draw(_ip_fields)
     proto = f.pop("proto")
     if proto == 6:
-        l4 = _tcp(doff=draw(st.integers(0, 15)), flags=draw(st.integers(0, 0x1FF)),
+        l4 = tcp_segment(doff=draw(st.integers(0, 15)), flags=draw(st.integers(0, 0x1FF)),
                   payload=draw(st.binary(max_size=40)))
     elif proto == 17:
-        l4 = _udp(draw(st.binary(max_size=40)), ulen=draw(st.one_of(st.none(), st.integers(0, 80))))
+        l4 = udp_datagram(draw(st.binary(max_size=40)), ulen=draw(st.one_of(st.none(), st.integers(0, 80))))
     else:
         l4 = draw(st.binary(max_size=30))
-    pkt = _eth_ipv4(proto, l4, tail=draw(st.binary(max_size=6)), **f)
+    pkt = eth_ipv4(proto, l4, tail=draw(st.binary(max_size=6)), **f)
     cut = draw(st.integers(0, len(pkt)))
     return pkt[:cut] if draw(st.booleans()) else pkt
 
@@ -574,38 +517,11 @@ def test_corpus_rows_equal_records():
 
 
 # -- pcapng: the block walker and its hand-over to the container reader ----------------
-def _pcapng_variety(path, byte_order="little", second_section=True):
-    """Interfaces of several link types, resolutions (10^-6, 10^-9, 2^-20) and offsets,
-    skipped blocks in between, and optionally a second section with simple and obsolete
-    packet blocks."""
-    v4 = bytes(build.ether() / build.ipv4(src="10.0.0.1", dst="10.0.0.2") / build.udp(sport=1, dport=2) / b"x")
-    tcp = bytes(build.ether() / build.ipv4(src="10.0.0.3", dst="10.0.0.4") / build.tcp(sport=3, dport=4))
-    raw6 = bytes(build.ipv6(src="2001:db8::1", dst="2001:db8::2") / build.udp(sport=5, dport=6) / b"raw")
-    t = 1_700_000_000_123_456_789
-    with PcapngWriter(path, linktype=None, byte_order=byte_order) as w:
-        w.add_interface(1, tsresol=6)
-        w.add_interface(101, tsresol=9, tsoffset=3600)
-        w.add_interface(1, tsresol=0x80 | 20)
-        w.write_block(4, b"\x00\x00\x00\x00")  # an empty name resolution block
-        for i in range(60):
-            w.write_packet(t + i * 1_000_003, (v4, raw6, tcp)[i % 3], interface=i % 3)
-            if i % 17 == 0:
-                w.write_block(5, struct.pack("<IIII", i % 3, 0, 0, 0))  # interface statistics
-                w.write_block(0x40000BAD, b"\x00\x00\x7f\x00custom..")
-        if second_section:
-            w.new_section("big" if byte_order == "little" else "little")
-            w.add_interface(1, tsresol=9)
-            w.write_simple(v4)
-            w.write_obsolete(t, tcp)
-            for i in range(10):
-                w.write_packet(t + i, v4)
-
-
 @pytest.mark.parametrize("byte_order", ["little", "big"])
 @pytest.mark.parametrize("second_section", [False, True])
 def test_pcapng_variety_equals_records(tmp_path, byte_order, second_section):
     path = tmp_path / "v.pcapng"
-    _pcapng_variety(path, byte_order, second_section)
+    write_pcapng_variety(path, byte_order, second_section)
     df = to_pandas(path, payload=True, columns=ALL_EXTRAS)
     assert_matches_records(df, path, payload=True, columns=ALL_EXTRAS)
     assert set(df["interface"]) == ({0, 1, 2, 3} if second_section else {0, 1, 2})
@@ -639,7 +555,7 @@ def test_each_row_is_read_by_its_own_link_type(tmp_path):
 @pytest.mark.parametrize("byte_order", ["little", "big"])
 def test_pcapng_spans_concatenate_to_the_whole(tmp_path, byte_order):
     path = tmp_path / "v.pcapng"
-    _pcapng_variety(path, byte_order, True)
+    write_pcapng_variety(path, byte_order, True)
     df = to_pandas(path, payload=True, columns=ALL_EXTRAS)
     spans = purepcap.split_capture(path, 600)
     assert len(spans) > 3
@@ -649,7 +565,7 @@ def test_pcapng_spans_concatenate_to_the_whole(tmp_path, byte_order):
 
 def test_pcapng_cut_anywhere_raises_what_the_reader_raises(tmp_path):
     path = tmp_path / "v.pcapng"
-    _pcapng_variety(path, "little", True)
+    write_pcapng_variety(path, "little", True)
     raw = path.read_bytes()
     cut = tmp_path / "cut.pcapng"
     for n in list(range(0, 200, 3)) + list(range(200, len(raw), 41)):
@@ -662,7 +578,7 @@ def test_pcapng_cut_anywhere_raises_what_the_reader_raises(tmp_path):
 
 def test_pcapng_damaged_block_raises_what_the_reader_raises(tmp_path):
     path = tmp_path / "v.pcapng"
-    _pcapng_variety(path, "little", False)
+    write_pcapng_variety(path, "little", False)
     raw = bytearray(path.read_bytes())
     # the 20th enhanced packet block and the first interface statistics block
     blocks, pos = [], 0
@@ -769,31 +685,31 @@ def _v6(nh_payload: bytes, nh: int, plen: int | None = None, version: int = 6) -
 
 LINK_EDGES = {
     1: [  # Ethernet: IPv6, VLAN tags (one, 802.1ad, stacked), the nibble/ethertype mismatches
-        b"\x02" * 12 + b"\x86\xdd" + _v6(_tcp(payload=b"six"), 6),
-        b"\x02" * 12 + b"\x86\xdd" + _v6(_udp(b"v6 udp", ulen=9), 17),
+        b"\x02" * 12 + b"\x86\xdd" + _v6(tcp_segment(payload=b"six"), 6),
+        b"\x02" * 12 + b"\x86\xdd" + _v6(udp_datagram(b"v6 udp", ulen=9), 17),
         b"\x02" * 12 + b"\x86\xdd" + _v6(b"\x80\x00\x00\x00echo", 58),
         b"\x02" * 12 + b"\x86\xdd" + _v6(b"\x80\x00", 58),
-        b"\x02" * 12 + b"\x86\xdd" + _v6(_tcp(), 6, plen=0),
-        b"\x02" * 12 + b"\x86\xdd" + _v6(_tcp(), 6, plen=10),
-        b"\x02" * 12 + b"\x86\xdd" + _v6(b"\x06\x00" + bytes(6) + _tcp(), 0),  # hop-by-hop first
-        b"\x02" * 12 + b"\x86\xdd" + _v6(_tcp(), 6, version=4),
-        b"\x02" * 12 + b"\x08\x00" + _v6(_udp(b"v6 under 0800"), 17),
-        b"\x02" * 12 + b"\x81\x00\x20\x07\x86\xdd" + _v6(_udp(b"tagged v6"), 17),
-        b"\x02" * 12 + b"\x88\xa8\x00\x05\x08\x00" + _eth_ipv4(17, _udp(b"ad"))[14:],
-        b"\x02" * 12 + b"\x88\xa8\x00\x05\x81\x00\x00\x06\x08\x00" + _eth_ipv4(17, _udp(b"qinq"))[14:],
-        b"\x02" * 12 + b"\x81\x00\x00\x05\x08\x00" + _eth_ipv4(6, _tcp())[14:40],
+        b"\x02" * 12 + b"\x86\xdd" + _v6(tcp_segment(), 6, plen=0),
+        b"\x02" * 12 + b"\x86\xdd" + _v6(tcp_segment(), 6, plen=10),
+        b"\x02" * 12 + b"\x86\xdd" + _v6(b"\x06\x00" + bytes(6) + tcp_segment(), 0),  # hop-by-hop first
+        b"\x02" * 12 + b"\x86\xdd" + _v6(tcp_segment(), 6, version=4),
+        b"\x02" * 12 + b"\x08\x00" + _v6(udp_datagram(b"v6 under 0800"), 17),
+        b"\x02" * 12 + b"\x81\x00\x20\x07\x86\xdd" + _v6(udp_datagram(b"tagged v6"), 17),
+        b"\x02" * 12 + b"\x88\xa8\x00\x05\x08\x00" + eth_ipv4(17, udp_datagram(b"ad"))[14:],
+        b"\x02" * 12 + b"\x88\xa8\x00\x05\x81\x00\x00\x06\x08\x00" + eth_ipv4(17, udp_datagram(b"qinq"))[14:],
+        b"\x02" * 12 + b"\x81\x00\x00\x05\x08\x00" + eth_ipv4(6, tcp_segment())[14:40],
         b"\x02" * 12 + b"\x81\x00\x00\x05",
     ],
-    101: [_eth_ipv4(6, _tcp(payload=b"raw"))[14:], _v6(_udp(b"raw6"), 17), b"\x45", b""],
-    228: [_eth_ipv4(17, _udp(b"ipv4 link"))[14:], _v6(_udp(b"v6 on ipv4 link"), 17)],
-    229: [_v6(_tcp(payload=b"v6 link"), 6), _eth_ipv4(17, _udp(b"v4 on v6 link"))[14:]],
-    113: [b"\x00\x00\x00\x01\x00\x06" + bytes(8) + b"\x08\x00" + _eth_ipv4(6, _tcp(payload=b"sll"))[14:],
-          b"\x00\x00\x00\x01\x00\x06" + bytes(8) + b"\x86\xdd" + _v6(_udp(b"sll6"), 17),
-          b"\x00\x00\x03\x38\x00\x06" + bytes(8) + b"\x08\x00" + _eth_ipv4(6, _tcp())[14:],  # netlink
+    101: [eth_ipv4(6, tcp_segment(payload=b"raw"))[14:], _v6(udp_datagram(b"raw6"), 17), b"\x45", b""],
+    228: [eth_ipv4(17, udp_datagram(b"ipv4 link"))[14:], _v6(udp_datagram(b"v6 on ipv4 link"), 17)],
+    229: [_v6(tcp_segment(payload=b"v6 link"), 6), eth_ipv4(17, udp_datagram(b"v4 on v6 link"))[14:]],
+    113: [b"\x00\x00\x00\x01\x00\x06" + bytes(8) + b"\x08\x00" + eth_ipv4(6, tcp_segment(payload=b"sll"))[14:],
+          b"\x00\x00\x00\x01\x00\x06" + bytes(8) + b"\x86\xdd" + _v6(udp_datagram(b"sll6"), 17),
+          b"\x00\x00\x03\x38\x00\x06" + bytes(8) + b"\x08\x00" + eth_ipv4(6, tcp_segment())[14:],  # netlink
           b"\x00\x00\x00\x01\x00\x06" + bytes(8) + b"\x08\x06" + bytes(28)],
-    276: [b"\x08\x00\x00\x00" + b"\x00\x00\x00\x02\x00\x01\x00\x06" + bytes(8) + _eth_ipv4(17, _udp(b"sll2"))[14:],
-          b"\x86\xdd\x00\x00" + b"\x00\x00\x00\x02\x00\x01\x00\x06" + bytes(8) + _v6(_tcp(), 6)],
-    0: [b"\x02\x00\x00\x00" + _eth_ipv4(17, _udp(b"null"))[14:]],
+    276: [b"\x08\x00\x00\x00" + b"\x00\x00\x00\x02\x00\x01\x00\x06" + bytes(8) + eth_ipv4(17, udp_datagram(b"sll2"))[14:],
+          b"\x86\xdd\x00\x00" + b"\x00\x00\x00\x02\x00\x01\x00\x06" + bytes(8) + _v6(tcp_segment(), 6)],
+    0: [b"\x02\x00\x00\x00" + eth_ipv4(17, udp_datagram(b"null"))[14:]],
 }
 
 

@@ -4,21 +4,22 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 
 import pytest
+from _edge_packets import EDGE_PACKETS, write_pcapng_variety
+from test_cli import run_main
 
-from purepcap import _schema, build, cli, headers
+import purepcap
+from purepcap import _schema, build, cli, dataframe, headers
 from purepcap.format import PcapngWriter
 
-pd = pytest.importorskip("pandas")
-pytest.importorskip("pyarrow")
-
-from test_cli import run_main  # noqa: E402
-from test_dataframe import EDGE_PACKETS, _pcapng_variety, assert_matches_records  # noqa: E402
-
-import purepcap  # noqa: E402
-from purepcap import dataframe  # noqa: E402
+# the table's rules, records() and the CLI's text outputs need no extra (the core suite
+# runs them); the DataFrame and Parquet tests need pandas and pyarrow
+needs_pandas = pytest.mark.skipif(
+    importlib.util.find_spec("pandas") is None or importlib.util.find_spec("pyarrow") is None,
+    reason="the DataFrame path needs pandas and pyarrow")
 
 FIELDS = _schema.FIELDS
 
@@ -65,7 +66,7 @@ def capture(tmp_path_factory):
     """Every kind of packet the edge tests know, then a pcapng with several interfaces,
     link types and a second section, in one file."""
     path = tmp_path_factory.mktemp("schema") / "all.pcapng"
-    _pcapng_variety(path)
+    write_pcapng_variety(path)
     more = tmp_path_factory.mktemp("schema") / "edge.pcapng"
     with PcapngWriter(more) as w:
         for i, pkt in enumerate(EDGE_PACKETS):
@@ -82,6 +83,7 @@ def test_records_give_every_field_in_the_table_order(capture):
         assert tuple(next(iter(purepcap.records(path)))) == _schema.ROW_DEFAULT
 
 
+@needs_pandas
 def test_frames_give_every_field_with_its_type_in_the_table_order(capture):
     for path in capture:
         df = purepcap.to_pandas(path, payload=True, columns=_schema.FRAME_EXTRA)
@@ -91,6 +93,7 @@ def test_frames_give_every_field_with_its_type_in_the_table_order(capture):
         assert {c: str(t) for c, t in meta.dtypes.items()} == {c: str(t) for c, t in df.dtypes.items()}
 
 
+@needs_pandas
 @pytest.mark.parametrize("name", _schema.FRAME_EXTRA)
 def test_each_extra_alone_equals_records(capture, name):
     """Each field asked for on its own (the builder then makes only that column)."""
@@ -98,12 +101,17 @@ def test_each_extra_alone_equals_records(capture, name):
         df = purepcap.to_pandas(path, columns=[name])
         assert tuple(df.columns) == _schema.FRAME_DEFAULT + (name,)
         assert str(df[name].dtype) == _schema.BY_NAME[name].pandas
+        from test_dataframe import assert_matches_records
+
         assert_matches_records(df, path, columns=[name])
 
 
+@needs_pandas
 def test_all_fields_equal_records(capture):
     for path in capture:
         df = purepcap.to_pandas(path, payload=True, columns=_schema.FRAME_EXTRA)
+        from test_dataframe import assert_matches_records
+
         assert_matches_records(df, path, payload=True, columns=list(_schema.FRAME_EXTRA))
 
 
@@ -131,6 +139,7 @@ def test_cli_convert_gives_every_field(capture, tmp_path, kind):
     assert [None if v in ("", None) else int(v) for v in ttl] == [r["ttl"] for r in recs]
 
 
+@needs_pandas
 @pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet"])
 def test_cli_convert_orders_columns_as_to_pandas(capture, tmp_path, kind):
     path = capture[0]
@@ -145,14 +154,19 @@ def test_cli_convert_orders_columns_as_to_pandas(capture, tmp_path, kind):
     elif kind == "jsonl":
         assert tuple(json.loads(out.read_text().splitlines()[0])) == want
     else:
+        import pandas as pd
+
         assert tuple(pd.read_parquet(out).columns) == want
 
 
+@needs_pandas
 def test_cli_parquet_gives_every_field(capture, tmp_path):
     path = capture[0]
     out = tmp_path / "o.parquet"
     rc, _, err = run_main("convert", str(path), str(out), "--columns", ",".join(_schema.FRAME_EXTRA))
     assert rc == 0, err
+    import pandas as pd
+
     got = pd.read_parquet(out)
     assert tuple(got.columns) == _schema.FRAME_DEFAULT + _schema.FRAME_EXTRA
     assert len(got) == len(list(purepcap.records(path)))
