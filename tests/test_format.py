@@ -563,6 +563,14 @@ def test_a_walk_that_ends_closes_the_file_it_opened(tmp_path, ng: bool, errors: 
     assert cap.clean_end is (cut == 0)
 
 
+@pytest.mark.parametrize("compress", [None, gzip.compress, bz2.compress, lzma.compress])
+def test_a_walk_that_ends_leaves_a_file_object_it_was_given_open(compress) -> None:
+    raw = write_pcap()
+    given = io.BytesIO(compress(raw) if compress else raw)
+    assert len(list(purepcap.open(given))) == len(PACKETS)
+    assert not given.closed
+
+
 # -- writers ------------------------------------------------------------------------------
 def test_writer_from_packets_keeps_everything(tmp_path) -> None:
     src = tmp_path / "src.pcap"
