@@ -389,6 +389,7 @@ def test_no_packet_slips_past_the_filter_while_opening(pair):
 
     t = threading.Thread(target=flood)
     t.start()
+    tx = None
     try:
         with netns(pair.b):
             tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -403,6 +404,8 @@ def test_no_packet_slips_past_the_filter_while_opening(pair):
         noise.close()
         rx1.close()
         rx2.close()
+        if tx is not None:
+            tx.close()
 
 
 def _have_compiler() -> bool:

@@ -443,6 +443,7 @@ def test_intake_reads_whole_files_when_reassembling(tmp_path):
 
 def test_cli_convert_reassembles(tmp_path):
     import csv
+    import io
     import subprocess
     import sys
 
@@ -451,7 +452,7 @@ def test_cli_convert_reassembles(tmp_path):
         r = subprocess.run([sys.executable, "-m", "purepcap", "convert", path, str(tmp_path / out),
                             "--columns", "tls_sni", *extra], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
-    read = [[row["tls_sni"] for row in csv.DictReader(open(tmp_path / f, newline=""))]  # noqa: SIM115
+    read = [[row["tls_sni"] for row in csv.DictReader(io.StringIO((tmp_path / f).read_text()))]
             for f in ("plain.csv", "joined.csv")]
     assert read == [["", "", ""], [name, "", ""]]
 
