@@ -7,6 +7,7 @@ import functools
 import gzip
 import importlib.util
 import os
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -29,6 +30,15 @@ settings.register_profile("thorough", max_examples=2000, deadline=None)
 settings.register_profile("pythons", max_examples=10, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A file or socket left for the collector to close is a leak. CPython closes it the
+    # moment its last reference goes, inside the test that dropped it, so there a leak
+    # fails that test; PyPy's collector runs when it likes, so there it stays a warning.
+    if sys.implementation.name == "cpython":
+        config.addinivalue_line("filterwarnings", "error::ResourceWarning")
+        config.addinivalue_line("filterwarnings", "error::pytest.PytestUnraisableExceptionWarning")
 
 
 def have_corpus() -> bool:
