@@ -30,9 +30,10 @@ T0 = 1_700_000_000_123_456_789
 PACKETS = [(T0 + i * 1_000_333, bytes([i % 256]) * (40 + i * 7)) for i in range(20)]
 
 
-def write_pcap(**kw) -> bytes:
+def write_pcap(writer: type = PcapWriter, **kw) -> bytes:
+    """PACKETS through ``writer`` (PcapWriter, or PcapngWriter for pcapng)."""
     out = io.BytesIO()
-    with PcapWriter(out, **kw) as w:
+    with writer(out, **kw) as w:
         for t, d in PACKETS:
             w.write((t, d))
     return out.getvalue()
@@ -543,11 +544,7 @@ def test_path_is_closed_after_reading(tmp_path) -> None:
 def test_a_walk_that_ends_closes_the_file_it_opened(tmp_path, ng: bool, errors: str, cut: int) -> None:
     # list(purepcap.open(path)) without a with-block: the file is closed when the walk
     # ends (cleanly, or at damage, raised or not), not whenever the collector runs
-    out = io.BytesIO()
-    with (PcapngWriter if ng else PcapWriter)(out) as w:
-        for t, d in PACKETS:
-            w.write((t, d))
-    raw = out.getvalue()
+    raw = write_pcap(PcapngWriter if ng else PcapWriter)
     f = tmp_path / "a.cap"
     f.write_bytes(raw[:len(raw) - cut])
     cap = purepcap.open(f, errors=errors)
