@@ -8,9 +8,9 @@ import platform
 import random
 import sys
 import threading
-import time
 
 import pytest
+from _timing import assert_cpu_under
 from conftest import needs_tracemalloc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -185,21 +185,22 @@ def test_a_short_stack_is_a_filter_error(kind: str) -> None:
 
 
 # -- item 7: size ---------------------------------------------------------------------------
-def _cpu(work) -> float:
-    t = time.process_time()
-    try:
-        work()
-    except FilterError:
-        pass
-    return time.process_time() - t
+def _cpu_under(seconds: float, work) -> None:
+    """assert_cpu_under, a FilterError counting as work done."""
+    def attempt() -> None:
+        try:
+            work()
+        except FilterError:
+            pass
+    assert_cpu_under(seconds, attempt)
 
 
 def test_the_issues_long_expression_is_refused_at_once() -> None:
     expr = "tcp or " * 15000 + "tcp"  # the matcher took 7.5 s and 1.7 GB, compile_bpf 1 s
     for err in _filter_error(expr):
         assert err.message.startswith("expression too long")
-    assert _cpu(lambda: offline_matcher(expr)) < 0.1
-    assert _cpu(lambda: compile_bpf(expr)) < 0.1
+    _cpu_under(0.1, lambda: offline_matcher(expr))
+    _cpu_under(0.1, lambda: compile_bpf(expr))
 
 
 @pytest.mark.parametrize("expr,column", [
@@ -210,8 +211,8 @@ def test_too_many_tokens_are_refused_before_any_work(expr: str, column: int) -> 
     for err in _filter_error(expr):
         assert f"more than {MAX_TOKENS} tokens" in err.message
         assert err.column == column
-    assert _cpu(lambda: offline_matcher(expr)) < 0.5
-    assert _cpu(lambda: compile_bpf(expr)) < 0.5
+    _cpu_under(0.5, lambda: offline_matcher(expr))
+    _cpu_under(0.5, lambda: compile_bpf(expr))
 
 
 def test_megabytes_of_text_are_refused_before_tokenising() -> None:
@@ -220,7 +221,7 @@ def test_megabytes_of_text_are_refused_before_tokenising() -> None:
         with pytest.raises(FilterError, match=f"more than {MAX_LENGTH}") as info:
             make(expr)
         assert info.value.expression is expr
-    assert _cpu(lambda: offline_matcher(expr)) < 0.1
+    _cpu_under(0.1, lambda: offline_matcher(expr))
 
 
 @needs_tracemalloc
@@ -236,14 +237,14 @@ def test_the_worst_expression_within_the_bounds_costs_little_memory_and_time() -
     finally:
         tracemalloc.stop()
     assert peak < 64 << 20  # 244 MB when the whole expression went to compile() as one
-    assert _cpu(lambda: offline_matcher(expr)) < 3  # ~0.7 s here
+    _cpu_under(3, lambda: offline_matcher(expr))  # ~0.7 s here
     four = bytes(12) + b"\x08\x00" + b"\x45" + bytes(8) + b"\x06" + bytes(10) + b"\x00\x09\x00\x04"
     assert matcher(_packet(four + bytes(16)))
     assert not matcher(_packet(four[:-1] + b"\x05" + bytes(16)))
     with pytest.raises(FilterError, match="more than the kernel's 4096 instructions"):
         compile_bpf(expr)
     # the emission stops at 4,096 (it went on to 86,000, then refused); ~0.25 s here
-    assert _cpu(lambda: compile_bpf(expr)) < 3  # a bound on runaway work, not a speed target
+    _cpu_under(3, lambda: compile_bpf(expr))  # a bound on runaway work, not a speed target
 
 
 def test_a_big_expression_compiled_in_parts_agrees_with_the_cbpf(monkeypatch) -> None:
@@ -337,18 +338,19 @@ def deep_expressions(draw) -> str:
 @given(deep_expressions(), st.sampled_from([1, 113, 0, 101, 9]))
 def test_deep_odd_expressions_give_a_valid_program_or_a_filter_error(expr: str,
                                                                     linktype: int) -> None:
-    start = time.process_time()
-    try:
-        program = compile_bpf(expr, linktype)
-    except FilterError as exc:
-        assert exc.column is None or 1 <= exc.column <= len(expr) + 1
-        str(exc)
-    else:
-        validate(program)
-    try:
-        matcher = offline_matcher(expr)
-        matcher(_packet(TCP, linktype))
-    except FilterError as exc:
-        str(exc)
-    # 1.5 s is twice the worst expression within the bounds (the properties' are smaller)
-    assert time.process_time() - start < 1.5, len(expr)
+    def compile_and_match() -> None:
+        try:
+            program = compile_bpf(expr, linktype)
+        except FilterError as exc:
+            assert exc.column is None or 1 <= exc.column <= len(expr) + 1
+            str(exc)
+        else:
+            validate(program)
+        try:
+            matcher = offline_matcher(expr)
+            matcher(_packet(TCP, linktype))
+        except FilterError as exc:
+            str(exc)
+    # 1.5 s is twice the worst expression within the bounds (the properties' are smaller);
+    # PyPy's first, cold try of one took 1.52 s on a loaded CI runner, hence the best of three
+    assert_cpu_under(1.5, compile_and_match)
