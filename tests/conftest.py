@@ -8,11 +8,16 @@ import gzip
 import importlib.util
 import os
 import sys
+import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from purepcap import PcapWarning
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("PUREPCAP_SHARED", ROOT.parent / "shared"))
@@ -39,6 +44,22 @@ def pytest_configure(config: pytest.Config) -> None:
     if sys.implementation.name == "cpython":
         config.addinivalue_line("filterwarnings", "error::ResourceWarning")
         config.addinivalue_line("filterwarnings", "error::pytest.PytestUnraisableExceptionWarning")
+
+
+def with_pcap_warnings(work: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, list[str]]:
+    """What ``work(*args, **kwargs)`` returns, and the texts of the PcapWarnings it gave:
+    expected ones, for the test to compare rather than leave in pytest's summary. Any
+    other warning is given again, as if it had not been caught."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PcapWarning)
+        result = work(*args, **kwargs)
+    said = []
+    for w in caught:
+        if issubclass(w.category, PcapWarning):
+            said.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result, said
 
 
 def have_corpus() -> bool:
