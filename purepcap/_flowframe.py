@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from .format import Span
 
-__all__ = ["flows_to_pandas", "flow_columns", "flow_keys", "flow_frame", "empty_flow_frame"]
+__all__ = ["flows_to_pandas", "flow_columns", "flow_frame", "empty_flow_frame"]
 
 _COLUMNS = ["time", "src_host", "src_port", "dst_host", "dst_port", "frame", "length",
             "tcp_flags", "tcp_seq", "vlan", "ip_length", "fragment", "ip_id", "ip_proto", "icmp_type",
@@ -105,7 +105,7 @@ def _streamed(source: Any, filter: str | None, protocol: Any, idle_timeout: floa
     rows = list(_flows.flows(source, filter=filter, protocol=protocol, idle_timeout=idle_timeout,
                              active_timeout=active_timeout, stats=stats, fields=fields,
                              storage_options=storage_options, errors=errors, reassemble=reassemble))
-    return _sorted(_columns_of(rows, flow_keys(stats, _flows.check_arguments(None, None, fields)[2])))
+    return _sorted(_columns_of(rows, _flows.flow_keys(stats, _flows.check_arguments(None, None, fields)[2])))
 
 
 def flows_to_pandas(source: Any, **kwargs: Any) -> pd.DataFrame:
@@ -136,7 +136,7 @@ def _packet_columns(source: Any, filter: str | None, protocol: Any, storage_opti
     nullable one with its mask of missing rows in ``miss`` (None where none is missing);
     ``fragment`` a boolean column and ``fragments`` the (more, offset) tuples, both None
     when no packet is a fragment; in ``app`` each flow field of ``app`` as the sorted
-    rows that have a value (as purepcap.flows takes one: not None, not "") and those values."""
+    rows that have a value (as purepcap.flows takes one: not in _flows.NO_VALUE) and those values."""
     names = list(dict.fromkeys(p for a in app for p in _flows._DERIVED.get(a, (a,))))
     (builder,) = build_columns(source, _COLUMNS + names, protocol=protocol, filter=filter,
                                storage_options=storage_options, span=span, progress=progress, errors=errors,
@@ -151,7 +151,7 @@ def _packet_columns(source: Any, filter: str | None, protocol: Any, storage_opti
     for a in app:
         parts = _flows._DERIVED.get(a)
         if parts is None:  # the first value a packet has, as _flows._run takes it
-            found = {r: v for r, v in sparse[a].items() if v is not None and v != ""}
+            found = {r: v for r, v in sparse[a].items() if v not in _flows.NO_VALUE}
         else:  # the first part a packet has (_flows._field)
             found = {}
             for part in reversed(parts):
@@ -197,7 +197,7 @@ def _optional(c: dict[str, Any], name: str, rows: np.ndarray) -> list:
 def _build(c: dict[str, Any], idle: int | None, active: int | None, stats: bool = False,
            app: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     n = len(c["time"])
-    keys = flow_keys(stats, app)
+    keys = _flows.flow_keys(stats, app)
     if n == 0:
         return _columns_of([], keys)
     t = c["time"]
@@ -633,11 +633,6 @@ def _frame(parts: list, keys: Sequence[str]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in pieces]) for k in keys}
 
 
-def flow_keys(stats: bool = False, fields: Sequence[str] = ()) -> list[str]:
-    """The flow columns, in order (``duration`` is added after ``end`` by the tables)."""
-    return list(_flows.FLOW_KEYS) + (list(_flows.STATS_KEYS) if stats else []) + list(fields)
-
-
 def _columns_of(rows: list[dict[str, Any]], keys: Sequence[str] = _flows.FLOW_KEYS) -> dict[str, np.ndarray]:
     """Flow dicts as the columns flow_columns gives (unsorted): int64 (-1 for None in the
     nullable ones, NaT for a missing time), float64 for the mean and stddev statistics, objects."""
@@ -684,7 +679,7 @@ def _to_frame(cols: dict[str, np.ndarray]) -> pd.DataFrame:
 def flow_frame(rows: list[dict[str, Any]], stats: bool = False, fields: Sequence[str] = ()) -> pd.DataFrame:
     """A DataFrame of flow dicts (as flows() yields them), typed as flows_to_pandas types them."""
     _require_pandas()
-    return _to_frame(_sorted(_columns_of(rows, flow_keys(stats, fields))))
+    return _to_frame(_sorted(_columns_of(rows, _flows.flow_keys(stats, fields))))
 
 
 def empty_flow_frame(stats: bool = False, fields: Sequence[str] = ()) -> pd.DataFrame:

@@ -65,7 +65,8 @@ min/mean/stddev/max both ways (``bidirectional_``) and per direction (``src2dst_
 
 ``fields`` names extra ``records()`` fields (``ttl``, the application fields ``ja3``,
 ``ja4``, ``ja3s``, ``http_user_agent``, ``dns_qname``, ...) and ``server_name`` (TLS SNI,
-else HTTP Host); each flow carries the first value any of its packets has for each.
+else HTTP Host); each flow carries the first value any of its packets has for each (an
+empty string or tuple is no value).
 """
 from __future__ import annotations
 
@@ -424,7 +425,7 @@ def _run(packets: Iterable[Packet], idle: int | None, active: int | None, stats:
                 if a is None:
                     a = f.app = {}
                 for name, value in extra.items():
-                    if value is not None and value != "" and name not in a:
+                    if value not in NO_VALUE and name not in a:
                         a[name] = value
             countdown -= 1
             if countdown == 0:
@@ -566,6 +567,9 @@ def _fast_packets(packets: Iterable, wanted: frozenset[int] | None, owned: Any) 
 
 # flow fields made of records() fields: the first of these a packet has
 _DERIVED = {"server_name": ("tls_sni", "http_host")}
+# what a packet's field holds when it gives the flow no value: missing, or empty (a DNS
+# query's dns_answers is (), the response's are what the flow should carry)
+NO_VALUE = (None, "", ())
 
 
 def _field(r: dict[str, Any], name: str) -> Any:
@@ -584,6 +588,11 @@ def _packets(rows: Iterable[dict[str, Any]], app: tuple[str, ...]) -> Iterator[P
         yield (r["frame"], r["time"], r["length"], r["src_host"], r["src_port"], r["dst_host"],
                r["dst_port"], r["ip_proto"], r["vlan"], r["ip_length"], r["tcp_flags"], r["tcp_seq"],
                r["fragment"], r["ip_id"], r["icmp_type"], r["icmp_code"], extra)
+
+
+def flow_keys(stats: bool = False, fields: Sequence[str] = ()) -> list[str]:
+    """The flow columns, in order (``duration`` is added after ``end`` by the tables)."""
+    return list(FLOW_KEYS) + (list(STATS_KEYS) if stats else []) + list(fields)
 
 
 def check_arguments(idle_timeout: float | None, active_timeout: float | None,

@@ -227,7 +227,8 @@ def flow_arrow_schema(stats: bool = False, fields: Iterable[str] = ()) -> pa.Sch
     (``server_name`` string)."""
     pa = _require_pyarrow()
     from . import _flows, _schema
-    from ._flowframe import CATEGORIES, FIELD_OF, flow_keys
+    from ._flowframe import CATEGORIES, FIELD_OF
+    from ._flows import flow_keys
 
     out = []
     for k in flow_keys(stats, tuple(fields or ())):

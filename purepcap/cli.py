@@ -127,11 +127,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("out", metavar="OUT", help="output file: .csv, .jsonl (or .ndjson) or .parquet")
     c.add_argument("--payload", action="store_true", help="add the payload column")
     c.add_argument("--columns", metavar="COLS", default="",
-                   help="extra columns, comma separated (ttl, ip_version, tcp_flags, vlan, ...)")
+                   help="extra columns, comma separated (ttl, ip_version, tcp_flags, vlan, dns_qname, "
+                        "tls_sni, ja4, ...); in CSV a tuple (dns_answers, tls_alpn) is its items joined by commas")
     _keep_going_option(c, "row")
-    c.add_argument("--reassemble", action="store_true",
-                   help="join the TCP segments of split TLS hellos and HTTP request headers for the "
-                        "application columns (ja3, tls_sni, http_host, ...); the value is on the first segment")
+    _reassemble_option(c, "the value is on the first segment")
     c.add_argument("expression", nargs="*", default=[], metavar="EXPR", help="pcap-filter expression")
     c.set_defaults(func=cmd_convert)
 
@@ -143,7 +142,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
                "  purepcap flows fixtures/local.pcap\n"
                "  purepcap flows fixtures/local.pcap tcp --json\n"
-               "  purepcap flows fixtures/local.pcap -w flows.parquet --stats --idle 60")
+               "  purepcap flows fixtures/local.pcap -w flows.parquet --stats --idle 60\n"
+               "  purepcap flows fixtures/tls.pcap --columns server_name,ja4")
     fl.add_argument("file", metavar="FILE", help="capture file, or - for stdin")
     fl.add_argument("--json", action="store_true", help="print one JSON object per flow")
     fl.add_argument("-w", dest="write", metavar="OUT", help="write the flows to OUT (.csv, .jsonl or .parquet)")
@@ -152,6 +152,11 @@ def _parser() -> argparse.ArgumentParser:
     fl.add_argument("--active", type=_timeout, default=1800.0, metavar="S",
                     help="active timeout in seconds, or 'none' (default 1800)")
     fl.add_argument("--stats", action="store_true", help="add nfstream's statistical features")
+    fl.add_argument("--columns", metavar="COLS", default="",
+                    help="add, comma separated, the first value in each flow of these packet columns "
+                         "(ja3, ja4, ja3s, http_user_agent, dns_qname, ...) or server_name (TLS SNI, "
+                         "else HTTP Host); a line shows those a flow has as name=value")
+    _reassemble_option(fl, "they count for the flow")
     _keep_going_option(fl, "flow")
     fl.add_argument("expression", nargs="*", metavar="EXPR", help="pcap-filter expression")
     fl.set_defaults(func=cmd_flows)
@@ -201,6 +206,16 @@ def _parser() -> argparse.ArgumentParser:
                          epilog="example:\n  purepcap interfaces")
     ifs.set_defaults(func=cmd_interfaces)
     return p
+
+
+def _reassemble_option(parser: argparse.ArgumentParser, where: str) -> None:
+    parser.add_argument("--reassemble", action="store_true",
+                        help="join the TCP segments of split TLS hellos and HTTP request headers for the "
+                             f"application columns (ja3, tls_sni, http_host, ...); {where}")
+
+
+def _column_names(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
 
 
 def _keep_going_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -717,6 +732,17 @@ def _cell(key: str, value: Any) -> Any:
     return value
 
 
+def _csv_cell(key: str, value: Any) -> Any:
+    """A CSV cell: _cell's, with None empty and a tuple's items joined by commas (as tshark
+    -T fields and Zeek's logs join a field's several values)."""
+    value = _cell(key, value)
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return value
+
+
 @contextlib.contextmanager
 def atomic_output(path: str, mode: str = "w"):
     """A temporary file next to ``path``, renamed onto it only when the block succeeds."""
@@ -758,7 +784,7 @@ def _records(args: argparse.Namespace, columns: list[str], errors: str) -> Itera
 def cmd_convert(args: argparse.Namespace) -> int:
     args.where = args.file
     kind = _out_kind(args.out)
-    extra = [c.strip() for c in args.columns.split(",") if c.strip()]
+    extra = _column_names(args.columns)
     # the order of records() rows and of to_pandas(): the base columns, payload, the extras
     columns = BASE_COLUMNS + (["payload"] if args.payload else []) + [c for c in extra if c not in BASE_COLUMNS]
     keep = KeepGoing(args)
@@ -780,7 +806,7 @@ def _convert_rows(args: argparse.Namespace, columns: list[str], kind: str, error
             w = csv.writer(f)
             w.writerow(columns)
             for r in rows:
-                w.writerow(["" if (v := _cell(c, r.get(c))) is None else v for c in columns])
+                w.writerow([_csv_cell(c, r.get(c)) for c in columns])
                 show.tick(r.get("caplen", 0) + 16)
         else:
             dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -813,16 +839,17 @@ def _convert_parquet(args: argparse.Namespace, columns: list[str], errors: str) 
 
 
 # -- flows -----------------------------------------------------------------------------------
-def _flow_line(f: dict[str, Any]) -> str:
+def _flow_line(f: dict[str, Any], fields: Sequence[str] = ()) -> str:
     def end(host: str, port: Any) -> str:
         host = f"[{host}]" if ":" in host and port is not None else host
         return host if port is None else f"{host}:{port}"
 
     start = _TIMES.time(f["start"], 6)
     secs = (f["end"] - f["start"]) / 1e9
+    shown = "".join(f" {name}={_csv_cell(name, f[name])}" for name in fields if f.get(name) is not None)
     return (f"{start} {secs:10.6f}s {f['protocol']:<6} {end(f['src_host'], f['src_port'])} <-> "
             f"{end(f['dst_host'], f['dst_port'])} {f['src_packets']} > {f['dst_packets']} pkts, "
-            f"{f['src_bytes']:,} > {f['dst_bytes']:,} bytes, {f['conn_state']} {f['end_reason']}")
+            f"{f['src_bytes']:,} > {f['dst_bytes']:,} bytes, {f['conn_state']} {f['end_reason']}{shown}")
 
 
 def cmd_flows(args: argparse.Namespace) -> int:
@@ -834,10 +861,15 @@ def cmd_flows(args: argparse.Namespace) -> int:
 
 
 def _flows(args: argparse.Namespace, errors: str) -> None:
-    from ._flows import FLOW_KEYS, STATS_KEYS, flows
+    from ._flows import flow_keys, flows
 
+    fields = [c for c in dict.fromkeys(_column_names(args.columns)) if c not in flow_keys(args.stats)]
     kw: dict[str, Any] = {"filter": _expression(args), "idle_timeout": args.idle, "active_timeout": args.active,
                           "stats": args.stats, "errors": errors}
+    if fields:
+        kw["fields"] = fields
+    if args.reassemble:
+        kw["reassemble"] = True
     if args.write and _out_kind(args.write) == "parquet":
         from .errors import missing_extra
 
@@ -853,7 +885,7 @@ def _flows(args: argparse.Namespace, errors: str) -> None:
             pq.write_table(table, f, version="2.6")
         return
     rows = flows(_stdin_or(args.file), **kw)
-    columns = list(FLOW_KEYS) + (list(STATS_KEYS) if args.stats else [])
+    columns = flow_keys(args.stats, fields)
     if args.write:
         kind = _out_kind(args.write)
         with atomic_output(args.write) as (f, _tmp):
@@ -863,7 +895,7 @@ def _flows(args: argparse.Namespace, errors: str) -> None:
                 w = csv.writer(f)
                 w.writerow(columns)
                 for r in rows:
-                    w.writerow(["" if r[c] is None else r[c] for c in columns])
+                    w.writerow([_csv_cell(c, r[c]) for c in columns])
             else:
                 dumps = json.JSONEncoder(separators=(",", ":")).encode
                 for r in rows:
@@ -876,7 +908,7 @@ def _flows(args: argparse.Namespace, errors: str) -> None:
             out.write(dumps(r) + "\n")
     else:
         for r in rows:
-            out.write(_flow_line(r) + "\n")
+            out.write(_flow_line(r, fields) + "\n")
 
 
 # -- compile ---------------------------------------------------------------------------------

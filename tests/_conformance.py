@@ -375,7 +375,7 @@ def read_intake(path: Path, partition_size: int | None, dask: bool = False, erro
 def read_flows(src: Any, errors: str | bool = "raise", name: str = "<bytes>", **kw: Any) -> tuple[Outcome, list[str]]:
     """purepcap.flows' dicts as rows (every key, by first frame) and the keys; as a
     DataFrame shows them: a time past 2262 as None (NaT), and no rows when the read ends in an error."""
-    from purepcap._flowframe import flow_keys
+    from purepcap._flows import flow_keys
 
     keys = flow_keys(bool(kw.get("stats")), kw.get("fields") or ())
     out = Outcome()

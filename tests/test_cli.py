@@ -515,6 +515,23 @@ def test_convert_extra_columns(sample: Path, tmp_path: Path):
     assert first == "2018-01-09 08:16:12.210010000,192.168.0.39,54703,172.16.4.5,443,udp,64,4"
 
 
+def test_convert_csv_joins_a_tuple_with_commas(tmp_path: Path):
+    import csv
+
+    cells = []
+    for name in ("local.pcap", "tls.pcap"):  # DNS answers, and ALPN offers of two names
+        src, out = ROOT / "fixtures" / name, tmp_path / "t.csv"
+        rc, _, err = run_main("convert", str(src), str(out), "--columns", "dns_answers,tls_alpn")
+        assert rc == 0, err
+        with open(out, newline="") as f:
+            got = [(r["dns_answers"], r["tls_alpn"]) for r in csv.DictReader(f)]
+        want = [tuple("" if v is None else ",".join(v) for v in (r["dns_answers"], r["tls_alpn"]))
+                for r in purepcap.records(src, fields=["dns_answers", "tls_alpn"])]
+        assert got == want
+        cells += want
+    assert any(dns for dns, _ in cells) and any("," in alpn for _, alpn in cells)
+
+
 def test_convert_failure_leaves_no_file(sample: Path, tmp_path: Path):
     cut = tmp_path / "cut.pcap"
     cut.write_bytes(sample.read_bytes()[:-10])

@@ -407,6 +407,20 @@ def test_application_fields_per_flow():
     assert (http["server_name"], http["http_user_agent"]) == ("example.com", "purepcap-fixtures/1")
 
 
+@pytest.mark.parametrize("name", ["local.pcap", "local.pcapng", "http.pcap"])
+def test_an_empty_value_is_no_value(name):
+    # a DNS query's dns_answers is (), its response's the addresses: the flow takes those
+    path = FIXTURES / name
+    packets = list(purepcap.records(path, fields=["dns_answers", "dns_qname"]))
+    dns = [f for f in flows(path, fields=["dns_answers", "dns_qname"]) if f["dns_qname"] is not None]
+    assert dns
+    for f in dns:
+        mine = [r["dns_answers"] for r in packets if f["first_frame"] <= r["frame"] <= f["last_frame"]
+                and {r["src_port"], r["dst_port"]} == {f["src_port"], f["dst_port"]}]
+        assert mine[0] == ()  # the query comes first
+        assert f["dns_answers"] == next(a for a in mine if a) and f["dns_answers"]
+
+
 # -- the columnar path against the engine --------------------------------------------------------
 def test_end_reason_does_not_depend_on_when_sweeps_ran():
     # a flow silent for longer than the idle timeout before the capture ends ended by

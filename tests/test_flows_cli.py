@@ -19,6 +19,8 @@ from purepcap.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = str(FIXTURES / "local.pcap")
+TLS = str(FIXTURES / "tls.pcap")
+FIELDS = ["server_name", "ja4", "tls_alpn", "dns_answers"]
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -94,3 +96,79 @@ def test_stdin_through_the_module():
                            capture_output=True, env=env, timeout=120)
     assert p.returncode == 0, p.stderr
     assert [json.loads(line) for line in p.stdout.decode().splitlines()] == list(flows(LOCAL))
+
+
+def _as_json(rows: list[dict]) -> list[dict]:
+    return json.loads(json.dumps(rows))  # (tuples become lists)
+
+
+@pytest.mark.parametrize("source", [TLS, LOCAL])
+def test_columns_add_flow_fields_to_each_line(source):
+    rc, out, err = run("flows", source, "--columns", ",".join(FIELDS))
+    assert rc == 0 and err == ""
+    expected = list(flows(source, fields=FIELDS))
+    assert any(e["server_name"] for e in expected)
+    lines, plain = out.splitlines(), run("flows", source)[1].splitlines()
+    assert len(lines) == len(plain) == len(expected)
+    for line, bare, e in zip(lines, plain, expected):  # noqa: B905 (3.9 has no strict=)
+        shown = [f"{n}={','.join(e[n]) if isinstance(e[n], tuple) else e[n]}" for n in FIELDS
+                 if e[n] is not None]
+        assert line == " ".join([bare] + shown)
+
+
+@pytest.mark.parametrize("ext", ["json", "csv", "jsonl", "parquet"])
+def test_columns_add_flow_fields_to_every_format(tmp_path, ext):
+    expected = list(flows(TLS, fields=FIELDS))
+    if ext == "json":
+        rc, out, _ = run("flows", TLS, "--json", "--columns", ",".join(FIELDS))
+        assert rc == 0 and [json.loads(line) for line in out.splitlines()] == _as_json(expected)
+        return
+    if ext == "parquet":
+        pytest.importorskip("pyarrow")
+        pytest.importorskip("numpy")
+    path = tmp_path / f"flows.{ext}"
+    rc, _, err = run("flows", TLS, "-w", str(path), "--columns", ",".join(FIELDS))
+    assert rc == 0, err
+    if ext == "csv":
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert list(rows[0]) == list(FLOW_KEYS) + FIELDS
+        assert len(rows) == len(expected)
+        for r, e in zip(rows, expected):  # noqa: B905 (a tuple is its items joined by commas)
+            assert [r[n] for n in FIELDS] == [",".join(e[n]) if isinstance(e[n], tuple) else e[n] or ""
+                                              for n in FIELDS]
+    elif ext == "jsonl":
+        assert [json.loads(line) for line in path.read_text().splitlines()] == _as_json(expected)
+    else:
+        import pyarrow.parquet as pq
+
+        from purepcap.arrow import flows_to_arrow
+
+        assert pq.read_table(path).equals(flows_to_arrow(TLS, fields=FIELDS))
+
+
+def test_columns_that_are_flow_keys_are_not_doubled():
+    rc, out, _ = run("flows", LOCAL, "--json", "--columns", "vlan,ttl,ttl")
+    assert rc == 0
+    assert [json.loads(line) for line in out.splitlines()] == list(flows(LOCAL, fields=["ttl"]))
+
+
+def test_unknown_column_is_one_line():
+    rc, out, err = run("flows", LOCAL, "--columns", "server_name,nope")
+    assert rc == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("purepcap flows: ") and "'nope'" in err
+
+
+def test_reassemble_reaches_the_flows(tmp_path):
+    from test_appfields import client_hello, record, sni_ext
+    from test_reassembly import CLIENT, SERVER, tcp, write
+
+    hello = record(client_hello(extensions=sni_ext("split.example") + bytes(2000)))
+    path = write(tmp_path / "split.pcap", [tcp(CLIENT, SERVER, 40000, 443, 1, data=hello[:900]),
+                                          tcp(CLIENT, SERVER, 40000, 443, 901, data=hello[900:])])
+    off = run("flows", path, "--json", "--columns", "server_name")[1]
+    on = run("flows", path, "--json", "--columns", "server_name", "--reassemble")[1]
+    assert [json.loads(line)["server_name"] for line in off.splitlines()] == [None]
+    assert [json.loads(line) for line in on.splitlines()] == list(flows(path, fields=["server_name"],
+                                                                         reassemble=True))
+    assert json.loads(on)["server_name"] == "split.example"
