@@ -839,6 +839,13 @@ def _convert_parquet(args: argparse.Namespace, columns: list[str], errors: str) 
 
 
 # -- flows -----------------------------------------------------------------------------------
+def _line_value(value: Any) -> str:
+    """A field's value after ``name=`` on a flow line: JSON-quoted when it holds a space or
+    a quote (user agents do), so that each name=value stays one word."""
+    text = str(value)
+    return json.dumps(text) if not text or any(c.isspace() or c == '"' for c in text) else text
+
+
 def _flow_line(f: dict[str, Any], fields: Sequence[str] = ()) -> str:
     def end(host: str, port: Any) -> str:
         host = f"[{host}]" if ":" in host and port is not None else host
@@ -846,7 +853,8 @@ def _flow_line(f: dict[str, Any], fields: Sequence[str] = ()) -> str:
 
     start = _TIMES.time(f["start"], 6)
     secs = (f["end"] - f["start"]) / 1e9
-    shown = "".join(f" {name}={_csv_cell(name, f[name])}" for name in fields if f.get(name) is not None)
+    shown = "".join(f" {name}={_line_value(_csv_cell(name, f[name]))}" for name in fields
+                    if f.get(name) is not None)
     return (f"{start} {secs:10.6f}s {f['protocol']:<6} {end(f['src_host'], f['src_port'])} <-> "
             f"{end(f['dst_host'], f['dst_port'])} {f['src_packets']} > {f['dst_packets']} pkts, "
             f"{f['src_bytes']:,} > {f['dst_bytes']:,} bytes, {f['conn_state']} {f['end_reason']}{shown}")

@@ -172,3 +172,13 @@ def test_reassemble_reaches_the_flows(tmp_path):
     assert [json.loads(line) for line in on.splitlines()] == list(flows(path, fields=["server_name"],
                                                                          reassemble=True))
     assert json.loads(on)["server_name"] == "split.example"
+
+
+def test_a_value_with_spaces_is_quoted_on_a_line():
+    from purepcap.cli import _flow_line
+
+    (f,) = [f for f in flows(LOCAL, fields=["http_user_agent"]) if f["dst_port"] == 80]
+    plain = _flow_line(f)
+    ua = 'Mozilla/5.0 (X11; Linux) "quoted"'
+    assert _flow_line({**f, "http_user_agent": ua}, ["http_user_agent"]) == plain + " http_user_agent=" + json.dumps(ua)
+    assert _flow_line({**f, "http_user_agent": "curl/8.0"}, ["http_user_agent"]) == plain + " http_user_agent=curl/8.0"
