@@ -76,6 +76,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from ._community_id import community_id
+from ._schema import RECORD_EXTRA
 from .errors import PcapError, errors_policy
 
 __all__ = ["flows", "FLOW_KEYS", "STATS_KEYS", "CONN_STATES", "END_REASONS", "CLOSE_DELAY"]
@@ -603,6 +604,10 @@ def check_arguments(idle_timeout: float | None, active_timeout: float | None,
         app: tuple[str, ...] = ()
     else:
         app = (fields,) if isinstance(fields, str) else tuple(fields)
+    for name in app:
+        if name not in _DERIVED and name not in RECORD_EXTRA:
+            raise ValueError(f"unknown field {name!r}; valid flow fields are "
+                             f"{', '.join((*_DERIVED, *RECORD_EXTRA))}")
     return idle, active, app
 
 

@@ -96,7 +96,7 @@ def test_bad_arguments():
         flows(FIXTURES / "local.pcap", idle_timeout=float("inf"))
     with pytest.raises(ValueError):
         flows(FIXTURES / "local.pcap", protocol="nope")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'nope'; valid flow fields are server_name, ip_version, "):
         flows(FIXTURES / "local.pcap", fields=["nope"])
 
 
