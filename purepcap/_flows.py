@@ -369,9 +369,12 @@ def _run(packets: Iterable[Packet], idle: int | None, active: int | None, stats:
                     frags[(src, dst, proto, ipid)] = key
             f = get(key)
             if f is not None:
-                if (t - f.end >= idle_i or t - f.start >= active_i or (f.closed and t - f.end >= linger_i)
+                # timeouts are read on the capture's clock, the latest time seen (now), as
+                # the sweeps read them: where time goes back, a flow a sweep could have
+                # ended is ended here too, so the flows do not depend on when sweeps ran
+                if (now - f.end >= idle_i or now - f.start >= active_i or (f.closed and now - f.end >= linger_i)
                         or (flags is not None and flags & 0x12 == _SYN)):
-                    reason = _ends(f, t, idle_i, active_i, linger_i, src, sport, flags, seq)
+                    reason = _ends(f, now, idle_i, active_i, linger_i, src, sport, flags, seq)
                     if reason is not None:
                         del table[key]
                         closing.pop(key, None)
@@ -440,12 +443,13 @@ def _run(packets: Iterable[Packet], idle: int | None, active: int | None, stats:
     yield from _flush(table, row, now, idle_i, active_i)
 
 
-def _ends(f: _Flow, t: int, idle: int, active: int, linger: int, src: str, sport: int | None,
+def _ends(f: _Flow, now: int, idle: int, active: int, linger: int, src: str, sport: int | None,
           flags: int | None, seq: int | None) -> str | None:
-    """Why a packet at ``t`` does not join flow ``f`` but starts a new one, or None."""
-    if t - f.end >= idle or t - f.start >= active:
+    """Why a packet that comes when the capture's clock reads ``now`` does not join flow
+    ``f`` but starts a new one, or None."""
+    if now - f.end >= idle or now - f.start >= active:
         return _expired(f, idle, active)
-    if f.closed and t - f.end >= linger:
+    if f.closed and now - f.end >= linger:
         return "idle"
     if flags is not None and flags & (_SYN | _ACK) == _SYN and seq is not None:
         base = f.base_seq[0 if (src == f.src and sport == f.sport) else 1]
