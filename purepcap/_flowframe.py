@@ -155,7 +155,7 @@ def _packet_columns(source: Any, filter: str | None, protocol: Any, storage_opti
         else:  # the first part a packet has (_flows._field)
             found = {}
             for part in reversed(parts):
-                found.update((r, v) for r, v in sparse[part].items() if v)
+                found.update((r, v) for r, v in sparse[part].items() if v not in _flows.NO_VALUE)
         rows = sorted(found)
         out["app"][a] = (np.array(rows, dtype=np.int64), _objects([found[r] for r in rows]))
     for name in _COLUMNS:

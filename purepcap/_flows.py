@@ -580,7 +580,7 @@ NO_VALUE = (None, "", ())
 def _field(r: dict[str, Any], name: str) -> Any:
     if name in _DERIVED:
         for part in _DERIVED[name]:
-            if r[part]:
+            if r[part] not in NO_VALUE:
                 return r[part]
         return None
     return r[name]

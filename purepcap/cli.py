@@ -871,7 +871,8 @@ def cmd_flows(args: argparse.Namespace) -> int:
 def _flows(args: argparse.Namespace, errors: str) -> None:
     from ._flows import flow_keys, flows
 
-    fields = [c for c in dict.fromkeys(_column_names(args.columns)) if c not in flow_keys(args.stats)]
+    keys = flow_keys(args.stats)
+    fields = [c for c in dict.fromkeys(_column_names(args.columns)) if c not in keys]
     kw: dict[str, Any] = {"filter": _expression(args), "idle_timeout": args.idle, "active_timeout": args.active,
                           "stats": args.stats, "errors": errors}
     if fields:
